@@ -1,0 +1,46 @@
+# The two commands of the README: `make run` and `make test`.
+# Both create .venv on first use; the stamp file makes re-runs skip the install
+# until pyproject.toml changes.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP_RUN := $(VENV)/.installed-run
+STAMP_TEST := $(VENV)/.installed-test
+
+.PHONY: run test lint typecheck docs pytest notebooks bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP_RUN): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(STAMP_TEST): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(STAMP_RUN)
+
+run: $(STAMP_RUN)
+	$(BIN)/spaceactors demo
+
+test: lint typecheck docs pytest
+
+lint: $(STAMP_TEST)
+	$(BIN)/ruff check spaceactors tests benchmarks
+
+typecheck: $(STAMP_TEST)
+	$(BIN)/mypy --strict spaceactors
+
+docs: $(STAMP_TEST)
+	$(BIN)/mkdocs build --strict --quiet --site-dir .site
+
+pytest: $(STAMP_TEST)
+	$(BIN)/pytest -q
+
+bench: $(STAMP_RUN)
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .site .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,3 @@
+from spaceactors.cli import main
+
+raise SystemExit(main())
