@@ -3,8 +3,10 @@
 This module only re-exports the public API; the code lives in the modules named beside each group.
 """
 
+from spaceactors.actor import Actor, ActorContext, Timer
 from spaceactors.codec import (
     DEFAULT_MAX_PAYLOAD,
+    FORMATS,
     SCHEMA_VERSION,
     Codec,
     Format,
@@ -12,16 +14,28 @@ from spaceactors.codec import (
     default_codec,
     encode,
 )
+from spaceactors.deadletters import DeadLetter, DeadLetterReason, DeadLetters
 from spaceactors.errors import (
+    ActorCrashed,
+    ActorNotFound,
+    ActorUnavailable,
+    AskTimeout,
     DecodeError,
     EncodeError,
     InvalidMessage,
+    InvalidSpec,
+    MailboxFull,
+    NameTaken,
     SpaceActorsError,
+    StartFailed,
+    SupervisorGaveUp,
 )
 from spaceactors.messages import (
     ActorControl,
     ActorId,
     ActorMessage,
+    ActorState,
+    ActorStatus,
     CargoItem,
     ControlCommand,
     DistressSignal,
@@ -53,18 +67,42 @@ from spaceactors.messages import (
     WeatherAlert,
     WeatherSeverity,
 )
+from spaceactors.policy import BRUTAL_KILL, Backoff, Restart, Strategy
+from spaceactors.ref import ActorRef
+from spaceactors.specs import ChildCounts, ChildInfo, ChildSpec, SupervisorSpec
+from spaceactors.supervisor import Supervisor
+from spaceactors.system import ActorSystem, Target, open_system
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BRUTAL_KILL",
     "DEFAULT_MAX_PAYLOAD",
+    "FORMATS",
     "SCHEMA_VERSION",
+    "Actor",
+    "ActorContext",
     "ActorControl",
+    "ActorCrashed",
     "ActorId",
     "ActorMessage",
+    "ActorNotFound",
+    "ActorRef",
+    "ActorState",
+    "ActorStatus",
+    "ActorSystem",
+    "ActorUnavailable",
+    "AskTimeout",
+    "Backoff",
     "CargoItem",
+    "ChildCounts",
+    "ChildInfo",
+    "ChildSpec",
     "Codec",
     "ControlCommand",
+    "DeadLetter",
+    "DeadLetterReason",
+    "DeadLetters",
     "DecodeError",
     "DistressSignal",
     "DockingPermission",
@@ -76,12 +114,16 @@ __all__ = [
     "GetStatus",
     "HazardType",
     "InvalidMessage",
+    "InvalidSpec",
+    "MailboxFull",
     "MarketPrices",
     "MarketUpdate",
+    "NameTaken",
     "NavigationHazard",
     "Pause",
     "RequestDocking",
     "ResourceRequest",
+    "Restart",
     "Resume",
     "ServiceAvailability",
     "ShipMessage",
@@ -90,10 +132,17 @@ __all__ = [
     "ShipToStation",
     "Shutdown",
     "SpaceActorsError",
+    "StartFailed",
     "StationMessage",
     "StationToShip",
+    "Strategy",
+    "Supervisor",
+    "SupervisorGaveUp",
+    "SupervisorSpec",
     "SystemBroadcast",
     "SystemMessage",
+    "Target",
+    "Timer",
     "TradeOffer",
     "Vec3",
     "WeatherAlert",
@@ -101,4 +150,5 @@ __all__ = [
     "decode",
     "default_codec",
     "encode",
+    "open_system",
 ]

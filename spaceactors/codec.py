@@ -50,7 +50,10 @@ def _expect(kind: type | tuple[type, ...], what: str, value: object) -> None:
 
 def _structure_float(value: object, _: type) -> float:
     _expect((int, float), "a number", value)
-    return float(typing.cast("float", value))
+    number = float(typing.cast("float", value))
+    if not math.isfinite(number):
+        raise _WireProblem(f"expected a finite number, got {number}")
+    return number
 
 
 def _structure_int(value: object, _: type) -> int:
@@ -72,8 +75,13 @@ def _structure_vec3(value: object, _: type) -> messages.Vec3:
     if not isinstance(value, list) or len(value) != 3:
         size = f" of {len(value)}" if isinstance(value, list) else ""
         raise _WireProblem(f"expected [x, y, z], got {_type_name(value)}{size}")
-    x, y, z = (_structure_float(v, float) for v in value)
-    return messages.Vec3(x, y, z)
+    coordinates = []
+    for axis, item in zip("xyz", value, strict=True):
+        try:
+            coordinates.append(_structure_float(item, float))
+        except _WireProblem as problem:
+            raise _WireProblem(f"{axis}: {problem}") from None
+    return messages.Vec3(*coordinates)
 
 
 def _structure_enum(value: object, cl: type[enum.Enum]) -> enum.Enum:
@@ -81,7 +89,9 @@ def _structure_enum(value: object, cl: type[enum.Enum]) -> enum.Enum:
         return cl(value)
     except ValueError:
         names = ", ".join(repr(member.value) for member in cl)
-        raise _WireProblem(f"{value!r} is not a {cl.__name__}; expected one of {names}") from None
+        raise _WireProblem(
+            f"{value!r} is not a valid {cl.__name__}; expected one of {names}"
+        ) from None
 
 
 def _format_problem(exc: BaseException, type_: type | None) -> str:
@@ -129,6 +139,7 @@ def _strict_converter() -> cattrs.Converter:
         _is_homogeneous_tuple,
         tuple_factory,
     )
+
     def attrs_factory(type_: Any) -> Callable[[object, Any], Any]:
         structure_fields = cattrs.gen.make_dict_structure_fn(type_, converter)
 
@@ -148,15 +159,22 @@ class Codec:
 
     Args:
         max_payload: the largest payload, in bytes, that `encode` produces or `decode` accepts.
+        protocol: register every class of the space protocol (`spaceactors.messages`); pass
+            False for a codec that only knows what you register.
     """
 
-    def __init__(self, *, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
-        if max_payload <= 0:
-            raise ValueError(f"max_payload must be positive, got {max_payload}")
+    def __init__(self, *, max_payload: int = DEFAULT_MAX_PAYLOAD, protocol: bool = True) -> None:
+        if isinstance(max_payload, bool) or not isinstance(max_payload, int) or max_payload <= 0:
+            raise ValueError(f"max_payload must be a positive number of bytes, got {max_payload!r}")
         self.max_payload = max_payload
         self._converter = _strict_converter()
         self._class_by_tag: dict[str, type] = {}
         self._tag_by_class: dict[type, str] = {}
+        if protocol:
+            for union in messages.UNIONS:
+                self.register_union(union)
+            for cls in messages.PROTOCOL_TYPES:
+                self.register(cls)
 
     def register(self, cls: type, *, tag: str | None = None) -> None:
         """Make an attrs class encodable under `tag` (default: its class name).
@@ -171,31 +189,45 @@ class Codec:
         owner = self._class_by_tag.get(tag)
         if owner is not None and owner is not cls:
             raise ValueError(f"wire tag {tag!r} is already used by {owner.__qualname__}")
+        self._class_by_tag.pop(self._tag_by_class.get(cls, tag), None)
         self._class_by_tag[tag] = cls
         self._tag_by_class[cls] = tag
 
     def register_union(self, union: Any) -> None:
-        """Register every member of `union` and tag union-typed fields with the member's name."""
+        """Tag union-typed fields with each member's wire tag under the key ``"kind"``.
+
+        Members not yet registered are registered under their class name; members already
+        registered keep their tag (and follow later re-tags).
+
+        Raises:
+            ValueError: a member has a field named ``"kind"``; nothing is registered.
+        """
         members: tuple[type, ...] = typing.get_args(union)
         for member in members:
-            self.register(member)
-        tags = {member: self._tag_by_class[member] for member in members}
-        by_tag = {tag: member for member, tag in tags.items()}
+            if any(field.name == UNION_TAG for field in attrs.fields(member)):
+                raise ValueError(
+                    f"{member.__qualname__} has a field named {UNION_TAG!r}, "
+                    "which the union tag uses on the wire"
+                )
+        for member in members:
+            if member not in self._tag_by_class:
+                self.register(member)
         converter = self._converter
 
         def unstructure(value: Any) -> dict[str, Any]:
             body: dict[str, Any] = converter.unstructure(value, unstructure_as=type(value))
-            body[UNION_TAG] = tags[type(value)]
+            body[UNION_TAG] = self._tag_by_class[type(value)]
             return body
 
         def structure(value: object, _: Any) -> Any:
             _expect(dict, f"an object tagged with {UNION_TAG!r}", value)
             fields = dict(typing.cast("dict[str, Any]", value))
             tag = fields.pop(UNION_TAG, None)
-            if tag not in by_tag:
-                known = ", ".join(sorted(by_tag))
+            member = self._class_by_tag.get(tag) if isinstance(tag, str) else None
+            if member not in members:
+                known = ", ".join(sorted(self._tag_by_class[m] for m in members))
                 raise _WireProblem(f"unknown {UNION_TAG} {tag!r}; expected one of {known}")
-            return converter.structure(fields, by_tag[tag])
+            return converter.structure(fields, member)
 
         converter.register_unstructure_hook(union, unstructure)
         converter.register_structure_hook(union, structure)
@@ -229,7 +261,11 @@ class Codec:
                 data = msgpack.packb(envelope, use_bin_type=True)
             else:
                 raise ValueError(f"unknown wire format {format!r}; use one of {FORMATS}")
-        except (UnicodeError, OverflowError) as exc:
+        except (UnicodeError, OverflowError, TypeError) as exc:
+            raise EncodeError(f"{tag} cannot be encoded as {format}: {exc}") from exc
+        except ValueError as exc:  # json refuses NaN and infinities
+            if format not in FORMATS:
+                raise
             raise EncodeError(f"{tag} cannot be encoded as {format}: {exc}") from exc
         if len(data) > self.max_payload:
             raise EncodeError(
@@ -261,9 +297,14 @@ class Codec:
             raise DecodeError(f"invalid {tag} in {format} payload", tuple(problems)) from exc
 
     def _open_envelope(self, envelope: object, format: str) -> tuple[str, type, object]:
-        where = f"{format} envelope"
+        try:
+            return self._check_envelope(envelope, format)
+        except _WireProblem as problem:
+            raise DecodeError(f"invalid {format} envelope", (str(problem),)) from None
+
+    def _check_envelope(self, envelope: object, format: str) -> tuple[str, type, object]:
         if not isinstance(envelope, dict):
-            raise DecodeError(f"{where}: expected an object, got {_type_name(envelope)} @ $")
+            raise _WireProblem(f"expected an object, got {_type_name(envelope)} @ $")
         missing = ", ".join(sorted(_ENVELOPE_KEYS - envelope.keys()))
         extra = ", ".join(sorted(map(repr, envelope.keys() - _ENVELOPE_KEYS)))
         if missing or extra:
@@ -272,16 +313,15 @@ class Codec:
                 for text in (missing and f"missing {missing}", extra and f"extra {extra}")
                 if text
             )
-            raise DecodeError(f"{where}: {said} @ $")
+            raise _WireProblem(f"{said} @ $")
         schema, tag = envelope["schema"], envelope["type"]
         if type(schema) is not int or schema != SCHEMA_VERSION:
-            raise DecodeError(
-                f"{where}: unsupported schema {schema!r}; this build reads {SCHEMA_VERSION}"
-                " @ $.schema"
+            raise _WireProblem(
+                f"unsupported schema {schema!r}; this build reads {SCHEMA_VERSION} @ $.schema"
             )
         cls = self._class_by_tag.get(tag) if isinstance(tag, str) else None
         if cls is None:
-            raise DecodeError(f"{where}: unknown message type {tag!r} @ $.type")
+            raise _WireProblem(f"unknown message type {tag!r} @ $.type")
         return tag, cls, envelope["body"]
 
 
@@ -304,19 +344,12 @@ def _parse(data: bytes, format: str) -> object:
             return json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float)
         return msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
     except Exception as exc:
-        raise DecodeError(f"malformed {format} payload: {exc}") from exc
+        raise DecodeError(
+            f"malformed {format} payload", (f"{str(exc) or type(exc).__name__} @ $",)
+        ) from exc
 
 
-def _protocol_codec() -> Codec:
-    codec = Codec()
-    for union in messages.UNIONS:
-        codec.register_union(union)
-    for cls in messages.PROTOCOL_TYPES:
-        codec.register(cls)
-    return codec
-
-
-default_codec: Final = _protocol_codec()
+default_codec: Final = Codec()
 """The codec every protocol message is registered with; `encode` and `decode` use it."""
 
 

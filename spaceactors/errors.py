@@ -31,3 +31,54 @@ class DecodeError(SpaceActorsError, ValueError):
 
 class EncodeError(SpaceActorsError, ValueError):
     """A message could not be encoded (unregistered type, oversize payload, unencodable text)."""
+
+
+class InvalidSpec(SpaceActorsError, ValueError):
+    """A child spec, supervisor option or spawn argument is invalid; the text says which and why."""
+
+
+class NameTaken(SpaceActorsError, ValueError):
+    """A name is already registered to a live actor or child of the same supervisor."""
+
+
+class ActorNotFound(SpaceActorsError, LookupError):
+    """No actor is registered under the given id or name."""
+
+
+class ActorUnavailable(SpaceActorsError):
+    """The actor has stopped (or is stopping) and accepts no more messages."""
+
+
+class MailboxFull(SpaceActorsError):
+    """`try_send` found the actor's bounded mailbox full; `send` would have waited instead."""
+
+
+class AskTimeout(SpaceActorsError, TimeoutError):
+    """An `ask` got no reply in time; the timeout covers enqueueing, handling and the reply."""
+
+
+class ActorCrashed(SpaceActorsError):
+    """The actor raised while handling this request; the original exception is the ``__cause__``."""
+
+
+class StartFailed(SpaceActorsError):
+    """An actor's constructor or `on_start` raised; the original exception is the ``__cause__``."""
+
+
+class SupervisorGaveUp(SpaceActorsError):
+    """A supervisor exceeded its restart intensity, stopped its children and gave up.
+
+    Attributes:
+        supervisor: the name of the supervisor that gave up.
+        child: the name of the child whose failure exceeded the intensity.
+        cause: the last failure (also the ``__cause__``).
+    """
+
+    def __init__(self, supervisor: str, child: str, cause: BaseException | None) -> None:
+        self.supervisor = supervisor
+        self.child = child
+        self.cause = cause
+        super().__init__(
+            f"supervisor {supervisor!r} gave up: restart intensity exceeded by child {child!r}"
+            + (f" ({type(cause).__name__}: {cause})" if cause is not None else "")
+        )

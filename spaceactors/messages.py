@@ -132,16 +132,24 @@ def _read_only(table: Mapping[str, float]) -> Mapping[str, float]:
     return MappingProxyType(dict(table)) if isinstance(table, Mapping) else table
 
 
+def _as_tuple(items: Any) -> Any:
+    # Iterables become tuples; anything else (or a lone string) is left for the validator to
+    # name and refuse.
+    if isinstance(items, Iterable) and not isinstance(items, str | bytes | Mapping):
+        return tuple(items)
+    return items
+
+
 def _cargo(items: Iterable[CargoItem]) -> tuple[CargoItem, ...]:
-    return tuple(items)
+    return typing.cast("tuple[CargoItem, ...]", _as_tuple(items))
 
 
 def _requests(items: Iterable[ResourceRequest]) -> tuple[ResourceRequest, ...]:
-    return tuple(items)
+    return typing.cast("tuple[ResourceRequest, ...]", _as_tuple(items))
 
 
 def _regions(items: Iterable[str]) -> tuple[str, ...]:
-    return (items,) if isinstance(items, str) else tuple(items)
+    return (items,) if isinstance(items, str) else typing.cast("tuple[str, ...]", _as_tuple(items))
 
 
 # --- supporting types -------------------------------------------------------------------------
@@ -390,6 +398,32 @@ class GetStatus:
 ControlCommand = Shutdown | Pause | Resume | GetStatus
 
 
+class ActorState(enum.Enum):
+    """Where an actor is in its life, as `GetStatus` reports it."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    PAUSED = "paused"
+    RESTARTING = "restarting"
+    STOPPED = "stopped"
+
+
+@attrs.frozen
+class ActorStatus:
+    """The runtime's answer to `GetStatus`."""
+
+    actor_id: ActorId = attrs.field(validator=_actor_id)
+    name: str = attrs.field(validator=_name)
+    state: ActorState = attrs.field(validator=_instance_of(ActorState))
+    mailbox_depth: int = attrs.field(validator=_int_in(0, _MAX_ACTOR_ID))
+    mailbox_size: int = attrs.field(validator=_int_in(1, _MAX_ACTOR_ID))
+    restarts: int = attrs.field(validator=_int_in(0, _MAX_ACTOR_ID))
+    handled: int = attrs.field(validator=_int_in(0, _MAX_ACTOR_ID))
+    last_error: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_instance_of(str))
+    )
+
+
 # --- envelopes --------------------------------------------------------------------------------
 
 
@@ -446,6 +480,7 @@ PROTOCOL_TYPES: tuple[type, ...] = (
     ShipSpecs,
     CargoItem,
     ResourceRequest,
+    ActorStatus,
     *(member for union in UNIONS for member in typing.get_args(union)),
 )
 """Every class of the protocol; each can travel on the wire on its own."""

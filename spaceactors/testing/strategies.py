@@ -103,7 +103,20 @@ _envelopes: dict[type, st.SearchStrategy[Any]] = {
     m.ActorControl: st.builds(m.ActorControl, actor_ids(), control_commands()),
 }
 
+_status = st.builds(
+    m.ActorStatus,
+    actor_ids(),
+    names(),
+    st.sampled_from(m.ActorState),
+    st.integers(0, 2**20),
+    st.integers(1, 2**20),
+    st.integers(0, 2**20),
+    st.integers(0, 2**40),
+    st.none() | st.text(max_size=40),
+)
+
 STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
+    m.ActorStatus: _status,
     m.Vec3: vectors(),
     m.ShipSpecs: _specs,
     m.CargoItem: _cargo,

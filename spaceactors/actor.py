@@ -1,0 +1,419 @@
+"""Actors: the `Actor` base class users subclass, its `ActorContext`, and the cell that runs it.
+
+An `ActorCell` is the runtime side of one supervised actor. It outlives incarnations: each
+(re)start builds a fresh `Actor` instance from the child spec and runs its loop as one Trio task
+in the supervisor's nursery. The loop drains the mailbox with ``receive_nowait`` and yields to
+Trio every `CHECKPOINT_EVERY` messages, so a busy actor stays cancellable and fair.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+from typing import TYPE_CHECKING
+
+import outcome
+import trio
+
+from spaceactors.deadletters import DeadLetter, DeadLetterReason
+from spaceactors.errors import ActorCrashed, ActorUnavailable, StartFailed
+from spaceactors.messages import ActorState, ActorStatus, GetStatus, Pause, Resume, Shutdown
+from spaceactors.policy import NORMAL_EXIT, SHUTDOWN_EXIT, Exit, failed
+from spaceactors.ref import ActorRef, Ask
+
+if TYPE_CHECKING:
+    from spaceactors.specs import ChildSpec
+    from spaceactors.supervisor import Supervisor
+    from spaceactors.system import ActorSystem
+
+logger = logging.getLogger("spaceactors.actor")
+
+CHECKPOINT_EVERY = 64
+"""Messages an actor handles back to back before it yields to other tasks."""
+
+
+class Actor:
+    """Base class of user actors.
+
+    Override `handle` (and optionally `on_start`, `on_stop`). ``self.ctx`` is set before
+    `on_start` runs. An exception from `handle` crashes this incarnation: the supervisor then
+    applies the child's restart policy to a fresh instance built with the same arguments.
+    """
+
+    ctx: ActorContext
+
+    async def on_start(self) -> None:
+        """Runs before the first message; an exception here is a failed start."""
+
+    async def handle(self, message: object) -> object:
+        """Handle one message; the return value answers `ActorRef.ask` (ignored for sends)."""
+        raise TypeError(f"{type(self).__name__} does not handle {type(message).__name__}")
+
+    async def on_stop(self) -> None:
+        """Runs when the incarnation ends by a normal exit, a shutdown or a crash.
+
+        It does not run when the actor is hard-cancelled (shutdown deadline passed, or
+        `BRUTAL_KILL`).
+        """
+
+
+class Timer:
+    """A message scheduled to the actor itself by `ActorContext.after` or `ActorContext.every`."""
+
+    __slots__ = ("_scope",)
+
+    def __init__(self, scope: trio.CancelScope) -> None:
+        self._scope = scope
+
+    def cancel(self) -> None:
+        """Stop the timer; a message already in the mailbox stays there."""
+        self._scope.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once cancelled (by `cancel` or because the incarnation ended)."""
+        return self._scope.cancel_called
+
+
+class _StopNormally:
+    """Control entry pushed by `ActorContext.stop`."""
+
+
+_STOP_NORMALLY = _StopNormally()
+_WAKE = object()  # mailbox sentinel that wakes an idle loop to read its control lane
+
+
+class ActorContext:
+    """What an actor can do besides handling messages: available as ``self.ctx``."""
+
+    __slots__ = ("_cell",)
+
+    def __init__(self, cell: ActorCell) -> None:
+        self._cell = cell
+
+    @property
+    def self_ref(self) -> ActorRef:
+        """This actor's own ref."""
+        return self._cell.ref
+
+    @property
+    def name(self) -> str:
+        """This actor's registered name."""
+        return self._cell.ref.name
+
+    @property
+    def system(self) -> ActorSystem:
+        """The system this actor runs in."""
+        return self._cell.system
+
+    @property
+    def restarts(self) -> int:
+        """How many times this actor has been restarted so far."""
+        return self._cell.restarts
+
+    async def send(self, target: ActorRef | int | str, message: object) -> None:
+        """Send `message` to the actor `target` names (ref, id or name), with backpressure."""
+        await self._cell.system.send(target, message)
+
+    def after(self, delay: float, message: object) -> Timer:
+        """Send `message` to this actor once, `delay` seconds from now."""
+        return self._cell.start_timer(_seconds("delay", delay, zero_ok=True), None, message)
+
+    def every(self, interval: float, message: object, *, first: float | None = None) -> Timer:
+        """Send `message` to this actor every `interval` seconds (first after `first`, default
+        `interval`), without drift. The timer stops when this incarnation ends."""
+        interval = _seconds("interval", interval, zero_ok=False)
+        start = interval if first is None else _seconds("first", first, zero_ok=True)
+        return self._cell.start_timer(start, interval, message)
+
+    def stop(self) -> None:
+        """End this actor normally once the current message is handled (`on_stop` runs)."""
+        self._cell.control(_STOP_NORMALLY)
+
+
+def _seconds(name: str, value: float, *, zero_ok: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number of seconds, got {value!r}")
+    if value < 0 or (value == 0 and not zero_ok):
+        raise ValueError(f"{name} must be {'>= 0' if zero_ok else '> 0'} seconds, got {value!r}")
+    return float(value)
+
+
+class ActorCell:
+    """The runtime of one supervised actor across all its incarnations."""
+
+    def __init__(self, spec: ChildSpec, system: ActorSystem, supervisor: Supervisor) -> None:
+        self.spec = spec
+        self.system = system
+        self.supervisor = supervisor
+        self.ref = ActorRef(system.registry.allocate_id(), spec.name, spec.mailbox_size, self)
+        self.state = ActorState.STARTING
+        self.restarts = 0
+        self.handled = 0
+        self.last_error: str | None = None
+        self._control: collections.deque[object] = collections.deque()
+        self._idle = False  # parked on an empty mailbox
+        self._paused = False
+        self._resumed: trio.Event | None = None
+        self._timers: set[trio.CancelScope] = set()
+        self._next: Actor | None = None  # built by prepare(), run by run()
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    @property
+    def alive(self) -> bool:
+        return self.state is not ActorState.STOPPED
+
+    @property
+    def needs_start_handshake(self) -> bool:
+        """Whether starting must wait for `on_start`: not when the actor keeps the default."""
+        return self._next is None or type(self._next).on_start is not Actor.on_start
+
+    def status(self) -> ActorStatus:
+        return ActorStatus(
+            actor_id=self.ref.id,
+            name=self.name,
+            state=self.state,
+            mailbox_depth=self.ref.mailbox_depth,
+            mailbox_size=self.ref.capacity,
+            restarts=self.restarts,
+            handled=self.handled,
+            last_error=self.last_error,
+        )
+
+    # --- messages from outside ----------------------------------------------------------
+
+    def control(self, command: object) -> None:
+        """Queue a control command on the out-of-band lane and wake the loop if it sleeps."""
+        if type(command) is GetStatus:
+            raise ValueError(
+                "GetStatus has a reply: use `await ref.ask(GetStatus())` or `ref.status()`"
+            )
+        if not self.alive:
+            raise self.unavailable(command)
+        self._control.append(command)
+        if self._idle:
+            self._idle = False
+            # An idle loop is parked on an empty mailbox, so this never blocks.
+            self.ref._send.send_nowait(_WAKE)
+        elif self._resumed is not None:
+            self._resumed.set()
+
+    def unavailable(self, message: object) -> ActorUnavailable:
+        """Record `message` as a dead letter to this stopped actor; return the error to raise."""
+        self.dead_letter(message, DeadLetterReason.ACTOR_STOPPED, "actor has stopped")
+        return ActorUnavailable(
+            f"actor {self.name!r} (#{self.ref.id}) has stopped; "
+            f"{type(message).__name__} recorded as a dead letter"
+        )
+
+    def dead_letter(self, message: object, reason: DeadLetterReason, detail: str) -> None:
+        if isinstance(message, Ask):
+            message = message.message
+        self.system.dead_letters.record(
+            DeadLetter(trio.current_time(), self.name, message, reason, detail)
+        )
+
+    async def stop(self) -> None:
+        await self.supervisor.stop_child(self.name)
+
+    # --- lifecycle, driven by the supervisor ---------------------------------------------
+
+    def prepare(self) -> None:
+        """Build a fresh actor instance from the spec, in the caller's task.
+
+        Raises:
+            StartFailed: the constructor raised, or returned something that is not an `Actor`.
+        """
+        try:
+            actor = self.spec.factory(*self.spec.args, **self.spec.kwargs)
+        except Exception as exc:
+            self.last_error = repr(exc)
+            raise StartFailed(f"actor {self.name!r} failed to start: {exc!r}") from exc
+        if not isinstance(actor, Actor):
+            raise StartFailed(
+                f"the factory of {self.name!r} returned {type(actor).__name__}, not a sa.Actor"
+            )
+        self._next = actor
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> Exit:
+        """Run the prepared incarnation to its end: ``on_start``, the loop, ``on_stop``.
+
+        Raises:
+            StartFailed: `on_start` raised (before ``task_status.started()``).
+        """
+        actor, self._next = self._next, None
+        assert actor is not None, "prepare() must come before run()"
+        actor.ctx = ActorContext(self)
+        self.state = ActorState.STARTING
+        try:
+            try:
+                await actor.on_start()
+            except Exception as exc:
+                self.last_error = repr(exc)
+                raise StartFailed(f"actor {self.name!r} failed to start: {exc!r}") from exc
+            self.state = ActorState.PAUSED if self._paused else ActorState.RUNNING
+            task_status.started()
+            exit = await self._loop(actor)
+        finally:
+            for scope in self._timers:
+                scope.cancel()
+            self._timers.clear()
+        return await self._stop(actor, exit)
+
+    async def _stop(self, actor: Actor, exit: Exit) -> Exit:
+        try:
+            await actor.on_stop()
+        except Exception as exc:
+            logger.exception("on_stop of actor %r raised", self.name)
+            self.last_error = repr(exc)
+            return exit if exit.abnormal else failed(exc)
+        return exit
+
+    def request_shutdown(self) -> None:
+        """Ask the running incarnation to stop after its current message."""
+        if self.alive:
+            self.control(Shutdown())
+
+    def restarting(self) -> None:
+        self.state = ActorState.RESTARTING
+        self.restarts += 1
+
+    def close(self) -> None:
+        """Stop for good: unregister, close the mailbox, and turn what is left into dead letters."""
+        if not self.alive:
+            return
+        self.state = ActorState.STOPPED
+        self.system.registry.remove(self.ref)
+        self._control.clear()
+        self.ref._send.close()
+        receive = self.ref._receive
+        while True:
+            try:
+                message = receive.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            if message is _WAKE:
+                continue
+            if isinstance(message, Ask):
+                message.resolve(outcome.Error(self._gone(message)))
+            self.dead_letter(message, DeadLetterReason.LEFT_IN_MAILBOX, "actor stopped for good")
+
+    def reopen(self) -> None:
+        """Make a stopped actor startable again (``restart_child``): fresh mailbox, registered."""
+        if self.alive:
+            return
+        self.system.registry.check_name_free(self.name)
+        self.ref._open_mailbox()
+        self.system.registry.add(self.ref)
+        self.state = ActorState.STARTING
+
+    def start_timer(self, first: float, interval: float | None, message: object) -> Timer:
+        scope = trio.CancelScope()
+        self._timers.add(scope)
+        self.supervisor.nursery.start_soon(self._tick, scope, first, interval, message)
+        return Timer(scope)
+
+    async def _tick(
+        self, scope: trio.CancelScope, first: float, interval: float | None, message: object
+    ) -> None:
+        with scope:
+            deadline = trio.current_time() + first
+            while True:
+                await trio.sleep_until(deadline)
+                try:
+                    await self.ref.send(message)
+                except ActorUnavailable:
+                    break
+                if interval is None:
+                    break
+                deadline += interval
+        self._timers.discard(scope)
+
+    # --- the loop -------------------------------------------------------------------------
+
+    async def _loop(self, actor: Actor) -> Exit:
+        handle = actor.handle
+        receive_nowait = self.ref._receive.receive_nowait
+        receive = self.ref._receive.receive
+        control = self._control
+        budget = CHECKPOINT_EVERY
+        while True:
+            if control:
+                exit = await self._obey(control)
+                if exit is not None:
+                    return exit
+            budget -= 1
+            if not budget:
+                budget = CHECKPOINT_EVERY
+                await trio.lowlevel.checkpoint()
+            try:
+                message = receive_nowait()
+            except trio.WouldBlock:
+                self._idle = True
+                try:
+                    message = await receive()
+                finally:
+                    self._idle = False
+                budget = CHECKPOINT_EVERY
+            try:
+                if type(message) is Ask:
+                    result = await handle(message.message)
+                    if not message.resolve(outcome.Value(result)):
+                        self.dead_letter(
+                            result, DeadLetterReason.REPLY_AFTER_TIMEOUT, "the asker gave up"
+                        )
+                elif message is _WAKE:
+                    continue
+                else:
+                    await handle(message)
+            except Exception as exc:
+                return self._crashed(message, exc)
+            except trio.Cancelled:
+                if type(message) is Ask:
+                    message.resolve(outcome.Error(self._gone(message)))
+                self.dead_letter(
+                    message, DeadLetterReason.ACTOR_STOPPED, "hard-cancelled while handling"
+                )
+                raise
+            self.handled += 1
+
+    async def _obey(self, control: collections.deque[object]) -> Exit | None:
+        """Apply queued control commands; while paused, wait here for the next one."""
+        while True:
+            while control:
+                command = control.popleft()
+                kind = type(command)
+                if kind is Shutdown:
+                    return SHUTDOWN_EXIT
+                if command is _STOP_NORMALLY:
+                    return NORMAL_EXIT
+                if kind is Pause or kind is Resume:
+                    self._paused = kind is Pause
+                    self.state = ActorState.PAUSED if self._paused else ActorState.RUNNING
+            if not self._paused:
+                return None
+            self._resumed = trio.Event()
+            try:
+                await self._resumed.wait()
+            finally:
+                self._resumed = None
+
+    def _crashed(self, message: object, exc: Exception) -> Exit:
+        self.last_error = repr(exc)
+        what = type(message.message if isinstance(message, Ask) else message).__name__
+        if isinstance(message, Ask):
+            crash = ActorCrashed(f"actor {self.name!r} crashed while handling {what}: {exc!r}")
+            crash.__cause__ = exc
+            message.resolve(outcome.Error(crash))
+        self.dead_letter(message, DeadLetterReason.CRASHED_WHILE_HANDLING, repr(exc))
+        logger.warning("actor %r crashed handling %s", self.name, what, exc_info=exc)
+        return failed(exc)
+
+    def _gone(self, request: Ask) -> ActorUnavailable:
+        return ActorUnavailable(
+            f"actor {self.name!r} stopped before answering {type(request.message).__name__}"
+        )

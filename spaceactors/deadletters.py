@@ -1,0 +1,88 @@
+"""Dead letters: every message that could not be delivered or handled, with the reason.
+
+Nothing vanishes silently: sending to an unknown or stopped actor, a crash while handling, a
+mailbox left behind by an actor that stops for good, and a reply that arrives after its `ask`
+timed out all end up here.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import logging
+
+import attrs
+
+logger = logging.getLogger("spaceactors.deadletters")
+
+DEFAULT_KEEP = 1000
+
+
+class DeadLetterReason(enum.Enum):
+    """Why a message became a dead letter."""
+
+    UNKNOWN_ACTOR = "unknown_actor"
+    ACTOR_STOPPED = "actor_stopped"
+    CRASHED_WHILE_HANDLING = "crashed_while_handling"
+    LEFT_IN_MAILBOX = "left_in_mailbox"
+    REPLY_AFTER_TIMEOUT = "reply_after_timeout"
+    NO_REPLY_EXPECTED = "no_reply_expected"
+
+
+@attrs.frozen
+class DeadLetter:
+    """One undeliverable message.
+
+    Attributes:
+        time: ``trio.current_time()`` when it was recorded (virtual time under a MockClock).
+        target: the name (or id, or repr) of the intended recipient.
+        message: the message itself.
+        reason: why it could not be delivered or handled.
+        detail: a human-readable explanation (e.g. the crash's exception).
+    """
+
+    time: float
+    target: str
+    message: object
+    reason: DeadLetterReason
+    detail: str = ""
+
+    @property
+    def message_type(self) -> str:
+        """The class name of the message."""
+        return type(self.message).__name__
+
+
+@attrs.define
+class DeadLetters:
+    """Keeps the last `keep` dead letters and a count per reason since the system started."""
+
+    keep: int = DEFAULT_KEEP
+    total: int = 0
+    by_reason: collections.Counter[DeadLetterReason] = attrs.field(factory=collections.Counter)
+    _recent: collections.deque[DeadLetter] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.keep < 0:
+            raise ValueError(f"keep must be >= 0, got {self.keep}")
+        self._recent = collections.deque(maxlen=self.keep)
+
+    def record(self, letter: DeadLetter) -> None:
+        """Store `letter`, count it, and log it at debug level."""
+        self.total += 1
+        self.by_reason[letter.reason] += 1
+        self._recent.append(letter)
+        logger.debug(
+            "dead letter to %s: %s (%s) %s",
+            letter.target,
+            letter.message_type,
+            letter.reason.value,
+            letter.detail,
+        )
+
+    def recent(self) -> list[DeadLetter]:
+        """The kept dead letters, oldest first."""
+        return list(self._recent)
+
+    def __len__(self) -> int:
+        return len(self._recent)

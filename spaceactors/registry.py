@@ -1,0 +1,82 @@
+"""The registry: which live actor answers to which id and name.
+
+A plain state object owned by the system, so it survives anything that happens to the tasks that
+use it. An actor is registered from the moment `spawn` returns until it stops for good.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import attrs
+
+from spaceactors.errors import ActorNotFound, NameTaken
+
+if TYPE_CHECKING:
+    from spaceactors.ref import ActorRef
+
+
+@attrs.define
+class Registry:
+    """Live actors by id and by name."""
+
+    _by_id: dict[int, ActorRef] = attrs.field(factory=dict)
+    _by_name: dict[str, ActorRef] = attrs.field(factory=dict)
+    _next_id: int = 1
+
+    def allocate_id(self) -> int:
+        """A fresh actor id, never reused within a system."""
+        actor_id = self._next_id
+        self._next_id += 1
+        return actor_id
+
+    def check_name_free(self, name: str) -> None:
+        """Raise `NameTaken` if a live actor already has `name`."""
+        holder = self._by_name.get(name)
+        if holder is not None:
+            raise NameTaken(
+                f"the name {name!r} is taken by live actor #{holder.id}; "
+                "stop it first or choose another name"
+            )
+
+    def add(self, ref: ActorRef) -> None:
+        """Register a live actor under its id and name."""
+        self.check_name_free(ref.name)
+        self._by_id[ref.id] = ref
+        self._by_name[ref.name] = ref
+
+    def remove(self, ref: ActorRef) -> None:
+        """Forget a stopped actor (idempotent)."""
+        if self._by_id.get(ref.id) is ref:
+            del self._by_id[ref.id]
+        if self._by_name.get(ref.name) is ref:
+            del self._by_name[ref.name]
+
+    def get(self, target: ActorRef | int | str) -> ActorRef | None:
+        """The live actor `target` names, or None."""
+        if isinstance(target, str):
+            return self._by_name.get(target)
+        if isinstance(target, int):
+            return self._by_id.get(target)
+        return target if self._by_id.get(target.id) is target else None
+
+    def resolve(self, target: ActorRef | int | str) -> ActorRef:
+        """The live actor `target` names.
+
+        Raises:
+            ActorNotFound: nothing live answers to that id or name.
+        """
+        ref = self.get(target)
+        if ref is None:
+            if not isinstance(target, str | int):
+                return target  # a ref to a stopped actor: sending to it raises ActorUnavailable
+            kind = "name" if isinstance(target, str) else "id"
+            raise ActorNotFound(f"no live actor has the {kind} {target!r}")
+        return ref
+
+    def refs(self) -> list[ActorRef]:
+        """Every live actor, in spawn order."""
+        return list(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)

@@ -1,0 +1,148 @@
+"""Child specs: what a supervisor starts, and how it treats each child. Data, validated here."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from spaceactors.errors import InvalidSpec
+from spaceactors.policy import (
+    Backoff,
+    Restart,
+    ShutdownPolicy,
+    Strategy,
+    validate_intensity,
+    validate_shutdown,
+)
+
+if TYPE_CHECKING:
+    from spaceactors.ref import ActorRef
+    from spaceactors.supervisor import Supervisor
+
+DEFAULT_MAILBOX_SIZE = 64
+DEFAULT_SHUTDOWN = 5.0
+
+
+def _check_name(owner: str, name: object) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidSpec(f"{owner}.name must be a non-empty string, got {name!r}")
+
+
+@attrs.frozen
+class ChildSpec:
+    """How to start one actor under a supervisor, and how to treat it when it ends.
+
+    Attributes:
+        name: unique among the supervisor's children, and the actor's registered name.
+        factory: the `Actor` subclass (or any callable returning an actor); called with
+            ``*args, **kwargs`` for every incarnation.
+        restart: when the actor is restarted (`Restart`).
+        shutdown: seconds to stop gracefully before a hard cancel, ``math.inf``, or
+            `BRUTAL_KILL`.
+        mailbox_size: capacity of the bounded mailbox (>= 1).
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = attrs.field(factory=dict)
+    restart: Restart = Restart.PERMANENT
+    shutdown: ShutdownPolicy = DEFAULT_SHUTDOWN
+    mailbox_size: int = DEFAULT_MAILBOX_SIZE
+
+    def __attrs_post_init__(self) -> None:
+        _check_name("ChildSpec", self.name)
+        if not callable(self.factory):
+            raise InvalidSpec(
+                f"child {self.name!r}: factory must be callable, got {self.factory!r}"
+            )
+        if not isinstance(self.restart, Restart):
+            raise InvalidSpec(f"child {self.name!r}: restart must be a sa.Restart")
+        size = self.mailbox_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise InvalidSpec(
+                f"child {self.name!r}: mailbox_size must be an int >= 1, got {size!r}"
+            )
+        try:
+            validate_shutdown(self.shutdown)
+        except InvalidSpec as exc:
+            raise InvalidSpec(f"child {self.name!r}: {exc}") from None
+
+
+def _as_children(
+    children: Iterable[ChildSpec | SupervisorSpec],
+) -> tuple[ChildSpec | SupervisorSpec, ...]:
+    return tuple(children)
+
+
+@attrs.frozen
+class SupervisorSpec:
+    """How to start a supervisor under another one.
+
+    Attributes:
+        name: unique among its parent's children.
+        strategy: which children a failure restarts (`Strategy`).
+        max_restarts, within: the restart intensity: more than `max_restarts` restarts within
+            `within` seconds and the supervisor gives up.
+        backoff: optional delay before restarts (`Backoff`).
+        children: started in order when the supervisor starts (and again when it restarts).
+        restart: how the parent treats this supervisor when it gives up.
+        shutdown: how long the parent waits for it to stop its children (default: no limit).
+    """
+
+    name: str
+    strategy: Strategy = Strategy.ONE_FOR_ONE
+    max_restarts: int = 3
+    within: float = 5.0
+    backoff: Backoff | None = None
+    children: tuple[ChildSpec | SupervisorSpec, ...] = attrs.field(
+        default=(), converter=_as_children
+    )
+    restart: Restart = Restart.PERMANENT
+    shutdown: ShutdownPolicy = math.inf
+
+    def __attrs_post_init__(self) -> None:
+        _check_name("SupervisorSpec", self.name)
+        where = f"supervisor {self.name!r}"
+        if not isinstance(self.strategy, Strategy):
+            raise InvalidSpec(f"{where}: strategy must be a sa.Strategy, got {self.strategy!r}")
+        if not isinstance(self.restart, Restart):
+            raise InvalidSpec(f"{where}: restart must be a sa.Restart, got {self.restart!r}")
+        if self.backoff is not None and not isinstance(self.backoff, Backoff):
+            raise InvalidSpec(f"{where}: backoff must be a sa.Backoff, got {self.backoff!r}")
+        try:
+            validate_intensity(self.max_restarts, self.within)
+            validate_shutdown(self.shutdown)
+        except InvalidSpec as exc:
+            raise InvalidSpec(f"{where}: {exc}") from None
+        seen: set[str] = set()
+        for child in self.children:
+            if not isinstance(child, ChildSpec | SupervisorSpec):
+                raise InvalidSpec(f"{where}: children must be specs, got {child!r}")
+            if child.name in seen:
+                raise InvalidSpec(f"{where}: two children are named {child.name!r}")
+            seen.add(child.name)
+
+
+@attrs.frozen
+class ChildInfo:
+    """One row of `Supervisor.which_children`."""
+
+    name: str
+    kind: str  # "worker" or "supervisor"
+    running: bool
+    restart: Restart
+    handle: ActorRef | Supervisor
+
+
+@attrs.frozen
+class ChildCounts:
+    """What `Supervisor.count_children` reports (as OTP's ``count_children``)."""
+
+    specs: int
+    active: int
+    supervisors: int
+    workers: int
