@@ -3,6 +3,8 @@
 This module only re-exports the public API; the code lives in the modules named beside each group.
 """
 
+import logging as _logging
+
 from spaceactors.actor import Actor, ActorContext, Timer
 from spaceactors.codec import (
     DEFAULT_MAX_PAYLOAD,
@@ -74,6 +76,9 @@ from spaceactors.supervisor import Supervisor
 from spaceactors.system import ActorSystem, Target, open_system
 
 __version__ = "0.1.0"
+
+# A library never configures logging; this only keeps Python's last-resort handler quiet.
+_logging.getLogger("spaceactors").addHandler(_logging.NullHandler())
 
 __all__ = [
     "BRUTAL_KILL",

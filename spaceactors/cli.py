@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import logging
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+import trio
+import trio.testing
+
 import spaceactors as sa
+from spaceactors.scenarios.docking import run_docking
 
 
 def _docking_exchange() -> list[object]:
@@ -23,8 +29,27 @@ def _docking_exchange() -> list[object]:
     ]
 
 
-def _demo(out: TextIO) -> int:
-    out.write("spaceactors demo: one docking exchange through the wire codec\n\n")
+def _demo(out: TextIO, seed: int) -> int:
+    report = trio.run(
+        functools.partial(run_docking, seed=seed),
+        clock=trio.testing.MockClock(autojump_threshold=0),
+    )
+    out.write(
+        f"spaceactors demo: {report.ships} ships, {report.berths} berths at station 'ceres' "
+        f"(seed {seed}, virtual time)\n\n"
+    )
+    for line in report.log:
+        out.write(f"  {line}\n")
+    out.write(
+        f"\n{report.dockings} dockings, {report.refusals} refusals (ships waited and asked "
+        f"again), {report.crashes} crash restarted by the fleet supervisor, "
+        f"{report.dead_letters} dead letter(s), {report.simulated_seconds:.0f} s simulated\n"
+    )
+    return _wire_demo(out)
+
+
+def _wire_demo(out: TextIO) -> int:
+    out.write("\nthe same protocol on the wire:\n")
     for message in _docking_exchange():
         sizes = []
         for wire_format in sa.codec.FORMATS:
@@ -46,14 +71,20 @@ def _demo(out: TextIO) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spaceactors", description=sa.__doc__)
     parser.add_argument("--version", action="version", version=f"spaceactors {sa.__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show the engine's log (crashes, restarts)"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("demo", help="run the built-in demo")
+    demo = commands.add_parser("demo", help="run the built-in demo (in process, virtual time)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the run (default 0)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     """Entry point of the ``spaceactors`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "demo":
-        return _demo(out)
+        return _demo(out, args.seed)
     return 2  # pragma: no cover - argparse rejects unknown commands first

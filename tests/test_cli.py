@@ -9,12 +9,15 @@ import pytest
 from spaceactors.cli import main
 
 
-def test_demo_shows_a_docking_exchange_and_a_rejected_payload() -> None:
+def test_demo_runs_a_supervised_docking_scenario_and_shows_the_wire() -> None:
     out = io.StringIO()
     assert main(["demo"], out=out) == 0
     text = out.getvalue()
+    assert "6 dockings" in text
+    assert "ship-2 engine failure" in text
+    assert "ship-2 restarted by its supervisor" in text
+    assert "1 crash restarted by the fleet supervisor" in text
     assert "RequestDocking" in text
-    assert "DockingPermission" in text
     assert "rejected a hostile payload" in text
 
 
