@@ -97,15 +97,16 @@ def add_restart(
 ) -> tuple[tuple[float, ...], bool]:
     """Record a restart at `now` in the sliding window and say whether it is allowed.
 
-    Keeps the restarts that happened less than `within` seconds before `now`, adds this one, and
-    allows it if at most `max_restarts` remain: R+1 failures inside one window give up after
-    exactly R restarts, while failures spaced wider than the window restart forever.
+    Keeps the restarts that happened at most `within` seconds before `now` (OTP's ``inPeriod``:
+    ``Now =< Then + Period``, so the window ``[now - within, now]`` is closed), adds this one,
+    and allows it if at most `max_restarts` remain: R+1 failures inside one window give up
+    after exactly R restarts, while failures spaced wider than the window restart forever.
 
     Returns:
         The new history, and True if the restart is within the intensity.
     """
     threshold = now - within
-    recent = (*(t for t in history if t > threshold), now)
+    recent = (*(t for t in history if t >= threshold), now)
     return recent, len(recent) <= max_restarts
 
 
@@ -167,7 +168,8 @@ class Backoff:
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Seconds to wait before restart number `attempt` (0-based)."""
-        base = min(self.initial * 2.0 ** min(attempt, 1024), self.maximum)
+        # 2.0 ** 1024 overflows; past 2 ** 1023 the product is inf or capped anyway.
+        base = min(self.initial * 2.0 ** min(attempt, 1023), self.maximum)
         if self.jitter:
             base *= rng.uniform(1.0 - self.jitter, 1.0 + self.jitter)
         return base

@@ -232,20 +232,25 @@ class Supervisor:
         """
         send, receive = trio.open_memory_channel[object](math.inf)
         self._events = send
+        self._history = ()  # a new incarnation starts with a clean restart history, as in OTP
         result: Exit | StartFailed
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            result = await self._start_static_children()
-            if isinstance(result, Exit):
-                self._accepting = True
-                task_status.started()
-                result = await self._supervise(receive)
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                result = await self._start_static_children()
+                if isinstance(result, Exit):
+                    self._accepting = True
+                    task_status.started()
+                    result = await self._supervise(receive)
+                self._accepting = False
+                nursery.cancel_scope.cancel()  # backoff sleepers and timers of stopped actors
+        finally:
+            # Also when the parent hard-cancels this incarnation (deadline or BRUTAL_KILL).
             self._accepting = False
-            nursery.cancel_scope.cancel()  # backoff sleepers and timers of stopped actors
-        self._nursery = None
-        for child in list(self._children.values()):
-            if not child.static:
-                self._discard(child)
+            self._nursery = None
+            for child in list(self._children.values()):
+                if not child.static:
+                    self._discard(child)
         if isinstance(result, StartFailed):
             raise result
         return result
@@ -256,7 +261,9 @@ class Supervisor:
     needs_start_handshake = True
 
     def request_shutdown(self) -> None:
-        if self._events is not None and self._accepting:
+        # Also while the static children are still starting: the request waits in the queue
+        # and is the first event this incarnation serves.
+        if self._events is not None and self._nursery is not None:
             self._events.send_nowait(_STOP)
 
     def restarting(self) -> None:
