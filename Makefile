@@ -34,7 +34,7 @@ typecheck: $(STAMP_TEST)
 	$(BIN)/mypy --strict spaceactors
 
 docs: $(STAMP_TEST)
-	$(BIN)/mkdocs build --strict --quiet --site-dir .site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir .site
 
 pytest: $(STAMP_TEST)
 	$(BIN)/pytest -q

@@ -153,7 +153,6 @@ class ActorCell:
         self.handled = 0
         self.last_error: str | None = None
         self._control: collections.deque[object] = collections.deque()
-        self._idle = False  # parked on an empty mailbox
         self._paused = False
         self._resumed: trio.Event | None = None
         self._timers: set[trio.CancelScope] = set()
@@ -195,9 +194,9 @@ class ActorCell:
         if not self.alive:
             raise self.unavailable(command)
         self._control.append(command)
-        if self._idle:
-            self._idle = False
-            # An idle loop is parked on an empty mailbox, so this never blocks.
+        if self.ref._receive.statistics().tasks_waiting_receive:
+            # The loop is parked on an empty mailbox: the sentinel goes straight to it and
+            # takes no slot. A loop that already has a message sees the lane before the next.
             self.ref._send.send_nowait(_WAKE)
         elif self._resumed is not None:
             self._resumed.set()
@@ -205,9 +204,9 @@ class ActorCell:
     def unavailable(self, message: object) -> ActorUnavailable:
         """Record `message` as a dead letter to this stopped actor; return the error to raise."""
         self.dead_letter(message, DeadLetterReason.ACTOR_STOPPED, "actor has stopped")
+        what = type(message.message if isinstance(message, Ask) else message).__name__
         return ActorUnavailable(
-            f"actor {self.name!r} (#{self.ref.id}) has stopped; "
-            f"{type(message).__name__} recorded as a dead letter"
+            f"actor {self.name!r} (#{self.ref.id}) has stopped; {what} recorded as a dead letter"
         )
 
     def dead_letter(self, message: object, reason: DeadLetterReason, detail: str) -> None:
@@ -353,11 +352,7 @@ class ActorCell:
             try:
                 message = receive_nowait()
             except trio.WouldBlock:
-                self._idle = True
-                try:
-                    message = await receive()
-                finally:
-                    self._idle = False
+                message = await receive()
                 budget = CHECKPOINT_EVERY
             try:
                 if type(message) is Ask:

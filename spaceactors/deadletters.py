@@ -26,7 +26,6 @@ class DeadLetterReason(enum.Enum):
     CRASHED_WHILE_HANDLING = "crashed_while_handling"
     LEFT_IN_MAILBOX = "left_in_mailbox"
     REPLY_AFTER_TIMEOUT = "reply_after_timeout"
-    NO_REPLY_EXPECTED = "no_reply_expected"
 
 
 @attrs.frozen

@@ -195,6 +195,13 @@ class Supervisor:
             await self.terminate_child(name)
             self._children.pop(name, None)
 
+    async def stop(self) -> None:
+        """Stop this supervisor and its children for good (through its parent)."""
+        if self.parent is None:
+            self.request_shutdown()
+            return
+        await self.parent.stop_child(self.name)
+
     def child(self, name: str) -> Any:
         """The `ActorRef` or `Supervisor` of the child called `name`."""
         return self._get(name).handle
@@ -233,6 +240,8 @@ class Supervisor:
         send, receive = trio.open_memory_channel[object](math.inf)
         self._events = send
         self._history = ()  # a new incarnation starts with a clean restart history, as in OTP
+        for child in self._children.values():
+            child.attempt = 0
         result: Exit | StartFailed
         try:
             async with trio.open_nursery() as nursery:
@@ -287,11 +296,12 @@ class Supervisor:
         return child
 
     def _add(self, spec: ChildSpec | SupervisorSpec, *, static: bool) -> _Child:
+        if isinstance(spec, ChildSpec):
+            self.system.registry.check_name_free(spec.name)
         if spec.name in self._children:
             raise NameTaken(f"supervisor {self.path!r} already has a child named {spec.name!r}")
         runtime: ActorCell | Supervisor
         if isinstance(spec, ChildSpec):
-            self.system.registry.check_name_free(spec.name)
             runtime = ActorCell(spec, self.system, self)
             self.system.registry.add(runtime.ref)
         else:
@@ -323,7 +333,7 @@ class Supervisor:
             raise StartFailed(f"child {child.spec.name!r} cannot restart: {exc}") from exc
         child.scope, child.done = trio.CancelScope(), trio.Event()
         child.incarnation += 1
-        child.running, child.terminating = True, False
+        child.running, child.terminating, child.wanted = True, False, True
         child.started_at = trio.current_time()
         if runtime.needs_start_handshake:
             await self.nursery.start(self._run_child, child)

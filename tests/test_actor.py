@@ -523,3 +523,44 @@ async def test_leaving_open_system_propagates_the_block_error_unwrapped(
 
     with pytest.raises(KeyError, match="lost"):
         await body()
+
+
+class Starter(Recorder):
+    async def on_start(self) -> None:
+        pass
+
+
+async def test_control_commands_take_no_mailbox_slot_even_right_after_a_wake_up(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with sa.open_system() as system:
+        ref = await system.spawn(Starter, name="woken", mailbox_size=2)
+        await trio.sleep(1)  # parked on its empty mailbox
+        for i in range(3):  # the first goes straight to the parked loop, two fill the mailbox
+            ref.try_send(i)
+        ref.pause()  # the loop has not run yet: its lane is read before the next message
+        assert ref.mailbox_depth == 2
+        with pytest.raises(sa.MailboxFull):
+            ref.try_send("no room")
+        await ref.stop()  # must not need a mailbox slot either
+        assert not ref.alive
+
+
+async def test_unavailable_errors_name_the_users_message_type_not_the_ask_wrapper(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with sa.open_system() as system:
+        ref = await system.spawn(Recorder, name="gone")
+        await ref.stop()
+        with pytest.raises(sa.ActorUnavailable, match="str recorded as a dead letter"):
+            await ref.ask("get")
+
+
+async def test_a_duplicate_spawn_name_is_reported_without_internal_paths(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with sa.open_system() as system:
+        await system.spawn(Recorder, name="ceres")
+        with pytest.raises(sa.NameTaken) as caught:
+            await system.spawn(Recorder, name="ceres")
+        assert str(caught.value).startswith("the name 'ceres' is taken by live actor #")

@@ -22,7 +22,7 @@ import pytest
 from spaceactors import messages
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = sorted(DOCS.glob("*.md"))
+PAGES = [*sorted(DOCS.glob("*.md")), DOCS.parent / "README.md"]
 FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>.*)$")
 OUTPUT_INFO = 'text title="Output"'
 

@@ -1051,3 +1051,38 @@ async def test_spawn_options_are_validated_before_anything_starts(
             await system.spawn_supervisor("fleet", within=0)
         assert system.user.which_children() == []
     assert log == []
+
+
+async def test_a_terminated_static_child_is_supervised_again_after_its_supervisor_restarts(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    log: Log = []
+    async with sa.open_system() as system:
+        fleet = await system.spawn_supervisor(
+            "fleet", max_restarts=0, children=[probe("a", log), probe("b", log)]
+        )
+        await fleet.terminate_child("b")
+        await fleet.child("a").send(Boom("fleet gives up; user restarts it"))
+        await settle()
+        assert fleet.running
+        b = fleet.child("b")
+        assert b.alive
+        await b.send(Boom("b crashes after the fleet restarted"))
+        await settle()
+        # max_restarts=0: b's crash makes the fleet give up and the user supervisor restart it.
+        assert fleet.running
+        assert b.alive
+        assert starts(log, "b") == 3
+
+
+async def test_a_supervisor_can_stop_itself_for_good(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    log: Log = []
+    async with sa.open_system() as system:
+        fleet = await system.spawn_supervisor("fleet", children=[probe("a", log)])
+        a = fleet.child("a")
+        await fleet.stop()
+        assert not fleet.running
+        assert not a.alive
+        assert system.user.count_children().specs == 0
