@@ -261,6 +261,7 @@ class ActorCell:
             for scope in self._timers:
                 scope.cancel()
             self._timers.clear()
+            self.state = ActorState.RESTARTING  # between incarnations until the supervisor decides
         return await self._stop(actor, exit)
 
     async def _stop(self, actor: Actor, exit: Exit) -> Exit:

@@ -404,7 +404,7 @@ class ActorState(enum.Enum):
     STARTING = "starting"
     RUNNING = "running"
     PAUSED = "paused"
-    RESTARTING = "restarting"
+    RESTARTING = "restarting"  # between incarnations
     STOPPED = "stopped"
 
 

@@ -564,3 +564,20 @@ async def test_a_duplicate_spawn_name_is_reported_without_internal_paths(
         with pytest.raises(sa.NameTaken) as caught:
             await system.spawn(Recorder, name="ceres")
         assert str(caught.value).startswith("the name 'ceres' is taken by live actor #")
+
+
+async def test_status_says_restarting_between_incarnations_and_stopped_at_the_end(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with sa.open_system() as system:
+        fleet = await system.spawn_supervisor(
+            "fleet", backoff=sa.Backoff(initial=2.0, maximum=2.0), children=[]
+        )
+        ref = await fleet.start_child(sa.ChildSpec("ship", Recorder))
+        ref.try_send("boom")
+        await trio.sleep(1)  # inside the 2 s backoff
+        assert ref.status().state is sa.ActorState.RESTARTING
+        await trio.sleep(2)
+        assert ref.status().state is sa.ActorState.RUNNING
+        await ref.stop()
+        assert ref.status().state is sa.ActorState.STOPPED
