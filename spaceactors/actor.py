@@ -8,7 +8,6 @@ Trio every `CHECKPOINT_EVERY` messages, so a busy actor stays cancellable and fa
 
 from __future__ import annotations
 
-import collections
 import logging
 import math
 from typing import TYPE_CHECKING
@@ -152,10 +151,10 @@ class ActorCell:
         self.restarts = 0
         self.handled = 0
         self.last_error: str | None = None
-        self._control: collections.deque[object] = collections.deque()
+        self._control: list[object] = []  # rarely used: a list is far smaller than a deque
         self._paused = False
         self._resumed: trio.Event | None = None
-        self._timers: set[trio.CancelScope] = set()
+        self._timers: set[trio.CancelScope] | None = None  # made by the first timer
         self._next: Actor | None = None  # built by prepare(), run by run()
 
     @property
@@ -258,9 +257,10 @@ class ActorCell:
             task_status.started()
             exit = await self._loop(actor)
         finally:
-            for scope in self._timers:
-                scope.cancel()
-            self._timers.clear()
+            if self._timers:
+                for scope in self._timers:
+                    scope.cancel()
+                self._timers = None
             self.state = ActorState.RESTARTING  # between incarnations until the supervisor decides
         return await self._stop(actor, exit)
 
@@ -313,6 +313,8 @@ class ActorCell:
 
     def start_timer(self, first: float, interval: float | None, message: object) -> Timer:
         scope = trio.CancelScope()
+        if self._timers is None:
+            self._timers = set()
         self._timers.add(scope)
         self.supervisor.nursery.start_soon(self._tick, scope, first, interval, message)
         return Timer(scope)
@@ -331,7 +333,8 @@ class ActorCell:
                 if interval is None:
                     break
                 deadline += interval
-        self._timers.discard(scope)
+        if self._timers is not None:
+            self._timers.discard(scope)
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -377,11 +380,11 @@ class ActorCell:
                 raise
             self.handled += 1
 
-    async def _obey(self, control: collections.deque[object]) -> Exit | None:
+    async def _obey(self, control: list[object]) -> Exit | None:
         """Apply queued control commands; while paused, wait here for the next one."""
         while True:
             while control:
-                command = control.popleft()
+                command = control.pop(0)
                 kind = type(command)
                 if kind is Shutdown:
                     return SHUTDOWN_EXIT

@@ -47,8 +47,9 @@ class _Child:
     spec: ChildSpec | SupervisorSpec
     runtime: ActorCell | Supervisor
     static: bool
-    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
-    done: trio.Event = attrs.Factory(trio.Event)
+    # Both made fresh by each start; a child never started has neither.
+    scope: trio.CancelScope | None = None
+    done: trio.Event | None = None
     incarnation: int = 0
     running: bool = False
     terminating: bool = False  # the supervisor is stopping it: its exit is not a failure
@@ -344,6 +345,8 @@ class Supervisor:
         self, child: _Child, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         scope, done, incarnation = child.scope, child.done, child.incarnation
+        if scope is None or done is None:  # pragma: no cover - _start sets both first
+            raise RuntimeError(f"child {child.spec.name!r} was run without being started")
         exit = SHUTDOWN_EXIT  # what a hard cancel by this supervisor amounts to
         try:
             with scope:
@@ -371,29 +374,42 @@ class Supervisor:
 
     async def _terminate(self, child: _Child) -> None:
         """Stop a running child: graceful request, deadline, then hard cancel."""
-        if not child.running:
-            return
-        child.terminating = True
-        policy = child.spec.shutdown
-        if policy is BRUTAL_KILL:
-            child.scope.cancel()
-        else:
-            child.runtime.request_shutdown()
-            with trio.move_on_after(policy):
-                await child.done.wait()
-            child.scope.cancel()
-        await child.done.wait()
+        await self._terminate_together([child])
+
+    async def _terminate_together(self, children: list[_Child]) -> None:
+        """Stop running children in parallel, each within its own shutdown policy.
+
+        All get the graceful request at once; then each is waited for until its own deadline
+        and hard-cancelled if it has not stopped by then. No task per child.
+        """
+        now = trio.current_time()
+        waiting: list[tuple[float, trio.CancelScope, trio.Event]] = []
+        for child in children:
+            scope, done = child.scope, child.done
+            if not child.running or scope is None or done is None:
+                continue
+            child.terminating = True
+            policy = child.spec.shutdown
+            if policy is BRUTAL_KILL:
+                scope.cancel()
+            else:
+                child.runtime.request_shutdown()
+            waiting.append((now if policy is BRUTAL_KILL else now + policy, scope, done))
+        waiting.sort(key=lambda entry: entry[0])
+        for deadline, scope, done in waiting:
+            if not done.is_set():
+                with trio.move_on_at(deadline):
+                    await done.wait()
+                scope.cancel()
+        for _, _, done in waiting:
+            await done.wait()
 
     async def _terminate_all(self) -> None:
         """Dynamic children in parallel, then static ones in reverse start order."""
         children = list(self._children.values())
         for child in children:
             child.restart_pending = False
-        dynamic = [child for child in children if not child.static and child.running]
-        if dynamic:
-            async with trio.open_nursery() as nursery:
-                for child in dynamic:
-                    nursery.start_soon(self._terminate, child)
+        await self._terminate_together([child for child in children if not child.static])
         for child in reversed(children):
             if child.static:
                 await self._terminate(child)
