@@ -1,0 +1,95 @@
+"""Spawn (Savina "Fork Join: actor creation"): start N idle actors, each with a 64-slot mailbox.
+
+Actor: ``await system.spawn(Idle, mailbox_size=64)`` N times (`Idle` has no ``on_start``, so
+spawn does not wait for it). Raw: N ``start_soon`` tasks, each parked in ``async for`` on its own
+64-slot channel; both ends of every channel are kept, as an `ActorRef` keeps them.
+
+The time runs until every task is parked (``trio.testing.wait_all_tasks_blocked``), so both
+versions pay for their tasks' first steps, not just for queueing them. The memory per actor is
+measured in a separate, untimed run under `tracemalloc`: the growth of traced memory while
+spawning (everything still alive at the end, refs kept by the caller included) divided by N.
+The teardown (leaving ``open_system``, or cancelling the raw nursery) is printed, not budgeted.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import trio
+import trio.testing
+
+import spaceactors as sa
+from benchmarks.harness import (
+    Options,
+    Run,
+    best_of,
+    clock,
+    header,
+    show,
+    show_time,
+    target,
+    traced_memory,
+)
+
+NAME = "spawn"
+SIZE = 100_000
+MAILBOX = 64
+
+
+class Idle(sa.Actor):
+    """Does nothing: it waits on its mailbox."""
+
+
+async def actor(n: int, *, traced: bool = False) -> Run:
+    async with sa.open_system() as system:
+        with traced_memory(traced) as memory:
+            start = clock()
+            refs = [await system.spawn(Idle, mailbox_size=MAILBOX) for _ in range(n)]
+            await trio.testing.wait_all_tasks_blocked()
+            seconds = clock() - start
+        count = sum(ref.status().state is sa.ActorState.RUNNING for ref in refs)
+        stopping = clock()
+    return Run(seconds, count, teardown=clock() - stopping, memory=memory.grown)
+
+
+async def raw(n: int, *, traced: bool = False) -> Run:
+    count = 0
+
+    async def idle(receive: trio.MemoryReceiveChannel[object]) -> None:
+        nonlocal count
+        count += 1
+        async for _ in receive:
+            pass
+
+    async with trio.open_nursery() as nursery:
+        with traced_memory(traced) as memory:
+            start = clock()
+            senders = []
+            for _ in range(n):
+                send, receive = trio.open_memory_channel[object](MAILBOX)
+                senders.append(send)
+                nursery.start_soon(idle, receive)
+            await trio.testing.wait_all_tasks_blocked()
+            seconds = clock() - start
+        stopping = clock()
+        nursery.cancel_scope.cancel()
+    return Run(seconds, count, teardown=clock() - stopping, memory=memory.grown)
+
+
+def bench(options: Options) -> list[bool]:
+    n = options.size(SIZE)
+    header(NAME, f"{n:,} idle actors, 64-slot mailboxes (raw: {n:,} tasks on 64-slot channels)")
+    actor_run = best_of(actor, n, options.repeat)
+    raw_run = best_of(raw, n, options.repeat)
+    actor_time = show_time("actor", actor_run, "actor")
+    raw_time = show_time("raw", raw_run, "task")
+    show("actor shutdown", f"{actor_run.teardown * 1e3:,.1f}", "ms", "leaving open_system")
+    show("raw shutdown", f"{raw_run.teardown * 1e3:,.1f}", "ms", "cancelling the nursery")
+    actor_kib = trio.run(functools.partial(actor, traced=True), n).memory / n / 1024
+    raw_kib = trio.run(functools.partial(raw, traced=True), n).memory / n / 1024
+    show("actor memory", f"{actor_kib:.2f}", "KiB/actor", "tracemalloc, untimed run")
+    show("raw memory", f"{raw_kib:.2f}", "KiB/task")
+    return [
+        target("actor/raw time", actor_time / raw_time, 1.5, at_most=True, fmt=".2f"),
+        target("KiB/actor", actor_kib, 8, at_most=True, fmt=".2f"),
+    ]

@@ -1,0 +1,58 @@
+"""The benchmarks do the work they time: every version, at a tiny size, handles every message.
+
+Correctness only: counts must match, timings are never asserted (``make bench`` measures them on
+the real clock). The benchmark code times itself with `time.perf_counter`, so running it under
+the suite's virtual clock changes nothing it checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+import trio
+import trio.testing
+
+from benchmarks import counting, pingpong, spawn, thread_ring
+from benchmarks.__main__ import BENCHMARKS
+from benchmarks.harness import Options, Run, best_of
+
+N = 1_000
+
+VERSIONS = {
+    f"{module.NAME}.{version.__name__}": version
+    for module in (counting, pingpong, thread_ring, spawn)
+    for version in (module.actor, module.raw)
+}
+
+
+@pytest.mark.parametrize("version", VERSIONS.values(), ids=VERSIONS.keys())
+async def test_each_version_does_all_its_work(
+    autojump_clock: trio.testing.MockClock, version: Callable[[int], Awaitable[Run]]
+) -> None:
+    run = await version(N)
+    assert run.count == N
+    assert run.seconds > 0
+
+
+async def test_spawn_measures_the_memory_its_actors_keep(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    actors = await spawn.actor(N, traced=True)
+    tasks = await spawn.raw(N, traced=True)
+    assert actors.count == tasks.count == N
+    assert actors.memory > tasks.memory > 0
+
+
+def test_every_benchmark_is_registered_under_its_name() -> None:
+    assert list(BENCHMARKS) == ["counting", "pingpong", "thread_ring", "spawn"]
+    assert Options(scale=10).size(counting.SIZE) == counting.SIZE // 10
+
+
+def test_best_of_refuses_a_run_that_did_not_do_all_its_work() -> None:
+    async def short(n: int) -> Run:
+        await trio.lowlevel.checkpoint()
+        return Run(0.001, n - 1)
+
+    with pytest.raises(RuntimeError, match="counted 99, expected 100"):
+        best_of(short, 100, repeat=1)
