@@ -26,8 +26,10 @@ from spaceactors.errors import (
     EncodeError,
     InvalidMessage,
     InvalidSpec,
+    InvalidTopic,
     MailboxFull,
     NameTaken,
+    PublishFailed,
     SpaceActorsError,
     StartFailed,
     SupervisorGaveUp,
@@ -71,9 +73,11 @@ from spaceactors.messages import (
 )
 from spaceactors.policy import BRUTAL_KILL, Backoff, Restart, Strategy
 from spaceactors.ref import ActorRef
+from spaceactors.router import DEAD_LETTERS_TOPIC, Router, RouterStats
 from spaceactors.specs import ChildCounts, ChildInfo, ChildSpec, SupervisorSpec
 from spaceactors.supervisor import Supervisor
 from spaceactors.system import ActorSystem, Target, open_system
+from spaceactors.topics import Delivery
 
 __version__ = "0.1.0"
 
@@ -82,6 +86,7 @@ _logging.getLogger("spaceactors").addHandler(_logging.NullHandler())
 
 __all__ = [
     "BRUTAL_KILL",
+    "DEAD_LETTERS_TOPIC",
     "DEFAULT_MAX_PAYLOAD",
     "FORMATS",
     "SCHEMA_VERSION",
@@ -109,6 +114,7 @@ __all__ = [
     "DeadLetterReason",
     "DeadLetters",
     "DecodeError",
+    "Delivery",
     "DistressSignal",
     "DockingPermission",
     "EmergencyType",
@@ -120,16 +126,20 @@ __all__ = [
     "HazardType",
     "InvalidMessage",
     "InvalidSpec",
+    "InvalidTopic",
     "MailboxFull",
     "MarketPrices",
     "MarketUpdate",
     "NameTaken",
     "NavigationHazard",
     "Pause",
+    "PublishFailed",
     "RequestDocking",
     "ResourceRequest",
     "Restart",
     "Resume",
+    "Router",
+    "RouterStats",
     "ServiceAvailability",
     "ShipMessage",
     "ShipSpecs",

@@ -20,6 +20,7 @@ from spaceactors.errors import ActorCrashed, ActorUnavailable, StartFailed
 from spaceactors.messages import ActorState, ActorStatus, GetStatus, Pause, Resume, Shutdown
 from spaceactors.policy import NORMAL_EXIT, SHUTDOWN_EXIT, Exit, failed
 from spaceactors.ref import ActorRef, Ask
+from spaceactors.topics import Delivery
 
 if TYPE_CHECKING:
     from spaceactors.specs import ChildSpec
@@ -81,6 +82,7 @@ class _StopNormally:
 
 _STOP_NORMALLY = _StopNormally()
 _WAKE = object()  # mailbox sentinel that wakes an idle loop to read its control lane
+_EMPTY = object()
 
 
 class ActorContext:
@@ -112,8 +114,29 @@ class ActorContext:
         return self._cell.restarts
 
     async def send(self, target: ActorRef | int | str, message: object) -> None:
-        """Send `message` to the actor `target` names (ref, id or name), with backpressure."""
-        await self._cell.system.send(target, message)
+        """Send `message` to the actor `target` names (ref, id or name), with backpressure.
+
+        Goes through the router (counted in its statistics); see `Router.route`.
+        """
+        await self._cell.system.router.route(target, message, sender=self._cell.ref)
+
+    async def broadcast(self, message: object, *, policy: Delivery = Delivery.BLOCK) -> int:
+        """Send `message` to every other live actor; returns how many got it."""
+        return await self._cell.system.router.broadcast(
+            message, sender=self._cell.ref, policy=policy
+        )
+
+    async def publish(self, topic: str, message: object) -> int:
+        """Publish `message` on `topic` (not to this actor itself); returns the receivers."""
+        return await self._cell.system.router.publish(topic, message, sender=self._cell.ref)
+
+    def subscribe(self, topic: str, *, policy: Delivery = Delivery.BLOCK) -> None:
+        """Subscribe this actor to a topic or pattern (``market.*``); it leaves when it stops."""
+        self._cell.system.router.subscribe(self._cell.ref, topic, policy=policy)
+
+    def unsubscribe(self, topic: str) -> bool:
+        """Leave a topic or pattern; False if not subscribed."""
+        return self._cell.system.router.unsubscribe(self._cell.ref, topic)
 
     def after(self, delay: float, message: object) -> Timer:
         """Send `message` to this actor once, `delay` seconds from now."""
@@ -288,6 +311,7 @@ class ActorCell:
             return
         self.state = ActorState.STOPPED
         self.system.registry.remove(self.ref)
+        self.system.router.forget(self.ref)
         self._control.clear()
         self.ref._send.close()
         receive = self.ref._receive
@@ -356,6 +380,8 @@ class ActorCell:
             try:
                 message = receive_nowait()
             except trio.WouldBlock:
+                message = _EMPTY
+            if message is _EMPTY:  # park outside the except clause: no exception kept alive
                 message = await receive()
                 budget = CHECKPOINT_EVERY
             try:

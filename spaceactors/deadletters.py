@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import enum
 import logging
+from collections.abc import Callable
 
 import attrs
 
@@ -26,6 +27,7 @@ class DeadLetterReason(enum.Enum):
     CRASHED_WHILE_HANDLING = "crashed_while_handling"
     LEFT_IN_MAILBOX = "left_in_mailbox"
     REPLY_AFTER_TIMEOUT = "reply_after_timeout"
+    DROPPED_SLOW_RECEIVER = "dropped_slow_receiver"
 
 
 @attrs.frozen
@@ -38,6 +40,7 @@ class DeadLetter:
         message: the message itself.
         reason: why it could not be delivered or handled.
         detail: a human-readable explanation (e.g. the crash's exception).
+        sender: the name of the sending actor, when the message came from one.
     """
 
     time: float
@@ -45,6 +48,7 @@ class DeadLetter:
     message: object
     reason: DeadLetterReason
     detail: str = ""
+    sender: str | None = None
 
     @property
     def message_type(self) -> str:
@@ -54,11 +58,16 @@ class DeadLetter:
 
 @attrs.define
 class DeadLetters:
-    """Keeps the last `keep` dead letters and a count per reason since the system started."""
+    """Keeps the last `keep` dead letters and a count per reason since the system started.
+
+    Each of `listeners` is called with every letter as it is recorded (the router uses this
+    to publish them on the ``dead_letters`` topic); a listener must not block or raise.
+    """
 
     keep: int = DEFAULT_KEEP
     total: int = 0
     by_reason: collections.Counter[DeadLetterReason] = attrs.field(factory=collections.Counter)
+    listeners: list[Callable[[DeadLetter], None]] = attrs.field(factory=list)
     _recent: collections.deque[DeadLetter] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -71,6 +80,8 @@ class DeadLetters:
         self.total += 1
         self.by_reason[letter.reason] += 1
         self._recent.append(letter)
+        for listener in self.listeners:
+            listener(letter)
         logger.debug(
             "dead letter to %s: %s (%s) %s",
             letter.target,

@@ -82,3 +82,25 @@ class SupervisorGaveUp(SpaceActorsError):
             f"supervisor {supervisor!r} gave up: restart intensity exceeded by child {child!r}"
             + (f" ({type(cause).__name__}: {cause})" if cause is not None else "")
         )
+
+
+class InvalidTopic(SpaceActorsError, ValueError):
+    """A topic or subscription pattern is malformed; the text says what a valid one looks like."""
+
+
+class PublishFailed(SpaceActorsError):
+    """Some receivers with the ``fail`` policy had a full mailbox; everyone else got the message.
+
+    Attributes:
+        delivered: how many receivers got the message.
+        failed: the names of the receivers whose mailbox was full.
+    """
+
+    def __init__(self, what: str, delivered: int, failed: list[str]) -> None:
+        self.delivered = delivered
+        self.failed = failed
+        shown = ", ".join(repr(name) for name in failed[:5]) + (", ..." if len(failed) > 5 else "")
+        super().__init__(
+            f"{what}: {len(failed)} receiver(s) with a full mailbox did not get it ({shown}); "
+            f"{delivered} did"
+        )

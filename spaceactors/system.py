@@ -19,11 +19,11 @@ from typing import Any
 
 import trio
 
-from spaceactors.deadletters import DEFAULT_KEEP, DeadLetter, DeadLetterReason, DeadLetters
-from spaceactors.errors import ActorNotFound
+from spaceactors.deadletters import DEFAULT_KEEP, DeadLetters
 from spaceactors.policy import Backoff, Restart, ShutdownPolicy, Strategy
 from spaceactors.ref import ActorRef
 from spaceactors.registry import Registry
+from spaceactors.router import Router
 from spaceactors.specs import DEFAULT_MAILBOX_SIZE, DEFAULT_SHUTDOWN, ChildSpec, SupervisorSpec
 from spaceactors.supervisor import Supervisor
 
@@ -43,6 +43,7 @@ class ActorSystem:
         self.seed = seed
         self.registry = Registry()
         self.dead_letters = DeadLetters(keep=dead_letter_keep)
+        self.router = Router(self)
         self.root = Supervisor(
             SupervisorSpec(
                 "root",
@@ -124,37 +125,24 @@ class ActorSystem:
         """
         return self.registry.resolve(target)
 
-    def _resolve_for(self, target: Target, message: object) -> ActorRef:
-        try:
-            return self.registry.resolve(target)
-        except ActorNotFound as exc:
-            self.dead_letters.record(
-                DeadLetter(
-                    trio.current_time(),
-                    str(target),
-                    message,
-                    DeadLetterReason.UNKNOWN_ACTOR,
-                    str(exc),
-                )
-            )
-            raise
-
     async def send(self, target: Target, message: object) -> None:
-        """Send to the actor `target` names, waiting while its mailbox is full.
+        """Send to the actor `target` names, waiting while its mailbox is full (`Router.route`).
 
         Raises:
             ActorNotFound: nothing live has that id or name (recorded as a dead letter).
             ActorUnavailable: the actor has stopped (recorded as a dead letter).
         """
-        await self._resolve_for(target, message).send(message)
+        await self.router.route(target, message)
 
     def try_send(self, target: Target, message: object) -> None:
         """Like `send`, but raises `MailboxFull` instead of waiting."""
-        self._resolve_for(target, message).try_send(message)
+        self.router.try_route(target, message)
 
     async def ask(self, target: Target, message: object, timeout: float | None = None) -> Any:  # noqa: ASYNC109
-        """`ActorRef.ask` the actor `target` names."""
-        return await self._resolve_for(target, message).ask(message, timeout)
+        """`ActorRef.ask` the actor `target` names (counted by the router once answered)."""
+        result = await self.router.resolve(target, message).ask(message, timeout)
+        self.router.state.delivered[type(message)] += 1
+        return result
 
 
 @asynccontextmanager

@@ -1,0 +1,271 @@
+"""The router: point-to-point, broadcast and publish/subscribe over the registry, with statistics.
+
+The data path is direct: the sender's own task resolves the target and puts the message in its
+mailbox; no router task sits in between. What the router keeps (topic tables, counters) lives in
+a `RouterState` owned by the system, so nothing is lost when a task that uses it fails.
+
+Counters are keyed by message *class*, not by a name built per message; names appear only when
+`Router.stats` is read.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import attrs
+import trio
+
+from spaceactors.deadletters import DeadLetter, DeadLetterReason
+from spaceactors.errors import ActorNotFound, ActorUnavailable, MailboxFull, PublishFailed
+from spaceactors.ref import CONTROL_TYPES, ActorRef
+from spaceactors.topics import Delivery, TopicTable
+
+if TYPE_CHECKING:
+    from spaceactors.system import ActorSystem
+
+DEAD_LETTERS_TOPIC = "dead_letters"
+"""Subscribe to this topic to receive every `DeadLetter` as it is recorded."""
+
+Target = ActorRef | int | str
+
+
+@attrs.frozen
+class RouterStats:
+    """A snapshot of what went through the router.
+
+    Attributes:
+        total_messages: deliveries made through the router (route, broadcast, publish).
+        by_type: deliveries per message class name.
+        failed_deliveries: sends that raised (unknown or stopped target, full mailbox under
+            the ``fail`` policy).
+        dropped: deliveries dropped under the ``drop_newest`` policy.
+        publishes_without_subscribers: publishes that reached nobody.
+        dead_letters: dead letters recorded since the system started, by reason.
+        active_actors: live actors in the registry.
+        subscribers: subscribers per topic or pattern.
+        mailbox_high_water: for each live actor, the most messages its mailbox ever held.
+    """
+
+    total_messages: int
+    by_type: Mapping[str, int]
+    failed_deliveries: int
+    dropped: int
+    publishes_without_subscribers: int
+    dead_letters: Mapping[str, int]
+    active_actors: int
+    subscribers: Mapping[str, int]
+    mailbox_high_water: Mapping[str, int]
+
+
+@attrs.define
+class RouterState:
+    """Everything the router remembers; owned by the system, so it outlives any task."""
+
+    delivered: collections.Counter[type] = attrs.field(factory=collections.Counter)
+    failed: int = 0
+    dropped: int = 0
+    unheard: int = 0
+    topics: TopicTable = attrs.field(factory=TopicTable)
+
+
+class Router:
+    """Routes messages to actors by ref, id or name; broadcasts; publishes to topics.
+
+    Available as ``system.router``. An actor is routable from the moment `spawn` returns until
+    it stops; a stopped actor leaves all its topics.
+    """
+
+    def __init__(self, system: ActorSystem) -> None:
+        self._system = system
+        self.state = RouterState()
+        system.dead_letters.listeners.append(self._announce_dead_letter)
+
+    # --- point to point ---------------------------------------------------------------
+
+    def resolve(self, target: Target, message: object, sender: ActorRef | None = None) -> ActorRef:
+        """The live actor `target` names; an unknown target is a dead letter.
+
+        Raises:
+            ActorNotFound: nothing live has that id or name (recorded as a dead letter).
+        """
+        try:
+            return self._system.registry.resolve(target)
+        except ActorNotFound as exc:
+            self.state.failed += 1
+            self._system.dead_letters.record(
+                DeadLetter(
+                    trio.current_time(),
+                    str(target),
+                    message,
+                    DeadLetterReason.UNKNOWN_ACTOR,
+                    str(exc),
+                    sender=None if sender is None else sender.name,
+                )
+            )
+            raise
+
+    async def route(
+        self, target: Target, message: object, *, sender: ActorRef | None = None
+    ) -> None:
+        """Send `message` to the actor `target` names, waiting while its mailbox is full.
+
+        Raises:
+            ActorNotFound: nothing live has that id or name (recorded as a dead letter).
+            ActorUnavailable: the actor has stopped (recorded as a dead letter).
+        """
+        ref = self.resolve(target, message, sender)
+        try:
+            await ref.send(message)
+        except ActorUnavailable:
+            self.state.failed += 1
+            raise
+        self.state.delivered[type(message)] += 1
+
+    def try_route(self, target: Target, message: object, *, sender: ActorRef | None = None) -> None:
+        """Like `route`, but raises `MailboxFull` instead of waiting."""
+        ref = self.resolve(target, message, sender)
+        try:
+            ref.try_send(message)
+        except (ActorUnavailable, MailboxFull):
+            self.state.failed += 1
+            raise
+        self.state.delivered[type(message)] += 1
+
+    # --- one to many ----------------------------------------------------------------------
+
+    async def broadcast(
+        self, message: object, *, sender: ActorRef | None = None, policy: Delivery = Delivery.BLOCK
+    ) -> int:
+        """Send `message` to every live actor except `sender`, each once.
+
+        Returns:
+            How many actors got it.
+
+        Raises:
+            PublishFailed: with ``policy=Delivery.FAIL``, some mailboxes were full.
+        """
+        receivers = {ref: policy for ref in self._system.registry.refs() if ref is not sender}
+        return await self._fan_out("broadcast", receivers, message)
+
+    def subscribe(self, ref: ActorRef, topic: str, *, policy: Delivery = Delivery.BLOCK) -> None:
+        """Subscribe `ref` to a topic, or to a pattern ending in ``.*`` (or ``*`` for all).
+
+        Raises:
+            InvalidTopic: the topic is malformed.
+            ActorUnavailable: `ref` has stopped.
+        """
+        if not ref.alive:
+            raise ActorUnavailable(f"actor {ref.name!r} has stopped; it cannot subscribe")
+        self.state.topics.subscribe(ref, topic, policy)
+
+    def unsubscribe(self, ref: ActorRef, topic: str) -> bool:
+        """Remove `ref`'s subscription to `topic`; False if it had none."""
+        return self.state.topics.unsubscribe(ref, topic)
+
+    def subscribers(self, topic: str) -> list[ActorRef]:
+        """Who a publish to `topic` would reach now."""
+        return list(self.state.topics.match(topic))
+
+    async def publish(self, topic: str, message: object, *, sender: ActorRef | None = None) -> int:
+        """Send `message` to every subscriber of `topic` (wildcards included), each once.
+
+        Each subscriber's policy decides what happens if its mailbox is full. A topic nobody
+        listens to is not an error: it returns 0 and is counted.
+
+        Returns:
+            How many subscribers got it.
+
+        Raises:
+            InvalidTopic: the topic is malformed.
+            PublishFailed: subscribers with the ``fail`` policy had a full mailbox.
+        """
+        receivers = self.state.topics.match(topic)
+        if sender is not None:
+            receivers.pop(sender, None)
+        if not receivers:
+            self.state.unheard += 1
+            await trio.lowlevel.checkpoint()
+            return 0
+        return await self._fan_out(f"publish to {topic!r}", receivers, message)
+
+    async def _fan_out(
+        self, what: str, receivers: Mapping[ActorRef, Delivery], message: object
+    ) -> int:
+        if type(message) in CONTROL_TYPES:
+            for ref in receivers:
+                ref.try_send(message)
+            self.state.delivered[type(message)] += len(receivers)
+            await trio.lowlevel.checkpoint()
+            return len(receivers)
+        delivered = 0
+        too_slow: list[str] = []
+        for ref, policy in receivers.items():
+            try:
+                ref._send.send_nowait(message)  # the mailbox fast path, without a coroutine
+            except trio.WouldBlock:
+                if not await self._full(ref, message, policy, too_slow):
+                    continue
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                self.state.failed += 1  # it stopped since the lookup: a dead letter
+                ref._cell.unavailable(message)
+                continue
+            delivered += 1
+        self.state.delivered[type(message)] += delivered
+        await trio.lowlevel.checkpoint()
+        if too_slow:
+            raise PublishFailed(what, delivered, too_slow)
+        return delivered
+
+    async def _full(
+        self, ref: ActorRef, message: object, policy: Delivery, too_slow: list[str]
+    ) -> bool:
+        """Apply `policy` to a full mailbox; True if the message was delivered after all."""
+        if policy is Delivery.BLOCK:
+            try:
+                await ref.send(message)
+            except ActorUnavailable:
+                self.state.failed += 1
+                return False
+            return True
+        if policy is Delivery.DROP_NEWEST:
+            self.state.dropped += 1
+            ref._cell.dead_letter(
+                message, DeadLetterReason.DROPPED_SLOW_RECEIVER, "mailbox full (drop_newest)"
+            )
+            return False
+        self.state.failed += 1
+        too_slow.append(ref.name)
+        return False
+
+    # --- dead letters and statistics --------------------------------------------------
+
+    def _announce_dead_letter(self, letter: DeadLetter) -> None:
+        # Never blocks and never makes dead letters of its own: a full subscriber misses it.
+        for ref in self.state.topics.match(DEAD_LETTERS_TOPIC):
+            try:
+                ref._send.send_nowait(letter)
+            except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+                self.state.dropped += 1
+
+    def forget(self, ref: ActorRef) -> None:
+        """Drop everything the router holds about a stopped actor."""
+        self.state.topics.forget(ref)
+
+    def stats(self) -> RouterStats:
+        """A snapshot of the router's statistics."""
+        state = self.state
+        letters = self._system.dead_letters
+        refs = self._system.registry.refs()
+        return RouterStats(
+            total_messages=sum(state.delivered.values()),
+            by_type={cls.__name__: n for cls, n in state.delivered.items()},
+            failed_deliveries=state.failed,
+            dropped=state.dropped,
+            publishes_without_subscribers=state.unheard,
+            dead_letters={reason.value: n for reason, n in letters.by_reason.items()},
+            active_actors=len(refs),
+            subscribers=state.topics.counts(),
+            mailbox_high_water={ref.name: ref.mailbox_high_water for ref in refs},
+        )
