@@ -16,6 +16,7 @@ import outcome
 import trio
 
 from spaceactors.deadletters import DeadLetter, DeadLetterReason
+from spaceactors.delivery import Scheduled
 from spaceactors.errors import ActorCrashed, ActorUnavailable, StartFailed
 from spaceactors.messages import ActorState, ActorStatus, GetStatus, Pause, Resume, Shutdown
 from spaceactors.policy import NORMAL_EXIT, SHUTDOWN_EXIT, Exit, failed
@@ -59,21 +60,25 @@ class Actor:
 
 
 class Timer:
-    """A message scheduled to the actor itself by `ActorContext.after` or `ActorContext.every`."""
+    """A message scheduled to the actor itself by `ActorContext.after` or `ActorContext.every`.
 
-    __slots__ = ("_scope",)
+    Timers are entries in the router's delivery schedule: timers due at the same instant fire
+    in the order they were set, and a periodic timer whose actor cannot keep up skips ticks.
+    """
 
-    def __init__(self, scope: trio.CancelScope) -> None:
-        self._scope = scope
+    __slots__ = ("_entry",)
+
+    def __init__(self, entry: Scheduled) -> None:
+        self._entry = entry
 
     def cancel(self) -> None:
         """Stop the timer; a message already in the mailbox stays there."""
-        self._scope.cancel()
+        self._entry.cancel()
 
     @property
     def cancelled(self) -> bool:
         """True once cancelled (by `cancel` or because the incarnation ended)."""
-        return self._scope.cancel_called
+        return self._entry.cancelled
 
 
 class _StopNormally:
@@ -177,7 +182,7 @@ class ActorCell:
         self._control: list[object] = []  # rarely used: a list is far smaller than a deque
         self._paused = False
         self._resumed: trio.Event | None = None
-        self._timers: set[trio.CancelScope] | None = None  # made by the first timer
+        self._timers: list[Scheduled] | None = None  # made by the first timer
         self._next: Actor | None = None  # built by prepare(), run by run()
 
     @property
@@ -281,8 +286,8 @@ class ActorCell:
             exit = await self._loop(actor)
         finally:
             if self._timers:
-                for scope in self._timers:
-                    scope.cancel()
+                for entry in self._timers:
+                    entry.cancel()
                 self._timers = None
             self.state = ActorState.RESTARTING  # between incarnations until the supervisor decides
         return await self._stop(actor, exit)
@@ -336,29 +341,13 @@ class ActorCell:
         self.state = ActorState.STARTING
 
     def start_timer(self, first: float, interval: float | None, message: object) -> Timer:
-        scope = trio.CancelScope()
+        entry = self.system.router.state.schedule.add(self.ref, first, message, interval)
         if self._timers is None:
-            self._timers = set()
-        self._timers.add(scope)
-        self.supervisor.nursery.start_soon(self._tick, scope, first, interval, message)
-        return Timer(scope)
-
-    async def _tick(
-        self, scope: trio.CancelScope, first: float, interval: float | None, message: object
-    ) -> None:
-        with scope:
-            deadline = trio.current_time() + first
-            while True:
-                await trio.sleep_until(deadline)
-                try:
-                    await self.ref.send(message)
-                except ActorUnavailable:
-                    break
-                if interval is None:
-                    break
-                deadline += interval
-        if self._timers is not None:
-            self._timers.discard(scope)
+            self._timers = []
+        else:
+            self._timers = [timer for timer in self._timers if timer.active]
+        self._timers.append(entry)
+        return Timer(entry)
 
     # --- the loop -------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ Counters are keyed by message *class*, not by a name built per message; names ap
 from __future__ import annotations
 
 import collections
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ import attrs
 import trio
 
 from spaceactors.deadletters import DeadLetter, DeadLetterReason
+from spaceactors.delivery import DeliverySchedule, Scheduled
 from spaceactors.errors import ActorNotFound, ActorUnavailable, MailboxFull, PublishFailed
 from spaceactors.ref import CONTROL_TYPES, ActorRef
 from spaceactors.topics import Delivery, TopicTable
@@ -68,6 +70,7 @@ class RouterState:
     dropped: int = 0
     unheard: int = 0
     topics: TopicTable = attrs.field(factory=TopicTable)
+    schedule: DeliverySchedule = attrs.field(factory=DeliverySchedule)
 
 
 class Router:
@@ -132,6 +135,28 @@ class Router:
             self.state.failed += 1
             raise
         self.state.delivered[type(message)] += 1
+
+    def send_later(
+        self, delay: float, target: Target, message: object, *, sender: ActorRef | None = None
+    ) -> Scheduled:
+        """Deliver `message` to the actor `target` names after `delay` seconds.
+
+        The target is resolved now; the router's delivery service sends it when due (messages
+        due at the same instant go out in the order they were scheduled). `cancel()` the
+        returned entry to call it off.
+
+        Raises:
+            ActorNotFound: nothing live has that id or name (recorded as a dead letter).
+        """
+        if not (isinstance(delay, int | float) and math.isfinite(delay) and delay >= 0):
+            raise ValueError(f"delay must be a finite number of seconds >= 0, got {delay!r}")
+        ref = self.resolve(target, message, sender)
+        self.state.delivered[type(message)] += 1
+        return self.state.schedule.add(ref, delay, message)
+
+    async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The router's service task: delayed delivery (supervised under ``services``)."""
+        await self.state.schedule.serve(task_status)
 
     # --- one to many ----------------------------------------------------------------------
 

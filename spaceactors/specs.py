@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import trio
 
 from spaceactors.errors import InvalidSpec
 from spaceactors.policy import (
@@ -20,6 +21,7 @@ from spaceactors.policy import (
 
 if TYPE_CHECKING:
     from spaceactors.ref import ActorRef
+    from spaceactors.service import ServiceCell
     from spaceactors.supervisor import Supervisor
 
 DEFAULT_MAILBOX_SIZE = 64
@@ -72,9 +74,29 @@ class ChildSpec:
             raise InvalidSpec(f"child {self.name!r}: {exc}") from None
 
 
+@attrs.frozen
+class ServiceSpec:
+    """A supervised service: a plain task with no mailbox, running `serve` until stopped.
+
+    The engine's own services (the router's delivery service, ...) are children of this kind.
+    `serve` must call ``task_status.started()`` once ready; a service keeps what must survive
+    its restarts in a state object outside the task.
+    """
+
+    name: str
+    serve: Callable[[trio.TaskStatus[None]], Awaitable[None]]
+    restart: Restart = Restart.PERMANENT
+    shutdown: ShutdownPolicy = DEFAULT_SHUTDOWN
+
+    def __attrs_post_init__(self) -> None:
+        _check_name("ServiceSpec", self.name)
+        if not callable(self.serve):
+            raise InvalidSpec(f"service {self.name!r}: serve must be callable")
+
+
 def _as_children(
-    children: Iterable[ChildSpec | SupervisorSpec],
-) -> tuple[ChildSpec | SupervisorSpec, ...]:
+    children: Iterable[ChildSpec | ServiceSpec | SupervisorSpec],
+) -> tuple[ChildSpec | ServiceSpec | SupervisorSpec, ...]:
     return tuple(children)
 
 
@@ -98,7 +120,7 @@ class SupervisorSpec:
     max_restarts: int = 3
     within: float = 5.0
     backoff: Backoff | None = None
-    children: tuple[ChildSpec | SupervisorSpec, ...] = attrs.field(
+    children: tuple[ChildSpec | ServiceSpec | SupervisorSpec, ...] = attrs.field(
         default=(), converter=_as_children
     )
     restart: Restart = Restart.PERMANENT
@@ -120,7 +142,7 @@ class SupervisorSpec:
             raise InvalidSpec(f"{where}: {exc}") from None
         seen: set[str] = set()
         for child in self.children:
-            if not isinstance(child, ChildSpec | SupervisorSpec):
+            if not isinstance(child, ChildSpec | ServiceSpec | SupervisorSpec):
                 raise InvalidSpec(f"{where}: children must be specs, got {child!r}")
             if child.name in seen:
                 raise InvalidSpec(f"{where}: two children are named {child.name!r}")
@@ -132,10 +154,10 @@ class ChildInfo:
     """One row of `Supervisor.which_children`."""
 
     name: str
-    kind: str  # "worker" or "supervisor"
+    kind: str  # "worker", "service" or "supervisor"
     running: bool
     restart: Restart
-    handle: ActorRef | Supervisor
+    handle: ActorRef | ServiceCell | Supervisor
 
 
 @attrs.frozen

@@ -33,7 +33,8 @@ from spaceactors.policy import (
     restart_group,
     should_restart,
 )
-from spaceactors.specs import ChildCounts, ChildInfo, ChildSpec, SupervisorSpec
+from spaceactors.service import ServiceCell
+from spaceactors.specs import ChildCounts, ChildInfo, ChildSpec, ServiceSpec, SupervisorSpec
 
 if TYPE_CHECKING:
     from spaceactors.ref import ActorRef
@@ -44,8 +45,8 @@ logger = logging.getLogger("spaceactors.supervisor")
 
 @attrs.define(eq=False)
 class _Child:
-    spec: ChildSpec | SupervisorSpec
-    runtime: ActorCell | Supervisor
+    spec: ChildSpec | ServiceSpec | SupervisorSpec
+    runtime: ActorCell | ServiceCell | Supervisor
     static: bool
     # Both made fresh by each start; a child never started has neither.
     scope: trio.CancelScope | None = None
@@ -59,7 +60,7 @@ class _Child:
     started_at: float = 0.0
 
     @property
-    def handle(self) -> ActorRef | Supervisor:
+    def handle(self) -> ActorRef | ServiceCell | Supervisor:
         runtime = self.runtime
         return runtime.ref if isinstance(runtime, ActorCell) else runtime
 
@@ -124,7 +125,7 @@ class Supervisor:
 
     # --- the public face --------------------------------------------------------------
 
-    async def start_child(self, spec: ChildSpec | SupervisorSpec) -> Any:
+    async def start_child(self, spec: ChildSpec | ServiceSpec | SupervisorSpec) -> Any:
         """Add a dynamic child and start it; returns its `ActorRef` (or `Supervisor`).
 
         Waits for the child's `on_start` when it has one.
@@ -134,8 +135,10 @@ class Supervisor:
             StartFailed: the child's constructor or `on_start` raised; nothing is kept.
             ActorUnavailable: this supervisor is not running.
         """
-        if not isinstance(spec, ChildSpec | SupervisorSpec):
-            raise TypeError(f"start_child takes a ChildSpec or SupervisorSpec, got {spec!r}")
+        if not isinstance(spec, ChildSpec | ServiceSpec | SupervisorSpec):
+            raise TypeError(
+                f"start_child takes a ChildSpec, ServiceSpec or SupervisorSpec, got {spec!r}"
+            )
         if not self._accepting:
             raise ActorUnavailable(
                 f"supervisor {self.path!r} is not running; cannot start {spec.name!r}"
@@ -212,7 +215,7 @@ class Supervisor:
         return [
             ChildInfo(
                 name,
-                "supervisor" if isinstance(c.runtime, Supervisor) else "worker",
+                _KINDS[type(c.runtime)],
                 c.running,
                 c.spec.restart,
                 c.handle,
@@ -296,15 +299,17 @@ class Supervisor:
             raise ActorNotFound(f"supervisor {self.path!r} has no child named {name!r}")
         return child
 
-    def _add(self, spec: ChildSpec | SupervisorSpec, *, static: bool) -> _Child:
+    def _add(self, spec: ChildSpec | ServiceSpec | SupervisorSpec, *, static: bool) -> _Child:
         if isinstance(spec, ChildSpec):
             self.system.registry.check_name_free(spec.name)
         if spec.name in self._children:
             raise NameTaken(f"supervisor {self.path!r} already has a child named {spec.name!r}")
-        runtime: ActorCell | Supervisor
+        runtime: ActorCell | ServiceCell | Supervisor
         if isinstance(spec, ChildSpec):
             runtime = ActorCell(spec, self.system, self)
             self.system.registry.add(runtime.ref)
+        elif isinstance(spec, ServiceSpec):
+            runtime = ServiceCell(spec)
         else:
             runtime = Supervisor(spec, self.system, self)
         child = _Child(spec, runtime, static)
@@ -513,3 +518,6 @@ class Supervisor:
         error = SupervisorGaveUp(self.path, child.spec.name, cause)
         error.__cause__ = cause
         return error
+
+
+_KINDS: dict[type, str] = {ActorCell: "worker", ServiceCell: "service", Supervisor: "supervisor"}

@@ -24,7 +24,13 @@ from spaceactors.policy import Backoff, Restart, ShutdownPolicy, Strategy
 from spaceactors.ref import ActorRef
 from spaceactors.registry import Registry
 from spaceactors.router import Router
-from spaceactors.specs import DEFAULT_MAILBOX_SIZE, DEFAULT_SHUTDOWN, ChildSpec, SupervisorSpec
+from spaceactors.specs import (
+    DEFAULT_MAILBOX_SIZE,
+    DEFAULT_SHUTDOWN,
+    ChildSpec,
+    ServiceSpec,
+    SupervisorSpec,
+)
 from spaceactors.supervisor import Supervisor
 
 Target = ActorRef | int | str
@@ -44,12 +50,13 @@ class ActorSystem:
         self.registry = Registry()
         self.dead_letters = DeadLetters(keep=dead_letter_keep)
         self.router = Router(self)
+        services = (ServiceSpec("router", self.router.serve),)
         self.root = Supervisor(
             SupervisorSpec(
                 "root",
                 Strategy.ONE_FOR_ONE,
                 children=(
-                    SupervisorSpec("services", Strategy.REST_FOR_ONE),
+                    SupervisorSpec("services", Strategy.REST_FOR_ONE, children=services),
                     SupervisorSpec(
                         "user", Strategy.ONE_FOR_ONE, max_restarts=max_restarts, within=within
                     ),
@@ -101,7 +108,7 @@ class ActorSystem:
         max_restarts: int = 3,
         within: float = 5.0,
         backoff: Backoff | None = None,
-        children: Iterable[ChildSpec | SupervisorSpec] = (),
+        children: Iterable[ChildSpec | ServiceSpec | SupervisorSpec] = (),
         restart: Restart = Restart.PERMANENT,
         shutdown: ShutdownPolicy = math.inf,
     ) -> Supervisor:

@@ -337,3 +337,91 @@ def test_statistics_always_equal_a_simple_model(operations: list[tuple[str, Any,
             assert dict(stats.subscribers) == dict(counts)
 
     run_virtual(functools.partial(main))
+
+
+# --- the router's service: delayed delivery -----------------------------------------------
+
+
+async def test_send_later_delivers_on_time_and_same_instant_messages_in_schedule_order(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with sa.open_system() as system:
+        ref = await system.spawn(Inbox, name="clock-watcher")
+        start = trio.current_time()
+        for i in range(5):
+            system.router.send_later(2.0, "clock-watcher", i)
+        cancelled = system.router.send_later(1.0, ref, "never")
+        cancelled.cancel()
+        system.router.send_later(1.0, ref, "first")
+        await trio.sleep(1.5)
+        assert await ref.ask("get") == ["first"]
+        await trio.sleep(1.0)
+        assert await ref.ask("get") == ["first", 0, 1, 2, 3, 4]
+        assert trio.current_time() - start == pytest.approx(2.5)
+        with pytest.raises(ValueError, match="delay must be"):
+            system.router.send_later(-1, ref, "x")
+        with pytest.raises(sa.ActorNotFound):
+            system.router.send_later(1, "nobody", "x")
+
+
+async def test_a_crash_of_the_router_service_loses_no_registration_subscription_or_count(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spaceactors.delivery import DeliverySchedule
+
+    deliver = DeliverySchedule._deliver
+    crashes = 0
+
+    def deliver_but_crash_once(self: DeliverySchedule, entry: Any, nursery: Any) -> None:
+        nonlocal crashes
+        if entry.message == "crash" and not crashes:
+            crashes += 1
+            self._push(entry)  # the entry stays scheduled, as a real failure would leave it
+            raise RuntimeError("router service failure")
+        deliver(self, entry, nursery)
+
+    monkeypatch.setattr(DeliverySchedule, "_deliver", deliver_but_crash_once)
+
+    class Ticking(Inbox):
+        async def on_start(self) -> None:
+            self.ctx.every(1.0, "tick")
+
+    async with sa.open_system() as system:
+        router = system.router
+        ticking = await system.spawn(Ticking, name="ticking")
+        listener = await system.spawn(Inbox, name="listener")
+        router.subscribe(listener, "news.*")
+        await router.publish("news.sol", "before")
+        router.send_later(2.5, listener, "crash")  # the service fails delivering this one
+        router.send_later(3.5, listener, "after")
+        await trio.sleep(5.2)
+        service = system.services.which_children()[0]
+        assert (service.name, service.running, service.handle.restarts) == ("router", True, 1)
+        assert crashes == 1
+        assert system.lookup("listener") is listener  # registration kept
+        assert router.subscribers("news.sol") == [listener]  # subscription kept
+        assert await router.publish("news.sol", "again") == 1  # traffic resumed
+        assert await listener.ask("get") == ["before", "crash", "after", "again"]
+        assert await ticking.ask("get") == ["tick"] * 5  # timers re-armed
+        stats = router.stats()
+        assert stats.by_type == {"str": 4}  # two publishes, two send_later (timers are not routed)
+        assert stats.subscribers == {"news.*": 1}
+
+
+async def test_a_paused_actors_periodic_timer_skips_ticks_instead_of_piling_up(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    class Ticking(Inbox):
+        async def on_start(self) -> None:
+            self.ctx.every(1.0, "tick")
+
+    async with sa.open_system() as system:
+        ref = await system.spawn(Ticking, mailbox_size=2)
+        await trio.sleep(0.5)
+        ref.pause()
+        await trio.sleep(100)
+        assert ref.mailbox_depth == 2
+        ref.resume()
+        await trio.sleep(0.1)
+        assert len(await ref.ask("get")) == 3  # two from the mailbox, one that waited for room
+        assert system.router.state.schedule.skipped_ticks >= 95

@@ -1,0 +1,125 @@
+"""Scheduled delivery: messages due at a later time, served by one task for the whole system.
+
+Actor timers (`ActorContext.after`, `ActorContext.every`) and `Router.send_later` all land in
+one `DeliverySchedule`: a heap ordered by (deadline, sequence), so messages due at the same
+instant are delivered in the order they were scheduled, run after run. The schedule is a plain
+state object; the task that serves it (`serve`) can crash and restart around it without losing
+an entry.
+
+A periodic entry whose receiver cannot keep up (its mailbox is full when the next tick is due
+and the previous tick is still waiting for room) skips that tick instead of queueing it, so a
+paused actor's timers never pile up.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+
+import attrs
+import trio
+
+from spaceactors.errors import ActorUnavailable, MailboxFull
+from spaceactors.ref import ActorRef
+
+
+@attrs.define(eq=False)
+class Scheduled:
+    """One scheduled message; `cancel` it to stop it (a message already sent stays sent)."""
+
+    deadline: float
+    ref: ActorRef
+    message: object
+    interval: float | None = None
+    cancelled: bool = False
+    fired: bool = False
+    waiting_for_room: bool = False
+
+    def cancel(self) -> None:
+        """Stop this entry: no further delivery."""
+        self.cancelled = True
+
+    @property
+    def active(self) -> bool:
+        """True while a delivery is still to come."""
+        return not self.cancelled and not (self.fired and self.interval is None)
+
+
+@attrs.define
+class DeliverySchedule:
+    """The heap of scheduled deliveries, with counts of what happened to them."""
+
+    _heap: list[tuple[float, int, Scheduled]] = attrs.field(factory=list)
+    _sequence: itertools.count[int] = attrs.field(factory=itertools.count)
+    _wakeup: trio.Event | None = None
+    delivered: int = 0
+    skipped_ticks: int = 0
+
+    def add(
+        self, ref: ActorRef, delay: float, message: object, interval: float | None = None
+    ) -> Scheduled:
+        """Deliver `message` to `ref` after `delay` seconds (then every `interval`, if given)."""
+        entry = Scheduled(trio.current_time() + delay, ref, message, interval)
+        self._push(entry)
+        return entry
+
+    def pending(self) -> int:
+        """Entries not yet due (cancelled ones included until their time comes)."""
+        return len(self._heap)
+
+    def _push(self, entry: Scheduled) -> None:
+        heapq.heappush(self._heap, (entry.deadline, next(self._sequence), entry))
+        if self._wakeup is not None and entry.deadline <= self._heap[0][0]:
+            self._wakeup.set()
+
+    async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Deliver entries as they fall due, forever (run as a supervised service)."""
+        async with trio.open_nursery() as waiting_for_room:
+            task_status.started()
+            while True:
+                now = trio.current_time()
+                while self._heap and self._heap[0][0] <= now:
+                    _, _, entry = heapq.heappop(self._heap)
+                    if entry.cancelled:
+                        continue
+                    self._deliver(entry, waiting_for_room)
+                    if entry.interval is not None and not entry.cancelled:
+                        entry.deadline += entry.interval
+                        self._push(entry)
+                self._wakeup = trio.Event()
+                with trio.move_on_at(self._heap[0][0] if self._heap else math.inf):
+                    await self._wakeup.wait()
+                self._wakeup = None
+
+    def _deliver(self, entry: Scheduled, waiting_for_room: trio.Nursery) -> None:
+        if entry.waiting_for_room:
+            self.skipped_ticks += 1
+            return
+        try:
+            entry.ref.try_send(entry.message)
+        except MailboxFull:
+            entry.waiting_for_room = True
+            waiting_for_room.start_soon(self._deliver_when_room, entry)
+            return
+        except ActorUnavailable:
+            entry.cancelled = True  # a dead letter was recorded by the ref
+            return
+        entry.fired = True
+        self.delivered += 1
+
+    async def _deliver_when_room(self, entry: Scheduled) -> None:
+        sent = False
+        try:
+            await entry.ref.send(entry.message)
+            sent = entry.fired = True
+            self.delivered += 1
+        except ActorUnavailable:
+            entry.cancelled = True
+        finally:
+            entry.waiting_for_room = False
+            if not sent and not entry.cancelled and entry.interval is None:
+                # The service is stopping (or crashed) before there was room: keep the
+                # one-shot entry for the next incarnation instead of losing it.
+                entry.deadline = trio.current_time()
+                self._push(entry)
