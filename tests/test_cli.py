@@ -21,6 +21,15 @@ def test_demo_runs_a_supervised_docking_scenario_and_shows_the_wire() -> None:
     assert "rejected a hostile payload" in text
 
 
+def test_demo_is_repeatable_for_a_seed() -> None:
+    runs = []
+    for _ in range(3):
+        out = io.StringIO()
+        main(["demo", "--seed", "3"], out=out)
+        runs.append(out.getvalue())
+    assert runs[0] == runs[1] == runs[2]
+
+
 def test_unknown_command_exits_with_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["teleport"])
