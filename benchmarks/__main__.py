@@ -9,10 +9,12 @@ from collections.abc import Sequence
 
 import trio
 
-from benchmarks import counting, pingpong, spawn, thread_ring
+from benchmarks import counting, fanout, pingpong, routing, spawn, thread_ring
 from benchmarks.harness import Options
 
-BENCHMARKS = {module.NAME: module for module in (counting, pingpong, thread_ring, spawn)}
+BENCHMARKS = {
+    module.NAME: module for module in (counting, pingpong, thread_ring, spawn, fanout, routing)
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,7 +13,7 @@ import pytest
 import trio
 import trio.testing
 
-from benchmarks import counting, pingpong, spawn, thread_ring
+from benchmarks import counting, fanout, pingpong, routing, spawn, thread_ring
 from benchmarks.__main__ import BENCHMARKS
 from benchmarks.harness import Options, Run, best_of
 
@@ -21,8 +21,15 @@ N = 1_000
 
 VERSIONS = {
     f"{module.NAME}.{version.__name__}": version
-    for module in (counting, pingpong, thread_ring, spawn)
-    for version in (module.actor, module.raw)
+    for module, versions in [
+        (counting, (counting.actor, counting.raw)),
+        (pingpong, (pingpong.actor, pingpong.raw)),
+        (thread_ring, (thread_ring.actor, thread_ring.raw)),
+        (spawn, (spawn.actor, spawn.raw)),
+        (fanout, (fanout.broadcast, fanout.publish, fanout.raw)),
+        (routing, (routing.router, routing.direct)),
+    ]
+    for version in versions
 }
 
 
@@ -30,7 +37,8 @@ VERSIONS = {
 async def test_each_version_does_all_its_work(
     autojump_clock: trio.testing.MockClock, version: Callable[[int], Awaitable[Run]]
 ) -> None:
-    run = await version(N)
+    with trio.fail_after(60):  # virtual seconds: a lost message fails the test, never hangs it
+        run = await version(N)
     assert run.count == N
     assert run.seconds > 0
 
@@ -45,8 +53,15 @@ async def test_spawn_measures_the_memory_its_actors_keep(
 
 
 def test_every_benchmark_is_registered_under_its_name() -> None:
-    assert list(BENCHMARKS) == ["counting", "pingpong", "thread_ring", "spawn"]
+    assert list(BENCHMARKS) == ["counting", "pingpong", "thread_ring", "spawn", "fanout", "routing"]
     assert Options(scale=10).size(counting.SIZE) == counting.SIZE // 10
+    assert fanout.receivers_of(fanout.SIZE) == 10_000
+    assert fanout.receivers_of(Options(scale=10).size(fanout.SIZE)) == 1_000
+
+
+def test_fanout_refuses_a_size_that_is_not_whole_rounds() -> None:
+    with pytest.raises(ValueError, match="do not split into 4 rounds"):
+        fanout.receivers_of(fanout.ROUNDS + 1)
 
 
 def test_best_of_refuses_a_run_that_did_not_do_all_its_work() -> None:
