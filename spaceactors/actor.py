@@ -228,19 +228,32 @@ class ActorCell:
         elif self._resumed is not None:
             self._resumed.set()
 
-    def unavailable(self, message: object) -> ActorUnavailable:
+    def unavailable(self, message: object, sender: ActorRef | None = None) -> ActorUnavailable:
         """Record `message` as a dead letter to this stopped actor; return the error to raise."""
-        self.dead_letter(message, DeadLetterReason.ACTOR_STOPPED, "actor has stopped")
+        self.dead_letter(message, DeadLetterReason.ACTOR_STOPPED, "actor has stopped", sender)
         what = type(message.message if isinstance(message, Ask) else message).__name__
         return ActorUnavailable(
             f"actor {self.name!r} (#{self.ref.id}) has stopped; {what} recorded as a dead letter"
         )
 
-    def dead_letter(self, message: object, reason: DeadLetterReason, detail: str) -> None:
+    def dead_letter(
+        self,
+        message: object,
+        reason: DeadLetterReason,
+        detail: str,
+        sender: ActorRef | None = None,
+    ) -> None:
         if isinstance(message, Ask):
             message = message.message
         self.system.dead_letters.record(
-            DeadLetter(trio.current_time(), self.name, message, reason, detail)
+            DeadLetter(
+                trio.current_time(),
+                self.name,
+                message,
+                reason,
+                detail,
+                sender=None if sender is None else sender.name,
+            )
         )
 
     async def stop(self) -> None:

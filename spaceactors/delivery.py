@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+from collections.abc import Callable
 
 import attrs
 import trio
@@ -32,6 +33,7 @@ class Scheduled:
     ref: ActorRef
     message: object
     interval: float | None = None
+    routed: bool = False  # sent with Router.send_later: counted in the router's statistics
     cancelled: bool = False
     fired: bool = False
     waiting_for_room: bool = False
@@ -55,12 +57,20 @@ class DeliverySchedule:
     _wakeup: trio.Event | None = None
     delivered: int = 0
     skipped_ticks: int = 0
+    on_routed: Callable[[object, bool], None] | None = None
+    """Told of each routed entry's outcome: (message, delivered)."""
 
     def add(
-        self, ref: ActorRef, delay: float, message: object, interval: float | None = None
+        self,
+        ref: ActorRef,
+        delay: float,
+        message: object,
+        interval: float | None = None,
+        *,
+        routed: bool = False,
     ) -> Scheduled:
         """Deliver `message` to `ref` after `delay` seconds (then every `interval`, if given)."""
-        entry = Scheduled(trio.current_time() + delay, ref, message, interval)
+        entry = Scheduled(trio.current_time() + delay, ref, message, interval, routed)
         self._push(entry)
         return entry
 
@@ -104,9 +114,11 @@ class DeliverySchedule:
             return
         except ActorUnavailable:
             entry.cancelled = True  # a dead letter was recorded by the ref
+            self._report(entry, delivered=False)
             return
         entry.fired = True
         self.delivered += 1
+        self._report(entry, delivered=True)
 
     async def _deliver_when_room(self, entry: Scheduled) -> None:
         sent = False
@@ -114,8 +126,10 @@ class DeliverySchedule:
             await entry.ref.send(entry.message)
             sent = entry.fired = True
             self.delivered += 1
+            self._report(entry, delivered=True)
         except ActorUnavailable:
             entry.cancelled = True
+            self._report(entry, delivered=False)
         finally:
             entry.waiting_for_room = False
             if not sent and not entry.cancelled and entry.interval is None:
@@ -123,3 +137,7 @@ class DeliverySchedule:
                 # one-shot entry for the next incarnation instead of losing it.
                 entry.deadline = trio.current_time()
                 self._push(entry)
+
+    def _report(self, entry: Scheduled, *, delivered: bool) -> None:
+        if entry.routed and self.on_routed is not None:
+            self.on_routed(entry.message, delivered)

@@ -56,6 +56,8 @@ class Registry:
         """The live actor `target` names, or None."""
         if isinstance(target, str):
             return self._by_name.get(target)
+        if isinstance(target, bool):
+            return None  # True is an int, but never an actor id
         if isinstance(target, int):
             return self._by_id.get(target)
         return target if self._by_id.get(target.id) is target else None

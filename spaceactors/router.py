@@ -10,10 +10,10 @@ Counters are keyed by message *class*, not by a name built per message; names ap
 
 from __future__ import annotations
 
-import collections
+import contextlib
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -65,12 +65,16 @@ class RouterStats:
 class RouterState:
     """Everything the router remembers; owned by the system, so it outlives any task."""
 
-    delivered: collections.Counter[type] = attrs.field(factory=collections.Counter)
+    delivered: dict[type, int] = attrs.field(factory=dict)
     failed: int = 0
     dropped: int = 0
     unheard: int = 0
     topics: TopicTable = attrs.field(factory=TopicTable)
     schedule: DeliverySchedule = attrs.field(factory=DeliverySchedule)
+
+    def count(self, cls: type, n: int = 1) -> None:
+        """Count `n` deliveries of messages of class `cls`."""
+        self.delivered[cls] = self.delivered.get(cls, 0) + n
 
 
 class Router:
@@ -84,6 +88,7 @@ class Router:
         self._system = system
         self.state = RouterState()
         system.dead_letters.listeners.append(self._announce_dead_letter)
+        self.state.schedule.on_routed = self._count_scheduled
 
     # --- point to point ---------------------------------------------------------------
 
@@ -118,13 +123,22 @@ class Router:
             ActorNotFound: nothing live has that id or name (recorded as a dead letter).
             ActorUnavailable: the actor has stopped (recorded as a dead letter).
         """
-        ref = self.resolve(target, message, sender)
+        ref = target if type(target) is ActorRef else self.resolve(target, message, sender)
+        cls = type(message)
+        mailbox = ref._send
         try:
-            await ref.send(message)
-        except ActorUnavailable:
+            if cls in CONTROL_TYPES:
+                ref.try_send(message)
+            else:
+                try:
+                    mailbox.send_nowait(message)  # ActorRef.send's fast path, inlined
+                except trio.WouldBlock:
+                    await mailbox.send(message)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
             self.state.failed += 1
-            raise
-        self.state.delivered[type(message)] += 1
+            raise ref._cell.unavailable(message, sender) from None
+        delivered = self.state.delivered
+        delivered[cls] = delivered.get(cls, 0) + 1
 
     def try_route(self, target: Target, message: object, *, sender: ActorRef | None = None) -> None:
         """Like `route`, but raises `MailboxFull` instead of waiting."""
@@ -134,7 +148,25 @@ class Router:
         except (ActorUnavailable, MailboxFull):
             self.state.failed += 1
             raise
-        self.state.delivered[type(message)] += 1
+        self.state.count(type(message))
+
+    async def ask(
+        self,
+        target: Target,
+        message: object,
+        timeout: float | None = None,  # noqa: ASYNC109 - the public ask contract
+        *,
+        sender: ActorRef | None = None,
+    ) -> Any:
+        """`ActorRef.ask` the actor `target` names; counted once answered, or as a failure."""
+        ref = self.resolve(target, message, sender)
+        try:
+            result = await ref.ask(message, timeout)
+        except ActorUnavailable:
+            self.state.failed += 1
+            raise
+        self.state.count(type(message))
+        return result
 
     def send_later(
         self, delay: float, target: Target, message: object, *, sender: ActorRef | None = None
@@ -151,8 +183,7 @@ class Router:
         if not (isinstance(delay, int | float) and math.isfinite(delay) and delay >= 0):
             raise ValueError(f"delay must be a finite number of seconds >= 0, got {delay!r}")
         ref = self.resolve(target, message, sender)
-        self.state.delivered[type(message)] += 1
-        return self.state.schedule.add(ref, delay, message)
+        return self.state.schedule.add(ref, delay, message, routed=True)
 
     async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The router's service task: delayed delivery (supervised under ``services``)."""
@@ -221,23 +252,25 @@ class Router:
         if type(message) in CONTROL_TYPES:
             for ref in receivers:
                 ref.try_send(message)
-            self.state.delivered[type(message)] += len(receivers)
+            self.state.count(type(message), len(receivers))
             await trio.lowlevel.checkpoint()
             return len(receivers)
         delivered = 0
         too_slow: list[str] = []
-        for ref, policy in receivers.items():
-            try:
-                ref._send.send_nowait(message)  # the mailbox fast path, without a coroutine
-            except trio.WouldBlock:
-                if not await self._full(ref, message, policy, too_slow):
+        try:
+            for ref, policy in receivers.items():
+                try:
+                    ref._send.send_nowait(message)  # the mailbox fast path, without a coroutine
+                except trio.WouldBlock:
+                    if not await self._full(ref, message, policy, too_slow):
+                        continue
+                except (trio.ClosedResourceError, trio.BrokenResourceError):
+                    self.state.failed += 1  # it stopped since the lookup: a dead letter
+                    ref._cell.unavailable(message)
                     continue
-            except (trio.ClosedResourceError, trio.BrokenResourceError):
-                self.state.failed += 1  # it stopped since the lookup: a dead letter
-                ref._cell.unavailable(message)
-                continue
-            delivered += 1
-        self.state.delivered[type(message)] += delivered
+                delivered += 1
+        finally:  # also when a blocked delivery is cancelled: count what did go out
+            self.state.count(type(message), delivered)
         await trio.lowlevel.checkpoint()
         if too_slow:
             raise PublishFailed(what, delivered, too_slow)
@@ -267,12 +300,20 @@ class Router:
     # --- dead letters and statistics --------------------------------------------------
 
     def _announce_dead_letter(self, letter: DeadLetter) -> None:
-        # Never blocks and never makes dead letters of its own: a full subscriber misses it.
-        for ref in self.state.topics.match(DEAD_LETTERS_TOPIC):
-            try:
+        # Only explicit subscribers (a "*" catch-all would feed on its own crashes); never
+        # blocks and never makes dead letters of its own: a full subscriber misses the notice,
+        # and the letter stays in system.dead_letters.
+        for ref in self.state.topics.exact(DEAD_LETTERS_TOPIC):
+            with contextlib.suppress(
+                trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError
+            ):
                 ref._send.send_nowait(letter)
-            except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
-                self.state.dropped += 1
+
+    def _count_scheduled(self, message: object, delivered: bool) -> None:
+        if delivered:
+            self.state.count(type(message))
+        else:
+            self.state.failed += 1
 
     def forget(self, ref: ActorRef) -> None:
         """Drop everything the router holds about a stopped actor."""

@@ -146,10 +146,8 @@ class ActorSystem:
         self.router.try_route(target, message)
 
     async def ask(self, target: Target, message: object, timeout: float | None = None) -> Any:  # noqa: ASYNC109
-        """`ActorRef.ask` the actor `target` names (counted by the router once answered)."""
-        result = await self.router.resolve(target, message).ask(message, timeout)
-        self.router.state.delivered[type(message)] += 1
-        return result
+        """`ActorRef.ask` the actor `target` names (`Router.ask`)."""
+        return await self.router.ask(target, message, timeout)
 
 
 @asynccontextmanager

@@ -105,6 +105,10 @@ class TopicTable:
                     break
         return found
 
+    def exact(self, topic: str) -> list[ActorRef]:
+        """The subscribers of exactly `topic` (no wildcard subscriptions)."""
+        return list(self._exact.get(topic, ()))
+
     def topics_of(self, ref: ActorRef) -> set[str]:
         """The topics and patterns `ref` subscribes to."""
         return set(self._by_actor.get(ref, ()))

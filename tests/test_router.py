@@ -425,3 +425,75 @@ async def test_a_paused_actors_periodic_timer_skips_ticks_instead_of_piling_up(
         await trio.sleep(0.1)
         assert len(await ref.ask("get")) == 3  # two from the mailbox, one that waited for room
         assert system.router.state.schedule.skipped_ticks >= 95
+
+
+# --- accounting regressions --------------------------------------------------------------
+
+
+async def test_a_drop_is_counted_once_and_catch_all_subscribers_get_no_dead_letters(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with sa.open_system() as system:
+        catch_all = await system.spawn(Inbox, mailbox_size=1)
+        system.router.subscribe(catch_all, "*", policy=sa.Delivery.DROP_NEWEST)
+        catch_all.pause()
+        await trio.sleep(1)
+        await system.router.publish("market.sol", 1)
+        await system.router.publish("market.sol", 2)  # full: dropped, one dead letter
+        assert system.router.stats().dropped == 1
+        catch_all.resume()
+        assert await catch_all.ask("get") == [1]  # no DeadLetter objects via "*"
+
+
+async def test_a_cancelled_broadcast_counts_what_it_did_deliver(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with sa.open_system() as system:
+        fine = await system.spawn(Inbox, name="a")
+        jammed = await system.spawn(Inbox, name="b", mailbox_size=1)
+        jammed.pause()
+        await trio.sleep(1)
+        jammed.try_send("filler")
+        with trio.move_on_after(1):
+            await system.router.broadcast("X")
+        assert await fine.ask("get") == ["X"]
+        assert system.router.stats().total_messages >= 1
+
+
+async def test_send_later_is_counted_when_delivered_or_as_a_failure(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with sa.open_system() as system:
+        ref = await system.spawn(Inbox, name="a")
+        system.router.send_later(5, "a", "cancelled").cancel()
+        system.router.send_later(5, "a", "too late")
+        await trio.sleep(1)
+        await ref.stop()
+        await trio.sleep(10)
+        stats = system.router.stats()
+        assert (stats.total_messages, stats.failed_deliveries) == (0, 1)
+
+
+async def test_failures_of_ask_and_send_to_stopped_actors_are_counted_and_keep_the_sender(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    class Relay(sa.Actor):
+        def __init__(self, target: sa.ActorRef) -> None:
+            self.target = target
+
+        async def handle(self, message: object) -> object:
+            with pytest.raises(sa.ActorUnavailable):
+                await self.ctx.send(self.target, message)
+            return None
+
+    async with sa.open_system() as system:
+        gone = await system.spawn(Inbox, name="gone")
+        await gone.stop()
+        with pytest.raises(sa.ActorUnavailable):
+            await system.ask(gone, "q")
+        relay = await system.spawn(Relay, gone, name="relay")
+        await relay.ask("m")
+        assert system.router.stats().failed_deliveries == 2
+        assert system.dead_letters.recent()[-1].sender == "relay"
+        with pytest.raises(sa.ActorNotFound):
+            system.lookup(True)  # a bool is not an actor id
