@@ -8,6 +8,7 @@ import random
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from otp_rules import RESTART_MATRIX
 
 import spaceactors as sa
 from spaceactors.policy import (
@@ -24,20 +25,7 @@ from spaceactors.policy import (
 # --- which exits restart which children ---------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("restart", "exit_name", "restarted"),
-    [
-        (sa.Restart.PERMANENT, "normal", True),
-        (sa.Restart.PERMANENT, "shutdown", True),
-        (sa.Restart.PERMANENT, "error", True),
-        (sa.Restart.TRANSIENT, "normal", False),
-        (sa.Restart.TRANSIENT, "shutdown", False),
-        (sa.Restart.TRANSIENT, "error", True),
-        (sa.Restart.TEMPORARY, "normal", False),
-        (sa.Restart.TEMPORARY, "shutdown", False),
-        (sa.Restart.TEMPORARY, "error", False),
-    ],
-)
+@pytest.mark.parametrize(("restart", "exit_name", "restarted"), RESTART_MATRIX)
 def test_should_restart_follows_otp(restart: sa.Restart, exit_name: str, restarted: bool) -> None:
     exits = {"normal": NORMAL_EXIT, "shutdown": SHUTDOWN_EXIT, "error": failed(RuntimeError())}
     assert should_restart(restart, exits[exit_name]) is restarted

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from otp_rules import RESTART_MATRIX
 
 import spaceactors as sa
 
@@ -127,20 +128,7 @@ def tail(log: Log, mark: int) -> Log:
 EXITS: dict[str, object] = {"normal": "stop", "shutdown": sa.Shutdown(), "error": "boom"}
 
 
-@pytest.mark.parametrize(
-    ("restart", "how", "restarted"),
-    [
-        (sa.Restart.PERMANENT, "normal", True),
-        (sa.Restart.PERMANENT, "shutdown", True),
-        (sa.Restart.PERMANENT, "error", True),
-        (sa.Restart.TRANSIENT, "normal", False),
-        (sa.Restart.TRANSIENT, "shutdown", False),
-        (sa.Restart.TRANSIENT, "error", True),
-        (sa.Restart.TEMPORARY, "normal", False),
-        (sa.Restart.TEMPORARY, "shutdown", False),
-        (sa.Restart.TEMPORARY, "error", False),
-    ],
-)
+@pytest.mark.parametrize(("restart", "how", "restarted"), RESTART_MATRIX)
 async def test_restart_type_and_exit_reason_decide_the_restart_as_in_otp(
     autojump_clock: trio.testing.MockClock, restart: sa.Restart, how: str, restarted: bool
 ) -> None:
