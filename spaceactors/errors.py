@@ -104,3 +104,7 @@ class PublishFailed(SpaceActorsError):
             f"{what}: {len(failed)} receiver(s) with a full mailbox did not get it ({shown}); "
             f"{delivered} did"
         )
+
+
+class QueueFull(SpaceActorsError):
+    """A flow controller refused: its permits are in use and its wait queue is at its limit."""
