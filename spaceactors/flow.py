@@ -25,6 +25,9 @@ def _positive(name: str, value: object) -> float:
     return float(value)
 
 
+_NUMBERS = frozenset({int, float})  # a type check cheap enough for try_take's hot path
+
+
 @attrs.frozen
 class BucketStats:
     """A token bucket's state: tokens available now, capacity, refill rate, queued takers."""
@@ -56,12 +59,14 @@ class TokenBucket:
         self.rate = _positive("rate", rate)
         self._tokens = self.capacity
         self._stamp: float | None = None  # read lazily: a bucket may be built outside Trio
+        # Floating-point refill can land a hair short of a whole token at its deadline.
+        self._slack = 1e-9 * self.capacity
         self._queue: collections.deque[_Taker] = collections.deque()
 
     @property
     def available(self) -> float:
         """Tokens available now."""
-        self._refill()
+        self._take_now(0.0)  # refills
         return self._tokens
 
     def stats(self) -> BucketStats:
@@ -74,7 +79,8 @@ class TokenBucket:
         Raises:
             ValueError: `n` is not in (0, capacity].
         """
-        self._check(n)
+        if type(n) not in _NUMBERS or not 0 < n <= self.capacity:
+            self._check(n)  # raises, naming the problem
         return not self._queue and self._take_now(n)
 
     async def take(self, n: float = 1) -> None:
@@ -113,18 +119,17 @@ class TokenBucket:
                 f"can only take between 0 and the capacity ({self.capacity:g}) tokens, got {n!r}"
             )
 
-    def _refill(self) -> None:
-        now = trio.current_time()
-        if self._stamp is not None:
-            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-
     def _take_now(self, n: float) -> bool:
-        self._refill()
-        # Floating-point refill can land a hair short of a whole token at its deadline.
-        if self._tokens + 1e-9 * self.capacity >= n:
-            self._tokens = max(0.0, self._tokens - n)
+        """Refill from the clock, then take `n` if there; the one place tokens change."""
+        now = trio.current_time()
+        tokens = self._tokens
+        if self._stamp is not None:
+            tokens = min(self.capacity, tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if tokens + self._slack >= n:
+            self._tokens = max(0.0, tokens - n)
             return True
+        self._tokens = tokens
         return False
 
 
