@@ -23,6 +23,7 @@ from spaceactors.errors import (
     ActorUnavailable,
     AskTimeout,
     DecodeError,
+    DeliveryFailed,
     EncodeError,
     InvalidMessage,
     InvalidSpec,
@@ -75,6 +76,7 @@ from spaceactors.messages import (
 )
 from spaceactors.policy import BRUTAL_KILL, Backoff, Restart, Strategy
 from spaceactors.ref import ActorRef
+from spaceactors.reliable import DEDUP_WINDOW, MessageId, Receipt, Reliable, ReliableStats
 from spaceactors.router import DEAD_LETTERS_TOPIC, Router, RouterStats
 from spaceactors.specs import ChildCounts, ChildInfo, ChildSpec, SupervisorSpec
 from spaceactors.supervisor import Supervisor
@@ -89,6 +91,7 @@ _logging.getLogger("spaceactors").addHandler(_logging.NullHandler())
 __all__ = [
     "BRUTAL_KILL",
     "DEAD_LETTERS_TOPIC",
+    "DEDUP_WINDOW",
     "DEFAULT_MAX_PAYLOAD",
     "FORMATS",
     "SCHEMA_VERSION",
@@ -118,6 +121,7 @@ __all__ = [
     "DeadLetters",
     "DecodeError",
     "Delivery",
+    "DeliveryFailed",
     "DistressSignal",
     "DockingPermission",
     "EmergencyType",
@@ -135,12 +139,16 @@ __all__ = [
     "MailboxFull",
     "MarketPrices",
     "MarketUpdate",
+    "MessageId",
     "NameTaken",
     "NavigationHazard",
     "Pause",
     "Permit",
     "PublishFailed",
     "QueueFull",
+    "Receipt",
+    "Reliable",
+    "ReliableStats",
     "RequestDocking",
     "ResourceRequest",
     "Restart",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import math
+import typing
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import outcome
@@ -21,6 +23,7 @@ from spaceactors.errors import ActorCrashed, ActorUnavailable, StartFailed
 from spaceactors.messages import ActorState, ActorStatus, GetStatus, Pause, Resume, Shutdown
 from spaceactors.policy import NORMAL_EXIT, SHUTDOWN_EXIT, Exit, failed
 from spaceactors.ref import ActorRef, Ask
+from spaceactors.reliable import ReceiverState, Reliably
 from spaceactors.topics import Delivery
 
 if TYPE_CHECKING:
@@ -184,6 +187,14 @@ class ActorCell:
         self._resumed: trio.Event | None = None
         self._timers: list[Scheduled] | None = None  # made by the first timer
         self._next: Actor | None = None  # built by prepare(), run by run()
+        self._receiver: ReceiverState | None = None  # made by the first reliable message
+
+    @property
+    def receiver(self) -> ReceiverState:
+        """What this actor remembers of reliable messages (kept across restarts)."""
+        if self._receiver is None:
+            self._receiver = ReceiverState()
+        return self._receiver
 
     @property
     def name(self) -> str:
@@ -243,7 +254,7 @@ class ActorCell:
         detail: str,
         sender: ActorRef | None = None,
     ) -> None:
-        if isinstance(message, Ask):
+        if isinstance(message, Ask | Reliably):
             message = message.message
         self.system.dead_letters.record(
             DeadLetter(
@@ -386,13 +397,17 @@ class ActorCell:
             if message is _EMPTY:  # park outside the except clause: no exception kept alive
                 message = await receive()
                 budget = CHECKPOINT_EVERY
+            kind = type(message)
             try:
-                if type(message) is Ask:
-                    result = await handle(message.message)
-                    if not message.resolve(outcome.Value(result)):
+                if kind is Ask:
+                    request = typing.cast(Ask, message)
+                    result = await handle(request.message)
+                    if not request.resolve(outcome.Value(result)):
                         self.dead_letter(
                             result, DeadLetterReason.REPLY_AFTER_TIMEOUT, "the asker gave up"
                         )
+                elif kind is Reliably:
+                    await self._handle_reliably(handle, typing.cast(Reliably, message))
                 elif message is _WAKE:
                     continue
                 else:
@@ -400,13 +415,32 @@ class ActorCell:
             except Exception as exc:
                 return self._crashed(message, exc)
             except trio.Cancelled:
-                if type(message) is Ask:
+                if isinstance(message, Ask):
                     message.resolve(outcome.Error(self._gone(message)))
                 self.dead_letter(
                     message, DeadLetterReason.ACTOR_STOPPED, "hard-cancelled while handling"
                 )
                 raise
             self.handled += 1
+
+    async def _handle_reliably(
+        self, handle: Callable[[object], Awaitable[object]], envelope: Reliably
+    ) -> None:
+        """Handle a reliable message once, in stream order; acknowledge after `handle`."""
+        receiver, reliable = self.receiver, self.system.reliable
+        if receiver.seen(envelope.message_id):
+            reliable.acknowledge(envelope.message_id, duplicate=True)
+            return
+        for ready in receiver.admit(envelope):
+            if not receiver.seen(ready.message_id):
+                receiver.handling = ready.message_id
+                try:
+                    await handle(ready.message)  # a crash here sends no acknowledgement
+                finally:
+                    receiver.handling = None
+                receiver.remember(ready.message_id)
+            receiver.handled(ready)
+            reliable.acknowledge(ready.message_id)
 
     async def _obey(self, control: list[object]) -> Exit | None:
         """Apply queued control commands; while paused, wait here for the next one."""
@@ -431,7 +465,7 @@ class ActorCell:
 
     def _crashed(self, message: object, exc: Exception) -> Exit:
         self.last_error = repr(exc)
-        what = type(message.message if isinstance(message, Ask) else message).__name__
+        what = type(message.message if isinstance(message, Ask | Reliably) else message).__name__
         if isinstance(message, Ask):
             crash = ActorCrashed(f"actor {self.name!r} crashed while handling {what}: {exc!r}")
             crash.__cause__ = exc

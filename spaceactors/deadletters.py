@@ -28,6 +28,7 @@ class DeadLetterReason(enum.Enum):
     LEFT_IN_MAILBOX = "left_in_mailbox"
     REPLY_AFTER_TIMEOUT = "reply_after_timeout"
     DROPPED_SLOW_RECEIVER = "dropped_slow_receiver"
+    DELIVERY_FAILED = "delivery_failed"
 
 
 @attrs.frozen

@@ -34,6 +34,7 @@ class Scheduled:
     message: object
     interval: float | None = None
     routed: bool = False  # sent with Router.send_later: counted in the router's statistics
+    on_due: Callable[[Scheduled], None] | None = None  # called instead of a delivery
     cancelled: bool = False
     fired: bool = False
     waiting_for_room: bool = False
@@ -74,6 +75,14 @@ class DeliverySchedule:
         self._push(entry)
         return entry
 
+    def call_at(
+        self, deadline: float, on_due: Callable[[Scheduled], None], ref: ActorRef
+    ) -> Scheduled:
+        """Call `on_due(entry)` at `deadline` instead of delivering (retry timers use this)."""
+        entry = Scheduled(deadline, ref, None, on_due=on_due)
+        self._push(entry)
+        return entry
+
     def pending(self) -> int:
         """Entries not yet due (cancelled ones included until their time comes)."""
         return len(self._heap)
@@ -92,6 +101,10 @@ class DeliverySchedule:
                 while self._heap and self._heap[0][0] <= now:
                     _, _, entry = heapq.heappop(self._heap)
                     if entry.cancelled:
+                        continue
+                    if entry.on_due is not None:
+                        entry.fired = True
+                        entry.on_due(entry)
                         continue
                     self._deliver(entry, waiting_for_room)
                     if entry.interval is not None and not entry.cancelled:

@@ -108,3 +108,7 @@ class PublishFailed(SpaceActorsError):
 
 class QueueFull(SpaceActorsError):
     """A flow controller refused: its permits are in use and its wait queue is at its limit."""
+
+
+class DeliveryFailed(SpaceActorsError):
+    """A reliably sent message was not acknowledged after every retry; it is a dead letter."""

@@ -23,6 +23,7 @@ from spaceactors.deadletters import DEFAULT_KEEP, DeadLetters
 from spaceactors.policy import Backoff, Restart, ShutdownPolicy, Strategy
 from spaceactors.ref import ActorRef
 from spaceactors.registry import Registry
+from spaceactors.reliable import Reliable
 from spaceactors.router import Router
 from spaceactors.specs import (
     DEFAULT_MAILBOX_SIZE,
@@ -50,7 +51,11 @@ class ActorSystem:
         self.registry = Registry()
         self.dead_letters = DeadLetters(keep=dead_letter_keep)
         self.router = Router(self)
-        services = (ServiceSpec("router", self.router.serve),)
+        self.reliable = Reliable(self)
+        services = (
+            ServiceSpec("router", self.router.serve),
+            ServiceSpec("reliable", self.reliable.serve),
+        )
         self.root = Supervisor(
             SupervisorSpec(
                 "root",

@@ -1,0 +1,340 @@
+"""Reliable delivery: message ids, acknowledgements, retries with backoff, de-duplication.
+
+At-least-once transport plus receiver-side de-duplication gives exactly-once *processing*:
+
+- `Reliable.send` wraps the message in a `Reliably` envelope with a fresh id and puts it in the
+  target's mailbox. The receiving actor's runtime acknowledges it once `handle` returns; if the
+  actor crashes while handling, no acknowledgement goes out and the retry reaches the restarted
+  incarnation.
+- Unacknowledged messages are sent again after `timeout`, then after exponentially longer
+  waits (seeded jitter), up to `max_retries` retries; then the message is a dead letter and
+  `Reliable.delivered` raises `DeliveryFailed`.
+- The receiver remembers the ids it processed in a bounded window (`DEDUP_WINDOW` per actor,
+  kept across restarts); a duplicate inside that window is acknowledged again, not handled.
+- With ``ordered=True``, messages from one sender to one target are handled in send order even
+  when retries reorder their arrival: a message that arrives early waits for the gap to fill.
+
+The pending table is owned by the system and the retry timers live on one schedule served by the
+``reliable`` service: a crash of that service loses nothing, and its restart re-arms the timers.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import functools
+import itertools
+import math
+from typing import TYPE_CHECKING
+
+import attrs
+import trio
+
+from spaceactors.deadletters import DeadLetter, DeadLetterReason
+from spaceactors.delivery import DeliverySchedule, Scheduled
+from spaceactors.errors import ActorUnavailable, DeliveryFailed, MailboxFull
+from spaceactors.policy import Backoff
+from spaceactors.ref import ActorRef
+
+if TYPE_CHECKING:
+    from spaceactors.router import Target
+    from spaceactors.system import ActorSystem
+
+MessageId = int
+DEDUP_WINDOW = 4096
+"""How many recent reliable message ids each actor remembers to suppress duplicates."""
+KEEP_OUTCOMES = 10_000
+"""How many finished sends `Reliable.delivered` can still report on."""
+DEFAULT_MAX_DELAY = 30.0
+
+
+@attrs.frozen(slots=True)
+class Reliably:
+    """A reliably sent message in a mailbox (handled by the runtime, never by `handle`)."""
+
+    message_id: MessageId
+    message: object
+    stream: int | None = None  # with ordering: which (sender, target) stream ...
+    seq: int = 0  # ... and its position in it
+
+
+@attrs.frozen
+class Receipt:
+    """Proof of delivery: the message was handled after `attempts` transmissions."""
+
+    message_id: MessageId
+    attempts: int
+    latency: float
+
+
+@attrs.frozen
+class ReliableStats:
+    """Counts since the system started, and messages awaiting acknowledgement now."""
+
+    sent: int
+    acknowledged: int
+    retried: int
+    failed: int
+    duplicates_suppressed: int
+    pending: int
+
+
+@attrs.define(eq=False)
+class _Pending:
+    envelope: Reliably
+    ref: ActorRef
+    max_retries: int
+    backoff: Backoff
+    started: float
+    attempts: int = 0
+    timer: Scheduled | None = None
+    done: trio.Event = attrs.Factory(trio.Event)
+    receipt: Receipt | None = None
+    error: DeliveryFailed | None = None
+
+
+@attrs.define
+class ReliableState:
+    """The pending table and the counters; owned by the system, so they outlive the service."""
+
+    pending: dict[MessageId, _Pending] = attrs.field(factory=dict)
+    finished: collections.OrderedDict[MessageId, _Pending] = attrs.field(
+        factory=collections.OrderedDict
+    )
+    schedule: DeliverySchedule = attrs.field(factory=DeliverySchedule)
+    ids: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1))
+    streams: dict[tuple[int, int], list[int]] = attrs.field(factory=dict)  # [stream id, next seq]
+    sent: int = 0
+    acknowledged: int = 0
+    retried: int = 0
+    failed: int = 0
+    duplicates: int = 0
+
+
+class Reliable:
+    """Reliable point-to-point delivery; available as ``system.reliable``."""
+
+    def __init__(self, system: ActorSystem) -> None:
+        self._system = system
+        self.state = ReliableState()
+        self._rng = system.rng("reliable")
+
+    async def send(
+        self,
+        target: Target,
+        message: object,
+        *,
+        max_retries: int = 3,
+        timeout: float = 1.0,  # noqa: ASYNC109 - the acknowledgement deadline, not a call timeout
+        max_delay: float = DEFAULT_MAX_DELAY,
+        jitter: float = 0.1,
+        ordered: bool = False,
+        sender: ActorRef | None = None,
+    ) -> MessageId:
+        """Send `message` with acknowledgement and retries; returns its id at once.
+
+        The first transmission waits for room in the mailbox (backpressure); retries go out
+        after `timeout`, then twice as long each time up to `max_delay`, each scaled by a
+        seeded factor in ``[1 - jitter, 1 + jitter]``.
+
+        Raises:
+            ActorNotFound: nothing live has that id or name (recorded as a dead letter).
+            ValueError: an option is out of range.
+        """
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
+        if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        backoff = Backoff(initial=timeout, maximum=max(max_delay, timeout), jitter=jitter)
+        ref = self._system.router.resolve(target, message, sender)
+        state = self.state
+        message_id = next(state.ids)
+        stream = seq = None
+        if ordered:
+            key = (0 if sender is None else sender.id, ref.id)
+            stream_and_seq = state.streams.setdefault(key, [len(state.streams), 0])
+            stream, seq = stream_and_seq
+            stream_and_seq[1] += 1
+        envelope = Reliably(message_id, message, stream, 0 if seq is None else seq)
+        pending = _Pending(envelope, ref, max_retries, backoff, trio.current_time())
+        state.pending[message_id] = pending
+        state.sent += 1
+        pending.attempts = 1
+        for copy in self._wire(envelope):
+            with contextlib.suppress(ActorUnavailable):  # retries find it stopped too, then fail
+                await ref.send(copy)
+        self._arm(pending)
+        return message_id
+
+    async def delivered(self, message_id: MessageId) -> Receipt:
+        """Wait until `message_id` is acknowledged.
+
+        Raises:
+            DeliveryFailed: every retry was spent (the message is in the dead letters).
+            KeyError: no such message id (or its outcome was forgotten; see `KEEP_OUTCOMES`).
+        """
+        pending = self.state.pending.get(message_id) or self.state.finished.get(message_id)
+        if pending is None:
+            raise KeyError(f"no reliable message has the id {message_id}")
+        await pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        assert pending.receipt is not None
+        return pending.receipt
+
+    def pending_count(self) -> int:
+        """Messages sent and not yet acknowledged or failed."""
+        return len(self.state.pending)
+
+    def stats(self) -> ReliableStats:
+        """A snapshot of the counters."""
+        state = self.state
+        return ReliableStats(
+            sent=state.sent,
+            acknowledged=state.acknowledged,
+            retried=state.retried,
+            failed=state.failed,
+            duplicates_suppressed=state.duplicates,
+            pending=len(state.pending),
+        )
+
+    async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The ``reliable`` service: re-arm every pending retry, then serve the timers."""
+        for pending in self.state.pending.values():
+            if pending.timer is None or not pending.timer.active:
+                self._arm(pending, delay=0.0)
+        await self.state.schedule.serve(task_status)
+
+    # --- called by the receiving actor's runtime ---------------------------------------
+
+    def acknowledge(self, message_id: MessageId, *, duplicate: bool = False) -> None:
+        """The receiver handled (or had already handled) `message_id`."""
+        if duplicate:
+            self.state.duplicates += 1
+        pending = self.state.pending.pop(message_id, None)
+        if pending is None:
+            return  # a late or repeated acknowledgement
+        if pending.timer is not None:
+            pending.timer.cancel()
+        self.state.acknowledged += 1
+        latency = trio.current_time() - pending.started
+        pending.receipt = Receipt(message_id, pending.attempts, latency)
+        self._finish(pending)
+
+    # --- retries ----------------------------------------------------------------------
+
+    def _wire(self, envelope: Reliably) -> list[Reliably]:
+        """The copies of `envelope` that reach the receiver for one transmission.
+
+        In process that is exactly one; fault injection replaces this to drop or duplicate.
+        """
+        return [envelope]
+
+    def _arm(self, pending: _Pending, delay: float | None = None) -> None:
+        if delay is None:
+            delay = pending.backoff.delay(pending.attempts - 1, self._rng)
+        pending.timer = self.state.schedule.call_at(
+            trio.current_time() + delay, functools.partial(self._due, pending), pending.ref
+        )
+
+    def _due(self, pending: _Pending, entry: Scheduled) -> None:
+        current = self.state.pending.get(pending.envelope.message_id) is pending
+        if not current or pending.timer is not entry:
+            return
+        receiver = pending.ref._cell.receiver
+        if receiver.handling == pending.envelope.message_id:
+            self._arm(pending)  # being handled right now: its acknowledgement is imminent
+            return
+        if pending.attempts > pending.max_retries:
+            self._fail(pending)
+            return
+        pending.attempts += 1
+        self.state.retried += 1
+        for copy in self._wire(pending.envelope):
+            # No room, or a stopped receiver (a dead letter): the attempt still counts.
+            with contextlib.suppress(MailboxFull, ActorUnavailable):
+                pending.ref.try_send(copy)
+        self._arm(pending)
+
+    def _fail(self, pending: _Pending) -> None:
+        envelope = pending.envelope
+        del self.state.pending[envelope.message_id]
+        self.state.failed += 1
+        retries = pending.attempts - 1
+        error = DeliveryFailed(
+            f"reliable message {envelope.message_id} ({type(envelope.message).__name__}) to "
+            f"{pending.ref.name!r} was not acknowledged after {retries} retries"
+        )
+        pending.error = error
+        self._system.dead_letters.record(
+            DeadLetter(
+                trio.current_time(),
+                pending.ref.name,
+                envelope.message,
+                DeadLetterReason.DELIVERY_FAILED,
+                str(error),
+            )
+        )
+        receiver = pending.ref._cell.receiver
+        receiver.remember(envelope.message_id)  # settled: a copy still in flight is not handled
+        if envelope.stream is not None:
+            receiver.skip(envelope.stream, envelope.seq)
+        self._finish(pending)
+
+    def _finish(self, pending: _Pending) -> None:
+        finished = self.state.finished
+        finished[pending.envelope.message_id] = pending
+        while len(finished) > KEEP_OUTCOMES:
+            finished.popitem(last=False)
+        pending.done.set()
+
+
+@attrs.define
+class ReceiverState:
+    """What one actor remembers about reliable messages, across its restarts."""
+
+    window: int = DEDUP_WINDOW
+    handling: MessageId | None = None  # the reliable message `handle` is busy with
+    _seen: collections.OrderedDict[MessageId, None] = attrs.field(factory=collections.OrderedDict)
+    _expected: dict[int, int] = attrs.field(factory=dict)
+    _held: dict[int, dict[int, Reliably]] = attrs.field(factory=dict)
+
+    def seen(self, message_id: MessageId) -> bool:
+        """Whether `message_id` was already handled or settled (within the window)."""
+        return message_id in self._seen
+
+    def remember(self, message_id: MessageId) -> None:
+        """Record `message_id` as handled, forgetting the oldest beyond the window."""
+        self._seen[message_id] = None
+        if len(self._seen) > self.window:
+            self._seen.popitem(last=False)
+
+    def admit(self, envelope: Reliably) -> list[Reliably]:
+        """The envelopes to handle now, in order: none if `envelope` came early (held)."""
+        if envelope.stream is None:
+            return [envelope]
+        expected = self._expected.get(envelope.stream, 0)
+        if envelope.seq != expected:
+            if envelope.seq > expected:
+                self._held.setdefault(envelope.stream, {})[envelope.seq] = envelope
+            return []
+        return [envelope, *self._release(envelope.stream, expected + 1)]
+
+    def handled(self, envelope: Reliably) -> None:
+        """`envelope` was handled: the stream moves past it."""
+        if envelope.stream is not None:
+            self._expected[envelope.stream] = envelope.seq + 1
+
+    def skip(self, stream: int, seq: int) -> None:
+        """The sender gave up on `seq`: do not wait for it any longer."""
+        if self._expected.get(stream, 0) == seq:
+            self._expected[stream] = seq + 1
+
+    def _release(self, stream: int, start: int) -> list[Reliably]:
+        held = self._held.get(stream, {})
+        ready = []
+        seq = start
+        while seq in held:
+            ready.append(held.pop(seq))
+            seq += 1
+        return ready

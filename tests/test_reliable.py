@@ -1,0 +1,236 @@
+"""Reliable delivery: acknowledgements, retries with backoff, de-duplication, ordering."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import spaceactors as sa
+from spaceactors.reliable import Reliable, Reliably
+
+
+class Ledger(sa.Actor):
+    """Appends what it handles to a shared list; crashes the first time it sees a marked one."""
+
+    def __init__(
+        self, handled: list[Any], crash_once: set[Any] | None = None, seconds: float = 0.0
+    ) -> None:
+        self.handled = handled
+        self.crash_once = crash_once if crash_once is not None else set()
+        self.seconds = seconds
+
+    async def handle(self, message: object) -> object:
+        if self.seconds:
+            await trio.sleep(self.seconds)
+        if message in self.crash_once:
+            self.crash_once.discard(message)
+            raise RuntimeError(f"crash on {message!r}")
+        self.handled.append(message)
+        return None
+
+
+def run_virtual(main: Any) -> Any:
+    return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+async def test_a_reliable_message_is_handled_once_and_acknowledged(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    handled: list[Any] = []
+    async with sa.open_system() as system:
+        await system.spawn(Ledger, handled, name="ledger")
+        mid = await system.reliable.send("ledger", "cargo manifest")
+        receipt = await system.reliable.delivered(mid)
+        assert (receipt.message_id, receipt.attempts) == (mid, 1)
+        assert handled == ["cargo manifest"]
+        assert system.reliable.pending_count() == 0
+        assert system.reliable.stats() == sa.ReliableStats(
+            sent=1, acknowledged=1, retried=0, failed=0, duplicates_suppressed=0, pending=0
+        )
+
+
+async def test_a_crash_while_handling_sends_no_ack_and_the_retry_reaches_the_restart(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    handled: list[Any] = []
+    async with sa.open_system() as system:
+        await system.spawn(Ledger, handled, {"fragile"}, name="ledger")
+        start = trio.current_time()
+        mid = await system.reliable.send("ledger", "fragile", timeout=2.0, jitter=0.0)
+        receipt = await system.reliable.delivered(mid)
+        assert receipt.attempts == 2
+        assert receipt.latency == pytest.approx(2.0)
+        assert trio.current_time() - start == pytest.approx(2.0)
+        assert handled == ["fragile"]
+
+
+async def test_retries_back_off_and_delivered_raises_after_exactly_max_retries(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent_at: list[float] = []
+    wire = Reliable._wire
+
+    def timed_wire(self: Reliable, envelope: Reliably) -> list[Reliably]:
+        sent_at.append(trio.current_time())
+        return wire(self, envelope)
+
+    monkeypatch.setattr(Reliable, "_wire", timed_wire)
+    async with sa.open_system() as system:
+        deaf = await system.spawn(Ledger, [], name="deaf", mailbox_size=16)
+        deaf.pause()  # it never handles, so it never acknowledges
+        await trio.sleep(0.1)
+        start = trio.current_time()
+        mid = await system.reliable.send(
+            "deaf", "hello", max_retries=4, timeout=1.0, max_delay=5.0, jitter=0.0
+        )
+        with pytest.raises(sa.DeliveryFailed, match="not acknowledged after 4 retries"):
+            await system.reliable.delivered(mid)
+        # The first send, then retries after 1, 2, 4 and (capped) 5 more seconds; the
+        # failure once the last retry's 5 s have passed too.
+        assert [round(t - start, 6) for t in sent_at] == [0.0, 1.0, 3.0, 7.0, 12.0]
+        assert trio.current_time() - start == pytest.approx(17.0)
+        (letter,) = [d for d in system.dead_letters.recent() if d.reason.value == "delivery_failed"]
+        assert (letter.target, letter.message) == ("deaf", "hello")
+        assert system.reliable.stats().failed == 1
+        assert system.reliable.stats().retried == 4
+
+
+async def test_duplicates_are_acknowledged_but_handled_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    handled: list[Any] = []
+    async with sa.open_system() as system:
+        ref = await system.spawn(Ledger, handled, name="ledger")
+        ref.pause()
+        await trio.sleep(0.1)
+        mid = await system.reliable.send(ref, "once")
+        ref.try_send(Reliably(mid, "once"))  # a copy the network duplicated
+        ref.resume()
+        await system.reliable.delivered(mid)
+        await trio.sleep(1)
+        assert handled == ["once"]
+        assert system.reliable.stats().duplicates_suppressed == 1
+
+
+async def test_ordered_messages_are_handled_in_send_order_despite_a_lost_first_copy(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lost: list[int] = []
+
+    def lose_the_first_transmission(self: Reliable, envelope: Reliably) -> list[Reliably]:
+        if envelope.message_id == 1 and not lost:
+            lost.append(1)
+            return []
+        return [envelope]
+
+    monkeypatch.setattr(Reliable, "_wire", lose_the_first_transmission)
+    handled: list[Any] = []
+    async with sa.open_system() as system:
+        await system.spawn(Ledger, handled, name="ledger")
+        ids = [await system.reliable.send("ledger", n, ordered=True) for n in range(3)]
+        for mid in ids:
+            await system.reliable.delivered(mid)
+        assert handled == [0, 1, 2]
+
+
+async def test_a_crash_of_the_reliable_service_loses_no_pending_message(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    due = Reliable._due
+    crashed: list[bool] = []
+
+    def crash_once(self: Reliable, pending: Any, entry: Any) -> None:
+        if not crashed:
+            crashed.append(True)
+            raise RuntimeError("reliable service failure")
+        due(self, pending, entry)
+
+    monkeypatch.setattr(Reliable, "_due", crash_once)
+    handled: list[Any] = []
+    async with sa.open_system() as system:
+        await system.spawn(Ledger, handled, {"a", "b"}, name="ledger")
+        first = await system.reliable.send("ledger", "a", timeout=1.0)
+        second = await system.reliable.send("ledger", "b", timeout=1.0)
+        assert (await system.reliable.delivered(first)).attempts >= 2
+        assert (await system.reliable.delivered(second)).attempts >= 2
+        service = system.services.child("reliable")
+        assert service.restarts == 1
+        assert sorted(handled) == ["a", "b"]
+
+
+async def test_options_are_validated(autojump_clock: trio.testing.MockClock) -> None:
+    async with sa.open_system() as system:
+        await system.spawn(Ledger, [], name="ledger")
+        with pytest.raises(ValueError, match="max_retries"):
+            await system.reliable.send("ledger", "x", max_retries=-1)
+        with pytest.raises(ValueError, match="timeout"):
+            await system.reliable.send("ledger", "x", timeout=0)
+        with pytest.raises(sa.ActorNotFound):
+            await system.reliable.send("nobody", "x")
+        with pytest.raises(KeyError, match="no reliable message has the id 999"):
+            await system.reliable.delivered(999)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    count=st.integers(1, 15),
+    drop=st.sampled_from([0.0, 0.2, 0.5, 0.9]),
+    duplicate=st.sampled_from([0.0, 0.3]),
+    crashes=st.sets(st.integers(0, 14), max_size=4),
+    ordered=st.booleans(),
+    seconds=st.sampled_from([0.0, 0.3, 2.0]),
+)
+def test_every_message_is_handled_exactly_once_or_reported_failed_never_both(
+    seed: int,
+    count: int,
+    drop: float,
+    duplicate: float,
+    crashes: set[int],
+    ordered: bool,
+    seconds: float,
+) -> None:
+    network = random.Random(seed)
+
+    def lossy(self: Reliable, envelope: Reliably) -> list[Reliably]:
+        if network.random() < drop:
+            return []
+        return [envelope] * (2 if network.random() < duplicate else 1)
+
+    async def main() -> tuple[list[Any], dict[int, bool]]:
+        handled: list[Any] = []
+        outcome: dict[int, bool] = {}
+        original = Reliable._wire
+        Reliable._wire = lossy  # type: ignore[method-assign]
+        try:
+            async with sa.open_system(max_restarts=100) as system:
+                await system.spawn(Ledger, handled, set(crashes), seconds, name="ledger")
+                ids = [
+                    await system.reliable.send(
+                        "ledger", n, max_retries=4, timeout=0.5, ordered=ordered
+                    )
+                    for n in range(count)
+                ]
+                for n, mid in enumerate(ids):
+                    try:
+                        await system.reliable.delivered(mid)
+                        outcome[n] = True
+                    except sa.DeliveryFailed:
+                        outcome[n] = False
+                await trio.sleep(500)  # stale copies still in flight must not be handled
+        finally:
+            Reliable._wire = original  # type: ignore[method-assign]
+        return handled, outcome
+
+    handled, outcome = run_virtual(main)
+    for n in range(count):
+        times = handled.count(n)
+        assert times == (1 if outcome[n] else 0), f"message {n}: handled {times}x, {outcome[n]=}"
+    if ordered:
+        assert handled == sorted(handled)
