@@ -32,11 +32,13 @@ from spaceactors.errors import (
     NameTaken,
     PublishFailed,
     QueueFull,
+    RateLimited,
     SpaceActorsError,
     StartFailed,
     SupervisorGaveUp,
 )
 from spaceactors.flow import BucketStats, FlowController, FlowStats, Permit, TokenBucket
+from spaceactors.limiter import RateLimitedSender
 from spaceactors.messages import (
     ActorControl,
     ActorId,
@@ -146,6 +148,8 @@ __all__ = [
     "Permit",
     "PublishFailed",
     "QueueFull",
+    "RateLimited",
+    "RateLimitedSender",
     "Receipt",
     "Reliable",
     "ReliableStats",

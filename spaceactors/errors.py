@@ -112,3 +112,7 @@ class QueueFull(SpaceActorsError):
 
 class DeliveryFailed(SpaceActorsError):
     """A reliably sent message was not acknowledged after every retry; it is a dead letter."""
+
+
+class RateLimited(SpaceActorsError):
+    """A rate-limited sender had no token for this message; `send_waiting` would have waited."""

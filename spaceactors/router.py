@@ -25,6 +25,7 @@ from spaceactors.ref import CONTROL_TYPES, ActorRef
 from spaceactors.topics import Delivery, TopicTable
 
 if TYPE_CHECKING:
+    from spaceactors.limiter import Limiter
     from spaceactors.system import ActorSystem
 
 DEAD_LETTERS_TOPIC = "dead_letters"
@@ -89,6 +90,11 @@ class Router:
         self.state = RouterState()
         system.dead_letters.listeners.append(self._announce_dead_letter)
         self.state.schedule.on_routed = self._count_scheduled
+
+    @property
+    def limiter(self) -> Limiter:
+        """The ``limiter`` service that drains rate-limited senders' outbound queues."""
+        return self._system.limiter
 
     # --- point to point ---------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import Any
 import trio
 
 from spaceactors.deadletters import DEFAULT_KEEP, DeadLetters
+from spaceactors.limiter import Limiter
 from spaceactors.policy import Backoff, Restart, ShutdownPolicy, Strategy
 from spaceactors.ref import ActorRef
 from spaceactors.registry import Registry
@@ -52,9 +53,11 @@ class ActorSystem:
         self.dead_letters = DeadLetters(keep=dead_letter_keep)
         self.router = Router(self)
         self.reliable = Reliable(self)
+        self.limiter = Limiter()
         services = (
             ServiceSpec("router", self.router.serve),
             ServiceSpec("reliable", self.reliable.serve),
+            ServiceSpec("limiter", self.limiter.serve),
         )
         self.root = Supervisor(
             SupervisorSpec(
