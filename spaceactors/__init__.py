@@ -78,7 +78,14 @@ from spaceactors.messages import (
 )
 from spaceactors.policy import BRUTAL_KILL, Backoff, Restart, Strategy
 from spaceactors.ref import ActorRef
-from spaceactors.reliable import DEDUP_WINDOW, MessageId, Receipt, Reliable, ReliableStats
+from spaceactors.reliable import (
+    DEDUP_WINDOW,
+    KEEP_OUTCOMES,
+    MessageId,
+    Receipt,
+    Reliable,
+    ReliableStats,
+)
 from spaceactors.router import DEAD_LETTERS_TOPIC, Router, RouterStats
 from spaceactors.specs import ChildCounts, ChildInfo, ChildSpec, SupervisorSpec
 from spaceactors.supervisor import Supervisor
@@ -96,6 +103,7 @@ __all__ = [
     "DEDUP_WINDOW",
     "DEFAULT_MAX_PAYLOAD",
     "FORMATS",
+    "KEEP_OUTCOMES",
     "SCHEMA_VERSION",
     "Actor",
     "ActorContext",

@@ -188,6 +188,7 @@ class ActorCell:
         self._timers: list[Scheduled] | None = None  # made by the first timer
         self._next: Actor | None = None  # built by prepare(), run by run()
         self._receiver: ReceiverState | None = None  # made by the first reliable message
+        self._crashed_on: Reliably | None = None  # a held envelope whose handling raised
 
     @property
     def receiver(self) -> ReceiverState:
@@ -431,16 +432,24 @@ class ActorCell:
         if receiver.seen(envelope.message_id):
             reliable.acknowledge(envelope.message_id, duplicate=True)
             return
-        for ready in receiver.admit(envelope):
+        batch = receiver.admit(envelope)
+        while batch:
+            ready = batch.pop(0)
             if not receiver.seen(ready.message_id):
                 receiver.handling = ready.message_id
                 try:
                     await handle(ready.message)  # a crash here sends no acknowledgement
+                except Exception as exc:
+                    exc.add_note(f"while handling reliable message {ready.message_id}")
+                    self._crashed_on = ready  # the dead letter names this one, not the arrival
+                    raise
                 finally:
                     receiver.handling = None
                 receiver.remember(ready.message_id)
             receiver.handled(ready)
             reliable.acknowledge(ready.message_id)
+            if not batch:  # a slot skipped meanwhile may have set more held ones free
+                batch = receiver.due(ready)
 
     async def _obey(self, control: list[object]) -> Exit | None:
         """Apply queued control commands; while paused, wait here for the next one."""
@@ -464,6 +473,8 @@ class ActorCell:
                 self._resumed = None
 
     def _crashed(self, message: object, exc: Exception) -> Exit:
+        if self._crashed_on is not None:
+            message, self._crashed_on = self._crashed_on, None
         self.last_error = repr(exc)
         what = type(message.message if isinstance(message, Ask | Reliably) else message).__name__
         if isinstance(message, Ask):

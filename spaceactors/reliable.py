@@ -145,8 +145,14 @@ class Reliable:
             raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
         if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        backoff = Backoff(initial=timeout, maximum=max(max_delay, timeout), jitter=jitter)
+        if not (isinstance(max_delay, int | float) and max_delay >= timeout):
+            raise ValueError(f"max_delay must be >= timeout ({timeout}), got {max_delay!r}")
+        if not (isinstance(jitter, int | float) and 0 <= jitter < 1):
+            raise ValueError(f"jitter must be in [0, 1), got {jitter!r}")
+        backoff = Backoff(initial=timeout, maximum=max_delay, jitter=jitter)
         ref = self._system.router.resolve(target, message, sender)
+        if not ref.alive:
+            raise ref._cell.unavailable(message, sender)
         state = self.state
         message_id = next(state.ids)
         stream = seq = None
@@ -160,9 +166,17 @@ class Reliable:
         state.pending[message_id] = pending
         state.sent += 1
         pending.attempts = 1
-        for copy in self._wire(envelope):
-            with contextlib.suppress(ActorUnavailable):  # retries find it stopped too, then fail
-                await ref.send(copy)
+        try:
+            for copy in self._wire(envelope):
+                with contextlib.suppress(ActorUnavailable):  # retries find it stopped, then fail
+                    await ref.send(copy)
+        except BaseException:
+            # Cancelled while waiting for room: as if never sent (its stream slot is skipped).
+            del state.pending[message_id]
+            state.sent -= 1
+            if stream is not None:
+                self._release(ref, ref._cell.receiver.skip(stream, envelope.seq))
+            raise
         self._arm(pending)
         return message_id
 
@@ -242,8 +256,10 @@ class Reliable:
         if not current or pending.timer is not entry:
             return
         receiver = pending.ref._cell.receiver
-        if receiver.handling == pending.envelope.message_id:
-            self._arm(pending)  # being handled right now: its acknowledgement is imminent
+        if receiver.handling == pending.envelope.message_id or receiver.holds(pending.envelope):
+            # Being handled right now, or received and waiting for an earlier message of its
+            # stream (which is delivered or failed and skipped in time): not a lost attempt.
+            self._arm(pending)
             return
         if pending.attempts > pending.max_retries:
             self._fail(pending)
@@ -278,8 +294,16 @@ class Reliable:
         receiver = pending.ref._cell.receiver
         receiver.remember(envelope.message_id)  # settled: a copy still in flight is not handled
         if envelope.stream is not None:
-            receiver.skip(envelope.stream, envelope.seq)
+            self._release(pending.ref, receiver.skip(envelope.stream, envelope.seq))
         self._finish(pending)
+
+    @staticmethod
+    def _release(ref: ActorRef, ready: list[Reliably]) -> None:
+        """Hand held envelopes that a skipped slot set free back to their actor, in order."""
+        for envelope in ready:
+            # A full or closed mailbox: the envelope's own retries bring it back.
+            with contextlib.suppress(MailboxFull, ActorUnavailable):
+                ref.try_send(envelope)
 
     def _finish(self, pending: _Pending) -> None:
         finished = self.state.finished
@@ -298,10 +322,17 @@ class ReceiverState:
     _seen: collections.OrderedDict[MessageId, None] = attrs.field(factory=collections.OrderedDict)
     _expected: dict[int, int] = attrs.field(factory=dict)
     _held: dict[int, dict[int, Reliably]] = attrs.field(factory=dict)
+    _skipped: dict[int, set[int]] = attrs.field(factory=dict)
 
     def seen(self, message_id: MessageId) -> bool:
         """Whether `message_id` was already handled or settled (within the window)."""
         return message_id in self._seen
+
+    def holds(self, envelope: Reliably) -> bool:
+        """Whether `envelope` arrived early and waits here for its turn."""
+        if envelope.stream is None:
+            return False
+        return envelope.seq in self._held.get(envelope.stream, {})
 
     def remember(self, message_id: MessageId) -> None:
         """Record `message_id` as handled, forgetting the oldest beyond the window."""
@@ -313,28 +344,57 @@ class ReceiverState:
         """The envelopes to handle now, in order: none if `envelope` came early (held)."""
         if envelope.stream is None:
             return [envelope]
-        expected = self._expected.get(envelope.stream, 0)
+        stream = envelope.stream
+        expected = self._expected.get(stream, 0)
         if envelope.seq != expected:
             if envelope.seq > expected:
-                self._held.setdefault(envelope.stream, {})[envelope.seq] = envelope
+                self._held.setdefault(stream, {})[envelope.seq] = envelope
             return []
-        return [envelope, *self._release(envelope.stream, expected + 1)]
+        return [envelope, *self._release(stream, self._next(stream, envelope.seq + 1))]
 
     def handled(self, envelope: Reliably) -> None:
-        """`envelope` was handled: the stream moves past it."""
+        """`envelope` was handled: the stream moves past it (and past skipped slots)."""
         if envelope.stream is not None:
-            self._expected[envelope.stream] = envelope.seq + 1
+            self._move_to(envelope.stream, self._next(envelope.stream, envelope.seq + 1))
 
-    def skip(self, stream: int, seq: int) -> None:
-        """The sender gave up on `seq`: do not wait for it any longer."""
-        if self._expected.get(stream, 0) == seq:
-            self._expected[stream] = seq + 1
+    def skip(self, stream: int, seq: int) -> list[Reliably]:
+        """The sender gave up on `seq`: never wait for it. Returns held envelopes now due."""
+        self._skipped.setdefault(stream, set()).add(seq)
+        self._held.get(stream, {}).pop(seq, None)
+        expected = self._expected.get(stream, 0)
+        moved = self._next(stream, expected)
+        if moved == expected:
+            return []
+        self._move_to(stream, moved)
+        return self._release(stream, moved)
+
+    def due(self, envelope: Reliably) -> list[Reliably]:
+        """Held envelopes of `envelope`'s stream that its current position has reached."""
+        if envelope.stream is None:
+            return []
+        return self._release(envelope.stream, self._expected.get(envelope.stream, 0))
+
+    def _next(self, stream: int, seq: int) -> int:
+        """The first slot at or after `seq` that was not skipped."""
+        skipped = self._skipped.get(stream, ())
+        while seq in skipped:
+            seq += 1
+        return seq
+
+    def _move_to(self, stream: int, seq: int) -> None:
+        if seq <= self._expected.get(stream, 0):
+            return  # a stream only moves forward (a skip may have passed this slot already)
+        self._expected[stream] = seq
+        skipped = self._skipped.get(stream)
+        if skipped:
+            skipped.difference_update([slot for slot in skipped if slot < seq])
 
     def _release(self, stream: int, start: int) -> list[Reliably]:
+        """Pop the held envelopes that follow on from `start` (skipped slots passed over)."""
         held = self._held.get(stream, {})
         ready = []
         seq = start
         while seq in held:
             ready.append(held.pop(seq))
-            seq += 1
+            seq = self._next(stream, seq + 1)
         return ready

@@ -209,6 +209,14 @@ def test_every_message_is_handled_exactly_once_or_reported_failed_never_both(
         original = Reliable._wire
         Reliable._wire = lossy  # type: ignore[method-assign]
         try:
+            with trio.fail_after(100_000):  # virtual seconds: a stuck retry loop fails, not hangs
+                await _run_traffic(handled, outcome)
+        finally:
+            Reliable._wire = original  # type: ignore[method-assign]
+        return handled, outcome
+
+    async def _run_traffic(handled: list[Any], outcome: dict[int, bool]) -> None:
+        if True:
             async with sa.open_system(max_restarts=100) as system:
                 await system.spawn(Ledger, handled, set(crashes), seconds, name="ledger")
                 ids = [
@@ -224,9 +232,6 @@ def test_every_message_is_handled_exactly_once_or_reported_failed_never_both(
                     except sa.DeliveryFailed:
                         outcome[n] = False
                 await trio.sleep(500)  # stale copies still in flight must not be handled
-        finally:
-            Reliable._wire = original  # type: ignore[method-assign]
-        return handled, outcome
 
     handled, outcome = run_virtual(main)
     for n in range(count):
@@ -234,3 +239,124 @@ def test_every_message_is_handled_exactly_once_or_reported_failed_never_both(
         assert times == (1 if outcome[n] else 0), f"message {n}: handled {times}x, {outcome[n]=}"
     if ordered:
         assert handled == sorted(handled)
+
+
+# --- ordered streams never stall ----------------------------------------------------------
+
+
+class Picky(sa.Actor):
+    """Sleeps on "slow", always crashes on "poison", crashes once on names in `once`."""
+
+    def __init__(self, handled: list[Any], once: set[str] | None = None) -> None:
+        self.handled = handled
+        self.once = once if once is not None else set()
+
+    async def handle(self, message: object) -> object:
+        if message == "slow":
+            await trio.sleep(5)
+        if message == "poison":
+            raise RuntimeError("poison")
+        if message in self.once:
+            self.once.discard(message)  # type: ignore[arg-type]
+            raise RuntimeError(f"crash on {message!r}")
+        self.handled.append(message)
+        return None
+
+
+async def outcome_of(system: sa.ActorSystem, mid: int) -> str:
+    try:
+        await system.reliable.delivered(mid)
+    except sa.DeliveryFailed:
+        return "failed"
+    return "delivered"
+
+
+async def test_a_message_failing_behind_a_slow_one_does_not_stall_its_stream(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    handled: list[Any] = []
+    async with sa.open_system(max_restarts=100) as system:
+        await system.spawn(Picky, handled, name="s")
+        send = system.reliable.send
+        a = await send("s", "slow", ordered=True, timeout=10)
+        b = await send("s", "b", ordered=True, max_retries=0)
+        c = await send("s", "c", ordered=True)
+        assert [await outcome_of(system, m) for m in (a, b, c)] == [
+            "delivered",
+            "failed",
+            "delivered",
+        ]
+        d = await send("s", "d", ordered=True)
+        assert await outcome_of(system, d) == "delivered"
+        assert handled == ["slow", "c", "d"]
+
+
+async def test_messages_held_behind_a_failed_first_one_are_released(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    handled: list[Any] = []
+    async with sa.open_system(max_restarts=100) as system:
+        await system.spawn(Picky, handled, name="s")
+        ids = [
+            await system.reliable.send("s", m, ordered=True, max_retries=1, jitter=0.0)
+            for m in ("poison", "b", "c")
+        ]
+        assert [await outcome_of(system, m) for m in ids] == ["failed", "delivered", "delivered"]
+        assert handled == ["b", "c"]
+
+
+async def test_a_send_cancelled_before_it_went_out_leaves_nothing_pending(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    handled: list[Any] = []
+    async with sa.open_system() as system:
+        ref = await system.spawn(Picky, handled, name="s", mailbox_size=1)
+        ref.pause()
+        await trio.sleep(0.1)
+        first = await system.reliable.send("s", "first", ordered=True)  # fills the mailbox
+        with trio.move_on_after(1):
+            await system.reliable.send("s", "cancelled", ordered=True)
+        assert system.reliable.pending_count() == 1
+        ref.resume()
+        later = await system.reliable.send("s", "later", ordered=True)
+        assert await outcome_of(system, first) == "delivered"
+        assert await outcome_of(system, later) == "delivered"
+        assert handled == ["first", "later"]
+
+
+async def test_the_crash_dead_letter_names_the_message_that_crashed(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def a_arrives_late(self: Reliable, envelope: Reliably) -> list[Reliably]:
+        lose = envelope.message == "a" and not late
+        return [] if lose else [envelope]
+
+    late: list[bool] = []
+    monkeypatch.setattr(Reliable, "_wire", a_arrives_late)
+    async with sa.open_system() as system:
+        await system.spawn(Picky, [], {"a", "b"}, name="s")
+        ids = [await system.reliable.send("s", m, ordered=True, jitter=0.0) for m in "ab"]
+        late.append(True)
+        for mid in ids:
+            await system.reliable.delivered(mid)
+        crashes = [
+            d for d in system.dead_letters.recent() if d.reason.value == "crashed_while_handling"
+        ]
+        assert [(d.message, d.detail) for d in crashes] == [
+            ("a", repr(RuntimeError("crash on 'a'"))),
+            ("b", repr(RuntimeError("crash on 'b'"))),
+        ]
+
+
+async def test_a_reliable_send_by_ref_to_a_stopped_actor_raises_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with sa.open_system() as system:
+        ref = await system.spawn(Picky, [], name="s")
+        await ref.stop()
+        with pytest.raises(sa.ActorUnavailable):
+            await system.reliable.send(ref, "x")
+        assert system.reliable.pending_count() == 0
+        await system.spawn(Picky, [], name="t")
+        with pytest.raises(ValueError, match="max_delay"):
+            await system.reliable.send("t", "x", timeout=2, max_delay=1)
