@@ -88,7 +88,7 @@ class _Pending:
     started: float
     attempts: int = 0
     timer: Scheduled | None = None
-    done: trio.Event = attrs.Factory(trio.Event)
+    done: trio.Event | None = None  # made only when someone waits in delivered()
     receipt: Receipt | None = None
     error: DeliveryFailed | None = None
 
@@ -118,6 +118,7 @@ class Reliable:
         self._system = system
         self.state = ReliableState()
         self._rng = system.rng("reliable")
+        self._backoffs: dict[tuple[float, float, float], Backoff] = {}
 
     async def send(
         self,
@@ -149,7 +150,10 @@ class Reliable:
             raise ValueError(f"max_delay must be >= timeout ({timeout}), got {max_delay!r}")
         if not (isinstance(jitter, int | float) and 0 <= jitter < 1):
             raise ValueError(f"jitter must be in [0, 1), got {jitter!r}")
-        backoff = Backoff(initial=timeout, maximum=max_delay, jitter=jitter)
+        backoff = self._backoffs.get((timeout, max_delay, jitter))
+        if backoff is None:
+            backoff = Backoff(initial=timeout, maximum=max_delay, jitter=jitter)
+            self._backoffs[(timeout, max_delay, jitter)] = backoff
         ref = self._system.router.resolve(target, message, sender)
         if not ref.alive:
             raise ref._cell.unavailable(message, sender)
@@ -190,7 +194,12 @@ class Reliable:
         pending = self.state.pending.get(message_id) or self.state.finished.get(message_id)
         if pending is None:
             raise KeyError(f"no reliable message has the id {message_id}")
-        await pending.done.wait()
+        if pending.receipt is None and pending.error is None:
+            if pending.done is None:
+                pending.done = trio.Event()
+            await pending.done.wait()
+        else:
+            await trio.lowlevel.checkpoint()
         if pending.error is not None:
             raise pending.error
         assert pending.receipt is not None
@@ -310,7 +319,8 @@ class Reliable:
         finished[pending.envelope.message_id] = pending
         while len(finished) > KEEP_OUTCOMES:
             finished.popitem(last=False)
-        pending.done.set()
+        if pending.done is not None:
+            pending.done.set()
 
 
 @attrs.define

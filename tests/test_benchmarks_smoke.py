@@ -13,7 +13,7 @@ import pytest
 import trio
 import trio.testing
 
-from benchmarks import counting, fanout, pingpong, routing, spawn, thread_ring
+from benchmarks import counting, fanout, pingpong, reliable, routing, spawn, thread_ring
 from benchmarks.__main__ import BENCHMARKS
 from benchmarks.harness import Options, Run, best_of
 
@@ -28,6 +28,7 @@ VERSIONS = {
         (spawn, (spawn.actor, spawn.raw)),
         (fanout, (fanout.broadcast, fanout.publish, fanout.raw)),
         (routing, (routing.router, routing.direct)),
+        (reliable, (reliable.reliable, reliable.plain, reliable.bucket, reliable.current_time)),
     ]
     for version in versions
 }
@@ -53,10 +54,26 @@ async def test_spawn_measures_the_memory_its_actors_keep(
 
 
 def test_every_benchmark_is_registered_under_its_name() -> None:
-    assert list(BENCHMARKS) == ["counting", "pingpong", "thread_ring", "spawn", "fanout", "routing"]
+    assert list(BENCHMARKS) == [
+        "counting",
+        "pingpong",
+        "thread_ring",
+        "spawn",
+        "fanout",
+        "routing",
+        "reliable",
+    ]
     assert Options(scale=10).size(counting.SIZE) == counting.SIZE // 10
     assert fanout.receivers_of(fanout.SIZE) == 10_000
     assert fanout.receivers_of(Options(scale=10).size(fanout.SIZE)) == 1_000
+
+
+async def test_the_bucket_counts_only_the_takes_that_succeeded(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reliable, "HUGE", 10.0)  # virtual time stands still: 10 takes, no more
+    run = await reliable.bucket(N)
+    assert run.count == 10
 
 
 def test_fanout_refuses_a_size_that_is_not_whole_rounds() -> None:
