@@ -170,6 +170,11 @@ def _seconds(name: str, value: float, *, zero_ok: bool) -> float:
     return float(value)
 
 
+def _payload(message: object) -> object:
+    """The user's message inside a runtime wrapper (an ask or a reliable envelope)."""
+    return message.message if isinstance(message, Ask | Reliably) else message
+
+
 class ActorCell:
     """The runtime of one supervised actor across all its incarnations."""
 
@@ -243,7 +248,7 @@ class ActorCell:
     def unavailable(self, message: object, sender: ActorRef | None = None) -> ActorUnavailable:
         """Record `message` as a dead letter to this stopped actor; return the error to raise."""
         self.dead_letter(message, DeadLetterReason.ACTOR_STOPPED, "actor has stopped", sender)
-        what = type(message.message if isinstance(message, Ask) else message).__name__
+        what = type(_payload(message)).__name__
         return ActorUnavailable(
             f"actor {self.name!r} (#{self.ref.id}) has stopped; {what} recorded as a dead letter"
         )
@@ -255,13 +260,11 @@ class ActorCell:
         detail: str,
         sender: ActorRef | None = None,
     ) -> None:
-        if isinstance(message, Ask | Reliably):
-            message = message.message
         self.system.dead_letters.record(
             DeadLetter(
                 trio.current_time(),
                 self.name,
-                message,
+                _payload(message),
                 reason,
                 detail,
                 sender=None if sender is None else sender.name,
@@ -282,8 +285,7 @@ class ActorCell:
         try:
             actor = self.spec.factory(*self.spec.args, **self.spec.kwargs)
         except Exception as exc:
-            self.last_error = repr(exc)
-            raise StartFailed(f"actor {self.name!r} failed to start: {exc!r}") from exc
+            raise self._start_failed(exc) from exc
         if not isinstance(actor, Actor):
             raise StartFailed(
                 f"the factory of {self.name!r} returned {type(actor).__name__}, not a sa.Actor"
@@ -304,8 +306,7 @@ class ActorCell:
             try:
                 await actor.on_start()
             except Exception as exc:
-                self.last_error = repr(exc)
-                raise StartFailed(f"actor {self.name!r} failed to start: {exc!r}") from exc
+                raise self._start_failed(exc) from exc
             self.state = ActorState.PAUSED if self._paused else ActorState.RUNNING
             task_status.started()
             exit = await self._loop(actor)
@@ -316,6 +317,10 @@ class ActorCell:
                 self._timers = None
             self.state = ActorState.RESTARTING  # between incarnations until the supervisor decides
         return await self._stop(actor, exit)
+
+    def _start_failed(self, exc: Exception) -> StartFailed:
+        self.last_error = repr(exc)
+        return StartFailed(f"actor {self.name!r} failed to start: {exc!r}")
 
     async def _stop(self, actor: Actor, exit: Exit) -> Exit:
         try:
@@ -476,7 +481,7 @@ class ActorCell:
         if self._crashed_on is not None:
             message, self._crashed_on = self._crashed_on, None
         self.last_error = repr(exc)
-        what = type(message.message if isinstance(message, Ask | Reliably) else message).__name__
+        what = type(_payload(message)).__name__
         if isinstance(message, Ask):
             crash = ActorCrashed(f"actor {self.name!r} crashed while handling {what}: {exc!r}")
             crash.__cause__ = exc

@@ -240,6 +240,7 @@ class Codec:
                 or the payload is larger than `max_payload`.
             ValueError: `format` is neither ``"json"`` nor ``"msgpack"``.
         """
+        _check_format(format)
         tag = self._tag_by_class.get(type(message))
         if tag is None:
             raise EncodeError(
@@ -257,15 +258,11 @@ class Codec:
                     envelope, allow_nan=False, ensure_ascii=False, separators=_COMPACT
                 )
                 data = text.encode("utf-8")
-            elif format == "msgpack":
-                data = msgpack.packb(envelope, use_bin_type=True)
             else:
-                raise ValueError(f"unknown wire format {format!r}; use one of {FORMATS}")
-        except (UnicodeError, OverflowError, TypeError) as exc:
-            raise EncodeError(f"{tag} cannot be encoded as {format}: {exc}") from exc
-        except ValueError as exc:  # json refuses NaN and infinities
-            if format not in FORMATS:
-                raise
+                data = msgpack.packb(envelope, use_bin_type=True)
+        # Unencodable text (UnicodeError is a ValueError), NaN or infinities refused by json,
+        # integers msgpack cannot carry, objects neither knows.
+        except (ValueError, OverflowError, TypeError) as exc:
             raise EncodeError(f"{tag} cannot be encoded as {format}: {exc}") from exc
         if len(data) > self.max_payload:
             raise EncodeError(
@@ -281,8 +278,7 @@ class Codec:
             DecodeError: anything at all is wrong with `data`; `problems` lists each with its path.
             ValueError: `format` is neither ``"json"`` nor ``"msgpack"``.
         """
-        if format not in FORMATS:
-            raise ValueError(f"unknown wire format {format!r}; use one of {FORMATS}")
+        _check_format(format)
         if not isinstance(data, bytes | bytearray | memoryview):
             raise DecodeError(f"expected bytes to decode, got {_type_name(data)}")
         if len(data) > self.max_payload:
@@ -323,6 +319,11 @@ class Codec:
         if cls is None:
             raise _WireProblem(f"unknown message type {tag!r} @ $.type")
         return tag, cls, envelope["body"]
+
+
+def _check_format(format: str) -> None:
+    if format not in FORMATS:
+        raise ValueError(f"unknown wire format {format!r}; use one of {FORMATS}")
 
 
 def _reject_constant(name: str) -> float:

@@ -109,10 +109,6 @@ class TopicTable:
         """The subscribers of exactly `topic` (no wildcard subscriptions)."""
         return list(self._exact.get(topic, ()))
 
-    def topics_of(self, ref: ActorRef) -> set[str]:
-        """The topics and patterns `ref` subscribes to."""
-        return set(self._by_actor.get(ref, ()))
-
     def counts(self) -> dict[str, int]:
         """Subscribers per topic or pattern."""
         counts = {topic: len(refs) for topic, refs in self._exact.items()}
