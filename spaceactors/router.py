@@ -129,17 +129,18 @@ class Router:
             ActorNotFound: nothing live has that id or name (recorded as a dead letter).
             ActorUnavailable: the actor has stopped (recorded as a dead letter).
         """
-        ref = target if type(target) is ActorRef else self.resolve(target, message, sender)
         cls = type(message)
+        if cls in CONTROL_TYPES:  # control commands never wait for room
+            self.try_route(target, message, sender=sender)
+            await trio.lowlevel.checkpoint()
+            return
+        ref = target if type(target) is ActorRef else self.resolve(target, message, sender)
         mailbox = ref._send
         try:
-            if cls in CONTROL_TYPES:
-                ref.try_send(message)
-            else:
-                try:
-                    mailbox.send_nowait(message)  # ActorRef.send's fast path, inlined
-                except trio.WouldBlock:
-                    await mailbox.send(message)
+            try:
+                mailbox.send_nowait(message)  # ActorRef.send's fast path, inlined (benchmarked)
+            except trio.WouldBlock:
+                await mailbox.send(message)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             self.state.failed += 1
             raise ref._cell.unavailable(message, sender) from None

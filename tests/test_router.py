@@ -497,3 +497,16 @@ async def test_failures_of_ask_and_send_to_stopped_actors_are_counted_and_keep_t
         assert system.dead_letters.recent()[-1].sender == "relay"
         with pytest.raises(sa.ActorNotFound):
             system.lookup(True)  # a bool is not an actor id
+
+
+async def test_a_control_command_routed_to_a_stopped_actor_is_a_counted_failure(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with sa.open_system() as system:
+        ref = await system.spawn(Inbox, name="gone")
+        await system.router.route(ref, sa.Pause())
+        await ref.stop()
+        with pytest.raises(sa.ActorUnavailable):
+            await system.router.route(ref, sa.Resume())
+        stats = system.router.stats()
+        assert (stats.by_type, stats.failed_deliveries) == ({"Pause": 1}, 1)
