@@ -41,9 +41,10 @@ class Counter(sa.Actor):
 async def actor(n: int) -> Run:
     async with sa.open_system() as system:
         ref = await system.spawn(Counter, mailbox_size=MAILBOX)
+        send = ref.send  # bound once, like the routed and reliable loops it is compared with
         start = clock()
         for i in range(n):
-            await ref.send(i)
+            await send(i)
         count: int = await ref.ask(Read())
         seconds = clock() - start
     return Run(seconds, count)

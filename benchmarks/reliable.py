@@ -21,6 +21,7 @@ import trio
 
 import spaceactors as sa
 from benchmarks.counting import MAILBOX, Counter, Read
+from benchmarks.counting import actor as direct_sends
 from benchmarks.harness import Options, Run, best_of, clock, header, show, show_rate, target
 
 NAME = "reliable"
@@ -45,18 +46,6 @@ async def reliable(n: int) -> Run:
     if handled != stats.acknowledged or stats.pending or stats.failed:
         raise RuntimeError(f"the actor handled {handled}, but the reliable layer reports {stats}")
     return Run(seconds, stats.acknowledged)
-
-
-async def plain(n: int) -> Run:
-    async with sa.open_system() as system:
-        ref = await system.spawn(Counter, mailbox_size=MAILBOX)
-        send = ref.send
-        start = clock()
-        for i in range(n):
-            await send(i)
-        count: int = await ref.ask(Read())
-        seconds = clock() - start
-    return Run(seconds, count)
 
 
 async def bucket(n: int) -> Run:
@@ -91,7 +80,7 @@ def bench(options: Options) -> list[bool]:
     n = options.size(SIZE)
     header(NAME, f"{n:,} reliable sends to 1 actor, then delivered(last) (vs plain ref.send)")
     reliable_rate = show_rate("reliable", best_of(reliable, n, options.repeat), "msg/s")
-    plain_rate = show_rate("plain", best_of(plain, n, options.repeat), "msg/s")
+    plain_rate = show_rate("plain", best_of(direct_sends, n, options.repeat), "msg/s")
     calls = options.size(BUCKET_SIZE)
     header("token bucket", f"{calls:,} try_take(1) calls that all succeed, 1 task")
     bucket_ns = show_ns("try_take(1)", best_of(bucket, calls, options.repeat))

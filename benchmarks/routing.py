@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import spaceactors as sa
 from benchmarks.counting import MAILBOX, Counter, Read
+from benchmarks.counting import actor as direct_sends
 from benchmarks.harness import Options, Run, best_of, clock, header, show_rate, target
 
 NAME = "routing"
@@ -31,21 +32,9 @@ async def router(n: int) -> Run:
     return Run(seconds, count)
 
 
-async def direct(n: int) -> Run:
-    async with sa.open_system() as system:
-        ref = await system.spawn(Counter, mailbox_size=MAILBOX)
-        send = ref.send
-        start = clock()
-        for i in range(n):
-            await send(i)
-        count: int = await ref.ask(Read())
-        seconds = clock() - start
-    return Run(seconds, count)
-
-
 def bench(options: Options) -> list[bool]:
     n = options.size(SIZE)
     header(NAME, f"{n:,} tells to 1 actor through system.router.route (vs direct ref.send)")
     router_rate = show_rate("router", best_of(router, n, options.repeat), "msg/s")
-    direct_rate = show_rate("direct", best_of(direct, n, options.repeat), "msg/s")
+    direct_rate = show_rate("direct", best_of(direct_sends, n, options.repeat), "msg/s")
     return [target("router/direct", router_rate / direct_rate, 0.9, fmt=".2f")]

@@ -27,8 +27,8 @@ VERSIONS = {
         (thread_ring, (thread_ring.actor, thread_ring.raw)),
         (spawn, (spawn.actor, spawn.raw)),
         (fanout, (fanout.broadcast, fanout.publish, fanout.raw)),
-        (routing, (routing.router, routing.direct)),
-        (reliable, (reliable.reliable, reliable.plain, reliable.bucket, reliable.current_time)),
+        (routing, (routing.router,)),
+        (reliable, (reliable.reliable, reliable.bucket, reliable.current_time)),
     ]
     for version in versions
 }
