@@ -48,9 +48,12 @@ KEEP_OUTCOMES = 10_000
 DEFAULT_MAX_DELAY = 30.0
 
 
-@attrs.frozen(slots=True)
+@attrs.define(eq=False)  # not frozen: a frozen init costs three times as much on this hot path
 class Reliably:
-    """A reliably sent message in a mailbox (handled by the runtime, never by `handle`)."""
+    """A reliably sent message in a mailbox (handled by the runtime, never by `handle`).
+
+    Never changed once made: retries send the same envelope again.
+    """
 
     message_id: MessageId
     message: object
@@ -86,11 +89,35 @@ class _Pending:
     max_retries: int
     backoff: Backoff
     started: float
-    attempts: int = 0
-    timer: Scheduled | None = None
+    attempts: int = 1
+    timer: Scheduled | None = None  # None until its first timeout is checked (see _sweep)
     done: trio.Event | None = None  # made only when someone waits in delivered()
-    receipt: Receipt | None = None
+    acknowledged_at: float | None = None
     error: DeliveryFailed | None = None
+
+    def receipt(self) -> Receipt:
+        assert self.acknowledged_at is not None
+        latency = self.acknowledged_at - self.started
+        return Receipt(self.envelope.message_id, self.attempts, latency)
+
+
+@attrs.define(eq=False)
+class _FirstChecks:
+    """Messages awaiting their first timeout check, in send order, with one timer for the lot.
+
+    Most messages are acknowledged long before their timeout, so a send arms no timer of its
+    own: it joins this queue, whose single schedule entry fires when the oldest one could be
+    due. Only messages still unacknowledged then get a retry timer (with its jitter drawn).
+    """
+
+    backoff: Backoff
+    queue: collections.deque[_Pending] = attrs.field(factory=collections.deque)
+    timer: Scheduled | None = None
+
+    @property
+    def earliest(self) -> float:
+        """The shortest first delay the backoff can draw."""
+        return self.backoff.initial * (1.0 - self.backoff.jitter)
 
 
 @attrs.define
@@ -104,6 +131,8 @@ class ReliableState:
     schedule: DeliverySchedule = attrs.field(factory=DeliverySchedule)
     ids: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1))
     streams: dict[tuple[int, int], list[int]] = attrs.field(factory=dict)  # [stream id, next seq]
+    first_checks: dict[tuple[float, float, float], _FirstChecks] = attrs.field(factory=dict)
+    """One queue per (timeout, max_delay, jitter) in use."""
     sent: int = 0
     acknowledged: int = 0
     retried: int = 0
@@ -118,7 +147,7 @@ class Reliable:
         self._system = system
         self.state = ReliableState()
         self._rng = system.rng("reliable")
-        self._backoffs: dict[tuple[float, float, float], Backoff] = {}
+        self._now = trio.lowlevel.current_clock().current_time
 
     async def send(
         self,
@@ -142,47 +171,58 @@ class Reliable:
             ActorNotFound: nothing live has that id or name (recorded as a dead letter).
             ValueError: an option is out of range.
         """
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        if type(max_retries) is not int or max_retries < 0:
             raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
+        state = self.state
+        checks = state.first_checks.get((timeout, max_delay, jitter))
+        if checks is None:
+            checks = self._first_checks_for(timeout, max_delay, jitter)
+        if type(target) is ActorRef and target._cell.alive:
+            ref = target
+        else:
+            ref = self._system.router.resolve(target, message, sender)
+            if not ref.alive:
+                raise ref._cell.unavailable(message, sender)
+        message_id = next(state.ids)
+        if ordered:
+            key = (0 if sender is None else sender.id, ref.id)
+            stream_and_seq = state.streams.setdefault(key, [len(state.streams), 0])
+            stream, seq = stream_and_seq
+            stream_and_seq[1] += 1
+            envelope = Reliably(message_id, message, stream, seq)
+        else:
+            envelope = Reliably(message_id, message)
+        pending = _Pending(envelope, ref, max_retries, checks.backoff, self._now())
+        state.pending[message_id] = pending
+        state.sent += 1
+        try:
+            for copy in self._wire(envelope):
+                await ref.send(copy)
+        except ActorUnavailable:
+            pass  # stopped meanwhile (a dead letter): the retries find it stopped, then fail
+        except BaseException:
+            # Cancelled while waiting for room: as if never sent (its stream slot is skipped).
+            del state.pending[message_id]
+            state.sent -= 1
+            if envelope.stream is not None:
+                self._release(ref, ref._cell.receiver.skip(envelope.stream, envelope.seq))
+            raise
+        checks.queue.append(pending)
+        if checks.timer is None:
+            self._arm_first_checks(checks)
+        return message_id
+
+    def _first_checks_for(self, timeout: float, max_delay: float, jitter: float) -> _FirstChecks:
+        """Validate a new combination of retry options; one queue serves each."""
         if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if not (isinstance(max_delay, int | float) and max_delay >= timeout):
             raise ValueError(f"max_delay must be >= timeout ({timeout}), got {max_delay!r}")
         if not (isinstance(jitter, int | float) and 0 <= jitter < 1):
             raise ValueError(f"jitter must be in [0, 1), got {jitter!r}")
-        backoff = self._backoffs.get((timeout, max_delay, jitter))
-        if backoff is None:
-            backoff = Backoff(initial=timeout, maximum=max_delay, jitter=jitter)
-            self._backoffs[(timeout, max_delay, jitter)] = backoff
-        ref = self._system.router.resolve(target, message, sender)
-        if not ref.alive:
-            raise ref._cell.unavailable(message, sender)
-        state = self.state
-        message_id = next(state.ids)
-        stream = seq = None
-        if ordered:
-            key = (0 if sender is None else sender.id, ref.id)
-            stream_and_seq = state.streams.setdefault(key, [len(state.streams), 0])
-            stream, seq = stream_and_seq
-            stream_and_seq[1] += 1
-        envelope = Reliably(message_id, message, stream, 0 if seq is None else seq)
-        pending = _Pending(envelope, ref, max_retries, backoff, trio.current_time())
-        state.pending[message_id] = pending
-        state.sent += 1
-        pending.attempts = 1
-        try:
-            for copy in self._wire(envelope):
-                with contextlib.suppress(ActorUnavailable):  # retries find it stopped, then fail
-                    await ref.send(copy)
-        except BaseException:
-            # Cancelled while waiting for room: as if never sent (its stream slot is skipped).
-            del state.pending[message_id]
-            state.sent -= 1
-            if stream is not None:
-                self._release(ref, ref._cell.receiver.skip(stream, envelope.seq))
-            raise
-        self._arm(pending)
-        return message_id
+        checks = _FirstChecks(Backoff(initial=timeout, maximum=max_delay, jitter=jitter))
+        self.state.first_checks[(timeout, max_delay, jitter)] = checks
+        return checks
 
     async def delivered(self, message_id: MessageId) -> Receipt:
         """Wait until `message_id` is acknowledged.
@@ -194,7 +234,7 @@ class Reliable:
         pending = self.state.pending.get(message_id) or self.state.finished.get(message_id)
         if pending is None:
             raise KeyError(f"no reliable message has the id {message_id}")
-        if pending.receipt is None and pending.error is None:
+        if pending.acknowledged_at is None and pending.error is None:
             if pending.done is None:
                 pending.done = trio.Event()
             await pending.done.wait()
@@ -202,8 +242,7 @@ class Reliable:
             await trio.lowlevel.checkpoint()
         if pending.error is not None:
             raise pending.error
-        assert pending.receipt is not None
-        return pending.receipt
+        return pending.receipt()
 
     def pending_count(self) -> int:
         """Messages sent and not yet acknowledged or failed."""
@@ -223,8 +262,11 @@ class Reliable:
 
     async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The ``reliable`` service: re-arm every pending retry, then serve the timers."""
+        for checks in self.state.first_checks.values():
+            if checks.queue and (checks.timer is None or not checks.timer.active):
+                self._arm_first_checks(checks)
         for pending in self.state.pending.values():
-            if pending.timer is None or not pending.timer.active:
+            if pending.timer is not None and not pending.timer.active:
                 self._arm(pending, delay=0.0)
         await self.state.schedule.serve(task_status)
 
@@ -240,8 +282,7 @@ class Reliable:
         if pending.timer is not None:
             pending.timer.cancel()
         self.state.acknowledged += 1
-        latency = trio.current_time() - pending.started
-        pending.receipt = Receipt(message_id, pending.attempts, latency)
+        pending.acknowledged_at = self._now()
         self._finish(pending)
 
     # --- retries ----------------------------------------------------------------------
@@ -253,11 +294,32 @@ class Reliable:
         """
         return [envelope]
 
+    def _arm_first_checks(self, checks: _FirstChecks) -> None:
+        deadline = checks.queue[0].started + checks.earliest
+        checks.timer = self.state.schedule.call_at(
+            deadline, functools.partial(self._first_check, checks), checks.queue[0].ref
+        )
+
+    def _first_check(self, checks: _FirstChecks, entry: Scheduled) -> None:
+        """Give each message old enough to be due its own retry timer, if still unacknowledged."""
+        if checks.timer is not entry:
+            return
+        checks.timer = None
+        queue, pending_table = checks.queue, self.state.pending
+        now, earliest = self._now(), checks.earliest
+        while queue and queue[0].started + earliest <= now:
+            pending = queue.popleft()
+            if pending_table.get(pending.envelope.message_id) is pending:
+                delay = pending.backoff.delay(0, self._rng)
+                self._arm(pending, delay=pending.started + delay - now)
+        if queue:
+            self._arm_first_checks(checks)
+
     def _arm(self, pending: _Pending, delay: float | None = None) -> None:
         if delay is None:
             delay = pending.backoff.delay(pending.attempts - 1, self._rng)
         pending.timer = self.state.schedule.call_at(
-            trio.current_time() + delay, functools.partial(self._due, pending), pending.ref
+            self._now() + delay, functools.partial(self._due, pending), pending.ref
         )
 
     def _due(self, pending: _Pending, entry: Scheduled) -> None:
@@ -408,3 +470,4 @@ class ReceiverState:
             ready.append(held.pop(seq))
             seq = self._next(stream, seq + 1)
         return ready
+

@@ -101,6 +101,51 @@ async def test_retries_back_off_and_delivered_raises_after_exactly_max_retries(
         assert system.reliable.stats().retried == 4
 
 
+async def test_first_retries_keep_their_jitter_bounds_across_mixed_timeouts(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent_at: dict[object, list[float]] = {}
+    wire = Reliable._wire
+
+    def timed_wire(self: Reliable, envelope: Reliably) -> list[Reliably]:
+        sent_at.setdefault(envelope.message, []).append(trio.current_time())
+        return wire(self, envelope)
+
+    monkeypatch.setattr(Reliable, "_wire", timed_wire)
+    async with sa.open_system(seed=7) as system:
+        deaf = await system.spawn(Ledger, [], name="deaf", mailbox_size=64)
+        deaf.pause()
+        await trio.sleep(0.1)
+        start = trio.current_time()
+        options = [(5.0, 0.2), (1.0, 0.5), (3.0, 0.0), (1.0, 0.5), (0.5, 0.1)]
+        for i, (timeout, jitter) in enumerate(options):
+            await system.reliable.send(
+                deaf, i, max_retries=1, timeout=timeout, jitter=jitter, max_delay=60.0
+            )
+            await trio.sleep(0.25)
+        await trio.sleep(30)
+        for i, (timeout, jitter) in enumerate(options):
+            first, retry = sent_at[i]
+            assert first - start == pytest.approx(0.25 * i)
+            assert timeout * (1 - jitter) <= retry - first <= timeout * (1 + jitter)
+        assert system.reliable.stats().failed == len(options)
+
+
+async def test_a_message_acknowledged_in_time_never_gets_a_retry_timer(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with sa.open_system() as system:
+        ref = await system.spawn(Ledger, [], name="ledger")
+        schedule = system.reliable.state.schedule
+        for i in range(100):
+            await system.reliable.send(ref, i, timeout=1.0)
+        await system.reliable.delivered(100)
+        assert schedule.pending() == 1  # one first-check timer for the whole batch
+        await trio.sleep(2)
+        assert schedule.pending() == 0
+        assert system.reliable.stats().retried == 0
+
+
 async def test_duplicates_are_acknowledged_but_handled_once(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
