@@ -5,9 +5,10 @@ Reliable: the main task does ``await system.reliable.send(ref, i)`` N times to a
 (inside the timing). The mailbox is FIFO, so the last acknowledgement comes after all the others;
 the count is ``stats().acknowledged``, checked against what the actor itself counted (outside
 the timing). Plain: the same actor, ``await ref.send(i)`` N times and a final ``ask`` that reads
-the count. Each reliable message costs an id, an envelope, a pending entry, a retry timer pushed
-on the schedule's heap and an acknowledgement after ``handle``; the target is that all of it
-keeps at least 0.3x of the plain rate.
+the count. Each reliable message costs an id, an envelope, a pending entry, a place in the
+first-check queue (no timer of its own unless its timeout passes unacknowledged), a de-dup
+entry and an acknowledgement after ``handle``; the target is that all of it keeps at least
+0.3x of the plain rate.
 
 Token bucket: ``bucket.try_take(1)`` N times in one task, on a bucket whose capacity and rate are
 so large it never refuses (every call refills from the clock and takes). The figure is ns per
