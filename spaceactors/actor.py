@@ -386,6 +386,7 @@ class ActorCell:
         receive_nowait = self.ref._receive.receive_nowait
         receive = self.ref._receive.receive
         control = self._control
+        tap = self.system.tap
         budget = CHECKPOINT_EVERY
         while True:
             if control:
@@ -405,6 +406,8 @@ class ActorCell:
                 budget = CHECKPOINT_EVERY
             kind = type(message)
             try:
+                if tap is not None and message is not _WAKE:
+                    await tap.before_handle(self, message)
                 if kind is Ask:
                     request = typing.cast(Ask, message)
                     result = await handle(request.message)

@@ -30,10 +30,10 @@ class Scheduled:
     """One scheduled message; `cancel` it to stop it (a message already sent stays sent)."""
 
     deadline: float
-    ref: ActorRef
+    ref: ActorRef | None  # None only for an `on_due` entry
     message: object
     interval: float | None = None
-    routed: bool = False  # sent with Router.send_later: counted in the router's statistics
+    report: Callable[[Scheduled, bool], None] | None = None  # told (entry, delivered) once
     on_due: Callable[[Scheduled], None] | None = None  # called instead of a delivery
     cancelled: bool = False
     fired: bool = False
@@ -58,8 +58,6 @@ class DeliverySchedule:
     _wakeup: trio.Event | None = None
     delivered: int = 0
     skipped_ticks: int = 0
-    on_routed: Callable[[object, bool], None] | None = None
-    """Told of each routed entry's outcome: (message, delivered)."""
 
     def add(
         self,
@@ -68,18 +66,20 @@ class DeliverySchedule:
         message: object,
         interval: float | None = None,
         *,
-        routed: bool = False,
+        report: Callable[[Scheduled, bool], None] | None = None,
     ) -> Scheduled:
-        """Deliver `message` to `ref` after `delay` seconds (then every `interval`, if given)."""
-        entry = Scheduled(trio.current_time() + delay, ref, message, interval, routed)
+        """Deliver `message` to `ref` after `delay` seconds (then every `interval`, if given).
+
+        `report(entry, delivered)` is told how a one-shot entry ended: in the mailbox, or not
+        (the actor stopped; a dead letter was recorded).
+        """
+        entry = Scheduled(trio.current_time() + delay, ref, message, interval, report)
         self._push(entry)
         return entry
 
-    def call_at(
-        self, deadline: float, on_due: Callable[[Scheduled], None], ref: ActorRef
-    ) -> Scheduled:
+    def call_at(self, deadline: float, on_due: Callable[[Scheduled], None]) -> Scheduled:
         """Call `on_due(entry)` at `deadline` instead of delivering (retry timers use this)."""
-        entry = Scheduled(deadline, ref, None, on_due=on_due)
+        entry = Scheduled(deadline, None, None, on_due=on_due)
         self._push(entry)
         return entry
 
@@ -119,6 +119,7 @@ class DeliverySchedule:
         if entry.waiting_for_room:
             self.skipped_ticks += 1
             return
+        assert entry.ref is not None
         try:
             entry.ref.try_send(entry.message)
         except MailboxFull:
@@ -135,6 +136,7 @@ class DeliverySchedule:
 
     async def _deliver_when_room(self, entry: Scheduled) -> None:
         sent = False
+        assert entry.ref is not None
         try:
             await entry.ref.send(entry.message)
             sent = entry.fired = True
@@ -151,6 +153,7 @@ class DeliverySchedule:
                 entry.deadline = trio.current_time()
                 self._push(entry)
 
-    def _report(self, entry: Scheduled, *, delivered: bool) -> None:
-        if entry.routed and self.on_routed is not None:
-            self.on_routed(entry.message, delivered)
+    @staticmethod
+    def _report(entry: Scheduled, *, delivered: bool) -> None:
+        if entry.report is not None:
+            entry.report(entry, delivered)

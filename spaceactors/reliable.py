@@ -89,6 +89,7 @@ class _Pending:
     max_retries: int
     backoff: Backoff
     started: float
+    sender: ActorRef | None = None
     attempts: int = 1
     timer: Scheduled | None = None  # None until its first timeout is checked (see _sweep)
     done: trio.Event | None = None  # made only when someone waits in delivered()
@@ -192,12 +193,12 @@ class Reliable:
             envelope = Reliably(message_id, message, stream, seq)
         else:
             envelope = Reliably(message_id, message)
-        pending = _Pending(envelope, ref, max_retries, checks.backoff, self._now())
+        pending = _Pending(envelope, ref, max_retries, checks.backoff, self._now(), sender)
         state.pending[message_id] = pending
         state.sent += 1
         try:
-            for copy in self._wire(envelope):
-                await ref.send(copy)
+            for _ in range(1 if self._system.tap is None else self._transmit(pending)):
+                await ref.send(envelope)
         except ActorUnavailable:
             pass  # stopped meanwhile (a dead letter): the retries find it stopped, then fail
         except BaseException:
@@ -287,17 +288,24 @@ class Reliable:
 
     # --- retries ----------------------------------------------------------------------
 
-    def _wire(self, envelope: Reliably) -> list[Reliably]:
-        """The copies of `envelope` that reach the receiver for one transmission.
-
-        In process that is exactly one; fault injection replaces this to drop or duplicate.
-        """
-        return [envelope]
+    def _transmit(self, pending: _Pending) -> int:
+        """How many copies of a transmission go out now, as the system's tap (trace and fault
+        plan) decides; copies it holds back wait on this service's schedule."""
+        tap = self._system.tap
+        if tap is None:
+            return 1
+        return tap.transmit(
+            pending.ref,
+            pending.envelope,
+            pending.sender,
+            self.state.schedule,
+            retry=pending.attempts - 1,
+        )
 
     def _arm_first_checks(self, checks: _FirstChecks) -> None:
         deadline = checks.queue[0].started + checks.earliest
         checks.timer = self.state.schedule.call_at(
-            deadline, functools.partial(self._first_check, checks), checks.queue[0].ref
+            deadline, functools.partial(self._first_check, checks)
         )
 
     def _first_check(self, checks: _FirstChecks, entry: Scheduled) -> None:
@@ -319,7 +327,7 @@ class Reliable:
         if delay is None:
             delay = pending.backoff.delay(pending.attempts - 1, self._rng)
         pending.timer = self.state.schedule.call_at(
-            self._now() + delay, functools.partial(self._due, pending), pending.ref
+            self._now() + delay, functools.partial(self._due, pending)
         )
 
     def _due(self, pending: _Pending, entry: Scheduled) -> None:
@@ -337,10 +345,10 @@ class Reliable:
             return
         pending.attempts += 1
         self.state.retried += 1
-        for copy in self._wire(pending.envelope):
+        for _ in range(self._transmit(pending)):
             # No room, or a stopped receiver (a dead letter): the attempt still counts.
             with contextlib.suppress(MailboxFull, ActorUnavailable):
-                pending.ref.try_send(copy)
+                pending.ref.try_send(pending.envelope)
         self._arm(pending)
 
     def _fail(self, pending: _Pending) -> None:
@@ -470,4 +478,3 @@ class ReceiverState:
             ready.append(held.pop(seq))
             seq = self._next(stream, seq + 1)
         return ready
-

@@ -23,6 +23,7 @@ from spaceactors.delivery import DeliverySchedule, Scheduled
 from spaceactors.errors import ActorNotFound, ActorUnavailable, MailboxFull, PublishFailed
 from spaceactors.ref import CONTROL_TYPES, ActorRef
 from spaceactors.topics import Delivery, TopicTable
+from spaceactors.trace import EventKind
 
 if TYPE_CHECKING:
     from spaceactors.limiter import Limiter
@@ -89,7 +90,6 @@ class Router:
         self._system = system
         self.state = RouterState()
         system.dead_letters.listeners.append(self._announce_dead_letter)
-        self.state.schedule.on_routed = self._count_scheduled
 
     @property
     def limiter(self) -> Limiter:
@@ -135,6 +135,9 @@ class Router:
             await trio.lowlevel.checkpoint()
             return
         ref = target if type(target) is ActorRef else self.resolve(target, message, sender)
+        if self._system.tap is not None:
+            await self._route_tapped(ref, message, sender)
+            return
         mailbox = ref._send
         try:
             try:
@@ -150,12 +153,40 @@ class Router:
     def try_route(self, target: Target, message: object, *, sender: ActorRef | None = None) -> None:
         """Like `route`, but raises `MailboxFull` instead of waiting."""
         ref = self.resolve(target, message, sender)
-        try:
-            ref.try_send(message)
-        except (ActorUnavailable, MailboxFull):
-            self.state.failed += 1
-            raise
-        self.state.count(type(message))
+        copies = 1 if self._system.tap is None else self._transmit(ref, message, sender)
+        for _ in range(copies):
+            try:
+                ref.try_send(message)
+            except (ActorUnavailable, MailboxFull):
+                self.state.failed += 1
+                raise
+            self.state.count(type(message))
+
+    async def _route_tapped(self, ref: ActorRef, message: object, sender: ActorRef | None) -> None:
+        """`route` through the tap: traced, and the fault plan applied."""
+        for _ in range(self._transmit(ref, message, sender)):
+            try:
+                await ref.send(message)
+            except ActorUnavailable:
+                self.state.failed += 1
+                raise
+            self.state.count(type(message))
+
+    def _transmit(
+        self, ref: ActorRef, message: object, sender: ActorRef | None, topic: str | None = None
+    ) -> int:
+        """How many copies to deliver now; the tap schedules any it holds back."""
+        assert self._system.tap is not None
+        if type(message) in CONTROL_TYPES:
+            return 1  # commands to the runtime are not network traffic
+        return self._system.tap.transmit(
+            ref,
+            message,
+            sender,
+            self.state.schedule,
+            topic=topic,
+            report=self._count_scheduled,
+        )
 
     async def ask(
         self,
@@ -167,6 +198,9 @@ class Router:
     ) -> Any:
         """`ActorRef.ask` the actor `target` names; counted once answered, or as a failure."""
         ref = self.resolve(target, message, sender)
+        if self._system.tap is not None:  # traced; asks are not fault-injected
+            peer = None if sender is None else sender.name
+            self._system.tap.record(EventKind.SEND, ref.name, peer=peer, message=message)
         try:
             result = await ref.ask(message, timeout)
         except ActorUnavailable:
@@ -190,7 +224,7 @@ class Router:
         if not (isinstance(delay, int | float) and math.isfinite(delay) and delay >= 0):
             raise ValueError(f"delay must be a finite number of seconds >= 0, got {delay!r}")
         ref = self.resolve(target, message, sender)
-        return self.state.schedule.add(ref, delay, message, routed=True)
+        return self.state.schedule.add(ref, delay, message, report=self._count_scheduled)
 
     async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The router's service task: delayed delivery (supervised under ``services``)."""
@@ -210,7 +244,7 @@ class Router:
             PublishFailed: with ``policy=Delivery.FAIL``, some mailboxes were full.
         """
         receivers = {ref: policy for ref in self._system.registry.refs() if ref is not sender}
-        return await self._fan_out("broadcast", receivers, message)
+        return await self._fan_out("broadcast", receivers, message, sender)
 
     def subscribe(self, ref: ActorRef, topic: str, *, policy: Delivery = Delivery.BLOCK) -> None:
         """Subscribe `ref` to a topic, or to a pattern ending in ``.*`` (or ``*`` for all).
@@ -251,10 +285,15 @@ class Router:
             self.state.unheard += 1
             await trio.lowlevel.checkpoint()
             return 0
-        return await self._fan_out(f"publish to {topic!r}", receivers, message)
+        return await self._fan_out(f"publish to {topic!r}", receivers, message, sender, topic)
 
     async def _fan_out(
-        self, what: str, receivers: Mapping[ActorRef, Delivery], message: object
+        self,
+        what: str,
+        receivers: Mapping[ActorRef, Delivery],
+        message: object,
+        sender: ActorRef | None,
+        topic: str | None = None,
     ) -> int:
         if type(message) in CONTROL_TYPES:
             for ref in receivers:
@@ -264,8 +303,14 @@ class Router:
             return len(receivers)
         delivered = 0
         too_slow: list[str] = []
+        tapped = self._system.tap is not None
+        copies = 1
         try:
             for ref, policy in receivers.items():
+                if tapped:
+                    copies = self._transmit(ref, message, sender, topic)
+                    if not copies:
+                        continue  # lost (or held back) on the way: the sender cannot tell
                 try:
                     ref._send.send_nowait(message)  # the mailbox fast path, without a coroutine
                 except trio.WouldBlock:
@@ -276,6 +321,10 @@ class Router:
                     ref._cell.unavailable(message)
                     continue
                 delivered += 1
+                for _ in range(copies - 1):  # duplicated by a fault: extra copies never wait
+                    with contextlib.suppress(MailboxFull, ActorUnavailable):
+                        ref.try_send(message)
+                        delivered += 1
         finally:  # also when a blocked delivery is cancelled: count what did go out
             self.state.count(type(message), delivered)
         await trio.lowlevel.checkpoint()
@@ -316,9 +365,9 @@ class Router:
             ):
                 ref._send.send_nowait(letter)
 
-    def _count_scheduled(self, message: object, delivered: bool) -> None:
+    def _count_scheduled(self, entry: Scheduled, delivered: bool) -> None:
         if delivered:
-            self.state.count(type(message))
+            self.state.count(type(entry.message))
         else:
             self.state.failed += 1
 

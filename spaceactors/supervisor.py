@@ -35,6 +35,7 @@ from spaceactors.policy import (
 )
 from spaceactors.service import ServiceCell
 from spaceactors.specs import ChildCounts, ChildInfo, ChildSpec, ServiceSpec, SupervisorSpec
+from spaceactors.trace import EventKind
 
 if TYPE_CHECKING:
     from spaceactors.ref import ActorRef
@@ -323,6 +324,7 @@ class Supervisor:
 
     def _retire(self, child: _Child) -> None:
         """A child that will not be restarted: dynamic or temporary ones are deleted."""
+        self._record(EventKind.STOP, child)
         if child.static and child.spec.restart is not Restart.TEMPORARY:
             child.runtime.close()
         else:
@@ -339,6 +341,8 @@ class Supervisor:
             raise StartFailed(f"child {child.spec.name!r} cannot restart: {exc}") from exc
         child.scope, child.done = trio.CancelScope(), trio.Event()
         child.incarnation += 1
+        if child.incarnation > 1:
+            self._record(EventKind.RESTART, child, f"incarnation {child.incarnation}")
         child.running, child.terminating, child.wanted = True, False, True
         child.started_at = trio.current_time()
         if runtime.needs_start_handshake:
@@ -360,8 +364,15 @@ class Supervisor:
             if child.incarnation == incarnation:
                 child.running = False
             done.set()
+        if exit.abnormal:
+            self._record(EventKind.CRASH, child, repr(exit.error))
         if not child.terminating and self._events is not None:
             self._events.send_nowait(_Exited(child, incarnation, exit))
+
+    def _record(self, kind: EventKind, child: _Child, detail: str = "") -> None:
+        tap = self.system.tap
+        if tap is not None:
+            tap.record(kind, child.spec.name, peer=self.path, detail=detail)
 
     async def _start_static_children(self) -> Exit | StartFailed:
         started: list[_Child] = []
@@ -513,6 +524,11 @@ class Supervisor:
             self.spec.max_restarts,
             self.spec.within,
             child.spec.name,
+        )
+        self._record(
+            EventKind.GIVE_UP,
+            child,
+            f"more than {self.spec.max_restarts} restarts within {self.spec.within} s",
         )
         await self._terminate_all()
         error = SupervisorGaveUp(self.path, child.spec.name, cause)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import random
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from typing import Any
 import trio
 
 from spaceactors.deadletters import DEFAULT_KEEP, DeadLetters
+from spaceactors.faults import FaultInjector, FaultPlan
 from spaceactors.limiter import Limiter
 from spaceactors.policy import Backoff, Restart, ShutdownPolicy, Strategy
 from spaceactors.ref import ActorRef
@@ -34,6 +36,9 @@ from spaceactors.specs import (
     SupervisorSpec,
 )
 from spaceactors.supervisor import Supervisor
+from spaceactors.tap import Tap
+from spaceactors.trace import Trace, sink_for
+from spaceactors.virtual import current_seed
 
 Target = ActorRef | int | str
 """Anything that names an actor: its ref, its numeric id or its registered name."""
@@ -46,11 +51,23 @@ class ActorSystem:
     """
 
     def __init__(
-        self, *, seed: int, dead_letter_keep: int, max_restarts: int, within: float
+        self,
+        *,
+        seed: int,
+        dead_letter_keep: int,
+        max_restarts: int,
+        within: float,
+        trace: Trace | None = None,
+        faults: FaultPlan | None = None,
     ) -> None:
         self.seed = seed
         self.registry = Registry()
         self.dead_letters = DeadLetters(keep=dead_letter_keep)
+        self.trace = trace
+        """The event trace, if the system was opened with one."""
+        self.faults = None if faults is None else FaultInjector(faults, self.rng("faults"))
+        """The fault plan at work, if the system was opened with one."""
+        self.tap = None if trace is None and faults is None else Tap(self, trace, self.faults)
         self.router = Router(self)
         self.reliable = Reliable(self)
         self.limiter = Limiter()
@@ -77,6 +94,8 @@ class ActorSystem:
         self.user: Supervisor = self.root.child("user")
         self.gave_up: BaseException | None = None
         self._auto_names = itertools.count(1)
+        if self.tap is not None:
+            self.tap.install(self, self.router.state.schedule)
 
     def rng(self, label: str) -> random.Random:
         """A random generator seeded from the system seed and `label` (stable across runs)."""
@@ -161,17 +180,24 @@ class ActorSystem:
 @asynccontextmanager
 async def open_system(
     *,
-    seed: int = 0,
+    seed: int | None = None,
     dead_letter_keep: int = DEFAULT_KEEP,
     max_restarts: int = 3,
     within: float = 5.0,
+    trace: Trace | str | os.PathLike[str] | bool | None = None,
+    faults: FaultPlan | None = None,
 ) -> AsyncIterator[ActorSystem]:
     """Run an actor system for the duration of the ``async with`` block.
 
     Args:
-        seed: seeds every random choice the system makes (backoff jitter, ...).
+        seed: seeds every random choice the system makes (backoff and retry jitter, fault
+            decisions); default: the seed of the enclosing `spaceactors.run`, else 0.
         dead_letter_keep: how many recent dead letters `ActorSystem.dead_letters` keeps.
         max_restarts, within: the restart intensity of the ``user`` supervisor.
+        trace: record the event trace (``system.trace``): a `Trace`, a file to write
+            (``.jsonl``, or ``.sqlite``/``.db``; closed when the block ends), or True for
+            memory only.
+        faults: a `FaultPlan` to inject (``system.faults``).
 
     On leaving the block, every actor and supervisor is stopped in reverse start order, each
     within its shutdown policy. An exception from the block propagates unchanged after that.
@@ -179,9 +205,35 @@ async def open_system(
     Raises:
         SupervisorGaveUp: the root supervisor itself gave up (the block is cancelled first).
     """
+    if seed is None:
+        seed = current_seed() or 0
+    owned_trace = trace is True or isinstance(trace, str | os.PathLike)
+    if trace is True:
+        trace = Trace()
+    elif isinstance(trace, str | os.PathLike):
+        trace = Trace(sink_for(trace))
+    elif trace is False:
+        trace = None
+    if trace is not None:
+        trace.bind(trio.lowlevel.current_clock().current_time)
     system = ActorSystem(
-        seed=seed, dead_letter_keep=dead_letter_keep, max_restarts=max_restarts, within=within
+        seed=seed,
+        dead_letter_keep=dead_letter_keep,
+        max_restarts=max_restarts,
+        within=within,
+        trace=trace,
+        faults=faults,
     )
+    try:
+        async with _running(system) as running:
+            yield running
+    finally:
+        if owned_trace and trace is not None:
+            trace.close()
+
+
+@asynccontextmanager
+async def _running(system: ActorSystem) -> AsyncIterator[ActorSystem]:
     body_error: BaseException | None = None
     async with trio.open_nursery() as nursery:
         await nursery.start(_run_root, system, nursery.cancel_scope)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import spaceactors as sa
+from spaceactors.faults import Fate
 from spaceactors.reliable import Reliable, Reliably
 
 
@@ -37,6 +37,30 @@ class Ledger(sa.Actor):
 
 def run_virtual(main: Any) -> Any:
     return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def transmissions(system: sa.ActorSystem, message_id: int) -> list[sa.TraceEvent]:
+    """The traced transmissions (first send and retries) of one reliable message."""
+    assert system.trace is not None
+    sends = system.trace.of_kind(sa.EventKind.SEND)
+    return [event for event in sends if event.message_id == message_id]
+
+
+def lose_first_transmission(
+    system: sa.ActorSystem, monkeypatch: pytest.MonkeyPatch, lose: Any
+) -> None:
+    """Make the network lose the first transmission of the message `lose` picks, only."""
+    assert system.faults is not None
+    decide = system.faults.fate
+    lost: list[object] = []
+
+    def fate(target: str, sender: str | None, message: object, *rest: Any) -> Fate:
+        if lose(message) and not lost:
+            lost.append(message)
+            return Fate(now=0, dropped="drop")
+        return decide(target, sender, message, *rest)
+
+    monkeypatch.setattr(system.faults, "fate", fate)
 
 
 async def test_a_reliable_message_is_handled_once_and_acknowledged(
@@ -71,17 +95,9 @@ async def test_a_crash_while_handling_sends_no_ack_and_the_retry_reaches_the_res
 
 
 async def test_retries_back_off_and_delivered_raises_after_exactly_max_retries(
-    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+    autojump_clock: trio.testing.MockClock,
 ) -> None:
-    sent_at: list[float] = []
-    wire = Reliable._wire
-
-    def timed_wire(self: Reliable, envelope: Reliably) -> list[Reliably]:
-        sent_at.append(trio.current_time())
-        return wire(self, envelope)
-
-    monkeypatch.setattr(Reliable, "_wire", timed_wire)
-    async with sa.open_system() as system:
+    async with sa.open_system(trace=True) as system:
         deaf = await system.spawn(Ledger, [], name="deaf", mailbox_size=16)
         deaf.pause()  # it never handles, so it never acknowledges
         await trio.sleep(0.1)
@@ -91,6 +107,7 @@ async def test_retries_back_off_and_delivered_raises_after_exactly_max_retries(
         )
         with pytest.raises(sa.DeliveryFailed, match="not acknowledged after 4 retries"):
             await system.reliable.delivered(mid)
+        sent_at = [event.time for event in transmissions(system, mid)]
         # The first send, then retries after 1, 2, 4 and (capped) 5 more seconds; the
         # failure once the last retry's 5 s have passed too.
         assert [round(t - start, 6) for t in sent_at] == [0.0, 1.0, 3.0, 7.0, 12.0]
@@ -102,30 +119,25 @@ async def test_retries_back_off_and_delivered_raises_after_exactly_max_retries(
 
 
 async def test_first_retries_keep_their_jitter_bounds_across_mixed_timeouts(
-    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+    autojump_clock: trio.testing.MockClock,
 ) -> None:
-    sent_at: dict[object, list[float]] = {}
-    wire = Reliable._wire
-
-    def timed_wire(self: Reliable, envelope: Reliably) -> list[Reliably]:
-        sent_at.setdefault(envelope.message, []).append(trio.current_time())
-        return wire(self, envelope)
-
-    monkeypatch.setattr(Reliable, "_wire", timed_wire)
-    async with sa.open_system(seed=7) as system:
+    async with sa.open_system(seed=7, trace=True) as system:
         deaf = await system.spawn(Ledger, [], name="deaf", mailbox_size=64)
         deaf.pause()
         await trio.sleep(0.1)
         start = trio.current_time()
         options = [(5.0, 0.2), (1.0, 0.5), (3.0, 0.0), (1.0, 0.5), (0.5, 0.1)]
-        for i, (timeout, jitter) in enumerate(options):
-            await system.reliable.send(
-                deaf, i, max_retries=1, timeout=timeout, jitter=jitter, max_delay=60.0
+        ids = []
+        for timeout, jitter in options:
+            ids.append(
+                await system.reliable.send(
+                    deaf, "x", max_retries=1, timeout=timeout, jitter=jitter, max_delay=60.0
+                )
             )
             await trio.sleep(0.25)
         await trio.sleep(30)
         for i, (timeout, jitter) in enumerate(options):
-            first, retry = sent_at[i]
+            first, retry = [event.time for event in transmissions(system, ids[i])]
             assert first - start == pytest.approx(0.25 * i)
             assert timeout * (1 - jitter) <= retry - first <= timeout * (1 + jitter)
         assert system.reliable.stats().failed == len(options)
@@ -166,17 +178,9 @@ async def test_duplicates_are_acknowledged_but_handled_once(
 async def test_ordered_messages_are_handled_in_send_order_despite_a_lost_first_copy(
     autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lost: list[int] = []
-
-    def lose_the_first_transmission(self: Reliable, envelope: Reliably) -> list[Reliably]:
-        if envelope.message_id == 1 and not lost:
-            lost.append(1)
-            return []
-        return [envelope]
-
-    monkeypatch.setattr(Reliable, "_wire", lose_the_first_transmission)
     handled: list[Any] = []
-    async with sa.open_system() as system:
+    async with sa.open_system(faults=sa.FaultPlan([])) as system:
+        lose_first_transmission(system, monkeypatch, lambda message: message == 0)
         await system.spawn(Ledger, handled, name="ledger")
         ids = [await system.reliable.send("ledger", n, ordered=True) for n in range(3)]
         for mid in ids:
@@ -241,28 +245,20 @@ def test_every_message_is_handled_exactly_once_or_reported_failed_never_both(
     ordered: bool,
     seconds: float,
 ) -> None:
-    network = random.Random(seed)
-
-    def lossy(self: Reliable, envelope: Reliably) -> list[Reliably]:
-        if network.random() < drop:
-            return []
-        return [envelope] * (2 if network.random() < duplicate else 1)
+    network = sa.FaultPlan(
+        [sa.DropMessages(probability=drop), sa.DuplicateMessages(probability=duplicate)]
+    )
 
     async def main() -> tuple[list[Any], dict[int, bool]]:
         handled: list[Any] = []
         outcome: dict[int, bool] = {}
-        original = Reliable._wire
-        Reliable._wire = lossy  # type: ignore[method-assign]
-        try:
-            with trio.fail_after(100_000):  # virtual seconds: a stuck retry loop fails, not hangs
-                await _run_traffic(handled, outcome)
-        finally:
-            Reliable._wire = original  # type: ignore[method-assign]
+        with trio.fail_after(100_000):  # virtual seconds: a stuck retry loop fails, not hangs
+            await _run_traffic(handled, outcome)
         return handled, outcome
 
     async def _run_traffic(handled: list[Any], outcome: dict[int, bool]) -> None:
         if True:
-            async with sa.open_system(max_restarts=100) as system:
+            async with sa.open_system(seed=seed, max_restarts=100, faults=network) as system:
                 await system.spawn(Ledger, handled, set(crashes), seconds, name="ledger")
                 ids = [
                     await system.reliable.send(
@@ -372,16 +368,10 @@ async def test_a_send_cancelled_before_it_went_out_leaves_nothing_pending(
 async def test_the_crash_dead_letter_names_the_message_that_crashed(
     autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def a_arrives_late(self: Reliable, envelope: Reliably) -> list[Reliably]:
-        lose = envelope.message == "a" and not late
-        return [] if lose else [envelope]
-
-    late: list[bool] = []
-    monkeypatch.setattr(Reliable, "_wire", a_arrives_late)
-    async with sa.open_system() as system:
+    async with sa.open_system(faults=sa.FaultPlan([])) as system:
+        lose_first_transmission(system, monkeypatch, lambda message: message == "a")
         await system.spawn(Picky, [], {"a", "b"}, name="s")
         ids = [await system.reliable.send("s", m, ordered=True, jitter=0.0) for m in "ab"]
-        late.append(True)
         for mid in ids:
             await system.reliable.delivered(mid)
         crashes = [

@@ -1,0 +1,392 @@
+"""Fault plans: Jepsen-style faults injected into a running system, decided by its seed.
+
+A `FaultPlan` is a value: a tuple of rules. Message rules act on the delivery path (the
+router's point-to-point, broadcast and publish, and every reliable transmission and retry):
+`DropMessages`, `DuplicateMessages`, `DelayMessages`, `ReorderMessages`, and `Partition`
+between named groups of actors. Actor rules act where a message is handled: `CrashActor`,
+`PauseActor`, `SlowActor`. Each rule can be scoped (`Scope`: message types, actors, topics),
+limited to a window of time (`start`, `stop`), and switched off and on by `name` during a run.
+
+Give the plan to ``open_system(faults=...)``; `FaultInjector` (``system.faults``) makes the
+decisions with the system's seeded RNG, so a plan and a seed replay exactly, and every fault
+it injects is recorded on the trace. Plans load from JSON (`FaultPlan.from_json`) for the
+``spaceactors run --faults`` option.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import random
+from typing import Any
+
+import attrs
+
+from spaceactors.codec import Codec
+from spaceactors.errors import DecodeError
+
+
+def _probability(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
+        raise ValueError(f"{attribute.name} must be a probability in [0, 1], got {value!r}")
+
+
+def _seconds(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and not (
+        isinstance(value, int | float) and math.isfinite(value) and value >= 0
+    ):
+        raise ValueError(f"{attribute.name} must be a finite number of seconds >= 0, got {value!r}")
+
+
+def _names(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def matches_name(patterns: tuple[str, ...], name: str | None) -> bool:
+    """Whether `name` matches one of `patterns` (``"ship-*"`` matches by prefix)."""
+    if name is None:
+        return False
+    for pattern in patterns:
+        if pattern == name or (pattern.endswith("*") and name.startswith(pattern[:-1])):
+            return True
+    return False
+
+
+def _groups(groups: Any) -> tuple[tuple[str, ...], ...]:
+    return tuple(_names(group) for group in groups)
+
+
+@attrs.frozen
+class Scope:
+    """Which messages a rule applies to; an empty field means "any".
+
+    Attributes:
+        message_types: class names of the user's message (``"TradeOffer"``).
+        actors: names of the receiving or sending actor; ``"ship-*"`` matches by prefix.
+        topics: topics published to (a scoped rule then leaves point-to-point traffic alone).
+    """
+
+    message_types: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    actors: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    topics: tuple[str, ...] = attrs.field(default=(), converter=_names)
+
+    def covers(self, target: str, sender: str | None, message: object, topic: str | None) -> bool:
+        """Whether a message of this kind, on this path, is in scope."""
+        if self.message_types and type(message).__name__ not in self.message_types:
+            return False
+        if self.actors and not (
+            matches_name(self.actors, target) or matches_name(self.actors, sender)
+        ):
+            return False
+        return not self.topics or matches_name(self.topics, topic)
+
+
+EVERYTHING = Scope()
+
+
+@attrs.frozen(kw_only=True)
+class _Rule:
+    name: str | None = None
+    """Switch the rule off and on by this name (`FaultInjector.disable`/`enable`)."""
+    start: float = attrs.field(default=0.0, validator=_seconds)
+    stop: float | None = attrs.field(default=None, validator=_seconds)
+    """The rule acts from `start` until `stop` (None: to the end), on the system's clock."""
+
+
+@attrs.frozen(kw_only=True)
+class _MessageRule(_Rule):
+    probability: float = attrs.field(default=1.0, validator=_probability)
+    scope: Scope = EVERYTHING
+
+
+@attrs.frozen(kw_only=True)
+class DropMessages(_MessageRule):
+    """Lose each message in scope with `probability` (the sender is not told)."""
+
+
+@attrs.frozen(kw_only=True)
+class DuplicateMessages(_MessageRule):
+    """Deliver a second copy of each message in scope with `probability`."""
+
+
+@attrs.frozen(kw_only=True)
+class DelayMessages(_MessageRule):
+    """Hold each message in scope back with `probability` for a random time.
+
+    The delay is uniform in [`minimum`, `maximum`] seconds; with `mean` it is `minimum` plus an
+    exponential draw of that mean, capped at `maximum` (a long tail, like a real network).
+    """
+
+    minimum: float = attrs.field(default=0.0, validator=_seconds)
+    maximum: float = attrs.field(default=1.0, validator=_seconds)
+    mean: float | None = attrs.field(default=None, validator=_seconds)
+
+    def __attrs_post_init__(self) -> None:
+        if self.maximum < self.minimum:
+            raise ValueError(f"maximum ({self.maximum}) must be >= minimum ({self.minimum})")
+
+    def draw(self, rng: random.Random) -> float:
+        """One delay, in seconds."""
+        if self.mean is None:
+            return rng.uniform(self.minimum, self.maximum)
+        extra = rng.expovariate(1.0 / self.mean) if self.mean > 0 else 0.0
+        return min(self.minimum + extra, self.maximum)
+
+
+@attrs.frozen(kw_only=True)
+class ReorderMessages(_MessageRule):
+    """Hold each message in scope back with `probability` until the next message to the same
+    actor has been delivered (or `max_hold` seconds pass), so that one overtakes it."""
+
+    max_hold: float = attrs.field(default=1.0, validator=_seconds)
+
+
+@attrs.frozen(kw_only=True)
+class Partition(_Rule):
+    """Cut the network between `groups` of actors (names, ``"ship-*"`` prefixes) from `start`
+    until `stop` (the heal): a message from one group to another is lost. Traffic within a
+    group, and to or from actors in no group (or from outside any actor), flows."""
+
+    groups: tuple[tuple[str, ...], ...] = attrs.field(converter=_groups)
+
+    def __attrs_post_init__(self) -> None:
+        if len(self.groups) < 2:
+            raise ValueError(f"a partition needs at least two groups, got {self.groups!r}")
+
+    def group_of(self, name: str | None) -> int | None:
+        for index, group in enumerate(self.groups):
+            if matches_name(group, name):
+                return index
+        return None
+
+
+@attrs.frozen(kw_only=True)
+class CrashActor(_Rule):
+    """Crash matching `actors` while handling a message: on their `nth` message (once), on
+    every `every`-th, or with `probability` per message. Messages are counted per actor
+    name, across restarts. The crash is an `InjectedCrash`, handled like any other."""
+
+    actors: tuple[str, ...] = attrs.field(converter=_names)
+    nth: int | None = None
+    every: int | None = None
+    probability: float = attrs.field(default=0.0, validator=_probability)
+
+    def __attrs_post_init__(self) -> None:
+        for label, value in (("nth", self.nth), ("every", self.every)):
+            if value is not None and (isinstance(value, bool) or value < 1):
+                raise ValueError(f"{label} must be a message count >= 1, got {value!r}")
+        if self.nth is None and self.every is None and not self.probability:
+            raise ValueError("CrashActor needs nth, every or a probability > 0")
+
+    def fires(self, count: int, rng: random.Random) -> bool:
+        """Whether the `count`-th message (1-based) crashes the actor."""
+        if self.nth is not None and count == self.nth:
+            return True
+        if self.every is not None and count % self.every == 0:
+            return True
+        return bool(self.probability) and rng.random() < self.probability
+
+
+@attrs.frozen(kw_only=True)
+class PauseActor(_Rule):
+    """Pause the actors named by `actors` at `start` for `duration` seconds (their senders
+    feel backpressure meanwhile), then resume them."""
+
+    actors: tuple[str, ...] = attrs.field(converter=_names)
+    duration: float = attrs.field(validator=_seconds)
+
+
+@attrs.frozen(kw_only=True)
+class SlowActor(_Rule):
+    """Make matching `actors` take `seconds` longer over each message, with `probability`."""
+
+    actors: tuple[str, ...] = attrs.field(converter=_names)
+    seconds: float = attrs.field(validator=_seconds)
+    probability: float = attrs.field(default=1.0, validator=_probability)
+
+
+MessageRule = DropMessages | DuplicateMessages | DelayMessages | ReorderMessages
+Rule = MessageRule | Partition | CrashActor | PauseActor | SlowActor
+_TAGS: dict[type, str] = {
+    DropMessages: "drop",
+    DuplicateMessages: "duplicate",
+    DelayMessages: "delay",
+    ReorderMessages: "reorder",
+    Partition: "partition",
+    CrashActor: "crash",
+    PauseActor: "pause",
+    SlowActor: "slow",
+}
+
+
+@attrs.frozen
+class FaultPlan:
+    """The faults to inject into a system: give it to ``open_system(faults=...)``."""
+
+    rules: tuple[Rule, ...] = attrs.field(converter=tuple)
+
+    def __attrs_post_init__(self) -> None:
+        names = [rule.name for rule in self.rules if rule.name is not None]
+        if len(names) != len(set(names)):
+            raise ValueError(f"fault rule names must be unique, got {names}")
+
+    def to_json(self) -> bytes:
+        """The plan as a JSON document (what `from_json` reads)."""
+        return _codec().encode(self)
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> FaultPlan:
+        """Read a plan written by `to_json` (or by hand: see the testing guide).
+
+        Raises:
+            DecodeError: the document is not a valid plan; its problems name the paths.
+        """
+        raw = data.encode() if isinstance(data, str) else data
+        plan = _codec().decode(raw)
+        if not isinstance(plan, FaultPlan):
+            raise DecodeError(f"expected a FaultPlan, got {type(plan).__name__}")
+        return plan
+
+
+class InjectedCrash(Exception):
+    """The exception a `CrashActor` rule raises inside an actor."""
+
+
+_CODEC: Codec | None = None
+
+
+def _codec() -> Codec:
+    global _CODEC
+    if _CODEC is None:
+        codec = Codec(protocol=False)
+        codec.register(Scope)
+        for cls, tag in _TAGS.items():
+            codec.register(cls, tag=tag)
+        codec.register_union(Rule)
+        codec.register(FaultPlan)
+        _CODEC = codec
+    return _CODEC
+
+
+@attrs.define
+class Fate:
+    """What the delivery path does with one transmission: deliver `now` copies at once, and
+    `later` copies after the given delays; `dropped` says why nothing goes out."""
+
+    now: int = 1
+    later: list[tuple[float, str]] = attrs.field(factory=list)  # (delay, the fault's kind)
+    dropped: str | None = None
+
+
+class FaultInjector:
+    """A `FaultPlan` at work in one system (``system.faults``): decides, counts, switches."""
+
+    def __init__(self, plan: FaultPlan, rng: random.Random) -> None:
+        self.plan = plan
+        self._rng = rng
+        self._off: set[str] = set()
+        self.injected: collections.Counter[str] = collections.Counter()
+        self._counts: collections.Counter[str] = collections.Counter()
+        self._message_rules = [rule for rule in plan.rules if isinstance(rule, MessageRule)]
+        self._partitions = [rule for rule in plan.rules if isinstance(rule, Partition)]
+        self._crashes = [rule for rule in plan.rules if isinstance(rule, CrashActor)]
+        self._slows = [rule for rule in plan.rules if isinstance(rule, SlowActor)]
+
+    def enable(self, name: str) -> None:
+        """Switch the rule called `name` back on.
+
+        Raises:
+            KeyError: no rule has that name.
+        """
+        self._rule(name)
+        self._off.discard(name)
+
+    def disable(self, name: str) -> None:
+        """Switch the rule called `name` off until `enable`.
+
+        Raises:
+            KeyError: no rule has that name.
+        """
+        self._rule(name)
+        self._off.add(name)
+
+    def _rule(self, name: str) -> Rule:
+        for rule in self.plan.rules:
+            if rule.name == name:
+                return rule
+        known = sorted(rule.name for rule in self.plan.rules if rule.name)
+        raise KeyError(f"no fault rule is named {name!r}; named rules: {known}")
+
+    def active(self, rule: _Rule, now: float) -> bool:
+        """Whether `rule` acts at time `now`."""
+        if rule.name is not None and rule.name in self._off:
+            return False
+        return rule.start <= now and (rule.stop is None or now < rule.stop)
+
+    def partitioned(self, target: str, sender: str | None, now: float) -> Partition | None:
+        """The active partition that separates `sender` from `target`, if any."""
+        for partition in self._partitions:
+            if not self.active(partition, now):
+                continue
+            theirs, ours = partition.group_of(target), partition.group_of(sender)
+            if theirs is not None and ours is not None and theirs != ours:
+                return partition
+        return None
+
+    def fate(
+        self, target: str, sender: str | None, message: object, topic: str | None, now: float
+    ) -> Fate:
+        """Decide what happens to one transmission of `message` (rules apply in plan order)."""
+        fate = Fate()
+        if self._partitions and self.partitioned(target, sender, now) is not None:
+            fate.now, fate.dropped = 0, "partition"
+            self.injected["partition"] += 1
+            return fate
+        rng = self._rng
+        for rule in self._message_rules:
+            if not self.active(rule, now) or not rule.scope.covers(target, sender, message, topic):
+                continue
+            if rule.probability < 1.0 and rng.random() >= rule.probability:
+                continue
+            kind = _TAGS[type(rule)]
+            self.injected[kind] += 1
+            if isinstance(rule, DropMessages):
+                return Fate(now=0, dropped="drop")
+            if isinstance(rule, DuplicateMessages):
+                fate.now += 1
+            elif isinstance(rule, DelayMessages) and fate.now:
+                fate.now -= 1
+                fate.later.append((rule.draw(rng), kind))
+            elif isinstance(rule, ReorderMessages) and fate.now:
+                fate.now -= 1
+                fate.later.append((rule.max_hold, kind))
+        return fate
+
+    def crash_due(self, actor: str, now: float) -> CrashActor | None:
+        """Count one message handled by `actor`; the crash rule it triggers, if any."""
+        if not self._crashes:
+            return None
+        self._counts[actor] += 1
+        count = self._counts[actor]
+        for rule in self._crashes:
+            if self.active(rule, now) and matches_name(rule.actors, actor):
+                if rule.fires(count, self._rng):
+                    self.injected["crash"] += 1
+                    return rule
+        return None
+
+    def slowdown(self, actor: str, now: float) -> float:
+        """Extra seconds `actor` takes over its next message (0.0 for none)."""
+        extra = 0.0
+        for rule in self._slows:
+            if self.active(rule, now) and matches_name(rule.actors, actor):
+                if rule.probability >= 1.0 or self._rng.random() < rule.probability:
+                    self.injected["slow"] += 1
+                    extra += rule.seconds
+        return extra
+
+    def pauses(self) -> list[PauseActor]:
+        return [rule for rule in self.plan.rules if isinstance(rule, PauseActor)]
+
+    def partitions(self) -> list[Partition]:
+        return list(self._partitions)

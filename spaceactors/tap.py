@@ -1,0 +1,233 @@
+"""The tap: where a traced or fault-injected system observes and bends its own traffic.
+
+With neither a trace nor a fault plan, a system has no tap and its hot paths pay one ``is None``
+check. Otherwise the router, the reliable layer, the actor loop and the supervisors hand each
+event to `Tap`, which records it on the trace and asks the `FaultInjector` what to do with it.
+Copies a fault holds back (delays, reorders) go on the schedule of the service that owns the
+path (the router's or the reliable one), so a service restart loses none of them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import trio
+
+from spaceactors.deadletters import DeadLetter
+from spaceactors.delivery import DeliverySchedule, Scheduled
+from spaceactors.faults import FaultInjector, InjectedCrash, matches_name
+from spaceactors.ref import Ask
+from spaceactors.reliable import Reliably
+from spaceactors.trace import EventKind, Trace
+
+if TYPE_CHECKING:
+    from spaceactors.actor import ActorCell
+    from spaceactors.ref import ActorRef
+    from spaceactors.system import ActorSystem
+
+
+def _unwrap(message: object) -> tuple[object, int | None]:
+    """The user's message inside a runtime wrapper, and its reliable id if it has one."""
+    kind = type(message)
+    if kind is Reliably:
+        envelope: Reliably = message  # type: ignore[assignment]
+        return envelope.message, envelope.message_id
+    if kind is Ask:
+        request: Ask = message  # type: ignore[assignment]
+        return request.message, None
+    return message, None
+
+
+class Tap:
+    """Traces and fault-injects one system's traffic (``system.tap``)."""
+
+    def __init__(
+        self, system: ActorSystem, trace: Trace | None, faults: FaultInjector | None
+    ) -> None:
+        self.trace = trace
+        self.faults = faults
+        self._held: dict[ActorRef, list[tuple[DeliverySchedule, Scheduled]]] = {}
+        if trace is not None:
+            system.dead_letters.listeners.append(self._dead_letter)
+
+    def record(
+        self,
+        kind: EventKind,
+        actor: str | None = None,
+        *,
+        peer: str | None = None,
+        message: object = None,
+        message_id: int | None = None,
+        detail: str = "",
+    ) -> None:
+        """Put an event on the trace, if there is one."""
+        if self.trace is not None:
+            self.trace.record(
+                kind, actor, peer=peer, message=message, message_id=message_id, detail=detail
+            )
+
+    # --- the delivery path ----------------------------------------------------------------
+
+    def transmit(
+        self,
+        ref: ActorRef,
+        message: object,
+        sender: ActorRef | None,
+        schedule: DeliverySchedule,
+        *,
+        topic: str | None = None,
+        report: Callable[[Scheduled, bool], None] | None = None,
+        retry: int = 0,
+    ) -> int:
+        """One transmission of `message` to `ref`: trace it, apply the faults, schedule what
+        is held back. Returns how many copies the caller puts in the mailbox now (0, 1, 2...).
+
+        `report` (as `DeliverySchedule.add` takes it) is told about each held-back copy.
+        """
+        payload, message_id = _unwrap(message)
+        peer = None if sender is None else sender.name
+        detail = f"retry {retry}" if retry else (f"topic {topic}" if topic else "")
+        self.record(
+            EventKind.SEND,
+            ref.name,
+            peer=peer,
+            message=payload,
+            message_id=message_id,
+            detail=detail,
+        )
+        if self.faults is None:
+            return 1
+        fate = self.faults.fate(ref.name, peer, payload, topic, trio.current_time())
+        if fate.dropped is not None:
+            self.record(
+                EventKind.DROP,
+                ref.name,
+                peer=peer,
+                message=payload,
+                message_id=message_id,
+                detail=fate.dropped,
+            )
+            return 0
+        if fate.now > 1:
+            self.record(
+                EventKind.DUPLICATE,
+                ref.name,
+                peer=peer,
+                message=payload,
+                message_id=message_id,
+                detail=f"{fate.now} copies",
+            )
+        for delay, kind in fate.later:
+            entry = schedule.add(
+                ref, delay, message, report=functools.partial(self._landed, report)
+            )
+            held = kind == "reorder"
+            self.record(
+                EventKind.REORDER if held else EventKind.DELAY,
+                ref.name,
+                peer=peer,
+                message=payload,
+                message_id=message_id,
+                detail=f"{delay:.6g} s",
+            )
+            if held:
+                self._held.setdefault(ref, []).append((schedule, entry))
+        if fate.now and ref in self._held:
+            self._overtaken(ref)
+        return fate.now
+
+    def _overtaken(self, ref: ActorRef) -> None:
+        """A message to `ref` is going out now: release what a reorder held back, right
+        behind it (the schedule's service delivers them after the current sender)."""
+        for schedule, entry in self._held.pop(ref):
+            if entry.active and not entry.waiting_for_room:
+                entry.cancel()
+                assert entry.ref is not None
+                schedule.add(entry.ref, 0.0, entry.message, report=entry.report)
+
+    def _landed(
+        self, report: Callable[[Scheduled, bool], None] | None, entry: Scheduled, delivered: bool
+    ) -> None:
+        if delivered:
+            payload, message_id = _unwrap(entry.message)
+            assert entry.ref is not None
+            self.record(EventKind.DELIVER, entry.ref.name, message=payload, message_id=message_id)
+        if report is not None:
+            report(entry, delivered)
+
+    # --- where messages are handled --------------------------------------------------------
+
+    async def before_handle(self, cell: ActorCell, message: object) -> None:
+        """Trace that `cell` handles `message`; slow it down or crash it as the plan says.
+
+        Raises:
+            InjectedCrash: a `CrashActor` rule fired (the actor crashes as on any error).
+        """
+        payload, message_id = _unwrap(message)
+        name = cell.name
+        self.record(EventKind.HANDLE, name, message=payload, message_id=message_id)
+        if self.faults is None:
+            return
+        now = trio.current_time()
+        extra = self.faults.slowdown(name, now)
+        if extra:
+            self.record(EventKind.SLOW, name, message=payload, detail=f"{extra:.6g} s")
+            await trio.sleep(extra)
+        rule = self.faults.crash_due(name, now)
+        if rule is not None:
+            raise InjectedCrash(
+                f"fault rule {rule.name or 'CrashActor'} crashed {name!r} "
+                f"on {type(payload).__name__}"
+            )
+
+    # --- timed faults ------------------------------------------------------------------------
+
+    def install(self, system: ActorSystem, schedule: DeliverySchedule) -> None:
+        """Put the plan's timed faults (pauses, partitions, rule windows) on `schedule`."""
+        if self.faults is None:
+            return
+        for pause in self.faults.pauses():
+            schedule.call_at(pause.start, functools.partial(self._pause, system, pause.actors))
+            schedule.call_at(
+                pause.start + pause.duration,
+                functools.partial(self._resume, system, pause.actors),
+            )
+        for rule in self.faults.plan.rules:
+            label = rule.name or type(rule).__name__
+            starts = EventKind.PARTITION if rule in self.faults.partitions() else EventKind.FAULT
+            ends = EventKind.HEAL if starts is EventKind.PARTITION else EventKind.FAULT
+            if rule.start > 0 or starts is EventKind.PARTITION:
+                schedule.call_at(rule.start, self._announce(starts, f"{label} on"))
+            if rule.stop is not None:
+                schedule.call_at(rule.stop, self._announce(ends, f"{label} off"))
+
+    def _announce(self, kind: EventKind, detail: str) -> functools.partial[None]:
+        return functools.partial(self._announced, kind, detail)
+
+    def _announced(self, kind: EventKind, detail: str, _: Scheduled) -> None:
+        self.record(kind, detail=detail)
+
+    def _pause(self, system: ActorSystem, names: tuple[str, ...], _: Scheduled) -> None:
+        for ref in _matching(system, names):
+            ref.pause()
+            self.record(EventKind.PAUSE, ref.name)
+
+    def _resume(self, system: ActorSystem, names: tuple[str, ...], _: Scheduled) -> None:
+        for ref in _matching(system, names):
+            ref.resume()
+            self.record(EventKind.RESUME, ref.name)
+
+    def _dead_letter(self, letter: DeadLetter) -> None:
+        self.record(
+            EventKind.DEAD_LETTER,
+            letter.target,
+            peer=letter.sender,
+            message=letter.message,
+            detail=letter.reason.value,
+        )
+
+
+def _matching(system: ActorSystem, patterns: tuple[str, ...]) -> list[ActorRef]:
+    return [ref for ref in system.registry.refs() if matches_name(patterns, ref.name)]
