@@ -369,20 +369,24 @@ class FaultInjector:
         self._counts[actor] += 1
         count = self._counts[actor]
         for rule in self._crashes:
-            if self.active(rule, now) and matches_name(rule.actors, actor):
-                if rule.fires(count, self._rng):
-                    self.injected["crash"] += 1
-                    return rule
+            if (
+                self.active(rule, now)
+                and matches_name(rule.actors, actor)
+                and rule.fires(count, self._rng)
+            ):
+                self.injected["crash"] += 1
+                return rule
         return None
 
     def slowdown(self, actor: str, now: float) -> float:
         """Extra seconds `actor` takes over its next message (0.0 for none)."""
         extra = 0.0
         for rule in self._slows:
-            if self.active(rule, now) and matches_name(rule.actors, actor):
-                if rule.probability >= 1.0 or self._rng.random() < rule.probability:
-                    self.injected["slow"] += 1
-                    extra += rule.seconds
+            if not self.active(rule, now) or not matches_name(rule.actors, actor):
+                continue
+            if rule.probability >= 1.0 or self._rng.random() < rule.probability:
+                self.injected["slow"] += 1
+                extra += rule.seconds
         return extra
 
     def pauses(self) -> list[PauseActor]:
