@@ -271,11 +271,13 @@ def _codec() -> Codec:
 @attrs.define
 class Fate:
     """What the delivery path does with one transmission: deliver `now` copies at once, and
-    `later` copies after the given delays; `dropped` says why nothing goes out."""
+    `later` copies after the given delays; `dropped` says why nothing goes out. Each fault
+    applied is counted once in `FaultInjector.injected` and traced once."""
 
     now: int = 1
     later: list[tuple[float, str]] = attrs.field(factory=list)  # (delay, the fault's kind)
     dropped: str | None = None
+    duplicates: int = 0  # extra copies a fault added
 
 
 class FaultInjector:
@@ -346,6 +348,8 @@ class FaultInjector:
         for rule in self._message_rules:
             if not self.active(rule, now) or not rule.scope.covers(target, sender, message, topic):
                 continue
+            if isinstance(rule, DelayMessages | ReorderMessages) and not fate.now:
+                continue  # every copy is held back already
             if rule.probability < 1.0 and rng.random() >= rule.probability:
                 continue
             kind = _TAGS[type(rule)]
@@ -354,12 +358,11 @@ class FaultInjector:
                 return Fate(now=0, dropped="drop")
             if isinstance(rule, DuplicateMessages):
                 fate.now += 1
-            elif isinstance(rule, DelayMessages) and fate.now:
+                fate.duplicates += 1
+            else:
+                delay = rule.draw(rng) if isinstance(rule, DelayMessages) else rule.max_hold
                 fate.now -= 1
-                fate.later.append((rule.draw(rng), kind))
-            elif isinstance(rule, ReorderMessages) and fate.now:
-                fate.now -= 1
-                fate.later.append((rule.max_hold, kind))
+                fate.later.append((delay, kind))
         return fate
 
     def crash_due(self, actor: str, now: float) -> CrashActor | None:

@@ -110,14 +110,14 @@ class Tap:
                 detail=fate.dropped,
             )
             return 0
-        if fate.now > 1:
+        if fate.duplicates:
             self.record(
                 EventKind.DUPLICATE,
                 ref.name,
                 peer=peer,
                 message=payload,
                 message_id=message_id,
-                detail=f"{fate.now} copies",
+                detail=f"{fate.duplicates} extra",
             )
         for delay, kind in fate.later:
             entry = schedule.add(
