@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck docs pytest notebooks bench clean
+.PHONY: run test lint typecheck docs pytest notebooks bench soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ pytest: $(STAMP_TEST)
 
 bench: $(STAMP_RUN)
 	$(BIN)/python -m benchmarks
+
+# A million reliable messages through loss, duplication, delays and crashes (not in `make test`).
+soak: $(STAMP_TEST)
+	$(BIN)/python -m spaceactors.testing.soak --messages 1000000
 
 clean:
 	rm -rf $(VENV) .site .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import math
 import random
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -219,11 +220,15 @@ _TAGS: dict[type, str] = {
 }
 
 
+def _rules(rules: Iterable[Rule]) -> tuple[Rule, ...]:
+    return tuple(rules)
+
+
 @attrs.frozen
 class FaultPlan:
     """The faults to inject into a system: give it to ``open_system(faults=...)``."""
 
-    rules: tuple[Rule, ...] = attrs.field(converter=tuple)
+    rules: tuple[Rule, ...] = attrs.field(converter=_rules)
 
     def __attrs_post_init__(self) -> None:
         names = [rule.name for rule in self.rules if rule.name is not None]

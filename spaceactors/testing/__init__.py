@@ -1,5 +1,31 @@
-"""Helpers for users' own tests: Hypothesis strategies for the protocol (needs ``hypothesis``)."""
+"""Helpers for users' own tests (needs ``hypothesis``: ``pip install spaceactors[test]``).
 
+- strategies for every protocol message (`STRATEGIES`, `any_message`, ...),
+- strategies for fault plans and crash schedules (`fault_plans`, `crash_schedules`, ...),
+- `ActorSystemMachine`, a rule-based state machine that runs an actor system in virtual time,
+- invariant checks (`assert_exactly_once`, `assert_no_reliable_message_lost`,
+  `assert_restarts_within_intensity`, `wait_until_idle`, `assert_no_task_leaked`).
+"""
+
+from spaceactors.testing.faults import (
+    actor_faults,
+    crash_schedules,
+    fault_plans,
+    message_faults,
+    partitions,
+    probabilities,
+)
+from spaceactors.testing.invariants import (
+    assert_exactly_once,
+    assert_no_reliable_message_lost,
+    assert_no_task_leaked,
+    assert_restarts_within_intensity,
+    busy,
+    reliable_outcome,
+    task_count,
+    wait_until_idle,
+)
+from spaceactors.testing.machine import ActorSystemMachine, invariant, precondition, rule
 from spaceactors.testing.strategies import (
     STRATEGIES,
     actor_ids,
@@ -14,12 +40,30 @@ from spaceactors.testing.strategies import (
 
 __all__ = [
     "STRATEGIES",
+    "ActorSystemMachine",
+    "actor_faults",
     "actor_ids",
     "any_message",
+    "assert_exactly_once",
+    "assert_no_reliable_message_lost",
+    "assert_no_task_leaked",
+    "assert_restarts_within_intensity",
+    "busy",
     "control_commands",
+    "crash_schedules",
+    "fault_plans",
+    "invariant",
+    "message_faults",
     "names",
+    "partitions",
+    "precondition",
+    "probabilities",
+    "reliable_outcome",
+    "rule",
     "ship_messages",
     "station_messages",
     "system_messages",
+    "task_count",
     "vectors",
+    "wait_until_idle",
 ]
