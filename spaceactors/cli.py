@@ -6,16 +6,11 @@ import argparse
 import functools
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TextIO, TypeVar
-
-import trio
-import trio.testing
+from collections.abc import Sequence
+from typing import TextIO
 
 import spaceactors as sa
 from spaceactors.scenarios.docking import run_docking
-
-T = TypeVar("T")
 
 
 def _docking_exchange() -> list[object]:
@@ -31,25 +26,8 @@ def _docking_exchange() -> list[object]:
     ]
 
 
-def _run_seeded(main: Callable[[], Awaitable[T]], seed: int) -> T:
-    """Run `main` in virtual time with Trio's scheduler seeded too, so a seed replays a run.
-
-    Trio flips a coin from a module-level RNG for the order of each batch of ready tasks; with
-    our timers on one (deadline, sequence) schedule, seeding that coin is what is left.
-    """
-    scheduler_rng = getattr(trio._core._run, "_r", None)
-    saved = scheduler_rng.getstate() if scheduler_rng is not None else None
-    if scheduler_rng is not None:
-        scheduler_rng.seed(f"spaceactors/{seed}")
-    try:
-        return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-    finally:
-        if scheduler_rng is not None:
-            scheduler_rng.setstate(saved)
-
-
 def _demo(out: TextIO, seed: int) -> int:
-    report = _run_seeded(functools.partial(run_docking, seed=seed), seed)
+    report = sa.run(functools.partial(run_docking, seed=seed), seed=seed)
     out.write(
         f"spaceactors demo: {report.ships} ships, {report.berths} berths at station 'ceres' "
         f"(seed {seed}, virtual time)\n\n"
