@@ -13,7 +13,7 @@ import pytest
 import trio
 import trio.testing
 
-from benchmarks import counting, fanout, pingpong, reliable, routing, spawn, thread_ring
+from benchmarks import counting, fanout, pingpong, reliable, routing, spawn, thread_ring, tracing
 from benchmarks.__main__ import BENCHMARKS
 from benchmarks.harness import Options, Run, best_of
 
@@ -29,6 +29,7 @@ VERSIONS = {
         (fanout, (fanout.broadcast, fanout.publish, fanout.raw)),
         (routing, (routing.router,)),
         (reliable, (reliable.reliable, reliable.bucket, reliable.current_time)),
+        (tracing, (tracing.untraced, tracing.memory, tracing.file)),
     ]
     for version in versions
 }
@@ -62,6 +63,7 @@ def test_every_benchmark_is_registered_under_its_name() -> None:
         "fanout",
         "routing",
         "reliable",
+        "tracing",
     ]
     assert Options(scale=10).size(counting.SIZE) == counting.SIZE // 10
     assert fanout.receivers_of(fanout.SIZE) == 10_000
