@@ -302,6 +302,8 @@ class ActorCell:
         assert actor is not None, "prepare() must come before run()"
         actor.ctx = ActorContext(self)
         self.state = ActorState.STARTING
+        if self.system.tap is not None:
+            self.system.tap.actor_started(self)
         try:
             try:
                 await actor.on_start()

@@ -24,7 +24,7 @@ import msgpack
 from cattrs.v import format_exception
 
 from spaceactors import messages
-from spaceactors.errors import DecodeError, EncodeError, InvalidMessage
+from spaceactors.errors import DecodeError, EncodeError, InvalidMessage, InvalidSpec
 
 Format = Literal["json", "msgpack"]
 FORMATS: Final = ("json", "msgpack")
@@ -95,7 +95,7 @@ def _structure_enum(value: object, cl: type[enum.Enum]) -> enum.Enum:
 
 
 def _format_problem(exc: BaseException, type_: type | None) -> str:
-    if isinstance(exc, _WireProblem | InvalidMessage):
+    if isinstance(exc, _WireProblem | InvalidMessage | InvalidSpec):
         return str(exc)
     return format_exception(exc, type_)
 

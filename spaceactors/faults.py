@@ -18,25 +18,27 @@ from __future__ import annotations
 import collections
 import math
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
 
 from spaceactors.codec import Codec
-from spaceactors.errors import DecodeError
+from spaceactors.errors import DecodeError, InvalidSpec
 
 
 def _probability(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
-        raise ValueError(f"{attribute.name} must be a probability in [0, 1], got {value!r}")
+    if isinstance(value, bool) or not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
+        raise InvalidSpec(f"{attribute.name} must be a probability in [0, 1], got {value!r}")
 
 
 def _seconds(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
     if value is not None and not (
         isinstance(value, int | float) and math.isfinite(value) and value >= 0
     ):
-        raise ValueError(f"{attribute.name} must be a finite number of seconds >= 0, got {value!r}")
+        raise InvalidSpec(
+            f"{attribute.name} must be a finite number of seconds >= 0, got {value!r}"
+        )
 
 
 def _names(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -54,6 +56,10 @@ def matches_name(patterns: tuple[str, ...], name: str | None) -> bool:
 
 
 def _groups(groups: Any) -> tuple[tuple[str, ...], ...]:
+    if isinstance(groups, str):
+        raise InvalidSpec(
+            f"partition groups are a list of groups, like [['a'], ['b', 'c']]; got {groups!r}"
+        )
     return tuple(_names(group) for group in groups)
 
 
@@ -91,7 +97,13 @@ class _Rule:
     """Switch the rule off and on by this name (`FaultInjector.disable`/`enable`)."""
     start: float = attrs.field(default=0.0, validator=_seconds)
     stop: float | None = attrs.field(default=None, validator=_seconds)
-    """The rule acts from `start` until `stop` (None: to the end), on the system's clock."""
+    """The rule acts from `start` until `stop` (None: to the end), in seconds since the system
+    opened."""
+
+    @stop.validator
+    def _after_start(self, _: attrs.Attribute[Any], stop: float | None) -> None:
+        if stop is not None and stop < self.start:
+            raise InvalidSpec(f"stop ({stop}) must not come before start ({self.start})")
 
 
 @attrs.frozen(kw_only=True)
@@ -124,7 +136,7 @@ class DelayMessages(_MessageRule):
 
     def __attrs_post_init__(self) -> None:
         if self.maximum < self.minimum:
-            raise ValueError(f"maximum ({self.maximum}) must be >= minimum ({self.minimum})")
+            raise InvalidSpec(f"maximum ({self.maximum}) must be >= minimum ({self.minimum})")
 
     def draw(self, rng: random.Random) -> float:
         """One delay, in seconds."""
@@ -152,7 +164,11 @@ class Partition(_Rule):
 
     def __attrs_post_init__(self) -> None:
         if len(self.groups) < 2:
-            raise ValueError(f"a partition needs at least two groups, got {self.groups!r}")
+            raise InvalidSpec(f"a partition needs at least two groups, got {self.groups!r}")
+        names = [name for group in self.groups for name in group]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise InvalidSpec(f"a partition's groups must not share actors: {twice}")
 
     def group_of(self, name: str | None) -> int | None:
         for index, group in enumerate(self.groups):
@@ -174,10 +190,10 @@ class CrashActor(_Rule):
 
     def __attrs_post_init__(self) -> None:
         for label, value in (("nth", self.nth), ("every", self.every)):
-            if value is not None and (isinstance(value, bool) or value < 1):
-                raise ValueError(f"{label} must be a message count >= 1, got {value!r}")
+            if value is not None and (type(value) is not int or value < 1):
+                raise InvalidSpec(f"{label} must be a message count >= 1, got {value!r}")
         if self.nth is None and self.every is None and not self.probability:
-            raise ValueError("CrashActor needs nth, every or a probability > 0")
+            raise InvalidSpec("CrashActor needs nth, every or a probability > 0")
 
     def fires(self, count: int, rng: random.Random) -> bool:
         """Whether the `count`-th message (1-based) crashes the actor."""
@@ -218,6 +234,7 @@ _TAGS: dict[type, str] = {
     PauseActor: "pause",
     SlowActor: "slow",
 }
+_TAGS_TUPLE = tuple(_TAGS)
 
 
 def _rules(rules: Iterable[Rule]) -> tuple[Rule, ...]:
@@ -231,9 +248,12 @@ class FaultPlan:
     rules: tuple[Rule, ...] = attrs.field(converter=_rules)
 
     def __attrs_post_init__(self) -> None:
+        for rule in self.rules:
+            if not isinstance(rule, _TAGS_TUPLE):
+                raise InvalidSpec(f"a fault plan holds rules such as sa.DropMessages, got {rule!r}")
         names = [rule.name for rule in self.rules if rule.name is not None]
         if len(names) != len(set(names)):
-            raise ValueError(f"fault rule names must be unique, got {names}")
+            raise InvalidSpec(f"fault rule names must be unique, got {names}")
 
     def to_json(self) -> bytes:
         """The plan as a JSON document (what `from_json` reads)."""
@@ -288,8 +308,12 @@ class Fate:
 class FaultInjector:
     """A `FaultPlan` at work in one system (``system.faults``): decides, counts, switches."""
 
-    def __init__(self, plan: FaultPlan, rng: random.Random) -> None:
+    def __init__(self, plan: FaultPlan, rng: random.Random, origin: float = 0.0) -> None:
         self.plan = plan
+        self.origin = origin
+        """The clock's time when the system opened: rule times count from it."""
+        self.on_switch: Callable[[str], None] | None = None
+        """Told ``"<name> on"``/``"<name> off"`` when a rule is switched (the tap traces it)."""
         self._rng = rng
         self._off: set[str] = set()
         self.injected: collections.Counter[str] = collections.Counter()
@@ -307,6 +331,8 @@ class FaultInjector:
         """
         self._rule(name)
         self._off.discard(name)
+        if self.on_switch is not None:
+            self.on_switch(f"{name} on")
 
     def disable(self, name: str) -> None:
         """Switch the rule called `name` off until `enable`.
@@ -316,6 +342,8 @@ class FaultInjector:
         """
         self._rule(name)
         self._off.add(name)
+        if self.on_switch is not None:
+            self.on_switch(f"{name} off")
 
     def _rule(self, name: str) -> Rule:
         for rule in self.plan.rules:
@@ -325,10 +353,11 @@ class FaultInjector:
         raise KeyError(f"no fault rule is named {name!r}; named rules: {known}")
 
     def active(self, rule: _Rule, now: float) -> bool:
-        """Whether `rule` acts at time `now`."""
+        """Whether `rule` acts at clock time `now`."""
         if rule.name is not None and rule.name in self._off:
             return False
-        return rule.start <= now and (rule.stop is None or now < rule.stop)
+        elapsed = now - self.origin
+        return rule.start <= elapsed and (rule.stop is None or elapsed < rule.stop)
 
     def partitioned(self, target: str, sender: str | None, now: float) -> Partition | None:
         """The active partition that separates `sender` from `target`, if any."""

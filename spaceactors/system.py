@@ -65,7 +65,11 @@ class ActorSystem:
         self.dead_letters = DeadLetters(keep=dead_letter_keep)
         self.trace = trace
         """The event trace, if the system was opened with one."""
-        self.faults = None if faults is None else FaultInjector(faults, self.rng("faults"))
+        self.faults = (
+            None
+            if faults is None
+            else FaultInjector(faults, self.rng("faults"), origin=trio.current_time())
+        )
         """The fault plan at work, if the system was opened with one."""
         self.tap = None if trace is None and faults is None else Tap(self, trace, self.faults)
         self.router = Router(self)

@@ -17,7 +17,7 @@ import trio
 
 from spaceactors.deadletters import DeadLetter
 from spaceactors.delivery import DeliverySchedule, Scheduled
-from spaceactors.faults import FaultInjector, InjectedCrash, matches_name
+from spaceactors.faults import FaultInjector, InjectedCrash, Partition, PauseActor, matches_name
 from spaceactors.ref import Ask
 from spaceactors.reliable import Reliably
 from spaceactors.trace import EventKind, Trace
@@ -49,6 +49,7 @@ class Tap:
         self.trace = trace
         self.faults = faults
         self._held: dict[ActorRef, list[tuple[DeliverySchedule, Scheduled]]] = {}
+        self._paused: dict[ActorRef, PauseActor] = {}  # actors a pause rule holds now
         if trace is not None:
             system.dead_letters.listeners.append(self._dead_letter)
 
@@ -133,7 +134,8 @@ class Tap:
                 detail=f"{delay:.6g} s",
             )
             if held:
-                self._held.setdefault(ref, []).append((schedule, entry))
+                waiting = [pair for pair in self._held.get(ref, ()) if pair[1].active]
+                self._held[ref] = [*waiting, (schedule, entry)]
         if fate.now and ref in self._held:
             self._overtaken(ref)
         return fate.now
@@ -186,22 +188,28 @@ class Tap:
 
     def install(self, system: ActorSystem, schedule: DeliverySchedule) -> None:
         """Put the plan's timed faults (pauses, partitions, rule windows) on `schedule`."""
-        if self.faults is None:
+        faults = self.faults
+        if faults is None:
             return
-        for pause in self.faults.pauses():
-            schedule.call_at(pause.start, functools.partial(self._pause, system, pause.actors))
-            schedule.call_at(
-                pause.start + pause.duration,
-                functools.partial(self._resume, system, pause.actors),
-            )
-        for rule in self.faults.plan.rules:
+        faults.on_switch = self._switched
+        origin = faults.origin
+        for pause in faults.pauses():
+            opens = functools.partial(self._pause_window_opens, system, pause)
+            closes = functools.partial(self._pause_window_closes, pause)
+            schedule.call_at(origin + pause.start, opens)
+            schedule.call_at(origin + pause.start + pause.duration, closes)
+        for rule in faults.plan.rules:
             label = rule.name or type(rule).__name__
-            starts = EventKind.PARTITION if rule in self.faults.partitions() else EventKind.FAULT
-            ends = EventKind.HEAL if starts is EventKind.PARTITION else EventKind.FAULT
-            if rule.start > 0 or starts is EventKind.PARTITION:
-                schedule.call_at(rule.start, self._announce(starts, f"{label} on"))
+            partition = isinstance(rule, Partition)
+            if rule.start > 0 or partition:
+                starts = EventKind.PARTITION if partition else EventKind.FAULT
+                schedule.call_at(origin + rule.start, self._announce(starts, f"{label} on"))
             if rule.stop is not None:
-                schedule.call_at(rule.stop, self._announce(ends, f"{label} off"))
+                ends = EventKind.HEAL if partition else EventKind.FAULT
+                schedule.call_at(origin + rule.stop, self._announce(ends, f"{label} off"))
+
+    def _switched(self, detail: str) -> None:
+        self.record(EventKind.FAULT, detail=detail)
 
     def _announce(self, kind: EventKind, detail: str) -> functools.partial[None]:
         return functools.partial(self._announced, kind, detail)
@@ -209,15 +217,42 @@ class Tap:
     def _announced(self, kind: EventKind, detail: str, _: Scheduled) -> None:
         self.record(kind, detail=detail)
 
-    def _pause(self, system: ActorSystem, names: tuple[str, ...], _: Scheduled) -> None:
-        for ref in _matching(system, names):
-            ref.pause()
-            self.record(EventKind.PAUSE, ref.name)
+    # A pause covers the matching actors live when it begins and those (re)started during it.
 
-    def _resume(self, system: ActorSystem, names: tuple[str, ...], _: Scheduled) -> None:
-        for ref in _matching(system, names):
-            ref.resume()
-            self.record(EventKind.RESUME, ref.name)
+    def actor_started(self, cell: ActorCell) -> None:
+        """`cell` is starting an incarnation: pause it if a pause window covers it now."""
+        if self.faults is None:
+            return
+        for pause in self.faults.pauses():
+            if matches_name(pause.actors, cell.name) and self._pausing(pause):
+                self._pause(cell.ref, pause)
+                return
+
+    def _pausing(self, pause: PauseActor) -> bool:
+        assert self.faults is not None
+        now = trio.current_time()
+        elapsed = now - self.faults.origin
+        return self.faults.active(pause, now) and elapsed < pause.start + pause.duration
+
+    def _pause(self, ref: ActorRef, pause: PauseActor) -> None:
+        if ref in self._paused or not ref.alive:
+            return
+        ref.pause()
+        self._paused[ref] = pause
+        self.record(EventKind.PAUSE, ref.name)
+
+    def _pause_window_opens(self, system: ActorSystem, pause: PauseActor, _: Scheduled) -> None:
+        if self._pausing(pause):
+            for ref in _matching(system, pause.actors):
+                self._pause(ref, pause)
+
+    def _pause_window_closes(self, pause: PauseActor, _: Scheduled) -> None:
+        for ref, by in list(self._paused.items()):
+            if by is pause:
+                del self._paused[ref]
+                if ref.alive:
+                    ref.resume()
+                    self.record(EventKind.RESUME, ref.name)
 
     def _dead_letter(self, letter: DeadLetter) -> None:
         self.record(

@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +29,8 @@ import attrs
 
 DEFAULT_KEEP = 100_000
 """How many recent events `Trace.events` keeps in memory."""
+SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
+"""File names that `open_system(trace=...)` and `load_trace` treat as SQLite databases."""
 
 
 class EventKind(enum.Enum):
@@ -45,7 +47,7 @@ class EventKind(enum.Enum):
     CRASH = "crash"  # a child of a supervisor ended with an error (injected ones included)
     RESTART = "restart"
     GIVE_UP = "give_up"  # a supervisor exceeded its restart intensity
-    STOP = "stop"  # a child ended for good without error
+    STOP = "stop"  # a child ended for good and will not be restarted (after a crash too)
     PAUSE = "pause"  # an injected pause began ...
     RESUME = "resume"  # ... and ended
     SLOW = "slow"  # an injected slow handling
@@ -72,7 +74,7 @@ class TraceEvent:
 
     def to_json(self) -> str:
         """One line of JSON, with keys in a fixed order (what sinks write and the hash reads)."""
-        return json.dumps(
+        return _ENCODE(
             [
                 self.time,
                 self.kind.value,
@@ -81,8 +83,7 @@ class TraceEvent:
                 self.message_type,
                 self.message_id,
                 self.detail,
-            ],
-            separators=(",", ":"),
+            ]
         )
 
     @classmethod
@@ -93,10 +94,54 @@ class TraceEvent:
             ValueError: the line is not a trace event.
         """
         try:
-            time, kind, actor, peer, message_type, message_id, detail = json.loads(line)
-            return cls(float(time), EventKind(kind), actor, peer, message_type, message_id, detail)
+            fields = json.loads(line)
+            time, kind, actor, peer, message_type, message_id, detail = fields
+            return cls.checked(time, kind, actor, peer, message_type, message_id, detail)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"not a trace event: {line[:80]!r} ({exc})") from None
+
+    @classmethod
+    def checked(
+        cls,
+        time: object,
+        kind: object,
+        actor: object,
+        peer: object,
+        message_type: object,
+        message_id: object,
+        detail: object,
+    ) -> TraceEvent:
+        """An event from untrusted values (a file), each checked against its field's type.
+
+        Raises:
+            ValueError: a value has the wrong type.
+        """
+        if isinstance(time, bool) or not isinstance(time, int | float):
+            raise ValueError(f"time must be a number, got {time!r}")
+        if message_id is not None and (
+            isinstance(message_id, bool) or not isinstance(message_id, int)
+        ):
+            raise ValueError(f"message_id must be an integer or null, got {message_id!r}")
+        if not isinstance(detail, str):
+            raise ValueError(f"detail must be a string, got {detail!r}")
+        return cls(
+            float(time),
+            EventKind(kind),
+            _optional_str("actor", actor),
+            _optional_str("peer", peer),
+            _optional_str("message_type", message_type),
+            message_id,
+            detail,
+        )
+
+
+def _optional_str(name: str, value: object) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{name} must be a string or null, got {value!r}")
+    return value
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class TraceSink(Protocol):
@@ -167,7 +212,7 @@ class SQLiteSink:
 
 def sink_for(path: str | os.PathLike[str]) -> TraceSink:
     """The sink a file name asks for: SQLite for ``.sqlite``/``.db``, JSON Lines otherwise."""
-    if Path(path).suffix in (".sqlite", ".sqlite3", ".db"):
+    if Path(path).suffix in SQLITE_SUFFIXES:
         return SQLiteSink(path)
     return JsonLinesSink(path)
 
@@ -187,7 +232,7 @@ class Trace:
         """The trace hash of every event so far (equal to `trace_hash` of them)."""
         return self._hash.hexdigest()
 
-    def bind(self, now: Clock) -> None:
+    def bind(self, now: Callable[[], float]) -> None:
         """Take event times from `now` (the system does this when it opens)."""
         self._now = now
 
@@ -223,10 +268,6 @@ class Trace:
             sink.close()
 
 
-class Clock(Protocol):
-    def __call__(self) -> float: ...
-
-
 def _no_clock() -> float:
     return 0.0
 
@@ -250,19 +291,27 @@ def load_trace(path: str | os.PathLike[str]) -> list[TraceEvent]:
 
 
 def _read(path: Path) -> Iterator[TraceEvent]:
-    if path.suffix in (".sqlite", ".sqlite3", ".db"):
-        db = sqlite3.connect(path)
-        try:
-            rows = db.execute(
-                "SELECT time, kind, actor, peer, message_type, message_id, detail"
-                " FROM events ORDER BY seq"
-            ).fetchall()
-        finally:
-            db.close()
-        for time, kind, actor, peer, message_type, message_id, detail in rows:
-            yield TraceEvent(time, EventKind(kind), actor, peer, message_type, message_id, detail)
+    if path.suffix in SQLITE_SUFFIXES:
+        yield from _read_sqlite(path)
         return
     with path.open(encoding="utf-8") as lines:
         for line in lines:
             if line.strip():
                 yield TraceEvent.from_json(line)
+
+
+def _read_sqlite(path: Path) -> Iterator[TraceEvent]:
+    if not path.is_file():
+        raise FileNotFoundError(f"no trace database at {path}")
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)  # read only: never create one
+    try:
+        rows = db.execute(
+            "SELECT time, kind, actor, peer, message_type, message_id, detail"
+            " FROM events ORDER BY seq"
+        ).fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise ValueError(f"{path} is not a trace database ({exc})") from None
+    finally:
+        db.close()
+    for row in rows:
+        yield TraceEvent.checked(*row)

@@ -600,11 +600,6 @@ async def test_a_rule_acts_only_within_its_window(
     assert [(e.time, e.detail) for e in switches] == [(5.0, "window on"), (10.0, "window off")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: FaultInjector.disable/enable record nothing on the trace; EventKind.FAULT says "
-    "'a fault rule was switched on or off', but only window starts and stops are traced",
-)
 async def test_switching_a_rule_by_name_is_on_the_trace(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -617,11 +612,6 @@ async def test_switching_a_rule_by_name_is_on_the_trace(
     assert [e.detail for e in switches] == ["blackout off", "blackout on"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: PauseActor ignores disable(); Tap._pause never asks FaultInjector.active, so a "
-    "switched-off pause still pauses its actors (and its stop is ignored too)",
-)
 async def test_a_disabled_pause_does_not_pause(autojump_clock: trio.testing.MockClock) -> None:
     log: Log = []
     plan = sa.FaultPlan([sa.PauseActor(name="freeze", actors="target", start=1, duration=5)])
@@ -634,12 +624,6 @@ async def test_a_disabled_pause_does_not_pause(autojump_clock: trio.testing.Mock
     assert log == [(2.0, Ping(1))]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a PauseActor due at the system's start (the default start=0) pauses nothing: "
-    "its actors are looked up when the pause fires, before any is spawned; yet RESUME is "
-    "traced at start + duration. Actors spawned after a pause began are never paused either",
-)
 async def test_a_pause_from_the_start_pauses_actors_spawned_at_the_start(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -654,12 +638,6 @@ async def test_a_pause_from_the_start_pauses_actors_spawned_at_the_start(
     assert log == [(5.0, Ping(1))]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: rule windows (start/stop, pauses, partitions) are absolute times on the clock, "
-    "not times since the system opened; Trio's wall clock starts at a random 10^4..2*10^5 s, so "
-    "under sa.run(virtual=False) a rule with start=3600 acts at once and stop=... has passed",
-)
 def test_a_rule_window_counts_from_when_the_system_opened() -> None:
     clock = trio.testing.MockClock(autojump_threshold=0)
     clock.jump(150_000)  # where Trio's wall clock may well start
@@ -753,12 +731,6 @@ def test_an_invalid_rule_or_plan_is_refused_with_a_clear_message(
         make()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: validation gaps: stop before start is accepted (a rule that never acts); "
-    "CrashActor nth/every accept non-integers; Partition(groups='ab') makes one group per "
-    "character; one actor may sit in two groups; a plan of non-rules fails with AttributeError",
-)
 @pytest.mark.parametrize(
     "make",
     [
@@ -829,12 +801,6 @@ def test_a_malformed_plan_document_raises_decode_error(document: str, problem: s
         sa.FaultPlan.from_json(document)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a rule's own validation message is lost in FaultPlan.from_json: the "
-    "DecodeError says only 'invalid value @ $.body.rules[0]' (cattrs formats a ValueError "
-    "raised by a validator as 'invalid value')",
-)
 @pytest.mark.parametrize(
     ("rule", "why"),
     [
