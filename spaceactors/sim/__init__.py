@@ -1,0 +1,49 @@
+"""The space simulation: ships and stations as actors, a world that ticks, and scenarios.
+
+Write a scenario with `scenario`, build the world in it (`World.add_station`, `World.add_ship`,
+`World.at`, `World.expect`), and run it with `run_scenario` or ``spaceactors run``.
+"""
+
+from spaceactors.sim.market import Commodity, Market
+from spaceactors.sim.physics import Body, Point
+from spaceactors.sim.scenario import (
+    Progress,
+    Scenario,
+    ScenarioBroken,
+    ScenarioNotFound,
+    Summary,
+    every_distress_answered_within,
+    load,
+    no_cargo_lost,
+    run_scenario,
+    scenario,
+    shipped,
+)
+from spaceactors.sim.ship import Ship
+from spaceactors.sim.station import Station, StationState
+from spaceactors.sim.world import ScenarioError, ShipMode, ShipRecord, World
+
+__all__ = [
+    "Body",
+    "Commodity",
+    "Market",
+    "Point",
+    "Progress",
+    "Scenario",
+    "ScenarioBroken",
+    "ScenarioError",
+    "ScenarioNotFound",
+    "Ship",
+    "ShipMode",
+    "ShipRecord",
+    "Station",
+    "StationState",
+    "Summary",
+    "World",
+    "every_distress_answered_within",
+    "load",
+    "no_cargo_lost",
+    "run_scenario",
+    "scenario",
+    "shipped",
+]

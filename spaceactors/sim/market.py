@@ -1,0 +1,83 @@
+"""A station's market: stock per commodity, and prices that move with supply and demand.
+
+The price of a commodity is its base price scaled by how scarce it is: ``base * (target /
+stock) ** elasticity``, kept within [0.25, 4] x base. Ships buying empty the stock and raise the
+price; ships selling fill it and lower the price. Between trades, each commodity's stock drifts
+towards its target (the station produces what is short and consumes what is in excess); the
+market counts what it produced and consumed, so goods can be accounted for exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+ELASTICITY = 0.7
+FLOOR, CEILING = 0.25, 4.0
+
+
+@attrs.define
+class Commodity:
+    base_price: float
+    target: float  # the stock at which the price is the base price
+    stock: float
+
+    @property
+    def price(self) -> float:
+        scarcity = self.target / max(self.stock, 1e-6)
+        factor = min(max(scarcity**ELASTICITY, FLOOR), CEILING)
+        return round(self.base_price * factor, 4)
+
+
+@attrs.define
+class Market:
+    """The goods a station trades, and what it made or used up itself."""
+
+    goods: dict[str, Commodity] = attrs.field(factory=dict)
+    net_production: dict[str, float] = attrs.field(factory=dict)
+    """Per commodity: what the station produced minus what it consumed (not traded)."""
+
+    @classmethod
+    def of(cls, prices: Mapping[str, float], stock: float = 1000.0) -> Market:
+        """A market trading each commodity at its base price with `stock` units in store."""
+        return cls({name: Commodity(price, stock, stock) for name, price in prices.items()})
+
+    def prices(self) -> dict[str, float]:
+        return {name: item.price for name, item in sorted(self.goods.items())}
+
+    def sell_to_station(self, commodity: str, quantity: float) -> float:
+        """The station buys `quantity`: returns what it pays (0 if it does not trade it)."""
+        item = self.goods.get(commodity)
+        if item is None or quantity <= 0:
+            return 0.0
+        paid = item.price * quantity
+        item.stock += quantity
+        return paid
+
+    def buy_from_station(
+        self, commodity: str, quantity: float, max_price: float
+    ) -> tuple[float, float]:
+        """The station sells up to `quantity` if its price is at most `max_price`: returns the
+        quantity sold and what it cost (at the price before the sale)."""
+        item = self.goods.get(commodity)
+        if item is None or item.price > max_price:
+            return 0.0, 0.0
+        price = item.price
+        sold = min(quantity, max(item.stock - 1.0, 0.0))
+        item.stock -= sold
+        return sold, sold * price
+
+    def shock(self, commodity: str, factor: float) -> None:
+        """Multiply a commodity's stock by `factor` (a glut above 1, a shortage below)."""
+        item = self.goods[commodity]
+        self._produce(commodity, item.stock * factor - item.stock)
+
+    def drift(self, fraction: float) -> None:
+        """Move each stock `fraction` of the way back to its target."""
+        for name, item in self.goods.items():
+            self._produce(name, (item.target - item.stock) * fraction)
+
+    def _produce(self, commodity: str, change: float) -> None:
+        self.goods[commodity].stock += change
+        self.net_production[commodity] = self.net_production.get(commodity, 0.0) + change

@@ -1,0 +1,147 @@
+"""Kinematics of the simulation: bodies that thrust towards a target, burn fuel, and drift.
+
+A `Body` is a ship's physical state, owned by the world (not by the ship's actor, so a crashed
+ship restarts where it was). `step` advances every body by one fixed time step: each steers
+towards its goal (a target point, or its place in a formation) with bounded acceleration along a
+braking curve, pays for every change of velocity in fuel, and with an empty tank keeps its
+velocity: it drifts.
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+
+Point = tuple[float, float, float]
+
+
+@attrs.define(eq=False)
+class Body:
+    """A ship's position (m), velocity (m/s), limits and fuel; `goal` says where it steers."""
+
+    name: str
+    x: float
+    y: float
+    z: float = 0.0
+    vx: float = 0.0
+    vy: float = 0.0
+    vz: float = 0.0
+    max_accel: float = 5.0  # m/s^2: bounded thrust
+    max_speed: float = 200.0  # m/s
+    fuel: float = 1000.0  # units
+    burn: float = 0.01  # fuel per m/s of velocity change
+    target: Point | None = None  # steer to this point and stop there
+    leader: Body | None = None  # or hold `offset` from this body (a formation)
+    offset: Point = (0.0, 0.0, 0.0)
+    speed_factor: float = 1.0  # < 1 while space weather slows the sector
+
+    @property
+    def position(self) -> Point:
+        return (self.x, self.y, self.z)
+
+    @property
+    def speed(self) -> float:
+        return math.sqrt(self.vx * self.vx + self.vy * self.vy + self.vz * self.vz)
+
+    @property
+    def drifting(self) -> bool:
+        """Out of fuel: it can no longer change its velocity."""
+        return self.fuel <= 0.0
+
+    def distance_to(self, point: Point) -> float:
+        return math.dist(self.position, point)
+
+    def goal(self) -> tuple[Point, Point] | None:
+        """The point to reach and the velocity to have there; None to coast."""
+        leader = self.leader
+        if leader is not None:
+            ox, oy, oz = self.offset
+            return (leader.x + ox, leader.y + oy, leader.z + oz), (leader.vx, leader.vy, leader.vz)
+        if self.target is not None:
+            return self.target, (0.0, 0.0, 0.0)
+        return None
+
+
+def step(bodies: list[Body], dt: float) -> None:
+    """Advance every body by `dt` seconds (the world's tick; the hot loop of the simulation)."""
+    sqrt = math.sqrt
+    for body in bodies:
+        vx, vy, vz = body.vx, body.vy, body.vz
+        leader, target = body.leader, body.target
+        if (leader is not None or target is not None) and body.fuel > 0.0:
+            if leader is not None:
+                ox, oy, oz = body.offset
+                gx, gy, gz = leader.x + ox, leader.y + oy, leader.z + oz
+                wx, wy, wz = leader.vx, leader.vy, leader.vz
+            else:
+                assert target is not None
+                gx, gy, gz = target
+                wx = wy = wz = 0.0
+            dx, dy, dz = gx - body.x, gy - body.y, gz - body.z
+            distance = sqrt(dx * dx + dy * dy + dz * dz)
+            if distance < 1e-6 and vx == wx and vy == wy and vz == wz:
+                body.x, body.y, body.z = gx, gy, gz  # holding: nothing to burn
+                continue
+            accel = body.max_accel
+            top = body.max_speed * body.speed_factor
+            # The fastest approach that can still brake in time, on top of the goal's velocity.
+            scale = (
+                min(top, sqrt(2.0 * accel * distance) * 0.9) / distance if distance > 1e-9 else 0.0
+            )
+            dvx = wx + dx * scale - vx
+            dvy = wy + dy * scale - vy
+            dvz = wz + dz * scale - vz
+            change = sqrt(dvx * dvx + dvy * dvy + dvz * dvz)
+            limit = accel * dt
+            if change > limit:
+                shrink = limit / change
+                dvx, dvy, dvz, change = dvx * shrink, dvy * shrink, dvz * shrink, limit
+            cost = change * body.burn
+            fuel = body.fuel
+            if cost > fuel:  # the last drops: only part of the burn happens
+                part = fuel / cost
+                dvx, dvy, dvz = dvx * part, dvy * part, dvz * part
+                cost = fuel
+            body.fuel = fuel - cost
+            vx += dvx
+            vy += dvy
+            vz += dvz
+            body.vx, body.vy, body.vz = vx, vy, vz
+        body.x += vx * dt
+        body.y += vy * dt
+        body.z += vz * dt
+
+
+def exit_point(position: Point, center: Point, radius: float, margin: float = 1.25) -> Point:
+    """The nearest point `margin` x `radius` away from `center`, going straight out."""
+    dx, dy, dz = (p - c for p, c in zip(position, center, strict=True))
+    distance = math.sqrt(dx * dx + dy * dy + dz * dz)
+    if distance < 1e-9:
+        dx, dy, dz, distance = 1.0, 0.0, 0.0, 1.0
+    scale = radius * margin / distance
+    return (center[0] + dx * scale, center[1] + dy * scale, center[2] + dz * scale)
+
+
+def around(position: Point, target: Point, center: Point, radius: float) -> Point | None:
+    """A waypoint that takes the straight path from `position` to `target` clear of the circle
+    (`center`, `radius`), or None if that path is clear already."""
+    px, py, pz = position
+    dx, dy, dz = target[0] - px, target[1] - py, target[2] - pz
+    length2 = dx * dx + dy * dy + dz * dz
+    if length2 < 1e-9:
+        return None
+    cx, cy, cz = center[0] - px, center[1] - py, center[2] - pz
+    along = max(0.0, min(1.0, (cx * dx + cy * dy + cz * dz) / length2))
+    nx, ny, nz = (
+        px + dx * along - center[0],
+        py + dy * along - center[1],
+        pz + dz * along - center[2],
+    )
+    miss = math.sqrt(nx * nx + ny * ny + nz * nz)
+    if miss >= radius * 1.1:
+        return None
+    if miss < 1e-6:  # head-on: pass on the left of the direction of travel
+        nx, ny, nz, miss = -dy, dx, 0.0, math.sqrt(dx * dx + dy * dy) or 1.0
+    scale = radius * 1.5 / miss
+    return (center[0] + nx * scale, center[1] + ny * scale, center[2] + nz * scale)

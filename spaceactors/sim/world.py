@@ -1,0 +1,437 @@
+"""The world: the bodies, stations, sectors, hazards and weather of one simulation, and the tick
+service that drives its physics at a fixed step in simulation time.
+
+The world holds what must outlive any actor: each ship's `Body` (where it is) and its last
+consistent `ShipRecord` (what it is doing, carrying and owns), so a crashed ship restarts where
+it was. It runs as the ``world`` service under the supervision tree; each tick it runs the
+scenario's events that are due, moves every body (`physics.step`), and tells ships what their
+sensors see: arrival, an empty tank, entering or leaving a hazard.
+
+Sectors are named regions; each has topics ``market.<sector>``, ``hazard.<sector>``,
+``weather.<sector>`` and ``distress.<sector>``.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import heapq
+import itertools
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING
+
+import attrs
+import trio
+
+from spaceactors import messages as m
+from spaceactors.errors import ActorUnavailable, MailboxFull, SpaceActorsError
+from spaceactors.ref import ActorRef
+from spaceactors.sim import events as ev
+from spaceactors.sim.market import Market
+from spaceactors.sim.physics import Body, Point, step
+from spaceactors.specs import ServiceSpec
+
+if TYPE_CHECKING:
+    from spaceactors.sim.station import StationState
+    from spaceactors.system import ActorSystem
+
+ARRIVAL_RADIUS = 60.0  # m: close enough to a target to have arrived
+ARRIVAL_SPEED = 5.0  # m/s: ... and slow enough
+
+
+class ScenarioError(SpaceActorsError, ValueError):
+    """A scenario asked for something impossible (an unknown ship, a duplicate station...)."""
+
+
+class ShipMode(enum.Enum):
+    """What a ship is doing (the seed's states)."""
+
+    IDLE = "idle"
+    FLYING = "flying"
+    DOCKING = "docking"
+    DOCKED = "docked"
+    TRADING = "trading"
+    EMERGENCY = "emergency"
+
+
+@attrs.define
+class ShipRecord:
+    """A ship's state as of its last completed message: what a restart resumes from."""
+
+    name: str
+    capacity: float
+    credits: float
+    cargo: dict[str, float] = attrs.field(factory=dict)
+    route: tuple[str, ...] = ()  # stations to trade between, in a loop
+    leg: int = 0  # index in `route` of the station it is heading for
+    mode: ShipMode = ShipMode.IDLE
+    sector: str = ""
+    station: str | None = None  # where it is docking or docked
+    berth: int | None = None
+    stay: float = 30.0  # seconds docked before leaving
+    tank: float = 1000.0  # fuel it fills up to when it refuels
+    pending_trade: ev.Trade | None = None  # sent, result not yet applied
+    prices: dict[str, dict[str, float]] = attrs.field(factory=dict)  # station -> commodity -> price
+    distress_since: float | None = None
+    answered: bool = False
+    rescuing: str | None = None  # the ship it is on its way to help
+    resume: Point | None = None  # where it was going before a detour (hazard, rescue)
+    hazard: str | None = None
+    leader: str | None = None
+
+    def load(self) -> float:
+        return sum(self.cargo.values())
+
+    def snapshot(self) -> ShipRecord:
+        """A copy that later changes to this record do not touch (its other fields are
+        immutable values, so they are shared)."""
+        twin = copy.copy(self)
+        twin.cargo = dict(self.cargo)
+        twin.prices = {station: dict(table) for station, table in self.prices.items()}
+        return twin
+
+
+@attrs.define
+class StationSite:
+    """Where a station is, and its ref."""
+
+    name: str
+    position: Point
+    sector: str
+    ref: ActorRef
+
+
+@attrs.define
+class Hazard:
+    name: str
+    center: Point
+    radius: float
+    hazard_type: m.HazardType
+    sector: str
+    until: float | None
+
+
+@attrs.define
+class Metrics:
+    """What the simulation counts; the summary reads them."""
+
+    dockings: int = 0
+    refusals: int = 0
+    undockings: int = 0
+    evictions: int = 0
+    trades: int = 0
+    traded_units: float = 0.0
+    distress_calls: int = 0
+    answer_times: list[float] = attrs.field(factory=list)  # call -> rescue accepted
+    rescue_times: list[float] = attrs.field(factory=list)  # call -> rescuer alongside
+    unanswered: set[str] = attrs.field(factory=set)  # ships still calling
+    hazard_entries: int = 0
+    hazard_exits: int = 0
+    fuel_exhausted: int = 0
+    ship_updates: int = 0
+    ticks: int = 0
+
+
+@attrs.frozen
+class Expectation:
+    """A named check on the finished run's summary."""
+
+    description: str
+    check: Callable[[object], bool]
+
+
+class World:
+    """One simulation: build it in a scenario (`add_station`, `add_ship`, `at`, `expect`)."""
+
+    def __init__(self, system: ActorSystem, *, step: float = 1.0) -> None:
+        if not step > 0:
+            raise ScenarioError(f"the tick step must be positive, got {step!r}")
+        self.system = system
+        self.step = step
+        self.bodies: dict[str, Body] = {}
+        self.records: dict[str, ShipRecord] = {}
+        self.ships: dict[str, ActorRef] = {}
+        self.stations: dict[str, StationSite] = {}
+        self.station_states: dict[str, StationState] = {}
+        self.hazards: list[Hazard] = []
+        self.storms: dict[str, float] = {}  # sector -> until
+        self.metrics = Metrics()
+        self.expectations: list[Expectation] = []
+        self.trajectories: dict[str, list[tuple[float, float, float]]] | None = None
+        self._bodies: list[Body] = []
+        self._events: list[tuple[float, int, Callable[[], Awaitable[None] | None]]] = []
+        self._sequence = itertools.count()
+        self._arrived: set[str] = set()
+        self._stranded: set[str] = set()
+        self._inside: dict[str, str] = {}  # ship -> hazard it is in
+        self.trade_ids = itertools.count(1)
+        self.started = 0.0
+
+    # --- building a scenario ------------------------------------------------------------------
+
+    async def add_station(
+        self,
+        name: str,
+        position: Point,
+        *,
+        sector: str,
+        berths: int = 2,
+        prices: Mapping[str, float] | None = None,
+        stock: float = 1000.0,
+        services: m.ServiceAvailability | None = None,
+        market_interval: float = 60.0,
+        lease: float = 900.0,
+    ) -> ActorRef:
+        """Add a station (an actor) with a market; its updates go to ``market.<sector>``."""
+        from spaceactors.sim.station import Station, StationState
+
+        if name in self.stations or name in self.ships:
+            raise ScenarioError(f"the name {name!r} is taken")
+        if berths < 1:
+            raise ScenarioError(f"station {name!r} needs at least one berth, got {berths}")
+        state = StationState(
+            sector,
+            Market.of(prices or {"ore": 10.0, "water": 4.0, "fuel": 2.0}, stock),
+            services or m.ServiceAvailability(repairs=True, refueling=True, crew_quarters=True),
+            market_interval,
+            lease,
+            [None] * berths,
+        )
+        self.station_states[name] = state
+        ref = await self.system.spawn(Station, self, state, name=name)
+        self.stations[name] = StationSite(name, position, sector, ref)
+        return ref
+
+    async def add_ship(
+        self,
+        name: str,
+        position: Point,
+        *,
+        route: tuple[str, ...] | list[str] = (),
+        cargo: Mapping[str, float] | None = None,
+        capacity: float = 100.0,
+        credits: float = 1000.0,
+        fuel: float = 1000.0,
+        max_speed: float = 200.0,
+        max_accel: float = 5.0,
+        stay: float = 30.0,
+        sector: str | None = None,
+    ) -> ActorRef:
+        """Add a ship (an actor and a body); with a `route`, it trades between those stations."""
+        from spaceactors.sim.ship import Ship
+
+        if name in self.stations or name in self.ships:
+            raise ScenarioError(f"the name {name!r} is taken")
+        unknown = [station for station in route if station not in self.stations]
+        if unknown:
+            raise ScenarioError(f"ship {name!r} has unknown stations on its route: {unknown}")
+        body = Body(name, *position, max_accel=max_accel, max_speed=max_speed, fuel=fuel)
+        home = sector or (self.stations[route[0]].sector if route else self._nearest_sector(body))
+        self.records[name] = ShipRecord(
+            name,
+            capacity,
+            credits,
+            dict(cargo or {}),
+            tuple(route),
+            sector=home,
+            stay=stay,
+            tank=fuel,
+        )
+        self.bodies[name] = body
+        self._bodies.append(body)
+        ref = await self.system.spawn(Ship, self, name=name)
+        self.ships[name] = ref
+        return ref
+
+    def at(self, time: float, action: Callable[[], Awaitable[None] | None]) -> None:
+        """Run `action` (a function, sync or async) when the simulation reaches `time` seconds."""
+        heapq.heappush(self._events, (self.started + time, next(self._sequence), action))
+
+    def expect(self, description: str, check: Callable[[object], bool]) -> None:
+        """State an expectation: `check(summary)` must hold at the end, or the run fails."""
+        self.expectations.append(Expectation(description, check))
+
+    # --- scenario events ---------------------------------------------------------------------
+
+    async def hazard(
+        self,
+        name: str,
+        center: Point,
+        radius: float,
+        *,
+        sector: str,
+        hazard_type: m.HazardType = m.HazardType.ASTEROID,
+        duration: float | None = None,
+    ) -> None:
+        """A hazard appears (announced on ``hazard.<sector>``); ships inside steer out."""
+        until = None if duration is None else trio.current_time() + duration
+        self.hazards.append(Hazard(name, center, radius, hazard_type, sector, until))
+        notice = m.NavigationHazard(m.Vec3(*center), radius, hazard_type)
+        await self.system.router.publish(f"hazard.{sector}", notice)
+
+    async def weather(self, sector: str, severity: m.WeatherSeverity, duration: float) -> None:
+        """Space weather over a sector: ships there fly slower until it passes."""
+        self.storms[sector] = trio.current_time() + duration
+        alert = m.WeatherAlert((sector,), severity)
+        await self.system.router.publish(f"weather.{sector}", alert)
+
+    async def emergency(
+        self, ship: str, emergency_type: m.EmergencyType, severity: int = 5
+    ) -> None:
+        """Something goes wrong aboard `ship`: it stops and calls for help."""
+        await self.system.send(self._ship(ship), ev.Emergency(emergency_type, severity))
+
+    async def crash(self, name: str) -> None:
+        """Make the actor `name` crash (its supervisor restarts it)."""
+        await self.system.send(name, ev.Sabotage())
+
+    async def market_shock(self, station: str, commodity: str, factor: float) -> None:
+        """A commodity's stock at `station` is multiplied by `factor` (its price follows)."""
+        site = self.stations.get(station)
+        if site is None:
+            raise ScenarioError(f"no station named {station!r}")
+        await self.system.send(site.ref, ev.MarketShock(commodity, factor))
+
+    async def formation(
+        self, leader: str, followers: list[str], formation: m.FormationType, spacing: float = 300.0
+    ) -> None:
+        """`followers` hold station around `leader` (each told with a FormationRequest)."""
+        lead = self._ship(leader)
+        for index, follower in enumerate(followers, start=1):
+            offset = formation_offset(formation, index, spacing)
+            request = m.FormationRequest(formation, m.Vec3(*offset))
+            await self.system.send(
+                self._ship(follower), m.ShipToShip(lead.id, self._ship(follower).id, request)
+            )
+
+    def _ship(self, name: str) -> ActorRef:
+        ref = self.ships.get(name)
+        if ref is None:
+            raise ScenarioError(f"no ship named {name!r}")
+        return ref
+
+    def _nearest_sector(self, body: Body) -> str:
+        if not self.stations:
+            return "deep"
+        site = min(self.stations.values(), key=lambda s: body.distance_to(s.position))
+        return site.sector
+
+    # --- the tick service ---------------------------------------------------------------------
+
+    def service(self) -> ServiceSpec:
+        return ServiceSpec("world", self.serve)
+
+    async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Tick forever: due events, physics, sensors (run as the ``world`` service)."""
+        task_status.started()
+        next_tick = trio.current_time()
+        while True:
+            await trio.sleep_until(next_tick)
+            await self.tick()
+            next_tick += self.step
+
+    async def tick(self) -> None:
+        now = trio.current_time()
+        while self._events and self._events[0][0] <= now:
+            _, _, action = heapq.heappop(self._events)
+            result = action()
+            if result is not None:
+                await result
+        self._weather(now)
+        step(self._bodies, self.step)
+        self.metrics.ticks += 1
+        self.metrics.ship_updates += len(self._bodies)
+        self._sense(now)
+        if self.trajectories is not None:
+            for body in self._bodies:
+                self.trajectories.setdefault(body.name, []).append((now, body.x, body.y))
+
+    def _weather(self, now: float) -> None:
+        if not self.storms:
+            return
+        for sector, until in list(self.storms.items()):
+            if until <= now:
+                del self.storms[sector]
+        for name, body in self.bodies.items():
+            body.speed_factor = 0.5 if self.records[name].sector in self.storms else 1.0
+
+    def _sense(self, now: float) -> None:
+        """Tell ships what changed: arrival, an empty tank, a hazard entered or left."""
+        hazards = [h for h in self.hazards if h.until is None or h.until > now]
+        if len(hazards) != len(self.hazards):
+            self.hazards = hazards
+        arrived, radius2, speed2 = self._arrived, ARRIVAL_RADIUS**2, ARRIVAL_SPEED**2
+        for body in self._bodies:
+            name = body.name
+            target = body.target
+            if target is not None and name not in arrived:
+                dx, dy, dz = target[0] - body.x, target[1] - body.y, target[2] - body.z
+                vx, vy, vz = body.vx, body.vy, body.vz
+                if (
+                    dx * dx + dy * dy + dz * dz < radius2
+                    and vx * vx + vy * vy + vz * vz < speed2
+                    and self._tell(name, ev.Arrived(target))
+                ):
+                    arrived.add(name)
+            if body.fuel <= 0.0 and name not in self._stranded:
+                if self._tell(name, ev.FuelExhausted()):
+                    self._stranded.add(name)
+                    self.metrics.fuel_exhausted += 1
+            if hazards or name in self._inside:
+                self._check_hazards(body, hazards)
+
+    def _check_hazards(self, body: Body, hazards: list[Hazard]) -> None:
+        name = body.name
+        inside = next((h for h in hazards if body.distance_to(h.center) < h.radius), None)
+        current = self._inside.get(name)
+        if inside is not None and current is None:
+            if self._tell(name, ev.HazardEntered(inside.name, inside.center, inside.radius)):
+                self._inside[name] = inside.name
+                self.metrics.hazard_entries += 1
+        elif inside is None and current is not None:
+            if self._tell(name, ev.HazardCleared(current)):
+                del self._inside[name]
+                self.metrics.hazard_exits += 1
+
+    def _tell(self, ship: str, message: object) -> bool:
+        """Put a sensor reading in the ship's mailbox; False to try again next tick."""
+        try:
+            self.ships[ship].try_send(message)
+        except (MailboxFull, ActorUnavailable):
+            return False
+        return True
+
+    # --- used by ships ------------------------------------------------------------------------
+
+    def steer(self, ship: str, target: Point | None) -> None:
+        """Point `ship`'s autopilot at `target` (None: stop where it is)."""
+        body = self.bodies[ship]
+        body.leader = None
+        body.target = target if target is not None else body.position
+        self._arrived.discard(ship)
+
+    def follow(self, ship: str, leader: str, offset: Point) -> None:
+        body = self.bodies[ship]
+        body.leader, body.offset, body.target = self.bodies[leader], offset, None
+
+    def refuelled(self, ship: str, fuel: float) -> None:
+        body = self.bodies[ship]
+        body.fuel += fuel
+        if body.fuel > 0:
+            self._stranded.discard(ship)
+
+    def commit(self, record: ShipRecord) -> None:
+        """Make `record` the ship's last consistent state."""
+        self.records[record.name] = record
+
+
+def formation_offset(formation: m.FormationType, index: int, spacing: float) -> Point:
+    """Where the `index`-th follower (1-based) holds station relative to the leader."""
+    if formation is m.FormationType.CONVOY:  # a line astern
+        return (-spacing * index, 0.0, 0.0)
+    if formation is m.FormationType.EXPLORATION:  # a wide line abreast
+        side = 1 if index % 2 else -1
+        return (0.0, side * 3 * spacing * ((index + 1) // 2), 0.0)
+    angle = 2 * math.pi * index / 6  # DEFENSIVE: a ring around the leader
+    return (spacing * math.cos(angle), spacing * math.sin(angle), 0.0)
