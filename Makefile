@@ -23,7 +23,7 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN)
-	$(BIN)/spaceactors demo
+	$(BIN)/spaceactors run trade-route
 
 test: lint typecheck docs pytest
 
