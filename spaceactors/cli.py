@@ -167,8 +167,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     )
     try:
         summary = sa.run(run, seed=args.seed, virtual=args.clock == "virtual")
-    except (sim.ScenarioError, ValueError) as exc:
-        raise _BadInput(f"scenario {chosen.name!r} cannot be built: {exc}") from None
+    except sim.ScenarioBroken as exc:
+        raise _BadInput(str(exc)) from None
     finally:
         if bar is not None:
             bar.close()

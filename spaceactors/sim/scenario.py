@@ -213,7 +213,17 @@ async def run_scenario(
         world.started = trio.current_time()
         if keep_world is not None:
             keep_world(world)
-        await chosen.build(world)
+        try:
+            await chosen.build(world)
+        except Exception as exc:  # the scenario's own code failed: say where, in one line
+            frames = traceback.extract_tb(exc.__traceback__)
+            script = getattr(chosen.build, "__code__", None)
+            mine = [f for f in frames if script is not None and f.filename == script.co_filename]
+            where = (mine or frames)[-1]
+            raise ScenarioBroken(
+                f"scenario {chosen.name!r} failed while building its world at "
+                f"{where.filename}:{where.lineno}: {type(exc).__name__}: {exc}"
+            ) from exc
         goods_before = _goods(world)
         await system.user.start_child(world.service())
         end = world.started + length
