@@ -10,14 +10,14 @@ import pytest
 import spaceactors as sa
 from spaceactors.cli import main
 
-FAILING = '''
+FAILING = """
 from spaceactors import sim
 
 @sim.scenario(duration=60)
 async def lonely(world):
     await world.add_station("x", (0, 0, 0), sector="a")
     world.expect("a docking happened", lambda s: s.dockings > 0)
-'''
+"""
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -62,7 +62,8 @@ def test_a_failed_expectation_exits_1_and_says_which(tmp_path: Path) -> None:
 def test_the_progress_bar_shows_time_rate_actors_and_restarts() -> None:
     _, _, err = run("run", "trade-route", "--duration", "600", "--progress", "always")
     assert "600/600 s" in err
-    assert "msg/s" in err and "15 actors" in err
+    assert "msg/s" in err
+    assert "15 actors" in err
 
 
 def test_a_trace_file_and_a_fault_plan_are_used(tmp_path: Path) -> None:
@@ -89,8 +90,11 @@ def test_a_trace_file_and_a_fault_plan_are_used(tmp_path: Path) -> None:
 def test_bad_input_gets_one_line_and_exit_code_2(argv: list[str], message: str) -> None:
     code, out, err = run(*argv)
     assert code == 2
-    assert err.startswith("spaceactors: error: ") and message in err
-    assert err.count("\n") == 1 and "Traceback" not in err and out == ""
+    assert err.startswith("spaceactors: error: ")
+    assert message in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+    assert out == ""
 
 
 def test_a_script_with_a_syntax_error_names_its_line(tmp_path: Path) -> None:
@@ -98,7 +102,8 @@ def test_a_script_with_a_syntax_error_names_its_line(tmp_path: Path) -> None:
     script.write_text("from spaceactors import sim\n\nasync def oops(:\n")
     code, _, err = run("run", str(script))
     assert code == 2
-    assert f"{script}:3: syntax error" in err and err.count("\n") == 1
+    assert f"{script}:3: syntax error" in err
+    assert err.count("\n") == 1
 
 
 def test_a_script_that_fails_while_building_names_its_line(tmp_path: Path) -> None:
@@ -117,7 +122,8 @@ def test_a_fault_plan_that_is_not_one_is_refused(tmp_path: Path) -> None:
     plan.write_text('{"schema": 1, "type": "FaultPlan", "body": {"rules": [{"kind": "melt"}]}}')
     code, _, err = run("run", "trade-route", "--faults", str(plan))
     assert code == 2
-    assert "is not a fault plan" in err and "unknown kind 'melt'" in err
+    assert "is not a fault plan" in err
+    assert "unknown kind 'melt'" in err
 
 
 @pytest.mark.parametrize(
@@ -136,4 +142,5 @@ def test_bad_options_get_one_line_and_exit_code_2(
         main(argv)
     assert exited.value.code == 2
     err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1
+    assert message in err
+    assert err.count("\n") == 1

@@ -9,6 +9,7 @@ market counts what it produced and consumed, so goods can be accounted for exact
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import attrs
@@ -25,8 +26,8 @@ class Commodity:
 
     @property
     def price(self) -> float:
-        scarcity = self.target / max(self.stock, 1e-6)
-        factor = min(max(scarcity**ELASTICITY, FLOOR), CEILING)
+        scarcity: float = self.target / max(self.stock, 1e-6)
+        factor = min(max(math.pow(scarcity, ELASTICITY), FLOOR), CEILING)
         return round(self.base_price * factor, 4)
 
 

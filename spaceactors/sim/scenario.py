@@ -119,7 +119,8 @@ def _from_file(path: Path) -> Scenario:
         raise ScenarioNotFound(f"no scenario file at {path}")
     module_name = f"spaceactors_scenario_{abs(hash(path.resolve()))}"
     spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)

@@ -33,6 +33,7 @@ from spaceactors.sim.physics import Body, Point, step
 from spaceactors.specs import ServiceSpec
 
 if TYPE_CHECKING:
+    from spaceactors.sim.scenario import Summary
     from spaceactors.sim.station import StationState
     from spaceactors.system import ActorSystem
 
@@ -138,7 +139,7 @@ class Expectation:
     """A named check on the finished run's summary."""
 
     description: str
-    check: Callable[[object], bool]
+    check: Callable[[Summary], bool]
 
 
 class World:
@@ -248,7 +249,7 @@ class World:
         """Run `action` (a function, sync or async) when the simulation reaches `time` seconds."""
         heapq.heappush(self._events, (self.started + time, next(self._sequence), action))
 
-    def expect(self, description: str, check: Callable[[object], bool]) -> None:
+    def expect(self, description: str, check: Callable[[Summary], bool]) -> None:
         """State an expectation: `check(summary)` must hold at the end, or the run fails."""
         self.expectations.append(Expectation(description, check))
 
@@ -374,10 +375,10 @@ class World:
                     and self._tell(name, ev.Arrived(target))
                 ):
                     arrived.add(name)
-            if body.fuel <= 0.0 and name not in self._stranded:
-                if self._tell(name, ev.FuelExhausted()):
-                    self._stranded.add(name)
-                    self.metrics.fuel_exhausted += 1
+            stranded = body.fuel <= 0.0 and name not in self._stranded
+            if stranded and self._tell(name, ev.FuelExhausted()):
+                self._stranded.add(name)
+                self.metrics.fuel_exhausted += 1
             if hazards or name in self._inside:
                 self._check_hazards(body, hazards)
 
@@ -386,13 +387,13 @@ class World:
         inside = next((h for h in hazards if body.distance_to(h.center) < h.radius), None)
         current = self._inside.get(name)
         if inside is not None and current is None:
-            if self._tell(name, ev.HazardEntered(inside.name, inside.center, inside.radius)):
+            entered = ev.HazardEntered(inside.name, inside.center, inside.radius)
+            if self._tell(name, entered):
                 self._inside[name] = inside.name
                 self.metrics.hazard_entries += 1
-        elif inside is None and current is not None:
-            if self._tell(name, ev.HazardCleared(current)):
-                del self._inside[name]
-                self.metrics.hazard_exits += 1
+        elif inside is None and current is not None and self._tell(name, ev.HazardCleared(current)):
+            del self._inside[name]
+            self.metrics.hazard_exits += 1
 
     def _tell(self, ship: str, message: object) -> bool:
         """Put a sensor reading in the ship's mailbox; False to try again next tick."""
