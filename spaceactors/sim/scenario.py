@@ -257,7 +257,7 @@ def _progress(system: ActorSystem, world: World, length: float, wall: float) -> 
         duration=length,
         messages=sum(stats.delivered.values()),
         actors=len(system.registry),
-        restarts=sum(ref.status().restarts for ref in world.ships.values()),
+        restarts=sum(ref._cell.restarts for ref in world.ships.values()),
         wall_seconds=time.perf_counter() - wall,
     )
 

@@ -25,6 +25,7 @@ OFFER_WINDOW = 2.0  # seconds a distressed ship collects rescue offers
 RECALL_AFTER = 30.0  # seconds before a call nobody answered goes out again
 RESCUE_RANGE = 50_000.0  # m: farther than this, a ship does not offer help
 RESCUE_FUEL = 0.25  # the share of its fuel a rescuer hands over
+SECTOR_TOPICS = ("distress", "hazard", "weather")  # what a ship hears in the sector it is in
 HULL = m.ShipSpecs(ship_class="Hauler", length=120.0, mass=1800.0, cargo_capacity=100.0)
 
 
@@ -42,6 +43,7 @@ class Ship(Actor):
     async def on_start(self) -> None:
         self.rec: ShipRecord = self.world.records[self.ctx.name].snapshot()
         self._subscribe(self.rec.sector)
+        self._follow_markets()
         rec = self.rec
         if rec.pending_trade is not None:  # crashed mid-trade: finish it
             await self._trade(rec.pending_trade)
@@ -345,10 +347,15 @@ class Ship(Actor):
     # --- topics --------------------------------------------------------------------------------
 
     def _subscribe(self, sector: str) -> None:
-        for kind in ("market", "distress", "hazard", "weather"):
+        for kind in SECTOR_TOPICS:
             self.ctx.subscribe(f"{kind}.{sector}")
 
     def _unsubscribe(self, sector: str) -> None:
         router = self.ctx.system.router
-        for kind in ("market", "distress", "hazard", "weather"):
+        for kind in SECTOR_TOPICS:
             router.unsubscribe(self.ctx.self_ref, f"{kind}.{sector}")
+
+    def _follow_markets(self) -> None:
+        """Listen to the markets of the stations on its route (not to every market around)."""
+        for station in dict.fromkeys(self.rec.route):
+            self.ctx.subscribe(self.world.market_topic(station))

@@ -6,7 +6,7 @@ frees, the first ship in the queue gets a grant by reliable delivery: a grant mu
 Every `BerthCheck` frees berths whose ship has stopped for good or overstayed the lease, so a
 ship that dies docked does not keep its berth forever. Trades are idempotent by trade id. Every
 `market_interval` stocks drift back towards their targets and the price changes go out on
-``market.<sector>``.
+``market.<sector>.<station>`` (subscribe to ``market.<sector>.*`` for a whole sector).
 """
 
 from __future__ import annotations
@@ -203,5 +203,5 @@ class Station(Actor):
         self.state.last_prices = prices
         if changes:
             await self.ctx.publish(
-                f"market.{self.state.sector}", m.MarketUpdate(self.state.sector, changes)
+                self.world.market_topic(self.ctx.name), m.MarketUpdate(self.state.sector, changes)
             )

@@ -7,8 +7,10 @@ it was. It runs as the ``world`` service under the supervision tree; each tick i
 scenario's events that are due, moves every body (`physics.step`), and tells ships what their
 sensors see: arrival, an empty tank, entering or leaving a hazard.
 
-Sectors are named regions; each has topics ``market.<sector>``, ``hazard.<sector>``,
-``weather.<sector>`` and ``distress.<sector>``.
+Sectors are named regions; each has topics ``hazard.<sector>``, ``weather.<sector>`` and
+``distress.<sector>``, and each station in it publishes its market on
+``market.<sector>.<station>`` (so ``market.<sector>.*`` hears the whole sector's markets, and a
+ship listens only to the markets on its route).
 """
 
 from __future__ import annotations
@@ -184,7 +186,7 @@ class World:
         market_interval: float = 60.0,
         lease: float = 900.0,
     ) -> ActorRef:
-        """Add a station (an actor) with a market; its updates go to ``market.<sector>``."""
+        """Add a station (an actor) with a market; its updates go to `market_topic`."""
         from spaceactors.sim.station import Station, StationState
 
         if name in self.stations or name in self.ships:
@@ -305,6 +307,10 @@ class World:
             await self.system.send(
                 self._ship(follower), m.ShipToShip(lead.id, self._ship(follower).id, request)
             )
+
+    def market_topic(self, station: str) -> str:
+        """Where `station` publishes its market updates: ``market.<sector>.<station>``."""
+        return f"market.{self.stations[station].sector}.{station}"
 
     def _ship(self, name: str) -> ActorRef:
         ref = self.ships.get(name)
