@@ -9,12 +9,32 @@ from collections.abc import Sequence
 
 import trio
 
-from benchmarks import counting, fanout, pingpong, reliable, routing, spawn, thread_ring, tracing
+from benchmarks import (
+    counting,
+    fanout,
+    fleet,
+    pingpong,
+    reliable,
+    routing,
+    spawn,
+    thread_ring,
+    tracing,
+)
 from benchmarks.harness import Options
 
 BENCHMARKS = {
     module.NAME: module
-    for module in (counting, pingpong, thread_ring, spawn, fanout, routing, reliable, tracing)
+    for module in (
+        counting,
+        pingpong,
+        thread_ring,
+        spawn,
+        fanout,
+        routing,
+        reliable,
+        tracing,
+        fleet,
+    )
 }
 
 

@@ -13,7 +13,17 @@ import pytest
 import trio
 import trio.testing
 
-from benchmarks import counting, fanout, pingpong, reliable, routing, spawn, thread_ring, tracing
+from benchmarks import (
+    counting,
+    fanout,
+    fleet,
+    pingpong,
+    reliable,
+    routing,
+    spawn,
+    thread_ring,
+    tracing,
+)
 from benchmarks.__main__ import BENCHMARKS
 from benchmarks.harness import Options, Run, best_of
 
@@ -64,6 +74,7 @@ def test_every_benchmark_is_registered_under_its_name() -> None:
         "routing",
         "reliable",
         "tracing",
+        "fleet",
     ]
     assert Options(scale=10).size(counting.SIZE) == counting.SIZE // 10
     assert fanout.receivers_of(fanout.SIZE) == 10_000
@@ -76,6 +87,21 @@ async def test_the_bucket_counts_only_the_takes_that_succeeded(
     monkeypatch.setattr(reliable, "HUGE", 10.0)  # virtual time stands still: 10 takes, no more
     run = await reliable.bucket(N)
     assert run.count == 10
+
+
+async def test_fleet_runs_large_fleet_scaled_down(autojump_clock: trio.testing.MockClock) -> None:
+    ships = Options(scale=10).size(fleet.SIZE)  # the --quick size
+    with trio.fail_after(600):  # virtual seconds: the scenario's 120, its start and its end
+        run = await fleet.fleet(ships, duration=120.0)
+    summary = run.summary
+    assert (summary.ships, summary.stations) == (ships, 50)
+    assert summary.ship_updates == ships * run.ticks > 0
+    assert fleet.large_fleet.SHIPS == fleet.SIZE == 10_000  # restored after the build
+    assert 0 < run.simulated < summary.duration == 120.0
+    assert run.updates == summary.ship_updates * run.simulated / 120.0
+    assert run.window > 0
+    assert run.build > 0
+    assert run.messages > 0
 
 
 def test_fanout_refuses_a_size_that_is_not_whole_rounds() -> None:

@@ -226,8 +226,9 @@ async def run_scenario(
                 f"{where.filename}:{where.lineno}: {type(exc).__name__}: {exc}"
             ) from exc
         goods_before = _goods(world)
-        await system.user.start_child(world.service())
         end = world.started + length
+        world.ends_at = end
+        await system.user.start_child(world.service())
         chunk = length / max(updates, 1)
         while (now := trio.current_time()) < end:
             await trio.sleep_until(min(end, now + chunk))

@@ -170,6 +170,8 @@ class World:
         self._inside: dict[str, str] = {}  # ship -> hazard it is in
         self.trade_ids = itertools.count(1)
         self.started = 0.0
+        self.ends_at = math.inf
+        """No tick at or after this time (the runner sets it, so the last tick is certain)."""
 
     # --- building a scenario ------------------------------------------------------------------
 
@@ -333,10 +335,11 @@ class World:
         """Tick forever: due events, physics, sensors (run as the ``world`` service)."""
         task_status.started()
         next_tick = trio.current_time()
-        while True:
+        while next_tick < self.ends_at:
             await trio.sleep_until(next_tick)
             await self.tick()
             next_tick += self.step
+        await trio.sleep_forever()  # the run is over; the system stops us
 
     async def tick(self) -> None:
         now = trio.current_time()
