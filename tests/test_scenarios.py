@@ -164,12 +164,6 @@ def test_a_file_that_raises_while_loading_is_broken_at_its_line(tmp_path: Path) 
         sim.load(str(missing))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: scenario._from_file reports the line of the *last* traceback frame with the "
-    "scenario file's path: an error raised inside a library the file calls gets the "
-    "library's line number (here json/decoder.py's) glued to the scenario's path",
-)
 def test_an_error_raised_in_a_library_is_reported_at_the_scenario_files_line(
     tmp_path: Path,
 ) -> None:
@@ -214,12 +208,6 @@ def test_a_scenario_loads_from_a_file_and_runs(tmp_path: Path) -> None:
     assert sim.load(str(path)).name == "tiny-run"  # loads again (a fresh module each time)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: scenario._from_file returns the first Scenario among the module's globals, "
-    "including ones it imported: a file that imports a shipped scenario to build on it loads "
-    "the shipped one instead of its own",
-)
 def test_a_file_that_builds_on_a_shipped_scenario_loads_its_own(tmp_path: Path) -> None:
     path = write(
         tmp_path,

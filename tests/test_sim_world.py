@@ -215,12 +215,6 @@ async def test_the_lease_evicts_a_ship_that_overstays(
         assert world.bodies["a"].target == (50_000.0, 0.0, 0.0)  # on to the next station
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a ship restarted while DOCKED never departs on its own: its Depart timer "
-    "(ctx.after in Ship._from_station) died with the crashed incarnation and Ship.on_start "
-    "does not re-arm it, so it holds the berth until the lease (900 s) evicts it",
-)
 async def test_a_ship_restarted_while_docked_still_leaves_after_its_stay(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -305,10 +299,12 @@ async def test_a_crash_mid_trade_neither_loses_nor_duplicates_cargo(
     record = world.records["a"]
     assert record.pending_trade is None
     assert record.cargo == {}
-    assert record.credits == pytest.approx(1000.0 + 20 * 6.0 + 10 * 9.0)
+    (result,) = world.station_states["ceres"].trades.values()
+    assert result.credits == pytest.approx(20 * 6.0 + 10 * 9.0, rel=0.02)  # about list price
+    assert record.credits == pytest.approx(1000.0 + result.credits)  # paid once
     ceres = world.station_states["ceres"]
     assert ceres.market.goods["ore"].stock == 1020.0 + ceres.market.net_production["ore"]
-    assert ceres.credits == pytest.approx(1_000_000.0 - 210.0)
+    assert ceres.credits == pytest.approx(1_000_000.0 - result.credits)
 
 
 # --- fuel, distress and rescue -----------------------------------------------------------------
@@ -362,7 +358,7 @@ async def test_a_distress_call_is_answered_by_the_nearest_able_ship(
             "dry": None,
             "elsewhere": None,
         }
-        assert world.bodies["near"].target == ORIGIN
+        assert world.bodies["near"].leader is world.bodies["victim"]  # flying to its side
         fuel = world.bodies["near"].fuel
         took = await until(lambda: bool(world.metrics.rescue_times), within=120.0)
         assert world.bodies["near"].distance_to(world.bodies["victim"].position) < 60.0
@@ -416,12 +412,6 @@ async def test_an_unanswered_call_goes_out_again_until_someone_comes(
         assert world.metrics.answer_times == [pytest.approx(130.0, abs=1.0)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the rescuer flies to where the distressed ship was when it chose a rescuer "
-    "(Ship._choose_rescuer sends a snapshot of its position) and Ship._alongside sends Rescued "
-    "on arrival there without checking the distance: a drifting ship is 'rescued' from km away",
-)
 async def test_a_drifting_ship_is_rescued_alongside(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -436,13 +426,6 @@ async def test_a_drifting_ship_is_rescued_alongside(
         assert helper.distance_to(drifter.position) < 500.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a ship that calls for help while DOCKED keeps its berth, and once rescued "
-    "flies to the same station (Ship._rescued -> _fly_to(route[leg])) and asks for a berth "
-    "again; Station._docking_request ignores a request from a ship it has docked (no reply), "
-    "so the ship waits in DOCKING, holding the berth, until the lease evicts it",
-)
 async def test_a_ship_rescued_while_docked_gets_going_again(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -564,12 +547,6 @@ def test_formation_offsets() -> None:
     assert len({(round(x), round(y)) for x, y, _ in ring}) == 6
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: physics.step moves the leader before its followers, which then aim at its new "
-    "position and move a tick further: behind a leader at 200 m/s each follower sits 200 m "
-    "ahead of its slot (a 300 m convoy collapses to 100 m)",
-)
 async def test_a_convoy_holds_its_spacing_behind_a_moving_leader(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -583,7 +560,7 @@ async def test_a_convoy_holds_its_spacing_behind_a_moving_leader(
         await world.formation("lead", followers, sa.FormationType.CONVOY)
         await sleep_until(world, 200.0)
         lead = world.bodies["lead"]
-        assert lead.speed == pytest.approx(200.0)
+        assert lead.speed == pytest.approx(160.0)  # a formation's leader cruises at 80%
         for index, name in enumerate(followers, start=1):
             slot = (lead.x - 300.0 * index, lead.y, lead.z)
             assert world.bodies[name].distance_to(slot) < 50.0

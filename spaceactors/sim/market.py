@@ -26,9 +26,19 @@ class Commodity:
 
     @property
     def price(self) -> float:
-        scarcity: float = self.target / max(self.stock, 1e-6)
-        factor = min(max(math.pow(scarcity, ELASTICITY), FLOOR), CEILING)
-        return round(self.base_price * factor, 4)
+        """The price of one unit now (the next unit bought or sold moves it)."""
+        return round(self.price_at(self.stock), 4)
+
+    def price_at(self, stock: float) -> float:
+        scarcity: float = self.target / max(stock, 1e-6)
+        return self.base_price * min(max(math.pow(scarcity, ELASTICITY), FLOOR), CEILING)
+
+    def value(self, low: float, high: float) -> float:
+        """What the units between stock levels `low` and `high` are worth: each unit at the
+        price it moves the market to, so buying and selling back the same lot nets nothing."""
+        steps = 16  # midpoint rule; the curve is smooth and a trade moves little of it
+        width = (high - low) / steps
+        return sum(self.price_at(low + (i + 0.5) * width) for i in range(steps)) * width
 
 
 @attrs.define
@@ -52,22 +62,22 @@ class Market:
         item = self.goods.get(commodity)
         if item is None or quantity <= 0:
             return 0.0
-        paid = item.price * quantity
+        paid = item.value(item.stock, item.stock + quantity)
         item.stock += quantity
         return paid
 
     def buy_from_station(
         self, commodity: str, quantity: float, max_price: float
     ) -> tuple[float, float]:
-        """The station sells up to `quantity` if its price is at most `max_price`: returns the
-        quantity sold and what it cost (at the price before the sale)."""
+        """The station sells up to `quantity` if its price now is at most `max_price`: returns
+        the quantity sold and what it cost (see `Commodity.value`)."""
         item = self.goods.get(commodity)
         if item is None or item.price > max_price:
             return 0.0, 0.0
-        price = item.price
         sold = min(quantity, max(item.stock - 1.0, 0.0))
+        cost = item.value(item.stock - sold, item.stock)
         item.stock -= sold
-        return sold, sold * price
+        return sold, cost
 
     def shock(self, commodity: str, factor: float) -> None:
         """Multiply a commodity's stock by `factor` (a glut above 1, a shortage below)."""

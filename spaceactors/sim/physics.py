@@ -35,6 +35,7 @@ class Body:
     leader: Body | None = None  # or hold `offset` from this body (a formation)
     offset: Point = (0.0, 0.0, 0.0)
     speed_factor: float = 1.0  # < 1 while space weather slows the sector
+    cruise: float = 1.0  # < 1 for a formation's leader, so that its followers can keep up
 
     @property
     def position(self) -> Point:
@@ -64,53 +65,59 @@ class Body:
 
 
 def step(bodies: list[Body], dt: float) -> None:
-    """Advance every body by `dt` seconds (the world's tick; the hot loop of the simulation)."""
+    """Advance every body by `dt` seconds (the world's tick; the hot loop of the simulation).
+
+    Two passes: every body first steers from where everyone was at the start of the tick (so a
+    follower aims at its leader's slot, not at where the leader has just moved), then every
+    body moves.
+    """
     sqrt = math.sqrt
     for body in bodies:
-        vx, vy, vz = body.vx, body.vy, body.vz
         leader, target = body.leader, body.target
-        if (leader is not None or target is not None) and body.fuel > 0.0:
-            if leader is not None:
-                ox, oy, oz = body.offset
-                gx, gy, gz = leader.x + ox, leader.y + oy, leader.z + oz
-                wx, wy, wz = leader.vx, leader.vy, leader.vz
-            else:
-                assert target is not None
-                gx, gy, gz = target
-                wx = wy = wz = 0.0
-            dx, dy, dz = gx - body.x, gy - body.y, gz - body.z
-            distance = sqrt(dx * dx + dy * dy + dz * dz)
-            if distance < 1e-6 and vx == wx and vy == wy and vz == wz:
-                body.x, body.y, body.z = gx, gy, gz  # holding: nothing to burn
-                continue
-            accel = body.max_accel
-            top = body.max_speed * body.speed_factor
-            # The fastest approach that can still brake in time, on top of the goal's velocity.
-            scale = (
-                min(top, sqrt(2.0 * accel * distance) * 0.9) / distance if distance > 1e-9 else 0.0
-            )
-            dvx = wx + dx * scale - vx
-            dvy = wy + dy * scale - vy
-            dvz = wz + dz * scale - vz
-            change = sqrt(dvx * dvx + dvy * dvy + dvz * dvz)
-            limit = accel * dt
-            if change > limit:
-                shrink = limit / change
-                dvx, dvy, dvz, change = dvx * shrink, dvy * shrink, dvz * shrink, limit
-            cost = change * body.burn
-            fuel = body.fuel
-            if cost > fuel:  # the last drops: only part of the burn happens
-                part = fuel / cost
-                dvx, dvy, dvz = dvx * part, dvy * part, dvz * part
-                cost = fuel
-            body.fuel = fuel - cost
-            vx += dvx
-            vy += dvy
-            vz += dvz
-            body.vx, body.vy, body.vz = vx, vy, vz
-        body.x += vx * dt
-        body.y += vy * dt
-        body.z += vz * dt
+        if (leader is None and target is None) or body.fuel <= 0.0:
+            continue
+        vx, vy, vz = body.vx, body.vy, body.vz
+        if leader is not None:
+            ox, oy, oz = body.offset
+            dx, dy, dz = leader.x + ox - body.x, leader.y + oy - body.y, leader.z + oz - body.z
+            wx, wy, wz = leader.vx, leader.vy, leader.vz
+        else:
+            assert target is not None
+            dx, dy, dz = target[0] - body.x, target[1] - body.y, target[2] - body.z
+            wx = wy = wz = 0.0
+        distance = sqrt(dx * dx + dy * dy + dz * dz)
+        if distance < 1e-6 and vx == wx and vy == wy and vz == wz:
+            continue  # on station: nothing to burn
+        accel = body.max_accel
+        top = body.max_speed * body.speed_factor * body.cruise
+        # Close the gap as fast as it can still brake in time, and never overshoot in one tick.
+        if distance > 1e-9:
+            scale = min(top, sqrt(2.0 * accel * distance) * 0.9, distance / dt) / distance
+        else:
+            scale = 0.0
+        ux, uy, uz = wx + dx * scale, wy + dy * scale, wz + dz * scale
+        wanted = sqrt(ux * ux + uy * uy + uz * uz)
+        if wanted > top:  # even chasing a faster leader, never above its own top speed
+            cap = top / wanted
+            ux, uy, uz = ux * cap, uy * cap, uz * cap
+        dvx, dvy, dvz = ux - vx, uy - vy, uz - vz
+        change = sqrt(dvx * dvx + dvy * dvy + dvz * dvz)
+        limit = accel * dt
+        if change > limit:
+            shrink = limit / change
+            dvx, dvy, dvz, change = dvx * shrink, dvy * shrink, dvz * shrink, limit
+        cost = change * body.burn
+        fuel = body.fuel
+        if cost > fuel:  # the last drops: only part of the burn happens
+            part = fuel / cost
+            dvx, dvy, dvz = dvx * part, dvy * part, dvz * part
+            cost = fuel
+        body.fuel = fuel - cost
+        body.vx, body.vy, body.vz = vx + dvx, vy + dvy, vz + dvz
+    for body in bodies:
+        body.x += body.vx * dt
+        body.y += body.vy * dt
+        body.z += body.vz * dt
 
 
 def exit_point(position: Point, center: Point, radius: float, margin: float = 1.25) -> Point:

@@ -127,14 +127,22 @@ def _from_file(path: Path) -> Scenario:
     except SyntaxError as exc:
         raise ScenarioBroken(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
     except Exception as exc:
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        raise ScenarioBroken(f"{path}:{where.lineno}: {type(exc).__name__}: {exc}") from None
+        line = _line_in(exc, str(path))
+        raise ScenarioBroken(f"{path}:{line}: {type(exc).__name__}: {exc}") from None
     finally:
         sys.modules.pop(module_name, None)
     scenarios = [value for value in vars(module).values() if isinstance(value, Scenario)]
-    if not scenarios:
+    own = [found for found in scenarios if found.build.__module__ == module_name]
+    if not (own or scenarios):
         raise ScenarioNotFound(f"{path} defines no @sim.scenario function")
-    return scenarios[0]
+    return (own or scenarios)[0]  # its own, before any it imported to build on
+
+
+def _line_in(exc: BaseException, filename: str) -> int | None:
+    """The line of `filename` that the error passed through last (else the innermost one)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [frame for frame in frames if frame.filename == filename]
+    return (mine or frames)[-1].lineno if frames else None
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -217,13 +225,11 @@ async def run_scenario(
         try:
             await chosen.build(world)
         except Exception as exc:  # the scenario's own code failed: say where, in one line
-            frames = traceback.extract_tb(exc.__traceback__)
-            script = getattr(chosen.build, "__code__", None)
-            mine = [f for f in frames if script is not None and f.filename == script.co_filename]
-            where = (mine or frames)[-1]
+            code = getattr(chosen.build, "__code__", None)
+            script = code.co_filename if code is not None else "<scenario>"
             raise ScenarioBroken(
                 f"scenario {chosen.name!r} failed while building its world at "
-                f"{where.filename}:{where.lineno}: {type(exc).__name__}: {exc}"
+                f"{script}:{_line_in(exc, script)}: {type(exc).__name__}: {exc}"
             ) from exc
         goods_before = _goods(world)
         end = world.started + length

@@ -51,6 +51,10 @@ class Ship(Actor):
             await self._call_for_help(m.EmergencyType.ENGINE_FAILURE, 5, again=True)
         elif rec.mode is ShipMode.IDLE and rec.route:
             self._fly_to(rec.route[rec.leg % len(rec.route)])
+        elif rec.mode is ShipMode.DOCKING:  # the answer may have died with the crash: ask again
+            await self._request_berth()
+        elif rec.mode is ShipMode.DOCKED and rec.depart_at is not None:  # its timer died too
+            self.ctx.after(max(0.0, rec.depart_at - trio.current_time()), ev.Depart())
         self.world.commit(rec.snapshot())
 
     async def handle(self, message: object) -> object:
@@ -130,14 +134,16 @@ class Ship(Actor):
             target, rec.resume = rec.resume, None
             self.world.steer(rec.name, target)
         elif rec.mode is ShipMode.FLYING and rec.route:
-            station = rec.route[rec.leg % len(rec.route)]
-            rec.mode, rec.station = ShipMode.DOCKING, station
-            manifest = [m.CargoItem(k, v, 0.0) for k, v in sorted(rec.cargo.items()) if v > 0]
-            request = m.RequestDocking(HULL, manifest)
-            site = self.world.stations[station]
-            await self.ctx.send(
-                site.ref, m.ShipToStation(self.ctx.self_ref.id, site.ref.id, request)
-            )
+            rec.mode, rec.station = ShipMode.DOCKING, rec.route[rec.leg % len(rec.route)]
+            await self._request_berth()
+
+    async def _request_berth(self) -> None:
+        rec = self.rec
+        assert rec.station is not None
+        manifest = [m.CargoItem(k, v, 0.0) for k, v in sorted(rec.cargo.items()) if v > 0]
+        request = m.RequestDocking(HULL, manifest)
+        site = self.world.stations[rec.station]
+        await self.ctx.send(site.ref, m.ShipToStation(self.ctx.self_ref.id, site.ref.id, request))
 
     async def _from_station(self, content: object) -> None:
         rec = self.rec
@@ -145,6 +151,7 @@ class Ship(Actor):
             if not content.granted or rec.mode is not ShipMode.DOCKING:
                 return  # refused: the station queued us and grants a berth when one is free
             rec.mode, rec.berth = ShipMode.DOCKED, content.berth_assignment
+            rec.depart_at = trio.current_time() + rec.stay
             assert rec.station is not None
             await self._trade(self._plan_trade(rec.station))
             self.ctx.after(rec.stay, ev.Depart())
@@ -156,7 +163,7 @@ class Ship(Actor):
         if rec.mode is not ShipMode.DOCKED or rec.station is None or rec.berth is None:
             return
         await self.ctx.send(self.world.stations[rec.station].ref, ev.Undock(rec.name, rec.berth))
-        rec.berth = None
+        rec.berth = rec.depart_at = None
         self._next_leg()
 
     # --- trade ---------------------------------------------------------------------------------
@@ -275,9 +282,8 @@ class Ship(Actor):
             await self.ctx.send(accepted.ship, ev.RescueDeclined(rec.name))
             return
         rec.rescuing = accepted.ship
-        body = self.world.bodies[rec.name]
-        rec.resume = body.target
-        self.world.steer(rec.name, accepted.point)
+        rec.resume = self.world.bodies[rec.name].target
+        self.world.intercept(rec.name, accepted.ship)  # it may be drifting: chase it
 
     async def _alongside(self) -> None:
         rec = self.rec

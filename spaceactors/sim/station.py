@@ -47,6 +47,7 @@ class StationState:
         factory=lambda: collections.deque([60.0], maxlen=20)
     )
     last_prices: dict[str, float] = attrs.field(factory=dict)
+    published_at: float = 0.0
 
 
 class Station(Actor):
@@ -61,6 +62,7 @@ class Station(Actor):
         self.ctx.every(self.state.market_interval, ev.MarketTick())
         if not self.state.last_prices:
             self.state.last_prices = self.state.market.prices()
+            self.state.published_at = trio.current_time()
 
     async def handle(self, message: object) -> object:
         if isinstance(message, m.ShipToStation) and isinstance(message.content, m.RequestDocking):
@@ -87,8 +89,10 @@ class Station(Actor):
         return round(average_stay * (position // len(self.state.berths) + 1), 1)
 
     async def _docking_request(self, ship: str) -> None:
-        if ship in self.state.docked_at:
-            return  # a repeated request: it has its berth
+        if ship in self.state.docked_at:  # asked again (after a crash, a rescue): same berth
+            berth = self.state.berths.index(ship)
+            await self._tell(ship, m.DockingPermission(granted=True, berth_assignment=berth))
+            return
         if None in self.state.berths and (not self.state.queue or self.state.queue[0] == ship):
             if self.state.queue and self.state.queue[0] == ship:
                 self.state.queue.popleft()
@@ -105,7 +109,8 @@ class Station(Actor):
         self.state.berths[berth] = ship
         self.state.docked_at[ship] = trio.current_time()
         self.world.metrics.dockings += 1
-        prices = m.MarketPrices(self.state.market.prices(), trio.current_time())
+        # The prices as last published: the market updates a ship hears next apply to these.
+        prices = m.MarketPrices(self.state.last_prices, self.state.published_at)
         await self._tell(ship, prices, reliably=reliably)
         await self._tell(
             ship, m.DockingPermission(granted=True, berth_assignment=berth), reliably=reliably
@@ -201,6 +206,7 @@ class Station(Actor):
             if price != self.state.last_prices.get(item)
         }
         self.state.last_prices = prices
+        self.state.published_at = trio.current_time()
         if changes:
             await self.ctx.publish(
                 self.world.market_topic(self.ctx.name), m.MarketUpdate(self.state.sector, changes)

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 ARRIVAL_RADIUS = 60.0  # m: close enough to a target to have arrived
 ARRIVAL_SPEED = 5.0  # m/s: ... and slow enough
+FORMATION_CRUISE = 0.8  # a leader's share of its top speed, so that followers can close up
 
 
 class ScenarioError(SpaceActorsError, ValueError):
@@ -75,6 +76,7 @@ class ShipRecord:
     stay: float = 30.0  # seconds docked before leaving
     tank: float = 1000.0  # fuel it fills up to when it refuels
     pending_trade: ev.Trade | None = None  # sent, result not yet applied
+    depart_at: float | None = None  # when a docked ship leaves its berth
     prices: dict[str, dict[str, float]] = attrs.field(factory=dict)  # station -> commodity -> price
     distress_since: float | None = None
     answered: bool = False
@@ -168,6 +170,7 @@ class World:
         self._arrived: set[str] = set()
         self._stranded: set[str] = set()
         self._inside: dict[str, str] = {}  # ship -> hazard it is in
+        self._intercepts: dict[str, str] = {}  # ship -> the ship it is flying alongside
         self.trade_ids = itertools.count(1)
         self.started = 0.0
         self.ends_at = math.inf
@@ -301,8 +304,10 @@ class World:
     async def formation(
         self, leader: str, followers: list[str], formation: m.FormationType, spacing: float = 300.0
     ) -> None:
-        """`followers` hold station around `leader` (each told with a FormationRequest)."""
+        """`followers` hold station around `leader` (each told with a FormationRequest); the
+        leader cruises at 80% of its top speed so that they can catch up and keep up."""
         lead = self._ship(leader)
+        self.bodies[leader].cruise = FORMATION_CRUISE
         for index, follower in enumerate(followers, start=1):
             offset = formation_offset(formation, index, spacing)
             request = m.FormationRequest(formation, m.Vec3(*offset))
@@ -375,7 +380,9 @@ class World:
         for body in self._bodies:
             name = body.name
             target = body.target
-            if target is not None and name not in arrived:
+            if name in self._intercepts:
+                self._check_intercept(body)
+            elif target is not None and name not in arrived:
                 dx, dy, dz = target[0] - body.x, target[1] - body.y, target[2] - body.z
                 vx, vy, vz = body.vx, body.vy, body.vz
                 if (
@@ -390,6 +397,13 @@ class World:
                 self.metrics.fuel_exhausted += 1
             if hazards or name in self._inside:
                 self._check_hazards(body, hazards)
+
+    def _check_intercept(self, body: Body) -> None:
+        other = self.bodies[self._intercepts[body.name]]
+        relative = math.dist((body.vx, body.vy, body.vz), (other.vx, other.vy, other.vz))
+        close = body.distance_to(other.position) < ARRIVAL_RADIUS
+        if close and relative < ARRIVAL_SPEED and self._tell(body.name, ev.Arrived(other.position)):
+            del self._intercepts[body.name]
 
     def _check_hazards(self, body: Body, hazards: list[Hazard]) -> None:
         name = body.name
@@ -418,7 +432,14 @@ class World:
         """Point `ship`'s autopilot at `target` (None: stop where it is)."""
         body = self.bodies[ship]
         body.leader = None
+        self._intercepts.pop(ship, None)
         body.target = target if target is not None else body.position
+        self._arrived.discard(ship)
+
+    def intercept(self, ship: str, other: str) -> None:
+        """Fly `ship` alongside `other`, wherever it goes; `Arrived` once matched with it."""
+        self.follow(ship, other, (0.0, 0.0, 0.0))
+        self._intercepts[ship] = other
         self._arrived.discard(ship)
 
     def follow(self, ship: str, leader: str, offset: Point) -> None:
