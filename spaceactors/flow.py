@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import math
-from collections.abc import Callable
 from types import TracebackType
 
 import attrs
@@ -60,7 +59,7 @@ class TokenBucket:
         self.rate = _positive("rate", rate)
         self._tokens = self.capacity
         # Both set on first use, since a bucket may be built outside Trio.
-        self._now: Callable[[], float] | None = None  # the run's clock
+        self._clock: trio.abc.Clock | None = None  # the clock of the run it was last used in
         self._stamp = 0.0  # when _tokens was last brought up to date
         # Floating-point refill can land a hair short of a whole token at its deadline.
         self._slack = 1e-9 * self.capacity
@@ -123,11 +122,11 @@ class TokenBucket:
 
     def _take_now(self, n: float) -> bool:
         """Refill from the clock, then take `n` if there; the one place tokens change."""
-        now_fn = self._now
-        if now_fn is None:  # the clock itself: a third of the cost of trio.current_time()
-            now_fn = self._now = trio.lowlevel.current_clock().current_time
-            self._stamp = now_fn()
-        now = now_fn()
+        clock = trio.lowlevel.current_clock()  # cheaper than trio.current_time()
+        if clock is not self._clock:  # first use, or a bucket carried into another trio.run
+            self._clock = clock
+            self._stamp = clock.current_time()
+        now = clock.current_time()
         tokens = self._tokens + (now - self._stamp) * self.rate
         if tokens > self.capacity:
             tokens = self.capacity

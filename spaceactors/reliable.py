@@ -196,13 +196,23 @@ class Reliable:
         pending = _Pending(envelope, ref, max_retries, checks.backoff, self._now(), sender)
         state.pending[message_id] = pending
         state.sent += 1
+        held: list[Scheduled] = []
+        copies = 1 if self._system.tap is None else self._transmit(pending, held)
         try:
-            for _ in range(1 if self._system.tap is None else self._transmit(pending)):
+            if copies:
                 await ref.send(envelope)
+                for _ in range(copies - 1):  # duplicated by a fault: extra copies never wait
+                    with contextlib.suppress(MailboxFull, ActorUnavailable):
+                        ref.try_send(envelope)
+            else:
+                await trio.lowlevel.checkpoint()  # lost on the way: the retries will tell
         except ActorUnavailable:
             pass  # stopped meanwhile (a dead letter): the retries find it stopped, then fail
         except BaseException:
-            # Cancelled while waiting for room: as if never sent (its stream slot is skipped).
+            # Cancelled while waiting for room: as if never sent (its stream slot is skipped,
+            # and copies a fault held back are called off).
+            for entry in held:
+                entry.cancel()
             del state.pending[message_id]
             state.sent -= 1
             if envelope.stream is not None:
@@ -288,9 +298,9 @@ class Reliable:
 
     # --- retries ----------------------------------------------------------------------
 
-    def _transmit(self, pending: _Pending) -> int:
+    def _transmit(self, pending: _Pending, held: list[Scheduled] | None = None) -> int:
         """How many copies of a transmission go out now, as the system's tap (trace and fault
-        plan) decides; copies it holds back wait on this service's schedule."""
+        plan) decides; copies it holds back wait on this service's schedule (and in `held`)."""
         tap = self._system.tap
         if tap is None:
             return 1
@@ -300,6 +310,7 @@ class Reliable:
             pending.sender,
             self.state.schedule,
             retry=pending.attempts - 1,
+            held=held,
         )
 
     def _arm_first_checks(self, checks: _FirstChecks) -> None:

@@ -154,28 +154,55 @@ class Router:
         """Like `route`, but raises `MailboxFull` instead of waiting."""
         ref = self.resolve(target, message, sender)
         copies = 1 if self._system.tap is None else self._transmit(ref, message, sender)
-        for _ in range(copies):
-            try:
-                ref.try_send(message)
-            except (ActorUnavailable, MailboxFull):
-                self.state.failed += 1
-                raise
-            self.state.count(type(message))
+        if not copies:
+            return  # lost on the way (a fault): the sender cannot tell
+        try:
+            ref.try_send(message)
+        except (ActorUnavailable, MailboxFull):
+            self.state.failed += 1
+            raise
+        self.state.count(type(message), 1 + self._extra_copies(ref, message, copies - 1))
 
     async def _route_tapped(self, ref: ActorRef, message: object, sender: ActorRef | None) -> None:
-        """`route` through the tap: traced, and the fault plan applied."""
-        for _ in range(self._transmit(ref, message, sender)):
+        """`route` through the tap: traced, and the fault plan applied. If it is cancelled
+        (or the actor stops) while waiting for room, the copies a fault held back are called
+        off too: a failed send leaves nothing behind."""
+        held: list[Scheduled] = []
+        copies = self._transmit(ref, message, sender, held=held)
+        try:
+            if not copies:
+                await trio.lowlevel.checkpoint()  # lost on the way; still a checkpoint
+                return
             try:
                 await ref.send(message)
             except ActorUnavailable:
                 self.state.failed += 1
                 raise
-            self.state.count(type(message))
+        except BaseException:
+            for entry in held:
+                entry.cancel()
+            raise
+        self.state.count(type(message), 1 + self._extra_copies(ref, message, copies - 1))
+
+    def _extra_copies(self, ref: ActorRef, message: object, extra: int) -> int:
+        """Deliver the copies a duplicating fault added: never waiting, never failing the send
+        (the first copy went out already). Returns how many got in."""
+        delivered = 0
+        for _ in range(extra):
+            with contextlib.suppress(MailboxFull, ActorUnavailable):
+                ref.try_send(message)
+                delivered += 1
+        return delivered
 
     def _transmit(
-        self, ref: ActorRef, message: object, sender: ActorRef | None, topic: str | None = None
+        self,
+        ref: ActorRef,
+        message: object,
+        sender: ActorRef | None,
+        topic: str | None = None,
+        held: list[Scheduled] | None = None,
     ) -> int:
-        """How many copies to deliver now; the tap schedules any it holds back."""
+        """How many copies to deliver now; the tap schedules any it holds back (into `held`)."""
         assert self._system.tap is not None
         if type(message) in CONTROL_TYPES:
             return 1  # commands to the runtime are not network traffic
@@ -186,6 +213,7 @@ class Router:
             self.state.schedule,
             topic=topic,
             report=self._count_scheduled,
+            held=held,
         )
 
     async def ask(
@@ -320,11 +348,7 @@ class Router:
                     self.state.failed += 1  # it stopped since the lookup: a dead letter
                     ref._cell.unavailable(message)
                     continue
-                delivered += 1
-                for _ in range(copies - 1):  # duplicated by a fault: extra copies never wait
-                    with contextlib.suppress(MailboxFull, ActorUnavailable):
-                        ref.try_send(message)
-                        delivered += 1
+                delivered += 1 + self._extra_copies(ref, message, copies - 1)
         finally:  # also when a blocked delivery is cancelled: count what did go out
             self.state.count(type(message), delivered)
         await trio.lowlevel.checkpoint()

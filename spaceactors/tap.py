@@ -81,11 +81,13 @@ class Tap:
         topic: str | None = None,
         report: Callable[[Scheduled, bool], None] | None = None,
         retry: int = 0,
+        held: list[Scheduled] | None = None,
     ) -> int:
         """One transmission of `message` to `ref`: trace it, apply the faults, schedule what
         is held back. Returns how many copies the caller puts in the mailbox now (0, 1, 2...).
 
-        `report` (as `DeliverySchedule.add` takes it) is told about each held-back copy.
+        `report` (as `DeliverySchedule.add` takes it) is told about each held-back copy, and
+        `held` (if given) collects them, so that a send that fails can call them off.
         """
         payload, message_id = _unwrap(message)
         peer = None if sender is None else sender.name
@@ -124,18 +126,19 @@ class Tap:
             entry = schedule.add(
                 ref, delay, message, report=functools.partial(self._landed, report)
             )
-            held = kind == "reorder"
+            if held is not None:
+                held.append(entry)
+            reordered = kind == "reorder"
             self.record(
-                EventKind.REORDER if held else EventKind.DELAY,
+                EventKind.REORDER if reordered else EventKind.DELAY,
                 ref.name,
                 peer=peer,
                 message=payload,
                 message_id=message_id,
                 detail=f"{delay:.6g} s",
             )
-            if held:
-                waiting = [pair for pair in self._held.get(ref, ()) if pair[1].active]
-                self._held[ref] = [*waiting, (schedule, entry)]
+            if reordered:
+                self._held.setdefault(ref, []).append((schedule, entry))
         if fate.now and ref in self._held:
             self._overtaken(ref)
         return fate.now
@@ -152,6 +155,12 @@ class Tap:
     def _landed(
         self, report: Callable[[Scheduled, bool], None] | None, entry: Scheduled, delivered: bool
     ) -> None:
+        if entry.ref in self._held:  # a reordered copy that went out on its own: forget it
+            waiting = [pair for pair in self._held[entry.ref] if pair[1] is not entry]
+            if waiting:
+                self._held[entry.ref] = waiting
+            else:
+                del self._held[entry.ref]
         if delivered:
             payload, message_id = _unwrap(entry.message)
             assert entry.ref is not None

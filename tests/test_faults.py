@@ -117,7 +117,8 @@ async def blast(plan: sa.FaultPlan, *, seed: int = 1, settle: float = 5.0) -> Bl
     async with sa.open_system(
         seed=seed, trace=True, faults=plan, max_restarts=TRIALS, within=1.0
     ) as system:
-        await system.spawn(Recorder, log, name="target")
+        # Room for every copy: a duplicate that finds the mailbox full is lost (never waited for).
+        await system.spawn(Recorder, log, name="target", mailbox_size=2 * TRIALS)
         start = trio.current_time()
         for n in range(TRIALS):
             await system.send("target", Ping(n))
@@ -176,7 +177,7 @@ async def test_slow_actor_takes_longer_at_its_rate(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     plan = sa.FaultPlan([sa.SlowActor(actors="target", seconds=0.5, probability=RATE)])
-    result = await blast(plan, settle=60.0)
+    result = await blast(plan, settle=300.0)
     slowed = result.counts[K.SLOW]
     assert within_five_sigma(slowed, TRIALS, RATE), slowed
     assert result.handled == list(range(TRIALS))
@@ -812,3 +813,20 @@ def test_a_malformed_plan_document_raises_decode_error(document: str, problem: s
 def test_a_plan_document_with_an_invalid_rule_says_why(rule: dict[str, Any], why: str) -> None:
     with pytest.raises(sa.DecodeError, match=re.escape(why)):
         sa.FaultPlan.from_json(plan_document([rule]))
+
+
+async def test_a_duplicate_that_finds_the_mailbox_full_is_lost_not_waited_for(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    log: Log = []
+    plan = sa.FaultPlan([sa.DuplicateMessages(probability=1.0)])
+    async with sa.open_system(faults=plan) as system:
+        ref = await system.spawn(Recorder, log, name="target", mailbox_size=1)
+        ref.pause()
+        await trio.sleep(0.1)
+        system.try_send("target", Ping(1))  # the first copy fits, the second does not
+        assert ref.mailbox_depth == 1
+        assert system.router.stats().failed_deliveries == 0
+        ref.resume()
+        await trio.sleep(1)
+    assert messages(log) == [Ping(1)]
