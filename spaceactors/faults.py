@@ -212,6 +212,10 @@ class PauseActor(_Rule):
     actors: tuple[str, ...] = attrs.field(converter=_names)
     duration: float = attrs.field(validator=_seconds)
 
+    def __attrs_post_init__(self) -> None:
+        if self.stop is not None:
+            raise InvalidSpec("a PauseActor ends after its duration; it takes no stop")
+
 
 @attrs.frozen(kw_only=True)
 class SlowActor(_Rule):
@@ -401,16 +405,13 @@ class FaultInjector:
 
     def crash_due(self, actor: str, now: float) -> CrashActor | None:
         """Count one message handled by `actor`; the crash rule it triggers, if any."""
-        if not self._crashes:
-            return None
+        rules = [rule for rule in self._crashes if matches_name(rule.actors, actor)]
+        if not rules:
+            return None  # only actors a crash rule names are counted
         self._counts[actor] += 1
         count = self._counts[actor]
-        for rule in self._crashes:
-            if (
-                self.active(rule, now)
-                and matches_name(rule.actors, actor)
-                and rule.fires(count, self._rng)
-            ):
+        for rule in rules:
+            if self.active(rule, now) and rule.fires(count, self._rng):
                 self.injected["crash"] += 1
                 return rule
         return None
@@ -428,6 +429,3 @@ class FaultInjector:
 
     def pauses(self) -> list[PauseActor]:
         return [rule for rule in self.plan.rules if isinstance(rule, PauseActor)]
-
-    def partitions(self) -> list[Partition]:
-        return list(self._partitions)

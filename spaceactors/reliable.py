@@ -175,7 +175,10 @@ class Reliable:
         if type(max_retries) is not int or max_retries < 0:
             raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
         state = self.state
-        checks = state.first_checks.get((timeout, max_delay, jitter))
+        try:
+            checks = state.first_checks.get((timeout, max_delay, jitter))
+        except TypeError:  # unhashable: not a number; validation below says so
+            checks = None
         if checks is None:
             checks = self._first_checks_for(timeout, max_delay, jitter)
         if type(target) is ActorRef and target._cell.alive:
@@ -333,6 +336,10 @@ class Reliable:
                 self._arm(pending, delay=pending.started + delay - now)
         if queue:
             self._arm_first_checks(checks)
+        else:  # nothing waits with these options: forget them (a later send remakes them)
+            key = (checks.backoff.initial, checks.backoff.maximum, checks.backoff.jitter)
+            if self.state.first_checks.get(key) is checks:
+                del self.state.first_checks[key]
 
     def _arm(self, pending: _Pending, delay: float | None = None) -> None:
         if delay is None:

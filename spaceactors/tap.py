@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from spaceactors.actor import _payload
 from spaceactors.deadletters import DeadLetter
 from spaceactors.delivery import DeliverySchedule, Scheduled
 from spaceactors.faults import FaultInjector, InjectedCrash, Partition, PauseActor, matches_name
-from spaceactors.ref import Ask
 from spaceactors.reliable import Reliably
 from spaceactors.trace import EventKind, Trace
 
@@ -30,14 +30,8 @@ if TYPE_CHECKING:
 
 def _unwrap(message: object) -> tuple[object, int | None]:
     """The user's message inside a runtime wrapper, and its reliable id if it has one."""
-    kind = type(message)
-    if kind is Reliably:
-        envelope: Reliably = message  # type: ignore[assignment]
-        return envelope.message, envelope.message_id
-    if kind is Ask:
-        request: Ask = message  # type: ignore[assignment]
-        return request.message, None
-    return message, None
+    message_id = message.message_id if isinstance(message, Reliably) else None
+    return _payload(message), message_id
 
 
 class Tap:
@@ -144,8 +138,9 @@ class Tap:
         return fate.now
 
     def _overtaken(self, ref: ActorRef) -> None:
-        """A message to `ref` is going out now: release what a reorder held back, right
-        behind it (the schedule's service delivers them after the current sender)."""
+        """A message to `ref` is going out now: release what a reorder held back, to follow
+        it (the schedule's service delivers them at its next turn, after the current sender's
+        copy unless that one has to wait for room)."""
         for schedule, entry in self._held.pop(ref):
             if entry.active and not entry.waiting_for_room:
                 entry.cancel()

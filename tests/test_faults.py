@@ -830,3 +830,36 @@ async def test_a_duplicate_that_finds_the_mailbox_full_is_lost_not_waited_for(
         ref.resume()
         await trio.sleep(1)
     assert messages(log) == [Ping(1)]
+
+
+async def test_a_cancelled_reliable_send_calls_off_the_copies_a_fault_held_back(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    log: Log = []
+    plan = sa.FaultPlan(
+        [sa.DuplicateMessages(probability=1.0), sa.DelayMessages(probability=1.0, maximum=1.0)]
+    )
+    async with sa.open_system(faults=plan) as system:
+        ref = await system.spawn(Recorder, log, name="target", mailbox_size=1)
+        ref.pause()
+        await trio.sleep(0.1)
+        ref.try_send(Ping(0))  # the mailbox is full: the send below waits for room
+        with trio.move_on_after(0.5):
+            await system.reliable.send(ref, Ping(1))
+        assert system.reliable.stats().sent == 0
+        ref.resume()
+        await trio.sleep(10)
+    assert messages(log) == [Ping(0)]  # the held-back copy of the cancelled send never lands
+
+
+async def test_a_send_that_a_fault_drops_is_still_a_checkpoint(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    plan = sa.FaultPlan([sa.DropMessages(probability=1.0)])
+    async with sa.open_system(faults=plan) as system:
+        ref = await system.spawn(Recorder, [], name="target")
+        for send in (system.send("target", Ping(1)), system.reliable.send(ref, Ping(2))):
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                await send  # a cancellation point even though nothing goes out
+                pytest.fail("a dropped send returned without a checkpoint")

@@ -196,3 +196,18 @@ async def test_permits_return_on_exceptions_and_cancellation(
 def test_flow_controller_arguments_are_validated(limit: Any, queue: Any) -> None:
     with pytest.raises(ValueError, match="must be"):
         sa.FlowController(limit, queue)
+
+
+def test_a_bucket_carried_into_another_trio_run_follows_that_runs_clock() -> None:
+    bucket = sa.TokenBucket(capacity=1, rate=1.0)
+
+    async def two_takes() -> float:
+        start = trio.current_time()
+        await bucket.take()
+        await bucket.take()
+        return trio.current_time() - start
+
+    for _ in range(2):  # the second run's clock starts again at 0; the bucket must follow it
+        clock = trio.testing.MockClock(autojump_threshold=0)
+        took = trio.run(two_takes, clock=clock)
+        assert took in (1.0, 2.0)  # the first run starts full; the second inherits no tokens

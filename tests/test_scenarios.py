@@ -288,3 +288,18 @@ def test_the_seed_of_a_run_is_the_seed_of_its_system() -> None:
     summary = sa.run(main, seed=7)
     (world,) = kept
     assert summary.seed == world.system.seed == 7
+
+
+def test_a_scheduled_event_that_raises_fails_the_run_saying_when_and_why() -> None:
+    @sim.scenario(duration=60.0)
+    async def typo(world: sim.World) -> None:
+        await world.add_station("ceres", (0.0, 0.0, 0.0), sector="belt")
+        world.at(10.0, lambda: world.emergency("no-such-ship", sa.EmergencyType.PIRATE))
+        world.at(20.0, lambda: world.market_shock("ceres", "unobtainium", 2.0))
+
+    summary = run(typo)
+    assert not summary.passed
+    ((description, ok, why),) = summary.expectations
+    assert (description, ok) == ("every scheduled event ran", False)
+    assert "at 10 s: ScenarioError: no ship named 'no-such-ship'" in why
+    assert "at 20 s: ScenarioError: station 'ceres' does not trade 'unobtainium'" in why

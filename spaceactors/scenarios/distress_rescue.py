@@ -1,4 +1,4 @@
-"""Distress and rescue: a dozen ships go about their business in one sector; three of them
+"""Distress and rescue: eleven ships go about their business in one sector; three of them
 suffer emergencies (an engine failure, a hull breach, and a ship that runs its tank dry), call
 on the sector's distress topic, and the nearest able ship comes to help each one."""
 

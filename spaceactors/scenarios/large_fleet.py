@@ -6,8 +6,6 @@ publishes its market on its sector's topic, and the world integrates 10,000 bodi
 
 from __future__ import annotations
 
-import random
-
 from spaceactors import sim
 
 SHIPS = 10_000
@@ -18,7 +16,7 @@ SECTORS = 10
 @sim.scenario(duration=600.0, step=2.0)
 async def large_fleet(world: sim.World) -> None:
     """10,000 ships and 50 stations in 10 sectors (the engine's scale test)."""
-    layout = random.Random(world.system.seed)
+    layout = world.system.rng("large-fleet layout")
     stations = []
     for i in range(STATIONS):
         sector = f"sector-{i % SECTORS}"

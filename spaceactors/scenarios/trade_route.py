@@ -9,7 +9,6 @@ mid-flight and it resumes from its last consistent state.
 
 from __future__ import annotations
 
-import spaceactors as sa
 from spaceactors import sim
 
 STATIONS = {
@@ -47,4 +46,3 @@ async def trade_route(world: sim.World) -> None:
     world.expect("every hauler docked somewhere", lambda s: s.dockings >= 12)
     world.expect(*sim.no_cargo_lost())
     world.expect("the crashed hauler was restarted", lambda s: s.restarts >= 1)
-    _ = sa  # the protocol's names are at hand for scenario authors

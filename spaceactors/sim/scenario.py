@@ -21,7 +21,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import pkgutil
-import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -36,6 +35,7 @@ from spaceactors.faults import FaultPlan
 from spaceactors.sim.world import World
 from spaceactors.system import ActorSystem, open_system
 from spaceactors.trace import Trace
+from spaceactors.virtual import current_seed
 
 Build = Callable[[World], Awaitable[None]]
 
@@ -129,8 +129,6 @@ def _from_file(path: Path) -> Scenario:
     except Exception as exc:
         line = _line_in(exc, str(path))
         raise ScenarioBroken(f"{path}:{line}: {type(exc).__name__}: {exc}") from None
-    finally:
-        sys.modules.pop(module_name, None)
     scenarios = [value for value in vars(module).values() if isinstance(value, Scenario)]
     own = [found for found in scenarios if found.build.__module__ == module_name]
     if not (own or scenarios):
@@ -198,7 +196,7 @@ class Summary:
 async def run_scenario(
     chosen: Scenario,
     *,
-    seed: int = 0,
+    seed: int | None = None,
     duration: float | None = None,
     trace: Trace | str | None = None,
     faults: FaultPlan | None = None,
@@ -211,6 +209,8 @@ async def run_scenario(
     `progress` is called `updates` times along the way; `keep_world` gets the world before
     it runs (to record trajectories, say).
     """
+    if seed is None:
+        seed = current_seed() or 0
     length = chosen.duration if duration is None else duration
     if not length > 0:
         raise ValueError(f"duration must be positive, got {length!r}")
@@ -241,7 +241,7 @@ async def run_scenario(
             if progress is not None:
                 progress(_progress(system, world, length, wall))
         summary = _summarize(chosen, system, world, seed, length, wall, goods_before)
-    checked = tuple(
+    checked = _event_check(world) + tuple(
         _check(expectation.description, expectation.check, summary)
         for expectation in world.expectations
     )
@@ -264,9 +264,22 @@ def _progress(system: ActorSystem, world: World, length: float, wall: float) -> 
         duration=length,
         messages=sum(stats.delivered.values()),
         actors=len(system.registry),
-        restarts=sum(ref._cell.restarts for ref in world.ships.values()),
+        restarts=_restarts(world),
         wall_seconds=time.perf_counter() - wall,
     )
+
+
+def _restarts(world: World) -> int:
+    """Restarts of every ship and station so far."""
+    refs = [*world.ships.values(), *(site.ref for site in world.stations.values())]
+    return sum(ref._cell.restarts for ref in refs)
+
+
+def _event_check(world: World) -> tuple[tuple[str, bool, str], ...]:
+    """A failed expectation for scheduled events that raised (a scenario bug), if any."""
+    if not world.event_errors:
+        return ()
+    return (("every scheduled event ran", False, "; ".join(world.event_errors)),)
 
 
 def _goods(world: World) -> float:
@@ -298,7 +311,6 @@ def _summarize(
 ) -> Summary:
     metrics = world.metrics
     stats = system.router.stats()
-    refs = [*world.ships.values(), *(site.ref for site in world.stations.values())]
     return Summary(
         scenario=chosen.name,
         seed=seed,
@@ -318,7 +330,7 @@ def _summarize(
         max_answer_time=max(metrics.answer_times, default=None),
         hazard_entries=metrics.hazard_entries,
         fuel_exhausted=metrics.fuel_exhausted,
-        restarts=sum(ref.status().restarts for ref in refs),
+        restarts=_restarts(world),
         dead_letters=sum(system.dead_letters.by_reason.values()),
         cargo_imbalance=round(abs(_goods(world) - goods_before), 6),
         ship_updates=metrics.ship_updates,

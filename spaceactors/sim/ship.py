@@ -17,6 +17,7 @@ import trio
 
 from spaceactors import messages as m
 from spaceactors.actor import Actor
+from spaceactors.errors import ActorNotFound, ActorUnavailable
 from spaceactors.sim import events as ev
 from spaceactors.sim.physics import Point, around, exit_point
 from spaceactors.sim.world import ShipMode, ShipRecord, World
@@ -270,11 +271,16 @@ class Ship(Actor):
         if not self.offers:
             self.ctx.after(RECALL_AFTER, ev.RescueDeclined(rec.name))  # call again later
             return
-        best = min(self.offers, key=lambda offer: (offer.distance, offer.ship))
-        rec.answered = True
-        assert rec.distress_since is not None
-        self.world.metrics.answer_times.append(trio.current_time() - rec.distress_since)
-        await self.ctx.send(best.ship, ev.RescueAccepted(rec.name, self.body_position))
+        for best in sorted(self.offers, key=lambda offer: (offer.distance, offer.ship)):
+            try:
+                await self.ctx.send(best.ship, ev.RescueAccepted(rec.name, self.body_position))
+            except (ActorNotFound, ActorUnavailable):
+                continue  # that rescuer is gone: the next nearest
+            rec.answered = True
+            assert rec.distress_since is not None
+            self.world.metrics.answer_times.append(trio.current_time() - rec.distress_since)
+            return
+        self.ctx.after(RECALL_AFTER, ev.RescueDeclined(rec.name))  # all gone: call again
 
     async def _go_rescue(self, accepted: ev.RescueAccepted) -> None:
         rec = self.rec
@@ -290,8 +296,11 @@ class Ship(Actor):
         assert rec.rescuing is not None
         body = self.world.bodies[rec.name]
         fuel = body.fuel * RESCUE_FUEL
+        try:
+            await self.ctx.send(rec.rescuing, ev.Rescued(rec.name, fuel))
+        except (ActorNotFound, ActorUnavailable):
+            fuel = 0.0  # the caller is gone for good: nothing to hand over
         body.fuel -= fuel
-        await self.ctx.send(rec.rescuing, ev.Rescued(rec.name, fuel))
         rec.rescuing = None
         if rec.mode is ShipMode.FLYING and rec.route:
             self._fly_to(rec.route[rec.leg % len(rec.route)])
@@ -344,7 +353,10 @@ class Ship(Actor):
     def _join_formation(self, envelope: m.ShipToShip) -> None:
         request = envelope.content
         assert isinstance(request, m.FormationRequest)
-        leader = self.ctx.system.lookup(envelope.sender).name
+        try:
+            leader = self.ctx.system.lookup(envelope.sender).name
+        except ActorNotFound:
+            return  # the leader is gone already
         offset = (request.position.x, request.position.y, request.position.z)
         self.rec.leader = leader
         self.rec.mode = ShipMode.FLYING

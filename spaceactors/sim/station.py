@@ -66,7 +66,11 @@ class Station(Actor):
 
     async def handle(self, message: object) -> object:
         if isinstance(message, m.ShipToStation) and isinstance(message.content, m.RequestDocking):
-            await self._docking_request(self.ctx.system.lookup(message.sender).name)
+            try:
+                ship = self.ctx.system.lookup(message.sender).name
+            except ActorNotFound:
+                return None  # it stopped since it asked
+            await self._docking_request(ship)
         elif isinstance(message, ev.Undock):
             await self._undock(message.ship)
         elif isinstance(message, ev.Trade):

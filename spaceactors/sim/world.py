@@ -163,6 +163,7 @@ class World:
         self.storms: dict[str, float] = {}  # sector -> until
         self.metrics = Metrics()
         self.expectations: list[Expectation] = []
+        self.event_errors: list[str] = []
         self.trajectories: dict[str, list[tuple[float, float, float]]] | None = None
         self._bodies: list[Body] = []
         self._events: list[tuple[float, int, Callable[[], Awaitable[None] | None]]] = []
@@ -299,6 +300,11 @@ class World:
         site = self.stations.get(station)
         if site is None:
             raise ScenarioError(f"no station named {station!r}")
+        goods = self.station_states[station].market.goods
+        if commodity not in goods:
+            raise ScenarioError(
+                f"station {station!r} does not trade {commodity!r} (it trades {sorted(goods)})"
+            )
         await self.system.send(site.ref, ev.MarketShock(commodity, factor))
 
     async def formation(
@@ -350,9 +356,13 @@ class World:
         now = trio.current_time()
         while self._events and self._events[0][0] <= now:
             _, _, action = heapq.heappop(self._events)
-            result = action()
-            if result is not None:
-                await result
+            try:
+                result = action()
+                if result is not None:
+                    await result
+            except Exception as exc:  # a scenario bug: the run fails, saying which event
+                when = trio.current_time() - self.started
+                self.event_errors.append(f"at {when:g} s: {type(exc).__name__}: {exc}")
         self._weather(now)
         step(self._bodies, self.step)
         self.metrics.ticks += 1

@@ -148,9 +148,7 @@ class ActorSystemMachine:
                 machine.check_invariants()
                 steps = data.draw(st.integers(0, max_steps), label="steps")
                 for step in range(steps):
-                    enabled = [
-                        r for r in rules if r.precondition is None or r.precondition(machine)
-                    ]
+                    enabled = [candidate for candidate in rules if candidate.allows(machine)]
                     if not enabled:
                         break
                     chosen = data.draw(st.sampled_from(enabled), label=f"step {step}")
