@@ -333,10 +333,7 @@ class FaultInjector:
         Raises:
             KeyError: no rule has that name.
         """
-        self._rule(name)
-        self._off.discard(name)
-        if self.on_switch is not None:
-            self.on_switch(f"{name} on")
+        self._switch(name, on=True)
 
     def disable(self, name: str) -> None:
         """Switch the rule called `name` off until `enable`.
@@ -344,10 +341,16 @@ class FaultInjector:
         Raises:
             KeyError: no rule has that name.
         """
+        self._switch(name, on=False)
+
+    def _switch(self, name: str, *, on: bool) -> None:
         self._rule(name)
-        self._off.add(name)
+        if on:
+            self._off.discard(name)
+        else:
+            self._off.add(name)
         if self.on_switch is not None:
-            self.on_switch(f"{name} off")
+            self.on_switch(f"{name} {'on' if on else 'off'}")
 
     def _rule(self, name: str) -> Rule:
         for rule in self.plan.rules:
