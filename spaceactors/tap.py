@@ -85,37 +85,21 @@ class Tap:
         """
         payload, message_id = _unwrap(message)
         peer = None if sender is None else sender.name
-        detail = f"retry {retry}" if retry else (f"topic {topic}" if topic else "")
-        self.record(
-            EventKind.SEND,
-            ref.name,
-            peer=peer,
-            message=payload,
-            message_id=message_id,
-            detail=detail,
-        )
+
+        def note(kind: EventKind, detail: str) -> None:
+            self.record(
+                kind, ref.name, peer=peer, message=payload, message_id=message_id, detail=detail
+            )
+
+        note(EventKind.SEND, f"retry {retry}" if retry else (f"topic {topic}" if topic else ""))
         if self.faults is None:
             return 1
         fate = self.faults.fate(ref.name, peer, payload, topic, trio.current_time())
         if fate.dropped is not None:
-            self.record(
-                EventKind.DROP,
-                ref.name,
-                peer=peer,
-                message=payload,
-                message_id=message_id,
-                detail=fate.dropped,
-            )
+            note(EventKind.DROP, fate.dropped)
             return 0
         if fate.duplicates:
-            self.record(
-                EventKind.DUPLICATE,
-                ref.name,
-                peer=peer,
-                message=payload,
-                message_id=message_id,
-                detail=f"{fate.duplicates} extra",
-            )
+            note(EventKind.DUPLICATE, f"{fate.duplicates} extra")
         for delay, kind in fate.later:
             entry = schedule.add(
                 ref, delay, message, report=functools.partial(self._landed, report)
@@ -123,14 +107,7 @@ class Tap:
             if held is not None:
                 held.append(entry)
             reordered = kind == "reorder"
-            self.record(
-                EventKind.REORDER if reordered else EventKind.DELAY,
-                ref.name,
-                peer=peer,
-                message=payload,
-                message_id=message_id,
-                detail=f"{delay:.6g} s",
-            )
+            note(EventKind.REORDER if reordered else EventKind.DELAY, f"{delay:.6g} s")
             if reordered:
                 self._held.setdefault(ref, []).append((schedule, entry))
         if fate.now and ref in self._held:
