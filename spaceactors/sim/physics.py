@@ -18,7 +18,7 @@ Point = tuple[float, float, float]
 
 @attrs.define(eq=False)
 class Body:
-    """A ship's position (m), velocity (m/s), limits and fuel; `goal` says where it steers."""
+    """A ship's position (m), velocity (m/s), limits and fuel; `target` or `leader` says where it steers."""
 
     name: str
     x: float
@@ -52,16 +52,6 @@ class Body:
 
     def distance_to(self, point: Point) -> float:
         return math.dist(self.position, point)
-
-    def goal(self) -> tuple[Point, Point] | None:
-        """The point to reach and the velocity to have there; None to coast."""
-        leader = self.leader
-        if leader is not None:
-            ox, oy, oz = self.offset
-            return (leader.x + ox, leader.y + oy, leader.z + oz), (leader.vx, leader.vy, leader.vz)
-        if self.target is not None:
-            return self.target, (0.0, 0.0, 0.0)
-        return None
 
 
 def step(bodies: list[Body], dt: float) -> None:
