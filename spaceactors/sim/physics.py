@@ -18,7 +18,8 @@ Point = tuple[float, float, float]
 
 @attrs.define(eq=False)
 class Body:
-    """A ship's position (m), velocity (m/s), limits and fuel; `target` or `leader` says where it steers."""
+    """A ship's position (m), velocity (m/s), limits and fuel; it steers to `target`, or to
+    `offset` from `leader`."""
 
     name: str
     x: float
