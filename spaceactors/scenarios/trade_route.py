@@ -44,7 +44,8 @@ async def trade_route(world: sim.World) -> None:
     world.at(1200.0, lambda: world.crash("hauler-3"))
     # Thresholds scale with the run (`--duration`); what counts on an event, or on the time
     # a hauler needs to reach its first station, says how long a run it needs.
-    world.expect(*sim.at_least("trades", lambda s: s.trades, 24, per=3600, duration=world.duration))
+    trades = sim.at_least("trades", lambda s: s.trades, 24, per=3600, duration=world.duration)
+    world.expect(*trades, needs=60)  # a minute to reach the first station
     world.expect(
         "every hauler docked somewhere", lambda s: s.ships_docked == len(world.ships), needs=300
     )
