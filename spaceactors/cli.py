@@ -219,27 +219,50 @@ class _ProgressBar:
 
 
 def render_summary(summary: sim.Summary) -> str:
-    """The end-of-run report the command prints."""
-    answer = "-" if summary.max_answer_time is None else f"{summary.max_answer_time:.1f} s"
+    """The end-of-run report the command prints (counted once the run's system closed, so its
+    numbers are the trace's: see `sim.Summary`)."""
+    answer = _seconds_or_dash(summary.max_answer_time)
+    rescue = _seconds_or_dash(summary.max_rescue_time)
+    reasons = ", ".join(f"{n} {reason}" for reason, n in summary.dead_letters_by_reason.items())
     lines = [
         f"scenario {summary.scenario}: seed {summary.seed}, {summary.duration:,.0f} s simulated "
         f"in {summary.wall_seconds:.1f} s",
         f"  fleet        {summary.ships:,} ships, {summary.stations} stations, "
         f"{summary.ship_updates:,} ship updates",
-        f"  dockings     {summary.dockings:,} (refused {summary.refusals:,}, "
-        f"evicted {summary.evictions:,})",
+        f"  dockings     {summary.dockings:,} by {summary.ships_docked:,} ships "
+        f"(refused {summary.refusals:,}, evicted {summary.evictions:,})",
         f"  trades       {summary.trades:,} ({summary.traded_units:,.0f} units)",
         f"  distress     {summary.distress_calls} calls, {summary.rescues} rescues, "
-        f"{summary.unanswered} unanswered, slowest answer {answer}",
+        f"{summary.unanswered} unanswered; slowest: accepted {answer}, alongside {rescue}",
         f"  hazards      {summary.hazard_entries} entries, {summary.fuel_exhausted} out of fuel",
-        f"  restarts     {summary.restarts}",
-        f"  dead letters {summary.dead_letters}",
-        f"  messages     {summary.messages:,}",
+        f"  restarts     {summary.restarts} (ships and stations)",
+        f"  dead letters {summary.dead_letters}" + (f" ({reasons})" if reasons else ""),
+        f"  messages     {summary.messages:,} delivered by the router, "
+        f"{summary.reliable_sends:,} reliable transmissions, "
+        f"{summary.unheard_publishes:,} publishes heard by nobody",
     ]
     lines += [f"    {name:<22} {count:>10,}" for name, count in summary.messages_by_type.items()]
-    held = sum(ok for _, ok, _ in summary.expectations)
-    lines.append(f"  expectations {held}/{len(summary.expectations)} met")
+    if summary.unrun_events:
+        times = ", ".join(f"{when:g} s" for when in summary.unrun_events)
+        lines.append(
+            f"  events       {len(summary.unrun_events)} never ran: due at or after the end "
+            f"({times})"
+        )
+    if summary.unmatched_faults:
+        lines.append(f"  faults       {len(summary.unmatched_faults)} rule(s) did nothing:")
+        lines += [f"    {unmatched}" for unmatched in summary.unmatched_faults]
+    skipped = len(summary.not_checked)
+    failed = sum(not ok for _, ok, _ in summary.expectations)
+    met = len(summary.expectations) - failed - skipped
+    lines.append(
+        f"  expectations {met}/{len(summary.expectations)} met"
+        + (f", {skipped} not checked" if skipped else "")
+    )
     for description, ok, why in summary.expectations:
-        mark = "ok  " if ok else "FAIL"
+        mark = "FAIL" if not ok else ("skip" if why else "ok  ")
         lines.append(f"    {mark} {description}" + (f" ({why})" if why else ""))
     return "\n".join(lines) + "\n"
+
+
+def _seconds_or_dash(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.1f} s"

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
+import trio
 
 from spaceactors.codec import Codec
 from spaceactors.errors import DecodeError, InvalidSpec
@@ -309,8 +310,39 @@ class Fate:
     duplicates: int = 0  # extra copies a fault added
 
 
+@attrs.frozen
+class Unmatched:
+    """A fault rule (or part of one) that did nothing in a run, and why (`FaultInjector.unmatched`).
+
+    Attributes:
+        rule: the rule, as in the plan.
+        reason: what never happened, in words (``"no actor matched 'shp-*'"``).
+    """
+
+    rule: Rule
+    reason: str
+
+    @property
+    def label(self) -> str:
+        """The rule's name, else its class name."""
+        return self.rule.name or type(self.rule).__name__
+
+    def __str__(self) -> str:
+        return f"{self.label}: {self.reason}"
+
+
+def _patterns(rule: Rule) -> list[tuple[str, tuple[str, ...]]]:
+    """The actor patterns of `rule`, each with what it is called in a report."""
+    if isinstance(rule, Partition):
+        return [(f"group {index + 1}", group) for index, group in enumerate(rule.groups)]
+    if isinstance(rule, CrashActor | PauseActor | SlowActor):
+        return [("actors", rule.actors)]
+    return [("scope.actors", rule.scope.actors)] if rule.scope.actors else []
+
+
 class FaultInjector:
-    """A `FaultPlan` at work in one system (``system.faults``): decides, counts, switches."""
+    """A `FaultPlan` at work in one system (``system.faults``): decides, counts, switches,
+    and reports the rules that did nothing (`unmatched`)."""
 
     def __init__(self, plan: FaultPlan, rng: random.Random, origin: float = 0.0) -> None:
         self.plan = plan
@@ -326,6 +358,8 @@ class FaultInjector:
         self._partitions = [rule for rule in plan.rules if isinstance(rule, Partition)]
         self._crashes = [rule for rule in plan.rules if isinstance(rule, CrashActor)]
         self._slows = [rule for rule in plan.rules if isinstance(rule, SlowActor)]
+        self._named: set[str] = set()  # every actor pattern some actor's name matched
+        self._covered: set[int] = set()  # id() of the message rules that covered a message
 
     def enable(self, name: str) -> None:
         """Switch the rule called `name` back on.
@@ -389,6 +423,7 @@ class FaultInjector:
         for rule in self._message_rules:
             if not self.active(rule, now) or not rule.scope.covers(target, sender, message, topic):
                 continue
+            self._covered.add(id(rule))
             if isinstance(rule, DelayMessages | ReorderMessages) and not fate.now:
                 continue  # every copy is held back already
             if rule.probability < 1.0 and rng.random() >= rule.probability:
@@ -432,3 +467,51 @@ class FaultInjector:
 
     def pauses(self) -> list[PauseActor]:
         return [rule for rule in self.plan.rules if isinstance(rule, PauseActor)]
+
+    # --- what did nothing -------------------------------------------------------------------
+
+    def saw_actor(self, name: str) -> None:
+        """An actor called `name` is starting: the patterns it matches are not dead (the
+        tap tells the injector of every actor that starts)."""
+        for rule in self.plan.rules:
+            for _, patterns in _patterns(rule):
+                for pattern in patterns:
+                    if pattern not in self._named and matches_name((pattern,), name):
+                        self._named.add(pattern)
+
+    def unmatched(self, now: float | None = None) -> list[Unmatched]:
+        """The rules that did nothing so far (at clock time `now`, default the current one),
+        in plan order, one entry per reason:
+
+        - an actor pattern (of `CrashActor`, `PauseActor`, `SlowActor`, a `Scope`, or a
+          `Partition` group) that no actor's name matched;
+        - a window that has not opened (`start` is later than `now`: a run shorter than the
+          plan assumed);
+        - a message rule whose scope covered no message while it was active.
+
+        The system records each on its trace (``unmatched`` events) when it closes, and
+        ``spaceactors run`` prints them in its summary.
+        """
+        if now is None:
+            now = trio.current_time()
+        elapsed = now - self.origin
+        found: list[Unmatched] = []
+        for rule in self.plan.rules:
+            dead = [
+                f"no actor matched {where} {pattern!r}"
+                for where, patterns in _patterns(rule)
+                for pattern in patterns
+                if pattern not in self._named
+            ]
+            found += [Unmatched(rule, reason) for reason in dead]
+            if rule.start > elapsed:
+                found.append(
+                    Unmatched(
+                        rule,
+                        f"its window opens at {rule.start:g} s, after the run ended "
+                        f"(at {elapsed:g} s)",
+                    )
+                )
+            elif isinstance(rule, MessageRule) and not dead and id(rule) not in self._covered:
+                found.append(Unmatched(rule, "no message in its scope was sent while it was on"))
+        return found

@@ -201,7 +201,8 @@ async def open_system(
         trace: record the event trace (``system.trace``): a `Trace`, a file to write
             (``.jsonl``, or ``.sqlite``/``.db``; closed when the block ends), or True for
             memory only.
-        faults: a `FaultPlan` to inject (``system.faults``).
+        faults: a `FaultPlan` to inject (``system.faults``); the rules that did nothing in
+            the run (`FaultInjector.unmatched`) are recorded on the trace as it closes.
 
     On leaving the block, every actor and supervisor is stopped in reverse start order, each
     within its shutdown policy. An exception from the block propagates unchanged after that.
@@ -232,6 +233,8 @@ async def open_system(
         async with _running(system) as running:
             yield running
     finally:
+        if system.tap is not None:
+            system.tap.closing()  # the fault rules that did nothing, on the trace
         if owned_trace and trace is not None:
             trace.close()
 

@@ -189,6 +189,12 @@ class Tap:
                 ends = EventKind.HEAL if partition else EventKind.FAULT
                 schedule.call_at(origin + rule.stop, self._announce(ends, f"{label} off"))
 
+    def closing(self) -> None:
+        """The system has stopped: record each fault rule that did nothing (`UNMATCHED`)."""
+        if self.faults is not None:
+            for unmatched in self.faults.unmatched():
+                self.record(EventKind.UNMATCHED, detail=str(unmatched))
+
     def _switched(self, detail: str) -> None:
         self.record(EventKind.FAULT, detail=detail)
 
@@ -204,6 +210,7 @@ class Tap:
         """`cell` is starting an incarnation: pause it if a pause window covers it now."""
         if self.faults is None:
             return
+        self.faults.saw_actor(cell.name)
         for pause in self.faults.pauses():
             if matches_name(pause.actors, cell.name) and self._pausing(pause):
                 self._pause(cell.ref, pause)

@@ -54,6 +54,7 @@ class EventKind(enum.Enum):
     PARTITION = "partition"  # a network partition began ...
     HEAL = "heal"  # ... and healed
     FAULT = "fault"  # a fault rule was switched on or off
+    UNMATCHED = "unmatched"  # a fault rule that did nothing in the run (when the system closes)
 
 
 @attrs.frozen

@@ -91,7 +91,11 @@ def test_a_scaled_down_large_fleet_runs_and_conserves_cargo(
     assert summary.trades == summary.dockings
     assert summary.restarts == 0
     checks = {description: ok for description, ok, _ in summary.expectations}
-    assert checks == {"ships docked": False, "no cargo lost": True}  # 1,000 dockings need more
+    # 300 ships cannot keep the 10,000-ship fleet's rate, scaled to 300 s: 500 dockings
+    assert checks == {
+        "at least 500 dockings (1,000 per 600 s of run)": False,
+        "no cargo lost": True,
+    }
     assert without_wall_time(run(scaled)) == without_wall_time(summary)
 
 

@@ -30,6 +30,10 @@ async def asteroid_convoy(world: sim.World) -> None:
         ),
     )
     world.at(600.0, lambda: world.weather("belt", sa.WeatherSeverity.HIGH, 300.0))
-    world.expect("the convoy met the field", lambda s: s.hazard_entries >= 1)
-    world.expect("the leader reached Vesta and docked", lambda s: s.dockings >= 1)
+    world.expect("the convoy met the field", lambda s: s.hazard_entries >= 1, needs=300)
+    world.expect(
+        "the leader reached Vesta and docked",
+        lambda s: ("leader", "vesta") in world.metrics.docked_at,
+        needs=600,
+    )
     world.expect(*sim.no_cargo_lost())

@@ -26,6 +26,10 @@ async def distress_rescue(world: sim.World) -> None:
         300.0, lambda: world.emergency("trader-3", sa.EmergencyType.ENGINE_FAILURE, severity=7)
     )
     world.at(900.0, lambda: world.emergency("trader-8", sa.EmergencyType.HULL_BREACH, severity=9))
-    world.expect(*sim.every_distress_answered_within(120.0))
-    world.expect("three calls, three rescues", lambda s: s.distress_calls == s.rescues == 3)
+    world.expect(*sim.every_distress_answered_within(180.0))
+    world.expect(
+        "three calls, three rescues",
+        lambda s: s.distress_calls == s.rescues == 3,
+        needs=1200,  # the last call comes at 900 s; its rescuer needs time to fly there
+    )
     world.expect(*sim.no_cargo_lost())

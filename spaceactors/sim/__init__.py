@@ -4,6 +4,13 @@ Write a scenario with `scenario`, build the world in it (`World.add_station`, `W
 `World.at`, `World.expect`), and run it with `run_scenario` or ``spaceactors run``.
 """
 
+from spaceactors.sim.expectations import (
+    NotChecked,
+    at_least,
+    every_distress_answered_within,
+    no_cargo_lost,
+    scaled,
+)
 from spaceactors.sim.market import Commodity, Market
 from spaceactors.sim.physics import Body, Point
 from spaceactors.sim.scenario import (
@@ -12,9 +19,7 @@ from spaceactors.sim.scenario import (
     ScenarioBroken,
     ScenarioNotFound,
     Summary,
-    every_distress_answered_within,
     load,
-    no_cargo_lost,
     run_scenario,
     scenario,
     shipped,
@@ -27,6 +32,7 @@ __all__ = [
     "Body",
     "Commodity",
     "Market",
+    "NotChecked",
     "Point",
     "Progress",
     "Scenario",
@@ -40,10 +46,12 @@ __all__ = [
     "StationState",
     "Summary",
     "World",
+    "at_least",
     "every_distress_answered_within",
     "load",
     "no_cargo_lost",
     "run_scenario",
+    "scaled",
     "scenario",
     "shipped",
 ]

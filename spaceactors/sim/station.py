@@ -113,6 +113,7 @@ class Station(Actor):
         self.state.berths[berth] = ship
         self.state.docked_at[ship] = trio.current_time()
         self.world.metrics.dockings += 1
+        self.world.metrics.docked_at.add((ship, self.ctx.name))
         # The prices as last published: the market updates a ship hears next apply to these.
         prices = m.MarketPrices(self.state.last_prices, self.state.published_at)
         await self._tell(ship, prices, reliably=reliably)

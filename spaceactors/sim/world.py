@@ -122,6 +122,7 @@ class Metrics:
     """What the simulation counts; the summary reads them."""
 
     dockings: int = 0
+    docked_at: set[tuple[str, str]] = attrs.field(factory=set)  # (ship, station) pairs
     refusals: int = 0
     undockings: int = 0
     evictions: int = 0
@@ -140,20 +141,27 @@ class Metrics:
 
 @attrs.frozen
 class Expectation:
-    """A named check on the finished run's summary."""
+    """A named check on the finished run's summary; `needs` is the shortest run (seconds)
+    in which the check means anything (a shorter run reports it as not checked)."""
 
     description: str
     check: Callable[[Summary], bool]
+    needs: float | None = None
 
 
 class World:
     """One simulation: build it in a scenario (`add_station`, `add_ship`, `at`, `expect`)."""
 
-    def __init__(self, system: ActorSystem, *, step: float = 1.0) -> None:
+    def __init__(
+        self, system: ActorSystem, *, step: float = 1.0, duration: float = math.inf
+    ) -> None:
         if not step > 0:
             raise ScenarioError(f"the tick step must be positive, got {step!r}")
         self.system = system
         self.step = step
+        self.duration = duration
+        """How long this run lasts, in seconds of simulation time (what `--duration` says,
+        else the scenario's own): expectations scale with it (`sim.scaled`)."""
         self.bodies: dict[str, Body] = {}
         self.records: dict[str, ShipRecord] = {}
         self.ships: dict[str, ActorRef] = {}
@@ -257,9 +265,24 @@ class World:
         """Run `action` (a function, sync or async) when the simulation reaches `time` seconds."""
         heapq.heappush(self._events, (self.started + time, next(self._sequence), action))
 
-    def expect(self, description: str, check: Callable[[Summary], bool]) -> None:
-        """State an expectation: `check(summary)` must hold at the end, or the run fails."""
-        self.expectations.append(Expectation(description, check))
+    def expect(
+        self, description: str, check: Callable[[Summary], bool], *, needs: float | None = None
+    ) -> None:
+        """State an expectation: `check(summary)` must hold at the end, or the run fails.
+
+        `needs` (seconds) is the shortest run in which the check means anything (say, one
+        that counts on an event scheduled at 1,200 s): a shorter run reports it as not
+        checked, saying why, instead of failing it or passing it unseen. A check can also
+        raise `sim.NotChecked` itself (no distress call to time, no cargo to lose...).
+        """
+        if needs is not None and not (isinstance(needs, int | float) and needs >= 0):
+            raise ScenarioError(f"needs must be a number of seconds >= 0, got {needs!r}")
+        self.expectations.append(Expectation(description, check, needs))
+
+    def unrun_events(self) -> list[float]:
+        """When (seconds since the start) each scheduled event that never ran was due: those
+        `at` placed at or after the run's end."""
+        return sorted(when - self.started for when, _, _ in self._events)
 
     # --- scenario events ---------------------------------------------------------------------
 

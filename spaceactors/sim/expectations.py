@@ -1,0 +1,105 @@
+"""Expectations: the checks a scenario states about its run, and the ready-made ones.
+
+An expectation is a description and a check on the run's `Summary`. Each one measures exactly
+what its words say; one that cannot mean anything in this run (a rescue time with no distress
+call, an event the run ends before) is reported as *not checked*, never passed unseen: the
+check raises `NotChecked`, or `World.expect(..., needs=seconds)` says how long a run it needs.
+Thresholds that grow with the run's length scale with it (`scaled`), and say so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from spaceactors.errors import SpaceActorsError
+
+if TYPE_CHECKING:
+    from spaceactors.sim.scenario import Summary
+    from spaceactors.sim.world import Expectation
+
+NOT_CHECKED = "not checked: "
+"""How the `why` of an expectation that was not checked begins (``Summary.expectations``)."""
+
+
+class NotChecked(SpaceActorsError):
+    """Raised by an expectation's check when the run gives it nothing to check; the message
+    says why (``"no distress call was made"``). The expectation is reported as not checked:
+    it neither fails the run nor counts as met."""
+
+
+def scaled(count: float, *, per: float, duration: float) -> int:
+    """`count` for a run of `per` seconds, scaled to a run of `duration` seconds: the
+    threshold of an expectation about a rate (``scaled(1000, per=600, duration=60)`` is 100).
+    Rounded up, and at least 1.
+
+    Raises:
+        ValueError: `per` or `duration` is not a positive finite number of seconds.
+    """
+    for label, value in (("per", per), ("duration", duration)):
+        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{label} must be a positive number of seconds, got {value!r}")
+    return max(1, math.ceil(count * duration / per))
+
+
+def check(expectation: Expectation, summary: Summary) -> tuple[str, bool, str]:
+    """``(description, held, why)`` for one expectation on a finished run: `why` says what
+    went wrong (a check that raised fails), or begins with `NOT_CHECKED`."""
+    description = expectation.description
+    if expectation.needs is not None and summary.duration <= expectation.needs:
+        return (
+            description,
+            True,
+            f"{NOT_CHECKED}it needs a run longer than {expectation.needs:g} s, "
+            f"this one lasted {summary.duration:g} s",
+        )
+    try:
+        return description, bool(expectation.check(summary)), ""
+    except NotChecked as exc:
+        return description, True, f"{NOT_CHECKED}{exc}"
+    except Exception as exc:  # a broken check fails its expectation, with why
+        return description, False, f"{type(exc).__name__}: {exc}"
+
+
+# --- expectations users reach for -------------------------------------------------------------
+
+
+def every_distress_answered_within(seconds: float) -> tuple[str, Callable[[Summary], bool]]:
+    """Every distress call was answered, a rescuer alongside the caller, within `seconds` of
+    the call (`Summary.max_rescue_time`). A call still waiting when the run ends fails it only
+    once it has waited longer than `seconds` (`Summary.longest_wait`); a run without any
+    distress call leaves it not checked."""
+
+    def answered(summary: Summary) -> bool:
+        if not summary.distress_calls:
+            raise NotChecked("no distress call was made")
+        slowest = max(summary.max_rescue_time or 0.0, summary.longest_wait or 0.0)
+        return slowest <= seconds
+
+    return f"every distress call answered (a rescuer alongside) within {seconds:g} s", answered
+
+
+def no_cargo_lost() -> tuple[str, Callable[[Summary], bool]]:
+    """Cargo is conserved: every unit is in a hold or a store, or was made or used by a
+    station (crashes in the middle of trades included). A run with no cargo anywhere leaves
+    it not checked."""
+
+    def conserved(summary: Summary) -> bool:
+        if not summary.cargo_units and not summary.traded_units:
+            raise NotChecked("there was no cargo to lose")
+        return summary.cargo_imbalance < 1e-6
+
+    return "no cargo lost", conserved
+
+
+def at_least(
+    what: str, value: Callable[[Summary], float], count: float, *, per: float, duration: float
+) -> tuple[str, Callable[[Any], bool]]:
+    """``value(summary) >= scaled(count, per=per, duration=duration)``, described with the
+    threshold and the rate it comes from (``"at least 100 dockings (1,000 per 600 s)"``)."""
+    need = scaled(count, per=per, duration=duration)
+    return (
+        f"at least {need:,} {what} ({count:,g} per {per:g} s of run)",
+        lambda summary: value(summary) >= need,
+    )
