@@ -143,7 +143,7 @@ def undefined_names(code: str) -> set[str]:
         ("try:\n    pass\nexcept sa.DecodeError as error:\n    print(error)\n", {"sa"}),
     ],
 )
-def test_undefined_names_finds_what_a_block_takes_from_elsewhere(code: str, names: set[str]) -> None:
+def test_undefined_names_are_what_a_block_takes_from_elsewhere(code: str, names: set[str]) -> None:
     assert undefined_names(code) == names
 
 
@@ -178,7 +178,8 @@ def test_every_output_block_shows_the_output_of_the_block_before_it(page: Path) 
     blocks = fenced_blocks(page.read_text(encoding="utf-8"))
     for before, block in itertools.pairwise([None, *blocks]):
         if block is not None and block.info == OUTPUT_INFO:
-            assert before is not None and before.language == "python", (
+            language = "" if before is None else before.language
+            assert language == "python", (
                 f"{page.name}:{block.first_line}: an Output block must follow the python block "
                 "whose output it shows, or nothing checks it"
             )

@@ -90,7 +90,9 @@ async def receivers() -> dict[str, Any]:
             "bucket": sa.TokenBucket(capacity=1, rate=1.0),
             "flow": flow,
             "permit": flow.try_acquire(),
-            "sender": sa.RateLimitedSender(system.router, max_concurrent=1, queue_limit=1, rate=1.0),
+            "sender": sa.RateLimitedSender(
+                system.router, max_concurrent=1, queue_limit=1, rate=1.0
+            ),
             "timer": ctx.after(60.0, "tick"),
             "trace": sa.Trace(),
             "plan": sa.FaultPlan([]),
@@ -134,7 +136,7 @@ def attribute(owner: Any, name: str, owner_text: str) -> Any:
 
 
 def returned(function: Any) -> Any:
-    """What a call gives: a class gives an instance (its class stands for it), else the annotation."""
+    """What a call gives: a class stands for its instances; else the return annotation."""
     if isinstance(function, type):
         return function
     try:
@@ -160,7 +162,9 @@ def check_call(call: ast.Call, function: Any) -> None:
                 continue
             raise LookupError(f"{name} takes {len(positional)} positional argument(s): {signature}")
         expected = positional[index].name
-        if isinstance(argument, ast.Name) and ABBREVIATIONS.get(argument.id, argument.id) != expected:
+        if not isinstance(argument, ast.Name):
+            continue
+        if ABBREVIATIONS.get(argument.id, argument.id) != expected:
             raise LookupError(f"{name}: argument {index + 1} is {expected!r}, not {argument.id!r}")
     # `world.emergency(ship, emergency_type, severity=5)` is a signature (its values are names or
     # `...`), so its constants are the defaults; `sa.Codec(protocol=False)` is an example.
@@ -186,7 +190,8 @@ def check_call(call: ast.Call, function: Any) -> None:
             and parameter.default is not parameter.empty
             and shown.value != parameter.default
         ):
-            raise LookupError(f"{name}: {keyword.arg} defaults to {parameter.default!r}: {signature}")
+            default = parameter.default
+            raise LookupError(f"{name}: {keyword.arg} defaults to {default!r}: {signature}")
 
 
 def parse(span: str) -> ast.expr | None:
