@@ -157,8 +157,10 @@ def test_each_block_is_whole_or_titled_as_a_continuation(page: Path) -> None:
         missing = undefined_names(block.code)
         where = f"{page.name}:{block.first_line}"
         if missing and not block.continues:
-            wrong.append(f"{where} uses {sorted(missing)} from elsewhere: import or define them, "
-                         f"or title it ```{CONTINUED_INFO}")
+            wrong.append(
+                f"{where} uses {sorted(missing)} from elsewhere: import or define them, "
+                f"or title it ```{CONTINUED_INFO}"
+            )
         if block.continues and not missing:
             wrong.append(f"{where} is whole: it needs no title saying that it continues")
     assert wrong == [], "\n".join(wrong)

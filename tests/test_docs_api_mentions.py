@@ -143,6 +143,8 @@ def returned(function: Any) -> Any:
         return typing.get_type_hints(function).get("return", object)
     except (TypeError, NameError):  # a name imported only for type checking
         return object
+
+
 def check_call(call: ast.Call, function: Any) -> None:
     """Each argument of a call in prose fits the signature of what it calls."""
     name = ast.unparse(call.func)
