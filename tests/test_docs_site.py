@@ -83,7 +83,8 @@ def test_the_api_reference_index_lists_every_api_page() -> None:
 
 def test_every_link_of_the_readme_reaches_a_file() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    targets = [m["target"] for m in LINK.finditer(text) if not urllib.parse.urlparse(m["target"]).scheme]
+    targets = [m["target"] for m in LINK.finditer(text)]
+    targets = [target for target in targets if not urllib.parse.urlparse(target).scheme]
     assert targets, "the README links the docs"
     assert [t for t in targets if not (ROOT / t).exists()] == []
 
@@ -160,4 +161,5 @@ def test_the_project_urls_are_real_addresses() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     for label, url in project.get("urls", {}).items():
         host = urllib.parse.urlparse(url).hostname or ""
-        assert host and not PLACEHOLDER_HOSTS.search(host), f"{label} = {url} is a placeholder"
+        assert host, f"{label} = {url} has no host"
+        assert not PLACEHOLDER_HOSTS.search(host), f"{label} = {url} is a placeholder"

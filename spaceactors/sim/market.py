@@ -20,8 +20,8 @@ FLOOR, CEILING = 0.25, 4.0
 
 @attrs.define
 class Commodity:
-    """One commodity of a station's market: its price follows its scarcity,
-    ``base_price * (target / stock) ** 0.7``, kept within 0.25-4 x `base_price` (credits per unit)."""
+    """One commodity of a station's market. Its price, in credits per unit, follows scarcity:
+    ``base_price * (target / stock) ** 0.7``, kept within 0.25-4 x `base_price`."""
 
     base_price: float
     target: float  # the stock at which the price is the base price
