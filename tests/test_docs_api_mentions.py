@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 FENCED = re.compile(r"^[ \t]*```.*?^[ \t]*```[ \t]*$", re.S | re.M)
+TEXT_BLOCK = re.compile(r"^[ \t]*```text[ \t]*\n(?P<code>.*?)^[ \t]*```[ \t]*$", re.S | re.M)
 SPAN = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 # The only short names prose may use for a parameter: `ref.send(msg)`, `reliable.delivered(mid)`.
 ABBREVIATIONS = {"msg": "message", "mid": "message_id"}
@@ -45,10 +46,14 @@ def prose(text: str) -> str:
 
 
 def mentions() -> Iterator[tuple[str, str]]:
-    """(where, inline code) for every inline code span of the docs' prose."""
+    """(where, code) for every inline code span of the docs' prose, and every plain ```text
+    block (where signatures are shown: `ref = await system.spawn(factory, *args, ...)`)."""
     for page in PAGES:
-        for span in SPAN.findall(prose(page.read_text(encoding="utf-8"))):
+        text = page.read_text(encoding="utf-8")
+        for span in SPAN.findall(prose(text)):
             yield page.relative_to(ROOT).as_posix(), span
+        for block in TEXT_BLOCK.finditer(text):
+            yield page.relative_to(ROOT).as_posix(), block["code"]
     for path in NOTEBOOKS:
         cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
         for number, cell in enumerate(cells, 1):
@@ -196,27 +201,37 @@ def check_call(call: ast.Call, function: Any) -> None:
             raise LookupError(f"{name}: {keyword.arg} defaults to {default!r}: {signature}")
 
 
-def parse(span: str) -> ast.expr | None:
-    """The span as an expression whose names start at a known receiver, else None."""
+def chains(code: str) -> list[ast.expr]:
+    """The longest names and calls (`a.b(c).d`) in a piece of code that parses as Python."""
     try:
-        tree = ast.parse(EMPTY_VALUE.sub("=...", span), mode="eval")
+        tree = ast.parse(EMPTY_VALUE.sub("=...", code))
     except SyntaxError:
-        return None
-    body = tree.body.value if isinstance(tree.body, ast.Await) else tree.body
-    root: ast.expr = body
-    while isinstance(root, ast.Attribute | ast.Call):
-        root = root.value if isinstance(root, ast.Attribute) else root.func
-    if isinstance(root, ast.Name) and body is not root:
-        return body
-    return None
+        return []
+    inner = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            inner.add(id(node.value))
+        elif isinstance(node, ast.Call):
+            inner.add(id(node.func))
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute | ast.Call) and id(node) not in inner
+    ]
+
+
+def parse(span: str) -> ast.expr | None:
+    """The span's one name or call, if it is one (`world.at(time, action)`), else None."""
+    found = chains(span)
+    return found[0] if len(found) == 1 and isinstance(found[0], ast.Attribute | ast.Call) else None
 
 
 def api_mentions(objects: dict[str, Any]) -> list[tuple[str, str, ast.expr]]:
     found = []
-    for where, span in mentions():
-        node = parse(span)
-        if node is not None and root_name(node) in objects:
-            found.append((where, span, node))
+    for where, code in mentions():
+        for node in chains(code):
+            if root_name(node) in objects:
+                found.append((where, ast.unparse(node), node))
     return found
 
 
@@ -273,3 +288,19 @@ def test_a_right_mention_passes(span: str, objects: dict[str, Any]) -> None:
     node = parse(span)
     assert node is not None
     resolve(node, objects)
+
+
+def test_a_signature_in_a_text_block_is_checked_call_by_call(objects: dict[str, Any]) -> None:
+    block = (
+        "ref = await system.spawn(factory, *args, name=None, mailbox_size=64,\n"
+        "                         restart=sa.Restart.TEMPORARILY, shutdown=5.0)\n"
+        "sa.ChildSpec(name, factory, args=(), kwargs={}, restart=sa.Restart.PERMANENT)\n"
+    )
+    found = [ast.unparse(node) for node in chains(block)]
+    assert any(call.startswith("system.spawn(factory") for call in found)
+    assert "sa.Restart.TEMPORARILY" in found
+    with pytest.raises(LookupError, match="TEMPORARILY"):
+        resolve(
+            next(n for n in chains(block) if ast.unparse(n) == "sa.Restart.TEMPORARILY"), objects
+        )
+    assert chains("root ── services   one_for_one\n") == []
