@@ -163,3 +163,14 @@ def test_the_project_urls_are_real_addresses() -> None:
         host = urllib.parse.urlparse(url).hostname or ""
         assert host, f"{label} = {url} has no host"
         assert not PLACEHOLDER_HOSTS.search(host), f"{label} = {url} is a placeholder"
+
+
+DOCS_PATH = re.compile(r"`(?P<path>docs/[\w./-]+\.md)`")
+
+
+def test_every_docs_path_the_notebooks_and_readme_name_exists() -> None:
+    texts = [(ROOT / "README.md").read_text(encoding="utf-8")]
+    texts += [path.read_text(encoding="utf-8") for path in sorted(ROOT.glob("notebooks/*.ipynb"))]
+    named = {match["path"] for text in texts for match in DOCS_PATH.finditer(text)}
+    assert named, "the notebooks point at their reference pages"
+    assert sorted(path for path in named if not (ROOT / path).is_file()) == []
