@@ -27,9 +27,14 @@ from spaceactors import messages
 from spaceactors.errors import DecodeError, EncodeError, InvalidMessage, InvalidSpec
 
 Format = Literal["json", "msgpack"]
+"""The name of a wire format: ``"json"`` or ``"msgpack"``."""
 FORMATS: Final = ("json", "msgpack")
+"""Every wire format the codec speaks."""
 SCHEMA_VERSION: Final = 1
+"""The protocol version written in every envelope's ``"schema"`` key; `decode` refuses any other."""
 DEFAULT_MAX_PAYLOAD: Final = 1 << 20  # 1 MiB
+"""The largest payload, in bytes (1 MiB), that `encode` writes and `decode` reads by default;
+``Codec(max_payload=...)`` sets another."""
 UNION_TAG: Final = "kind"
 _ENVELOPE_KEYS: Final = frozenset({"schema", "type", "body"})
 _COMPACT: Final = (",", ":")

@@ -294,6 +294,7 @@ class DistressSignal:
 
 
 ShipMessage = RequestDocking | FormationRequest | TradeOffer | DistressSignal
+"""What a ship says: the `content` of a `ShipToStation` or `ShipToShip` envelope."""
 
 
 # --- what stations answer (to ships) ----------------------------------------------------------
@@ -337,6 +338,7 @@ class ServiceAvailability:
 
 
 StationMessage = DockingPermission | MarketPrices | ServiceAvailability
+"""What a station answers a ship: the `content` of a `StationToShip` envelope."""
 
 
 # --- what the world announces ----------------------------------------------------------------
@@ -370,6 +372,7 @@ class WeatherAlert:
 
 
 SystemMessage = NavigationHazard | MarketUpdate | WeatherAlert
+"""What the world announces to everyone: the `content` of a `SystemBroadcast` envelope."""
 
 
 # --- what the runtime understands from anyone ------------------------------------------------
@@ -396,6 +399,7 @@ class GetStatus:
 
 
 ControlCommand = Shutdown | Pause | Resume | GetStatus
+"""What the runtime obeys from anyone: the `command` of an `ActorControl` envelope."""
 
 
 class ActorState(enum.Enum):
@@ -471,6 +475,8 @@ class ActorControl:
 
 
 ActorMessage = ShipToShip | ShipToStation | StationToShip | SystemBroadcast | ActorControl
+"""Every envelope of the protocol: the four that carry a ship's, station's or the world's message,
+and `ActorControl`."""
 
 UNIONS: tuple[Any, ...] = (ShipMessage, StationMessage, SystemMessage, ControlCommand, ActorMessage)
 """Every union of the protocol; the codec tags each member with its class name on the wire."""

@@ -18,7 +18,7 @@ from spaceactors.errors import InvalidSpec
 
 
 class Strategy(enum.Enum):
-    """Which children a supervisor restarts when one of them fails."""
+    """Which children a supervisor restarts when one of them fails (OTP's restart strategies)."""
 
     ONE_FOR_ONE = "one_for_one"
     """Only the failed child."""
@@ -29,7 +29,7 @@ class Strategy(enum.Enum):
 
 
 class Restart(enum.Enum):
-    """When a child that exited is restarted."""
+    """When a child that exited is restarted (OTP's ``restart`` of a child spec)."""
 
     PERMANENT = "permanent"
     """Always, whatever the exit."""

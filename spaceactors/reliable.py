@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from spaceactors.system import ActorSystem
 
 MessageId = int
+"""The id `Reliable.send` gives a message (1, 2, 3, ... per system); pass it to `delivered`."""
 DEDUP_WINDOW = 4096
 """How many recent reliable message ids each actor remembers to suppress duplicates."""
 KEEP_OUTCOMES = 10_000

@@ -197,7 +197,9 @@ async def open_system(
         seed: seeds every random choice the system makes (backoff and retry jitter, fault
             decisions); default: the seed of the enclosing `spaceactors.run`, else 0.
         dead_letter_keep: how many recent dead letters `ActorSystem.dead_letters` keeps.
-        max_restarts, within: the restart intensity of the ``user`` supervisor.
+        max_restarts: the restart intensity of the ``user`` supervisor: more than this many
+            restarts within `within` seconds and it gives up.
+        within: the intensity's sliding window, in seconds.
         trace: record the event trace (``system.trace``): a `Trace`, a file to write
             (``.jsonl``, or ``.sqlite``/``.db``; closed when the block ends), or True for
             memory only.

@@ -20,6 +20,9 @@ FLOOR, CEILING = 0.25, 4.0
 
 @attrs.define
 class Commodity:
+    """One commodity of a station's market. Its price, in credits per unit, follows scarcity:
+    ``base_price * (target / stock) ** 0.7``, kept within 0.25-4 x `base_price`."""
+
     base_price: float
     target: float  # the stock at which the price is the base price
     stock: float
@@ -30,6 +33,7 @@ class Commodity:
         return round(self.price_at(self.stock), 4)
 
     def price_at(self, stock: float) -> float:
+        """The price of one unit, in credits, when `stock` units are in store."""
         scarcity: float = self.target / max(stock, 1e-6)
         return self.base_price * min(max(math.pow(scarcity, ELASTICITY), FLOOR), CEILING)
 
@@ -55,6 +59,7 @@ class Market:
         return cls({name: Commodity(price, stock, stock) for name, price in prices.items()})
 
     def prices(self) -> dict[str, float]:
+        """Each commodity's price now, in credits per unit, by name."""
         return {name: item.price for name, item in sorted(self.goods.items())}
 
     def sell_to_station(self, commodity: str, quantity: float) -> float:

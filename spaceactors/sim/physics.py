@@ -14,6 +14,7 @@ import math
 import attrs
 
 Point = tuple[float, float, float]
+"""A position or offset ``(x, y, z)`` in metres."""
 
 
 @attrs.define(eq=False)
@@ -52,6 +53,7 @@ class Body:
         return self.fuel <= 0.0
 
     def distance_to(self, point: Point) -> float:
+        """The straight-line distance from the body to `point`, in metres."""
         return math.dist(self.position, point)
 
 

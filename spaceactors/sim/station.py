@@ -29,7 +29,24 @@ REMEMBERED_TRADES = 1000  # results kept to answer repeated trades
 
 @attrs.define
 class StationState:
-    """Everything a station knows, kept in the world so that it outlives a crash."""
+    """Everything a station knows, kept in the world (`World.station_states`) so that it
+    outlives a crash: a restarted station carries on with the same berths, queue and market.
+
+    Attributes:
+        sector: the sector the station is in.
+        market: its goods, stocks and prices.
+        services: what it offers docked ships.
+        market_interval: seconds between two production steps and price updates.
+        lease: the longest stay, in seconds, before a docked ship is evicted.
+        berths: one entry per berth: the docked ship's name, or None while free.
+        docked_at: when each docked ship docked, in seconds on the run's clock.
+        queue: the ships waiting for a berth, first come first served.
+        trades: each trade's result by trade id, so that a repeated trade gets the same answer.
+        credits: the station's money.
+        stays: the last 20 stays, in seconds, from which the wait of a queued ship is estimated.
+        last_prices: the prices it last published, by commodity.
+        published_at: when it published them, in seconds on the run's clock.
+    """
 
     sector: str
     market: Market

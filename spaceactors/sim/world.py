@@ -150,7 +150,20 @@ class Expectation:
 
 
 class World:
-    """One simulation: build it in a scenario (`add_station`, `add_ship`, `at`, `expect`)."""
+    """One simulation: what outlives any actor (each ship's body and record, each station's
+    state) and the tick service that moves the bodies every `step` seconds.
+
+    `run_scenario` creates it and hands it to the scenario function, which builds the run with
+    `add_station`, `add_ship`, `at` (events at simulation times) and `expect` (what must hold at
+    the end). Positions are metres, times seconds of simulation time.
+
+    Args:
+        system: the actor system the ships and stations run in.
+        step: seconds of simulation time between two ticks.
+
+    Raises:
+        ScenarioError: `step` is not positive.
+    """
 
     def __init__(
         self, system: ActorSystem, *, step: float = 1.0, duration: float = math.inf
@@ -200,7 +213,26 @@ class World:
         market_interval: float = 60.0,
         lease: float = 900.0,
     ) -> ActorRef:
-        """Add a station (an actor) with a market; its updates go to `market_topic`."""
+        """Add a station (an actor) with a market; its updates go to `market_topic`.
+
+        Args:
+            name: the station's actor name, unique among ships and stations.
+            position: where it is, ``(x, y, z)`` in metres.
+            sector: the sector it is in (its topics are ``market.<sector>.<name>``).
+            berths: how many ships can dock at once (at least 1).
+            prices: each commodity's base price in credits per unit (default: ore 10, water 4,
+                fuel 2); the price at any time follows the stock (`Commodity`).
+            stock: the units of each commodity in store at the start, and its target stock.
+            services: what it offers (default: repairs, refuelling and crew quarters).
+            market_interval: seconds between two production steps and price updates.
+            lease: the longest stay, in seconds, before a docked ship is evicted.
+
+        Returns:
+            The station's ref.
+
+        Raises:
+            ScenarioError: the name is taken, or `berths` is below 1.
+        """
         from spaceactors.sim.station import Station, StationState
 
         if name in self.stations or name in self.ships:
@@ -235,7 +267,28 @@ class World:
         stay: float = 30.0,
         sector: str | None = None,
     ) -> ActorRef:
-        """Add a ship (an actor and a body); with a `route`, it trades between those stations."""
+        """Add a ship (an actor and a body); with a `route`, it trades between those stations.
+
+        Args:
+            name: the ship's actor name, unique among ships and stations.
+            position: where it starts, ``(x, y, z)`` in metres.
+            route: stations it flies to in a loop, docking and trading at each.
+            cargo: units of each commodity in its hold at the start.
+            capacity: how many units its hold takes.
+            credits: its money at the start.
+            fuel: its tank, full at the start (every m/s of velocity change burns 0.01).
+            max_speed: its top speed, in m/s (halved in space weather).
+            max_accel: its top acceleration, in m/s².
+            stay: seconds it stays docked at each station of its route.
+            sector: its home sector (default: its route's first station's, else the nearest
+                station's, else ``"deep"``).
+
+        Returns:
+            The ship's ref.
+
+        Raises:
+            ScenarioError: the name is taken, or `route` names a station not added yet.
+        """
         from spaceactors.sim.ship import Ship
 
         if name in self.stations or name in self.ships:
