@@ -4,6 +4,7 @@ Write a scenario with `scenario`, build the world in it (`World.add_station`, `W
 `World.at`, `World.expect`), and run it with `run_scenario` or ``spaceactors run``.
 """
 
+from spaceactors.sim.loading import load, shipped
 from spaceactors.sim.market import Commodity, Market
 from spaceactors.sim.physics import Body, Point
 from spaceactors.sim.scenario import (
@@ -13,11 +14,9 @@ from spaceactors.sim.scenario import (
     ScenarioNotFound,
     Summary,
     every_distress_answered_within,
-    load,
     no_cargo_lost,
     run_scenario,
     scenario,
-    shipped,
 )
 from spaceactors.sim.ship import Ship
 from spaceactors.sim.station import Station, StationState
