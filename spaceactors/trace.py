@@ -284,25 +284,32 @@ def _os_error(path: Path, exc: sqlite3.Error) -> OSError:
 
 
 def sink_for(path: str | os.PathLike[str]) -> TraceSink:
-    """Open the sink a file name asks for (see `JSON_LINES_SUFFIXES` and `SQLITE_SUFFIXES`).
+    """Open the sink a file name asks for (see `sink_type`).
 
     Raises:
-        ValueError: the suffix is none of those (``.csv``, say); the message lists them.
+        ValueError: the suffix is not a trace format (``.csv``, say); the message lists them.
         OSError: the file cannot be created (no such directory, a directory, no permission).
+    """
+    return sink_type(path)(path)
+
+
+def sink_type(path: str | os.PathLike[str]) -> type[JsonLinesSink | SQLiteSink]:
+    """The sink a file name asks for, by its suffix: `SQLiteSink` for `SQLITE_SUFFIXES`,
+    `JsonLinesSink` for `JSON_LINES_SUFFIXES` (suffixes are case-sensitive).
+
+    Raises:
+        ValueError: any other suffix, or none; the message lists the known ones.
     """
     suffix = Path(path).suffix
     if suffix in SQLITE_SUFFIXES:
-        return SQLiteSink(path)
+        return SQLiteSink
     if suffix in JSON_LINES_SUFFIXES:
-        return JsonLinesSink(path)
-    raise ValueError(f"cannot write a trace to {os.fspath(path)!r}: {unknown_suffix(suffix)}")
-
-
-def unknown_suffix(suffix: str) -> str:
-    """Why a trace file name is refused, listing the known suffixes."""
+        return JsonLinesSink
     known = ", ".join(JSON_LINES_SUFFIXES + SQLITE_SUFFIXES)
-    said = f"the suffix {suffix!r} is" if suffix else "a name without a suffix is"
-    return f"{said} not a trace format (use {known})"
+    said = f"its suffix {suffix!r} is" if suffix else "a name without a suffix is"
+    raise ValueError(
+        f"cannot write a trace to {os.fspath(path)!r}: {said} not a trace format (use {known})"
+    )
 
 
 class Trace:
