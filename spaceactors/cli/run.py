@@ -67,9 +67,14 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO, signals: Sig
         if trace is not None:
             trace_error = _close(trace)
     if trace_error is not None:
+        stopped = (
+            ""
+            if summary.interrupted_at is None
+            else f"; the run stopped at t={summary.interrupted_at:,.1f} s"
+        )
         raise BadInput(
-            f"cannot write the trace {args.trace}: {trace_error.strerror or trace_error}; "
-            "the run stopped and the file keeps the events written before"
+            f"cannot write the trace {args.trace}: {trace_error.strerror or trace_error} "
+            f"(the file keeps the events written before{stopped})"
         )
     signals.phase = "printing the summary"
     out.write(render_summary(summary))

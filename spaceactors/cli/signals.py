@@ -88,6 +88,7 @@ class Signals:
             task_status.started()
             async for signum in received:
                 self.first = signum
+                self.phase = "stopping the run"
                 stop.set()
                 return
 
