@@ -205,9 +205,9 @@ async def run_scenario(
     """Run `chosen` in the current Trio run (use `spaceactors.run` for virtual time).
 
     `progress` is called `updates` times along the way; `keep_world` gets the world before
-    it runs (to record trajectories, say). Setting `stop` ends the run before its next tick:
-    the summary has `interrupted_at` and the counts so far. The run sets `stop` itself (and
-    stops) when a sink of its trace fails to write.
+    it runs (to record trajectories, say). Setting `stop` ends the run before its next tick
+    (or cancels the build, if it is still building): the summary has `interrupted_at` and the
+    counts so far. The run sets `stop` itself (and stops) when its trace fails to write.
 
     Raises:
         ScenarioError: `duration` is not finite and positive, or too long (`MAX_TICKS`).
@@ -229,19 +229,12 @@ async def run_scenario(
         world.started = trio.current_time()
         if keep_world is not None:
             keep_world(world)
-        try:
-            await chosen.build(world)
-        except (Exception, SystemExit) as exc:  # the scenario's own code: say where, one line
-            code = getattr(chosen.build, "__code__", None)
-            script = code.co_filename if code is not None else "<scenario>"
-            raise ScenarioBroken(
-                f"scenario {chosen.name!r} failed while building its world at "
-                f"{script}:{_line_in(exc, script)}: {type(exc).__name__}: {exc}"
-            ) from exc
+        await _build(chosen, world, stop)
         goods_before = _goods(world)
         end = world.started + length
         world.ends_at = end
-        await system.user.start_child(world.service())
+        if not halt.is_set():
+            await system.user.start_child(world.service())
         chunk = length / max(updates, 1)
         while (now := trio.current_time()) < end and not halt.is_set():
             with trio.move_on_at(min(end, now + chunk)):
@@ -257,6 +250,42 @@ async def run_scenario(
         for expectation in world.expectations
     )
     return attrs.evolve(summary, expectations=checked)
+
+
+async def _build(chosen: Scenario, world: World, stop: trio.Event | None) -> None:
+    """Build the world; setting `stop` cancels a build still under way."""
+    if stop is None:  # nothing can stop it: no watcher task (a seeded run stays the same)
+        await _build_or_explain(chosen, world)
+        return
+    failed: BaseException | None = None
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_cancel_when_set, stop, nursery.cancel_scope)
+        try:
+            await _build_or_explain(chosen, world)
+        except trio.Cancelled:
+            raise
+        except BaseException as exc:  # re-raised below, outside the nursery, unwrapped
+            failed = exc
+        nursery.cancel_scope.cancel()
+    if failed is not None:
+        raise failed
+
+
+async def _cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
+
+
+async def _build_or_explain(chosen: Scenario, world: World) -> None:
+    try:
+        await chosen.build(world)
+    except (Exception, SystemExit) as exc:  # the scenario's own code: say where, one line
+        code = getattr(chosen.build, "__code__", None)
+        script = code.co_filename if code is not None else "<scenario>"
+        raise ScenarioBroken(
+            f"scenario {chosen.name!r} failed while building its world at "
+            f"{script}:{_line_in(exc, script)}: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _check(
