@@ -137,9 +137,7 @@ def test_a_signal_stops_the_run_with_the_summary_so_far_and_a_whole_trace(
 
 
 @pytest.mark.parametrize(("second", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_second_signal_ends_the_command_at_once(
-    tmp_path: Path, second: int, code: int
-) -> None:
+def test_a_second_signal_ends_the_command_at_once(tmp_path: Path, second: int, code: int) -> None:
     (tmp_path / "slow_stop.py").write_text(STOPPING_SLOWLY)
     command = Command(
         "run", "slow_stop.py", "--clock", "wall", "--trace", "run.jsonl", cwd=tmp_path
