@@ -199,8 +199,8 @@ async def open_system(
         dead_letter_keep: how many recent dead letters `ActorSystem.dead_letters` keeps.
         max_restarts, within: the restart intensity of the ``user`` supervisor.
         trace: record the event trace (``system.trace``): a `Trace`, a file to write
-            (``.jsonl``, or ``.sqlite``/``.db``; closed when the block ends), or True for
-            memory only.
+            (``.jsonl``/``.ndjson``, or ``.sqlite``/``.sqlite3``/``.db``; closed when the
+            block ends), or True for memory only.
         faults: a `FaultPlan` to inject (``system.faults``).
 
     On leaving the block, every actor and supervisor is stopped in reverse start order, each
@@ -208,6 +208,9 @@ async def open_system(
 
     Raises:
         SupervisorGaveUp: the root supervisor itself gave up (the block is cancelled first).
+        ValueError: `trace` is a path whose suffix is not a trace format.
+        OSError: the trace file cannot be created, or could not be written during the run
+            (a full disk: raised on leaving the block; the file keeps the events before).
     """
     if seed is None:
         seed = current_seed() or 0
