@@ -333,3 +333,15 @@ def test_a_trace_on_a_really_full_device_is_one_line(tmp_path: Path) -> None:
     trace.symlink_to("/dev/full")
     line = refused(["run", "trade-route", "--trace", str(trace)])
     assert f"cannot write the trace {trace}: No space left on device" in line
+
+
+class _Gone(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+
+@pytest.mark.parametrize("argv", [["list"], ["run", "trade-route", "--duration", "10"]])
+def test_a_reader_that_left_ends_the_command_quietly_with_141(argv: list[str]) -> None:
+    err = io.StringIO()
+    assert main(argv, out=_Gone(), err=err) == 141
+    assert err.getvalue() == ""
