@@ -201,8 +201,8 @@ async def open_system(
             restarts within `within` seconds and it gives up.
         within: the intensity's sliding window, in seconds.
         trace: record the event trace (``system.trace``): a `Trace`, a file to write
-            (``.jsonl``, or ``.sqlite``/``.db``; closed when the block ends), or True for
-            memory only.
+            (``.jsonl``/``.ndjson``, or ``.sqlite``/``.sqlite3``/``.db``; closed when the
+            block ends), or True for memory only.
         faults: a `FaultPlan` to inject (``system.faults``); the rules that did nothing in
             the run (`FaultInjector.unmatched`) are recorded on the trace as it closes.
 
@@ -211,6 +211,9 @@ async def open_system(
 
     Raises:
         SupervisorGaveUp: the root supervisor itself gave up (the block is cancelled first).
+        ValueError: `trace` is a path whose suffix is not a trace format.
+        OSError: the trace file cannot be created, or could not be written during the run
+            (a full disk: raised on leaving the block; the file keeps the events before).
     """
     if seed is None:
         seed = current_seed() or 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import errno
 import hashlib
 import json
 import os
@@ -31,6 +32,9 @@ DEFAULT_KEEP = 100_000
 """How many recent events `Trace.events` keeps in memory."""
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 """File names that `open_system(trace=...)` and `load_trace` treat as SQLite databases."""
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
+"""File names that `open_system(trace=...)` writes as JSON Lines (`load_trace` reads any other
+name as JSON Lines too)."""
 
 
 class EventKind(enum.Enum):
@@ -146,7 +150,11 @@ _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class TraceSink(Protocol):
-    """Where a trace's events go as they are recorded."""
+    """Where a trace's events go as they are recorded.
+
+    `write` and `close` raise `OSError` when the medium fails (a full disk, say); `Trace` then
+    stops writing to the sink, keeps what it holds, and reports the error (`Trace.error`).
+    """
 
     def write(self, event: TraceEvent, line: str) -> None: ...
 
@@ -154,18 +162,57 @@ class TraceSink(Protocol):
 
 
 class JsonLinesSink:
-    """Appends one JSON array per event to a file (see `TraceEvent.to_json`)."""
+    """Appends one JSON array per event to a file (see `TraceEvent.to_json`).
+
+    Raises:
+        OSError: the file cannot be created (no such directory, a directory, no permission).
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._file = self.path.open("w", encoding="utf-8")
+        self._broken = False
 
     def write(self, event: TraceEvent, line: str) -> None:
-        self._file.write(line)
-        self._file.write("\n")
+        try:
+            self._file.write(line + "\n")
+        except OSError:
+            self._broken = True  # part of a line may have reached the file
+            raise
 
     def close(self) -> None:
-        self._file.close()
+        """Flush and close; after a failed write, cut the file after its last whole line.
+
+        Raises:
+            OSError: the rest could not be written (the file keeps every whole line it got).
+        """
+        try:
+            self._file.close()
+        except OSError:
+            self._broken = True
+            raise
+        finally:
+            if self._broken:
+                _cut_after_last_line(self.path)
+
+
+def _cut_after_last_line(path: Path) -> None:
+    """Truncate a partly written JSON Lines file after its last newline (best effort)."""
+    try:
+        with path.open("r+b") as file:
+            size = file.seek(0, os.SEEK_END)
+            end = size
+            while end > 0:
+                start = max(0, end - 65536)
+                file.seek(start)
+                newline = file.read(end - start).rfind(b"\n")
+                if newline >= 0:
+                    file.truncate(start + newline + 1)
+                    return
+                end = start
+            file.truncate(0)
+    except OSError:
+        pass  # the file is gone or unwritable: nothing more can be kept
 
 
 class SQLiteSink:
@@ -174,16 +221,27 @@ class SQLiteSink:
     BATCH = 1000
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        """Raises:
+        OSError: the database cannot be created (no such directory, no permission...).
+        """
         self.path = Path(path)
         self.path.unlink(missing_ok=True)
-        self._db = sqlite3.connect(self.path)
-        # A trace is a diagnostic: no fsync per batch in the middle of a run.
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute(
-            "CREATE TABLE events (seq INTEGER PRIMARY KEY, time REAL NOT NULL, kind TEXT NOT NULL,"
-            " actor TEXT, peer TEXT, message_type TEXT, message_id INTEGER, detail TEXT NOT NULL)"
-        )
+        try:
+            self._db = sqlite3.connect(self.path)
+        except sqlite3.Error as exc:
+            raise _os_error(self.path, exc) from None
+        try:
+            # A trace is a diagnostic: no fsync per batch in the middle of a run.
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=OFF")
+            self._db.execute(
+                "CREATE TABLE events (seq INTEGER PRIMARY KEY, time REAL NOT NULL,"
+                " kind TEXT NOT NULL, actor TEXT, peer TEXT, message_type TEXT,"
+                " message_id INTEGER, detail TEXT NOT NULL)"
+            )
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise _os_error(self.path, exc) from None
         self._rows: list[tuple[object, ...]] = []
         self._seq = 0
 
@@ -205,29 +263,72 @@ class SQLiteSink:
             self._flush()
 
     def _flush(self) -> None:
-        self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self._rows)
-        self._db.commit()
-        self._rows.clear()
+        try:
+            self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self._rows)
+            self._db.commit()
+        except sqlite3.Error as exc:  # the batches committed before stay in the database
+            raise _os_error(self.path, exc) from None
+        finally:
+            self._rows.clear()
 
     def close(self) -> None:
-        self._flush()
-        self._db.close()
+        try:
+            self._flush()
+        finally:
+            self._db.close()
+
+
+def _os_error(path: Path, exc: sqlite3.Error) -> OSError:
+    """A SQLite failure as the `OSError` every sink raises (``ENOSPC`` for a full disk)."""
+    full = getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"
+    return OSError(errno.ENOSPC if full else errno.EIO, str(exc), str(path))
 
 
 def sink_for(path: str | os.PathLike[str]) -> TraceSink:
-    """The sink a file name asks for: SQLite for ``.sqlite``/``.db``, JSON Lines otherwise."""
-    if Path(path).suffix in SQLITE_SUFFIXES:
-        return SQLiteSink(path)
-    return JsonLinesSink(path)
+    """Open the sink a file name asks for (see `sink_type`).
+
+    Raises:
+        ValueError: the suffix is not a trace format (``.csv``, say); the message lists them.
+        OSError: the file cannot be created (no such directory, a directory, no permission).
+    """
+    return sink_type(path)(path)
+
+
+def sink_type(path: str | os.PathLike[str]) -> type[JsonLinesSink | SQLiteSink]:
+    """The sink a file name asks for, by its suffix: `SQLiteSink` for `SQLITE_SUFFIXES`,
+    `JsonLinesSink` for `JSON_LINES_SUFFIXES` (suffixes are case-sensitive).
+
+    Raises:
+        ValueError: any other suffix, or none; the message lists the known ones.
+    """
+    suffix = Path(path).suffix
+    if suffix in SQLITE_SUFFIXES:
+        return SQLiteSink
+    if suffix in JSON_LINES_SUFFIXES:
+        return JsonLinesSink
+    known = ", ".join(JSON_LINES_SUFFIXES + SQLITE_SUFFIXES)
+    said = f"its suffix {suffix!r} is" if suffix else "a name without a suffix is"
+    raise ValueError(
+        f"cannot write a trace to {os.fspath(path)!r}: {said} not a trace format (use {known})"
+    )
 
 
 class Trace:
-    """Records events, keeps the most recent `keep` in memory, and hashes all of them."""
+    """Records events, keeps the most recent `keep` in memory, and hashes all of them.
+
+    A sink that fails to write (a full disk) never takes the system down: `Trace` stops writing
+    to it, keeps what it already holds, sets `error`, and calls `on_error`; `close` raises it.
+    """
 
     def __init__(self, *sinks: TraceSink, keep: int = DEFAULT_KEEP) -> None:
         self.sinks = list(sinks)
         self.events: collections.deque[TraceEvent] = collections.deque(maxlen=keep)
         self.count = 0
+        self.error: OSError | None = None
+        """The first error a sink raised; that sink got no event after it."""
+        self.on_error: Callable[[OSError], None] | None = None
+        """Called (once) with `error` when a sink first fails (a runner stops its run)."""
+        self._failed: list[TraceSink] = []
         self._hash = hashlib.sha256()
         self._now = _no_clock
 
@@ -259,17 +360,41 @@ class Trace:
         self.count += 1
         self.events.append(event)
         for sink in self.sinks:
-            sink.write(event, line)
+            try:
+                sink.write(event, line)
+            except OSError as exc:
+                self._fail(sink, exc)
         return event
+
+    def _fail(self, sink: TraceSink, exc: OSError) -> None:
+        self.sinks = [kept for kept in self.sinks if kept is not sink]
+        self._failed.append(sink)
+        if self.error is None:
+            self.error = exc
+            if self.on_error is not None:
+                self.on_error(exc)
 
     def of_kind(self, *kinds: EventKind) -> list[TraceEvent]:
         """The kept events of the given kinds, in order."""
         return [event for event in self.events if event.kind in kinds]
 
     def close(self) -> None:
-        """Flush and close every sink."""
-        for sink in self.sinks:
-            sink.close()
+        """Flush and close every sink (those that failed too, keeping what they hold).
+
+        Raises:
+            OSError: a sink failed, now or while recording (`error`): its file holds the
+                events up to the failure.
+        """
+        sinks, self.sinks = [*self.sinks, *self._failed], []
+        self._failed = []
+        for sink in sinks:
+            try:
+                sink.close()
+            except OSError as exc:
+                if self.error is None:
+                    self.error = exc
+        if self.error is not None:
+            raise self.error
 
 
 def _no_clock() -> float:

@@ -131,7 +131,7 @@ def test_a_fault_plan_that_is_not_one_is_refused(tmp_path: Path) -> None:
     [
         (["run", "trade-route", "--duration", "-5"], "must be a positive number of seconds"),
         (["run", "trade-route", "--clock", "moon"], "invalid choice: 'moon'"),
-        (["run", "trade-route", "--seed", "x"], "invalid int value"),
+        (["run", "trade-route", "--seed", "x"], "argument --seed: not a whole number"),
         (["run"], "the following arguments are required: scenario"),
     ],
 )

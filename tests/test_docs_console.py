@@ -33,6 +33,20 @@ FILES = {
         "async def ore_run(world: sim.World) -> None:\n"
         '    """Line 4 misses its closing parenthesis."""\n'
     ),
+    "exits.py": "import sys\nsys.exit(0)\n",
+    "fleets.py": (
+        "from spaceactors import sim\n"
+        "\n"
+        "\n"
+        "@sim.scenario(duration=60.0)\n"
+        "async def convoy(world: sim.World) -> None:\n"
+        '    """A convoy."""\n'
+        "\n"
+        "\n"
+        "@sim.scenario(duration=60.0)\n"
+        "async def patrol(world: sim.World) -> None:\n"
+        '    """A patrol."""\n'
+    ),
 }
 
 

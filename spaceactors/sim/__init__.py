@@ -11,6 +11,7 @@ from spaceactors.sim.expectations import (
     no_cargo_lost,
     scaled,
 )
+from spaceactors.sim.loading import load, shipped
 from spaceactors.sim.market import Commodity, Market
 from spaceactors.sim.physics import Body, Point
 from spaceactors.sim.scenario import (
@@ -19,10 +20,8 @@ from spaceactors.sim.scenario import (
     ScenarioBroken,
     ScenarioNotFound,
     Summary,
-    load,
     run_scenario,
     scenario,
-    shipped,
 )
 from spaceactors.sim.ship import Ship
 from spaceactors.sim.station import Station, StationState

@@ -18,13 +18,10 @@ what happened and which expectations held.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import pkgutil
+import math
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import attrs
 import trio
@@ -32,31 +29,79 @@ import trio
 from spaceactors.errors import SpaceActorsError
 from spaceactors.faults import FaultPlan
 from spaceactors.sim import expectations
-from spaceactors.sim.world import World
+from spaceactors.sim.world import ScenarioError, World
 from spaceactors.system import ActorSystem, open_system
 from spaceactors.trace import Trace
 from spaceactors.virtual import current_seed
 
 Build = Callable[[World], Awaitable[None]]
 
+MAX_TICKS = 1_000_000_000
+"""The most ticks a run may have (duration / step): a run beyond it would never end."""
+MIN_STEP = 1e-6
+"""The shortest tick step, in seconds (shorter ones vanish in the clock's rounding)."""
+
 
 class ScenarioNotFound(SpaceActorsError, LookupError):
-    """No shipped scenario has that name, and no file has that path (or it defines none)."""
+    """No shipped scenario has that name, no file has that path, or the file defines none
+    (or several, and none was chosen: the message lists their names)."""
 
 
 class ScenarioBroken(SpaceActorsError, ValueError):
-    """A scenario file could not be loaded (a syntax error, an import that failed...)."""
+    """A scenario file could not be loaded (a syntax error, an import that failed, a call
+    to ``sys.exit``...)."""
+
+
+def _seconds(what: str, value: object, minimum: float = 0.0) -> float:
+    """`value` as a finite number of seconds above `minimum`, or a `ScenarioError` saying so."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ScenarioError(f"the {what} must be a number of seconds, got {value!r:.40}")
+    try:
+        seconds = float(value)
+    except OverflowError:
+        seconds = math.inf
+    if not (0 < seconds < math.inf and seconds >= minimum):
+        bound = f"positive (at least {minimum:g} s)" if minimum > 0 else "positive"
+        raise ScenarioError(f"the {what} must be {bound} and finite, got {value!r:.40}")
+    return seconds
+
+
+def _timing(duration: object, step: float) -> float:
+    """`duration` checked against `step`: the run's length in seconds."""
+    length = _seconds("duration", duration)
+    if length / step > MAX_TICKS:
+        raise ScenarioError(
+            f"a duration of {length:g} s is {length / step:.3g} ticks of {step:g} s; "
+            f"a run has at most {MAX_TICKS:,} ticks (shorten the duration)"
+        )
+    return length
 
 
 @attrs.frozen
 class Scenario:
-    """A named way to build a world, with its default duration and tick step."""
+    """A named way to build a world, with its default duration and tick step (seconds).
+
+    Raises:
+        ScenarioError: the duration or the step is not a finite, positive number of seconds,
+            the step is under `MIN_STEP`, or the run would have more than `MAX_TICKS` ticks.
+    """
 
     name: str
     build: Build
     description: str = ""
     duration: float = 600.0
     step: float = 1.0
+
+    def __attrs_post_init__(self) -> None:
+        _timing(self.duration, _seconds("tick step", self.step, MIN_STEP))
+
+    def run_length(self, duration: float | None = None) -> float:
+        """The seconds a run of this scenario lasts: `duration`, else the scenario's own.
+
+        Raises:
+            ScenarioError: `duration` is not finite and positive, or too many ticks.
+        """
+        return _timing(self.duration if duration is None else duration, self.step)
 
 
 def scenario(
@@ -79,61 +124,6 @@ def scenario(
         )
 
     return make
-
-
-# --- finding scenarios ------------------------------------------------------------------------
-
-
-def shipped() -> list[Scenario]:
-    """The scenarios in `spaceactors.scenarios`, by name."""
-    import spaceactors.scenarios as package
-
-    found: dict[str, Scenario] = {}
-    for module in pkgutil.iter_modules(package.__path__):
-        loaded = importlib.import_module(f"{package.__name__}.{module.name}")
-        for value in vars(loaded).values():
-            if isinstance(value, Scenario):
-                found[value.name] = value
-    return [found[name] for name in sorted(found)]
-
-
-def load(name_or_path: str) -> Scenario:
-    """A shipped scenario by name, or the (first) scenario a Python file defines.
-
-    Raises:
-        ScenarioNotFound: no such name or file, or the file defines no scenario.
-        ScenarioBroken: the file does not load; the message has the line and the error.
-    """
-    path = Path(name_or_path)
-    if path.suffix == ".py" or path.exists():
-        return _from_file(path)
-    for known in shipped():
-        if known.name == name_or_path:
-            return known
-    names = ", ".join(s.name for s in shipped())
-    raise ScenarioNotFound(f"no scenario named {name_or_path!r} (shipped: {names})")
-
-
-def _from_file(path: Path) -> Scenario:
-    if not path.is_file():
-        raise ScenarioNotFound(f"no scenario file at {path}")
-    module_name = f"spaceactors_scenario_{abs(hash(path.resolve()))}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except SyntaxError as exc:
-        raise ScenarioBroken(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
-    except Exception as exc:
-        line = _line_in(exc, str(path))
-        raise ScenarioBroken(f"{path}:{line}: {type(exc).__name__}: {exc}") from None
-    scenarios = [value for value in vars(module).values() if isinstance(value, Scenario)]
-    own = [found for found in scenarios if found.build.__module__ == module_name]
-    if not (own or scenarios):
-        raise ScenarioNotFound(f"{path} defines no @sim.scenario function")
-    return (own or scenarios)[0]  # its own, before any it imported to build on
 
 
 def _line_in(exc: BaseException, filename: str) -> int | None:
@@ -187,6 +177,10 @@ class Summary:
         unmatched_faults: the fault rules that did nothing (`FaultInjector.unmatched`).
         expectations: ``(description, held, why)``; `why` says why one failed, or begins
             with ``"not checked: "`` when the run gave it nothing to check.
+
+    A run stopped early (the ``stop`` event of `run_scenario`, a signal to the command)
+    has `interrupted_at`, the simulated seconds it ran: its counts are those so far, and
+    its expectations were not checked.
     """
 
     scenario: str
@@ -222,11 +216,12 @@ class Summary:
     unrun_events: tuple[float, ...] = ()
     unmatched_faults: tuple[str, ...] = ()
     expectations: tuple[tuple[str, bool, str], ...] = ()
+    interrupted_at: float | None = None
 
     @property
     def passed(self) -> bool:
-        """No expectation failed (those not checked did not fail)."""
-        return all(ok for _, ok, _ in self.expectations)
+        """The run went to its end and every expectation held."""
+        return self.interrupted_at is None and all(ok for _, ok, _ in self.expectations)
 
     @property
     def not_checked(self) -> list[str]:
@@ -248,50 +243,95 @@ async def run_scenario(
     progress: Callable[[Progress], None] | None = None,
     updates: int = 100,
     keep_world: Callable[[World], None] | None = None,
+    stop: trio.Event | None = None,
 ) -> Summary:
     """Run `chosen` in the current Trio run (use `spaceactors.run` for virtual time).
 
     `progress` is called `updates` times along the way; `keep_world` gets the world before
-    it runs (to record trajectories, say).
+    it runs (to record trajectories, say). Setting `stop` ends the run before its next tick
+    (or cancels the build, if it is still building): the summary has `interrupted_at` and the
+    counts so far. The run sets `stop` itself (and stops) when its trace fails to write.
+
+    Raises:
+        ScenarioError: `duration` is not finite and positive, or too long (`MAX_TICKS`).
+        ScenarioBroken: the scenario's build function raised (or called ``sys.exit``).
+        OSError: the trace file (a path given as `trace`) could not be written; it keeps
+            the events before the failure.
     """
     if seed is None:
         seed = current_seed() or 0
-    length = chosen.duration if duration is None else duration
-    if not length > 0:
-        raise ValueError(f"duration must be positive, got {length!r}")
+    length = chosen.run_length(duration)
+    halt = trio.Event() if stop is None else stop
     wall = time.perf_counter()
     async with open_system(
         seed=seed, trace=trace, faults=faults, max_restarts=1000, within=60.0
     ) as system:
+        if system.trace is not None:
+            system.trace.on_error = lambda _: halt.set()
         world = World(system, step=chosen.step, duration=length)
         world.started = trio.current_time()
         if keep_world is not None:
             keep_world(world)
-        try:
-            await chosen.build(world)
-        except Exception as exc:  # the scenario's own code failed: say where, in one line
-            code = getattr(chosen.build, "__code__", None)
-            script = code.co_filename if code is not None else "<scenario>"
-            raise ScenarioBroken(
-                f"scenario {chosen.name!r} failed while building its world at "
-                f"{script}:{_line_in(exc, script)}: {type(exc).__name__}: {exc}"
-            ) from exc
+        await _build(chosen, world, stop)
         goods_before = _goods(world)
         end = world.started + length
         world.ends_at = end
-        await system.user.start_child(world.service())
+        if not halt.is_set():
+            await system.user.start_child(world.service())
         chunk = length / max(updates, 1)
-        while (now := trio.current_time()) < end:
-            await trio.sleep_until(min(end, now + chunk))
+        while (now := trio.current_time()) < end and not halt.is_set():
+            with trio.move_on_at(min(end, now + chunk)):
+                await halt.wait()
             if progress is not None:
                 progress(_progress(system, world, length, wall))
+        interrupted = halt.is_set()
+        if interrupted:  # stopped early: the counts so far, no verdict
+            world.ends_at = trio.current_time()
     # Counted once the system has closed: what its shutdown did (messages left in mailboxes
     # become dead letters) is on the trace, so it is in the summary too.
     summary = _summarize(chosen, system, world, seed, length, wall, goods_before)
+    if interrupted:
+        return attrs.evolve(summary, interrupted_at=world.ends_at - world.started)
     checked = _event_check(world) + tuple(
         expectations.check(expectation, summary) for expectation in world.expectations
     )
     return attrs.evolve(summary, expectations=checked)
+
+
+async def _build(chosen: Scenario, world: World, stop: trio.Event | None) -> None:
+    """Build the world; setting `stop` cancels a build still under way."""
+    if stop is None:  # nothing can stop it: no watcher task (a seeded run stays the same)
+        await _build_or_explain(chosen, world)
+        return
+    failed: BaseException | None = None
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_cancel_when_set, stop, nursery.cancel_scope)
+        try:
+            await _build_or_explain(chosen, world)
+        except trio.Cancelled:
+            raise
+        except BaseException as exc:  # re-raised below, outside the nursery, unwrapped
+            failed = exc
+        nursery.cancel_scope.cancel()
+    if failed is not None:
+        raise failed
+
+
+async def _cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
+
+
+async def _build_or_explain(chosen: Scenario, world: World) -> None:
+    try:
+        await chosen.build(world)
+    except (Exception, SystemExit) as exc:  # the scenario's own code: say where, one line
+        code = getattr(chosen.build, "__code__", None)
+        script = code.co_filename if code is not None else "<scenario>"
+        raise ScenarioBroken(
+            f"scenario {chosen.name!r} failed while building its world at "
+            f"{script}:{_line_in(exc, script)}: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _progress(system: ActorSystem, world: World, length: float, wall: float) -> Progress:

@@ -1,0 +1,206 @@
+"""The ``spaceactors`` command: renders what the library does (the library itself never prints)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import logging
+import math
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import NoReturn, TextIO
+
+import spaceactors as sa
+from spaceactors import sim
+from spaceactors.cli.run import EXIT_BAD_INPUT, EXIT_PASSED, BadInput, run_command
+from spaceactors.cli.signals import Signals, exit_code, is_interrupt, signal_name
+from spaceactors.scenarios.docking import run_docking
+
+
+def _docking_exchange() -> list[object]:
+    """The messages of one docking: a ship asks, the station answers, the market reports."""
+    ship, station = 7, 1
+    hull = sa.ShipSpecs(ship_class="Merchant", length=150.0, mass=2000.0, cargo_capacity=500.0)
+    manifest = [sa.CargoItem(item_type="ore", quantity=120.0, unit_value=3.5)]
+    return [
+        sa.ShipToStation(ship, station, sa.RequestDocking(hull, manifest)),
+        sa.StationToShip(station, ship, sa.DockingPermission(granted=False, estimated_wait=90.0)),
+        sa.StationToShip(station, ship, sa.DockingPermission(granted=True, berth_assignment=4)),
+        sa.StationToShip(station, ship, sa.MarketPrices({"ore": 3.9, "water": 1.2}, 95.0)),
+    ]
+
+
+def _demo(out: TextIO, seed: int) -> int:
+    report = sa.run(functools.partial(run_docking, seed=seed), seed=seed)
+    out.write(
+        f"spaceactors demo: {report.ships} ships, {report.berths} berths at station 'ceres' "
+        f"(seed {seed}, virtual time)\n\n"
+    )
+    for line in report.log:
+        out.write(f"  {line}\n")
+    out.write(
+        f"\n{report.dockings} dockings, {report.refusals} refusals (ships waited and asked "
+        f"again), {report.crashes} crash restarted by the fleet supervisor, "
+        f"{report.dead_letters} dead letter(s), {report.simulated_seconds:.0f} s simulated\n"
+    )
+    return _wire_demo(out)
+
+
+def _wire_demo(out: TextIO) -> int:
+    out.write("\nthe same protocol on the wire:\n")
+    for message in _docking_exchange():
+        sizes = []
+        for wire_format in sa.codec.FORMATS:
+            data = sa.encode(message, wire_format)
+            if sa.decode(data, wire_format) != message:
+                out.write(f"round trip changed {type(message).__name__} in {wire_format}\n")
+                return 1
+            sizes.append(f"{wire_format} {len(data)} B")
+        content = type(getattr(message, "content", message)).__name__
+        out.write(f"  {type(message).__name__:<14} {content:<18} {', '.join(sizes)}\n")
+    hostile = b'{"schema":1,"type":"StationToShip","body":{"sender":1,"recipient":"me"}}'
+    try:
+        sa.decode(hostile)
+    except sa.DecodeError as error:
+        out.write(f"\nrejected a hostile payload: {error}\n")
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with errors on one line (no usage dump): ``spaceactors: error: ...``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="spaceactors", description=sa.__doc__)
+    parser.add_argument("--version", action="version", version=f"spaceactors {sa.__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show the engine's log (crashes, restarts)"
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+    demo = commands.add_parser("demo", help="run the built-in demo (in process, virtual time)")
+    demo.add_argument("--seed", type=_seed, default=0, help="seed of the run (default 0)")
+    commands.add_parser("list", help="list the shipped scenarios")
+    run = commands.add_parser("run", help="run a scenario (a shipped name or a .py file)")
+    run.add_argument(
+        "scenario",
+        help="a shipped scenario's name, or the path of a scenario file "
+        "(FILE.py:NAME picks one of several in a file)",
+    )
+    run.add_argument("--seed", type=_seed, default=0, help="seed of the run (default 0)")
+    run.add_argument(
+        "--duration", type=_seconds, help="simulated seconds (default: the scenario's own)"
+    )
+    run.add_argument(
+        "--clock",
+        choices=("virtual", "wall"),
+        default="virtual",
+        help="virtual: simulated time jumps ahead (default); wall: it runs in real time",
+    )
+    run.add_argument(
+        "--trace", metavar="FILE", help="write the event trace (.jsonl, or .sqlite/.db)"
+    )
+    run.add_argument("--faults", metavar="FILE", help="inject the fault plan in this JSON file")
+    run.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="show a progress bar on stderr (auto: when it is a terminal)",
+    )
+    return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text[:40]!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive number of seconds (and finite), got {text[:40]!r}"
+        )
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text[:40]!r}") from None
+    if not 0 <= value < 2**64:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 0 to 2**64 - 1, got {text[:40]!r}"
+        )
+    return value
+
+
+def main(
+    argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
+    """Entry point of the ``spaceactors`` console script; returns the exit code.
+
+    0: the run went well (every expectation held); 1: an expectation failed; 2: bad input
+    (one line on stderr; a bad option raises ``SystemExit(2)`` from argparse, also one
+    line); 130 and 143: SIGINT (Ctrl-C) and SIGTERM stopped it (see `spaceactors.cli.signals`).
+    """
+    signals = Signals()
+    try:
+        with signals.raising():
+            return _command(argv, out, err, signals)
+    except BadInput as problem:
+        err.write(f"spaceactors: error: {problem}\n")
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # whoever read our output left (``spaceactors list | head -1``)
+        _silence(out)
+        return exit_code(signal.SIGPIPE)
+    except BaseException as exc:
+        if not is_interrupt(exc):
+            raise
+        err.write(_interrupted(signals) + "\n")
+        return exit_code(signals.ended_by)
+
+
+def _command(argv: Sequence[str] | None, out: TextIO, err: TextIO, signals: Signals) -> int:
+    args = _parser().parse_args(argv)
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "demo":
+        signals.phase = "running the demo"
+        with signals.for_trio():
+            return _demo(out, args.seed)
+    if args.command == "list":
+        return _list(out)
+    return run_command(args, out, err, signals)
+
+
+def _interrupted(signals: Signals) -> str:
+    """The one line a `KeyboardInterrupt` (a signal, or a second one) ends the command with."""
+    name = signal_name(signals.ended_by)
+    if signals.first is not None:
+        return (
+            f"spaceactors: stopped at once by a second signal ({name}) while "
+            f"{signals.phase}: no summary; the trace keeps the events until then"
+        )
+    return f"spaceactors: interrupted by {name} while {signals.phase}"
+
+
+def _silence(out: TextIO) -> None:
+    """Point stdout at /dev/null, so that Python's final flush does not fail again."""
+    if out is sys.stdout:
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+
+
+def _list(out: TextIO) -> int:
+    for known in sim.shipped():
+        out.write(f"{known.name:<18} {known.duration:>7,.0f} s  {known.description}\n")
+    out.flush()
+    return EXIT_PASSED

@@ -1,0 +1,93 @@
+"""What the command shows of a run: the progress bar on stderr and the summary at the end."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from spaceactors import sim
+
+
+class ProgressBar:
+    """One line on stderr, redrawn in place: simulated time, messages/s, actors, restarts."""
+
+    WIDTH = 24
+
+    def __init__(self, err: TextIO, name: str) -> None:
+        self.err = err
+        self.name = name
+
+    def __call__(self, progress: sim.Progress) -> None:
+        done = min(progress.sim_time / progress.duration, 1.0)
+        filled = int(done * self.WIDTH)
+        wall = progress.wall_seconds
+        rate = progress.messages / wall if wall > 0 else 0.0
+        self.err.write(
+            f"\r{self.name} [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
+            f"{progress.sim_time:,.0f}/{progress.duration:,.0f} s  {rate:,.0f} msg/s  "
+            f"{progress.actors:,} actors  {progress.restarts} restarts "
+        )
+        self.err.flush()
+
+    def close(self) -> None:
+        self.err.write("\n")
+        self.err.flush()
+
+
+def render_summary(summary: sim.Summary) -> str:
+    """The end-of-run report the command prints: a run stopped early says so first. Counted
+    once the run's system closed, so its numbers are the trace's (see `sim.Summary`)."""
+    answer = _seconds_or_dash(summary.max_answer_time)
+    rescue = _seconds_or_dash(summary.max_rescue_time)
+    reasons = ", ".join(f"{n} {reason}" for reason, n in summary.dead_letters_by_reason.items())
+    if summary.interrupted_at is None:
+        ran = f"{summary.duration:,.0f} s"
+    else:
+        ran = f"interrupted at t={summary.interrupted_at:,.1f} s of {summary.duration:,.0f} s"
+    lines = [
+        f"scenario {summary.scenario}: seed {summary.seed}, {ran} simulated "
+        f"in {summary.wall_seconds:.1f} s",
+        f"  fleet        {summary.ships:,} ships, {summary.stations} stations, "
+        f"{summary.ship_updates:,} ship updates",
+        f"  dockings     {summary.dockings:,} by {summary.ships_docked:,} ships "
+        f"(refused {summary.refusals:,}, evicted {summary.evictions:,})",
+        f"  trades       {summary.trades:,} ({summary.traded_units:,.0f} units)",
+        f"  distress     {summary.distress_calls} calls, {summary.rescues} rescues, "
+        f"{summary.unanswered} unanswered; slowest: accepted {answer}, alongside {rescue}",
+        f"  hazards      {summary.hazard_entries} entries, {summary.fuel_exhausted} out of fuel",
+        f"  restarts     {summary.restarts} (ships and stations)",
+        f"  dead letters {summary.dead_letters}" + (f" ({reasons})" if reasons else ""),
+        f"  messages     {summary.messages:,} delivered by the router, "
+        f"{summary.reliable_sends:,} reliable transmissions, "
+        f"{summary.unheard_publishes:,} publishes heard by nobody",
+    ]
+    lines += [f"    {name:<22} {count:>10,}" for name, count in summary.messages_by_type.items()]
+    if summary.unrun_events and summary.interrupted_at is None:
+        times = ", ".join(f"{when:g} s" for when in summary.unrun_events)
+        lines.append(
+            f"  events       {len(summary.unrun_events)} never ran: due at or after the end "
+            f"({times})"
+        )
+    if summary.unmatched_faults:
+        lines.append(f"  faults       {len(summary.unmatched_faults)} rule(s) did nothing:")
+        lines += [f"    {unmatched}" for unmatched in summary.unmatched_faults]
+    if summary.interrupted_at is not None:
+        lines.append(
+            f"  expectations not checked: the run was interrupted at "
+            f"t={summary.interrupted_at:,.1f} s"
+        )
+        return "\n".join(lines) + "\n"
+    skipped = len(summary.not_checked)
+    failed = sum(not ok for _, ok, _ in summary.expectations)
+    met = len(summary.expectations) - failed - skipped
+    lines.append(
+        f"  expectations {met}/{len(summary.expectations)} met"
+        + (f", {skipped} not checked" if skipped else "")
+    )
+    for description, ok, why in summary.expectations:
+        mark = "FAIL" if not ok else ("skip" if why else "ok  ")
+        lines.append(f"    {mark} {description}" + (f" ({why})" if why else ""))
+    return "\n".join(lines) + "\n"
+
+
+def _seconds_or_dash(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.1f} s"

@@ -1,0 +1,155 @@
+"""``spaceactors run``: check the input, run the scenario under the command's signal handling,
+and end with the summary and the right exit code (docs/cli.md, "Signals and exit codes")."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TextIO
+
+import trio
+
+import spaceactors as sa
+from spaceactors import sim
+from spaceactors.cli.report import ProgressBar, render_summary
+from spaceactors.cli.signals import Signals, exit_code, signal_name
+from spaceactors.trace import sink_for, sink_type
+
+EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+MAX_FAULT_PLAN_BYTES = 16 * 2**20
+"""A fault plan file larger than this is refused (it is read whole, before the run)."""
+
+
+class BadInput(Exception):
+    """Something the user gave us is wrong: one line on stderr, exit code 2."""
+
+
+def run_command(args: argparse.Namespace, out: TextIO, err: TextIO, signals: Signals) -> int:
+    """Run ``spaceactors run``; returns the exit code (bad input raises `BadInput`)."""
+    faults = _fault_plan(args.faults) if args.faults else None
+    if args.trace:
+        try:
+            sink_type(args.trace)  # an unknown format is refused before anything runs
+        except ValueError as exc:
+            raise BadInput(str(exc)) from None
+    signals.phase = f"loading {args.scenario}"
+    chosen = _load(args.scenario, signals)
+    try:
+        length = chosen.run_length(args.duration)
+    except sim.ScenarioError as exc:
+        raise BadInput(f"--duration {args.duration:g}: {exc}") from None
+    trace = _open_trace(args.trace) if args.trace else None
+    show = args.progress == "always" or (args.progress == "auto" and err.isatty())
+    bar = ProgressBar(err, chosen.name) if show else None
+    run = functools.partial(
+        sim.run_scenario,
+        chosen,
+        seed=args.seed,
+        duration=length,
+        trace=trace,
+        faults=faults,
+        progress=bar,
+    )
+    signals.phase = f"running {chosen.name}"
+    trace_error = None
+    try:
+        with signals.for_trio():
+            summary = sa.run(
+                _session, run, signals, seed=args.seed, virtual=args.clock == "virtual"
+            )
+    except sim.ScenarioBroken as exc:
+        raise BadInput(str(exc)) from None
+    finally:
+        if bar is not None:
+            bar.close()
+        if trace is not None:
+            trace_error = _close(trace)
+    if trace_error is not None:
+        stopped = (
+            ""
+            if summary.interrupted_at is None
+            else f"; the run stopped at t={summary.interrupted_at:,.1f} s"
+        )
+        raise BadInput(
+            f"cannot write the trace {args.trace}: {trace_error.strerror or trace_error} "
+            f"(the file keeps the events written before{stopped})"
+        )
+    signals.phase = "printing the summary"
+    out.write(render_summary(summary))
+    out.flush()
+    if signals.first is None:
+        return EXIT_PASSED if summary.passed else EXIT_FAILED
+    where = (
+        "as the run ended"
+        if summary.interrupted_at is None
+        else f"at t={summary.interrupted_at:,.1f} s of {summary.duration:,.0f} s"
+    )
+    err.write(f"spaceactors: interrupted by {signal_name(signals.first)} {where}\n")
+    return exit_code(signals.first)
+
+
+async def _session(run: Callable[..., Awaitable[sim.Summary]], signals: Signals) -> sim.Summary:
+    """`run` with a stop event that the first SIGINT or SIGTERM sets."""
+    stop = trio.Event()
+    failed: BaseException | None = None
+    async with trio.open_nursery() as nursery:
+        await nursery.start(signals.watch, stop)
+        try:
+            summary = await run(stop=stop)
+        except trio.Cancelled:
+            raise
+        except BaseException as exc:  # re-raised below, outside the nursery, unwrapped
+            failed = exc
+        nursery.cancel_scope.cancel()
+    if failed is not None:
+        raise failed
+    return summary
+
+
+def _load(name_or_path: str, signals: Signals) -> sim.Scenario:
+    try:
+        return sim.load(name_or_path)
+    except (sim.ScenarioNotFound, sim.ScenarioBroken) as exc:
+        raise BadInput(str(exc)) from None
+    except KeyboardInterrupt:
+        if signals.ending is not None:
+            raise  # a real Ctrl-C (or SIGTERM) while loading
+        raise BadInput(
+            f"{name_or_path}: the scenario file raised KeyboardInterrupt while loading"
+        ) from None
+
+
+def _fault_plan(path: str) -> sa.FaultPlan:
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_FAULT_PLAN_BYTES + 1)
+    except OSError as exc:
+        raise BadInput(f"cannot read the fault plan {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_FAULT_PLAN_BYTES:
+        raise BadInput(f"{path} is not a fault plan: over {MAX_FAULT_PLAN_BYTES // 2**20} MiB")
+    try:
+        return sa.FaultPlan.from_json(data)
+    except sa.DecodeError as exc:
+        raise BadInput(f"{path} is not a fault plan: {exc}") from None
+
+
+def _open_trace(path: str) -> sa.Trace:
+    """The trace file, created now: before the run, a path that cannot be written is refused."""
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise BadInput(f"cannot write the trace {path}: no directory {parent}")
+    try:
+        return sa.Trace(sink_for(path))
+    except OSError as exc:
+        raise BadInput(f"cannot write the trace {path}: {exc.strerror or exc}") from None
+
+
+def _close(trace: sa.Trace) -> OSError | None:
+    """Flush and close the trace; the error if it could not be written (now or in the run)."""
+    try:
+        trace.close()
+    except OSError as exc:
+        return exc
+    return None
