@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from test_docs import DOCS, PAGES, fenced_blocks
 
-from spaceactors import cli
+from spaceactors.cli import command as cli
 
 # The files a console example names, as its comment on the page describes them.
 FILES = {

@@ -1,6 +1,6 @@
 """The ``spaceactors`` command (``python -m spaceactors``): see docs/cli.md."""
 
-from spaceactors.cli.main import main
+from spaceactors.cli.command import main
 from spaceactors.cli.report import render_summary
 
 __all__ = ["main", "render_summary"]
