@@ -47,6 +47,11 @@ def short_repr(value: object) -> str:
         text = _SHORT.repr(value)
     except Exception:  # a repr that raises, RecursionError on pathological nesting
         text = f"<{type(value).__name__} object>"
+    return shorten(text)
+
+
+def shorten(text: str) -> str:
+    """`text` cut to about `SHORT` characters (for names and words quoted in messages)."""
     return text if len(text) <= SHORT + 5 else text[:SHORT] + "..."
 
 
@@ -96,7 +101,7 @@ def seconds(
     result = number(name, value, error)
     if result < 0 or (result == 0 and not zero) or (result == math.inf and not infinite):
         bound = ">= 0" if zero else "> 0"
-        kind = "seconds" if infinite else "finite seconds"
+        kind = "a number of seconds" if infinite else "a finite number of seconds"
         raise error(f"{name} must be {kind} {bound}, got {short_repr(value)}")
     return result
 

@@ -24,7 +24,7 @@ import msgpack
 from cattrs.v import format_exception
 
 from spaceactors import messages
-from spaceactors.checks import short_repr
+from spaceactors.checks import short_repr, shorten
 from spaceactors.errors import DecodeError, EncodeError, InvalidMessage, InvalidSpec
 
 Format = Literal["json", "msgpack"]
@@ -120,7 +120,7 @@ def _format_problem(exc: BaseException, type_: type | None) -> str:
         return str(exc)
     if isinstance(exc, cattrs.ForbiddenExtraKeysError):
         extra = sorted(exc.extra_fields)
-        shown = ", ".join(short_repr(name) for name in extra[:5])
+        shown = ", ".join(shorten(str(name)) for name in extra[:5])
         return f"extra fields found ({shown}{', ...' if len(extra) > 5 else ''})"
     return format_exception(exc, type_)
 
@@ -374,7 +374,7 @@ def _reject_constant(name: str) -> float:
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise _WireProblem(f"{short_repr(text)[1:-1]} overflows to {value}; numbers must be finite")
+        raise _WireProblem(f"{shorten(text)} overflows to {value}; numbers must be finite")
     return value
 
 

@@ -132,9 +132,10 @@ def _commodity_table(*, non_negative: bool) -> _Validator:
             if not isinstance(key, str) or not key.strip():
                 raise _fail(inst, attribute, "keys must be non-empty commodity names", key)
             problem = _not_finite(number)
-            if problem is None and non_negative and number < 0:
-                problem = "must be non-negative"
-            if problem is not None:
+            if problem == "must be a number":
+                raise _fail(inst, attribute, problem, number, f"[{short_repr(key)}]")
+            if problem is not None or (non_negative and number < 0):
+                problem = "must be finite and non-negative" if non_negative else "must be finite"
                 raise _fail(inst, attribute, problem, number, f"[{short_repr(key)}]")
 
     return check
