@@ -51,7 +51,8 @@ class RateLimitedSender:
     ) -> None:
         rate = positive("rate", rate)
         if burst is None:  # the default burst must be a finite number of tokens too
-            burst = positive(f"rate x {BURST_SECONDS:g} s (the default burst)", rate * BURST_SECONDS)
+            default = rate * BURST_SECONDS
+            burst = positive(f"rate x {BURST_SECONDS:g} s (the default burst)", default)
         else:
             burst = positive("burst", burst)
         self.router = router
