@@ -27,9 +27,11 @@ import attrs
 import trio
 
 from spaceactors import messages as m
-from spaceactors.errors import ActorUnavailable, MailboxFull, SpaceActorsError
+from spaceactors.errors import ActorUnavailable, MailboxFull
 from spaceactors.ref import ActorRef
+from spaceactors.sim import arguments
 from spaceactors.sim import events as ev
+from spaceactors.sim.arguments import ScenarioError as ScenarioError
 from spaceactors.sim.market import Market
 from spaceactors.sim.physics import Body, Point, step
 from spaceactors.specs import ServiceSpec
@@ -42,10 +44,6 @@ if TYPE_CHECKING:
 ARRIVAL_RADIUS = 60.0  # m: close enough to a target to have arrived
 ARRIVAL_SPEED = 5.0  # m/s: ... and slow enough
 FORMATION_CRUISE = 0.8  # a leader's share of its top speed, so that followers can close up
-
-
-class ScenarioError(SpaceActorsError, ValueError):
-    """A scenario asked for something impossible (an unknown ship, a duplicate station...)."""
 
 
 class ShipMode(enum.Enum):
@@ -150,8 +148,7 @@ class World:
     """One simulation: build it in a scenario (`add_station`, `add_ship`, `at`, `expect`)."""
 
     def __init__(self, system: ActorSystem, *, step: float = 1.0) -> None:
-        if not step > 0:
-            raise ScenarioError(f"the tick step must be positive, got {step!r}")
+        step = arguments.world_step(step)
         self.system = system
         self.step = step
         self.bodies: dict[str, Body] = {}
@@ -192,13 +189,18 @@ class World:
         market_interval: float = 60.0,
         lease: float = 900.0,
     ) -> ActorRef:
-        """Add a station (an actor) with a market; its updates go to `market_topic`."""
+        """Add a station (an actor) with a market; its updates go to `market_topic`.
+
+        Raises:
+            ScenarioError: an argument is invalid (named), or the name is taken.
+        """
         from spaceactors.sim.station import Station, StationState
 
+        arguments.station(
+            name, position, sector, berths, prices, stock, services, market_interval, lease
+        )
         if name in self.stations or name in self.ships:
             raise ScenarioError(f"the name {name!r} is taken")
-        if berths < 1:
-            raise ScenarioError(f"station {name!r} needs at least one berth, got {berths}")
         state = StationState(
             sector,
             Market.of(prices or {"ore": 10.0, "water": 4.0, "fuel": 2.0}, stock),
@@ -227,8 +229,16 @@ class World:
         stay: float = 30.0,
         sector: str | None = None,
     ) -> ActorRef:
-        """Add a ship (an actor and a body); with a `route`, it trades between those stations."""
+        """Add a ship (an actor and a body); with a `route`, it trades between those stations.
+
+        Raises:
+            ScenarioError: an argument is invalid (named), a name is taken or unknown.
+        """
         from spaceactors.sim.ship import Ship
+
+        numbers = {"capacity": capacity, "fuel": fuel, "max_speed": max_speed}
+        numbers |= {"max_accel": max_accel, "credits": credits}
+        arguments.ship(name, position, route, cargo, numbers, stay, sector)
 
         if name in self.stations or name in self.ships:
             raise ScenarioError(f"the name {name!r} is taken")
@@ -255,10 +265,12 @@ class World:
 
     def at(self, time: float, action: Callable[[], Awaitable[None] | None]) -> None:
         """Run `action` (a function, sync or async) when the simulation reaches `time` seconds."""
+        arguments.at(time, action)
         heapq.heappush(self._events, (self.started + time, next(self._sequence), action))
 
     def expect(self, description: str, check: Callable[[Summary], bool]) -> None:
         """State an expectation: `check(summary)` must hold at the end, or the run fails."""
+        arguments.expectation(description, check)
         self.expectations.append(Expectation(description, check))
 
     # --- scenario events ---------------------------------------------------------------------
@@ -274,6 +286,7 @@ class World:
         duration: float | None = None,
     ) -> None:
         """A hazard appears (announced on ``hazard.<sector>``); ships inside steer out."""
+        arguments.hazard(name, center, radius, sector, hazard_type, duration)
         until = None if duration is None else trio.current_time() + duration
         self.hazards.append(Hazard(name, center, radius, hazard_type, sector, until))
         notice = m.NavigationHazard(m.Vec3(*center), radius, hazard_type)
@@ -281,6 +294,7 @@ class World:
 
     async def weather(self, sector: str, severity: m.WeatherSeverity, duration: float) -> None:
         """Space weather over a sector: ships there fly slower until it passes."""
+        arguments.weather(sector, severity, duration)
         self.storms[sector] = trio.current_time() + duration
         alert = m.WeatherAlert((sector,), severity)
         await self.system.router.publish(f"weather.{sector}", alert)
@@ -289,6 +303,7 @@ class World:
         self, ship: str, emergency_type: m.EmergencyType, severity: int = 5
     ) -> None:
         """Something goes wrong aboard `ship`: it stops and calls for help."""
+        arguments.emergency(emergency_type, severity)
         await self.system.send(self._ship(ship), ev.Emergency(emergency_type, severity))
 
     async def crash(self, name: str) -> None:
@@ -297,6 +312,7 @@ class World:
 
     async def market_shock(self, station: str, commodity: str, factor: float) -> None:
         """A commodity's stock at `station` is multiplied by `factor` (its price follows)."""
+        arguments.non_negative("market_shock(factor)", factor)
         site = self.stations.get(station)
         if site is None:
             raise ScenarioError(f"no station named {station!r}")
@@ -312,6 +328,7 @@ class World:
     ) -> None:
         """`followers` hold station around `leader` (each told with a FormationRequest); the
         leader cruises at 80% of its top speed so that they can catch up and keep up."""
+        followers = list(arguments.formation(followers, formation, spacing))
         lead = self._ship(leader)
         self.bodies[leader].cruise = FORMATION_CRUISE
         for index, follower in enumerate(followers, start=1):
