@@ -37,7 +37,11 @@ def _probability(_: object, attribute: attrs.Attribute[Any], value: float) -> No
         )
 
 
-def _seconds(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+def _seconds(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    seconds(attribute.name, value, InvalidSpec)
+
+
+def _optional_seconds(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
     if value is not None:
         seconds(attribute.name, value, InvalidSpec)
 
@@ -132,7 +136,7 @@ class _Rule:
     name: str | None = attrs.field(default=None, validator=_rule_name)
     """Switch the rule off and on by this name (`FaultInjector.disable`/`enable`)."""
     start: float = attrs.field(default=0.0, validator=_seconds)
-    stop: float | None = attrs.field(default=None, validator=_seconds)
+    stop: float | None = attrs.field(default=None, validator=_optional_seconds)
     """The rule acts from `start` until `stop` (None: to the end), in seconds since the system
     opened."""
 
@@ -168,7 +172,7 @@ class DelayMessages(_MessageRule):
 
     minimum: float = attrs.field(default=0.0, validator=_seconds)
     maximum: float = attrs.field(default=1.0, validator=_seconds)
-    mean: float | None = attrs.field(default=None, validator=_seconds)
+    mean: float | None = attrs.field(default=None, validator=_optional_seconds)
 
     def __attrs_post_init__(self) -> None:
         if self.maximum < self.minimum:
