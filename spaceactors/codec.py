@@ -193,7 +193,9 @@ class Codec:
 
     def __init__(self, *, max_payload: int = DEFAULT_MAX_PAYLOAD, protocol: bool = True) -> None:
         if isinstance(max_payload, bool) or not isinstance(max_payload, int) or max_payload <= 0:
-            raise ValueError(f"max_payload must be a positive number of bytes, got {max_payload!r}")
+            raise ValueError(
+                f"max_payload must be a positive number of bytes, got {short_repr(max_payload)}"
+            )
         self.max_payload = max_payload
         self._converter = _strict_converter()
         self._class_by_tag: dict[str, type] = {}

@@ -30,6 +30,7 @@ from typing import Any
 import attrs
 import trio
 
+from spaceactors import checks
 from spaceactors.errors import SpaceActorsError
 from spaceactors.faults import FaultPlan
 from spaceactors.sim.world import World
@@ -212,8 +213,12 @@ async def run_scenario(
     if seed is None:
         seed = current_seed() or 0
     length = chosen.duration if duration is None else duration
-    if not length > 0:
-        raise ValueError(f"duration must be positive, got {length!r}")
+    try:  # NaN, bools, strings, huge ints: one ValueError
+        length = checks.seconds("duration", length, zero=False)
+    except ValueError:
+        raise ValueError(
+            f"duration must be positive, finite seconds, got {checks.short_repr(length)}"
+        ) from None
     wall = time.perf_counter()
     async with open_system(
         seed=seed, trace=trace, faults=faults, max_restarts=1000, within=60.0
