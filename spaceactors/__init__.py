@@ -101,7 +101,13 @@ from spaceactors.reliable import (
     ReliableStats,
 )
 from spaceactors.router import DEAD_LETTERS_TOPIC, Router, RouterStats
-from spaceactors.specs import ChildCounts, ChildInfo, ChildSpec, SupervisorSpec
+from spaceactors.specs import (
+    MAX_MAILBOX_SIZE,
+    ChildCounts,
+    ChildInfo,
+    ChildSpec,
+    SupervisorSpec,
+)
 from spaceactors.supervisor import Supervisor
 from spaceactors.system import ActorSystem, Target, open_system
 from spaceactors.topics import Delivery
@@ -128,6 +134,7 @@ __all__ = [
     "DEFAULT_MAX_PAYLOAD",
     "FORMATS",
     "KEEP_OUTCOMES",
+    "MAX_MAILBOX_SIZE",
     "SCHEMA_VERSION",
     "Actor",
     "ActorContext",

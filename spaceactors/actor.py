@@ -9,7 +9,6 @@ Trio every `CHECKPOINT_EVERY` messages, so a busy actor stays cancellable and fa
 from __future__ import annotations
 
 import logging
-import math
 import typing
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING
 import outcome
 import trio
 
+from spaceactors import checks
 from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.delivery import Scheduled
 from spaceactors.errors import ActorCrashed, ActorUnavailable, StartFailed
@@ -163,11 +163,7 @@ class ActorContext:
 
 
 def _seconds(name: str, value: float, *, zero_ok: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number of seconds, got {value!r}")
-    if value < 0 or (value == 0 and not zero_ok):
-        raise ValueError(f"{name} must be {'>= 0' if zero_ok else '> 0'} seconds, got {value!r}")
-    return float(value)
+    return checks.seconds(name, value, zero=zero_ok)
 
 
 def _payload(message: object) -> object:

@@ -24,6 +24,7 @@ import msgpack
 from cattrs.v import format_exception
 
 from spaceactors import messages
+from spaceactors.checks import short_repr, shorten
 from spaceactors.errors import DecodeError, EncodeError, InvalidMessage, InvalidSpec
 
 Format = Literal["json", "msgpack"]
@@ -55,7 +56,12 @@ def _expect(kind: type | tuple[type, ...], what: str, value: object) -> None:
 
 def _structure_float(value: object, _: type) -> float:
     _expect((int, float), "a number", value)
-    number = float(typing.cast("float", value))
+    try:
+        number = float(typing.cast("float", value))
+    except OverflowError:
+        raise _WireProblem(
+            f"expected a finite number, got {short_repr(value)} (beyond a float's range)"
+        ) from None
     if not math.isfinite(number):
         raise _WireProblem(f"expected a finite number, got {number}")
     return number
@@ -68,7 +74,22 @@ def _structure_int(value: object, _: type) -> int:
 
 def _structure_str(value: object, _: type) -> str:
     _expect(str, "a string", value)
-    return typing.cast("str", value)
+    text = typing.cast("str", value)
+    if not text.isascii():
+        _check_encodable(text)
+    return text
+
+
+def _check_encodable(text: str) -> None:
+    # JSON's \ud800 escapes decode to lone surrogates, which no UTF-8 encoder accepts: refuse
+    # them here, so that whatever decodes also encodes (the codec round-trips what it accepts).
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _WireProblem(
+            f"expected text, got a lone surrogate {text[exc.start]!r} at index {exc.start} "
+            f"of {short_repr(text)}"
+        ) from None
 
 
 def _structure_bool(value: object, _: type) -> bool:
@@ -95,13 +116,17 @@ def _structure_enum(value: object, cl: type[enum.Enum]) -> enum.Enum:
     except ValueError:
         names = ", ".join(repr(member.value) for member in cl)
         raise _WireProblem(
-            f"{value!r} is not a valid {cl.__name__}; expected one of {names}"
+            f"{short_repr(value)} is not a valid {cl.__name__}; expected one of {names}"
         ) from None
 
 
 def _format_problem(exc: BaseException, type_: type | None) -> str:
     if isinstance(exc, _WireProblem | InvalidMessage | InvalidSpec):
         return str(exc)
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        extra = sorted(exc.extra_fields)
+        shown = ", ".join(shorten(str(name)) for name in extra[:5])
+        return f"extra fields found ({shown}{', ...' if len(extra) > 5 else ''})"
     return format_exception(exc, type_)
 
 
@@ -136,6 +161,9 @@ def _strict_converter() -> cattrs.Converter:
 
         def structure(value: object, cl: Any) -> Any:
             _expect(dict, "an object", value)
+            for key in typing.cast("Mapping[Any, Any]", value):
+                if isinstance(key, str) and not key.isascii():
+                    _check_encodable(key)
             return structure_items(typing.cast("Mapping[Any, Any]", value), cl)
 
         return structure
@@ -170,7 +198,9 @@ class Codec:
 
     def __init__(self, *, max_payload: int = DEFAULT_MAX_PAYLOAD, protocol: bool = True) -> None:
         if isinstance(max_payload, bool) or not isinstance(max_payload, int) or max_payload <= 0:
-            raise ValueError(f"max_payload must be a positive number of bytes, got {max_payload!r}")
+            raise ValueError(
+                f"max_payload must be a positive number of bytes, got {short_repr(max_payload)}"
+            )
         self.max_payload = max_payload
         self._converter = _strict_converter()
         self._class_by_tag: dict[str, type] = {}
@@ -231,7 +261,9 @@ class Codec:
             member = self._class_by_tag.get(tag) if isinstance(tag, str) else None
             if member not in members:
                 known = ", ".join(sorted(self._tag_by_class[m] for m in members))
-                raise _WireProblem(f"unknown {UNION_TAG} {tag!r}; expected one of {known}")
+                raise _WireProblem(
+                f"unknown {UNION_TAG} {short_repr(tag)}; expected one of {known}"
+            )
             return converter.structure(fields, member)
 
         converter.register_unstructure_hook(union, unstructure)
@@ -269,7 +301,7 @@ class Codec:
         # integers msgpack cannot carry, objects neither knows.
         except (ValueError, OverflowError, TypeError) as exc:
             raise EncodeError(f"{tag} cannot be encoded as {format}: {exc}") from exc
-        if len(data) > self.max_payload:
+        if len(data) > self.max_payload:  # bytes: len() is the size
             raise EncodeError(
                 f"{tag} encodes to {len(data)} bytes of {format}, "
                 f"over the {self.max_payload}-byte payload limit"
@@ -279,6 +311,11 @@ class Codec:
     def decode(self, data: bytes | bytearray | memoryview, format: Format = "json") -> Any:
         """Decode an envelope produced by `encode`.
 
+        Whatever decodes encodes again to an equal message, in either format: text that UTF-8
+        cannot carry (a lone surrogate from a JSON ``\\ud800`` escape) and numbers beyond a
+        float's range are refused here. The payload limit counts bytes (a memoryview's
+        ``nbytes``, whatever its item size).
+
         Raises:
             DecodeError: anything at all is wrong with `data`; `problems` lists each with its path.
             ValueError: `format` is neither ``"json"`` nor ``"msgpack"``.
@@ -286,11 +323,16 @@ class Codec:
         _check_format(format)
         if not isinstance(data, bytes | bytearray | memoryview):
             raise DecodeError(f"expected bytes to decode, got {_type_name(data)}")
-        if len(data) > self.max_payload:
+        try:
+            size = data.nbytes if isinstance(data, memoryview) else len(data)
+            raw = bytes(data)
+        except ValueError as exc:  # a released memoryview
+            raise DecodeError(f"cannot read the {format} payload: {exc}") from None
+        if size > self.max_payload:
             raise DecodeError(
-                f"{format} payload of {len(data)} bytes is over the {self.max_payload}-byte limit"
+                f"{format} payload of {size} bytes is over the {self.max_payload}-byte limit"
             )
-        tag, cls, body = self._open_envelope(_parse(bytes(data), format), format)
+        tag, cls, body = self._open_envelope(_parse(raw, format), format)
         try:
             return self._converter.structure(body, cls)
         except Exception as exc:  # cattrs groups every field's failure; we report them all
@@ -307,7 +349,7 @@ class Codec:
         if not isinstance(envelope, dict):
             raise _WireProblem(f"expected an object, got {_type_name(envelope)} @ $")
         missing = ", ".join(sorted(_ENVELOPE_KEYS - envelope.keys()))
-        extra = ", ".join(sorted(map(repr, envelope.keys() - _ENVELOPE_KEYS)))
+        extra = ", ".join(sorted(map(short_repr, envelope.keys() - _ENVELOPE_KEYS))[:5])
         if missing or extra:
             said = "; ".join(
                 text
@@ -318,11 +360,12 @@ class Codec:
         schema, tag = envelope["schema"], envelope["type"]
         if type(schema) is not int or schema != SCHEMA_VERSION:
             raise _WireProblem(
-                f"unsupported schema {schema!r}; this build reads {SCHEMA_VERSION} @ $.schema"
+                f"unsupported schema {short_repr(schema)}; this build reads {SCHEMA_VERSION}"
+                " @ $.schema"
             )
         cls = self._class_by_tag.get(tag) if isinstance(tag, str) else None
         if cls is None:
-            raise _WireProblem(f"unknown message type {tag!r} @ $.type")
+            raise _WireProblem(f"unknown message type {short_repr(tag)} @ $.type")
         return tag, cls, envelope["body"]
 
 
@@ -338,7 +381,7 @@ def _reject_constant(name: str) -> float:
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise _WireProblem(f"{text} overflows to {value}; numbers must be finite")
+        raise _WireProblem(f"{shorten(text)} overflows to {value}; numbers must be finite")
     return value
 
 
@@ -350,9 +393,10 @@ def _parse(data: bytes, format: str) -> object:
             return json.loads(data, parse_constant=_reject_constant, parse_float=_finite_float)
         return msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
     except Exception as exc:
-        raise DecodeError(
-            f"malformed {format} payload", (f"{str(exc) or type(exc).__name__} @ $",)
-        ) from exc
+        said = str(exc) or type(exc).__name__
+        if len(said) > 200:
+            said = said[:200] + "..."
+        raise DecodeError(f"malformed {format} payload", (f"{said} @ $",)) from exc
 
 
 default_codec: Final = Codec()

@@ -10,9 +10,12 @@ from __future__ import annotations
 import collections
 import enum
 import logging
+import sys
 from collections.abc import Callable
 
 import attrs
+
+from spaceactors.checks import integer
 
 logger = logging.getLogger("spaceactors.deadletters")
 
@@ -72,8 +75,7 @@ class DeadLetters:
     _recent: collections.deque[DeadLetter] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        if self.keep < 0:
-            raise ValueError(f"keep must be >= 0, got {self.keep}")
+        integer("keep", self.keep, high=sys.maxsize)
         self._recent = collections.deque(maxlen=self.keep)
 
     def record(self, letter: DeadLetter) -> None:

@@ -16,34 +16,66 @@ it injects is recorded on the trace. Plans load from JSON (`FaultPlan.from_json`
 from __future__ import annotations
 
 import collections
-import math
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
 import trio
 
+from spaceactors.checks import seconds, short_repr
 from spaceactors.codec import Codec
 from spaceactors.errors import DecodeError, InvalidSpec
+
+MAX_COUNT = 2**63 - 1
+"""The largest message count `CrashActor` takes for `nth` and `every`."""
 
 
 def _probability(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if isinstance(value, bool) or not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
-        raise InvalidSpec(f"{attribute.name} must be a probability in [0, 1], got {value!r}")
-
-
-def _seconds(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and not (
-        isinstance(value, int | float) and math.isfinite(value) and value >= 0
-    ):
         raise InvalidSpec(
-            f"{attribute.name} must be a finite number of seconds >= 0, got {value!r}"
+            f"{attribute.name} must be a probability in [0, 1], got {short_repr(value)}"
         )
 
 
+def _seconds(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    seconds(attribute.name, value, InvalidSpec)
+
+
+def _optional_seconds(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None:
+        seconds(attribute.name, value, InvalidSpec)
+
+
 def _names(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    return (value,) if isinstance(value, str) else tuple(value)
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, Iterable) or isinstance(value, bytes | Mapping):
+        raise InvalidSpec(f"expected a name or a list of names, got {short_repr(value)}")
+    return tuple(value)
+
+
+def _name_list(_: object, attribute: attrs.Attribute[Any], value: tuple[object, ...]) -> None:
+    for name in value:
+        if not isinstance(name, str) or not name:
+            raise InvalidSpec(
+                f"{attribute.name} must hold non-empty names, got {short_repr(name)}"
+            )
+
+
+def _targets(inst: object, attribute: attrs.Attribute[Any], value: tuple[object, ...]) -> None:
+    """Validator: a non-empty list of actor names or ``"prefix-*"`` patterns."""
+    _name_list(inst, attribute, value)
+    if not value:
+        raise InvalidSpec(
+            f"{type(inst).__name__} needs at least one actor name or pattern in {attribute.name}; "
+            "an empty list matches no actor, so the rule would never fire"
+        )
+
+
+def _rule_name(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise InvalidSpec(f"name must be a non-empty string or None, got {short_repr(value)}")
 
 
 def matches_name(patterns: tuple[str, ...], name: str | None) -> bool:
@@ -57,9 +89,10 @@ def matches_name(patterns: tuple[str, ...], name: str | None) -> bool:
 
 
 def _groups(groups: Any) -> tuple[tuple[str, ...], ...]:
-    if isinstance(groups, str):
+    if isinstance(groups, str) or not isinstance(groups, Iterable):
         raise InvalidSpec(
-            f"partition groups are a list of groups, like [['a'], ['b', 'c']]; got {groups!r}"
+            "partition groups are a list of groups, like [['a'], ['b', 'c']]; "
+            f"got {short_repr(groups)}"
         )
     return tuple(_names(group) for group in groups)
 
@@ -74,9 +107,11 @@ class Scope:
         topics: topics published to (a scoped rule then leaves point-to-point traffic alone).
     """
 
-    message_types: tuple[str, ...] = attrs.field(default=(), converter=_names)
-    actors: tuple[str, ...] = attrs.field(default=(), converter=_names)
-    topics: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    message_types: tuple[str, ...] = attrs.field(
+        default=(), converter=_names, validator=_name_list
+    )
+    actors: tuple[str, ...] = attrs.field(default=(), converter=_names, validator=_name_list)
+    topics: tuple[str, ...] = attrs.field(default=(), converter=_names, validator=_name_list)
 
     def covers(self, target: str, sender: str | None, message: object, topic: str | None) -> bool:
         """Whether a message of this kind, on this path, is in scope."""
@@ -92,12 +127,17 @@ class Scope:
 EVERYTHING = Scope()
 
 
+def _scope(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, Scope):
+        raise InvalidSpec(f"scope must be a sa.Scope, got {short_repr(value)}")
+
+
 @attrs.frozen(kw_only=True)
 class _Rule:
-    name: str | None = None
+    name: str | None = attrs.field(default=None, validator=_rule_name)
     """Switch the rule off and on by this name (`FaultInjector.disable`/`enable`)."""
     start: float = attrs.field(default=0.0, validator=_seconds)
-    stop: float | None = attrs.field(default=None, validator=_seconds)
+    stop: float | None = attrs.field(default=None, validator=_optional_seconds)
     """The rule acts from `start` until `stop` (None: to the end), in seconds since the system
     opened."""
 
@@ -110,7 +150,7 @@ class _Rule:
 @attrs.frozen(kw_only=True)
 class _MessageRule(_Rule):
     probability: float = attrs.field(default=1.0, validator=_probability)
-    scope: Scope = EVERYTHING
+    scope: Scope = attrs.field(default=EVERYTHING, validator=_scope)
 
 
 @attrs.frozen(kw_only=True)
@@ -133,7 +173,7 @@ class DelayMessages(_MessageRule):
 
     minimum: float = attrs.field(default=0.0, validator=_seconds)
     maximum: float = attrs.field(default=1.0, validator=_seconds)
-    mean: float | None = attrs.field(default=None, validator=_seconds)
+    mean: float | None = attrs.field(default=None, validator=_optional_seconds)
 
     def __attrs_post_init__(self) -> None:
         if self.maximum < self.minimum:
@@ -165,7 +205,21 @@ class Partition(_Rule):
 
     def __attrs_post_init__(self) -> None:
         if len(self.groups) < 2:
-            raise InvalidSpec(f"a partition needs at least two groups, got {self.groups!r}")
+            raise InvalidSpec(
+                f"a partition needs at least two groups, got {short_repr(self.groups)}"
+            )
+        for index, group in enumerate(self.groups):
+            if not group:
+                raise InvalidSpec(
+                    f"partition group {index} is empty: it matches no actor, so nothing "
+                    "would be cut off from it; name at least one actor or pattern"
+                )
+            for name in group:
+                if not isinstance(name, str) or not name:
+                    raise InvalidSpec(
+                        f"partition group {index} must hold non-empty names, "
+                        f"got {short_repr(name)}"
+                    )
         names = [name for group in self.groups for name in group]
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
@@ -184,7 +238,7 @@ class CrashActor(_Rule):
     every `every`-th, or with `probability` per message. Messages are counted per actor
     name, across restarts. The crash is an `InjectedCrash`, handled like any other."""
 
-    actors: tuple[str, ...] = attrs.field(converter=_names)
+    actors: tuple[str, ...] = attrs.field(converter=_names, validator=_targets)
     nth: int | None = None
     every: int | None = None
     probability: float = attrs.field(default=0.0, validator=_probability)
@@ -192,7 +246,13 @@ class CrashActor(_Rule):
     def __attrs_post_init__(self) -> None:
         for label, value in (("nth", self.nth), ("every", self.every)):
             if value is not None and (type(value) is not int or value < 1):
-                raise InvalidSpec(f"{label} must be a message count >= 1, got {value!r}")
+                raise InvalidSpec(
+                    f"{label} must be a message count >= 1, got {short_repr(value)}"
+                )
+            if value is not None and value > MAX_COUNT:
+                raise InvalidSpec(
+                    f"{label} must be a message count <= 2**63 - 1, got {short_repr(value)}"
+                )
         if self.nth is None and self.every is None and not self.probability:
             raise InvalidSpec("CrashActor needs nth, every or a probability > 0")
 
@@ -210,7 +270,7 @@ class PauseActor(_Rule):
     """Pause the actors named by `actors` at `start` for `duration` seconds (their senders
     feel backpressure meanwhile), then resume them."""
 
-    actors: tuple[str, ...] = attrs.field(converter=_names)
+    actors: tuple[str, ...] = attrs.field(converter=_names, validator=_targets)
     duration: float = attrs.field(validator=_seconds)
 
     def __attrs_post_init__(self) -> None:
@@ -222,7 +282,7 @@ class PauseActor(_Rule):
 class SlowActor(_Rule):
     """Make matching `actors` take `seconds` longer over each message, with `probability`."""
 
-    actors: tuple[str, ...] = attrs.field(converter=_names)
+    actors: tuple[str, ...] = attrs.field(converter=_names, validator=_targets)
     seconds: float = attrs.field(validator=_seconds)
     probability: float = attrs.field(default=1.0, validator=_probability)
 
@@ -243,6 +303,8 @@ _TAGS_TUPLE = tuple(_TAGS)
 
 
 def _rules(rules: Iterable[Rule]) -> tuple[Rule, ...]:
+    if not isinstance(rules, Iterable) or isinstance(rules, str | bytes | Mapping):
+        raise InvalidSpec(f"a fault plan takes a list of rules, got {short_repr(rules)}")
     return tuple(rules)
 
 
@@ -255,7 +317,9 @@ class FaultPlan:
     def __attrs_post_init__(self) -> None:
         for rule in self.rules:
             if not isinstance(rule, _TAGS_TUPLE):
-                raise InvalidSpec(f"a fault plan holds rules such as sa.DropMessages, got {rule!r}")
+                raise InvalidSpec(
+                    f"a fault plan holds rules such as sa.DropMessages, got {short_repr(rule)}"
+                )
         names = [rule.name for rule in self.rules if rule.name is not None]
         if len(names) != len(set(names)):
             raise InvalidSpec(f"fault rule names must be unique, got {names}")
@@ -271,7 +335,8 @@ class FaultPlan:
         Raises:
             DecodeError: the document is not a valid plan; its problems name the paths.
         """
-        raw = data.encode() if isinstance(data, str) else data
+        # surrogatepass: a lone surrogate becomes bytes the parser refuses, as a DecodeError.
+        raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
         plan = _codec().decode(raw)
         if not isinstance(plan, FaultPlan):
             raise DecodeError(f"expected a FaultPlan, got {type(plan).__name__}")

@@ -8,22 +8,13 @@ compare-and-swap race and let the permit queue grow without bound; these do none
 from __future__ import annotations
 
 import collections
-import math
 from types import TracebackType
 
 import attrs
 import trio
 
+from spaceactors.checks import integer, positive, short_repr
 from spaceactors.errors import QueueFull
-
-
-def _positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    return float(value)
-
 
 _NUMBERS = frozenset({int, float})  # a type check cheap enough for try_take's hot path
 
@@ -52,11 +43,14 @@ class TokenBucket:
     Refill is continuous and lazy: tokens are computed from ``trio.current_time()`` when asked
     for (half a second at rate 2 gives exactly one token). Takers are served in arrival order.
     The bucket starts full.
+
+    Raises:
+        ValueError: `capacity` or `rate` is not a finite number > 0.
     """
 
     def __init__(self, capacity: float, rate: float) -> None:
-        self.capacity = _positive("capacity", capacity)
-        self.rate = _positive("rate", rate)
+        self.capacity = positive("capacity", capacity)
+        self.rate = positive("rate", rate)
         self._tokens = self.capacity
         # Both set on first use, since a bucket may be built outside Trio.
         self._clock: trio.abc.Clock | None = None  # the clock of the run it was last used in
@@ -117,7 +111,8 @@ class TokenBucket:
     def _check(self, n: float) -> None:
         if isinstance(n, bool) or not isinstance(n, int | float) or not 0 < n <= self.capacity:
             raise ValueError(
-                f"can only take between 0 and the capacity ({self.capacity:g}) tokens, got {n!r}"
+                f"can only take between 0 and the capacity ({self.capacity:g}) tokens, "
+                f"got {short_repr(n)}"
             )
 
     def _take_now(self, n: float) -> bool:
@@ -196,14 +191,14 @@ class FlowController:
     `try_acquire` never waits; `acquire` waits in FIFO order (cancel-safe) unless the queue of
     waiters is already full. Every refusal is counted in `dropped`, so the queue of would-be
     senders can never grow without bound.
+
+    Raises:
+        ValueError: `max_concurrent` is not an int >= 1, or `queue_limit` an int >= 0.
     """
 
     def __init__(self, max_concurrent: int, queue_limit: int) -> None:
-        for name, value in (("max_concurrent", max_concurrent), ("queue_limit", queue_limit)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-        if max_concurrent == 0:
-            raise ValueError("max_concurrent must be >= 1")
+        integer("max_concurrent", max_concurrent, low=1)
+        integer("queue_limit", queue_limit)
         self.limit = max_concurrent
         self.queue_limit = queue_limit
         self.dropped = 0

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import attrs
 import trio
 
+from spaceactors.checks import positive
 from spaceactors.errors import ActorNotFound, ActorUnavailable, QueueFull, RateLimited
 from spaceactors.flow import BucketStats, FlowController, FlowStats, TokenBucket
 
@@ -34,6 +35,9 @@ class RateLimitedSender:
         queue_limit: senders allowed to wait for a permit, and the outbound queue's length.
         rate: messages per second.
         burst: bucket capacity (default: `BURST_SECONDS` of `rate`).
+
+    Raises:
+        ValueError: an argument is out of range (the message names it as passed here).
     """
 
     def __init__(
@@ -45,9 +49,15 @@ class RateLimitedSender:
         *,
         burst: float | None = None,
     ) -> None:
+        rate = positive("rate", rate)
+        if burst is None:  # the default burst must be a finite number of tokens too
+            default = rate * BURST_SECONDS
+            burst = positive(f"rate x {BURST_SECONDS:g} s (the default burst)", default)
+        else:
+            burst = positive("burst", burst)
         self.router = router
         self.flow = FlowController(max_concurrent, queue_limit)
-        self.bucket = TokenBucket(rate * BURST_SECONDS if burst is None else burst, rate)
+        self.bucket = TokenBucket(burst, rate)
         self._outbound: collections.deque[tuple[Target, object]] = collections.deque()
         self._queued = trio.Event()
         router.limiter.register(self)

@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 
+from spaceactors.checks import short_repr
 from spaceactors.errors import InvalidMessage
 
 ActorId = int
@@ -37,14 +38,27 @@ MIN_SEVERITY, MAX_SEVERITY = 1, 10
 def _fail(
     inst: object, attribute: attrs.Attribute[Any], what: str, value: object, at: str = ""
 ) -> InvalidMessage:
-    return InvalidMessage(f"{type(inst).__name__}.{attribute.name}{at} {what}, got {value!r}")
+    return InvalidMessage(
+        f"{type(inst).__name__}.{attribute.name}{at} {what}, got {short_repr(value)}"
+    )
+
+
+def _not_finite(value: object) -> str | None:
+    """What is wrong with `value` as a finite number (an int or a float, not a bool), or None."""
+    if type(value) is float:
+        return None if math.isfinite(value) else "must be finite"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "must be a number"
+    try:
+        return None if math.isfinite(value) else "must be finite"
+    except OverflowError:  # an int beyond a float's range
+        return "must be finite (it is beyond a float's range)"
 
 
 def _finite(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail(inst, attribute, "must be a number", value)
-    if not math.isfinite(value):
-        raise _fail(inst, attribute, "must be finite", value)
+    problem = _not_finite(value)
+    if problem is not None:
+        raise _fail(inst, attribute, problem, value)
 
 
 def _non_negative(inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -117,11 +131,12 @@ def _commodity_table(*, non_negative: bool) -> _Validator:
         for key, number in value.items():
             if not isinstance(key, str) or not key.strip():
                 raise _fail(inst, attribute, "keys must be non-empty commodity names", key)
-            if isinstance(number, bool) or not isinstance(number, int | float):
-                raise _fail(inst, attribute, "must be a number", number, f"[{key!r}]")
-            if not math.isfinite(number) or (non_negative and number < 0):
-                sign = "finite and non-negative" if non_negative else "finite"
-                raise _fail(inst, attribute, f"must be {sign}", number, f"[{key!r}]")
+            problem = _not_finite(number)
+            if problem == "must be a number":
+                raise _fail(inst, attribute, problem, number, f"[{short_repr(key)}]")
+            if problem is not None or (non_negative and number < 0):
+                problem = "must be finite and non-negative" if non_negative else "must be finite"
+                raise _fail(inst, attribute, problem, number, f"[{short_repr(key)}]")
 
     return check
 
@@ -314,7 +329,8 @@ class DockingPermission:
         if self.granted != (self.berth_assignment is not None):
             rule = "a grant needs a berth" if self.granted else "a refusal has no berth"
             raise InvalidMessage(
-                f"DockingPermission.berth_assignment: {rule}, got {self.berth_assignment!r}"
+                f"DockingPermission.berth_assignment: {rule}, "
+                f"got {short_repr(self.berth_assignment)}"
             )
 
 

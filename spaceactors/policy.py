@@ -8,12 +8,12 @@ The supervisor task calls them; they touch no task and no clock, so they are tes
 from __future__ import annotations
 
 import enum
-import math
 import random
 from collections.abc import Sequence
 
 import attrs
 
+from spaceactors.checks import fraction, integer, positive, seconds, short_repr
 from spaceactors.errors import InvalidSpec
 
 
@@ -111,31 +111,30 @@ def add_restart(
 
 
 def validate_intensity(max_restarts: int, within: float) -> None:
-    """Raise `InvalidSpec` unless ``max_restarts >= 0`` and ``within > 0``."""
-    if isinstance(max_restarts, bool) or not isinstance(max_restarts, int) or max_restarts < 0:
-        raise InvalidSpec(f"max_restarts must be an int >= 0, got {max_restarts!r}")
-    if not within > 0:
-        raise InvalidSpec(f"within must be a positive number of seconds, got {within!r}")
+    """Raise `InvalidSpec` unless `max_restarts` is an int >= 0 and `within` is seconds > 0
+    (``math.inf``: restarts are counted forever)."""
+    integer("max_restarts", max_restarts, InvalidSpec)
+    seconds("within", within, InvalidSpec, zero=False, infinite=True)
 
 
 def validate_shutdown(shutdown: ShutdownPolicy) -> None:
     """Raise `InvalidSpec` unless `shutdown` is `BRUTAL_KILL`, ``math.inf`` or seconds >= 0."""
     if shutdown is BRUTAL_KILL:
         return
-    if isinstance(shutdown, bool) or not isinstance(shutdown, int | float) or not shutdown >= 0:
+    try:
+        seconds("shutdown", shutdown, InvalidSpec, infinite=True)
+    except InvalidSpec:
         raise InvalidSpec(
-            f"shutdown must be seconds >= 0, math.inf or sa.BRUTAL_KILL, got {shutdown!r}"
-        )
+            f"shutdown must be seconds >= 0, math.inf or sa.BRUTAL_KILL, got {short_repr(shutdown)}"
+        ) from None
 
 
 def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise InvalidSpec(f"Backoff.{attribute.name} must be a positive number, got {value!r}")
+    positive(f"Backoff.{attribute.name}", value, InvalidSpec)
 
 
 def _fraction(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (isinstance(value, int | float) and 0 <= value < 1):
-        raise InvalidSpec(f"Backoff.{attribute.name} must be in [0, 1), got {value!r}")
+    fraction(f"Backoff.{attribute.name}", value, InvalidSpec, one=False)
 
 
 @attrs.frozen

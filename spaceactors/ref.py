@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import outcome
 import trio
 
+from spaceactors.checks import seconds
 from spaceactors.errors import AskTimeout, MailboxFull
 from spaceactors.messages import ActorStatus, ControlCommand, GetStatus, Pause, Resume
 
@@ -157,7 +158,11 @@ class ActorRef:
             AskTimeout: no reply within `timeout`.
             ActorCrashed: the handler raised; the exception is chained as ``__cause__``.
             ActorUnavailable: the actor has stopped for good, or stopped before answering.
+            ValueError: `timeout` is not None or a number of seconds >= 0 (``math.inf``: no
+                deadline); nothing was sent.
         """
+        if timeout is not None and (type(timeout) is not float or not timeout >= 0.0):
+            timeout = seconds("timeout", timeout, infinite=True)  # raises, or an int as float
         if type(message) is GetStatus:
             await trio.lowlevel.checkpoint()
             return self.status()

@@ -24,12 +24,12 @@ import collections
 import contextlib
 import functools
 import itertools
-import math
 from typing import TYPE_CHECKING
 
 import attrs
 import trio
 
+from spaceactors.checks import fraction, integer, seconds
 from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.delivery import DeliverySchedule, Scheduled
 from spaceactors.errors import ActorUnavailable, DeliveryFailed, MailboxFull
@@ -174,7 +174,7 @@ class Reliable:
             ValueError: an option is out of range.
         """
         if type(max_retries) is not int or max_retries < 0:
-            raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
+            integer("max_retries", max_retries)  # raises, naming the problem
         state = self.state
         try:
             checks = state.first_checks.get((timeout, max_delay, jitter))
@@ -229,14 +229,14 @@ class Reliable:
 
     def _first_checks_for(self, timeout: float, max_delay: float, jitter: float) -> _FirstChecks:
         """Validate a new combination of retry options; one queue serves each."""
-        if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        if not (isinstance(max_delay, int | float) and max_delay >= timeout):
-            raise ValueError(f"max_delay must be >= timeout ({timeout}), got {max_delay!r}")
-        if not (isinstance(jitter, int | float) and 0 <= jitter < 1):
-            raise ValueError(f"jitter must be in [0, 1), got {jitter!r}")
+        key = (timeout, max_delay, jitter)
+        timeout = seconds("timeout", timeout, zero=False)
+        max_delay = seconds("max_delay", max_delay, zero=False)
+        if max_delay < timeout:
+            raise ValueError(f"max_delay must be >= timeout ({timeout:g}), got {max_delay:g}")
+        jitter = fraction("jitter", jitter, one=False)
         checks = _FirstChecks(Backoff(initial=timeout, maximum=max_delay, jitter=jitter))
-        self.state.first_checks[(timeout, max_delay, jitter)] = checks
+        self.state.first_checks[key] = checks
         return checks
 
     async def delivered(self, message_id: MessageId) -> Receipt:

@@ -11,13 +11,13 @@ Counters are keyed by message *class*, not by a name built per message; names ap
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
 
+from spaceactors.checks import seconds
 from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.delivery import DeliverySchedule, Scheduled
 from spaceactors.errors import ActorNotFound, ActorUnavailable, MailboxFull, PublishFailed
@@ -224,7 +224,14 @@ class Router:
         *,
         sender: ActorRef | None = None,
     ) -> Any:
-        """`ActorRef.ask` the actor `target` names; counted once answered, or as a failure."""
+        """`ActorRef.ask` the actor `target` names; counted once answered, or as a failure.
+
+        Raises:
+            ValueError: `timeout` is not None or seconds >= 0; nothing was sent.
+            ActorNotFound, AskTimeout, ActorCrashed, ActorUnavailable: as `ActorRef.ask`.
+        """
+        if timeout is not None:
+            timeout = seconds("timeout", timeout, infinite=True)
         ref = self.resolve(target, message, sender)
         if self._system.tap is not None:  # traced; asks are not fault-injected
             peer = None if sender is None else sender.name
@@ -249,8 +256,7 @@ class Router:
         Raises:
             ActorNotFound: nothing live has that id or name (recorded as a dead letter).
         """
-        if not (isinstance(delay, int | float) and math.isfinite(delay) and delay >= 0):
-            raise ValueError(f"delay must be a finite number of seconds >= 0, got {delay!r}")
+        delay = seconds("delay", delay)
         ref = self.resolve(target, message, sender)
         return self.state.schedule.add(ref, delay, message, report=self._count_scheduled)
 

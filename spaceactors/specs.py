@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
+from spaceactors.checks import integer, short_repr
 from spaceactors.errors import InvalidSpec
 from spaceactors.policy import (
     Backoff,
@@ -25,12 +26,15 @@ if TYPE_CHECKING:
     from spaceactors.supervisor import Supervisor
 
 DEFAULT_MAILBOX_SIZE = 64
+MAX_MAILBOX_SIZE = 2**20
+"""The largest mailbox: a bound past a million messages would never push back before memory
+runs out, so it would mean nothing (see docs/backpressure.md)."""
 DEFAULT_SHUTDOWN = 5.0
 
 
 def _check_name(owner: str, name: object) -> None:
     if not isinstance(name, str) or not name.strip():
-        raise InvalidSpec(f"{owner}.name must be a non-empty string, got {name!r}")
+        raise InvalidSpec(f"{owner}.name must be a non-empty string, got {short_repr(name)}")
 
 
 @attrs.frozen
@@ -44,7 +48,10 @@ class ChildSpec:
         restart: when the actor is restarted (`Restart`).
         shutdown: seconds to stop gracefully before a hard cancel, ``math.inf``, or
             `BRUTAL_KILL`.
-        mailbox_size: capacity of the bounded mailbox (>= 1).
+        mailbox_size: capacity of the bounded mailbox, an int in [1, `MAX_MAILBOX_SIZE`].
+
+    Raises:
+        InvalidSpec: an attribute is invalid; the message names the child and the attribute.
     """
 
     name: str
@@ -59,16 +66,25 @@ class ChildSpec:
         _check_name("ChildSpec", self.name)
         if not callable(self.factory):
             raise InvalidSpec(
-                f"child {self.name!r}: factory must be callable, got {self.factory!r}"
+                f"child {self.name!r}: factory must be callable, got {short_repr(self.factory)}"
+            )
+        if not isinstance(self.args, tuple):
+            raise InvalidSpec(
+                f"child {self.name!r}: args must be a tuple, got {short_repr(self.args)}"
+            )
+        if not isinstance(self.kwargs, Mapping) or not all(
+            isinstance(key, str) for key in self.kwargs
+        ):
+            raise InvalidSpec(
+                f"child {self.name!r}: kwargs must be a mapping of argument names, "
+                f"got {short_repr(self.kwargs)}"
             )
         if not isinstance(self.restart, Restart):
-            raise InvalidSpec(f"child {self.name!r}: restart must be a sa.Restart")
-        size = self.mailbox_size
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise InvalidSpec(
-                f"child {self.name!r}: mailbox_size must be an int >= 1, got {size!r}"
+                f"child {self.name!r}: restart must be a sa.Restart, got {short_repr(self.restart)}"
             )
         try:
+            integer("mailbox_size", self.mailbox_size, InvalidSpec, low=1, high=MAX_MAILBOX_SIZE)
             validate_shutdown(self.shutdown)
         except InvalidSpec as exc:
             raise InvalidSpec(f"child {self.name!r}: {exc}") from None
@@ -92,11 +108,22 @@ class ServiceSpec:
         _check_name("ServiceSpec", self.name)
         if not callable(self.serve):
             raise InvalidSpec(f"service {self.name!r}: serve must be callable")
+        if not isinstance(self.restart, Restart):
+            raise InvalidSpec(
+                f"service {self.name!r}: restart must be a sa.Restart, "
+                f"got {short_repr(self.restart)}"
+            )
+        try:
+            validate_shutdown(self.shutdown)
+        except InvalidSpec as exc:
+            raise InvalidSpec(f"service {self.name!r}: {exc}") from None
 
 
 def _as_children(
     children: Iterable[ChildSpec | ServiceSpec | SupervisorSpec],
 ) -> tuple[ChildSpec | ServiceSpec | SupervisorSpec, ...]:
+    if not isinstance(children, Iterable) or isinstance(children, str | bytes | Mapping):
+        raise InvalidSpec(f"children must be a sequence of specs, got {short_repr(children)}")
     return tuple(children)
 
 
@@ -130,11 +157,17 @@ class SupervisorSpec:
         _check_name("SupervisorSpec", self.name)
         where = f"supervisor {self.name!r}"
         if not isinstance(self.strategy, Strategy):
-            raise InvalidSpec(f"{where}: strategy must be a sa.Strategy, got {self.strategy!r}")
+            raise InvalidSpec(
+                f"{where}: strategy must be a sa.Strategy, got {short_repr(self.strategy)}"
+            )
         if not isinstance(self.restart, Restart):
-            raise InvalidSpec(f"{where}: restart must be a sa.Restart, got {self.restart!r}")
+            raise InvalidSpec(
+                f"{where}: restart must be a sa.Restart, got {short_repr(self.restart)}"
+            )
         if self.backoff is not None and not isinstance(self.backoff, Backoff):
-            raise InvalidSpec(f"{where}: backoff must be a sa.Backoff, got {self.backoff!r}")
+            raise InvalidSpec(
+                f"{where}: backoff must be a sa.Backoff, got {short_repr(self.backoff)}"
+            )
         try:
             validate_intensity(self.max_restarts, self.within)
             validate_shutdown(self.shutdown)
@@ -143,7 +176,7 @@ class SupervisorSpec:
         seen: set[str] = set()
         for child in self.children:
             if not isinstance(child, ChildSpec | ServiceSpec | SupervisorSpec):
-                raise InvalidSpec(f"{where}: children must be specs, got {child!r}")
+                raise InvalidSpec(f"{where}: children must be specs, got {short_repr(child)}")
             if child.name in seen:
                 raise InvalidSpec(f"{where}: two children are named {child.name!r}")
             seen.add(child.name)

@@ -14,16 +14,19 @@ import itertools
 import math
 import os
 import random
+import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
 
+from spaceactors.checks import integer, short_repr
 from spaceactors.deadletters import DEFAULT_KEEP, DeadLetters
+from spaceactors.errors import InvalidSpec
 from spaceactors.faults import FaultInjector, FaultPlan
 from spaceactors.limiter import Limiter
-from spaceactors.policy import Backoff, Restart, ShutdownPolicy, Strategy
+from spaceactors.policy import Backoff, Restart, ShutdownPolicy, Strategy, validate_intensity
 from spaceactors.ref import ActorRef
 from spaceactors.registry import Registry
 from spaceactors.reliable import Reliable
@@ -195,8 +198,9 @@ async def open_system(
 
     Args:
         seed: seeds every random choice the system makes (backoff and retry jitter, fault
-            decisions); default: the seed of the enclosing `spaceactors.run`, else 0.
-        dead_letter_keep: how many recent dead letters `ActorSystem.dead_letters` keeps.
+            decisions), an int in [-2**63, 2**64); default: the seed of the enclosing
+            `spaceactors.run`, else 0.
+        dead_letter_keep: how many recent dead letters `ActorSystem.dead_letters` keeps (>= 0).
         max_restarts: the restart intensity of the ``user`` supervisor: more than this many
             restarts within `within` seconds and it gives up.
         within: the intensity's sliding window, in seconds.
@@ -210,11 +214,13 @@ async def open_system(
     within its shutdown policy. An exception from the block propagates unchanged after that.
 
     Raises:
+        InvalidSpec: an option is invalid (the message names it); nothing was started.
         SupervisorGaveUp: the root supervisor itself gave up (the block is cancelled first).
         ValueError: `trace` is a path whose suffix is not a trace format.
         OSError: the trace file cannot be created, or could not be written during the run
             (a full disk: raised on leaving the block; the file keeps the events before).
     """
+    _check_options(seed, dead_letter_keep, max_restarts, within, trace, faults)
     if seed is None:
         seed = current_seed() or 0
     owned_trace = trace is True or isinstance(trace, str | os.PathLike)
@@ -242,6 +248,27 @@ async def open_system(
             system.tap.closing()  # the fault rules that did nothing, on the trace
         if owned_trace and trace is not None:
             trace.close()
+
+
+def _check_options(
+    seed: object,
+    dead_letter_keep: object,
+    max_restarts: int,
+    within: float,
+    trace: object,
+    faults: object,
+) -> None:
+    """`open_system`'s options, each named as the caller wrote it."""
+    if seed is not None:
+        integer("seed", seed, InvalidSpec, low=-(2**63), high=2**64 - 1)
+    integer("dead_letter_keep", dead_letter_keep, InvalidSpec, high=sys.maxsize)
+    validate_intensity(max_restarts, within)
+    if trace is not None and not isinstance(trace, Trace | str | os.PathLike | bool):
+        raise InvalidSpec(
+            f"trace must be a sa.Trace, a file path, True or None, got {short_repr(trace)}"
+        )
+    if faults is not None and not isinstance(faults, FaultPlan):
+        raise InvalidSpec(f"faults must be a sa.FaultPlan or None, got {short_repr(faults)}")
 
 
 @asynccontextmanager

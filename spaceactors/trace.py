@@ -28,8 +28,13 @@ from typing import Protocol
 
 import attrs
 
+from spaceactors.checks import finite, integer, short_repr
+
 DEFAULT_KEEP = 100_000
 """How many recent events `Trace.events` keeps in memory."""
+MAX_MESSAGE_ID = 2**63 - 1
+"""The largest message id a trace holds (a SQLite integer)."""
+_FIELDS = "[time, kind, actor, peer, message_type, message_id, detail]"
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 """File names that `open_system(trace=...)` and `load_trace` treat as SQLite databases."""
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
@@ -96,14 +101,24 @@ class TraceEvent:
         """Read back a line written by `to_json`.
 
         Raises:
-            ValueError: the line is not a trace event.
+            ValueError: the line is not a trace event (whatever it holds: any JSON, nested
+                however deep, numbers however large).
         """
         try:
             fields = json.loads(line)
-            time, kind, actor, peer, message_type, message_id, detail = fields
-            return cls.checked(time, kind, actor, peer, message_type, message_id, detail)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"not a trace event: {line[:80]!r} ({exc})") from None
+        except RecursionError:
+            problem = "JSON nested too deeply"
+        except ValueError as exc:  # JSONDecodeError, integers of more than 4,300 digits
+            problem = f"not JSON ({exc})"
+        else:
+            if isinstance(fields, list) and len(fields) == len(attrs.fields(cls)):
+                try:
+                    return cls.checked(*fields)
+                except ValueError as exc:
+                    problem = str(exc)
+            else:
+                problem = f"expected a JSON array {_FIELDS}, got {short_repr(fields)}"
+        raise ValueError(f"not a trace event: {problem}: {short_repr(line.rstrip())}")
 
     @classmethod
     def checked(
@@ -119,18 +134,18 @@ class TraceEvent:
         """An event from untrusted values (a file), each checked against its field's type.
 
         Raises:
-            ValueError: a value has the wrong type.
+            ValueError: a value has the wrong type, or is out of its range (a time that is not
+                a finite number, a message id outside [0, 2**63), an unknown kind).
         """
-        if isinstance(time, bool) or not isinstance(time, int | float):
-            raise ValueError(f"time must be a number, got {time!r}")
-        if message_id is not None and (
-            isinstance(message_id, bool) or not isinstance(message_id, int)
-        ):
-            raise ValueError(f"message_id must be an integer or null, got {message_id!r}")
+        time = finite("time", time)
+        if message_id is not None:
+            message_id = integer("message_id", message_id, high=MAX_MESSAGE_ID)
         if not isinstance(detail, str):
-            raise ValueError(f"detail must be a string, got {detail!r}")
+            raise ValueError(f"detail must be a string, got {short_repr(detail)}")
+        if not isinstance(kind, str) or kind not in _KINDS:
+            raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {short_repr(kind)}")
         return cls(
-            float(time),
+            time,
             EventKind(kind),
             _optional_str("actor", actor),
             _optional_str("peer", peer),
@@ -142,8 +157,11 @@ class TraceEvent:
 
 def _optional_str(name: str, value: object) -> str | None:
     if value is not None and not isinstance(value, str):
-        raise ValueError(f"{name} must be a string or null, got {value!r}")
+        raise ValueError(f"{name} must be a string or null, got {short_repr(value)}")
     return value
+
+
+_KINDS = frozenset(kind.value for kind in EventKind)
 
 
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
@@ -414,7 +432,11 @@ def load_trace(path: str | os.PathLike[str]) -> list[TraceEvent]:
     """Read a trace written by a JSON Lines or SQLite sink.
 
     Raises:
-        ValueError: the file holds something that is not a trace event.
+        ValueError: the file holds something that is not a trace event; the message starts
+            with ``<path>:<line>:`` (``<path>:row <seq>:`` for SQLite). This is the only error
+            a file's content can cause, whatever it holds (bytes that are not UTF-8, JSON
+            nested however deep, numbers however large, NaN or infinite times).
+        OSError: the file cannot be read.
     """
     return list(_read(Path(path)))
 
@@ -423,10 +445,23 @@ def _read(path: Path) -> Iterator[TraceEvent]:
     if path.suffix in SQLITE_SUFFIXES:
         yield from _read_sqlite(path)
         return
-    with path.open(encoding="utf-8") as lines:
-        for line in lines:
-            if line.strip():
-                yield TraceEvent.from_json(line)
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            event = _parse_line(path, number, raw)
+            if event is not None:
+                yield event
+
+
+def _parse_line(path: Path, number: int, raw: bytes) -> TraceEvent | None:
+    try:
+        line = raw.decode("utf-8")
+        return TraceEvent.from_json(line) if line.strip() else None
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path}:{number}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None
+    except ValueError as exc:
+        raise ValueError(f"{path}:{number}: {exc}") from None
 
 
 def _read_sqlite(path: Path) -> Iterator[TraceEvent]:
@@ -435,12 +470,16 @@ def _read_sqlite(path: Path) -> Iterator[TraceEvent]:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)  # read only: never create one
     try:
         rows = db.execute(
-            "SELECT time, kind, actor, peer, message_type, message_id, detail"
+            "SELECT seq, time, kind, actor, peer, message_type, message_id, detail"
             " FROM events ORDER BY seq"
         ).fetchall()
     except sqlite3.DatabaseError as exc:
         raise ValueError(f"{path} is not a trace database ({exc})") from None
     finally:
         db.close()
-    for row in rows:
-        yield TraceEvent.checked(*row)
+    for seq, *fields in rows:
+        try:
+            event = TraceEvent.checked(*fields)
+        except ValueError as exc:
+            raise ValueError(f"{path}:row {seq}: not a trace event: {exc}") from None
+        yield event

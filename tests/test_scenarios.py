@@ -279,7 +279,7 @@ async def test_a_run_reports_progress_and_can_be_shortened(
     assert summary.duration == 30.0
     assert [p.sim_time for p in seen] == pytest.approx([6.0, 12.0, 18.0, 24.0, 30.0])
     assert all(p.duration == 30.0 and p.actors >= 1 for p in seen)
-    with pytest.raises(ValueError, match="duration must be positive"):
+    with pytest.raises(sim.ScenarioError, match="duration must be a finite number of seconds > 0"):
         await sim.run_scenario(checks, duration=0.0)
 
 

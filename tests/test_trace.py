@@ -361,10 +361,10 @@ def test_an_event_round_trips_through_json() -> None:
     [
         ("", "Expecting value"),
         ("not json", "Expecting value"),
-        ("null", "cannot unpack"),
-        ("[1, 2]", "not enough values"),
-        ('[0, "send", null, null, null, null, "", "extra"]', "too many values"),
-        ('[0, "explode", null, null, null, null, ""]', "'explode' is not a valid EventKind"),
+        ("null", "expected a JSON array [time, kind"),
+        ("[1, 2]", "got [1, 2]"),
+        ('[0, "send", null, null, null, null, "", "extra"]', "expected a JSON array [time, kind"),
+        ('[0, "explode", null, null, null, null, ""]', "kind must be one of"),
         ('["soon", "send", null, null, null, null, ""]', "time must be a number"),
     ],
 )
@@ -381,7 +381,7 @@ def test_load_trace_names_a_bad_line_of_a_json_lines_file(tmp_path: Path) -> Non
     path.write_text(f"{good}\n\n{good}\n", encoding="utf-8")
     assert len(sa.load_trace(path)) == 2  # blank lines are skipped
     path.write_text(f"{good}\n{{oops\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"not a trace event: '\{oops"):
+    with pytest.raises(ValueError, match=r"t\.jsonl:2: not a trace event: .*'\{oops'"):
         sa.load_trace(path)
 
 

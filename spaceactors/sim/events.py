@@ -3,15 +3,47 @@
 The protocol carries what ships and stations would say over the air (RequestDocking,
 DockingPermission, TradeOffer, DistressSignal, FormationRequest, MarketUpdate, ...); these carry
 what the simulation adds: the world telling a ship what its sensors see, scenario orders, and
-the replies of trades and rescues.
+the replies of trades and rescues. Like the protocol's, every class validates its fields at
+construction and raises `InvalidMessage` naming the field.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
-from spaceactors.messages import CargoItem, DistressSignal, EmergencyType, TradeOffer
+from spaceactors.messages import (
+    MAX_SEVERITY,
+    MIN_SEVERITY,
+    CargoItem,
+    DistressSignal,
+    EmergencyType,
+    TradeOffer,
+    _cargo,
+    _fail,
+    _finite,
+    _instance_of,
+    _int_in,
+    _items_of,
+    _name,
+    _non_negative,
+    _not_finite,
+)
 from spaceactors.sim.physics import Point
+
+_MAX_ID = 2**63
+_id = _int_in(0, _MAX_ID)
+
+
+def _point(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, tuple | list) or len(value) != 3:
+        raise _fail(inst, attribute, "must be a point (x, y, z)", value)
+    for index, coordinate in enumerate(value):
+        problem = _not_finite(coordinate)
+        if problem is not None:
+            raise _fail(inst, attribute, problem, coordinate, f"[{index}]")
+
 
 # --- the world to a ship (its sensors) ---------------------------------------------------------
 
@@ -20,7 +52,7 @@ from spaceactors.sim.physics import Point
 class Arrived:
     """The ship reached the point it was steering to, and stopped there."""
 
-    point: Point
+    point: Point = attrs.field(validator=_point)
 
 
 @attrs.frozen
@@ -32,16 +64,16 @@ class FuelExhausted:
 class HazardEntered:
     """The ship is inside a hazard's radius."""
 
-    hazard: str
-    center: Point
-    radius: float
+    hazard: str = attrs.field(validator=_name)
+    center: Point = attrs.field(validator=_point)
+    radius: float = attrs.field(validator=_non_negative)
 
 
 @attrs.frozen
 class HazardCleared:
     """The ship is out of the hazard (or it ended)."""
 
-    hazard: str
+    hazard: str = attrs.field(validator=_name)
 
 
 # --- scenario orders ---------------------------------------------------------------------------
@@ -51,8 +83,8 @@ class HazardCleared:
 class Emergency:
     """Something went wrong aboard: the ship stops and calls for help."""
 
-    emergency_type: EmergencyType
-    severity: int = 5
+    emergency_type: EmergencyType = attrs.field(validator=_instance_of(EmergencyType))
+    severity: int = attrs.field(default=5, validator=_int_in(MIN_SEVERITY, MAX_SEVERITY + 1))
 
 
 @attrs.frozen
@@ -67,29 +99,33 @@ class Sabotage:
 class Trade:
     """Ship → station: a trade; `trade_id` makes a repeat after a crash return the same result."""
 
-    trade_id: int
-    ship: str
-    offer: TradeOffer
-    fuel: float = 0.0  # fuel units to buy as well
+    trade_id: int = attrs.field(validator=_id)
+    ship: str = attrs.field(validator=_name)
+    offer: TradeOffer = attrs.field(validator=_instance_of(TradeOffer))
+    fuel: float = attrs.field(default=0.0, validator=_non_negative)  # fuel to buy
 
 
 @attrs.frozen
 class TradeResult:
     """Station → ship: what changed hands (the reply to `Trade`)."""
 
-    trade_id: int
-    sold: tuple[CargoItem, ...]  # what the station bought from the ship
-    bought: tuple[CargoItem, ...]  # what the ship bought
-    fuel: float
-    credits: float  # to the ship; negative when it paid
+    trade_id: int = attrs.field(validator=_id)
+    sold: tuple[CargoItem, ...] = attrs.field(
+        converter=_cargo, validator=_items_of(CargoItem)
+    )  # station bought
+    bought: tuple[CargoItem, ...] = attrs.field(
+        converter=_cargo, validator=_items_of(CargoItem)
+    )  # ship bought
+    fuel: float = attrs.field(validator=_non_negative)
+    credits: float = attrs.field(validator=_finite)  # to the ship; < 0: it paid
 
 
 @attrs.frozen
 class Undock:
     """Ship → station: the ship left `berth`."""
 
-    ship: str
-    berth: int
+    ship: str = attrs.field(validator=_name)
+    berth: int = attrs.field(validator=_id)
 
 
 @attrs.frozen
@@ -106,8 +142,8 @@ class Depart:
 class Distress:
     """A distress call on a sector's topic: who calls, and the protocol's signal."""
 
-    ship: str
-    signal: DistressSignal
+    ship: str = attrs.field(validator=_name)
+    signal: DistressSignal = attrs.field(validator=_instance_of(DistressSignal))
 
 
 @attrs.frozen
@@ -119,31 +155,31 @@ class CollectOffers:
 class RescueOffer:
     """Able ship → distressed ship: it can come, from `distance` metres away."""
 
-    ship: str
-    distance: float
+    ship: str = attrs.field(validator=_name)
+    distance: float = attrs.field(validator=_non_negative)
 
 
 @attrs.frozen
 class RescueAccepted:
     """Distressed ship → the nearest offer: come to `point`."""
 
-    ship: str
-    point: Point
+    ship: str = attrs.field(validator=_name)
+    point: Point = attrs.field(validator=_point)
 
 
 @attrs.frozen
 class RescueDeclined:
     """Rescuer → distressed ship: it can no longer come."""
 
-    ship: str
+    ship: str = attrs.field(validator=_name)
 
 
 @attrs.frozen
 class Rescued:
     """Rescuer → distressed ship: alongside; fuel and repairs transferred."""
 
-    ship: str
-    fuel: float
+    ship: str = attrs.field(validator=_name)
+    fuel: float = attrs.field(validator=_non_negative)
 
 
 @attrs.frozen
@@ -160,5 +196,5 @@ class MarketTick:
 class MarketShock:
     """Scenario → station: a commodity's stock is multiplied by `factor`."""
 
-    commodity: str
-    factor: float
+    commodity: str = attrs.field(validator=_name)
+    factor: float = attrs.field(validator=_non_negative)

@@ -14,18 +14,30 @@ from collections.abc import Mapping
 
 import attrs
 
+from spaceactors.sim import arguments as check
+
 ELASTICITY = 0.7
 FLOOR, CEILING = 0.25, 4.0
 
 
 @attrs.define
 class Commodity:
-    """One commodity of a station's market. Its price, in credits per unit, follows scarcity:
-    ``base_price * (target / stock) ** 0.7``, kept within 0.25-4 x `base_price`."""
+    """One commodity of a station's market: its base price (> 0), target stock and stock
+    (>= 0). Its price, in credits per unit, follows scarcity:
+    ``base_price * (target / stock) ** 0.7``, kept within 0.25-4 x `base_price`.
+
+    Raises:
+        ScenarioError: a value is not a finite number in its range (named in the message).
+    """
 
     base_price: float
     target: float  # the stock at which the price is the base price
     stock: float
+
+    def __attrs_post_init__(self) -> None:
+        check.positive("Commodity.base_price", self.base_price)
+        check.non_negative("Commodity.target", self.target)
+        check.non_negative("Commodity.stock", self.stock)
 
     @property
     def price(self) -> float:
@@ -55,7 +67,13 @@ class Market:
 
     @classmethod
     def of(cls, prices: Mapping[str, float], stock: float = 1000.0) -> Market:
-        """A market trading each commodity at its base price with `stock` units in store."""
+        """A market trading each commodity at its base price with `stock` units in store.
+
+        Raises:
+            ScenarioError: a price is not a finite number > 0, or `stock` not one >= 0.
+        """
+        prices = check.table("prices", prices, strictly_positive=True)
+        stock = check.non_negative("stock", stock)
         return cls({name: Commodity(price, stock, stock) for name, price in prices.items()})
 
     def prices(self) -> dict[str, float]:

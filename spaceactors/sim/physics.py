@@ -13,6 +13,8 @@ import math
 
 import attrs
 
+from spaceactors.sim import arguments as check
+
 Point = tuple[float, float, float]
 """A position or offset ``(x, y, z)`` in metres."""
 
@@ -20,7 +22,12 @@ Point = tuple[float, float, float]
 @attrs.define(eq=False)
 class Body:
     """A ship's position (m), velocity (m/s), limits and fuel; it steers to `target`, or to
-    `offset` from `leader`."""
+    `offset` from `leader`.
+
+    Raises:
+        ScenarioError: a field is out of its domain when the body is built (positions and
+            velocities finite, limits > 0, fuel and burn >= 0); the message names the field.
+    """
 
     name: str
     x: float
@@ -38,6 +45,22 @@ class Body:
     offset: Point = (0.0, 0.0, 0.0)
     speed_factor: float = 1.0  # < 1 while space weather slows the sector
     cruise: float = 1.0  # < 1 for a formation's leader, so that its followers can keep up
+
+    def __attrs_post_init__(self) -> None:
+        check.name("Body.name", self.name)
+        for label in ("x", "y", "z", "vx", "vy", "vz"):
+            check.finite(f"Body.{label}", getattr(self, label))
+        for label in ("max_accel", "max_speed", "speed_factor", "cruise"):
+            check.positive(f"Body.{label}", getattr(self, label))
+        check.non_negative("Body.fuel", self.fuel)
+        check.non_negative("Body.burn", self.burn)
+        if self.target is not None:
+            check.point("Body.target", self.target)
+        check.point("Body.offset", self.offset)
+        if self.leader is not None and not isinstance(self.leader, Body):
+            raise check.ScenarioError(
+                f"Body.leader must be a Body or None, got {check.short_repr(self.leader)}"
+            )
 
     @property
     def position(self) -> Point:

@@ -26,9 +26,11 @@ from collections.abc import Awaitable, Callable
 import attrs
 import trio
 
+from spaceactors import checks
 from spaceactors.errors import SpaceActorsError
 from spaceactors.faults import FaultPlan
-from spaceactors.sim import expectations
+from spaceactors.checks import short_repr
+from spaceactors.sim import arguments, expectations
 from spaceactors.sim.world import ScenarioError, World
 from spaceactors.system import ActorSystem, open_system
 from spaceactors.trace import Trace
@@ -53,16 +55,10 @@ class ScenarioBroken(SpaceActorsError, ValueError):
 
 
 def _seconds(what: str, value: object, minimum: float = 0.0) -> float:
-    """`value` as a finite number of seconds above `minimum`, or a `ScenarioError` saying so."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ScenarioError(f"the {what} must be a number of seconds, got {value!r:.40}")
-    try:
-        seconds = float(value)
-    except OverflowError:
-        seconds = math.inf
-    if not (0 < seconds < math.inf and seconds >= minimum):
-        bound = f"positive (at least {minimum:g} s)" if minimum > 0 else "positive"
-        raise ScenarioError(f"the {what} must be {bound} and finite, got {value!r:.40}")
+    """`value` as a finite number of seconds, > 0 and >= `minimum`, or a `ScenarioError`."""
+    seconds = arguments.seconds(f"the {what}", value, zero=False)
+    if seconds < minimum:
+        raise ScenarioError(f"the {what} must be at least {minimum:g} s, got {short_repr(value)}")
     return seconds
 
 

@@ -27,9 +27,11 @@ import attrs
 import trio
 
 from spaceactors import messages as m
-from spaceactors.errors import ActorUnavailable, MailboxFull, SpaceActorsError
+from spaceactors.errors import ActorUnavailable, MailboxFull
 from spaceactors.ref import ActorRef
+from spaceactors.sim import arguments
 from spaceactors.sim import events as ev
+from spaceactors.sim.arguments import ScenarioError as ScenarioError
 from spaceactors.sim.market import Market
 from spaceactors.sim.physics import Body, Point, step
 from spaceactors.specs import ServiceSpec
@@ -42,10 +44,6 @@ if TYPE_CHECKING:
 ARRIVAL_RADIUS = 60.0  # m: close enough to a target to have arrived
 ARRIVAL_SPEED = 5.0  # m/s: ... and slow enough
 FORMATION_CRUISE = 0.8  # a leader's share of its top speed, so that followers can close up
-
-
-class ScenarioError(SpaceActorsError, ValueError):
-    """A scenario asked for something impossible (an unknown ship, a duplicate station...)."""
 
 
 class ShipMode(enum.Enum):
@@ -162,14 +160,13 @@ class World:
         step: seconds of simulation time between two ticks.
 
     Raises:
-        ScenarioError: `step` is not positive.
+        ScenarioError: `step` is not a positive, finite number of seconds.
     """
 
     def __init__(
         self, system: ActorSystem, *, step: float = 1.0, duration: float = math.inf
     ) -> None:
-        if not step > 0:
-            raise ScenarioError(f"the tick step must be positive, got {step!r}")
+        step = arguments.world_step(step)
         self.system = system
         self.step = step
         self.duration = duration
@@ -231,14 +228,15 @@ class World:
             The station's ref.
 
         Raises:
-            ScenarioError: the name is taken, or `berths` is below 1.
+            ScenarioError: an argument is invalid (named), or the name is taken.
         """
         from spaceactors.sim.station import Station, StationState
 
+        arguments.station(
+            name, position, sector, berths, prices, stock, services, market_interval, lease
+        )
         if name in self.stations or name in self.ships:
             raise ScenarioError(f"the name {name!r} is taken")
-        if berths < 1:
-            raise ScenarioError(f"station {name!r} needs at least one berth, got {berths}")
         state = StationState(
             sector,
             Market.of(prices or {"ore": 10.0, "water": 4.0, "fuel": 2.0}, stock),
@@ -287,9 +285,14 @@ class World:
             The ship's ref.
 
         Raises:
-            ScenarioError: the name is taken, or `route` names a station not added yet.
+            ScenarioError: an argument is invalid (named), the name is taken, or `route` names
+                a station not added yet.
         """
         from spaceactors.sim.ship import Ship
+
+        numbers = {"capacity": capacity, "fuel": fuel, "max_speed": max_speed}
+        numbers |= {"max_accel": max_accel, "credits": credits}
+        arguments.ship(name, position, route, cargo, numbers, stay, sector)
 
         if name in self.stations or name in self.ships:
             raise ScenarioError(f"the name {name!r} is taken")
@@ -316,6 +319,7 @@ class World:
 
     def at(self, time: float, action: Callable[[], Awaitable[None] | None]) -> None:
         """Run `action` (a function, sync or async) when the simulation reaches `time` seconds."""
+        arguments.at(time, action)
         heapq.heappush(self._events, (self.started + time, next(self._sequence), action))
 
     def expect(
@@ -328,8 +332,9 @@ class World:
         checked, saying why, instead of failing it or passing it unseen. A check can also
         raise `sim.NotChecked` itself (no distress call to time, no cargo to lose...).
         """
-        if needs is not None and not (isinstance(needs, int | float) and needs >= 0):
-            raise ScenarioError(f"needs must be a number of seconds >= 0, got {needs!r}")
+        arguments.expectation(description, check)
+        if needs is not None:
+            needs = arguments.seconds("expect(needs=...)", needs)
         self.expectations.append(Expectation(description, check, needs))
 
     def unrun_events(self) -> list[float]:
@@ -350,6 +355,7 @@ class World:
         duration: float | None = None,
     ) -> None:
         """A hazard appears (announced on ``hazard.<sector>``); ships inside steer out."""
+        arguments.hazard(name, center, radius, sector, hazard_type, duration)
         until = None if duration is None else trio.current_time() + duration
         self.hazards.append(Hazard(name, center, radius, hazard_type, sector, until))
         notice = m.NavigationHazard(m.Vec3(*center), radius, hazard_type)
@@ -357,6 +363,7 @@ class World:
 
     async def weather(self, sector: str, severity: m.WeatherSeverity, duration: float) -> None:
         """Space weather over a sector: ships there fly slower until it passes."""
+        arguments.weather(sector, severity, duration)
         self.storms[sector] = trio.current_time() + duration
         alert = m.WeatherAlert((sector,), severity)
         await self.system.router.publish(f"weather.{sector}", alert)
@@ -365,6 +372,7 @@ class World:
         self, ship: str, emergency_type: m.EmergencyType, severity: int = 5
     ) -> None:
         """Something goes wrong aboard `ship`: it stops and calls for help."""
+        arguments.emergency(emergency_type, severity)
         await self.system.send(self._ship(ship), ev.Emergency(emergency_type, severity))
 
     async def crash(self, name: str) -> None:
@@ -373,6 +381,7 @@ class World:
 
     async def market_shock(self, station: str, commodity: str, factor: float) -> None:
         """A commodity's stock at `station` is multiplied by `factor` (its price follows)."""
+        arguments.non_negative("market_shock(factor)", factor)
         site = self.stations.get(station)
         if site is None:
             raise ScenarioError(f"no station named {station!r}")
@@ -388,6 +397,7 @@ class World:
     ) -> None:
         """`followers` hold station around `leader` (each told with a FormationRequest); the
         leader cruises at 80% of its top speed so that they can catch up and keep up."""
+        followers = list(arguments.formation(followers, formation, spacing))
         lead = self._ship(leader)
         self.bodies[leader].cruise = FORMATION_CRUISE
         for index, follower in enumerate(followers, start=1):

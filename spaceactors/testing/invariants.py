@@ -8,6 +8,7 @@ from collections.abc import Hashable, Iterable, Mapping
 
 import trio
 
+from spaceactors.checks import seconds
 from spaceactors.reliable import MessageId
 from spaceactors.supervisor import Supervisor
 from spaceactors.system import ActorSystem
@@ -129,7 +130,10 @@ async def wait_until_idle(system: ActorSystem, timeout: float = 3600.0, poll: fl
 
     Raises:
         AssertionError: still busy after `timeout` seconds, saying with what.
+        ValueError: `timeout` is not seconds >= 0, or `poll` not finite seconds > 0.
     """
+    timeout = seconds("timeout", timeout, infinite=True)
+    poll = seconds("poll", poll, zero=False)
     reasons: list[str] = []
     with trio.move_on_after(timeout):
         # Polls: idleness is a state of many objects, with no one event to wait on.
