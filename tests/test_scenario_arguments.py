@@ -116,7 +116,7 @@ async def test_run_scenario_refuses_a_bad_duration_with_scenario_error(
     autojump_clock: trio.testing.MockClock, duration: Any
 ) -> None:
     chosen = sim.load("trade-route")
-    with pytest.raises(sim.ScenarioError, match="^the duration "):
+    with pytest.raises(sim.ScenarioError, match=r"^the duration "):
         await sim.run_scenario(chosen, duration=duration)
 
 

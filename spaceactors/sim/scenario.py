@@ -18,7 +18,6 @@ what happened and which expectations held.
 
 from __future__ import annotations
 
-import math
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -26,10 +25,9 @@ from collections.abc import Awaitable, Callable
 import attrs
 import trio
 
-from spaceactors import checks
+from spaceactors.checks import short_repr
 from spaceactors.errors import SpaceActorsError
 from spaceactors.faults import FaultPlan
-from spaceactors.checks import short_repr
 from spaceactors.sim import arguments, expectations
 from spaceactors.sim.world import ScenarioError, World
 from spaceactors.system import ActorSystem, open_system
