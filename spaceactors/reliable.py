@@ -95,6 +95,7 @@ class _Pending:
     done: trio.Event | None = None  # made only when someone waits in delivered()
     acknowledged_at: float | None = None
     error: DeliveryFailed | None = None
+    held: list[Scheduled] | None = None  # copies a fault holds back: called off once settled
 
     def receipt(self) -> Receipt:
         assert self.acknowledged_at is not None
@@ -216,11 +217,14 @@ class Reliable:
             # and copies a fault held back are called off).
             for entry in held:
                 entry.cancel()
-            del state.pending[message_id]
-            state.sent -= 1
-            if envelope.stream is not None:
-                self._release(ref, ref._cell.receiver.skip(envelope.stream, envelope.seq))
+            if state.pending.get(message_id) is pending:  # (a copy may have settled it)
+                del state.pending[message_id]
+                state.sent -= 1
+                if envelope.stream is not None:
+                    self._release(ref, ref._cell.receiver.skip(envelope.stream, envelope.seq))
             raise
+        if held:
+            pending.held = held
         checks.queue.append(pending)
         if checks.timer is None:
             self._arm_first_checks(checks)
@@ -363,7 +367,9 @@ class Reliable:
             return
         pending.attempts += 1
         self.state.retried += 1
-        for _ in range(self._transmit(pending)):
+        if pending.held is None and self._system.tap is not None:
+            pending.held = []
+        for _ in range(self._transmit(pending, pending.held)):
             # No room, or a stopped receiver (a dead letter): the attempt still counts.
             with contextlib.suppress(MailboxFull, ActorUnavailable):
                 pending.ref.try_send(pending.envelope)
@@ -403,6 +409,10 @@ class Reliable:
                 ref.try_send(envelope)
 
     def _finish(self, pending: _Pending) -> None:
+        if pending.held:  # settled: a copy still waiting (for its delay, or for room) is moot
+            for entry in pending.held:
+                entry.cancel()
+            pending.held = None
         finished = self.state.finished
         finished[pending.envelope.message_id] = pending
         while len(finished) > KEEP_OUTCOMES:
