@@ -224,7 +224,7 @@ class DeliverySchedule:
                 trio.current_time(),
                 entry.ref.name,
                 message,
-                DeadLetterReason.DELIVERY_FAILED,
+                DeadLetterReason.SERVICE_FAILED,
                 f"scheduled delivery failed: {exc!r}",
             )
         )

@@ -35,6 +35,8 @@ from spaceactors.delivery import DeliverySchedule, Scheduled
 from spaceactors.errors import ActorUnavailable, DeliveryFailed, MailboxFull
 from spaceactors.policy import Backoff
 from spaceactors.ref import ActorRef
+from spaceactors.registry import check_sender, shown
+from spaceactors.service import ServiceLife
 
 if TYPE_CHECKING:
     from spaceactors.router import Target
@@ -150,6 +152,7 @@ class Reliable:
         self.state = ReliableState()
         self._rng = system.rng("reliable")
         self._now = trio.lowlevel.current_clock().current_time
+        self.life = ServiceLife("reliable")
 
     async def send(
         self,
@@ -171,8 +174,17 @@ class Reliable:
 
         Raises:
             ActorNotFound: nothing live has that id or name (recorded as a dead letter).
+            ActorUnavailable: the target has stopped (recorded as a dead letter), or the
+                reliable service has (after leaving `open_system`, or while the services shut
+                down): nothing would retry it.
+            TypeError: `target` is not an `ActorRef`, an int or a str, or `sender` is not an
+                `ActorRef` or None.
             ValueError: an option is out of range.
         """
+        if not self.life.serving:
+            refusal = self.life.refusal(self._system.services, "send reliably")
+            if refusal is not None:
+                raise refusal
         if type(max_retries) is not int or max_retries < 0:
             raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
         state = self.state
@@ -182,6 +194,8 @@ class Reliable:
             checks = None
         if checks is None:
             checks = self._first_checks_for(timeout, max_delay, jitter)
+        if sender is not None and type(sender) is not ActorRef:
+            check_sender(sender)
         if type(target) is ActorRef and target._cell.alive:
             ref = target
         else:
@@ -248,10 +262,24 @@ class Reliable:
         Raises:
             DeliveryFailed: every retry was spent (the message is in the dead letters).
             KeyError: no such message id (or its outcome was forgotten; see `KEEP_OUTCOMES`).
+            TypeError: `message_id` is not an int (as `send` returns).
+            ActorUnavailable: the message is still unsettled and the reliable service has
+                stopped (after leaving `open_system`): its outcome will never be known.
         """
+        if isinstance(message_id, bool) or not isinstance(message_id, int):
+            raise TypeError(
+                f"a reliable message id is the int `send` returned, got "
+                f"{type(message_id).__name__} {shown(message_id)}"
+            )
         pending = self.state.pending.get(message_id) or self.state.finished.get(message_id)
         if pending is None:
             raise KeyError(f"no reliable message has the id {message_id}")
+        if pending.acknowledged_at is None and pending.error is None and not self.life.serving:
+            refusal = self.life.refusal(
+                self._system.services, f"wait for reliable message {message_id}"
+            )
+            if refusal is not None:
+                raise refusal
         if pending.acknowledged_at is None and pending.error is None:
             if pending.done is None:
                 pending.done = trio.Event()
@@ -286,7 +314,8 @@ class Reliable:
         for pending in self.state.pending.values():
             if pending.timer is not None and not pending.timer.active:
                 self._arm(pending, delay=0.0)
-        await self.state.schedule.serve(task_status)
+        with self.life.running():
+            await self.state.schedule.serve(task_status)
 
     # --- called by the receiving actor's runtime ---------------------------------------
 
