@@ -131,6 +131,12 @@ class DeliverySchedule:
         self._push(entry)
         return entry
 
+    def bring_forward(self, entry: Scheduled, deadline: float) -> None:
+        """Make `entry` due at `deadline` instead (earlier): the same entry, so whoever holds
+        it can still `cancel()` it."""
+        entry.deadline = deadline
+        self._push(entry)  # its old place in the heap is skipped once it has gone out
+
     def pending(self) -> int:
         """Entries not yet due (cancelled ones included until their time comes)."""
         return len(self._heap)
@@ -148,7 +154,7 @@ class DeliverySchedule:
                 now = trio.current_time()
                 while self._heap and self._heap[0][0] <= now:
                     _, _, entry = heapq.heappop(self._heap)
-                    if entry.cancelled:
+                    if not entry.active:  # cancelled, or a one-shot brought forward and sent
                         continue
                     if entry.on_due is not None:
                         entry.fired = True
@@ -168,8 +174,9 @@ class DeliverySchedule:
                 self._wakeup = None
 
     def _deliver(self, entry: Scheduled, waiting_for_room: trio.Nursery) -> None:
-        if entry.waiting_for_room:
-            self.skipped_ticks += 1
+        if entry.waiting_for_room:  # a tick due while the last one still waits (or a
+            if entry.interval is not None:  # one-shot brought forward, due at its old time)
+                self.skipped_ticks += 1
             return
         assert entry.ref is not None
         try:

@@ -101,12 +101,20 @@ DELAYED_COPY = sa.FaultPlan(
     ]
 )
 
+REORDERED_COPY = sa.FaultPlan(
+    [
+        sa.DuplicateMessages(scope=sa.Scope(message_types=["Late"])),
+        sa.ReorderMessages(max_hold=5.0, scope=sa.Scope(message_types=["Late"])),
+    ]
+)  # the held copy is released at once to follow its twin, and waits for room with it
+
 KINDS: dict[str, tuple[Scheduler, tuple[str, ...], sa.FaultPlan | None]] = {
     "send_later": (by_send_later, (), None),
     "after": (by_timer, ("arm-after",), None),
     "every": (by_timer, ("arm-every",), None),
     "fault-delayed copy of a send": (by_cancelled_send, (), DELAYED_COPY),
     "fault-delayed copy of a reliable send": (by_cancelled_reliable_send, (), DELAYED_COPY),
+    "fault-reordered copy of a send": (by_cancelled_send, (), REORDERED_COPY),
 }
 
 
