@@ -18,7 +18,7 @@ import trio
 
 from spaceactors import checks
 from spaceactors.deadletters import DeadLetter, DeadLetterReason
-from spaceactors.delivery import Scheduled
+from spaceactors.delivery import Scheduled, Tick
 from spaceactors.errors import ActorCrashed, ActorUnavailable, StartFailed
 from spaceactors.messages import ActorState, ActorStatus, GetStatus, Pause, Resume, Shutdown
 from spaceactors.policy import NORMAL_EXIT, SHUTDOWN_EXIT, Exit, failed
@@ -67,6 +67,9 @@ class Timer:
 
     Timers are entries in the router's delivery schedule: timers due at the same instant fire
     in the order they were set, and a periodic timer whose actor cannot keep up skips ticks.
+    A timer belongs to the incarnation that set it: when that incarnation ends (normally, by a
+    crash or a shutdown) the timer is cancelled, and the next incarnation handles none of its
+    messages, neither one waiting for room nor one already in the mailbox.
     """
 
     __slots__ = ("_entry",)
@@ -75,7 +78,8 @@ class Timer:
         self._entry = entry
 
     def cancel(self) -> None:
-        """Stop the timer; a message already in the mailbox stays there."""
+        """Stop the timer: from now on `handle` never gets its message, not even one that
+        is already in the mailbox (it is dropped unhandled when it comes up)."""
         self._entry.cancel()
 
     @property
@@ -89,7 +93,9 @@ class _StopNormally:
 
 
 _STOP_NORMALLY = _StopNormally()
-_WAKE = object()  # mailbox sentinel that wakes an idle loop to read its control lane
+# Mailbox sentinel that wakes an idle loop to read its control lane: a tick of a timer that is
+# always cancelled, so that the loop tells both apart from user messages with one type check.
+_WAKE = Tick(Scheduled(0.0, None, None, cancelled=True), None, None)
 _EMPTY = object()
 
 
@@ -148,14 +154,14 @@ class ActorContext:
 
     def after(self, delay: float, message: object) -> Timer:
         """Send `message` to this actor once, `delay` seconds from now."""
-        return self._cell.start_timer(_seconds("delay", delay, zero_ok=True), None, message)
+        return self._cell.start_timer(self, _seconds("delay", delay, zero_ok=True), None, message)
 
     def every(self, interval: float, message: object, *, first: float | None = None) -> Timer:
         """Send `message` to this actor every `interval` seconds (first after `first`, default
         `interval`), without drift. The timer stops when this incarnation ends."""
         interval = _seconds("interval", interval, zero_ok=False)
         start = interval if first is None else _seconds("first", first, zero_ok=True)
-        return self._cell.start_timer(start, interval, message)
+        return self._cell.start_timer(self, start, interval, message)
 
     def stop(self) -> None:
         """End this actor normally once the current message is handled (`on_stop` runs)."""
@@ -167,8 +173,8 @@ def _seconds(name: str, value: float, *, zero_ok: bool) -> float:
 
 
 def _payload(message: object) -> object:
-    """The user's message inside a runtime wrapper (an ask or a reliable envelope)."""
-    return message.message if isinstance(message, Ask | Reliably) else message
+    """The user's message inside a runtime wrapper (an ask, a reliable envelope, a tick)."""
+    return message.message if isinstance(message, Ask | Reliably | Tick) else message
 
 
 class ActorCell:
@@ -353,8 +359,8 @@ class ActorCell:
                 message = receive.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel):
                 break
-            if message is _WAKE:
-                continue
+            if type(message) is Tick:
+                continue  # the wake-up sentinel, or a timer's message: it died with its actor
             if isinstance(message, Ask):
                 message.resolve(outcome.Error(self._gone(message)))
             self.dead_letter(message, DeadLetterReason.LEFT_IN_MAILBOX, "actor stopped for good")
@@ -368,8 +374,12 @@ class ActorCell:
         self.system.registry.add(self.ref)
         self.state = ActorState.STARTING
 
-    def start_timer(self, first: float, interval: float | None, message: object) -> Timer:
-        entry = self.system.router.state.schedule.add(self.ref, first, message, interval)
+    def start_timer(
+        self, owner: ActorContext, first: float, interval: float | None, message: object
+    ) -> Timer:
+        """Schedule `message` to this actor for the incarnation whose context is `owner`."""
+        schedule = self.system.router.state.schedule
+        entry = schedule.add_timer(self.ref, first, message, interval, owner)
         if self._timers is None:
             self._timers = []
         else:
@@ -404,7 +414,7 @@ class ActorCell:
                 budget = CHECKPOINT_EVERY
             kind = type(message)
             try:
-                if tap is not None and message is not _WAKE:
+                if tap is not None and kind is not Tick:
                     await tap.before_handle(self, message)
                 if kind is Ask:
                     request = typing.cast(Ask, message)
@@ -415,8 +425,13 @@ class ActorCell:
                         )
                 elif kind is Reliably:
                     await self._handle_reliably(handle, typing.cast(Reliably, message))
-                elif message is _WAKE:
-                    continue
+                elif kind is Tick:  # a timer's message, or the wake-up sentinel
+                    tick = typing.cast(Tick, message)
+                    if tick.entry.cancelled or tick.owner is not actor.ctx:
+                        continue  # the timer was cancelled, or set by an earlier incarnation
+                    if tap is not None:
+                        await tap.before_handle(self, message)
+                    await handle(tick.message)
                 else:
                     await handle(message)
             except Exception as exc:

@@ -32,6 +32,7 @@ class DeadLetterReason(enum.Enum):
     REPLY_AFTER_TIMEOUT = "reply_after_timeout"
     DROPPED_SLOW_RECEIVER = "dropped_slow_receiver"
     DELIVERY_FAILED = "delivery_failed"
+    SERVICE_FAILED = "service_failed"
 
 
 @attrs.frozen

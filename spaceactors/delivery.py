@@ -9,20 +9,29 @@ an entry.
 A periodic entry whose receiver cannot keep up (its mailbox is full when the next tick is due
 and the previous tick is still waiting for room) skips that tick instead of queueing it, so a
 paused actor's timers never pile up.
+
+A delivery that finds the mailbox full waits for room in a task of its own, and `cancel()`
+reaches it there: a cancelled entry is never delivered after its `cancel()` returns (what is
+already in the mailbox stays, except an actor timer's `Tick`, which is dropped unhandled). The
+fast path (room at once) does no extra work.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import math
 from collections.abc import Callable
 
 import attrs
 import trio
 
+from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.errors import ActorUnavailable, MailboxFull
 from spaceactors.ref import ActorRef
+
+logger = logging.getLogger("spaceactors.delivery")
 
 
 @attrs.define(eq=False)
@@ -38,15 +47,39 @@ class Scheduled:
     cancelled: bool = False
     fired: bool = False
     waiting_for_room: bool = False
+    _waiting: trio.CancelScope | None = None  # the wait for room, while there is one
 
     def cancel(self) -> None:
-        """Stop this entry: no further delivery."""
+        """Stop this entry: no further delivery, not even one already waiting for room.
+
+        A message already in the mailbox stays there (an actor timer's `Tick` is then dropped
+        when it comes up: see `Tick`).
+        """
         self.cancelled = True
+        if self._waiting is not None:
+            self._waiting.cancel()
 
     @property
     def active(self) -> bool:
         """True while a delivery is still to come."""
         return not self.cancelled and not (self.fired and self.interval is None)
+
+
+class Tick:
+    """An actor timer's message in its mailbox: handled only while its timer is active.
+
+    The actor loop hands `message` to `handle` unless `entry` was cancelled meanwhile (by
+    `Timer.cancel`, or because the incarnation that set the timer ended) or `owner` (the
+    incarnation that set it) is not the one running: a timer belongs to one incarnation, and a
+    restarted actor never handles its predecessor's ticks.
+    """
+
+    __slots__ = ("entry", "message", "owner")
+
+    def __init__(self, entry: Scheduled, message: object, owner: object) -> None:
+        self.entry = entry
+        self.message = message
+        self.owner = owner
 
 
 @attrs.define
@@ -77,11 +110,32 @@ class DeliverySchedule:
         self._push(entry)
         return entry
 
+    def add_timer(
+        self,
+        ref: ActorRef,
+        delay: float,
+        message: object,
+        interval: float | None,
+        owner: object,
+    ) -> Scheduled:
+        """Like `add`, for a timer that incarnation `owner` of `ref` sets for itself: each
+        delivery is a `Tick` of the entry."""
+        entry = Scheduled(trio.current_time() + delay, ref, None, interval)
+        entry.message = Tick(entry, message, owner)
+        self._push(entry)
+        return entry
+
     def call_at(self, deadline: float, on_due: Callable[[Scheduled], None]) -> Scheduled:
         """Call `on_due(entry)` at `deadline` instead of delivering (retry timers use this)."""
         entry = Scheduled(deadline, None, None, on_due=on_due)
         self._push(entry)
         return entry
+
+    def bring_forward(self, entry: Scheduled, deadline: float) -> None:
+        """Make `entry` due at `deadline` instead (earlier): the same entry, so whoever holds
+        it can still `cancel()` it."""
+        entry.deadline = deadline
+        self._push(entry)  # its old place in the heap is skipped once it has gone out
 
     def pending(self) -> int:
         """Entries not yet due (cancelled ones included until their time comes)."""
@@ -100,13 +154,17 @@ class DeliverySchedule:
                 now = trio.current_time()
                 while self._heap and self._heap[0][0] <= now:
                     _, _, entry = heapq.heappop(self._heap)
-                    if entry.cancelled:
+                    if not entry.active:  # cancelled, or a one-shot brought forward and sent
                         continue
                     if entry.on_due is not None:
                         entry.fired = True
                         entry.on_due(entry)
                         continue
-                    self._deliver(entry, waiting_for_room)
+                    try:
+                        self._deliver(entry, waiting_for_room)
+                    except Exception as exc:  # one bad entry never takes the service down
+                        self._failed(entry, exc)
+                        continue
                     if entry.interval is not None and not entry.cancelled:
                         entry.deadline += entry.interval
                         self._push(entry)
@@ -116,8 +174,9 @@ class DeliverySchedule:
                 self._wakeup = None
 
     def _deliver(self, entry: Scheduled, waiting_for_room: trio.Nursery) -> None:
-        if entry.waiting_for_room:
-            self.skipped_ticks += 1
+        if entry.waiting_for_room:  # a tick due while the last one still waits (or a
+            if entry.interval is not None:  # one-shot brought forward, due at its old time)
+                self.skipped_ticks += 1
             return
         assert entry.ref is not None
         try:
@@ -138,20 +197,45 @@ class DeliverySchedule:
         sent = False
         assert entry.ref is not None
         try:
-            await entry.ref.send(entry.message)
-            sent = entry.fired = True
-            self.delivered += 1
-            self._report(entry, delivered=True)
+            with trio.CancelScope() as entry._waiting:
+                if entry.cancelled:  # cancelled since it was found full: nothing to wait for
+                    return
+                await entry.ref.send(entry.message)
+                sent = entry.fired = True
+            if sent:  # (a cancel that came too late to stop the send leaves it sent)
+                self.delivered += 1
+                self._report(entry, delivered=True)
         except ActorUnavailable:
             entry.cancelled = True
             self._report(entry, delivered=False)
+        except Exception as exc:  # one bad entry never takes the service down
+            self._failed(entry, exc)
         finally:
+            entry._waiting = None
             entry.waiting_for_room = False
             if not sent and not entry.cancelled and entry.interval is None:
                 # The service is stopping (or crashed) before there was room: keep the
                 # one-shot entry for the next incarnation instead of losing it.
                 entry.deadline = trio.current_time()
                 self._push(entry)
+
+    def _failed(self, entry: Scheduled, exc: Exception) -> None:
+        """An entry whose delivery raised unexpectedly: called off, and a dead letter."""
+        entry.cancelled = True
+        logger.warning("scheduled delivery of %r failed", entry, exc_info=exc)
+        if entry.ref is None:
+            return
+        message = entry.message.message if isinstance(entry.message, Tick) else entry.message
+        entry.ref._cell.system.dead_letters.record(
+            DeadLetter(
+                trio.current_time(),
+                entry.ref.name,
+                message,
+                DeadLetterReason.SERVICE_FAILED,
+                f"scheduled delivery failed: {exc!r}",
+            )
+        )
+        self._report(entry, delivered=False)
 
     @staticmethod
     def _report(entry: Scheduled, *, delivered: bool) -> None:

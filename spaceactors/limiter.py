@@ -5,22 +5,33 @@
 waits for a token and a permit instead, and `submit` puts a message on a bounded outbound queue
 that the ``limiter`` service drains at the sender's rate. The queues live in the senders, so a
 restart of the service loses nothing.
+
+`submit` checks its target at the call; a queued message that still cannot be sent (its actor
+stopped meanwhile, or an unexpected error) becomes a dead letter, and the queue goes on: one bad
+request never stops the service.
 """
 
 from __future__ import annotations
 
 import collections
+import logging
 from typing import TYPE_CHECKING
 
 import attrs
 import trio
 
 from spaceactors.checks import positive
+from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.errors import ActorNotFound, ActorUnavailable, QueueFull, RateLimited
 from spaceactors.flow import BucketStats, FlowController, FlowStats, TokenBucket
+from spaceactors.ref import ActorRef
+from spaceactors.router import check_schedulable
+from spaceactors.service import ServiceLife
 
 if TYPE_CHECKING:
     from spaceactors.router import Router, Target
+
+logger = logging.getLogger("spaceactors.limiter")
 
 BURST_SECONDS = 10.0
 """Default burst: as many tokens as `BURST_SECONDS` of refill (the seed's 10-second burst)."""
@@ -58,7 +69,7 @@ class RateLimitedSender:
         self.router = router
         self.flow = FlowController(max_concurrent, queue_limit)
         self.bucket = TokenBucket(burst, rate)
-        self._outbound: collections.deque[tuple[Target, object]] = collections.deque()
+        self._outbound: collections.deque[tuple[ActorRef, object]] = collections.deque()
         self._queued = trio.Event()
         router.limiter.register(self)
 
@@ -92,16 +103,30 @@ class RateLimitedSender:
     def submit(self, target: Target, message: object) -> None:
         """Queue `message` for the ``limiter`` service to send at this sender's rate.
 
+        The target is looked up now (as `Router.route` does); if its actor stops before the
+        message goes out, the message becomes a dead letter and the queue goes on.
+
         Raises:
             QueueFull: the outbound queue holds `queue_limit` messages (counted as dropped).
+            ActorNotFound: no live actor has that id or name (recorded as a dead letter).
+            ActorUnavailable: the actor has stopped (recorded as a dead letter), or the
+                ``limiter`` service has (after leaving `open_system`, or while the services
+                shut down): nothing would send it.
+            TypeError: `target` is not an `ActorRef`, an int or a str.
+            ValueError: `message` is a `GetStatus` (ask for it instead).
         """
+        check_schedulable(message)
+        self.router.refuse_if_stopped(f"submit {type(message).__name__}", self.router.limiter.life)
+        ref = self.router.resolve(target, message)
+        if not ref.alive:
+            raise ref._cell.unavailable(message)
         if len(self._outbound) >= self.flow.queue_limit:
             self.flow.dropped += 1
             raise QueueFull(
                 f"the outbound queue is full ({self.flow.queue_limit} messages); "
                 "send_waiting() applies backpressure instead"
             )
-        self._outbound.append((target, message))
+        self._outbound.append((ref, message))
         self._queued.set()
 
     @property
@@ -133,7 +158,22 @@ class RateLimitedSender:
                 continue
             except (ActorNotFound, ActorUnavailable):
                 pass  # a dead letter already; the queue goes on
+            except Exception as exc:  # one bad request never takes the service down
+                self._failed(target, message, exc)
             self._outbound.popleft()  # only once sent: a restart resends what was cut short
+
+    def _failed(self, target: ActorRef, message: object, exc: Exception) -> None:
+        logger.warning("the limiter could not send %r to %r", message, target, exc_info=exc)
+        self.router.state.failed += 1
+        target._cell.system.dead_letters.record(
+            DeadLetter(
+                trio.current_time(),
+                target.name,
+                message,
+                DeadLetterReason.SERVICE_FAILED,
+                f"the limiter could not send it: {exc!r}",
+            )
+        )
 
 
 @attrs.define
@@ -142,6 +182,7 @@ class Limiter:
 
     _senders: list[RateLimitedSender] = attrs.field(factory=list)
     _nursery: trio.Nursery | None = None
+    life: ServiceLife = attrs.field(factory=lambda: ServiceLife("limiter"))
 
     def register(self, sender: RateLimitedSender) -> None:
         """Serve `sender`'s outbound queue (from now on, and after every restart)."""
@@ -152,11 +193,12 @@ class Limiter:
     async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Drain the outbound queues (run as a supervised service)."""
         try:
-            async with trio.open_nursery() as nursery:
-                self._nursery = nursery
-                for sender in self._senders:
-                    nursery.start_soon(sender.drain)
-                task_status.started()
-                await trio.sleep_forever()
+            with self.life.running():
+                async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
+                    for sender in self._senders:
+                        nursery.start_soon(sender.drain)
+                    task_status.started()
+                    await trio.sleep_forever()
         finally:
             self._nursery = None

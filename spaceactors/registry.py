@@ -10,10 +10,29 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from spaceactors.checks import short_repr
 from spaceactors.errors import ActorNotFound, NameTaken
+from spaceactors.ref import ActorRef
 
 if TYPE_CHECKING:
-    from spaceactors.ref import ActorRef
+    from typing import NoReturn
+
+
+
+def not_a_target(target: object) -> NoReturn:
+    """Raise the `TypeError` for a target that is not an `ActorRef`, an id or a name."""
+    raise TypeError(
+        "a target is an ActorRef, an actor id (int) or a registered name (str); "
+        f"got {type(target).__name__} {short_repr(target)}"
+    )
+
+
+def check_sender(sender: object) -> None:
+    """Raise `TypeError` unless `sender` is an `ActorRef` or None."""
+    if sender is not None and not isinstance(sender, ActorRef):
+        raise TypeError(
+            f"sender must be an ActorRef or None, got {type(sender).__name__} {short_repr(sender)}"
+        )
 
 
 @attrs.define
@@ -53,13 +72,17 @@ class Registry:
             del self._by_name[ref.name]
 
     def get(self, target: ActorRef | int | str) -> ActorRef | None:
-        """The live actor `target` names, or None."""
+        """The live actor `target` names, or None.
+
+        Raises:
+            TypeError: `target` is not an `ActorRef`, an int or a str (a bool is no actor id).
+        """
         if isinstance(target, str):
             return self._by_name.get(target)
-        if isinstance(target, bool):
-            return None  # True is an int, but never an actor id
-        if isinstance(target, int):
+        if isinstance(target, int) and not isinstance(target, bool):
             return self._by_id.get(target)
+        if not isinstance(target, ActorRef):
+            not_a_target(target)
         return target if self._by_id.get(target.id) is target else None
 
     def resolve(self, target: ActorRef | int | str) -> ActorRef:
@@ -67,13 +90,14 @@ class Registry:
 
         Raises:
             ActorNotFound: nothing live answers to that id or name.
+            TypeError: `target` is not an `ActorRef`, an int or a str.
         """
         ref = self.get(target)
         if ref is None:
             if not isinstance(target, str | int):
                 return target  # a ref to a stopped actor: sending to it raises ActorUnavailable
             kind = "name" if isinstance(target, str) else "id"
-            raise ActorNotFound(f"no live actor has the {kind} {target!r}")
+            raise ActorNotFound(f"no live actor has the {kind} {short_repr(target)}")
         return ref
 
     def refs(self) -> list[ActorRef]:

@@ -29,12 +29,14 @@ from typing import TYPE_CHECKING
 import attrs
 import trio
 
-from spaceactors.checks import fraction, integer, seconds
+from spaceactors.checks import fraction, integer, seconds, short_repr
 from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.delivery import DeliverySchedule, Scheduled
 from spaceactors.errors import ActorUnavailable, DeliveryFailed, MailboxFull
 from spaceactors.policy import Backoff
 from spaceactors.ref import ActorRef
+from spaceactors.registry import check_sender
+from spaceactors.service import ServiceLife
 
 if TYPE_CHECKING:
     from spaceactors.router import Target
@@ -96,6 +98,7 @@ class _Pending:
     done: trio.Event | None = None  # made only when someone waits in delivered()
     acknowledged_at: float | None = None
     error: DeliveryFailed | None = None
+    held: list[Scheduled] | None = None  # copies a fault holds back: called off once settled
 
     def receipt(self) -> Receipt:
         assert self.acknowledged_at is not None
@@ -150,6 +153,7 @@ class Reliable:
         self.state = ReliableState()
         self._rng = system.rng("reliable")
         self._now = trio.lowlevel.current_clock().current_time
+        self.life = ServiceLife("reliable")
 
     async def send(
         self,
@@ -171,8 +175,17 @@ class Reliable:
 
         Raises:
             ActorNotFound: nothing live has that id or name (recorded as a dead letter).
+            ActorUnavailable: the target has stopped (recorded as a dead letter), or the
+                reliable service has (after leaving `open_system`, or while the services shut
+                down): nothing would retry it.
+            TypeError: `target` is not an `ActorRef`, an int or a str, or `sender` is not an
+                `ActorRef` or None.
             ValueError: an option is out of range.
         """
+        if not self.life.serving:
+            refusal = self.life.refusal(self._system.services, "send reliably")
+            if refusal is not None:
+                raise refusal
         if type(max_retries) is not int or max_retries < 0:
             integer("max_retries", max_retries)  # raises, naming the problem
         state = self.state
@@ -182,6 +195,8 @@ class Reliable:
             checks = None
         if checks is None:
             checks = self._first_checks_for(timeout, max_delay, jitter)
+        if sender is not None and type(sender) is not ActorRef:
+            check_sender(sender)
         if type(target) is ActorRef and target._cell.alive:
             ref = target
         else:
@@ -217,11 +232,14 @@ class Reliable:
             # and copies a fault held back are called off).
             for entry in held:
                 entry.cancel()
-            del state.pending[message_id]
-            state.sent -= 1
-            if envelope.stream is not None:
-                self._release(ref, ref._cell.receiver.skip(envelope.stream, envelope.seq))
+            if state.pending.get(message_id) is pending:  # (a copy may have settled it)
+                del state.pending[message_id]
+                state.sent -= 1
+                if envelope.stream is not None:
+                    self._release(ref, ref._cell.receiver.skip(envelope.stream, envelope.seq))
             raise
+        if held:
+            pending.held = held
         checks.queue.append(pending)
         if checks.timer is None:
             self._arm_first_checks(checks)
@@ -245,10 +263,24 @@ class Reliable:
         Raises:
             DeliveryFailed: every retry was spent (the message is in the dead letters).
             KeyError: no such message id (or its outcome was forgotten; see `KEEP_OUTCOMES`).
+            ValueError: `message_id` is not an int (as `send` returns).
+            ActorUnavailable: the message is still unsettled and the reliable service has
+                stopped (after leaving `open_system`): its outcome will never be known.
         """
+        if isinstance(message_id, bool) or not isinstance(message_id, int):
+            raise ValueError(
+                f"a reliable message id is the int `send` returned, got "
+                f"{type(message_id).__name__} {short_repr(message_id)}"
+            )
         pending = self.state.pending.get(message_id) or self.state.finished.get(message_id)
         if pending is None:
             raise KeyError(f"no reliable message has the id {message_id}")
+        if pending.acknowledged_at is None and pending.error is None and not self.life.serving:
+            refusal = self.life.refusal(
+                self._system.services, f"wait for reliable message {message_id}"
+            )
+            if refusal is not None:
+                raise refusal
         if pending.acknowledged_at is None and pending.error is None:
             if pending.done is None:
                 pending.done = trio.Event()
@@ -283,7 +315,8 @@ class Reliable:
         for pending in self.state.pending.values():
             if pending.timer is not None and not pending.timer.active:
                 self._arm(pending, delay=0.0)
-        await self.state.schedule.serve(task_status)
+        with self.life.running():
+            await self.state.schedule.serve(task_status)
 
     # --- called by the receiving actor's runtime ---------------------------------------
 
@@ -364,7 +397,9 @@ class Reliable:
             return
         pending.attempts += 1
         self.state.retried += 1
-        for _ in range(self._transmit(pending)):
+        if pending.held is None and self._system.tap is not None:
+            pending.held = []
+        for _ in range(self._transmit(pending, pending.held)):
             # No room, or a stopped receiver (a dead letter): the attempt still counts.
             with contextlib.suppress(MailboxFull, ActorUnavailable):
                 pending.ref.try_send(pending.envelope)
@@ -404,6 +439,10 @@ class Reliable:
                 ref.try_send(envelope)
 
     def _finish(self, pending: _Pending) -> None:
+        if pending.held:  # settled: a copy still waiting (for its delay, or for room) is moot
+            for entry in pending.held:
+                entry.cancel()
+            pending.held = None
         finished = self.state.finished
         finished[pending.envelope.message_id] = pending
         while len(finished) > KEEP_OUTCOMES:

@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from spaceactors.checks import seconds
+from spaceactors.checks import seconds, short_repr
 from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.delivery import DeliverySchedule, Scheduled
 from spaceactors.errors import ActorNotFound, ActorUnavailable, MailboxFull, PublishFailed
+from spaceactors.messages import GetStatus
 from spaceactors.ref import CONTROL_TYPES, ActorRef
+from spaceactors.registry import check_sender
+from spaceactors.service import ServiceLife
 from spaceactors.topics import Delivery, TopicTable
 from spaceactors.trace import EventKind
 
@@ -33,6 +36,20 @@ DEAD_LETTERS_TOPIC = "dead_letters"
 """Subscribe to this topic to receive every `DeadLetter` as it is recorded."""
 
 Target = ActorRef | int | str
+
+
+def check_policy(policy: object) -> None:
+    """Raise `ValueError` unless `policy` is a `Delivery`."""
+    if not isinstance(policy, Delivery):
+        raise ValueError(f"policy must be a sa.Delivery, got {short_repr(policy)}")
+
+
+def check_schedulable(message: object) -> None:
+    """Raise `ValueError` for a message that cannot be sent later (it needs a reply now)."""
+    if type(message) is GetStatus:
+        raise ValueError(
+            "GetStatus has a reply: use `await ref.ask(GetStatus())` or `ref.status()`"
+        )
 
 
 @attrs.frozen
@@ -89,7 +106,15 @@ class Router:
     def __init__(self, system: ActorSystem) -> None:
         self._system = system
         self.state = RouterState()
+        self.life = ServiceLife("router")
         system.dead_letters.listeners.append(self._announce_dead_letter)
+
+    def refuse_if_stopped(self, action: str, life: ServiceLife | None = None) -> None:
+        """Raise `ActorUnavailable` if the router (or the service `life` tells of) has stopped
+        for good: after leaving `open_system`, or once the services are shut down."""
+        refusal = (life or self.life).refusal(self._system.services, action)
+        if refusal is not None:
+            raise refusal
 
     @property
     def limiter(self) -> Limiter:
@@ -103,7 +128,11 @@ class Router:
 
         Raises:
             ActorNotFound: nothing live has that id or name (recorded as a dead letter).
+            TypeError: `target` is not an `ActorRef`, an int or a str, or `sender` is not an
+                `ActorRef` or None (nothing is recorded: the call is refused).
         """
+        if sender is not None and type(sender) is not ActorRef:
+            check_sender(sender)
         try:
             return self._system.registry.resolve(target)
         except ActorNotFound as exc:
@@ -111,7 +140,7 @@ class Router:
             self._system.dead_letters.record(
                 DeadLetter(
                     trio.current_time(),
-                    str(target),
+                    target if isinstance(target, str) else short_repr(target),
                     message,
                     DeadLetterReason.UNKNOWN_ACTOR,
                     str(exc),
@@ -128,6 +157,7 @@ class Router:
         Raises:
             ActorNotFound: nothing live has that id or name (recorded as a dead letter).
             ActorUnavailable: the actor has stopped (recorded as a dead letter).
+            TypeError: `target` is not an `ActorRef`, an int or a str (nothing is sent).
         """
         cls = type(message)
         if cls in CONTROL_TYPES:  # control commands never wait for room
@@ -146,6 +176,7 @@ class Router:
                 await mailbox.send(message)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             self.state.failed += 1
+            check_sender(sender)
             raise ref._cell.unavailable(message, sender) from None
         delivered = self.state.delivered
         delivered[cls] = delivered.get(cls, 0) + 1
@@ -167,6 +198,7 @@ class Router:
         """`route` through the tap: traced, and the fault plan applied. If it is cancelled
         (or the actor stops) while waiting for room, the copies a fault held back are called
         off too: a failed send leaves nothing behind."""
+        check_sender(sender)
         held: list[Scheduled] = []
         copies = self._transmit(ref, message, sender, held=held)
         try:
@@ -255,14 +287,23 @@ class Router:
 
         Raises:
             ActorNotFound: nothing live has that id or name (recorded as a dead letter).
+            ActorUnavailable: the target has stopped, or the router has (after leaving
+                `open_system`, or while the services shut down); nothing is scheduled.
+            TypeError: `target` is not an `ActorRef`, an int or a str.
+            ValueError: `delay` is not a finite number >= 0, or `message` is a `GetStatus`.
         """
         delay = seconds("delay", delay)
+        check_schedulable(message)
+        self.refuse_if_stopped(f"send {type(message).__name__} later")
         ref = self.resolve(target, message, sender)
+        if not ref.alive:
+            raise ref._cell.unavailable(message, sender)
         return self.state.schedule.add(ref, delay, message, report=self._count_scheduled)
 
     async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The router's service task: delayed delivery (supervised under ``services``)."""
-        await self.state.schedule.serve(task_status)
+        with self.life.running():
+            await self.state.schedule.serve(task_status)
 
     # --- one to many ----------------------------------------------------------------------
 
@@ -276,24 +317,46 @@ class Router:
 
         Raises:
             PublishFailed: with ``policy=Delivery.FAIL``, some mailboxes were full.
+            ActorUnavailable: the router has stopped (after leaving `open_system`, or while
+                the services shut down).
+            TypeError: `sender` is not an `ActorRef` or None.
+            ValueError: `policy` is not a `Delivery`.
         """
+        check_sender(sender)
+        check_policy(policy)
+        self.refuse_if_stopped(f"broadcast {type(message).__name__}")
         receivers = {ref: policy for ref in self._system.registry.refs() if ref is not sender}
         return await self._fan_out("broadcast", receivers, message, sender)
 
-    def subscribe(self, ref: ActorRef, topic: str, *, policy: Delivery = Delivery.BLOCK) -> None:
-        """Subscribe `ref` to a topic, or to a pattern ending in ``.*`` (or ``*`` for all).
+    def subscribe(self, ref: Target, topic: str, *, policy: Delivery = Delivery.BLOCK) -> None:
+        """Subscribe the actor `ref` names (a ref, an id or a name) to a topic, or to a
+        pattern ending in ``.*`` (or ``*`` for all).
 
         Raises:
             InvalidTopic: the topic is malformed.
-            ActorUnavailable: `ref` has stopped.
+            ActorNotFound: no live actor has that id or name.
+            ActorUnavailable: the actor has stopped, or the router has (after leaving
+                `open_system`, or while the services shut down).
+            TypeError: `ref` is not an `ActorRef`, an int or a str.
+            ValueError: `policy` is not a `Delivery`.
         """
-        if not ref.alive:
-            raise ActorUnavailable(f"actor {ref.name!r} has stopped; it cannot subscribe")
-        self.state.topics.subscribe(ref, topic, policy)
+        check_policy(policy)
+        actor = self._system.registry.resolve(ref)
+        self.refuse_if_stopped(f"subscribe {actor.name!r} to {short_repr(topic)}")
+        if not actor.alive:
+            raise ActorUnavailable(f"actor {actor.name!r} has stopped; it cannot subscribe")
+        self.state.topics.subscribe(actor, topic, policy)
 
-    def unsubscribe(self, ref: ActorRef, topic: str) -> bool:
-        """Remove `ref`'s subscription to `topic`; False if it had none."""
-        return self.state.topics.unsubscribe(ref, topic)
+    def unsubscribe(self, ref: Target, topic: str) -> bool:
+        """Remove the subscription of the actor `ref` names to `topic`; False if it had none
+        (an actor that has stopped has none left).
+
+        Raises:
+            InvalidTopic: the topic is malformed.
+            ActorNotFound: no live actor has that id or name.
+            TypeError: `ref` is not an `ActorRef`, an int or a str.
+        """
+        return self.state.topics.unsubscribe(self._system.registry.resolve(ref), topic)
 
     def subscribers(self, topic: str) -> list[ActorRef]:
         """Who a publish to `topic` would reach now."""
@@ -311,9 +374,15 @@ class Router:
         Raises:
             InvalidTopic: the topic is malformed.
             PublishFailed: subscribers with the ``fail`` policy had a full mailbox.
+            ActorUnavailable: the router has stopped (after leaving `open_system`, or while
+                the services shut down).
+            TypeError: `sender` is not an `ActorRef` or None.
         """
+        if not self.life.serving:
+            self.refuse_if_stopped(f"publish to {short_repr(topic)}")
         receivers = self.state.topics.match(topic)
         if sender is not None:
+            check_sender(sender)
             receivers.pop(sender, None)
         if not receivers:
             self.state.unheard += 1

@@ -7,15 +7,19 @@ restarts the service per its spec; whatever must survive lives in a state object
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import trio
 
+from spaceactors.errors import ActorUnavailable
 from spaceactors.policy import SHUTDOWN_EXIT, Exit, failed
 
 if TYPE_CHECKING:
     from spaceactors.specs import ServiceSpec
+    from spaceactors.supervisor import Supervisor
 
 logger = logging.getLogger("spaceactors.service")
 
@@ -67,3 +71,47 @@ class ServiceCell:
 
     def reopen(self) -> None:
         self.alive = True
+
+
+class ServiceLife:
+    """Whether one of the engine's services (router, reliable, limiter) takes calls now.
+
+    Its entry points refuse work once the service has stopped, instead of queueing work that
+    nobody will do: after leaving `open_system`, or once the service or the ``services``
+    supervisor has been stopped. A crashed service still takes calls: its supervisor restarts
+    it, and what the calls queued waits in the service's state object meanwhile. (A service
+    cancelled to be restarted beside a crashed sibling refuses calls until it runs again.)
+    """
+
+    __slots__ = ("name", "serving", "stopped")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.serving = False  # checked first, inline, by hot entry points
+        self.stopped = False
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Wrap a service's `serve`: serving inside; stopped after, unless it crashed."""
+        self.serving, self.stopped = True, False
+        crashed = False
+        try:
+            yield
+        except Exception:
+            crashed = True
+            raise
+        finally:
+            self.serving, self.stopped = False, not crashed
+
+    def refusal(self, services: Supervisor, action: str) -> ActorUnavailable | None:
+        """The error for a call that wants to `action` now, or None if the call may go on.
+
+        Hot entry points call this only when not `serving`; the others call it always, so
+        they refuse from the moment the ``services`` supervisor stops running.
+        """
+        if not self.stopped and services.running:
+            return None
+        return ActorUnavailable(
+            f"the {self.name} service has stopped (the system is closed or shutting down); "
+            f"cannot {action}"
+        )

@@ -120,9 +120,7 @@ class Tap:
         copy unless that one has to wait for room)."""
         for schedule, entry in self._held.pop(ref):
             if entry.active and not entry.waiting_for_room:
-                entry.cancel()
-                assert entry.ref is not None
-                schedule.add(entry.ref, 0.0, entry.message, report=entry.report)
+                schedule.bring_forward(entry, trio.current_time())
 
     def _landed(
         self, report: Callable[[Scheduled, bool], None] | None, entry: Scheduled, delivered: bool

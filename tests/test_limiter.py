@@ -106,20 +106,27 @@ async def test_the_limiter_service_drains_submitted_messages_in_order_at_the_rat
 async def test_a_crash_of_the_limiter_service_loses_no_queued_message(
     autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    send_waiting = sa.RateLimitedSender.send_waiting
+    # (A failing *request* is only a dead letter: see test_service_failures.py. This crashes the
+    # service itself, while message 2 waits for its token.)
+    drain = sa.RateLimitedSender.drain
     crashed: list[bool] = []
 
-    async def crash_once(self: sa.RateLimitedSender, target: Any, message: object) -> None:
-        if message == 1 and not crashed:
-            crashed.append(True)
-            raise RuntimeError("limiter failure")
-        await send_waiting(self, target, message)
+    async def drain_then_crash_once(self: sa.RateLimitedSender) -> None:
+        if crashed:
+            await drain(self)
+            return
+        with trio.move_on_after(0.15):
+            await drain(self)
+        crashed.append(True)
+        raise RuntimeError("limiter failure")
 
-    monkeypatch.setattr(sa.RateLimitedSender, "send_waiting", crash_once)
+    monkeypatch.setattr(sa.RateLimitedSender, "drain", drain_then_crash_once)
     log: list[tuple[float, Any]] = []
     async with sa.open_system() as system:
         await system.spawn(Log, log, name="station")
-        sender = sa.RateLimitedSender(system.router, max_concurrent=1, queue_limit=5, rate=10.0)
+        sender = sa.RateLimitedSender(
+            system.router, max_concurrent=1, queue_limit=5, rate=10.0, burst=1.0
+        )
         for i in range(4):
             sender.submit("station", i)
         await trio.sleep(2)
