@@ -158,8 +158,11 @@ class ActorContext:
         return self._cell.start_timer(start, interval, message)
 
     def stop(self) -> None:
-        """End this actor normally once the current message is handled (`on_stop` runs)."""
-        self._cell.control(_STOP_NORMALLY)
+        """End this actor normally once the current message is handled (`on_stop` runs).
+
+        Does nothing if it is already stopping for good."""
+        if not self._cell.stopping:
+            self._cell.control(_STOP_NORMALLY)
 
 
 def _seconds(name: str, value: float, *, zero_ok: bool) -> float:
@@ -189,6 +192,7 @@ class ActorCell:
         self.last_error: str | None = None
         self._control: list[object] = []  # rarely used: a list is far smaller than a deque
         self._paused = False
+        self._closing = False  # stopped for good once this incarnation ends: refuses messages
         self._resumed: trio.Event | None = None
         self._timers: list[Scheduled] | None = None  # made by the first timer
         self._next: Actor | None = None  # built by prepare(), run by run()
@@ -215,11 +219,16 @@ class ActorCell:
         """Whether starting must wait for `on_start`: not when the actor keeps the default."""
         return self._next is None or type(self._next).on_start is not Actor.on_start
 
+    @property
+    def stopping(self) -> bool:
+        """True once asked to stop for good, until stopped."""
+        return self._closing and self.state is not ActorState.STOPPED
+
     def status(self) -> ActorStatus:
         return ActorStatus(
             actor_id=self.ref.id,
             name=self.name,
-            state=self.state,
+            state=ActorState.STOPPING if self.stopping else self.state,
             mailbox_depth=self.ref.mailbox_depth,
             mailbox_size=self.ref.capacity,
             restarts=self.restarts,
@@ -235,7 +244,7 @@ class ActorCell:
             raise ValueError(
                 "GetStatus has a reply: use `await ref.ask(GetStatus())` or `ref.status()`"
             )
-        if not self.alive:
+        if not self.alive or self._closing:
             raise self.unavailable(command)
         self._control.append(command)
         if self.ref._receive.statistics().tasks_waiting_receive:
@@ -249,8 +258,9 @@ class ActorCell:
         """Record `message` as a dead letter to this stopped actor; return the error to raise."""
         self.dead_letter(message, DeadLetterReason.ACTOR_STOPPED, "actor has stopped", sender)
         what = type(_payload(message)).__name__
+        gone = "is stopping" if self.stopping else "has stopped"
         return ActorUnavailable(
-            f"actor {self.name!r} (#{self.ref.id}) has stopped; {what} recorded as a dead letter"
+            f"actor {self.name!r} (#{self.ref.id}) {gone}; {what} recorded as a dead letter"
         )
 
     def dead_letter(
@@ -301,6 +311,7 @@ class ActorCell:
         actor, self._next = self._next, None
         assert actor is not None, "prepare() must come before run()"
         actor.ctx = ActorContext(self)
+        self._paused = False  # a restart starts fresh (OTP): a pause obeyed before is not kept
         self.state = ActorState.STARTING
         if self.system.tap is not None:
             self.system.tap.actor_started(self)
@@ -309,7 +320,7 @@ class ActorCell:
                 await actor.on_start()
             except Exception as exc:
                 raise self._start_failed(exc) from exc
-            self.state = ActorState.PAUSED if self._paused else ActorState.RUNNING
+            self.state = ActorState.RUNNING  # a Pause sent meanwhile is obeyed first thing
             task_status.started()
             exit = await self._loop(actor)
         finally:
@@ -317,6 +328,10 @@ class ActorCell:
                 for entry in self._timers:
                     entry.cancel()
                 self._timers = None
+            # Shutdown and ctx.stop() were for the incarnation that ended; Pause and Resume
+            # sent meanwhile are for the actor, and the next incarnation obeys them.
+            self._control[:] = [c for c in self._control if type(c) is Pause or type(c) is Resume]
+            self._paused = False
             self.state = ActorState.RESTARTING  # between incarnations until the supervisor decides
         return await self._stop(actor, exit)
 
@@ -333,10 +348,18 @@ class ActorCell:
             return exit if exit.abnormal else failed(exc)
         return exit
 
-    def request_shutdown(self) -> None:
-        """Ask the running incarnation to stop after its current message."""
-        if self.alive:
-            self.control(Shutdown())
+    def request_shutdown(self, *, final: bool = True) -> None:
+        """Ask the running incarnation to stop after its current message.
+
+        `final`: it will not be started again, so from now on its mailbox refuses messages
+        (`ActorUnavailable`, and a dead letter) instead of queueing them to be thrown away.
+        """
+        if not self.alive or self._closing:
+            return
+        self.control(Shutdown())
+        if final:
+            self._closing = True
+            self.ref._send.close()  # senders waiting for room are refused too
 
     def restarting(self) -> None:
         self.state = ActorState.RESTARTING
@@ -347,6 +370,7 @@ class ActorCell:
         if not self.alive:
             return
         self.state = ActorState.STOPPED
+        self._closing = False
         self.system.registry.remove(self.ref)
         self.system.router.forget(self.ref)
         self._control.clear()
@@ -365,6 +389,8 @@ class ActorCell:
 
     def reopen(self) -> None:
         """Make a stopped actor startable again (``restart_child``): fresh mailbox, registered."""
+        if self._closing:  # stopped for good but never closed: nothing left behind silently
+            self.close()
         if self.alive:
             return
         self.system.registry.check_name_free(self.name)
@@ -401,10 +427,13 @@ class ActorCell:
                 await trio.lowlevel.checkpoint()
             try:
                 message = receive_nowait()
-            except trio.WouldBlock:
+            except (trio.WouldBlock, trio.EndOfChannel):
                 message = _EMPTY
             if message is _EMPTY:  # park outside the except clause: no exception kept alive
-                message = await receive()
+                try:
+                    message = await receive()
+                except trio.EndOfChannel:  # closed for good and drained: stop as asked
+                    return SHUTDOWN_EXIT
                 budget = CHECKPOINT_EVERY
             kind = type(message)
             try:

@@ -12,10 +12,19 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import trio
 
 from spaceactors.actor import ActorCell
+from spaceactors.children import (
+    Child,
+    Exited,
+    Handshake,
+    RestartDue,
+    StartFailedEvent,
+    Stop,
+    StoppedWhileStarting,
+    terminate_together,
+)
 from spaceactors.errors import (
     ActorNotFound,
     ActorUnavailable,
@@ -38,47 +47,9 @@ from spaceactors.specs import ChildCounts, ChildInfo, ChildSpec, ServiceSpec, Su
 from spaceactors.trace import EventKind
 
 if TYPE_CHECKING:
-    from spaceactors.ref import ActorRef
     from spaceactors.system import ActorSystem
 
 logger = logging.getLogger("spaceactors.supervisor")
-
-
-@attrs.define(eq=False)
-class _Child:
-    spec: ChildSpec | ServiceSpec | SupervisorSpec
-    runtime: ActorCell | ServiceCell | Supervisor
-    static: bool
-    # Both made fresh by each start; a child never started has neither.
-    scope: trio.CancelScope | None = None
-    done: trio.Event | None = None
-    incarnation: int = 0
-    running: bool = False
-    terminating: bool = False  # the supervisor is stopping it: its exit is not a failure
-    wanted: bool = True  # False once terminate_child stopped it
-    restart_pending: bool = False
-    attempt: int = 0  # consecutive restarts, for the backoff
-    started_at: float = 0.0
-
-    @property
-    def handle(self) -> ActorRef | ServiceCell | Supervisor:
-        runtime = self.runtime
-        return runtime.ref if isinstance(runtime, ActorCell) else runtime
-
-
-@attrs.frozen
-class _Exited:
-    child: _Child
-    incarnation: int
-    exit: Exit
-
-
-@attrs.frozen
-class _RestartDue:
-    children: tuple[_Child, ...]
-
-
-_STOP = object()
 
 
 class Supervisor:
@@ -96,11 +67,16 @@ class Supervisor:
         self.restarts = 0
         self.alive = True
         self._rng = system.rng(f"supervisor:{self.path}")
-        self._children: dict[str, _Child] = {}
+        self._children: dict[str, Child] = {}
         self._history: tuple[float, ...] = ()
         self._nursery: trio.Nursery | None = None
         self._events: trio.MemorySendChannel[object] | None = None
         self._accepting = False
+        self._stopping = False  # a stop (or giving up) is under way: refuse new work
+        # The child this task is starting (static or restart), and the scope a stop request
+        # puts that child's shutdown deadline on.
+        self._starting: Child | None = None
+        self._start_scope: trio.CancelScope | None = None
         for child_spec in spec.children:
             self._add(child_spec, static=True)
 
@@ -114,8 +90,21 @@ class Supervisor:
 
     @property
     def running(self) -> bool:
-        """True while an incarnation is serving its children."""
+        """True while an incarnation is serving its children (False once it is stopping)."""
         return self._accepting
+
+    def _refusal(self, action: str) -> ActorUnavailable | None:
+        """Why this supervisor cannot `action` now (it or an ancestor is stopping), or None."""
+        supervisor: Supervisor | None = self
+        while supervisor is not None:
+            if supervisor._stopping:
+                return ActorUnavailable(
+                    f"supervisor {supervisor.path!r} is stopping; cannot {action}"
+                )
+            supervisor = supervisor.parent
+        if not self._accepting:
+            return ActorUnavailable(f"supervisor {self.path!r} is not running; cannot {action}")
+        return None
 
     @property
     def nursery(self) -> trio.Nursery:
@@ -134,51 +123,72 @@ class Supervisor:
         Raises:
             NameTaken: a child (or a live actor) already has that name.
             StartFailed: the child's constructor or `on_start` raised; nothing is kept.
-            ActorUnavailable: this supervisor is not running.
+            ActorUnavailable: this supervisor (or one above it) is stopping or not running,
+                also when a stop began while the child was starting (the stop then ends the
+                child within its shutdown policy).
         """
         if not isinstance(spec, ChildSpec | ServiceSpec | SupervisorSpec):
             raise TypeError(
                 f"start_child takes a ChildSpec, ServiceSpec or SupervisorSpec, got {spec!r}"
             )
-        if not self._accepting:
-            raise ActorUnavailable(
-                f"supervisor {self.path!r} is not running; cannot start {spec.name!r}"
-            )
+        action = f"start {spec.name!r}"
+        refusal = self._refusal(action)
+        if refusal is not None:
+            raise refusal
         child = self._add(spec, static=False)
         try:
             await self._start(child)
         except StartFailed:
             self._discard(child)
             raise
+        except StoppedWhileStarting:
+            self._discard(child)
+            raise self._refusal(action) or ActorUnavailable(
+                f"child {spec.name!r} of {self.path!r} was stopped while starting"
+            ) from None
+        refusal = self._refusal(action)
+        if refusal is not None:  # the stop that began meanwhile is stopping the child
+            raise refusal
         return child.handle
 
     async def terminate_child(self, name: str) -> None:
         """Stop a child (within its shutdown policy) without restarting it.
 
         A static child keeps its spec (see `restart_child`); a dynamic or temporary one is
-        deleted.
+        deleted. While this supervisor is stopping, this waits for the child to be stopped.
         """
         child = self._get(name)
         child.wanted = False
         child.restart_pending = False
-        await self._terminate(child)
+        await self._terminate(child, final=True)
         self._retire(child)
 
     async def restart_child(self, name: str) -> Any:
         """Start again a static child stopped by `terminate_child` (or a transient exit).
 
         Raises:
-            ActorUnavailable: the child is running (or this supervisor is not).
+            ActorUnavailable: the child is running, or this supervisor (or one above it) is
+                stopping or not running.
         """
         child = self._get(name)
         if child.running:
             raise ActorUnavailable(
                 f"child {name!r} of {self.path!r} is running; terminate it first"
             )
-        if not self._accepting:
-            raise ActorUnavailable(f"supervisor {self.path!r} is not running")
+        action = f"restart {name!r}"
+        refusal = self._refusal(action)
+        if refusal is not None:
+            raise refusal
         child.wanted = True
-        await self._start(child)
+        try:
+            await self._start(child)
+        except StoppedWhileStarting:
+            raise self._refusal(action) or ActorUnavailable(
+                f"child {name!r} of {self.path!r} was stopped while starting"
+            ) from None
+        refusal = self._refusal(action)
+        if refusal is not None:
+            raise refusal
         return child.handle
 
     def delete_child(self, name: str) -> None:
@@ -245,6 +255,7 @@ class Supervisor:
         send, receive = trio.open_memory_channel[object](math.inf)
         self._events = send
         self._history = ()  # a new incarnation starts with a clean restart history, as in OTP
+        self._stopping = False
         for child in self._children.values():
             child.attempt = 0
         result: Exit | StartFailed
@@ -253,8 +264,9 @@ class Supervisor:
                 self._nursery = nursery
                 result = await self._start_static_children()
                 if isinstance(result, Exit):
-                    self._accepting = True
-                    task_status.started()
+                    if not self._stopping:  # else it never counts as started
+                        self._accepting = True
+                        task_status.started()
                     result = await self._supervise(receive)
                 self._accepting = False
                 nursery.cancel_scope.cancel()  # backoff sleepers and timers of stopped actors
@@ -274,11 +286,24 @@ class Supervisor:
 
     needs_start_handshake = True
 
-    def request_shutdown(self) -> None:
-        # Also while the static children are still starting: the request waits in the queue
-        # and is the first event this incarnation serves.
-        if self._events is not None and self._nursery is not None:
-            self._events.send_nowait(_STOP)
+    def request_shutdown(self, *, final: bool = True) -> None:
+        """Ask the running incarnation to stop its children and end (`final`: for good).
+
+        From now on it refuses new children. A child it is starting (a static child, or a
+        restart) is asked to stop like a running one, within its shutdown policy, so the stop
+        is served whatever a start costs.
+        """
+        if self._events is None or self._nursery is None:
+            return
+        self._stopping, self._accepting = True, False
+        self._events.send_nowait(Stop(final))
+        starting, scope = self._starting, self._start_scope
+        if starting is not None and scope is not None and not starting.terminating:
+            policy = starting.spec.shutdown
+            grace = 0.0 if policy is BRUTAL_KILL else policy
+            scope.deadline = min(scope.deadline, trio.current_time() + grace)
+            starting.terminating = True
+            starting.runtime.request_shutdown(final=final)
 
     def restarting(self) -> None:
         self.restarts += 1
@@ -294,13 +319,13 @@ class Supervisor:
 
     # --- starting and stopping children ---------------------------------------------------
 
-    def _get(self, name: str) -> _Child:
+    def _get(self, name: str) -> Child:
         child = self._children.get(name)
         if child is None:
             raise ActorNotFound(f"supervisor {self.path!r} has no child named {name!r}")
         return child
 
-    def _add(self, spec: ChildSpec | ServiceSpec | SupervisorSpec, *, static: bool) -> _Child:
+    def _add(self, spec: ChildSpec | ServiceSpec | SupervisorSpec, *, static: bool) -> Child:
         if isinstance(spec, ChildSpec):
             self.system.registry.check_name_free(spec.name)
         if spec.name in self._children:
@@ -313,16 +338,16 @@ class Supervisor:
             runtime = ServiceCell(spec)
         else:
             runtime = Supervisor(spec, self.system, self)
-        child = _Child(spec, runtime, static)
+        child = Child(spec, runtime, static)
         self._children[spec.name] = child
         return child
 
-    def _discard(self, child: _Child) -> None:
+    def _discard(self, child: Child) -> None:
         child.runtime.close()
         if self._children.get(child.spec.name) is child:
             del self._children[child.spec.name]
 
-    def _retire(self, child: _Child) -> None:
+    def _retire(self, child: Child) -> None:
         """A child that will not be restarted: dynamic or temporary ones are deleted."""
         self._record(EventKind.STOP, child)
         if child.static and child.spec.restart is not Restart.TEMPORARY:
@@ -330,7 +355,13 @@ class Supervisor:
         else:
             self._discard(child)
 
-    async def _start(self, child: _Child) -> None:
+    async def _start(self, child: Child) -> None:
+        """Start one incarnation of `child`; waits for its start handshake when it has one.
+
+        Raises:
+            StartFailed: it cannot be built, or its start raised.
+            StoppedWhileStarting: it was stopped before it finished starting.
+        """
         runtime = child.runtime
         try:
             runtime.reopen()
@@ -344,41 +375,56 @@ class Supervisor:
         if child.incarnation > 1:
             self._record(EventKind.RESTART, child, f"incarnation {child.incarnation}")
         child.running, child.terminating, child.wanted = True, False, True
-        child.started_at = trio.current_time()
         if runtime.needs_start_handshake:
-            await self.nursery.start(self._run_child, child)
+            await self.nursery.start(self._run_child, child, True)
         else:
-            self.nursery.start_soon(self._run_child, child)
+            self.nursery.start_soon(self._run_child, child, False)
+        child.started_at = trio.current_time()
 
     async def _run_child(
-        self, child: _Child, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+        self,
+        child: Child,
+        handshake: bool,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         scope, done, incarnation = child.scope, child.done, child.incarnation
         if scope is None or done is None:  # pragma: no cover - _start sets both first
             raise RuntimeError(f"child {child.spec.name!r} was run without being started")
+        status = Handshake(task_status)
         exit = SHUTDOWN_EXIT  # what a hard cancel by this supervisor amounts to
         try:
             with scope:
-                exit = await child.runtime.run(task_status)
+                exit = await child.runtime.run(status)
         finally:
             if child.incarnation == incarnation:
                 child.running = False
             done.set()
+        if handshake and not status.done:  # raised to the starter, still waiting in start()
+            raise StoppedWhileStarting(f"child {child.spec.name!r} was stopped while starting")
         if exit.abnormal:
             self._record(EventKind.CRASH, child, repr(exit.error))
-        if not child.terminating and self._events is not None:
-            self._events.send_nowait(_Exited(child, incarnation, exit))
+        if not child.terminating:
+            self._post(Exited(child, incarnation, exit))
 
-    def _record(self, kind: EventKind, child: _Child, detail: str = "") -> None:
+    def _post(self, event: object) -> None:
+        if self._events is not None:
+            self._events.send_nowait(event)
+
+    def _record(self, kind: EventKind, child: Child, detail: str = "") -> None:
         tap = self.system.tap
         if tap is not None:
             tap.record(kind, child.spec.name, peer=self.path, detail=detail)
 
     async def _start_static_children(self) -> Exit | StartFailed:
-        started: list[_Child] = []
+        """Start the static children in order; a stop request cancels what is left."""
+        started: list[Child] = []
         for child in list(self._children.values()):
+            if self._stopping:
+                break
             try:
-                await self._start(child)
+                await self._start_watched(child)
+            except StoppedWhileStarting:
+                break
             except StartFailed as exc:
                 for earlier in reversed(started):
                     await self._terminate(earlier)
@@ -388,76 +434,79 @@ class Supervisor:
             started.append(child)
         return SHUTDOWN_EXIT
 
-    async def _terminate(self, child: _Child) -> None:
+    async def _start_watched(self, child: Child) -> None:
+        """`_start`, by this supervisor's own task: a stop request meanwhile gives the start
+        the child's shutdown deadline (see `request_shutdown`); past it, the start is
+        cancelled and the child is simply not running."""
+        self._starting = child
+        try:
+            with trio.CancelScope() as self._start_scope:
+                await self._start(child)
+        finally:
+            self._starting = self._start_scope = None
+
+    async def _terminate(self, child: Child, *, final: bool = False) -> None:
         """Stop a running child: graceful request, deadline, then hard cancel."""
-        await self._terminate_together([child])
+        await terminate_together([child], final=final)
 
-    async def _terminate_together(self, children: list[_Child]) -> None:
-        """Stop running children in parallel, each within its own shutdown policy.
-
-        All get the graceful request at once; then each is waited for until its own deadline
-        and hard-cancelled if it has not stopped by then. No task per child.
-        """
-        now = trio.current_time()
-        waiting: list[tuple[float, trio.CancelScope, trio.Event]] = []
-        for child in children:
-            scope, done = child.scope, child.done
-            if not child.running or scope is None or done is None:
-                continue
-            child.terminating = True
-            policy = child.spec.shutdown
-            if policy is BRUTAL_KILL:
-                scope.cancel()
-            else:
-                child.runtime.request_shutdown()
-            waiting.append((now if policy is BRUTAL_KILL else now + policy, scope, done))
-        waiting.sort(key=lambda entry: entry[0])
-        for deadline, scope, done in waiting:
-            if not done.is_set():
-                with trio.move_on_at(deadline):
-                    await done.wait()
-                scope.cancel()
-        for _, _, done in waiting:
-            if not done.is_set():  # waiting on a set Event still yields: once per child
-                await done.wait()
-
-    async def _terminate_all(self) -> None:
+    async def _terminate_all(self, *, final: bool) -> None:
         """Dynamic children in parallel, then static ones in reverse start order."""
         children = list(self._children.values())
         for child in children:
             child.restart_pending = False
-        await self._terminate_together([child for child in children if not child.static])
+        # Dynamic children never outlive this incarnation: their stop is always final.
+        await terminate_together([child for child in children if not child.static], final=True)
         for child in reversed(children):
             if child.static:
-                await self._terminate(child)
+                await self._terminate(child, final=final)
 
     # --- supervising ------------------------------------------------------------------------
+    #
+    # One event at a time, and no decision calls itself: a restart that fails to start is
+    # queued as a `StartFailedEvent` behind whatever arrived meanwhile (a stop request first of
+    # all), so any number of failed attempts is a loop over events, never a deeper stack.
 
     async def _supervise(self, events: trio.MemoryReceiveChannel[object]) -> Exit:
         async for event in events:
             gave_up: SupervisorGaveUp | None = None
-            if event is _STOP:
-                await self._terminate_all()
+            if isinstance(event, Stop):
+                await self._terminate_all(final=event.final)
                 return SHUTDOWN_EXIT
-            if isinstance(event, _Exited):
+            if isinstance(event, Exited):
                 gave_up = await self._child_exited(event)
-            elif isinstance(event, _RestartDue):
+            elif isinstance(event, StartFailedEvent):
+                gave_up = await self._start_failed(event)
+            elif isinstance(event, RestartDue):
                 gave_up = await self._restart(event.children)
             if gave_up is not None:
                 return failed(gave_up)
         raise AssertionError("the event channel never closes")  # pragma: no cover
 
-    async def _child_exited(self, event: _Exited) -> SupervisorGaveUp | None:
+    def _is_current(self, child: Child, incarnation: int) -> bool:
+        return (
+            self._children.get(child.spec.name) is child
+            and incarnation == child.incarnation
+            and child.wanted
+        )
+
+    async def _child_exited(self, event: Exited) -> SupervisorGaveUp | None:
         child = event.child
-        current = self._children.get(child.spec.name) is child
-        if not current or event.incarnation != child.incarnation or not child.wanted:
+        if not self._is_current(child, event.incarnation):
             return None
         if not should_restart(child.spec.restart, event.exit):
             self._retire(child)
             return None
         return await self._restart_after(child, event.exit)
 
-    async def _restart_after(self, child: _Child, exit: Exit) -> SupervisorGaveUp | None:
+    async def _start_failed(self, event: StartFailedEvent) -> SupervisorGaveUp | None:
+        child = event.child
+        if not self._is_current(child, event.incarnation) or child.running:
+            # Stopped or started by a call meanwhile; the rest of its group still waits.
+            pending = [c for c in self._children.values() if c.restart_pending]
+            return await self._restart(tuple(pending))
+        return await self._restart_after(child, event.exit)  # a failed start counts
+
+    async def _restart_after(self, child: Child, exit: Exit) -> SupervisorGaveUp | None:
         """Apply the strategy to a child that must be restarted (after a failure or a start
         that failed)."""
         now = trio.current_time()
@@ -480,15 +529,14 @@ class Supervisor:
                 self._retire(member)
                 continue
             member.restart_pending = True
-            member.runtime.restarting()
             to_start.append(member)
         delay = self._backoff_delay(child, now)
         if delay > 0:
-            self.nursery.start_soon(self._restart_later, delay, _RestartDue(tuple(to_start)))
+            self.nursery.start_soon(self._restart_later, delay, RestartDue(tuple(to_start)))
             return None
         return await self._restart(tuple(to_start))
 
-    def _backoff_delay(self, child: _Child, now: float) -> float:
+    def _backoff_delay(self, child: Child, now: float) -> float:
         backoff = self.spec.backoff
         if backoff is None:
             return 0.0
@@ -498,26 +546,34 @@ class Supervisor:
         child.attempt += 1
         return delay
 
-    async def _restart_later(self, delay: float, due: _RestartDue) -> None:
+    async def _restart_later(self, delay: float, due: RestartDue) -> None:
         await trio.sleep(delay)
-        if self._events is not None:
-            self._events.send_nowait(due)
+        self._post(due)
 
-    async def _restart(self, children: tuple[_Child, ...]) -> SupervisorGaveUp | None:
+    async def _restart(self, children: tuple[Child, ...]) -> SupervisorGaveUp | None:
+        """Start each child still waiting for its restart, in order; a stop request cancels
+        the start in progress, and a failed start is queued as an event (see above)."""
         for child in children:
+            if self._stopping:
+                return None
             if not child.restart_pending or self._children.get(child.spec.name) is not child:
                 continue
             child.restart_pending = False
             if child.running:
                 continue
+            child.runtime.restarting()  # counted when made, not when decided (backoff)
             try:
-                await self._start(child)
+                await self._start_watched(child)
             except StartFailed as exc:
                 logger.warning("restart of %r under %r failed: %s", child.spec.name, self.path, exc)
-                return await self._restart_after(child, failed(exc))  # a failed start counts
+                child.started_at = trio.current_time()  # it never ran: no quiet period
+                self._post(StartFailedEvent(child, child.incarnation, failed(exc)))
+                return None
+            except StoppedWhileStarting:
+                continue  # stopped meanwhile (terminate_child, or this supervisor's stop)
         return None
 
-    async def _give_up(self, child: _Child, cause: BaseException | None) -> SupervisorGaveUp:
+    async def _give_up(self, child: Child, cause: BaseException | None) -> SupervisorGaveUp:
         logger.error(
             "supervisor %r gave up: more than %d restarts within %s s (last by %r)",
             self.path,
@@ -530,7 +586,8 @@ class Supervisor:
             child,
             f"more than {self.spec.max_restarts} restarts within {self.spec.within} s",
         )
-        await self._terminate_all()
+        self._stopping, self._accepting = True, False
+        await self._terminate_all(final=False)
         error = SupervisorGaveUp(self.path, child.spec.name, cause)
         error.__cause__ = cause
         return error

@@ -208,7 +208,8 @@ async def test_messages_left_in_the_mailbox_of_a_stopped_actor_become_dead_lette
                     await ref.ask("get")
 
             nursery.start_soon(asker)
-            await trio.lowlevel.checkpoint()
+            while ref.mailbox_depth < 3:  # the ask is queued before the stop begins
+                await trio.lowlevel.checkpoint()
             await ref.stop()  # the handler never finishes: hard-cancelled after 1 s
         reasons = {(d.message, d.reason) for d in system.dead_letters.recent()}
         assert reasons == {
