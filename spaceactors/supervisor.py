@@ -2,13 +2,13 @@
 
 A `Supervisor` handle, like an `ActorRef`, outlives the incarnations of the supervisor task. Each
 incarnation opens a nursery, starts the static children in order and then serves exit reports
-one at a time; the decisions come from the pure functions of `spaceactors.policy`. Child runners
-never raise into the nursery: they report how the child ended and the supervisor decides.
+one at a time (`spaceactors.restarts`); the decisions come from the pure functions of
+`spaceactors.policy`. Child runners never raise into the nursery: they report how the child
+ended and the supervisor decides.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +19,6 @@ from spaceactors.children import (
     Child,
     Exited,
     Handshake,
-    RestartDue,
-    StartFailedEvent,
     Stop,
     StoppedWhileStarting,
     terminate_together,
@@ -30,26 +28,20 @@ from spaceactors.errors import (
     ActorUnavailable,
     NameTaken,
     StartFailed,
-    SupervisorGaveUp,
 )
 from spaceactors.policy import (
     BRUTAL_KILL,
     SHUTDOWN_EXIT,
     Exit,
     Restart,
-    add_restart,
-    failed,
-    restart_group,
-    should_restart,
 )
+from spaceactors.restarts import RestartLoop
 from spaceactors.service import ServiceCell
 from spaceactors.specs import ChildCounts, ChildInfo, ChildSpec, ServiceSpec, SupervisorSpec
 from spaceactors.trace import EventKind
 
 if TYPE_CHECKING:
     from spaceactors.system import ActorSystem
-
-logger = logging.getLogger("spaceactors.supervisor")
 
 
 class Supervisor:
@@ -66,9 +58,8 @@ class Supervisor:
         self.path: str = spec.name if parent is None else f"{parent.path}/{spec.name}"
         self.restarts = 0
         self.alive = True
-        self._rng = system.rng(f"supervisor:{self.path}")
         self._children: dict[str, Child] = {}
-        self._history: tuple[float, ...] = ()
+        self._restarts = RestartLoop(self)
         self._nursery: trio.Nursery | None = None
         self._events: trio.MemorySendChannel[object] | None = None
         self._accepting = False
@@ -254,10 +245,8 @@ class Supervisor:
         """
         send, receive = trio.open_memory_channel[object](math.inf)
         self._events = send
-        self._history = ()  # a new incarnation starts with a clean restart history, as in OTP
+        self._restarts.reset()  # a new incarnation starts with a clean restart history (OTP)
         self._stopping = False
-        for child in self._children.values():
-            child.attempt = 0
         result: Exit | StartFailed
         try:
             async with trio.open_nursery() as nursery:
@@ -267,7 +256,7 @@ class Supervisor:
                     if not self._stopping:  # else it never counts as started
                         self._accepting = True
                         task_status.started()
-                    result = await self._supervise(receive)
+                    result = await self._restarts.serve(receive)
                 self._accepting = False
                 nursery.cancel_scope.cancel()  # backoff sleepers and timers of stopped actors
         finally:
@@ -459,138 +448,6 @@ class Supervisor:
         for child in reversed(children):
             if child.static:
                 await self._terminate(child, final=final)
-
-    # --- supervising ------------------------------------------------------------------------
-    #
-    # One event at a time, and no decision calls itself: a restart that fails to start is
-    # queued as a `StartFailedEvent` behind whatever arrived meanwhile (a stop request first of
-    # all), so any number of failed attempts is a loop over events, never a deeper stack.
-
-    async def _supervise(self, events: trio.MemoryReceiveChannel[object]) -> Exit:
-        async for event in events:
-            gave_up: SupervisorGaveUp | None = None
-            if isinstance(event, Stop):
-                await self._terminate_all(final=event.final)
-                return SHUTDOWN_EXIT
-            if isinstance(event, Exited):
-                gave_up = await self._child_exited(event)
-            elif isinstance(event, StartFailedEvent):
-                gave_up = await self._start_failed(event)
-            elif isinstance(event, RestartDue):
-                gave_up = await self._restart(event.children)
-            if gave_up is not None:
-                return failed(gave_up)
-        raise AssertionError("the event channel never closes")  # pragma: no cover
-
-    def _is_current(self, child: Child, incarnation: int) -> bool:
-        return (
-            self._children.get(child.spec.name) is child
-            and incarnation == child.incarnation
-            and child.wanted
-        )
-
-    async def _child_exited(self, event: Exited) -> SupervisorGaveUp | None:
-        child = event.child
-        if not self._is_current(child, event.incarnation):
-            return None
-        if not should_restart(child.spec.restart, event.exit):
-            self._retire(child)
-            return None
-        return await self._restart_after(child, event.exit)
-
-    async def _start_failed(self, event: StartFailedEvent) -> SupervisorGaveUp | None:
-        child = event.child
-        if not self._is_current(child, event.incarnation) or child.running:
-            # Stopped or started by a call meanwhile; the rest of its group still waits.
-            pending = [c for c in self._children.values() if c.restart_pending]
-            return await self._restart(tuple(pending))
-        return await self._restart_after(child, event.exit)  # a failed start counts
-
-    async def _restart_after(self, child: Child, exit: Exit) -> SupervisorGaveUp | None:
-        """Apply the strategy to a child that must be restarted (after a failure or a start
-        that failed)."""
-        now = trio.current_time()
-        self._history, allowed = add_restart(
-            self._history, now, self.spec.max_restarts, self.spec.within
-        )
-        if not allowed:
-            return await self._give_up(child, exit.error)
-        order = list(self._children)
-        group = [
-            self._children[name]
-            for name in restart_group(self.spec.strategy, order, child.spec.name)
-        ]
-        for sibling in reversed(group):
-            if sibling is not child:
-                await self._terminate(sibling)
-        to_start = []
-        for member in group:
-            if member.spec.restart is Restart.TEMPORARY or not member.wanted:
-                self._retire(member)
-                continue
-            member.restart_pending = True
-            to_start.append(member)
-        delay = self._backoff_delay(child, now)
-        if delay > 0:
-            self.nursery.start_soon(self._restart_later, delay, RestartDue(tuple(to_start)))
-            return None
-        return await self._restart(tuple(to_start))
-
-    def _backoff_delay(self, child: Child, now: float) -> float:
-        backoff = self.spec.backoff
-        if backoff is None:
-            return 0.0
-        if now - child.started_at >= backoff.quiet_period:
-            child.attempt = 0
-        delay = backoff.delay(child.attempt, self._rng)
-        child.attempt += 1
-        return delay
-
-    async def _restart_later(self, delay: float, due: RestartDue) -> None:
-        await trio.sleep(delay)
-        self._post(due)
-
-    async def _restart(self, children: tuple[Child, ...]) -> SupervisorGaveUp | None:
-        """Start each child still waiting for its restart, in order; a stop request cancels
-        the start in progress, and a failed start is queued as an event (see above)."""
-        for child in children:
-            if self._stopping:
-                return None
-            if not child.restart_pending or self._children.get(child.spec.name) is not child:
-                continue
-            child.restart_pending = False
-            if child.running:
-                continue
-            child.runtime.restarting()  # counted when made, not when decided (backoff)
-            try:
-                await self._start_watched(child)
-            except StartFailed as exc:
-                logger.warning("restart of %r under %r failed: %s", child.spec.name, self.path, exc)
-                child.started_at = trio.current_time()  # it never ran: no quiet period
-                self._post(StartFailedEvent(child, child.incarnation, failed(exc)))
-                return None
-            except StoppedWhileStarting:
-                continue  # stopped meanwhile (terminate_child, or this supervisor's stop)
-        return None
-
-    async def _give_up(self, child: Child, cause: BaseException | None) -> SupervisorGaveUp:
-        logger.error(
-            "supervisor %r gave up: more than %d restarts within %s s (last by %r)",
-            self.path,
-            self.spec.max_restarts,
-            self.spec.within,
-            child.spec.name,
-        )
-        self._record(
-            EventKind.GIVE_UP,
-            child,
-            f"more than {self.spec.max_restarts} restarts within {self.spec.within} s",
-        )
-        self._stopping, self._accepting = True, False
-        await self._terminate_all(final=False)
-        error = SupervisorGaveUp(self.path, child.spec.name, cause)
-        error.__cause__ = cause
-        return error
 
 
 _KINDS: dict[type, str] = {ActorCell: "worker", ServiceCell: "service", Supervisor: "supervisor"}
