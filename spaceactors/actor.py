@@ -311,7 +311,6 @@ class ActorCell:
         actor, self._next = self._next, None
         assert actor is not None, "prepare() must come before run()"
         actor.ctx = ActorContext(self)
-        self._paused = False  # a restart starts fresh (OTP): a pause obeyed before is not kept
         self.state = ActorState.STARTING
         if self.system.tap is not None:
             self.system.tap.actor_started(self)
@@ -320,7 +319,7 @@ class ActorCell:
                 await actor.on_start()
             except Exception as exc:
                 raise self._start_failed(exc) from exc
-            self.state = ActorState.RUNNING  # a Pause sent meanwhile is obeyed first thing
+            self.state = ActorState.RUNNING  # a Pause sent since is obeyed before any message
             task_status.started()
             exit = await self._loop(actor)
         finally:
@@ -328,16 +327,20 @@ class ActorCell:
                 for entry in self._timers:
                     entry.cancel()
                 self._timers = None
-            # Shutdown and ctx.stop() were for the incarnation that ended; Pause and Resume
-            # sent meanwhile are for the actor, and the next incarnation obeys them.
-            self._control[:] = [c for c in self._control if type(c) is Pause or type(c) is Resume]
-            self._paused = False
+            self._end_incarnation()
             self.state = ActorState.RESTARTING  # between incarnations until the supervisor decides
         return await self._stop(actor, exit)
 
     def _start_failed(self, exc: Exception) -> StartFailed:
         self.last_error = repr(exc)
         return StartFailed(f"actor {self.name!r} failed to start: {exc!r}")
+
+    def _end_incarnation(self) -> None:
+        """Control commands sent to the incarnation that ends (a pause, a Shutdown, ctx.stop())
+        end with it: a restart starts fresh and RUNNING, as in OTP. Commands sent between two
+        incarnations (while RESTARTING) are for the next one."""
+        self._control.clear()
+        self._paused = False
 
     async def _stop(self, actor: Actor, exit: Exit) -> Exit:
         try:
@@ -346,6 +349,8 @@ class ActorCell:
             logger.exception("on_stop of actor %r raised", self.name)
             self.last_error = repr(exc)
             return exit if exit.abnormal else failed(exc)
+        finally:
+            self._end_incarnation()  # what was sent to it while on_stop ran
         return exit
 
     def request_shutdown(self, *, final: bool = True) -> None:
