@@ -404,6 +404,8 @@ class ActorCell:
         self.state = ActorState.STARTING
 
     def start_timer(self, first: float, interval: float | None, message: object) -> Timer:
+        if self._closing or not self.alive:  # it will not see the tick: refuse, as sends are
+            raise self.unavailable(message)
         entry = self.system.router.state.schedule.add(self.ref, first, message, interval)
         if self._timers is None:
             self._timers = []

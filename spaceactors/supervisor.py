@@ -261,7 +261,7 @@ class Supervisor:
                 nursery.cancel_scope.cancel()  # backoff sleepers and timers of stopped actors
         finally:
             # Also when the parent hard-cancels this incarnation (deadline or BRUTAL_KILL).
-            self._accepting = False
+            self._accepting = self._stopping = False  # stopped: no longer "stopping"
             self._nursery = None
             for child in list(self._children.values()):
                 if not child.static:
