@@ -51,7 +51,14 @@ class Supervisor:
     `SupervisorSpec`.
     """
 
-    def __init__(self, spec: SupervisorSpec, system: ActorSystem, parent: Supervisor | None):
+    def __init__(
+        self,
+        spec: SupervisorSpec,
+        system: ActorSystem,
+        parent: Supervisor | None,
+        *,
+        build: bool = True,
+    ) -> None:
         self.spec = spec
         self.system = system
         self.parent = parent
@@ -68,11 +75,25 @@ class Supervisor:
         # puts that child's shutdown deadline on.
         self._starting: Child | None = None
         self._start_scope: trio.CancelScope | None = None
-        for child_spec in spec.children:
-            self._add(child_spec, static=True)
+        if build:
+            self._build_tree()
 
     def __repr__(self) -> str:
         return f"<Supervisor {self.path!r} {self.spec.strategy.value}>"
+
+    def _build_tree(self) -> None:
+        """Add the static children of this supervisor and of every one below it, in the
+        order of a depth-first walk, with a loop (any depth of nesting)."""
+        stack = [(self, iter(self.spec.children))]
+        while stack:
+            supervisor, specs = stack[-1]
+            spec = next(specs, None)
+            if spec is None:
+                stack.pop()
+                continue
+            child = supervisor._add(spec, static=True)
+            if isinstance(child.runtime, Supervisor):
+                stack.append((child.runtime, iter(child.runtime.spec.children)))
 
     @property
     def name(self) -> str:
@@ -128,8 +149,10 @@ class Supervisor:
             raise refusal
         child = self._add(spec, static=False)
         try:
+            if isinstance(child.runtime, Supervisor):
+                child.runtime._build_tree()
             await self._start(child)
-        except StartFailed:
+        except (StartFailed, NameTaken):
             self._discard(child)
             raise
         except StoppedWhileStarting:
@@ -299,9 +322,15 @@ class Supervisor:
 
     def close(self) -> None:
         """Stop for good: every child's mailbox closes (their spec stays, as ours does)."""
-        self.alive = False
-        for child in self._children.values():
-            child.runtime.close()
+        todo = [self]
+        while todo:  # a loop, not recursion: any depth of nesting
+            supervisor = todo.pop()
+            supervisor.alive = False
+            for child in supervisor._children.values():
+                if isinstance(child.runtime, Supervisor):
+                    todo.append(child.runtime)
+                else:
+                    child.runtime.close()
 
     def reopen(self) -> None:
         self.alive = True
@@ -326,7 +355,7 @@ class Supervisor:
         elif isinstance(spec, ServiceSpec):
             runtime = ServiceCell(spec)
         else:
-            runtime = Supervisor(spec, self.system, self)
+            runtime = Supervisor(spec, self.system, self, build=False)  # see _build_tree
         child = Child(spec, runtime, static)
         self._children[spec.name] = child
         return child

@@ -201,3 +201,27 @@ async def test_leaving_open_system_ends_a_supervisor_that_keeps_failing_to_start
         begin = trio.current_time()
     assert trio.current_time() - begin <= 2.0
     assert len(attempts) > 1
+
+
+async def test_supervisors_nested_a_thousand_deep_start_give_up_and_stop(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    attempts: list[int] = []
+    async with sa.open_system() as system:
+        top = nested(
+            1000,
+            sa.ChildSpec("worker", FailsOnRestart, (attempts,)),
+            max_restarts=2,
+            within=60.0,
+            restart=sa.Restart.TEMPORARY,
+        )
+        outer: sa.Supervisor = await system.user.start_child(top)
+        await system.send("worker", "crash")
+        await trio.sleep(1.0)
+        assert attempts == [0, 1, 2]  # the innermost supervisor gave up and was dropped
+        innermost = outer
+        for level in range(2, 1000):
+            innermost = innermost.child(f"level-{level}")
+        assert innermost.which_children() == []
+    assert system.gave_up is None
+    assert not outer.running
