@@ -163,6 +163,8 @@ class Supervisor:
         refusal = self._refusal(action)
         if refusal is not None:  # the stop that began meanwhile is stopping the child
             raise refusal
+        if child.terminating or self._children.get(spec.name) is not child:
+            raise ActorUnavailable(f"child {spec.name!r} of {self.path!r} was stopped meanwhile")
         return child.handle
 
     async def terminate_child(self, name: str) -> None:

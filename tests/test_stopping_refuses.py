@@ -223,3 +223,22 @@ async def test_timers_set_by_a_stopping_actor_are_refused(
         await trio.sleep(5.0)
     assert len(errors) == 2
     assert all("'timed'" in str(error) for error in errors)
+
+
+async def test_a_child_terminated_while_it_starts_is_not_handed_out(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    log: Log = []
+    async with sa.open_system() as system, trio.open_nursery() as nursery:
+        group = await system.spawn_supervisor("group")
+
+        async def start_new() -> None:
+            with pytest.raises(sa.ActorUnavailable, match="'new' of 'root/user/group'"):
+                await group.start_child(slow("new", log, start_takes=2.0, stop_takes=1.0))
+
+        nursery.start_soon(start_new)
+        await trio.sleep(1.0)  # "new" is in its on_start
+        await group.terminate_child("new")
+        assert log == ["start new", "stop new"]
+        assert group.running
+        assert group.which_children() == []
