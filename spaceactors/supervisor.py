@@ -307,17 +307,28 @@ class Supervisor:
         restart) is asked to stop like a running one, within its shutdown policy, so the stop
         is served whatever a start costs.
         """
+        supervisor: Supervisor | None = self
+        while supervisor is not None:  # down a chain of supervisors still starting: a loop
+            supervisor = supervisor._stop_requested(final)
+
+    def _stop_requested(self, final: bool) -> Supervisor | None:
+        """`request_shutdown` for this supervisor alone; returns the supervisor it is starting
+        (asked to stop in turn), if any."""
         if self._events is None or self._nursery is None:
-            return
+            return None
         self._stopping, self._accepting = True, False
         self._events.send_nowait(Stop(final))
         starting, scope = self._starting, self._start_scope
-        if starting is not None and scope is not None and not starting.terminating:
-            policy = starting.spec.shutdown
-            grace = 0.0 if policy is BRUTAL_KILL else policy
-            scope.deadline = min(scope.deadline, trio.current_time() + grace)
-            starting.terminating = True
-            starting.runtime.request_shutdown(final=final)
+        if starting is None or scope is None or starting.terminating:
+            return None
+        policy = starting.spec.shutdown
+        grace = 0.0 if policy is BRUTAL_KILL else policy
+        scope.deadline = min(scope.deadline, trio.current_time() + grace)
+        starting.terminating = True
+        if isinstance(starting.runtime, Supervisor):
+            return starting.runtime
+        starting.runtime.request_shutdown(final=final)
+        return None
 
     def restarting(self) -> None:
         self.restarts += 1

@@ -225,3 +225,22 @@ async def test_supervisors_nested_a_thousand_deep_start_give_up_and_stop(
         assert innermost.which_children() == []
     assert system.gave_up is None
     assert not outer.running
+
+
+async def test_stopping_a_thousand_deep_chain_still_starting_takes_the_leaf_deadline(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    attempts: list[int] = []
+    async with sa.open_system() as system, trio.open_nursery() as nursery:
+        top = nested(1000, sa.ChildSpec("leaf", FailsOnRestart, (attempts, 30.0), shutdown=2.0))
+
+        async def start_chain() -> None:
+            with pytest.raises(sa.ActorUnavailable, match=r"'level-1' .* stopped while starting"):
+                await system.user.start_child(top)
+
+        nursery.start_soon(start_chain)
+        await trio.sleep(1.0)  # the leaf is in its 30 s on_start
+        assert attempts == [0]
+        elapsed = await stop_within(2.0, lambda: system.user.terminate_child("level-1"))
+        assert elapsed == pytest.approx(2.0)
+        assert system.user.which_children() == []
