@@ -47,6 +47,19 @@ async def agrees(ref: sa.ActorRef) -> None:
     assert await handles(ref) == (state is RUNNING), f"reports {state} but does otherwise"
 
 
+async def test_a_paused_permanent_actor_restarted_by_shutdown_reports_running(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The issue's input."""
+    async with sa.open_system() as system:
+        ref = await system.spawn(Worker, name="worker", restart=sa.Restart.PERMANENT)
+        ref.pause()
+        await ref.send(sa.Shutdown())
+        assert await ref.ask("hello", timeout=1.0) == "hello"
+        status = ref.status()
+        assert (status.state, status.restarts) == (RUNNING, 1)
+
+
 Restarter = Callable[[sa.ActorSystem, sa.ActorRef], Awaitable[None]]
 
 
