@@ -9,10 +9,13 @@ shutdown deadline, whatever each failed start costs in time.
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 import trio
 import trio.testing
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import spaceactors as sa
 from spaceactors.trace import EventKind
@@ -244,3 +247,56 @@ async def test_stopping_a_thousand_deep_chain_still_starting_takes_the_leaf_dead
         elapsed = await stop_within(2.0, lambda: system.user.terminate_child("level-1"))
         assert elapsed == pytest.approx(2.0)
         assert system.user.which_children() == []
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    max_restarts=st.integers(0, 60),
+    strategy=st.sampled_from(list(sa.Strategy)),
+    before=st.integers(0, 2),
+    after=st.integers(0, 2),
+    backoff=st.none() | st.tuples(st.sampled_from([0.25, 0.5, 1.0]), st.sampled_from([1, 2, 8])),
+)
+async def test_failed_restarts_give_up_after_exactly_the_intensity(
+    autojump_clock: trio.testing.MockClock,
+    max_restarts: int,
+    strategy: sa.Strategy,
+    before: int,
+    after: int,
+    backoff: tuple[float, int] | None,
+) -> None:
+    """Whatever the strategy, the siblings and the backoff: the failing child makes the first
+    start and exactly `max_restarts` failed restarts, the last one when the backoff says, and
+    then its temporary supervisor is dropped while everything else keeps running."""
+    attempts: list[int] = []
+    siblings = [sa.ChildSpec(f"before-{i}", Echo) for i in range(before)]
+    siblings += [sa.ChildSpec("worker", FailsOnRestart, (attempts,))]
+    siblings += [sa.ChildSpec(f"after-{i}", Echo) for i in range(after)]
+    policy = None if backoff is None else sa.Backoff(backoff[0], backoff[0] * backoff[1])
+    async with sa.open_system() as system:
+        bystander = await system.spawn(Echo, name="bystander")
+        group = await system.spawn_supervisor(
+            "group",
+            strategy=strategy,
+            max_restarts=max_restarts,
+            within=1e9,
+            backoff=policy,
+            children=siblings,
+            restart=sa.Restart.TEMPORARY,
+        )
+        begin = trio.current_time()
+        await system.send("worker", "crash")
+        expected_end = begin + sum(
+            policy.delay(n, random.Random()) for n in range(max_restarts) if policy is not None
+        )
+        if expected_end > begin:
+            await trio.sleep_until(expected_end - 0.01)
+            assert group.running  # still retrying: the last delay has not passed
+        await trio.sleep_until(expected_end + 0.01)
+        assert not group.running
+        assert attempts == list(range(max_restarts + 1))
+        assert [c.name for c in system.user.which_children()] == ["bystander"]
+        assert await bystander.ask("ping") == "ping"
+    assert system.gave_up is None
