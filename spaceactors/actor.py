@@ -256,9 +256,9 @@ class ActorCell:
 
     def unavailable(self, message: object, sender: ActorRef | None = None) -> ActorUnavailable:
         """Record `message` as a dead letter to this stopped actor; return the error to raise."""
-        self.dead_letter(message, DeadLetterReason.ACTOR_STOPPED, "actor has stopped", sender)
-        what = type(_payload(message)).__name__
         gone = "is stopping" if self.stopping else "has stopped"
+        self.dead_letter(message, DeadLetterReason.ACTOR_STOPPED, f"actor {gone}", sender)
+        what = type(_payload(message)).__name__
         return ActorUnavailable(
             f"actor {self.name!r} (#{self.ref.id}) {gone}; {what} recorded as a dead letter"
         )
