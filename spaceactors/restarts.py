@@ -65,7 +65,7 @@ class RestartLoop:
             elif isinstance(event, StartFailedEvent):
                 gave_up = await self._start_failed(event)
             elif isinstance(event, RestartDue):
-                gave_up = await self._restart(event.children)
+                await self._restart(event.children)
             if gave_up is not None:
                 return failed(gave_up)
         raise AssertionError("the event channel never closes")  # pragma: no cover
@@ -91,7 +91,8 @@ class RestartLoop:
         if not self._is_current(child, event.incarnation) or child.running:
             # Stopped or started by a call meanwhile; the rest of its group still waits.
             pending = [c for c in self.sup._children.values() if c.restart_pending]
-            return await self._restart(tuple(pending))
+            await self._restart(tuple(pending))
+            return None
         return await self._restart_after(child, event.exit)  # a failed start counts
 
     async def _restart_after(self, child: Child, exit: Exit) -> SupervisorGaveUp | None:
@@ -121,8 +122,9 @@ class RestartLoop:
         delay = self._backoff_delay(child, now)
         if delay > 0:
             self.sup.nursery.start_soon(self._restart_later, delay, RestartDue(tuple(to_start)))
-            return None
-        return await self._restart(tuple(to_start))
+        else:
+            await self._restart(tuple(to_start))
+        return None
 
     def _backoff_delay(self, child: Child, now: float) -> float:
         backoff = self.sup.spec.backoff
@@ -138,12 +140,13 @@ class RestartLoop:
         await trio.sleep(delay)
         self.sup._post(due)
 
-    async def _restart(self, children: tuple[Child, ...]) -> SupervisorGaveUp | None:
-        """Start each child still waiting for its restart, in order; a stop request cancels
-        the start in progress, and a failed start is queued as an event (see above)."""
+    async def _restart(self, children: tuple[Child, ...]) -> None:
+        """Start each child still waiting for its restart, in order. A stop request gives the
+        start in progress its shutdown deadline and ends the loop; a failed start is queued as
+        an event (see the module docstring) and the rest of the group waits for it."""
         for child in children:
             if self.sup._stopping:
-                return None
+                return
             if not child.restart_pending or self.sup._children.get(child.spec.name) is not child:
                 continue
             child.restart_pending = False
@@ -158,10 +161,9 @@ class RestartLoop:
                 )
                 child.started_at = trio.current_time()  # it never ran: no quiet period
                 self.sup._post(StartFailedEvent(child, child.incarnation, failed(exc)))
-                return None
+                return
             except StoppedWhileStarting:
                 continue  # stopped meanwhile (terminate_child, or this supervisor's stop)
-        return None
 
     async def _give_up(self, child: Child, cause: BaseException | None) -> SupervisorGaveUp:
         logger.error(
