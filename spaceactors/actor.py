@@ -164,8 +164,11 @@ class ActorContext:
         return self._cell.start_timer(self, start, interval, message)
 
     def stop(self) -> None:
-        """End this actor normally once the current message is handled (`on_stop` runs)."""
-        self._cell.control(_STOP_NORMALLY)
+        """End this actor normally once the current message is handled (`on_stop` runs).
+
+        Does nothing if it is already stopping for good."""
+        if not self._cell.stopping:
+            self._cell.control(_STOP_NORMALLY)
 
 
 def _seconds(name: str, value: float, *, zero_ok: bool) -> float:
@@ -191,6 +194,7 @@ class ActorCell:
         self.last_error: str | None = None
         self._control: list[object] = []  # rarely used: a list is far smaller than a deque
         self._paused = False
+        self._closing = False  # stopped for good once this incarnation ends: refuses messages
         self._resumed: trio.Event | None = None
         self._timers: list[Scheduled] | None = None  # made by the first timer
         self._next: Actor | None = None  # built by prepare(), run by run()
@@ -217,11 +221,16 @@ class ActorCell:
         """Whether starting must wait for `on_start`: not when the actor keeps the default."""
         return self._next is None or type(self._next).on_start is not Actor.on_start
 
+    @property
+    def stopping(self) -> bool:
+        """True once asked to stop for good, until stopped."""
+        return self._closing and self.state is not ActorState.STOPPED
+
     def status(self) -> ActorStatus:
         return ActorStatus(
             actor_id=self.ref.id,
             name=self.name,
-            state=self.state,
+            state=ActorState.STOPPING if self.stopping else self.state,
             mailbox_depth=self.ref.mailbox_depth,
             mailbox_size=self.ref.capacity,
             restarts=self.restarts,
@@ -237,7 +246,7 @@ class ActorCell:
             raise ValueError(
                 "GetStatus has a reply: use `await ref.ask(GetStatus())` or `ref.status()`"
             )
-        if not self.alive:
+        if not self.alive or self._closing:
             raise self.unavailable(command)
         self._control.append(command)
         if self.ref._receive.statistics().tasks_waiting_receive:
@@ -249,10 +258,11 @@ class ActorCell:
 
     def unavailable(self, message: object, sender: ActorRef | None = None) -> ActorUnavailable:
         """Record `message` as a dead letter to this stopped actor; return the error to raise."""
-        self.dead_letter(message, DeadLetterReason.ACTOR_STOPPED, "actor has stopped", sender)
+        gone = "is stopping" if self.stopping else "has stopped"
+        self.dead_letter(message, DeadLetterReason.ACTOR_STOPPED, f"actor {gone}", sender)
         what = type(_payload(message)).__name__
         return ActorUnavailable(
-            f"actor {self.name!r} (#{self.ref.id}) has stopped; {what} recorded as a dead letter"
+            f"actor {self.name!r} (#{self.ref.id}) {gone}; {what} recorded as a dead letter"
         )
 
     def dead_letter(
@@ -311,7 +321,7 @@ class ActorCell:
                 await actor.on_start()
             except Exception as exc:
                 raise self._start_failed(exc) from exc
-            self.state = ActorState.PAUSED if self._paused else ActorState.RUNNING
+            self.state = ActorState.RUNNING  # a Pause sent since is obeyed before any message
             task_status.started()
             exit = await self._loop(actor)
         finally:
@@ -319,12 +329,20 @@ class ActorCell:
                 for entry in self._timers:
                     entry.cancel()
                 self._timers = None
+            self._end_incarnation()
             self.state = ActorState.RESTARTING  # between incarnations until the supervisor decides
         return await self._stop(actor, exit)
 
     def _start_failed(self, exc: Exception) -> StartFailed:
         self.last_error = repr(exc)
         return StartFailed(f"actor {self.name!r} failed to start: {exc!r}")
+
+    def _end_incarnation(self) -> None:
+        """Control commands sent to the incarnation that ends (a pause, a Shutdown, ctx.stop())
+        end with it: a restart starts fresh and RUNNING, as in OTP. Commands sent between two
+        incarnations (while RESTARTING) are for the next one."""
+        self._control.clear()
+        self._paused = False
 
     async def _stop(self, actor: Actor, exit: Exit) -> Exit:
         try:
@@ -333,12 +351,22 @@ class ActorCell:
             logger.exception("on_stop of actor %r raised", self.name)
             self.last_error = repr(exc)
             return exit if exit.abnormal else failed(exc)
+        finally:
+            self._end_incarnation()  # what was sent to it while on_stop ran
         return exit
 
-    def request_shutdown(self) -> None:
-        """Ask the running incarnation to stop after its current message."""
-        if self.alive:
-            self.control(Shutdown())
+    def request_shutdown(self, *, final: bool = True) -> None:
+        """Ask the running incarnation to stop after its current message.
+
+        `final`: it will not be started again, so from now on its mailbox refuses messages
+        (`ActorUnavailable`, and a dead letter) instead of queueing them to be thrown away.
+        """
+        if not self.alive or self._closing:
+            return
+        self.control(Shutdown())
+        if final:
+            self._closing = True
+            self.ref._send.close()  # senders waiting for room are refused too
 
     def restarting(self) -> None:
         self.state = ActorState.RESTARTING
@@ -349,6 +377,7 @@ class ActorCell:
         if not self.alive:
             return
         self.state = ActorState.STOPPED
+        self._closing = False
         self.system.registry.remove(self.ref)
         self.system.router.forget(self.ref)
         self._control.clear()
@@ -367,6 +396,8 @@ class ActorCell:
 
     def reopen(self) -> None:
         """Make a stopped actor startable again (``restart_child``): fresh mailbox, registered."""
+        if self._closing:  # stopped for good but never closed: nothing left behind silently
+            self.close()
         if self.alive:
             return
         self.system.registry.check_name_free(self.name)
@@ -378,6 +409,8 @@ class ActorCell:
         self, owner: ActorContext, first: float, interval: float | None, message: object
     ) -> Timer:
         """Schedule `message` to this actor for the incarnation whose context is `owner`."""
+        if self._closing or not self.alive:  # it will not see the tick: refuse, as sends are
+            raise self.unavailable(message)
         schedule = self.system.router.state.schedule
         entry = schedule.add_timer(self.ref, first, message, interval, owner)
         if self._timers is None:
@@ -407,10 +440,13 @@ class ActorCell:
                 await trio.lowlevel.checkpoint()
             try:
                 message = receive_nowait()
-            except trio.WouldBlock:
+            except (trio.WouldBlock, trio.EndOfChannel):
                 message = _EMPTY
             if message is _EMPTY:  # park outside the except clause: no exception kept alive
-                message = await receive()
+                try:
+                    message = await receive()
+                except trio.EndOfChannel:  # closed for good and drained: stop as asked
+                    return SHUTDOWN_EXIT
                 budget = CHECKPOINT_EVERY
             kind = type(message)
             try:

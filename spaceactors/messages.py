@@ -425,6 +425,7 @@ class ActorState(enum.Enum):
     RUNNING = "running"
     PAUSED = "paused"
     RESTARTING = "restarting"  # between incarnations
+    STOPPING = "stopping"  # stopping for good: ends its message and on_stop, takes no new ones
     STOPPED = "stopped"
 
 

@@ -58,7 +58,7 @@ class ServiceCell:
                 return failed(exc)
         return SHUTDOWN_EXIT
 
-    def request_shutdown(self) -> None:
+    def request_shutdown(self, *, final: bool = True) -> None:
         # A service has nothing to finish: stopping it gracefully is cancelling it.
         if self._stop is not None:
             self._stop.cancel()

@@ -2,83 +2,46 @@
 
 A `Supervisor` handle, like an `ActorRef`, outlives the incarnations of the supervisor task. Each
 incarnation opens a nursery, starts the static children in order and then serves exit reports
-one at a time; the decisions come from the pure functions of `spaceactors.policy`. Child runners
-never raise into the nursery: they report how the child ended and the supervisor decides.
+one at a time (`spaceactors.restarts`); the decisions come from the pure functions of
+`spaceactors.policy`. Child runners never raise into the nursery: they report how the child
+ended and the supervisor decides.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import trio
 
 from spaceactors.actor import ActorCell
+from spaceactors.children import (
+    Child,
+    Exited,
+    Handshake,
+    Stop,
+    StoppedWhileStarting,
+    terminate_together,
+)
 from spaceactors.errors import (
     ActorNotFound,
     ActorUnavailable,
     NameTaken,
     StartFailed,
-    SupervisorGaveUp,
 )
 from spaceactors.policy import (
     BRUTAL_KILL,
     SHUTDOWN_EXIT,
     Exit,
     Restart,
-    add_restart,
-    failed,
-    restart_group,
-    should_restart,
 )
+from spaceactors.restarts import RestartLoop
 from spaceactors.service import ServiceCell
 from spaceactors.specs import ChildCounts, ChildInfo, ChildSpec, ServiceSpec, SupervisorSpec
 from spaceactors.trace import EventKind
 
 if TYPE_CHECKING:
-    from spaceactors.ref import ActorRef
     from spaceactors.system import ActorSystem
-
-logger = logging.getLogger("spaceactors.supervisor")
-
-
-@attrs.define(eq=False)
-class _Child:
-    spec: ChildSpec | ServiceSpec | SupervisorSpec
-    runtime: ActorCell | ServiceCell | Supervisor
-    static: bool
-    # Both made fresh by each start; a child never started has neither.
-    scope: trio.CancelScope | None = None
-    done: trio.Event | None = None
-    incarnation: int = 0
-    running: bool = False
-    terminating: bool = False  # the supervisor is stopping it: its exit is not a failure
-    wanted: bool = True  # False once terminate_child stopped it
-    restart_pending: bool = False
-    attempt: int = 0  # consecutive restarts, for the backoff
-    started_at: float = 0.0
-
-    @property
-    def handle(self) -> ActorRef | ServiceCell | Supervisor:
-        runtime = self.runtime
-        return runtime.ref if isinstance(runtime, ActorCell) else runtime
-
-
-@attrs.frozen
-class _Exited:
-    child: _Child
-    incarnation: int
-    exit: Exit
-
-
-@attrs.frozen
-class _RestartDue:
-    children: tuple[_Child, ...]
-
-
-_STOP = object()
 
 
 class Supervisor:
@@ -88,24 +51,49 @@ class Supervisor:
     `SupervisorSpec`.
     """
 
-    def __init__(self, spec: SupervisorSpec, system: ActorSystem, parent: Supervisor | None):
+    def __init__(
+        self,
+        spec: SupervisorSpec,
+        system: ActorSystem,
+        parent: Supervisor | None,
+        *,
+        build: bool = True,
+    ) -> None:
         self.spec = spec
         self.system = system
         self.parent = parent
         self.path: str = spec.name if parent is None else f"{parent.path}/{spec.name}"
         self.restarts = 0
         self.alive = True
-        self._rng = system.rng(f"supervisor:{self.path}")
-        self._children: dict[str, _Child] = {}
-        self._history: tuple[float, ...] = ()
+        self._children: dict[str, Child] = {}
+        self._restarts = RestartLoop(self)
         self._nursery: trio.Nursery | None = None
         self._events: trio.MemorySendChannel[object] | None = None
         self._accepting = False
-        for child_spec in spec.children:
-            self._add(child_spec, static=True)
+        self._stopping = False  # a stop (or giving up) is under way: refuse new work
+        # The child this task is starting (static or restart), and the scope a stop request
+        # puts that child's shutdown deadline on.
+        self._starting: Child | None = None
+        self._start_scope: trio.CancelScope | None = None
+        if build:
+            self._build_tree()
 
     def __repr__(self) -> str:
         return f"<Supervisor {self.path!r} {self.spec.strategy.value}>"
+
+    def _build_tree(self) -> None:
+        """Add the static children of this supervisor and of every one below it, in the
+        order of a depth-first walk, with a loop (any depth of nesting)."""
+        stack = [(self, iter(self.spec.children))]
+        while stack:
+            supervisor, specs = stack[-1]
+            spec = next(specs, None)
+            if spec is None:
+                stack.pop()
+                continue
+            child = supervisor._add(spec, static=True)
+            if isinstance(child.runtime, Supervisor):
+                stack.append((child.runtime, iter(child.runtime.spec.children)))
 
     @property
     def name(self) -> str:
@@ -114,8 +102,21 @@ class Supervisor:
 
     @property
     def running(self) -> bool:
-        """True while an incarnation is serving its children."""
+        """True while an incarnation is serving its children (False once it is stopping)."""
         return self._accepting
+
+    def _refusal(self, action: str) -> ActorUnavailable | None:
+        """Why this supervisor cannot `action` now (it or an ancestor is stopping), or None."""
+        supervisor: Supervisor | None = self
+        while supervisor is not None:
+            if supervisor._stopping:
+                return ActorUnavailable(
+                    f"supervisor {supervisor.path!r} is stopping; cannot {action}"
+                )
+            supervisor = supervisor.parent
+        if not self._accepting:
+            return ActorUnavailable(f"supervisor {self.path!r} is not running; cannot {action}")
+        return None
 
     @property
     def nursery(self) -> trio.Nursery:
@@ -134,51 +135,76 @@ class Supervisor:
         Raises:
             NameTaken: a child (or a live actor) already has that name.
             StartFailed: the child's constructor or `on_start` raised; nothing is kept.
-            ActorUnavailable: this supervisor is not running.
+            ActorUnavailable: this supervisor (or one above it) is stopping or not running,
+                also when a stop began while the child was starting (the stop then ends the
+                child within its shutdown policy).
         """
         if not isinstance(spec, ChildSpec | ServiceSpec | SupervisorSpec):
             raise TypeError(
                 f"start_child takes a ChildSpec, ServiceSpec or SupervisorSpec, got {spec!r}"
             )
-        if not self._accepting:
-            raise ActorUnavailable(
-                f"supervisor {self.path!r} is not running; cannot start {spec.name!r}"
-            )
+        action = f"start {spec.name!r}"
+        refusal = self._refusal(action)
+        if refusal is not None:
+            raise refusal
         child = self._add(spec, static=False)
         try:
+            if isinstance(child.runtime, Supervisor):
+                child.runtime._build_tree()
             await self._start(child)
-        except StartFailed:
+        except (StartFailed, NameTaken):
             self._discard(child)
             raise
+        except StoppedWhileStarting:
+            self._discard(child)
+            raise self._refusal(action) or ActorUnavailable(
+                f"child {spec.name!r} of {self.path!r} was stopped while starting"
+            ) from None
+        refusal = self._refusal(action)
+        if refusal is not None:  # the stop that began meanwhile is stopping the child
+            raise refusal
+        if child.terminating or self._children.get(spec.name) is not child:
+            raise ActorUnavailable(f"child {spec.name!r} of {self.path!r} was stopped meanwhile")
         return child.handle
 
     async def terminate_child(self, name: str) -> None:
         """Stop a child (within its shutdown policy) without restarting it.
 
         A static child keeps its spec (see `restart_child`); a dynamic or temporary one is
-        deleted.
+        deleted. While this supervisor is stopping, this waits for the child to be stopped.
         """
         child = self._get(name)
         child.wanted = False
         child.restart_pending = False
-        await self._terminate(child)
+        await self._terminate(child, final=True)
         self._retire(child)
 
     async def restart_child(self, name: str) -> Any:
         """Start again a static child stopped by `terminate_child` (or a transient exit).
 
         Raises:
-            ActorUnavailable: the child is running (or this supervisor is not).
+            ActorUnavailable: the child is running, or this supervisor (or one above it) is
+                stopping or not running.
         """
         child = self._get(name)
         if child.running:
             raise ActorUnavailable(
                 f"child {name!r} of {self.path!r} is running; terminate it first"
             )
-        if not self._accepting:
-            raise ActorUnavailable(f"supervisor {self.path!r} is not running")
+        action = f"restart {name!r}"
+        refusal = self._refusal(action)
+        if refusal is not None:
+            raise refusal
         child.wanted = True
-        await self._start(child)
+        try:
+            await self._start(child)
+        except StoppedWhileStarting:
+            raise self._refusal(action) or ActorUnavailable(
+                f"child {name!r} of {self.path!r} was stopped while starting"
+            ) from None
+        refusal = self._refusal(action)
+        if refusal is not None:
+            raise refusal
         return child.handle
 
     def delete_child(self, name: str) -> None:
@@ -244,23 +270,23 @@ class Supervisor:
         """
         send, receive = trio.open_memory_channel[object](math.inf)
         self._events = send
-        self._history = ()  # a new incarnation starts with a clean restart history, as in OTP
-        for child in self._children.values():
-            child.attempt = 0
+        self._restarts.reset()  # a new incarnation starts with a clean restart history (OTP)
+        self._stopping = False
         result: Exit | StartFailed
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 result = await self._start_static_children()
                 if isinstance(result, Exit):
-                    self._accepting = True
-                    task_status.started()
-                    result = await self._supervise(receive)
+                    if not self._stopping:  # else it never counts as started
+                        self._accepting = True
+                        task_status.started()
+                    result = await self._restarts.serve(receive)
                 self._accepting = False
                 nursery.cancel_scope.cancel()  # backoff sleepers and timers of stopped actors
         finally:
             # Also when the parent hard-cancels this incarnation (deadline or BRUTAL_KILL).
-            self._accepting = False
+            self._accepting = self._stopping = False  # stopped: no longer "stopping"
             self._nursery = None
             for child in list(self._children.values()):
                 if not child.static:
@@ -274,33 +300,63 @@ class Supervisor:
 
     needs_start_handshake = True
 
-    def request_shutdown(self) -> None:
-        # Also while the static children are still starting: the request waits in the queue
-        # and is the first event this incarnation serves.
-        if self._events is not None and self._nursery is not None:
-            self._events.send_nowait(_STOP)
+    def request_shutdown(self, *, final: bool = True) -> None:
+        """Ask the running incarnation to stop its children and end (`final`: for good).
+
+        From now on it refuses new children. A child it is starting (a static child, or a
+        restart) is asked to stop like a running one, within its shutdown policy, so the stop
+        is served whatever a start costs.
+        """
+        supervisor: Supervisor | None = self
+        while supervisor is not None:  # down a chain of supervisors still starting: a loop
+            supervisor = supervisor._stop_requested(final)
+
+    def _stop_requested(self, final: bool) -> Supervisor | None:
+        """`request_shutdown` for this supervisor alone; returns the supervisor it is starting
+        (asked to stop in turn), if any."""
+        if self._events is None or self._nursery is None:
+            return None
+        self._stopping, self._accepting = True, False
+        self._events.send_nowait(Stop(final))
+        starting, scope = self._starting, self._start_scope
+        if starting is None or scope is None or starting.terminating:
+            return None
+        policy = starting.spec.shutdown
+        grace = 0.0 if policy is BRUTAL_KILL else policy
+        scope.deadline = min(scope.deadline, trio.current_time() + grace)
+        starting.terminating = True
+        if isinstance(starting.runtime, Supervisor):
+            return starting.runtime
+        starting.runtime.request_shutdown(final=final)
+        return None
 
     def restarting(self) -> None:
         self.restarts += 1
 
     def close(self) -> None:
         """Stop for good: every child's mailbox closes (their spec stays, as ours does)."""
-        self.alive = False
-        for child in self._children.values():
-            child.runtime.close()
+        todo = [self]
+        while todo:  # a loop, not recursion: any depth of nesting
+            supervisor = todo.pop()
+            supervisor.alive = False
+            for child in supervisor._children.values():
+                if isinstance(child.runtime, Supervisor):
+                    todo.append(child.runtime)
+                else:
+                    child.runtime.close()
 
     def reopen(self) -> None:
         self.alive = True
 
     # --- starting and stopping children ---------------------------------------------------
 
-    def _get(self, name: str) -> _Child:
+    def _get(self, name: str) -> Child:
         child = self._children.get(name)
         if child is None:
             raise ActorNotFound(f"supervisor {self.path!r} has no child named {name!r}")
         return child
 
-    def _add(self, spec: ChildSpec | ServiceSpec | SupervisorSpec, *, static: bool) -> _Child:
+    def _add(self, spec: ChildSpec | ServiceSpec | SupervisorSpec, *, static: bool) -> Child:
         if isinstance(spec, ChildSpec):
             self.system.registry.check_name_free(spec.name)
         if spec.name in self._children:
@@ -312,17 +368,17 @@ class Supervisor:
         elif isinstance(spec, ServiceSpec):
             runtime = ServiceCell(spec)
         else:
-            runtime = Supervisor(spec, self.system, self)
-        child = _Child(spec, runtime, static)
+            runtime = Supervisor(spec, self.system, self, build=False)  # see _build_tree
+        child = Child(spec, runtime, static)
         self._children[spec.name] = child
         return child
 
-    def _discard(self, child: _Child) -> None:
+    def _discard(self, child: Child) -> None:
         child.runtime.close()
         if self._children.get(child.spec.name) is child:
             del self._children[child.spec.name]
 
-    def _retire(self, child: _Child) -> None:
+    def _retire(self, child: Child) -> None:
         """A child that will not be restarted: dynamic or temporary ones are deleted."""
         self._record(EventKind.STOP, child)
         if child.static and child.spec.restart is not Restart.TEMPORARY:
@@ -330,7 +386,13 @@ class Supervisor:
         else:
             self._discard(child)
 
-    async def _start(self, child: _Child) -> None:
+    async def _start(self, child: Child) -> None:
+        """Start one incarnation of `child`; waits for its start handshake when it has one.
+
+        Raises:
+            StartFailed: it cannot be built, or its start raised.
+            StoppedWhileStarting: it was stopped before it finished starting.
+        """
         runtime = child.runtime
         try:
             runtime.reopen()
@@ -344,41 +406,56 @@ class Supervisor:
         if child.incarnation > 1:
             self._record(EventKind.RESTART, child, f"incarnation {child.incarnation}")
         child.running, child.terminating, child.wanted = True, False, True
-        child.started_at = trio.current_time()
         if runtime.needs_start_handshake:
-            await self.nursery.start(self._run_child, child)
+            await self.nursery.start(self._run_child, child, True)
         else:
-            self.nursery.start_soon(self._run_child, child)
+            self.nursery.start_soon(self._run_child, child, False)
+        child.started_at = trio.current_time()
 
     async def _run_child(
-        self, child: _Child, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+        self,
+        child: Child,
+        handshake: bool,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         scope, done, incarnation = child.scope, child.done, child.incarnation
         if scope is None or done is None:  # pragma: no cover - _start sets both first
             raise RuntimeError(f"child {child.spec.name!r} was run without being started")
+        status = Handshake(task_status)
         exit = SHUTDOWN_EXIT  # what a hard cancel by this supervisor amounts to
         try:
             with scope:
-                exit = await child.runtime.run(task_status)
+                exit = await child.runtime.run(status)
         finally:
             if child.incarnation == incarnation:
                 child.running = False
             done.set()
+        if handshake and not status.done:  # raised to the starter, still waiting in start()
+            raise StoppedWhileStarting(f"child {child.spec.name!r} was stopped while starting")
         if exit.abnormal:
             self._record(EventKind.CRASH, child, repr(exit.error))
-        if not child.terminating and self._events is not None:
-            self._events.send_nowait(_Exited(child, incarnation, exit))
+        if not child.terminating:
+            self._post(Exited(child, incarnation, exit))
 
-    def _record(self, kind: EventKind, child: _Child, detail: str = "") -> None:
+    def _post(self, event: object) -> None:
+        if self._events is not None:
+            self._events.send_nowait(event)
+
+    def _record(self, kind: EventKind, child: Child, detail: str = "") -> None:
         tap = self.system.tap
         if tap is not None:
             tap.record(kind, child.spec.name, peer=self.path, detail=detail)
 
     async def _start_static_children(self) -> Exit | StartFailed:
-        started: list[_Child] = []
+        """Start the static children in order; a stop request cancels what is left."""
+        started: list[Child] = []
         for child in list(self._children.values()):
+            if self._stopping:
+                break
             try:
-                await self._start(child)
+                await self._start_watched(child)
+            except StoppedWhileStarting:
+                break
             except StartFailed as exc:
                 for earlier in reversed(started):
                     await self._terminate(earlier)
@@ -388,152 +465,31 @@ class Supervisor:
             started.append(child)
         return SHUTDOWN_EXIT
 
-    async def _terminate(self, child: _Child) -> None:
+    async def _start_watched(self, child: Child) -> None:
+        """`_start`, by this supervisor's own task: a stop request meanwhile gives the start
+        the child's shutdown deadline (see `request_shutdown`); past it, the start is
+        cancelled and the child is simply not running."""
+        self._starting = child
+        try:
+            with trio.CancelScope() as self._start_scope:
+                await self._start(child)
+        finally:
+            self._starting = self._start_scope = None
+
+    async def _terminate(self, child: Child, *, final: bool = False) -> None:
         """Stop a running child: graceful request, deadline, then hard cancel."""
-        await self._terminate_together([child])
+        await terminate_together([child], final=final)
 
-    async def _terminate_together(self, children: list[_Child]) -> None:
-        """Stop running children in parallel, each within its own shutdown policy.
-
-        All get the graceful request at once; then each is waited for until its own deadline
-        and hard-cancelled if it has not stopped by then. No task per child.
-        """
-        now = trio.current_time()
-        waiting: list[tuple[float, trio.CancelScope, trio.Event]] = []
-        for child in children:
-            scope, done = child.scope, child.done
-            if not child.running or scope is None or done is None:
-                continue
-            child.terminating = True
-            policy = child.spec.shutdown
-            if policy is BRUTAL_KILL:
-                scope.cancel()
-            else:
-                child.runtime.request_shutdown()
-            waiting.append((now if policy is BRUTAL_KILL else now + policy, scope, done))
-        waiting.sort(key=lambda entry: entry[0])
-        for deadline, scope, done in waiting:
-            if not done.is_set():
-                with trio.move_on_at(deadline):
-                    await done.wait()
-                scope.cancel()
-        for _, _, done in waiting:
-            if not done.is_set():  # waiting on a set Event still yields: once per child
-                await done.wait()
-
-    async def _terminate_all(self) -> None:
+    async def _terminate_all(self, *, final: bool) -> None:
         """Dynamic children in parallel, then static ones in reverse start order."""
         children = list(self._children.values())
         for child in children:
             child.restart_pending = False
-        await self._terminate_together([child for child in children if not child.static])
+        # Dynamic children never outlive this incarnation: their stop is always final.
+        await terminate_together([child for child in children if not child.static], final=True)
         for child in reversed(children):
             if child.static:
-                await self._terminate(child)
-
-    # --- supervising ------------------------------------------------------------------------
-
-    async def _supervise(self, events: trio.MemoryReceiveChannel[object]) -> Exit:
-        async for event in events:
-            gave_up: SupervisorGaveUp | None = None
-            if event is _STOP:
-                await self._terminate_all()
-                return SHUTDOWN_EXIT
-            if isinstance(event, _Exited):
-                gave_up = await self._child_exited(event)
-            elif isinstance(event, _RestartDue):
-                gave_up = await self._restart(event.children)
-            if gave_up is not None:
-                return failed(gave_up)
-        raise AssertionError("the event channel never closes")  # pragma: no cover
-
-    async def _child_exited(self, event: _Exited) -> SupervisorGaveUp | None:
-        child = event.child
-        current = self._children.get(child.spec.name) is child
-        if not current or event.incarnation != child.incarnation or not child.wanted:
-            return None
-        if not should_restart(child.spec.restart, event.exit):
-            self._retire(child)
-            return None
-        return await self._restart_after(child, event.exit)
-
-    async def _restart_after(self, child: _Child, exit: Exit) -> SupervisorGaveUp | None:
-        """Apply the strategy to a child that must be restarted (after a failure or a start
-        that failed)."""
-        now = trio.current_time()
-        self._history, allowed = add_restart(
-            self._history, now, self.spec.max_restarts, self.spec.within
-        )
-        if not allowed:
-            return await self._give_up(child, exit.error)
-        order = list(self._children)
-        group = [
-            self._children[name]
-            for name in restart_group(self.spec.strategy, order, child.spec.name)
-        ]
-        for sibling in reversed(group):
-            if sibling is not child:
-                await self._terminate(sibling)
-        to_start = []
-        for member in group:
-            if member.spec.restart is Restart.TEMPORARY or not member.wanted:
-                self._retire(member)
-                continue
-            member.restart_pending = True
-            member.runtime.restarting()
-            to_start.append(member)
-        delay = self._backoff_delay(child, now)
-        if delay > 0:
-            self.nursery.start_soon(self._restart_later, delay, _RestartDue(tuple(to_start)))
-            return None
-        return await self._restart(tuple(to_start))
-
-    def _backoff_delay(self, child: _Child, now: float) -> float:
-        backoff = self.spec.backoff
-        if backoff is None:
-            return 0.0
-        if now - child.started_at >= backoff.quiet_period:
-            child.attempt = 0
-        delay = backoff.delay(child.attempt, self._rng)
-        child.attempt += 1
-        return delay
-
-    async def _restart_later(self, delay: float, due: _RestartDue) -> None:
-        await trio.sleep(delay)
-        if self._events is not None:
-            self._events.send_nowait(due)
-
-    async def _restart(self, children: tuple[_Child, ...]) -> SupervisorGaveUp | None:
-        for child in children:
-            if not child.restart_pending or self._children.get(child.spec.name) is not child:
-                continue
-            child.restart_pending = False
-            if child.running:
-                continue
-            try:
-                await self._start(child)
-            except StartFailed as exc:
-                logger.warning("restart of %r under %r failed: %s", child.spec.name, self.path, exc)
-                return await self._restart_after(child, failed(exc))  # a failed start counts
-        return None
-
-    async def _give_up(self, child: _Child, cause: BaseException | None) -> SupervisorGaveUp:
-        logger.error(
-            "supervisor %r gave up: more than %d restarts within %s s (last by %r)",
-            self.path,
-            self.spec.max_restarts,
-            self.spec.within,
-            child.spec.name,
-        )
-        self._record(
-            EventKind.GIVE_UP,
-            child,
-            f"more than {self.spec.max_restarts} restarts within {self.spec.within} s",
-        )
-        await self._terminate_all()
-        error = SupervisorGaveUp(self.path, child.spec.name, cause)
-        error.__cause__ = cause
-        return error
+                await self._terminate(child, final=final)
 
 
 _KINDS: dict[type, str] = {ActorCell: "worker", ServiceCell: "service", Supervisor: "supervisor"}

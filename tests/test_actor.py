@@ -198,7 +198,8 @@ async def test_messages_left_in_the_mailbox_of_a_stopped_actor_become_dead_lette
     async with sa.open_system() as system:
         ref = await system.spawn(Recorder, None, gate, name="busy", mailbox_size=4, shutdown=1.0)
         await ref.send("handling")
-        await trio.lowlevel.checkpoint()
+        while ref.mailbox_depth:  # the actor is busy with "handling"
+            await trio.lowlevel.checkpoint()
         await ref.send("left-1")
         await ref.send("left-2")
         async with trio.open_nursery() as nursery:
@@ -208,7 +209,8 @@ async def test_messages_left_in_the_mailbox_of_a_stopped_actor_become_dead_lette
                     await ref.ask("get")
 
             nursery.start_soon(asker)
-            await trio.lowlevel.checkpoint()
+            while ref.mailbox_depth < 3:  # the ask is queued before the stop begins
+                await trio.lowlevel.checkpoint()
             await ref.stop()  # the handler never finishes: hard-cancelled after 1 s
         reasons = {(d.message, d.reason) for d in system.dead_letters.recent()}
         assert reasons == {

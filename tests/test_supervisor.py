@@ -6,7 +6,6 @@ shared list of ``(name, event)`` pairs, so a test reads as the order of starts a
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from collections.abc import Iterator
@@ -736,13 +735,15 @@ async def test_terminating_a_supervisor_that_is_still_starting_stops_it_once_sta
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     log: Log = []
+
+    async def spawn_fleet() -> None:
+        # The stop overtook the start: the caller gets no handle on a stopped supervisor.
+        with pytest.raises(sa.ActorUnavailable, match=r"'fleet' .* stopped while starting"):
+            await system.spawn_supervisor("fleet", children=[probe("slow", log, start_takes=1.0)])
+
     async with sa.open_system() as system, trio.open_nursery() as nursery:
         begin = trio.current_time()
-        nursery.start_soon(
-            functools.partial(
-                system.spawn_supervisor, "fleet", children=[probe("slow", log, start_takes=1.0)]
-            )
-        )
+        nursery.start_soon(spawn_fleet)
         await trio.sleep(0.5)  # "fleet" is starting "slow"
         with trio.fail_after(60.0):
             await system.user.terminate_child("fleet")

@@ -1,0 +1,130 @@
+"""A supervisor's record of each child, the events its task serves, and how children stop.
+
+Split from `spaceactors.supervisor`, which decides; this module holds the data it decides on
+and the one way children are stopped (graceful request, deadline, hard cancel).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import trio
+
+from spaceactors.actor import ActorCell
+from spaceactors.policy import BRUTAL_KILL, Exit
+
+if TYPE_CHECKING:
+    from spaceactors.ref import ActorRef
+    from spaceactors.service import ServiceCell
+    from spaceactors.specs import ChildSpec, ServiceSpec, SupervisorSpec
+    from spaceactors.supervisor import Supervisor
+
+
+@attrs.define(eq=False)
+class Child:
+    """One child of a supervisor, across its incarnations."""
+
+    spec: ChildSpec | ServiceSpec | SupervisorSpec
+    runtime: ActorCell | ServiceCell | Supervisor
+    static: bool
+    # Both made fresh by each start; a child never started has neither.
+    scope: trio.CancelScope | None = None
+    done: trio.Event | None = None
+    incarnation: int = 0
+    running: bool = False
+    terminating: bool = False  # the supervisor is stopping it: its exit is not a failure
+    wanted: bool = True  # False once terminate_child stopped it
+    restart_pending: bool = False
+    attempt: int = 0  # consecutive restarts, for the backoff
+    started_at: float = 0.0  # when the current incarnation finished starting
+
+    @property
+    def handle(self) -> ActorRef | ServiceCell | Supervisor:
+        runtime = self.runtime
+        return runtime.ref if isinstance(runtime, ActorCell) else runtime
+
+
+@attrs.frozen
+class Exited:
+    """A child's incarnation ended on its own (not stopped by its supervisor)."""
+
+    child: Child
+    incarnation: int
+    exit: Exit
+
+
+@attrs.frozen
+class StartFailedEvent:
+    """A restart of `child` failed to start: served like a failure, one event per attempt.
+
+    Queueing each failed attempt (rather than retrying at once) keeps the restart loop a loop
+    and lets a stop request queued meanwhile be served between two attempts.
+    """
+
+    child: Child
+    incarnation: int
+    exit: Exit
+
+
+@attrs.frozen
+class RestartDue:
+    """A backoff delay has passed: start these children again."""
+
+    children: tuple[Child, ...]
+
+
+@attrs.frozen
+class Stop:
+    """Stop the supervisor; `final` when it will not be restarted (its children are closed)."""
+
+    final: bool
+
+
+class StoppedWhileStarting(Exception):
+    """A child was stopped before it finished starting (internal: callers translate it)."""
+
+
+class Handshake:
+    """The start handshake a child runner passes on: remembers whether it completed."""
+
+    __slots__ = ("_inner", "done")
+
+    def __init__(self, inner: trio.TaskStatus[None]) -> None:
+        self._inner = inner
+        self.done = False
+
+    def started(self, value: Any = None) -> None:
+        self.done = True
+        self._inner.started(value)
+
+
+async def terminate_together(children: list[Child], *, final: bool) -> None:
+    """Stop running children in parallel, each within its own shutdown policy.
+
+    All get the graceful request at once (`final`: they will not be started again, so they
+    refuse new messages from now on); then each is waited for until its own deadline and
+    hard-cancelled if it has not stopped by then. No task per child.
+    """
+    now = trio.current_time()
+    waiting: list[tuple[float, trio.CancelScope, trio.Event]] = []
+    for child in children:
+        scope, done = child.scope, child.done
+        if not child.running or scope is None or done is None:
+            continue
+        child.terminating = True
+        policy = child.spec.shutdown
+        if policy is BRUTAL_KILL:
+            scope.cancel()
+        else:
+            child.runtime.request_shutdown(final=final)
+        waiting.append((now if policy is BRUTAL_KILL else now + policy, scope, done))
+    waiting.sort(key=lambda entry: entry[0])
+    for deadline, scope, done in waiting:
+        if not done.is_set():
+            with trio.move_on_at(deadline):
+                await done.wait()
+            scope.cancel()
+    for _, _, done in waiting:
+        if not done.is_set():  # waiting on a set Event still yields: once per child
+            await done.wait()
