@@ -325,10 +325,7 @@ class ActorCell:
             task_status.started()
             exit = await self._loop(actor)
         finally:
-            if self._timers:
-                for entry in self._timers:
-                    entry.cancel()
-                self._timers = None
+            self._cancel_timers()
             self._end_incarnation()
             self.state = ActorState.RESTARTING  # between incarnations until the supervisor decides
         return await self._stop(actor, exit)
@@ -366,6 +363,7 @@ class ActorCell:
         self.control(Shutdown())
         if final:
             self._closing = True
+            self._cancel_timers()  # its ticks, even one waiting for room, die with it
             self.ref._send.close()  # senders waiting for room are refused too
 
     def restarting(self) -> None:
@@ -404,6 +402,13 @@ class ActorCell:
         self.ref._open_mailbox()
         self.system.registry.add(self.ref)
         self.state = ActorState.STARTING
+
+    def _cancel_timers(self) -> None:
+        """Cancel every timer of the running incarnation (they belong to it)."""
+        if self._timers:
+            for entry in self._timers:
+                entry.cancel()
+        self._timers = None
 
     def start_timer(
         self, owner: ActorContext, first: float, interval: float | None, message: object
