@@ -285,11 +285,23 @@ class Reliable:
             if pending.done is None:
                 pending.done = trio.Event()
             await pending.done.wait()
+            if pending.acknowledged_at is None and pending.error is None:  # woken by close()
+                raise ActorUnavailable(
+                    f"the system closed before reliable message {message_id} was settled; "
+                    "its outcome will never be known"
+                )
         else:
             await trio.lowlevel.checkpoint()
         if pending.error is not None:
             raise pending.error
         return pending.receipt()
+
+    def close(self) -> None:
+        """The system has closed: wake every `delivered` still waiting (it raises
+        `ActorUnavailable`: nothing will settle its message any more)."""
+        for pending in self.state.pending.values():
+            if pending.done is not None:
+                pending.done.set()
 
     def pending_count(self) -> int:
         """Messages sent and not yet acknowledged or failed."""

@@ -244,6 +244,7 @@ async def open_system(
         async with _running(system) as running:
             yield running
     finally:
+        system.reliable.close()  # a delivered() waiting elsewhere must not wait forever
         if system.tap is not None:
             system.tap.closing()  # the fault rules that did nothing, on the trace
         if owned_trace and trace is not None:

@@ -133,3 +133,33 @@ async def test_the_limiter_refuses_as_soon_as_it_has_stopped_while_the_services_
             nursery.start_soon(submit_while_stopping)
             await system.services.stop()
         assert refused == ["during"]
+
+
+class Silent(sa.Actor):
+    """Never acknowledges: every reliable message to it stays unsettled."""
+
+    async def handle(self, message: object) -> object:
+        await trio.sleep_forever()
+        return None
+
+
+async def test_a_delivered_call_waiting_when_the_system_closes_is_woken_and_refused(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    outcome: list[str] = []
+
+    async def waiter(system: sa.ActorSystem, message_id: int) -> None:
+        try:
+            await system.reliable.delivered(message_id)
+        except sa.ActorUnavailable as error:
+            outcome.append(str(error))
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as outside, sa.open_system() as system:
+            ref = await system.spawn(Silent, name="silent")
+            message_id = await system.reliable.send(ref, "m", max_retries=100, timeout=5.0)
+            outside.start_soon(waiter, system, message_id)
+            await trio.sleep(1.0)
+            assert outcome == []  # still waiting while the system runs
+    assert len(outcome) == 1
+    assert f"reliable message {message_id} was settled" in outcome[0]
