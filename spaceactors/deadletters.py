@@ -33,6 +33,9 @@ class DeadLetterReason(enum.Enum):
     DROPPED_SLOW_RECEIVER = "dropped_slow_receiver"
     DELIVERY_FAILED = "delivery_failed"
     SERVICE_FAILED = "service_failed"
+    UNSENT_AT_CLOSE = "unsent_at_close"
+    """A scheduled message (`Router.send_later`, or a copy a fault plan held back) still
+    waiting to go out when the system closed."""
 
 
 @attrs.frozen

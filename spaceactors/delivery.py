@@ -125,6 +125,18 @@ class DeliverySchedule:
         self._push(entry)
         return entry
 
+    def abandon(self) -> list[Scheduled]:
+        """Empty the schedule for good (its system has closed): the messages it still held for
+        an actor, in the order they were due. Timer ticks and `call_at` entries are dropped:
+        they die with their actor or their service."""
+        left = sorted(self._heap, key=lambda item: item[:2])
+        self._heap.clear()
+        return [
+            entry
+            for _, _, entry in left
+            if entry.active and entry.ref is not None and type(entry.message) is not Tick
+        ]
+
     def call_at(self, deadline: float, on_due: Callable[[Scheduled], None]) -> Scheduled:
         """Call `on_due(entry)` at `deadline` instead of delivering (retry timers use this)."""
         entry = Scheduled(deadline, None, None, on_due=on_due)

@@ -474,6 +474,18 @@ class Router:
         """Drop everything the router holds about a stopped actor."""
         self.state.topics.forget(ref)
 
+    def close(self) -> None:
+        """The system has closed: each message its schedule still held for an actor
+        (`send_later`, a copy a fault plan held back) becomes a dead letter, reason
+        ``unsent_at_close``, so that nothing scheduled vanishes silently."""
+        for entry in self.state.schedule.abandon():
+            assert entry.ref is not None  # abandon() keeps only messages for an actor
+            entry.ref._cell.dead_letter(
+                entry.message,
+                DeadLetterReason.UNSENT_AT_CLOSE,
+                f"the system closed {entry.deadline - trio.current_time():g} s before it was due",
+            )
+
     def stats(self) -> RouterStats:
         """A snapshot of the router's statistics."""
         state = self.state

@@ -245,6 +245,7 @@ async def open_system(
             yield running
     finally:
         system.reliable.close()  # a delivered() waiting elsewhere must not wait forever
+        system.router.close()  # what was still scheduled is a dead letter, not silently lost
         if system.tap is not None:
             system.tap.closing()  # the fault rules that did nothing, on the trace
         if owned_trace and trace is not None:
