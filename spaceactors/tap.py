@@ -18,7 +18,8 @@ import trio
 from spaceactors.actor import _payload
 from spaceactors.deadletters import DeadLetter
 from spaceactors.delivery import DeliverySchedule, Scheduled
-from spaceactors.faults import FaultInjector, InjectedCrash, Partition, PauseActor, matches_name
+from spaceactors.faultplan import InjectedCrash, Partition, PauseActor, matches_name
+from spaceactors.faults import FaultInjector
 from spaceactors.reliable import Reliably
 from spaceactors.trace import EventKind, Trace
 
