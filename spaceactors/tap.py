@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from spaceactors.actor import _payload
+from spaceactors.cell import _payload
 from spaceactors.deadletters import DeadLetter
 from spaceactors.delivery import DeliverySchedule, Scheduled
 from spaceactors.faultplan import InjectedCrash, Partition, PauseActor, matches_name
@@ -24,7 +24,7 @@ from spaceactors.reliable import Reliably
 from spaceactors.trace import EventKind, Trace
 
 if TYPE_CHECKING:
-    from spaceactors.actor import ActorCell
+    from spaceactors.cell import ActorCell
     from spaceactors.ref import ActorRef
     from spaceactors.system import ActorSystem
 
