@@ -22,8 +22,8 @@ from spaceactors.delivery import Scheduled, Tick
 from spaceactors.errors import ActorCrashed, ActorUnavailable, StartFailed
 from spaceactors.messages import ActorState, ActorStatus, GetStatus, Pause, Resume, Shutdown
 from spaceactors.policy import NORMAL_EXIT, SHUTDOWN_EXIT, Exit, failed
+from spaceactors.receiver import ReceiverState, Reliably
 from spaceactors.ref import ActorRef, Ask
-from spaceactors.reliable import ReceiverState, Reliably
 
 if TYPE_CHECKING:
     from spaceactors.specs import ChildSpec

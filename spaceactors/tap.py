@@ -20,7 +20,7 @@ from spaceactors.deadletters import DeadLetter
 from spaceactors.delivery import DeliverySchedule, Scheduled
 from spaceactors.faultplan import InjectedCrash, Partition, PauseActor, matches_name
 from spaceactors.faults import FaultInjector
-from spaceactors.reliable import Reliably
+from spaceactors.receiver import Reliably
 from spaceactors.trace import EventKind, Trace
 
 if TYPE_CHECKING:
