@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 import outcome
 import trio
 
+from spaceactors.control import ActorState, ActorStatus, GetStatus, Pause, Resume, Shutdown
 from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.delivery import Scheduled, Tick
 from spaceactors.errors import ActorCrashed, ActorUnavailable, StartFailed
-from spaceactors.messages import ActorState, ActorStatus, GetStatus, Pause, Resume, Shutdown
 from spaceactors.policy import NORMAL_EXIT, SHUTDOWN_EXIT, Exit, failed
 from spaceactors.receiver import ReceiverState, Reliably
 from spaceactors.ref import ActorRef, Ask

@@ -13,8 +13,8 @@ import outcome
 import trio
 
 from spaceactors.checks import seconds
+from spaceactors.control import ActorStatus, ControlCommand, GetStatus, Pause, Resume
 from spaceactors.errors import AskTimeout, MailboxFull
-from spaceactors.messages import ActorStatus, ControlCommand, GetStatus, Pause, Resume
 
 if TYPE_CHECKING:
     from spaceactors.cell import ActorCell
