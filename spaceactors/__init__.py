@@ -37,12 +37,11 @@ from spaceactors.errors import (
     StartFailed,
     SupervisorGaveUp,
 )
-from spaceactors.faults import (
+from spaceactors.faultplan import (
     CrashActor,
     DelayMessages,
     DropMessages,
     DuplicateMessages,
-    FaultInjector,
     FaultPlan,
     InjectedCrash,
     Partition,
@@ -51,6 +50,7 @@ from spaceactors.faults import (
     Scope,
     SlowActor,
 )
+from spaceactors.faults import FaultInjector
 from spaceactors.flow import BucketStats, FlowController, FlowStats, Permit, TokenBucket
 from spaceactors.limiter import RateLimitedSender
 from spaceactors.messages import (

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from spaceactors.actor import ActorCell
+from spaceactors.cell import ActorCell
 from spaceactors.policy import BRUTAL_KILL, Exit
 
 if TYPE_CHECKING:

@@ -7,6 +7,10 @@ float seconds; times ("last updated") are simulation seconds, as read from ``tri
 The seed tutorial sent a docking *request* as a ``DockingPermission``; here a ship asks with
 `RequestDocking` (ship → station) and the station answers with `DockingPermission`, `MarketPrices`
 or `ServiceAvailability` (station → ship, in a `StationToShip` envelope).
+
+The runtime's control messages (`Shutdown`, `Pause`, `Resume`, `GetStatus`, `ActorStatus`) live
+in `spaceactors.control` and the field validators in `spaceactors.fields`; this module re-exports
+the control messages, so the whole protocol is importable from here.
 """
 
 from __future__ import annotations
@@ -14,145 +18,86 @@ from __future__ import annotations
 import enum
 import math
 import typing
-from collections.abc import Callable, Iterable, Mapping
-from types import MappingProxyType
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
 from spaceactors.checks import short_repr
+from spaceactors.control import (
+    ActorState,
+    ActorStatus,
+    ControlCommand,
+    GetStatus,
+    Pause,
+    Resume,
+    Shutdown,
+)
 from spaceactors.errors import InvalidMessage
+from spaceactors.fields import (
+    _MAX_BERTH,
+    MAX_SEVERITY,
+    MIN_SEVERITY,
+    ActorId,
+    _actor_id,
+    _as_tuple,
+    _commodity_table,
+    _finite,
+    _flag,
+    _instance_of,
+    _int_in,
+    _items_of,
+    _name,
+    _non_negative,
+    _read_only,
+    _region_names,
+    _regions,
+)
 
-ActorId = int
-"""An actor's numeric id on the wire: 0 <= id < 2**63."""
-
-_MAX_ACTOR_ID = 2**63
-_MAX_BERTH = 2**32
-_Validator = Callable[[object, "attrs.Attribute[Any]", object], None]
-MIN_SEVERITY, MAX_SEVERITY = 1, 10
-
-
-# --- field validators -------------------------------------------------------------------------
-
-
-def _fail(
-    inst: object, attribute: attrs.Attribute[Any], what: str, value: object, at: str = ""
-) -> InvalidMessage:
-    return InvalidMessage(
-        f"{type(inst).__name__}.{attribute.name}{at} {what}, got {short_repr(value)}"
-    )
-
-
-def _not_finite(value: object) -> str | None:
-    """What is wrong with `value` as a finite number (an int or a float, not a bool), or None."""
-    if type(value) is float:
-        return None if math.isfinite(value) else "must be finite"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "must be a number"
-    try:
-        return None if math.isfinite(value) else "must be finite"
-    except OverflowError:  # an int beyond a float's range
-        return "must be finite (it is beyond a float's range)"
-
-
-def _finite(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    problem = _not_finite(value)
-    if problem is not None:
-        raise _fail(inst, attribute, problem, value)
-
-
-def _non_negative(inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    _finite(inst, attribute, value)
-    if value < 0:
-        raise _fail(inst, attribute, "must be non-negative", value)
-
-
-def _name(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise _fail(inst, attribute, "must be a non-empty string", value)
-
-
-def _flag(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, bool):
-        raise _fail(inst, attribute, "must be a bool", value)
-
-
-def _int_in(low: int, high: int) -> _Validator:
-    """Validator: an int (not a bool) with ``low <= value < high``."""
-
-    def check(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _fail(inst, attribute, "must be an int", value)
-        if not low <= value < high:
-            raise _fail(inst, attribute, f"must be in [{low}, {high - 1}]", value)
-
-    return check
+__all__ = [
+    "MAX_SEVERITY",
+    "MIN_SEVERITY",
+    "PROTOCOL_TYPES",
+    "UNIONS",
+    "ActorControl",
+    "ActorId",
+    "ActorMessage",
+    "ActorState",
+    "ActorStatus",
+    "CargoItem",
+    "ControlCommand",
+    "DistressSignal",
+    "DockingPermission",
+    "EmergencyType",
+    "FormationRequest",
+    "FormationType",
+    "GetStatus",
+    "HazardType",
+    "MarketPrices",
+    "MarketUpdate",
+    "NavigationHazard",
+    "Pause",
+    "RequestDocking",
+    "ResourceRequest",
+    "Resume",
+    "ServiceAvailability",
+    "ShipMessage",
+    "ShipSpecs",
+    "ShipToShip",
+    "ShipToStation",
+    "Shutdown",
+    "StationMessage",
+    "StationToShip",
+    "SystemBroadcast",
+    "SystemMessage",
+    "TradeOffer",
+    "Vec3",
+    "WeatherAlert",
+    "WeatherSeverity",
+]
 
 
-_actor_id = _int_in(0, _MAX_ACTOR_ID)
-
-
-def _instance_of(*types: type) -> _Validator:
-    names = " | ".join(t.__name__ for t in types)
-
-    def check(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, types):
-            raise _fail(inst, attribute, f"must be {names}", value)
-
-    return check
-
-
-def _items_of(item_type: type) -> _Validator:
-    """Validator: a tuple whose every item is an `item_type` (names the bad index)."""
-
-    def check(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, tuple):
-            raise _fail(inst, attribute, "must be a tuple", value)
-        for index, item in enumerate(value):
-            if not isinstance(item, item_type):
-                raise _fail(inst, attribute, f"must be {item_type.__name__}", item, f"[{index}]")
-
-    return check
-
-
-def _region_names(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    _items_of(str)(inst, attribute, value)
-    for index, name in enumerate(typing.cast("tuple[str, ...]", value)):
-        if not name.strip():
-            raise _fail(inst, attribute, "must be a non-empty string", name, f"[{index}]")
-
-
-def _commodity_table(*, non_negative: bool) -> _Validator:
-    """Validator: a mapping from non-empty commodity names to finite (optionally >= 0) numbers."""
-
-    def check(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, Mapping):
-            raise _fail(inst, attribute, "must be a mapping of commodity -> number", value)
-        for key, number in value.items():
-            if not isinstance(key, str) or not key.strip():
-                raise _fail(inst, attribute, "keys must be non-empty commodity names", key)
-            problem = _not_finite(number)
-            if problem == "must be a number":
-                raise _fail(inst, attribute, problem, number, f"[{short_repr(key)}]")
-            if problem is not None or (non_negative and number < 0):
-                problem = "must be finite and non-negative" if non_negative else "must be finite"
-                raise _fail(inst, attribute, problem, number, f"[{short_repr(key)}]")
-
-    return check
-
-
-def _read_only(table: Mapping[str, float]) -> Mapping[str, float]:
-    # Messages are shared between actors (a broadcast hands one object to thousands), so
-    # their tables must not be mutable behind the validators' back.
-    return MappingProxyType(dict(table)) if isinstance(table, Mapping) else table
-
-
-def _as_tuple(items: Any) -> Any:
-    # Iterables become tuples; anything else (or a lone string) is left for the validator to
-    # name and refuse.
-    if isinstance(items, Iterable) and not isinstance(items, str | bytes | Mapping):
-        return tuple(items)
-    return items
+# --- converters of protocol-specific fields ---------------------------------------------------
 
 
 def _cargo(items: Iterable[CargoItem]) -> tuple[CargoItem, ...]:
@@ -162,9 +107,6 @@ def _cargo(items: Iterable[CargoItem]) -> tuple[CargoItem, ...]:
 def _requests(items: Iterable[ResourceRequest]) -> tuple[ResourceRequest, ...]:
     return typing.cast("tuple[ResourceRequest, ...]", _as_tuple(items))
 
-
-def _regions(items: Iterable[str]) -> tuple[str, ...]:
-    return (items,) if isinstance(items, str) else typing.cast("tuple[str, ...]", _as_tuple(items))
 
 
 # --- supporting types -------------------------------------------------------------------------
@@ -389,60 +331,6 @@ class WeatherAlert:
 
 SystemMessage = NavigationHazard | MarketUpdate | WeatherAlert
 """What the world announces to everyone: the `content` of a `SystemBroadcast` envelope."""
-
-
-# --- what the runtime understands from anyone ------------------------------------------------
-
-
-@attrs.frozen
-class Shutdown:
-    """Stop the actor gracefully: `on_stop` runs; a transient actor is not restarted."""
-
-
-@attrs.frozen
-class Pause:
-    """Stop consuming the mailbox until `Resume`; senders feel backpressure meanwhile."""
-
-
-@attrs.frozen
-class Resume:
-    """Resume consuming the mailbox after `Pause`."""
-
-
-@attrs.frozen
-class GetStatus:
-    """Ask the runtime for the actor's status."""
-
-
-ControlCommand = Shutdown | Pause | Resume | GetStatus
-"""What the runtime obeys from anyone: the `command` of an `ActorControl` envelope."""
-
-
-class ActorState(enum.Enum):
-    """Where an actor is in its life, as `GetStatus` reports it."""
-
-    STARTING = "starting"
-    RUNNING = "running"
-    PAUSED = "paused"
-    RESTARTING = "restarting"  # between incarnations
-    STOPPING = "stopping"  # stopping for good: ends its message and on_stop, takes no new ones
-    STOPPED = "stopped"
-
-
-@attrs.frozen
-class ActorStatus:
-    """The runtime's answer to `GetStatus`."""
-
-    actor_id: ActorId = attrs.field(validator=_actor_id)
-    name: str = attrs.field(validator=_name)
-    state: ActorState = attrs.field(validator=_instance_of(ActorState))
-    mailbox_depth: int = attrs.field(validator=_int_in(0, _MAX_ACTOR_ID))
-    mailbox_size: int = attrs.field(validator=_int_in(1, _MAX_ACTOR_ID))
-    restarts: int = attrs.field(validator=_int_in(0, _MAX_ACTOR_ID))
-    handled: int = attrs.field(validator=_int_in(0, _MAX_ACTOR_ID))
-    last_error: str | None = attrs.field(
-        default=None, validator=attrs.validators.optional(_instance_of(str))
-    )
 
 
 # --- envelopes --------------------------------------------------------------------------------

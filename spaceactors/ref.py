@@ -13,11 +13,11 @@ import outcome
 import trio
 
 from spaceactors.checks import seconds
+from spaceactors.control import ActorStatus, ControlCommand, GetStatus, Pause, Resume
 from spaceactors.errors import AskTimeout, MailboxFull
-from spaceactors.messages import ActorStatus, ControlCommand, GetStatus, Pause, Resume
 
 if TYPE_CHECKING:
-    from spaceactors.actor import ActorCell
+    from spaceactors.cell import ActorCell
 
 CONTROL_TYPES: frozenset[type] = frozenset(typing.get_args(ControlCommand))
 """Control commands travel out of band: a paused actor with a full mailbox still gets `Resume`."""

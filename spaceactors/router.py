@@ -18,10 +18,10 @@ import attrs
 import trio
 
 from spaceactors.checks import seconds, short_repr
+from spaceactors.control import GetStatus
 from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.delivery import DeliverySchedule, Scheduled
 from spaceactors.errors import ActorNotFound, ActorUnavailable, MailboxFull, PublishFailed
-from spaceactors.messages import GetStatus
 from spaceactors.ref import CONTROL_TYPES, ActorRef
 from spaceactors.registry import check_sender
 from spaceactors.service import ServiceLife

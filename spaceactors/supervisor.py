@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from spaceactors.actor import ActorCell
+from spaceactors.cell import ActorCell
 from spaceactors.children import (
     Child,
     Exited,

@@ -24,7 +24,8 @@ import trio
 from spaceactors.checks import integer, short_repr
 from spaceactors.deadletters import DEFAULT_KEEP, DeadLetters
 from spaceactors.errors import InvalidSpec
-from spaceactors.faults import FaultInjector, FaultPlan
+from spaceactors.faultplan import FaultPlan
+from spaceactors.faults import FaultInjector
 from spaceactors.limiter import Limiter
 from spaceactors.policy import Backoff, Restart, ShutdownPolicy, Strategy, validate_intensity
 from spaceactors.ref import ActorRef

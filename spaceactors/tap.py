@@ -15,15 +15,16 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from spaceactors.actor import _payload
+from spaceactors.cell import _payload
 from spaceactors.deadletters import DeadLetter
 from spaceactors.delivery import DeliverySchedule, Scheduled
-from spaceactors.faults import FaultInjector, InjectedCrash, Partition, PauseActor, matches_name
-from spaceactors.reliable import Reliably
+from spaceactors.faultplan import InjectedCrash, Partition, PauseActor, matches_name
+from spaceactors.faults import FaultInjector
+from spaceactors.receiver import Reliably
 from spaceactors.trace import EventKind, Trace
 
 if TYPE_CHECKING:
-    from spaceactors.actor import ActorCell
+    from spaceactors.cell import ActorCell
     from spaceactors.ref import ActorRef
     from spaceactors.system import ActorSystem
 

@@ -14,6 +14,7 @@ from spaceactors.sim.expectations import (
 from spaceactors.sim.loading import load, shipped
 from spaceactors.sim.market import Commodity, Market
 from spaceactors.sim.physics import Body, Point
+from spaceactors.sim.records import ShipMode, ShipRecord
 from spaceactors.sim.scenario import (
     Progress,
     Scenario,
@@ -25,7 +26,7 @@ from spaceactors.sim.scenario import (
 )
 from spaceactors.sim.ship import Ship
 from spaceactors.sim.station import Station, StationState
-from spaceactors.sim.world import ScenarioError, ShipMode, ShipRecord, World
+from spaceactors.sim.world import ScenarioError, World
 
 __all__ = [
     "Body",

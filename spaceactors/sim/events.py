@@ -13,14 +13,9 @@ from typing import Any
 
 import attrs
 
-from spaceactors.messages import (
+from spaceactors.fields import (
     MAX_SEVERITY,
     MIN_SEVERITY,
-    CargoItem,
-    DistressSignal,
-    EmergencyType,
-    TradeOffer,
-    _cargo,
     _fail,
     _finite,
     _instance_of,
@@ -29,6 +24,13 @@ from spaceactors.messages import (
     _name,
     _non_negative,
     _not_finite,
+)
+from spaceactors.messages import (
+    CargoItem,
+    DistressSignal,
+    EmergencyType,
+    TradeOffer,
+    _cargo,
 )
 from spaceactors.sim.physics import Point
 

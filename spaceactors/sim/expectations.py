@@ -13,14 +13,25 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from spaceactors.errors import SpaceActorsError
 
 if TYPE_CHECKING:
     from spaceactors.sim.scenario import Summary
-    from spaceactors.sim.world import Expectation
 
 NOT_CHECKED = "not checked: "
 """How the `why` of an expectation that was not checked begins (``Summary.expectations``)."""
+
+
+@attrs.frozen
+class Expectation:
+    """A named check on the finished run's summary; `needs` is the shortest run (seconds)
+    in which the check means anything (a shorter run reports it as not checked)."""
+
+    description: str
+    check: Callable[[Summary], bool]
+    needs: float | None = None
 
 
 class NotChecked(SpaceActorsError):

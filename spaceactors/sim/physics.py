@@ -13,6 +13,7 @@ import math
 
 import attrs
 
+from spaceactors import messages as m
 from spaceactors.sim import arguments as check
 
 Point = tuple[float, float, float]
@@ -168,3 +169,14 @@ def around(position: Point, target: Point, center: Point, radius: float) -> Poin
         nx, ny, nz, miss = -dy, dx, 0.0, math.sqrt(dx * dx + dy * dy) or 1.0
     scale = radius * 1.5 / miss
     return (center[0] + nx * scale, center[1] + ny * scale, center[2] + nz * scale)
+
+
+def formation_offset(formation: m.FormationType, index: int, spacing: float) -> Point:
+    """Where the `index`-th follower (1-based) holds station relative to the leader."""
+    if formation is m.FormationType.CONVOY:  # a line astern
+        return (-spacing * index, 0.0, 0.0)
+    if formation is m.FormationType.EXPLORATION:  # a wide line abreast
+        side = 1 if index % 2 else -1
+        return (0.0, side * 3 * spacing * ((index + 1) // 2), 0.0)
+    angle = 2 * math.pi * index / 6  # DEFENSIVE: a ring around the leader
+    return (spacing * math.cos(angle), spacing * math.sin(angle), 0.0)

@@ -27,7 +27,7 @@ import trio
 
 from spaceactors.checks import short_repr
 from spaceactors.errors import SpaceActorsError
-from spaceactors.faults import FaultPlan
+from spaceactors.faultplan import FaultPlan
 from spaceactors.sim import arguments, expectations
 from spaceactors.sim.world import ScenarioError, World
 from spaceactors.system import ActorSystem, open_system

@@ -20,7 +20,8 @@ from spaceactors.actor import Actor
 from spaceactors.errors import ActorNotFound, ActorUnavailable
 from spaceactors.sim import events as ev
 from spaceactors.sim.physics import Point, around, exit_point
-from spaceactors.sim.world import ShipMode, ShipRecord, World
+from spaceactors.sim.records import ShipMode, ShipRecord
+from spaceactors.sim.world import World
 
 OFFER_WINDOW = 2.0  # seconds a distressed ship collects rescue offers
 RECALL_AFTER = 30.0  # seconds before a call nobody answered goes out again

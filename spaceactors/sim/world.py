@@ -15,15 +15,12 @@ ship listens only to the markets on its route).
 
 from __future__ import annotations
 
-import copy
-import enum
 import heapq
 import itertools
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
-import attrs
 import trio
 
 from spaceactors import messages as m
@@ -32,8 +29,13 @@ from spaceactors.ref import ActorRef
 from spaceactors.sim import arguments
 from spaceactors.sim import events as ev
 from spaceactors.sim.arguments import ScenarioError as ScenarioError
+from spaceactors.sim.expectations import Expectation as Expectation
 from spaceactors.sim.market import Market
 from spaceactors.sim.physics import Body, Point, step
+from spaceactors.sim.physics import formation_offset as formation_offset
+from spaceactors.sim.records import Hazard, Metrics, StationSite
+from spaceactors.sim.records import ShipMode as ShipMode
+from spaceactors.sim.records import ShipRecord as ShipRecord
 from spaceactors.specs import ServiceSpec
 
 if TYPE_CHECKING:
@@ -44,107 +46,6 @@ if TYPE_CHECKING:
 ARRIVAL_RADIUS = 60.0  # m: close enough to a target to have arrived
 ARRIVAL_SPEED = 5.0  # m/s: ... and slow enough
 FORMATION_CRUISE = 0.8  # a leader's share of its top speed, so that followers can close up
-
-
-class ShipMode(enum.Enum):
-    """What a ship is doing (the seed's states)."""
-
-    IDLE = "idle"
-    FLYING = "flying"
-    DOCKING = "docking"
-    DOCKED = "docked"
-    TRADING = "trading"
-    EMERGENCY = "emergency"
-
-
-@attrs.define
-class ShipRecord:
-    """A ship's state as of its last completed message: what a restart resumes from."""
-
-    name: str
-    capacity: float
-    credits: float
-    cargo: dict[str, float] = attrs.field(factory=dict)
-    route: tuple[str, ...] = ()  # stations to trade between, in a loop
-    leg: int = 0  # index in `route` of the station it is heading for
-    mode: ShipMode = ShipMode.IDLE
-    sector: str = ""
-    station: str | None = None  # where it is docking or docked
-    berth: int | None = None
-    stay: float = 30.0  # seconds docked before leaving
-    tank: float = 1000.0  # fuel it fills up to when it refuels
-    pending_trade: ev.Trade | None = None  # sent, result not yet applied
-    depart_at: float | None = None  # when a docked ship leaves its berth
-    prices: dict[str, dict[str, float]] = attrs.field(factory=dict)  # station -> commodity -> price
-    distress_since: float | None = None
-    answered: bool = False
-    rescuing: str | None = None  # the ship it is on its way to help
-    resume: Point | None = None  # where it was going before a detour (hazard, rescue)
-    hazard: str | None = None
-    leader: str | None = None
-
-    def load(self) -> float:
-        return sum(self.cargo.values())
-
-    def snapshot(self) -> ShipRecord:
-        """A copy that later changes to this record do not touch (its other fields are
-        immutable values, so they are shared)."""
-        twin = copy.copy(self)
-        twin.cargo = dict(self.cargo)
-        twin.prices = {station: dict(table) for station, table in self.prices.items()}
-        return twin
-
-
-@attrs.define
-class StationSite:
-    """Where a station is, and its ref."""
-
-    name: str
-    position: Point
-    sector: str
-    ref: ActorRef
-
-
-@attrs.define
-class Hazard:
-    name: str
-    center: Point
-    radius: float
-    hazard_type: m.HazardType
-    sector: str
-    until: float | None
-
-
-@attrs.define
-class Metrics:
-    """What the simulation counts; the summary reads them."""
-
-    dockings: int = 0
-    docked_at: set[tuple[str, str]] = attrs.field(factory=set)  # (ship, station) pairs
-    refusals: int = 0
-    undockings: int = 0
-    evictions: int = 0
-    trades: int = 0
-    traded_units: float = 0.0
-    distress_calls: int = 0
-    answer_times: list[float] = attrs.field(factory=list)  # call -> rescue accepted
-    rescue_times: list[float] = attrs.field(factory=list)  # call -> rescuer alongside
-    unanswered: set[str] = attrs.field(factory=set)  # ships still calling
-    hazard_entries: int = 0
-    hazard_exits: int = 0
-    fuel_exhausted: int = 0
-    ship_updates: int = 0
-    ticks: int = 0
-
-
-@attrs.frozen
-class Expectation:
-    """A named check on the finished run's summary; `needs` is the shortest run (seconds)
-    in which the check means anything (a shorter run reports it as not checked)."""
-
-    description: str
-    check: Callable[[Summary], bool]
-    needs: float | None = None
 
 
 class World:
@@ -551,14 +452,3 @@ class World:
     def commit(self, record: ShipRecord) -> None:
         """Make `record` the ship's last consistent state."""
         self.records[record.name] = record
-
-
-def formation_offset(formation: m.FormationType, index: int, spacing: float) -> Point:
-    """Where the `index`-th follower (1-based) holds station relative to the leader."""
-    if formation is m.FormationType.CONVOY:  # a line astern
-        return (-spacing * index, 0.0, 0.0)
-    if formation is m.FormationType.EXPLORATION:  # a wide line abreast
-        side = 1 if index % 2 else -1
-        return (0.0, side * 3 * spacing * ((index + 1) // 2), 0.0)
-    angle = 2 * math.pi * index / 6  # DEFENSIVE: a ring around the leader
-    return (spacing * math.cos(angle), spacing * math.sin(angle), 0.0)

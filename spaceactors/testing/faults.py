@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from hypothesis import strategies as st
 
-from spaceactors.faults import (
+from spaceactors.faultplan import (
     CrashActor,
     DelayMessages,
     DropMessages,

@@ -9,7 +9,7 @@ from collections.abc import Hashable, Iterable, Mapping
 import trio
 
 from spaceactors.checks import seconds
-from spaceactors.reliable import MessageId
+from spaceactors.receiver import MessageId
 from spaceactors.supervisor import Supervisor
 from spaceactors.system import ActorSystem
 from spaceactors.trace import EventKind

@@ -36,7 +36,7 @@ import attrs
 from hypothesis import note
 from hypothesis import strategies as st
 
-from spaceactors.faults import FaultPlan
+from spaceactors.faultplan import FaultPlan
 from spaceactors.system import ActorSystem, open_system
 from spaceactors.testing.invariants import assert_no_task_leaked, task_count, wait_until_idle
 

@@ -19,7 +19,13 @@ import trio
 
 from spaceactors.actor import Actor
 from spaceactors.errors import DeliveryFailed
-from spaceactors.faults import CrashActor, DelayMessages, DropMessages, DuplicateMessages, FaultPlan
+from spaceactors.faultplan import (
+    CrashActor,
+    DelayMessages,
+    DropMessages,
+    DuplicateMessages,
+    FaultPlan,
+)
 from spaceactors.system import ActorSystem, open_system
 from spaceactors.virtual import run
 

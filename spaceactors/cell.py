@@ -1,0 +1,419 @@
+"""The actor runtime: the `ActorCell` that runs one supervised actor.
+
+An `ActorCell` is the runtime side of one supervised actor. It outlives incarnations: each
+(re)start builds a fresh `Actor` instance from the child spec and runs its loop as one Trio task
+in the supervisor's nursery. The loop drains the mailbox with ``receive_nowait`` and yields to
+Trio every `CHECKPOINT_EVERY` messages (`spaceactors.actor`), so a busy actor stays
+cancellable and fair.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import outcome
+import trio
+
+from spaceactors.control import ActorState, ActorStatus, GetStatus, Pause, Resume, Shutdown
+from spaceactors.deadletters import DeadLetter, DeadLetterReason
+from spaceactors.delivery import Scheduled, Tick
+from spaceactors.errors import ActorCrashed, ActorUnavailable, StartFailed
+from spaceactors.policy import NORMAL_EXIT, SHUTDOWN_EXIT, Exit, failed
+from spaceactors.receiver import ReceiverState, Reliably
+from spaceactors.ref import ActorRef, Ask
+
+if TYPE_CHECKING:
+    from spaceactors.specs import ChildSpec
+    from spaceactors.supervisor import Supervisor
+    from spaceactors.system import ActorSystem
+
+from spaceactors.actor import _STOP_NORMALLY, CHECKPOINT_EVERY, Actor, ActorContext, Timer
+
+# The documented logger of actor crashes: named for the module users know, not for this one.
+logger = logging.getLogger("spaceactors.actor")
+
+# Mailbox sentinel that wakes an idle loop to read its control lane: a tick of a timer that is
+# always cancelled, so that the loop tells both apart from user messages with one type check.
+_WAKE = Tick(Scheduled(0.0, None, None, cancelled=True), None, None)
+_EMPTY = object()
+
+
+def _payload(message: object) -> object:
+    """The user's message inside a runtime wrapper (an ask, a reliable envelope, a tick)."""
+    return message.message if isinstance(message, Ask | Reliably | Tick) else message
+
+
+class ActorCell:
+    """The runtime of one supervised actor across all its incarnations."""
+
+    def __init__(self, spec: ChildSpec, system: ActorSystem, supervisor: Supervisor) -> None:
+        self.spec = spec
+        self.system = system
+        self.supervisor = supervisor
+        self.ref = ActorRef(system.registry.allocate_id(), spec.name, spec.mailbox_size, self)
+        self.state = ActorState.STARTING
+        self.restarts = 0
+        self.handled = 0
+        self.last_error: str | None = None
+        self._control: list[object] = []  # rarely used: a list is far smaller than a deque
+        self._paused = False
+        self._closing = False  # stopped for good once this incarnation ends: refuses messages
+        self._resumed: trio.Event | None = None
+        self._timers: list[Scheduled] | None = None  # made by the first timer
+        self._next: Actor | None = None  # built by prepare(), run by run()
+        self._receiver: ReceiverState | None = None  # made by the first reliable message
+        self._crashed_on: Reliably | None = None  # a held envelope whose handling raised
+
+    @property
+    def receiver(self) -> ReceiverState:
+        """What this actor remembers of reliable messages (kept across restarts)."""
+        if self._receiver is None:
+            self._receiver = ReceiverState()
+        return self._receiver
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+    @property
+    def alive(self) -> bool:
+        return self.state is not ActorState.STOPPED
+
+    @property
+    def needs_start_handshake(self) -> bool:
+        """Whether starting must wait for `on_start`: not when the actor keeps the default."""
+        return self._next is None or type(self._next).on_start is not Actor.on_start
+
+    @property
+    def stopping(self) -> bool:
+        """True once asked to stop for good, until stopped."""
+        return self._closing and self.state is not ActorState.STOPPED
+
+    def status(self) -> ActorStatus:
+        return ActorStatus(
+            actor_id=self.ref.id,
+            name=self.name,
+            state=ActorState.STOPPING if self.stopping else self.state,
+            mailbox_depth=self.ref.mailbox_depth,
+            mailbox_size=self.ref.capacity,
+            restarts=self.restarts,
+            handled=self.handled,
+            last_error=self.last_error,
+        )
+
+    # --- messages from outside ----------------------------------------------------------
+
+    def control(self, command: object) -> None:
+        """Queue a control command on the out-of-band lane and wake the loop if it sleeps."""
+        if type(command) is GetStatus:
+            raise ValueError(
+                "GetStatus has a reply: use `await ref.ask(GetStatus())` or `ref.status()`"
+            )
+        if not self.alive or self._closing:
+            raise self.unavailable(command)
+        self._control.append(command)
+        if self.ref._receive.statistics().tasks_waiting_receive:
+            # The loop is parked on an empty mailbox: the sentinel goes straight to it and
+            # takes no slot. A loop that already has a message sees the lane before the next.
+            self.ref._send.send_nowait(_WAKE)
+        elif self._resumed is not None:
+            self._resumed.set()
+
+    def unavailable(self, message: object, sender: ActorRef | None = None) -> ActorUnavailable:
+        """Record `message` as a dead letter to this stopped actor; return the error to raise."""
+        gone = "is stopping" if self.stopping else "has stopped"
+        self.dead_letter(message, DeadLetterReason.ACTOR_STOPPED, f"actor {gone}", sender)
+        what = type(_payload(message)).__name__
+        return ActorUnavailable(
+            f"actor {self.name!r} (#{self.ref.id}) {gone}; {what} recorded as a dead letter"
+        )
+
+    def dead_letter(
+        self,
+        message: object,
+        reason: DeadLetterReason,
+        detail: str,
+        sender: ActorRef | None = None,
+    ) -> None:
+        self.system.dead_letters.record(
+            DeadLetter(
+                trio.current_time(),
+                self.name,
+                _payload(message),
+                reason,
+                detail,
+                sender=None if sender is None else sender.name,
+            )
+        )
+
+    async def stop(self) -> None:
+        await self.supervisor.stop_child(self.name)
+
+    # --- lifecycle, driven by the supervisor ---------------------------------------------
+
+    def prepare(self) -> None:
+        """Build a fresh actor instance from the spec, in the caller's task.
+
+        Raises:
+            StartFailed: the constructor raised, or returned something that is not an `Actor`.
+        """
+        try:
+            actor = self.spec.factory(*self.spec.args, **self.spec.kwargs)
+        except Exception as exc:
+            raise self._start_failed(exc) from exc
+        if not isinstance(actor, Actor):
+            raise StartFailed(
+                f"the factory of {self.name!r} returned {type(actor).__name__}, not a sa.Actor"
+            )
+        self._next = actor
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> Exit:
+        """Run the prepared incarnation to its end: ``on_start``, the loop, ``on_stop``.
+
+        Raises:
+            StartFailed: `on_start` raised (before ``task_status.started()``).
+        """
+        actor, self._next = self._next, None
+        assert actor is not None, "prepare() must come before run()"
+        actor.ctx = ActorContext(self)
+        self.state = ActorState.STARTING
+        if self.system.tap is not None:
+            self.system.tap.actor_started(self)
+        try:
+            try:
+                await actor.on_start()
+            except Exception as exc:
+                raise self._start_failed(exc) from exc
+            self.state = ActorState.RUNNING  # a Pause sent since is obeyed before any message
+            task_status.started()
+            exit = await self._loop(actor)
+        finally:
+            self._cancel_timers()
+            self._end_incarnation()
+            self.state = ActorState.RESTARTING  # between incarnations until the supervisor decides
+        return await self._stop(actor, exit)
+
+    def _start_failed(self, exc: Exception) -> StartFailed:
+        self.last_error = repr(exc)
+        return StartFailed(f"actor {self.name!r} failed to start: {exc!r}")
+
+    def _end_incarnation(self) -> None:
+        """Control commands sent to the incarnation that ends (a pause, a Shutdown, ctx.stop())
+        end with it: a restart starts fresh and RUNNING, as in OTP. Commands sent between two
+        incarnations (while RESTARTING) are for the next one."""
+        self._control.clear()
+        self._paused = False
+
+    async def _stop(self, actor: Actor, exit: Exit) -> Exit:
+        try:
+            await actor.on_stop()
+        except Exception as exc:
+            logger.exception("on_stop of actor %r raised", self.name)
+            self.last_error = repr(exc)
+            return exit if exit.abnormal else failed(exc)
+        finally:
+            self._end_incarnation()  # what was sent to it while on_stop ran
+        return exit
+
+    def request_shutdown(self, *, final: bool = True) -> None:
+        """Ask the running incarnation to stop after its current message.
+
+        `final`: it will not be started again, so from now on its mailbox refuses messages
+        (`ActorUnavailable`, and a dead letter) instead of queueing them to be thrown away.
+        """
+        if not self.alive or self._closing:
+            return
+        self.control(Shutdown())
+        if final:
+            self._closing = True
+            self._cancel_timers()  # its ticks, even one waiting for room, die with it
+            self.ref._send.close()  # senders waiting for room are refused too
+
+    def restarting(self) -> None:
+        self.state = ActorState.RESTARTING
+        self.restarts += 1
+
+    def close(self) -> None:
+        """Stop for good: unregister, close the mailbox, and turn what is left into dead letters."""
+        if not self.alive:
+            return
+        self.state = ActorState.STOPPED
+        self._closing = False
+        self.system.registry.remove(self.ref)
+        self.system.router.forget(self.ref)
+        self._control.clear()
+        self.ref._send.close()
+        receive = self.ref._receive
+        while True:
+            try:
+                message = receive.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            if type(message) is Tick:
+                continue  # the wake-up sentinel, or a timer's message: it died with its actor
+            if isinstance(message, Ask):
+                message.resolve(outcome.Error(self._gone(message)))
+            self.dead_letter(message, DeadLetterReason.LEFT_IN_MAILBOX, "actor stopped for good")
+
+    def reopen(self) -> None:
+        """Make a stopped actor startable again (``restart_child``): fresh mailbox, registered."""
+        if self._closing:  # stopped for good but never closed: nothing left behind silently
+            self.close()
+        if self.alive:
+            return
+        self.system.registry.check_name_free(self.name)
+        self.ref._open_mailbox()
+        self.system.registry.add(self.ref)
+        self.state = ActorState.STARTING
+
+    def _cancel_timers(self) -> None:
+        """Cancel every timer of the running incarnation (they belong to it)."""
+        if self._timers:
+            for entry in self._timers:
+                entry.cancel()
+        self._timers = None
+
+    def start_timer(
+        self, owner: ActorContext, first: float, interval: float | None, message: object
+    ) -> Timer:
+        """Schedule `message` to this actor for the incarnation whose context is `owner`."""
+        if self._closing or not self.alive:  # it will not see the tick: refuse, as sends are
+            raise self.unavailable(message)
+        schedule = self.system.router.state.schedule
+        entry = schedule.add_timer(self.ref, first, message, interval, owner)
+        if self._timers is None:
+            self._timers = []
+        else:
+            self._timers = [timer for timer in self._timers if timer.active]
+        self._timers.append(entry)
+        return Timer(entry)
+
+    # --- the loop -------------------------------------------------------------------------
+
+    async def _loop(self, actor: Actor) -> Exit:
+        handle = actor.handle
+        receive_nowait = self.ref._receive.receive_nowait
+        receive = self.ref._receive.receive
+        control = self._control
+        tap = self.system.tap
+        budget = CHECKPOINT_EVERY
+        while True:
+            if control:
+                exit = await self._obey(control)
+                if exit is not None:
+                    return exit
+            budget -= 1
+            if not budget:
+                budget = CHECKPOINT_EVERY
+                await trio.lowlevel.checkpoint()
+            try:
+                message = receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                message = _EMPTY
+            if message is _EMPTY:  # park outside the except clause: no exception kept alive
+                try:
+                    message = await receive()
+                except trio.EndOfChannel:  # closed for good and drained: stop as asked
+                    return SHUTDOWN_EXIT
+                budget = CHECKPOINT_EVERY
+            kind = type(message)
+            try:
+                if tap is not None and kind is not Tick:
+                    await tap.before_handle(self, message)
+                if kind is Ask:
+                    request = typing.cast(Ask, message)
+                    result = await handle(request.message)
+                    if not request.resolve(outcome.Value(result)):
+                        self.dead_letter(
+                            result, DeadLetterReason.REPLY_AFTER_TIMEOUT, "the asker gave up"
+                        )
+                elif kind is Reliably:
+                    await self._handle_reliably(handle, typing.cast(Reliably, message))
+                elif kind is Tick:  # a timer's message, or the wake-up sentinel
+                    tick = typing.cast(Tick, message)
+                    if tick.entry.cancelled or tick.owner is not actor.ctx:
+                        continue  # the timer was cancelled, or set by an earlier incarnation
+                    if tap is not None:
+                        await tap.before_handle(self, message)
+                    await handle(tick.message)
+                else:
+                    await handle(message)
+            except Exception as exc:
+                return self._crashed(message, exc)
+            except trio.Cancelled:
+                if isinstance(message, Ask):
+                    message.resolve(outcome.Error(self._gone(message)))
+                self.dead_letter(
+                    message, DeadLetterReason.ACTOR_STOPPED, "hard-cancelled while handling"
+                )
+                raise
+            self.handled += 1
+
+    async def _handle_reliably(
+        self, handle: Callable[[object], Awaitable[object]], envelope: Reliably
+    ) -> None:
+        """Handle a reliable message once, in stream order; acknowledge after `handle`."""
+        receiver, reliable = self.receiver, self.system.reliable
+        if receiver.seen(envelope.message_id):
+            reliable.acknowledge(envelope.message_id, duplicate=True)
+            return
+        batch = receiver.admit(envelope)
+        while batch:
+            ready = batch.pop(0)
+            if not receiver.seen(ready.message_id):
+                receiver.handling = ready.message_id
+                try:
+                    await handle(ready.message)  # a crash here sends no acknowledgement
+                except Exception as exc:
+                    exc.add_note(f"while handling reliable message {ready.message_id}")
+                    self._crashed_on = ready  # the dead letter names this one, not the arrival
+                    raise
+                finally:
+                    receiver.handling = None
+                receiver.remember(ready.message_id)
+            receiver.handled(ready)
+            reliable.acknowledge(ready.message_id)
+            if not batch:  # a slot skipped meanwhile may have set more held ones free
+                batch = receiver.due(ready)
+
+    async def _obey(self, control: list[object]) -> Exit | None:
+        """Apply queued control commands; while paused, wait here for the next one."""
+        while True:
+            while control:
+                command = control.pop(0)
+                kind = type(command)
+                if kind is Shutdown:
+                    return SHUTDOWN_EXIT
+                if command is _STOP_NORMALLY:
+                    return NORMAL_EXIT
+                if kind is Pause or kind is Resume:
+                    self._paused = kind is Pause
+                    self.state = ActorState.PAUSED if self._paused else ActorState.RUNNING
+            if not self._paused:
+                return None
+            self._resumed = trio.Event()
+            try:
+                await self._resumed.wait()
+            finally:
+                self._resumed = None
+
+    def _crashed(self, message: object, exc: Exception) -> Exit:
+        if self._crashed_on is not None:
+            message, self._crashed_on = self._crashed_on, None
+        self.last_error = repr(exc)
+        what = type(_payload(message)).__name__
+        if isinstance(message, Ask):
+            crash = ActorCrashed(f"actor {self.name!r} crashed while handling {what}: {exc!r}")
+            crash.__cause__ = exc
+            message.resolve(outcome.Error(crash))
+        self.dead_letter(message, DeadLetterReason.CRASHED_WHILE_HANDLING, repr(exc))
+        logger.warning("actor %r crashed handling %s", self.name, what, exc_info=exc)
+        return failed(exc)
+
+    def _gone(self, request: Ask) -> ActorUnavailable:
+        return ActorUnavailable(
+            f"actor {self.name!r} stopped before answering {type(request.message).__name__}"
+        )
