@@ -133,12 +133,24 @@ class ActorContext:
         return self._cell.system.router.unsubscribe(self._cell.ref, topic)
 
     def after(self, delay: float, message: object) -> Timer:
-        """Send `message` to this actor once, `delay` seconds from now."""
+        """Send `message` to this actor once, `delay` seconds from now.
+
+        Raises:
+            ValueError: `delay` is not a finite number of seconds >= 0.
+            ActorUnavailable: this incarnation's loop is over (called from `on_stop`, or
+                through a context kept from an earlier incarnation): the timer would never
+                fire; or the actor is stopping for good.
+        """
         return self._cell.start_timer(self, _seconds("delay", delay, zero_ok=True), None, message)
 
     def every(self, interval: float, message: object, *, first: float | None = None) -> Timer:
         """Send `message` to this actor every `interval` seconds (first after `first`, default
-        `interval`), without drift. The timer stops when this incarnation ends."""
+        `interval`), without drift. The timer stops when this incarnation ends.
+
+        Raises:
+            ValueError: `interval` is not a finite number of seconds > 0 (or `first` < 0).
+            ActorUnavailable: as for `after`.
+        """
         interval = _seconds("interval", interval, zero_ok=False)
         start = interval if first is None else _seconds("first", first, zero_ok=True)
         return self._cell.start_timer(self, start, interval, message)

@@ -63,6 +63,7 @@ class ActorCell:
         self._closing = False  # stopped for good once this incarnation ends: refuses messages
         self._resumed: trio.Event | None = None
         self._timers: list[Scheduled] | None = None  # made by the first timer
+        self._live: ActorContext | None = None  # the running incarnation's context
         self._next: Actor | None = None  # built by prepare(), run by run()
         self._receiver: ReceiverState | None = None  # made by the first reliable message
         self._crashed_on: Reliably | None = None  # a held envelope whose handling raised
@@ -178,7 +179,7 @@ class ActorCell:
         """
         actor, self._next = self._next, None
         assert actor is not None, "prepare() must come before run()"
-        actor.ctx = ActorContext(self)
+        actor.ctx = self._live = ActorContext(self)
         self.state = ActorState.STARTING
         if self.system.tap is not None:
             self.system.tap.actor_started(self)
@@ -191,6 +192,7 @@ class ActorCell:
             task_status.started()
             exit = await self._loop(actor)
         finally:
+            self._live = None  # from here on (on_stop included) it sets no timers
             self._cancel_timers()
             self._end_incarnation()
             self.state = ActorState.RESTARTING  # between incarnations until the supervisor decides
@@ -282,6 +284,11 @@ class ActorCell:
         """Schedule `message` to this actor for the incarnation whose context is `owner`."""
         if self._closing or not self.alive:  # it will not see the tick: refuse, as sends are
             raise self.unavailable(message)
+        if owner is not self._live:  # on_stop, or a context kept from an earlier incarnation
+            raise ActorUnavailable(
+                f"this incarnation of actor {self.name!r} has ended (its loop is over, so "
+                "on_stop and older contexts cannot set timers: they would never fire)"
+            )
         schedule = self.system.router.state.schedule
         entry = schedule.add_timer(self.ref, first, message, interval, owner)
         if self._timers is None:

@@ -290,3 +290,45 @@ async def test_a_reliable_copy_waiting_for_room_is_called_off_once_the_message_i
         assert log == [LATE, "filler"]
         assert ref.mailbox_depth == 0
         assert system.reliable.stats().duplicates_suppressed == 0
+
+
+class SetsTimersWhenStopping(sa.Actor):
+    def __init__(self, refused: list[str], kept: list[sa.ActorContext]) -> None:
+        self.refused = refused
+        self.kept = kept
+
+    async def on_start(self) -> None:
+        self.kept.append(self.ctx)
+
+    async def handle(self, message: object) -> object:
+        if message == "crash":
+            raise RuntimeError("boom")
+        if message == "old":  # a context kept from the first incarnation
+            try:
+                self.kept[0].every(1.0, "tick")
+            except sa.ActorUnavailable as error:
+                self.refused.append(f"old: {error}")
+        return None
+
+    async def on_stop(self) -> None:
+        try:
+            self.ctx.after(1.0, "tick")
+        except sa.ActorUnavailable as error:
+            self.refused.append(f"on_stop: {error}")
+
+
+async def test_a_timer_from_an_incarnation_whose_loop_is_over_is_refused(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    refused: list[str] = []
+    kept: list[sa.ActorContext] = []
+    async with sa.open_system() as system:
+        ref = await system.spawn(SetsTimersWhenStopping, refused, kept, name="a")
+        await ref.send("crash")
+        await trio.sleep(1.0)
+        await ref.ask("old")
+        assert len(kept) == 2  # restarted once
+        assert [line.split(":")[0] for line in refused] == ["on_stop", "old"]
+        assert "they would never fire" in refused[0]
+        await trio.sleep(5.0)
+        assert system.router.state.schedule.delivered == 0  # no timer was ever scheduled
