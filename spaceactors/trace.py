@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
@@ -282,12 +283,22 @@ class SQLiteSink:
 
     def _flush(self) -> None:
         try:
-            self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self._rows)
-            self._db.commit()
-        except sqlite3.Error as exc:  # the batches committed before stay in the database
+            try:
+                self._insert(self._rows)
+            except (UnicodeEncodeError, OverflowError):
+                # Text SQLite cannot store (a lone surrogate in an error's words) or an int
+                # past 64 bits: store them escaped, as the JSON Lines sink writes them.
+                self._db.rollback()
+                self._insert([tuple(map(_storable, row)) for row in self._rows])
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            # the batches committed before stay in the database
             raise _os_error(self.path, exc) from None
         finally:
             self._rows.clear()
+
+    def _insert(self, rows: list[tuple[object, ...]]) -> None:
+        self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self._db.commit()
 
     def close(self) -> None:
         try:
@@ -296,7 +307,17 @@ class SQLiteSink:
             self._db.close()
 
 
-def _os_error(path: Path, exc: sqlite3.Error) -> OSError:
+def _storable(value: object) -> object:
+    """`value` as SQLite can store it: lone surrogates escaped (``\\udc80``), ints past 64
+    bits as their digits."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        return str(value)
+    return value
+
+
+def _os_error(path: Path, exc: Exception) -> OSError:
     """A SQLite failure as the `OSError` every sink raises (``ENOSPC`` for a full disk)."""
     full = getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"
     return OSError(errno.ENOSPC if full else errno.EIO, str(exc), str(path))
@@ -336,9 +357,14 @@ class Trace:
 
     A sink that fails to write (a full disk) never takes the system down: `Trace` stops writing
     to it, keeps what it already holds, sets `error`, and calls `on_error`; `close` raises it.
+
+    Raises:
+        ValueError: `keep` is not an int in ``[0, sys.maxsize]`` (a bool, a float, a string
+            or a huge integer included).
     """
 
     def __init__(self, *sinks: TraceSink, keep: int = DEFAULT_KEEP) -> None:
+        keep = integer("keep", keep, high=sys.maxsize)
         self.sinks = list(sinks)
         self.events: collections.deque[TraceEvent] = collections.deque(maxlen=keep)
         self.count = 0
