@@ -220,6 +220,7 @@ class Partition(_Rule):
                         f"partition group {index} must hold non-empty names, "
                         f"got {short_repr(name)}"
                     )
+                checks.name(f"partition group {index} entry", name, InvalidSpec)
         names = [name for group in self.groups for name in group]
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:

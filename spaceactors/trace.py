@@ -185,10 +185,11 @@ class JsonLinesSink:
 
     Raises:
         OSError: the file cannot be created (no such directory, a directory, no permission).
+        ValueError: `path` is not a str or an ``os.PathLike``, or cannot be a file name.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+        self.path = _sink_path(path)
         self._file = self.path.open("w", encoding="utf-8")
         self._broken = False
 
@@ -213,6 +214,16 @@ class JsonLinesSink:
         finally:
             if self._broken:
                 _cut_after_last_line(self.path)
+
+
+def _sink_path(path: object) -> Path:
+    """`path` as a `Path`, if it is a str or a str ``os.PathLike`` (else ValueError)."""
+    try:
+        if isinstance(path, str | os.PathLike):
+            return Path(path)
+    except TypeError:  # a PathLike giving bytes
+        pass
+    raise ValueError(f"a trace path must be a str or an os.PathLike, got {short_repr(path)}")
 
 
 def _cut_after_last_line(path: Path) -> None:
@@ -242,8 +253,9 @@ class SQLiteSink:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         """Raises:
         OSError: the database cannot be created (no such directory, no permission...).
+        ValueError: `path` is not a str or an ``os.PathLike``, or cannot be a file name.
         """
-        self.path = Path(path)
+        self.path = _sink_path(path)
         self.path.unlink(missing_ok=True)
         try:
             self._db = sqlite3.connect(self.path)
