@@ -217,7 +217,8 @@ class JsonLinesSink:
 
 
 def _sink_path(path: object) -> Path:
-    """`path` as a `Path`, if it is a str or a str ``os.PathLike`` (else ValueError)."""
+    """`path` as a `Path`, if it is a str or a str ``os.PathLike`` (else ValueError); for the
+    sinks and `load_trace`."""
     try:
         if isinstance(path, str | os.PathLike):
             return Path(path)
@@ -458,9 +459,17 @@ def _no_clock() -> float:
 
 
 def trace_hash(events: Iterable[TraceEvent]) -> str:
-    """The SHA-256 (hex) of `events` as a trace records them: equal traces, equal hashes."""
+    """The SHA-256 (hex) of `events` as a trace records them: equal traces, equal hashes.
+
+    Raises:
+        ValueError: `events` is not an iterable of `TraceEvent`.
+    """
     digest = hashlib.sha256()
+    if isinstance(events, str | bytes) or not isinstance(events, Iterable):
+        raise ValueError(f"events must be an iterable of TraceEvent, got {short_repr(events)}")
     for event in events:
+        if not isinstance(event, TraceEvent):
+            raise ValueError(f"events must hold TraceEvent only, got {short_repr(event)}")
         digest.update(event.to_json().encode())
         digest.update(b"\n")
     return digest.hexdigest()
@@ -475,8 +484,9 @@ def load_trace(path: str | os.PathLike[str]) -> list[TraceEvent]:
             a file's content can cause, whatever it holds (bytes that are not UTF-8, JSON
             nested however deep, numbers however large, NaN or infinite times).
         OSError: the file cannot be read.
+        ValueError: `path` is not a str or an ``os.PathLike``.
     """
-    return list(_read(Path(path)))
+    return list(_read(_sink_path(path)))
 
 
 def _read(path: Path) -> Iterator[TraceEvent]:

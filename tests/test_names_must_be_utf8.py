@@ -59,7 +59,7 @@ def test_specs_and_fault_rules_refuse_names_utf8_cannot_encode(where: str, name:
 
 @pytest.mark.parametrize("name", SURROGATES, ids=ascii)
 def test_scenarios_refuse_names_utf8_cannot_encode(name: str) -> None:
-    with pytest.raises(sim.ScenarioError, match="^scenario name must be text UTF-8 can encode"):
+    with pytest.raises(sim.ScenarioError, match=r"^scenario name must be text UTF-8 can encode"):
         sim.scenario(name=name)(_build)
 
 
@@ -112,7 +112,9 @@ any_text = st.text(st.characters(codec=None, categories=None), max_size=30)
 maybe_text = st.none() | any_text
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     st.lists(
         st.tuples(maybe_text, maybe_text, maybe_text, any_text, st.none() | st.integers()),

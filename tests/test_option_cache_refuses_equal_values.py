@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fractions
 from decimal import Decimal
+
 import pytest
 import trio
 
@@ -55,11 +56,11 @@ async def test_a_bool_is_refused_whether_or_not_its_number_was_used_first(
 ) -> None:
     async with sa.open_system() as system:
         ref = await system.spawn(Idle, name="idle")
-        with pytest.raises(ValueError, match="^timeout must be a number, got True"):
+        with pytest.raises(ValueError, match=r"^timeout must be a number, got True"):
             await system.reliable.send(ref, 1, timeout=True)
         await system.reliable.send(ref, 1, timeout=1)
-        with pytest.raises(ValueError, match="^timeout must be a number, got True"):
+        with pytest.raises(ValueError, match=r"^timeout must be a number, got True"):
             await system.reliable.send(ref, 1, timeout=True)
         await system.reliable.send(ref, 1, jitter=0)
-        with pytest.raises(ValueError, match="^jitter must be a number, got False"):
+        with pytest.raises(ValueError, match=r"^jitter must be a number, got False"):
             await system.reliable.send(ref, 1, jitter=False)
