@@ -140,3 +140,24 @@ def integer(
         bound = f">= {low}" if high is None else f"in [{low}, {high}]"
         raise error(f"{name} must be an int {bound}, got {short_repr(value)}")
     return value
+
+
+def name(what: str, value: object, error: type[ValueError] = ValueError) -> str:
+    """A name (of an actor, a supervisor, a child, a topic, a scenario...): a non-empty
+    string that UTF-8 can encode (no lone surrogate such as ``"\\udc80"``), so every trace,
+    log and wire format can carry it.
+
+    Raises:
+        error: with a message naming `what`.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise error(f"{what} must be a non-empty string, got {short_repr(value)}")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise error(
+                f"{what} must be text UTF-8 can encode, got {short_repr(value)}: "
+                f"a lone surrogate {value[exc.start]!r} at index {exc.start}"
+            ) from None
+    return value

@@ -371,7 +371,7 @@ class Codec:
 
 def _check_format(format: str) -> None:
     if format not in FORMATS:
-        raise ValueError(f"unknown wire format {format!r}; use one of {FORMATS}")
+        raise ValueError(f"unknown wire format {short_repr(format)}; use one of {FORMATS}")
 
 
 def _reject_constant(name: str) -> float:

@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from spaceactors import checks
 from spaceactors.checks import seconds, short_repr
 from spaceactors.codec import Codec
 from spaceactors.errors import DecodeError, InvalidSpec
@@ -57,6 +58,7 @@ def _name_list(_: object, attribute: attrs.Attribute[Any], value: tuple[object, 
             raise InvalidSpec(
                 f"{attribute.name} must hold non-empty names, got {short_repr(name)}"
             )
+        checks.name(f"{attribute.name} entry", name, InvalidSpec)  # UTF-8 can encode it
 
 
 def _targets(inst: object, attribute: attrs.Attribute[Any], value: tuple[object, ...]) -> None:
@@ -72,6 +74,8 @@ def _targets(inst: object, attribute: attrs.Attribute[Any], value: tuple[object,
 def _rule_name(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and (not isinstance(value, str) or not value):
         raise InvalidSpec(f"name must be a non-empty string or None, got {short_repr(value)}")
+    if value is not None:
+        checks.name("name", value, InvalidSpec)  # UTF-8 can encode it
 
 
 def matches_name(patterns: tuple[str, ...], name: str | None) -> bool:
@@ -216,6 +220,7 @@ class Partition(_Rule):
                         f"partition group {index} must hold non-empty names, "
                         f"got {short_repr(name)}"
                     )
+                checks.name(f"partition group {index} entry", name, InvalidSpec)
         names = [name for group in self.groups for name in group]
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:

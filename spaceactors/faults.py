@@ -18,6 +18,8 @@ from collections.abc import Callable
 import attrs
 import trio
 
+from spaceactors.checks import finite, short_repr
+from spaceactors.errors import InvalidSpec
 from spaceactors.faultplan import (
     _TAGS,
     EVERYTHING,
@@ -106,9 +108,19 @@ def _patterns(rule: Rule) -> list[tuple[str, tuple[str, ...]]]:
 
 class FaultInjector:
     """A `FaultPlan` at work in one system (``system.faults``): decides, counts, switches,
-    and reports the rules that did nothing (`unmatched`)."""
+    and reports the rules that did nothing (`unmatched`).
+
+    Raises:
+        InvalidSpec: `plan` is not a `FaultPlan`, `rng` not a ``random.Random``, or `origin`
+            (seconds) not a finite number.
+    """
 
     def __init__(self, plan: FaultPlan, rng: random.Random, origin: float = 0.0) -> None:
+        if not isinstance(plan, FaultPlan):
+            raise InvalidSpec(f"plan must be a sa.FaultPlan, got {short_repr(plan)}")
+        if not isinstance(rng, random.Random):
+            raise InvalidSpec(f"rng must be a random.Random, got {short_repr(rng)}")
+        origin = finite("origin", origin, InvalidSpec)
         self.plan = plan
         self.origin = origin
         """The clock's time when the system opened: rule times count from it."""

@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING
 import attrs
 import trio
 
-from spaceactors.checks import positive
+from spaceactors.checks import positive, short_repr
 from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.errors import ActorNotFound, ActorUnavailable, QueueFull, RateLimited
 from spaceactors.flow import BucketStats, FlowController, FlowStats, TokenBucket
 from spaceactors.ref import ActorRef
-from spaceactors.router import check_schedulable
+from spaceactors.router import Router, check_schedulable
 from spaceactors.service import ServiceLife
 
 if TYPE_CHECKING:
-    from spaceactors.router import Router, Target
+    from spaceactors.router import Target
 
 logger = logging.getLogger("spaceactors.limiter")
 
@@ -48,7 +48,8 @@ class RateLimitedSender:
         burst: bucket capacity (default: `BURST_SECONDS` of `rate`).
 
     Raises:
-        ValueError: an argument is out of range (the message names it as passed here).
+        ValueError: an argument is out of range or of the wrong type (the message names it
+            as passed here), or `router` is not a `Router`.
     """
 
     def __init__(
@@ -60,6 +61,10 @@ class RateLimitedSender:
         *,
         burst: float | None = None,
     ) -> None:
+        if not isinstance(router, Router):
+            raise ValueError(
+                f"router must be the system's router (system.router), got {short_repr(router)}"
+            )
         rate = positive("rate", rate)
         if burst is None:  # the default burst must be a finite number of tokens too
             default = rate * BURST_SECONDS

@@ -133,8 +133,9 @@ class ReliableState:
     schedule: DeliverySchedule = attrs.field(factory=DeliverySchedule)
     ids: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1))
     streams: dict[tuple[int, int], list[int]] = attrs.field(factory=dict)  # [stream id, next seq]
-    first_checks: dict[tuple[float, float, float], _FirstChecks] = attrs.field(factory=dict)
-    """One queue per (timeout, max_delay, jitter) in use."""
+    first_checks: dict[tuple[object, ...], _FirstChecks] = attrs.field(factory=dict)
+    """One queue per (timeout, max_delay, jitter) in use, keyed with their types too: True
+    equals 1 (and Decimal(1) equals 1.0), and a cached 1 must not let True skip validation."""
     sent: int = 0
     acknowledged: int = 0
     retried: int = 0
@@ -187,7 +188,9 @@ class Reliable:
             integer("max_retries", max_retries)  # raises, naming the problem
         state = self.state
         try:
-            checks = state.first_checks.get((timeout, max_delay, jitter))
+            checks = state.first_checks.get(
+                (timeout, max_delay, jitter, type(timeout), type(max_delay), type(jitter))
+            )
         except TypeError:  # unhashable: not a number; validation below says so
             checks = None
         if checks is None:
@@ -244,7 +247,7 @@ class Reliable:
 
     def _first_checks_for(self, timeout: float, max_delay: float, jitter: float) -> _FirstChecks:
         """Validate a new combination of retry options; one queue serves each."""
-        key = (timeout, max_delay, jitter)
+        key = (timeout, max_delay, jitter, type(timeout), type(max_delay), type(jitter))
         timeout = seconds("timeout", timeout, zero=False)
         max_delay = seconds("max_delay", max_delay, zero=False)
         if max_delay < timeout:

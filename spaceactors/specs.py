@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
+from spaceactors import checks
 from spaceactors.checks import integer, short_repr
 from spaceactors.errors import InvalidSpec
 from spaceactors.policy import (
@@ -33,8 +34,7 @@ DEFAULT_SHUTDOWN = 5.0
 
 
 def _check_name(owner: str, name: object) -> None:
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidSpec(f"{owner}.name must be a non-empty string, got {short_repr(name)}")
+    checks.name(f"{owner}.name", name, InvalidSpec)
 
 
 @attrs.frozen

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from spaceactors import checks
 from spaceactors.errors import InvalidTopic
 
 if TYPE_CHECKING:
@@ -37,17 +38,18 @@ def check_topic(topic: object, *, pattern: bool) -> str:
     A topic is a non-empty string of dot-separated non-empty parts; a pattern may also end in
     ``.*`` or be ``*`` alone.
     """
-    if not isinstance(topic, str) or not topic.strip():
-        raise InvalidTopic(f"a topic must be a non-empty string, got {topic!r}")
-    parts = topic.split(".")
+    text = checks.name("a topic", topic, InvalidTopic)
+    parts = text.split(".")
     if pattern and parts[-1] == WILDCARD:
         parts = parts[:-1]
         if not parts:
-            return topic
+            return text
     if any(not part or part != part.strip() or WILDCARD in part for part in parts):
         where = "a wildcard may only end a subscription ('market.*' or '*')"
-        raise InvalidTopic(f"invalid topic {topic!r}: parts must be non-empty names; {where}")
-    return topic
+        raise InvalidTopic(
+            f"invalid topic {checks.short_repr(text)}: parts must be non-empty names; {where}"
+        )
+    return text
 
 
 @attrs.define

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
@@ -184,10 +185,11 @@ class JsonLinesSink:
 
     Raises:
         OSError: the file cannot be created (no such directory, a directory, no permission).
+        ValueError: `path` is not a str or an ``os.PathLike``, or cannot be a file name.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+        self.path = _sink_path(path)
         self._file = self.path.open("w", encoding="utf-8")
         self._broken = False
 
@@ -212,6 +214,17 @@ class JsonLinesSink:
         finally:
             if self._broken:
                 _cut_after_last_line(self.path)
+
+
+def _sink_path(path: object) -> Path:
+    """`path` as a `Path`, if it is a str or a str ``os.PathLike`` (else ValueError); for the
+    sinks and `load_trace`."""
+    try:
+        if isinstance(path, str | os.PathLike):
+            return Path(path)
+    except TypeError:  # a PathLike giving bytes
+        pass
+    raise ValueError(f"a trace path must be a str or an os.PathLike, got {short_repr(path)}")
 
 
 def _cut_after_last_line(path: Path) -> None:
@@ -241,8 +254,9 @@ class SQLiteSink:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         """Raises:
         OSError: the database cannot be created (no such directory, no permission...).
+        ValueError: `path` is not a str or an ``os.PathLike``, or cannot be a file name.
         """
-        self.path = Path(path)
+        self.path = _sink_path(path)
         self.path.unlink(missing_ok=True)
         try:
             self._db = sqlite3.connect(self.path)
@@ -282,12 +296,22 @@ class SQLiteSink:
 
     def _flush(self) -> None:
         try:
-            self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self._rows)
-            self._db.commit()
-        except sqlite3.Error as exc:  # the batches committed before stay in the database
+            try:
+                self._insert(self._rows)
+            except (UnicodeEncodeError, OverflowError):
+                # Text SQLite cannot store (a lone surrogate in an error's words) or an int
+                # past 64 bits: store them escaped, as the JSON Lines sink writes them.
+                self._db.rollback()
+                self._insert([tuple(map(_storable, row)) for row in self._rows])
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            # the batches committed before stay in the database
             raise _os_error(self.path, exc) from None
         finally:
             self._rows.clear()
+
+    def _insert(self, rows: list[tuple[object, ...]]) -> None:
+        self._db.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self._db.commit()
 
     def close(self) -> None:
         try:
@@ -296,7 +320,17 @@ class SQLiteSink:
             self._db.close()
 
 
-def _os_error(path: Path, exc: sqlite3.Error) -> OSError:
+def _storable(value: object) -> object:
+    """`value` as SQLite can store it: lone surrogates escaped (``\\udc80``), ints past 64
+    bits as their digits."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        return str(value)
+    return value
+
+
+def _os_error(path: Path, exc: Exception) -> OSError:
     """A SQLite failure as the `OSError` every sink raises (``ENOSPC`` for a full disk)."""
     full = getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL"
     return OSError(errno.ENOSPC if full else errno.EIO, str(exc), str(path))
@@ -336,9 +370,14 @@ class Trace:
 
     A sink that fails to write (a full disk) never takes the system down: `Trace` stops writing
     to it, keeps what it already holds, sets `error`, and calls `on_error`; `close` raises it.
+
+    Raises:
+        ValueError: `keep` is not an int in ``[0, sys.maxsize]`` (a bool, a float, a string
+            or a huge integer included).
     """
 
     def __init__(self, *sinks: TraceSink, keep: int = DEFAULT_KEEP) -> None:
+        keep = integer("keep", keep, high=sys.maxsize)
         self.sinks = list(sinks)
         self.events: collections.deque[TraceEvent] = collections.deque(maxlen=keep)
         self.count = 0
@@ -420,9 +459,17 @@ def _no_clock() -> float:
 
 
 def trace_hash(events: Iterable[TraceEvent]) -> str:
-    """The SHA-256 (hex) of `events` as a trace records them: equal traces, equal hashes."""
+    """The SHA-256 (hex) of `events` as a trace records them: equal traces, equal hashes.
+
+    Raises:
+        ValueError: `events` is not an iterable of `TraceEvent`.
+    """
     digest = hashlib.sha256()
+    if isinstance(events, str | bytes) or not isinstance(events, Iterable):
+        raise ValueError(f"events must be an iterable of TraceEvent, got {short_repr(events)}")
     for event in events:
+        if not isinstance(event, TraceEvent):
+            raise ValueError(f"events must hold TraceEvent only, got {short_repr(event)}")
         digest.update(event.to_json().encode())
         digest.update(b"\n")
     return digest.hexdigest()
@@ -437,8 +484,9 @@ def load_trace(path: str | os.PathLike[str]) -> list[TraceEvent]:
             a file's content can cause, whatever it holds (bytes that are not UTF-8, JSON
             nested however deep, numbers however large, NaN or infinite times).
         OSError: the file cannot be read.
+        ValueError: `path` is not a str or an ``os.PathLike``.
     """
-    return list(_read(Path(path)))
+    return list(_read(_sink_path(path)))
 
 
 def _read(path: Path) -> Iterator[TraceEvent]:

@@ -60,9 +60,7 @@ def integer(name: str, value: object, *, low: int = 0, high: int | None = None) 
 
 def name(what: str, value: object) -> str:
     """A non-empty string."""
-    if not isinstance(value, str) or not value.strip():
-        raise ScenarioError(f"{what} must be a non-empty string, got {short_repr(value)}")
-    return value
+    return checks.name(what, value, ScenarioError)
 
 
 def table(what: str, value: object, *, strictly_positive: bool = False) -> dict[str, float]:

@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from spaceactors.checks import short_repr
 from spaceactors.errors import SpaceActorsError
+from spaceactors.sim import arguments
+from spaceactors.sim.arguments import ScenarioError
 
 if TYPE_CHECKING:
     from spaceactors.sim.scenario import Summary
@@ -46,12 +49,24 @@ def scaled(count: float, *, per: float, duration: float) -> int:
     Rounded up, and at least 1.
 
     Raises:
-        ValueError: `per` or `duration` is not a positive finite number of seconds.
+        ScenarioError: `count` is not a finite number >= 0, `per` or `duration` is not a
+            finite number of seconds > 0 (a bool, NaN, an infinity or a huge integer
+            included), or the scaled threshold is beyond a float's range.
     """
-    for label, value in (("per", per), ("duration", duration)):
-        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-            raise ValueError(f"{label} must be a positive number of seconds, got {value!r}")
-    return max(1, math.ceil(count * duration / per))
+    return _scaled("scaled", count, per, duration)
+
+
+def _scaled(caller: str, count: object, per: object, duration: object) -> int:
+    number = arguments.non_negative(f"{caller}(count)", count)
+    length = arguments.seconds(f"{caller}(per)", per, zero=False)
+    run = arguments.seconds(f"{caller}(duration)", duration, zero=False)
+    need = number * run / length
+    if not math.isfinite(need):
+        raise ScenarioError(
+            f"{caller}(count={number:g}, per={length:g}, duration={run:g}) asks for a "
+            "threshold beyond a float's range"
+        )
+    return max(1, math.ceil(need))
 
 
 def check(expectation: Expectation, summary: Summary) -> tuple[str, bool, str]:
@@ -80,7 +95,12 @@ def every_distress_answered_within(seconds: float) -> tuple[str, Callable[[Summa
     """Every distress call was answered, a rescuer alongside the caller, within `seconds` of
     the call (`Summary.max_rescue_time`). A call still waiting when the run ends fails it only
     once it has waited longer than `seconds` (`Summary.longest_wait`); a run without any
-    distress call leaves it not checked."""
+    distress call leaves it not checked.
+
+    Raises:
+        ScenarioError: `seconds` is not a finite number of seconds >= 0.
+    """
+    seconds = arguments.seconds("every_distress_answered_within(seconds)", seconds)
 
     def answered(summary: Summary) -> bool:
         if not summary.distress_calls:
@@ -108,8 +128,16 @@ def at_least(
     what: str, value: Callable[[Summary], float], count: float, *, per: float, duration: float
 ) -> tuple[str, Callable[[Any], bool]]:
     """``value(summary) >= scaled(count, per=per, duration=duration)``, described with the
-    threshold and the rate it comes from (``"at least 100 dockings (1,000 per 600 s)"``)."""
-    need = scaled(count, per=per, duration=duration)
+    threshold and the rate it comes from (``"at least 100 dockings (1,000 per 600 s)"``).
+
+    Raises:
+        ScenarioError: `what` is not a non-empty string, `value` is not callable, or `count`,
+            `per` or `duration` is refused by `scaled`.
+    """
+    arguments.name("at_least(what)", what)
+    if not callable(value):
+        raise ScenarioError(f"at_least(value) must be a function, got {short_repr(value)}")
+    need = _scaled("at_least", count, per, duration)
     return (
         f"at least {need:,} {what} ({count:,g} per {per:g} s of run)",
         lambda summary: value(summary) >= need,

@@ -7,6 +7,8 @@ import importlib.util
 import pkgutil
 from pathlib import Path
 
+from spaceactors.checks import short_repr
+from spaceactors.sim.arguments import ScenarioError
 from spaceactors.sim.scenario import Scenario, ScenarioBroken, ScenarioNotFound, _line_in
 
 
@@ -34,7 +36,13 @@ def load(name_or_path: str) -> Scenario:
             defines no scenario, or several and none (or an unknown one) was named.
         ScenarioBroken: the file does not load (a syntax error, an exception, ``sys.exit``);
             the message has the line and the error. A ``KeyboardInterrupt`` propagates.
+        ScenarioError: `name_or_path` is not a str.
     """
+    if not isinstance(name_or_path, str):
+        raise ScenarioError(
+            f"load(name_or_path) must be a scenario name or a file path (a str), "
+            f"got {short_repr(name_or_path)}"
+        )
     path, chosen = Path(name_or_path), None
     head, colon, tail = name_or_path.rpartition(":")
     if colon and head.endswith(".py") and tail and not path.exists():

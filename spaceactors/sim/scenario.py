@@ -87,6 +87,7 @@ class Scenario:
     step: float = 1.0
 
     def __attrs_post_init__(self) -> None:
+        arguments.name("scenario name", self.name)
         _timing(self.duration, _seconds("tick step", self.step, MIN_STEP))
 
     def run_length(self, duration: float | None = None) -> float:
