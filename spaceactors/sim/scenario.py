@@ -31,6 +31,7 @@ from spaceactors.faultplan import FaultPlan
 from spaceactors.sim import arguments, expectations
 from spaceactors.sim.world import ScenarioError, World
 from spaceactors.system import ActorSystem, open_system
+from spaceactors.tasks import beside
 from spaceactors.trace import Trace
 from spaceactors.virtual import current_seed
 
@@ -298,21 +299,16 @@ async def _build(chosen: Scenario, world: World, stop: trio.Event | None) -> Non
     if stop is None:  # nothing can stop it: no watcher task (a seeded run stays the same)
         await _build_or_explain(chosen, world)
         return
-    failed: BaseException | None = None
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_cancel_when_set, stop, nursery.cancel_scope)
-        try:
-            await _build_or_explain(chosen, world)
-        except trio.Cancelled:
-            raise
-        except BaseException as exc:  # re-raised below, outside the nursery, unwrapped
-            failed = exc
-        nursery.cancel_scope.cancel()
-    if failed is not None:
-        raise failed
+    with trio.CancelScope() as building:
+        await beside(lambda: _build_or_explain(chosen, world), _cancel_when_set, stop, building)
 
 
-async def _cancel_when_set(event: trio.Event, scope: trio.CancelScope) -> None:
+async def _cancel_when_set(
+    event: trio.Event,
+    scope: trio.CancelScope,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    task_status.started()
     await event.wait()
     scope.cancel()
 
