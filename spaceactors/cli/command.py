@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import functools
 import io
 import logging
@@ -180,33 +179,30 @@ def main(
         signals.quiet()  # a signal from now on is only counted: this is the last line
         if isinstance(exc, SystemExit) and not signals.seen:
             raise  # argparse's own exit (--help, --version, a bad option)
-        line = _ending(exc, signals)
+        last = signals.ended_by  # the line and the code name the same signal
+        line = _ending(exc, signals, last)
         if line is None:
             raise
-        code = exit_code(signals.ended_by) if signals.seen else EXIT_BAD_INPUT
         say(err, line)
-        return code
+        return exit_code(last) if signals.seen else EXIT_BAD_INPUT
     signals.quiet()
     if not signals.seen or signals.reported:
         return code
-    code = exit_code(signals.ended_by)
-    if not signals.reported:  # a signal came as the command ended: say so
-        say(err, _interrupted(signals))
-    return code
+    last = signals.ended_by  # a signal came as the command ended: say so
+    say(err, _interrupted(signals, last))
+    return exit_code(last)
 
 
-def _ending(exc: BaseException, signals: Signals) -> str | None:
+def _ending(exc: BaseException, signals: Signals, last: int) -> str | None:
     """The command's last line for `exc`; None for an error that is a bug (its traceback)."""
     if signals.seen:  # whatever failed after a signal, the signal ended the command
-        line = _interrupted(signals)
+        line = _interrupted(signals, last)
         if is_interrupt(exc) or isinstance(exc, trio.Cancelled):
             return line
         detail = str(exc) or type(exc).__name__
         return f"{line} (then: {detail})"
     if isinstance(exc, BadInput | OutputLost):
         return f"spaceactors: error: {exc}"
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EBADF, errno.EIO):
-        return f"spaceactors: error: cannot write to stdout: {exc.strerror or exc}"
     return None
 
 
@@ -225,9 +221,9 @@ def _command(argv: Sequence[str] | None, out: TextIO, err: TextIO, signals: Sign
     return run_command(args, out, err, signals)
 
 
-def _interrupted(signals: Signals) -> str:
-    """The one line a signal that ended the command at once ends it with."""
-    name = signal_name(signals.ended_by)
+def _interrupted(signals: Signals, last: int) -> str:
+    """The one line a signal (`last`, the last one seen) that ended the command ends it with."""
+    name = signal_name(last)
     if signals.at_once and signals.first is not None:
         return (
             f"spaceactors: stopped at once by a second signal ({name}) while "
