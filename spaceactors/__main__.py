@@ -1,4 +1,10 @@
-"""``python -m spaceactors``: the command (see `spaceactors.cli`)."""
+"""``python -m spaceactors``: the command (see `spaceactors.cli`).
+
+Python imports the `spaceactors` package before this module runs: a signal in that time ends
+the command the way it ends any Python program (a traceback for SIGINT, silently for SIGTERM).
+The console script ``spaceactors`` handles signals before it imports the package
+(`spaceactors_command`): docs/cli.md.
+"""
 
 import sys
 
@@ -8,4 +14,6 @@ except KeyboardInterrupt:  # Ctrl-C while Python was still importing the command
     sys.stderr.write("spaceactors: interrupted by SIGINT while starting\n")
     raise SystemExit(130) from None
 
-raise SystemExit(main())
+from spaceactors_command import _ended
+
+raise SystemExit(_ended(main()))

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
+import io
 import logging
 import math
-import os
 import signal
 import sys
 from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
+import trio
+
 import spaceactors as sa
 from spaceactors import sim
+from spaceactors.cli.report import OutputLost, say, silence, write_output
 from spaceactors.cli.run import EXIT_BAD_INPUT, EXIT_PASSED, BadInput, run_command
 from spaceactors.cli.signals import Signals, exit_code, is_interrupt, signal_name
-from spaceactors.scenarios.docking import run_docking
+from spaceactors.scenarios.docking import DockingReport, run_docking
 
 
 def _docking_exchange() -> list[object]:
@@ -33,8 +35,12 @@ def _docking_exchange() -> list[object]:
     ]
 
 
-def _demo(out: TextIO, seed: int) -> int:
-    report = sa.run(functools.partial(run_docking, seed=seed), seed=seed)
+def _demo(out: TextIO, seed: int, signals: Signals) -> int:
+    async def docking(stop: trio.Event) -> DockingReport:
+        return await run_docking(seed=seed)
+
+    with signals.for_trio():
+        report = sa.run(functools.partial(signals.session, docking, stop_first=False), seed=seed)
     out.write(
         f"spaceactors demo: {report.ships} ships, {report.berths} berths at station 'ceres' "
         f"(seed {seed}, virtual time)\n\n"
@@ -142,29 +148,62 @@ def _seed(text: str) -> int:
 
 
 def main(
-    argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    argv: Sequence[str] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    *,
+    seen: list[int] | None = None,
 ) -> int:
     """Entry point of the ``spaceactors`` console script; returns the exit code.
 
-    0: the run went well (every expectation held); 1: an expectation failed; 2: bad input
-    (one line on stderr; a bad option raises ``SystemExit(2)`` from argparse, also one
-    line); 130 and 143: SIGINT (Ctrl-C) and SIGTERM stopped it (see `spaceactors.cli.signals`).
+    0: the run went well (every expectation held); 1: an expectation failed; 2: bad input or
+    an output that cannot be written (one line on stderr; a bad option raises
+    ``SystemExit(2)`` from argparse, also one line); 130 and 143: SIGINT (Ctrl-C) and SIGTERM
+    stopped it (see `spaceactors.cli.signals`). `out` and `err` default to ``sys.stdout`` and
+    ``sys.stderr`` (None when the file descriptor is closed); `seen` holds the signals the
+    console script's entry point already saw (`spaceactors_command`).
     """
-    signals = Signals()
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    signals = Signals(seen)
     try:
         with signals.raising():
-            return _command(argv, out, err, signals)
-    except BadInput as problem:
-        err.write(f"spaceactors: error: {problem}\n")
-        return EXIT_BAD_INPUT
+            if signals.seen:  # a signal came while Python imported the command
+                raise KeyboardInterrupt
+            code = _command(argv, out, err, signals)
     except BrokenPipeError:  # whoever read our output left (``spaceactors list | head -1``)
-        _silence(out)
+        signals.quiet()
+        silence(sys.stdout)
         return exit_code(signal.SIGPIPE)
     except BaseException as exc:
-        if not is_interrupt(exc):
+        signals.quiet()  # a signal from now on is only counted: this is the last line
+        if isinstance(exc, SystemExit) and not signals.seen:
+            raise  # argparse's own exit (--help, --version, a bad option)
+        last = signals.ended_by  # the line and the code name the same signal
+        line = _ending(exc, signals, last)
+        if line is None:
             raise
-        err.write(_interrupted(signals) + "\n")
-        return exit_code(signals.ended_by)
+        say(err, line)
+        return exit_code(last) if signals.seen else EXIT_BAD_INPUT
+    signals.quiet()
+    if not signals.seen or signals.reported:
+        return code
+    last = signals.ended_by  # a signal came as the command ended: say so
+    say(err, _interrupted(signals, last))
+    return exit_code(last)
+
+
+def _ending(exc: BaseException, signals: Signals, last: int) -> str | None:
+    """The command's last line for `exc`; None for an error that is a bug (its traceback)."""
+    if signals.seen:  # whatever failed after a signal, the signal ended the command
+        line = _interrupted(signals, last)
+        if is_interrupt(exc) or isinstance(exc, trio.Cancelled):
+            return line
+        detail = str(exc) or type(exc).__name__
+        return f"{line} (then: {detail})"
+    if isinstance(exc, BadInput | OutputLost):
+        return f"spaceactors: error: {exc}"
+    return None
 
 
 def _command(argv: Sequence[str] | None, out: TextIO, err: TextIO, signals: Signals) -> int:
@@ -173,17 +212,19 @@ def _command(argv: Sequence[str] | None, out: TextIO, err: TextIO, signals: Sign
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "demo":
         signals.phase = "running the demo"
-        with signals.for_trio():
-            return _demo(out, args.seed)
+        buffer = io.StringIO()
+        code = _demo(buffer, args.seed, signals)
+        write_output(out, buffer.getvalue())
+        return code
     if args.command == "list":
         return _list(out)
     return run_command(args, out, err, signals)
 
 
-def _interrupted(signals: Signals) -> str:
-    """The one line a `KeyboardInterrupt` (a signal, or a second one) ends the command with."""
-    name = signal_name(signals.ended_by)
-    if signals.first is not None:
+def _interrupted(signals: Signals, last: int) -> str:
+    """The one line a signal (`last`, the last one seen) that ended the command ends it with."""
+    name = signal_name(last)
+    if signals.at_once and signals.first is not None:
         return (
             f"spaceactors: stopped at once by a second signal ({name}) while "
             f"{signals.phase}: no summary; the trace keeps the events until then"
@@ -191,16 +232,7 @@ def _interrupted(signals: Signals) -> str:
     return f"spaceactors: interrupted by {name} while {signals.phase}"
 
 
-def _silence(out: TextIO) -> None:
-    """Point stdout at /dev/null, so that Python's final flush does not fail again."""
-    if out is sys.stdout:
-        with contextlib.suppress(OSError, ValueError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-
-
 def _list(out: TextIO) -> int:
-    for known in sim.shipped():
-        out.write(f"{known.name:<18} {known.duration:>7,.0f} s  {known.description}\n")
-    out.flush()
+    lines = [f"{k.name:<18} {k.duration:>7,.0f} s  {k.description}\n" for k in sim.shipped()]
+    write_output(out, "".join(lines))
     return EXIT_PASSED

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
+import sys
 from typing import TextIO
 
 from spaceactors import sim
@@ -13,24 +17,34 @@ class ProgressBar:
     WIDTH = 24
 
     def __init__(self, err: TextIO, name: str) -> None:
-        self.err = err
+        self.err: TextIO | None = err
         self.name = name
 
     def __call__(self, progress: sim.Progress) -> None:
+        if self.err is None:
+            return
         done = min(progress.sim_time / progress.duration, 1.0)
         filled = int(done * self.WIDTH)
         wall = progress.wall_seconds
         rate = progress.messages / wall if wall > 0 else 0.0
-        self.err.write(
+        self._write(
             f"\r{self.name} [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
             f"{progress.sim_time:,.0f}/{progress.duration:,.0f} s  {rate:,.0f} msg/s  "
             f"{progress.actors:,} actors  {progress.restarts} restarts "
         )
-        self.err.flush()
 
     def close(self) -> None:
-        self.err.write("\n")
-        self.err.flush()
+        self._write("\n")
+
+    def _write(self, text: str) -> None:
+        """A stderr that is full or closed ends the bar, never the run."""
+        if self.err is None:
+            return
+        try:
+            self.err.write(text)
+            self.err.flush()
+        except (OSError, ValueError):
+            self.err = None
 
 
 def render_summary(summary: sim.Summary) -> str:
@@ -91,3 +105,41 @@ def render_summary(summary: sim.Summary) -> str:
 
 def _seconds_or_dash(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.1f} s"
+
+
+class OutputLost(Exception):
+    """stdout could not be written (full, closed): one line on stderr, exit code 2."""
+
+
+def write_output(out: TextIO | None, text: str, trace: str | None = None) -> None:
+    """Write `text` to stdout and flush it; `OutputLost` if it cannot be written."""
+    try:
+        if out is None:
+            raise OSError(errno.EBADF, "stdout is closed")
+        out.write(text)
+        out.flush()
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            raise
+        kept = f" (the trace {trace} is complete)" if trace else ""
+        raise OutputLost(f"cannot write to stdout: {exc.strerror or exc}{kept}") from None
+
+
+def say(err: TextIO | None, line: str) -> None:
+    """Write the command's last line on stderr; a full or closed stderr is left silent."""
+    try:
+        if err is None:
+            return
+        err.write(line + "\n")
+        err.flush()
+    except (OSError, ValueError):
+        silence(sys.stderr)
+
+
+def silence(stream: TextIO | None) -> None:
+    """Point a standard stream at /dev/null, so that Python's final flush does not fail again."""
+    if stream is not None and stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)

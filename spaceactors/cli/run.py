@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import argparse
 import functools
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
-import trio
-
 import spaceactors as sa
 from spaceactors import sim
-from spaceactors.cli.report import ProgressBar, render_summary
-from spaceactors.cli.signals import Signals, exit_code, signal_name
+from spaceactors.cli.report import ProgressBar, render_summary, say, write_output
+from spaceactors.cli.signals import Signals, exit_code, is_interrupt, signal_name
 from spaceactors.trace import sink_for, sink_type
 
 EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -57,10 +54,20 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO, signals: Sig
     try:
         with signals.for_trio():
             summary = sa.run(
-                _session, run, signals, seed=args.seed, virtual=args.clock == "virtual"
+                signals.session,
+                lambda stop: run(stop=stop),
+                seed=args.seed,
+                virtual=args.clock == "virtual",
             )
     except sim.ScenarioBroken as exc:
         raise BadInput(str(exc)) from None
+    except BaseException as exc:
+        if is_interrupt(exc) and not signals.seen:  # the scenario raised it, not a signal
+            raise BadInput(
+                f"{args.scenario}: the scenario raised KeyboardInterrupt while running "
+                "(no signal was sent)"
+            ) from None
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -77,35 +84,20 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO, signals: Sig
             f"(the file keeps the events written before{stopped})"
         )
     signals.phase = "printing the summary"
-    out.write(render_summary(summary))
-    out.flush()
-    if signals.first is None:
+    write_output(out, render_summary(summary), args.trace)
+    if not signals.seen:
         return EXIT_PASSED if summary.passed else EXIT_FAILED
     where = (
         "as the run ended"
         if summary.interrupted_at is None
         else f"at t={summary.interrupted_at:,.1f} s of {summary.duration:,.0f} s"
     )
-    err.write(f"spaceactors: interrupted by {signal_name(signals.first)} {where}\n")
-    return exit_code(signals.first)
-
-
-async def _session(run: Callable[..., Awaitable[sim.Summary]], signals: Signals) -> sim.Summary:
-    """`run` with a stop event that the first SIGINT or SIGTERM sets."""
-    stop = trio.Event()
-    failed: BaseException | None = None
-    async with trio.open_nursery() as nursery:
-        await nursery.start(signals.watch, stop)
-        try:
-            summary = await run(stop=stop)
-        except trio.Cancelled:
-            raise
-        except BaseException as exc:  # re-raised below, outside the nursery, unwrapped
-            failed = exc
-        nursery.cancel_scope.cancel()
-    if failed is not None:
-        raise failed
-    return summary
+    signals.quiet()  # the line names the signals seen until now: later ones do not count
+    seen = list(signals.seen)
+    names = " then ".join(signal_name(signum) for signum in seen)
+    signals.reported = True
+    say(err, f"spaceactors: interrupted by {names} {where}")
+    return exit_code(seen[-1])
 
 
 def _load(name_or_path: str, signals: Signals) -> sim.Scenario:
@@ -114,7 +106,7 @@ def _load(name_or_path: str, signals: Signals) -> sim.Scenario:
     except (sim.ScenarioNotFound, sim.ScenarioBroken) as exc:
         raise BadInput(str(exc)) from None
     except KeyboardInterrupt:
-        if signals.ending is not None:
+        if signals.seen:
             raise  # a real Ctrl-C (or SIGTERM) while loading
         raise BadInput(
             f"{name_or_path}: the scenario file raised KeyboardInterrupt while loading"
