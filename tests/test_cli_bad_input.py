@@ -153,6 +153,7 @@ def test_a_file_with_two_scenarios_runs_the_one_named_after_a_colon(tmp_path: Pa
         ("duration=1e308", "a run has at most 1,000,000,000 ticks"),
         ("duration=True", "the duration must be a number, got True"),
         ("duration=1.1e6, step=1e-3", "1.1e+09 ticks of 0.001 s"),
+        ("duration=0.5, step=1.0", "a duration of 0.5 s is shorter than one tick of 1 s"),
     ],
 )
 def test_a_scenario_with_a_bad_duration_or_step_is_one_line(
@@ -171,6 +172,7 @@ def test_a_scenario_with_a_bad_duration_or_step_is_one_line(
     [
         (["--duration", "1e308"], "--duration 1e+308: a duration of 1e+308 s is 1e+308 ticks"),
         (["--duration", "1e10"], "a run has at most 1,000,000,000 ticks"),
+        (["--duration", "1e-9"], "shorter than one tick of 1 s"),
         (["--duration", "nan"], "argument --duration: must be a positive number of seconds"),
         (["--duration", "inf"], "argument --duration: must be a positive number of seconds"),
         (["--duration", "1e400"], "argument --duration: must be a positive number of seconds"),

@@ -69,6 +69,11 @@ def _timing(duration: object, step: float) -> float:
             f"a duration of {length:g} s is {length / step:.3g} ticks of {step:g} s; "
             f"a run has at most {MAX_TICKS:,} ticks (shorten the duration)"
         )
+    if length < step:  # not one tick: nothing would move, and the run would pass unseen
+        raise ScenarioError(
+            f"a duration of {length:g} s is shorter than one tick of {step:g} s; "
+            "a run has at least one tick (lengthen the duration)"
+        )
     return length
 
 
