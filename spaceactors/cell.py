@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import outcome
 import trio
 
+from spaceactors.checks import describe
 from spaceactors.control import ActorState, ActorStatus, GetStatus, Pause, Resume, Shutdown
 from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.delivery import Scheduled, Tick
@@ -199,8 +200,8 @@ class ActorCell:
         return await self._stop(actor, exit)
 
     def _start_failed(self, exc: Exception) -> StartFailed:
-        self.last_error = repr(exc)
-        return StartFailed(f"actor {self.name!r} failed to start: {exc!r}")
+        self.last_error = describe(exc)
+        return StartFailed(f"actor {self.name!r} failed to start: {describe(exc)}")
 
     def _end_incarnation(self) -> None:
         """Control commands sent to the incarnation that ends (a pause, a Shutdown, ctx.stop())
@@ -214,7 +215,7 @@ class ActorCell:
             await actor.on_stop()
         except Exception as exc:
             logger.exception("on_stop of actor %r raised", self.name)
-            self.last_error = repr(exc)
+            self.last_error = describe(exc)
             return exit if exit.abnormal else failed(exc)
         finally:
             self._end_incarnation()  # what was sent to it while on_stop ran
@@ -410,13 +411,15 @@ class ActorCell:
     def _crashed(self, message: object, exc: Exception) -> Exit:
         if self._crashed_on is not None:
             message, self._crashed_on = self._crashed_on, None
-        self.last_error = repr(exc)
+        self.last_error = describe(exc)
         what = type(_payload(message)).__name__
         if isinstance(message, Ask):
-            crash = ActorCrashed(f"actor {self.name!r} crashed while handling {what}: {exc!r}")
+            crash = ActorCrashed(
+                f"actor {self.name!r} crashed while handling {what}: {describe(exc)}"
+            )
             crash.__cause__ = exc
             message.resolve(outcome.Error(crash))
-        self.dead_letter(message, DeadLetterReason.CRASHED_WHILE_HANDLING, repr(exc))
+        self.dead_letter(message, DeadLetterReason.CRASHED_WHILE_HANDLING, describe(exc))
         logger.warning("actor %r crashed handling %s", self.name, what, exc_info=exc)
         return failed(exc)
 

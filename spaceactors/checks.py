@@ -50,6 +50,15 @@ def short_repr(value: object) -> str:
     return shorten(text)
 
 
+def describe(error: BaseException | None) -> str:
+    """``repr(error)`` for logs, dead letters and statuses; never raises (an exception whose
+    ``__repr__`` or ``__str__`` raises is described by its type)."""
+    try:
+        return repr(error)
+    except Exception:
+        return f"<{type(error).__name__} (its repr raised)>"
+
+
 def shorten(text: str) -> str:
     """`text` cut to about `SHORT` characters (for names and words quoted in messages)."""
     return text if len(text) <= SHORT + 5 else text[:SHORT] + "..."

@@ -38,6 +38,10 @@ class Child:
     restart_pending: bool = False
     attempt: int = 0  # consecutive restarts, for the backoff
     started_at: float = 0.0  # when the current incarnation finished starting
+    # Set by terminate_child / stop_child: what to do once it has stopped, done by whichever
+    # comes first, the caller or the child's own exit (a caller may be cancelled meanwhile).
+    retire_when_stopped: bool = False
+    forget_when_stopped: bool = False
 
     @property
     def handle(self) -> ActorRef | ServiceCell | Supervisor:
@@ -103,11 +107,12 @@ async def terminate_together(children: list[Child], *, final: bool) -> None:
     """Stop running children in parallel, each within its own shutdown policy.
 
     All get the graceful request at once (`final`: they will not be started again, so they
-    refuse new messages from now on); then each is waited for until its own deadline and
-    hard-cancelled if it has not stopped by then. No task per child.
+    refuse new messages from now on), and each is hard-cancelled at its own deadline if it has
+    not stopped by then (its cancel scope's deadline: it holds even if this wait is
+    cancelled). No task per child.
     """
     now = trio.current_time()
-    waiting: list[tuple[float, trio.CancelScope, trio.Event]] = []
+    waiting: list[trio.Event] = []
     for child in children:
         scope, done = child.scope, child.done
         if not child.running or scope is None or done is None:
@@ -118,13 +123,10 @@ async def terminate_together(children: list[Child], *, final: bool) -> None:
             scope.cancel()
         else:
             child.runtime.request_shutdown(final=final)
-        waiting.append((now if policy is BRUTAL_KILL else now + policy, scope, done))
-    waiting.sort(key=lambda entry: entry[0])
-    for deadline, scope, done in waiting:
-        if not done.is_set():
-            with trio.move_on_at(deadline):
-                await done.wait()
-            scope.cancel()
-    for _, _, done in waiting:
+            # Trio hard-cancels it at its deadline by itself, whether or not anyone still
+            # waits here (a caller of stop() may be cancelled meanwhile).
+            scope.deadline = min(scope.deadline, now + policy)
+        waiting.append(done)
+    for done in waiting:
         if not done.is_set():  # waiting on a set Event still yields: once per child
             await done.wait()

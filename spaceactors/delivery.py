@@ -27,6 +27,7 @@ from collections.abc import Callable
 import attrs
 import trio
 
+from spaceactors.checks import describe
 from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.errors import ActorUnavailable, MailboxFull
 from spaceactors.ref import ActorRef
@@ -244,7 +245,7 @@ class DeliverySchedule:
                 entry.ref.name,
                 message,
                 DeadLetterReason.SERVICE_FAILED,
-                f"scheduled delivery failed: {exc!r}",
+                f"scheduled delivery failed: {describe(exc)}",
             )
         )
         self._report(entry, delivered=False)

@@ -136,6 +136,7 @@ class FaultInjector:
         self._slows = [rule for rule in plan.rules if isinstance(rule, SlowActor)]
         self._named: set[str] = set()  # every actor pattern some actor's name matched
         self._covered: set[int] = set()  # id() of the message rules that covered a message
+        self._fired: set[int] = set()  # id() of the rules that did something at least once
 
     def enable(self, name: str) -> None:
         """Switch the rule called `name` back on.
@@ -183,6 +184,7 @@ class FaultInjector:
                 continue
             theirs, ours = partition.group_of(target), partition.group_of(sender)
             if theirs is not None and ours is not None and theirs != ours:
+                self._fired.add(id(partition))
                 return partition
         return None
 
@@ -206,6 +208,7 @@ class FaultInjector:
                 continue
             kind = _TAGS[type(rule)]
             self.injected[kind] += 1
+            self._fired.add(id(rule))
             if isinstance(rule, DropMessages):
                 return Fate(now=0, dropped="drop")
             if isinstance(rule, DuplicateMessages):
@@ -227,6 +230,7 @@ class FaultInjector:
         for rule in rules:
             if self.active(rule, now) and rule.fires(count, self._rng):
                 self.injected["crash"] += 1
+                self._fired.add(id(rule))
                 return rule
         return None
 
@@ -239,7 +243,13 @@ class FaultInjector:
             if rule.probability >= 1.0 or self._rng.random() < rule.probability:
                 self.injected["slow"] += 1
                 extra += rule.seconds
+                if rule.seconds > 0:  # a 0-second slowdown does nothing
+                    self._fired.add(id(rule))
         return extra
+
+    def paused(self, rule: PauseActor) -> None:
+        """`rule` has just paused an actor (the tap applies pauses)."""
+        self._fired.add(id(rule))
 
     def pauses(self) -> list[PauseActor]:
         return [rule for rule in self.plan.rules if isinstance(rule, PauseActor)]
@@ -263,7 +273,9 @@ class FaultInjector:
           `Partition` group) that no actor's name matched;
         - a window that has not opened (`start` is later than `now`: a run shorter than the
           plan assumed);
-        - a message rule whose scope covered no message while it was active.
+        - a message rule whose scope covered no message while it was active;
+        - any other rule that never fired while it was on (a probability of 0, an `nth` the
+          run never reached, a window or pause of length 0, a 0-second slowdown...).
 
         The system records each on its trace (``unmatched`` events) when it closes, and
         ``spaceactors run`` prints them in its summary.
@@ -290,4 +302,6 @@ class FaultInjector:
                 )
             elif isinstance(rule, MessageRule) and not dead and id(rule) not in self._covered:
                 found.append(Unmatched(rule, "no message in its scope was sent while it was on"))
+            elif not dead and id(rule) not in self._fired:
+                found.append(Unmatched(rule, "it never fired while it was on"))
         return found

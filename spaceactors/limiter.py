@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import attrs
 import trio
 
-from spaceactors.checks import positive, short_repr
+from spaceactors.checks import describe, positive, short_repr
 from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.errors import ActorNotFound, ActorUnavailable, QueueFull, RateLimited
 from spaceactors.flow import BucketStats, FlowController, FlowStats, TokenBucket
@@ -176,7 +176,7 @@ class RateLimitedSender:
                 target.name,
                 message,
                 DeadLetterReason.SERVICE_FAILED,
-                f"the limiter could not send it: {exc!r}",
+                f"the limiter could not send it: {describe(exc)}",
             )
         )
 
@@ -188,9 +188,32 @@ class Limiter:
     _senders: list[RateLimitedSender] = attrs.field(factory=list)
     _nursery: trio.Nursery | None = None
     life: ServiceLife = attrs.field(factory=lambda: ServiceLife("limiter"))
+    closed: bool = False
+
+    def close(self) -> None:
+        """The system has closed: each message still queued in a sender becomes a dead letter
+        (``unsent_at_close``), so that nothing accepted vanishes silently."""
+        self.closed = True
+        for sender in self._senders:
+            while sender._outbound:
+                target, message = sender._outbound.popleft()
+                target._cell.dead_letter(
+                    message,
+                    DeadLetterReason.UNSENT_AT_CLOSE,
+                    "still queued in a RateLimitedSender when the system closed",
+                )
 
     def register(self, sender: RateLimitedSender) -> None:
-        """Serve `sender`'s outbound queue (from now on, and after every restart)."""
+        """Serve `sender`'s outbound queue (from now on, and after every restart).
+
+        Raises:
+            ActorUnavailable: the system has closed: nothing would ever drain the queue.
+        """
+        if self.closed:
+            raise ActorUnavailable(
+                "the limiter service has stopped (the system is closed); "
+                "cannot make a RateLimitedSender"
+            )
         self._senders.append(sender)
         if self._nursery is not None:
             self._nursery.start_soon(sender.drain)

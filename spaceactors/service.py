@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from spaceactors.checks import describe
 from spaceactors.errors import ActorUnavailable
 from spaceactors.policy import SHUTDOWN_EXIT, Exit, failed
 
@@ -53,7 +54,7 @@ class ServiceCell:
             try:
                 await self.spec.serve(task_status)
             except Exception as exc:
-                self.last_error = repr(exc)
+                self.last_error = describe(exc)
                 logger.warning("service %r crashed", self.name, exc_info=exc)
                 return failed(exc)
         return SHUTDOWN_EXIT

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from spaceactors.cell import ActorCell
+from spaceactors.checks import describe
 from spaceactors.children import (
     Child,
     Exited,
@@ -176,8 +177,9 @@ class Supervisor:
         child = self._get(name)
         child.wanted = False
         child.restart_pending = False
+        child.retire_when_stopped = True
         await self._terminate(child, final=True)
-        self._retire(child)
+        self._retire_stopped(child)
 
     async def restart_child(self, name: str) -> Any:
         """Start again a static child stopped by `terminate_child` (or a transient exit).
@@ -222,9 +224,10 @@ class Supervisor:
 
     async def stop_child(self, name: str) -> None:
         """Stop a child for good: terminate it and delete its spec."""
-        if name in self._children:
+        child = self._children.get(name)
+        if child is not None:
+            child.forget_when_stopped = True
             await self.terminate_child(name)
-            self._children.pop(name, None)
 
     async def stop(self) -> None:
         """Stop this supervisor and its children for good (through its parent)."""
@@ -378,6 +381,15 @@ class Supervisor:
         if self._children.get(child.spec.name) is child:
             del self._children[child.spec.name]
 
+    def _retire_stopped(self, child: Child) -> None:
+        """Finish `terminate_child` / `stop_child` once `child` has stopped (once only)."""
+        if not child.retire_when_stopped or child.running:
+            return
+        child.retire_when_stopped = False
+        self._retire(child)
+        if child.forget_when_stopped and self._children.get(child.spec.name) is child:
+            del self._children[child.spec.name]
+
     def _retire(self, child: Child) -> None:
         """A child that will not be restarted: dynamic or temporary ones are deleted."""
         self._record(EventKind.STOP, child)
@@ -429,11 +441,12 @@ class Supervisor:
         finally:
             if child.incarnation == incarnation:
                 child.running = False
+                self._retire_stopped(child)  # a terminate_child whose caller left meanwhile
             done.set()
         if handshake and not status.done:  # raised to the starter, still waiting in start()
             raise StoppedWhileStarting(f"child {child.spec.name!r} was stopped while starting")
         if exit.abnormal:
-            self._record(EventKind.CRASH, child, repr(exit.error))
+            self._record(EventKind.CRASH, child, describe(exit.error))
         if not child.terminating:
             self._post(Exited(child, incarnation, exit))
 

@@ -247,6 +247,7 @@ async def open_system(
     finally:
         system.reliable.close()  # a delivered() waiting elsewhere must not wait forever
         system.router.close()  # what was still scheduled is a dead letter, not silently lost
+        system.router.limiter.close()  # and so is what a RateLimitedSender still queued
         if system.tap is not None:
             system.tap.closing()  # the fault rules that did nothing, on the trace
         if owned_trace and trace is not None:

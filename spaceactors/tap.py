@@ -210,6 +210,7 @@ class Tap:
         if self.faults is None:
             return
         self.faults.saw_actor(cell.name)
+        self._paused.pop(cell.ref, None)  # a pause ended with the incarnation it held
         for pause in self.faults.pauses():
             if matches_name(pause.actors, cell.name) and self._pausing(pause):
                 self._pause(cell.ref, pause)
@@ -222,10 +223,12 @@ class Tap:
         return self.faults.active(pause, now) and elapsed < pause.start + pause.duration
 
     def _pause(self, ref: ActorRef, pause: PauseActor) -> None:
-        if ref in self._paused or not ref.alive:
-            return
+        if ref in self._paused or not ref.alive or ref._cell.stopping:
+            return  # held already, or stopping for good: it takes no more commands
         ref.pause()
         self._paused[ref] = pause
+        assert self.faults is not None  # pauses come from its plan
+        self.faults.paused(pause)
         self.record(EventKind.PAUSE, ref.name)
 
     def _pause_window_opens(self, system: ActorSystem, pause: PauseActor, _: Scheduled) -> None:
@@ -237,7 +240,7 @@ class Tap:
         for ref, by in list(self._paused.items()):
             if by is pause:
                 del self._paused[ref]
-                if ref.alive:
+                if ref.alive and not ref._cell.stopping:
                     ref.resume()
                     self.record(EventKind.RESUME, ref.name)
 

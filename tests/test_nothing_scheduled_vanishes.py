@@ -4,6 +4,7 @@ ticks die with their actor and are no dead letters."""
 
 from __future__ import annotations
 
+import pytest
 import trio
 import trio.testing
 
@@ -66,3 +67,20 @@ async def test_a_copy_a_fault_held_back_at_close_is_a_dead_letter(
         await trio.sleep(5.0)
     assert "held" not in log
     assert [letter.message for letter in unsent(system)] == ["held"]
+
+
+async def test_messages_still_queued_in_a_rate_limited_sender_at_close_are_dead_letters(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    log: list[object] = []
+    async with sa.open_system() as system:
+        await system.spawn(Log, log, name="log")
+        limiter = sa.RateLimitedSender(system.router, 2, 10, rate=0.1, burst=1)
+        for n in range(5):
+            limiter.submit("log", f"m{n}")
+        await trio.sleep(0.5)
+    assert log == ["m0"]
+    assert [letter.message for letter in unsent(system)] == ["m1", "m2", "m3", "m4"]
+    assert limiter.queued == 0
+    with pytest.raises(sa.ActorUnavailable, match="limiter service has stopped"):
+        sa.RateLimitedSender(system.router, 2, 10, rate=1.0)

@@ -114,3 +114,30 @@ def test_the_summary_of_a_run_names_the_rules_that_did_nothing() -> None:
     text = render_summary(summary)
     assert "faults       2 rule(s) did nothing:" in text
     assert "    typo: no actor matched actors 'haulr-*'" in text
+
+
+async def test_rules_that_never_fired_are_reported_and_those_that_did_are_not(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    plan = sa.FaultPlan(
+        [
+            sa.DropMessages(probability=0.0, name="drop-p0"),
+            sa.CrashActor(actors=["a"], every=1, start=2.0, stop=2.0, name="empty-window"),
+            sa.PauseActor(actors=["a"], start=1.0, duration=0.0, name="pause-0"),
+            sa.SlowActor(actors=["a"], seconds=0.0, name="slow-0"),
+            sa.CrashActor(actors=["a"], nth=1000, name="nth-1000"),
+            sa.DuplicateMessages(probability=1.0, name="duplicates"),
+            sa.SlowActor(actors=["a"], seconds=0.5, name="slow"),
+        ]
+    )
+    async with sa.open_system(faults=plan, trace=True) as system:
+        ref = await system.spawn(Echo, name="a")
+        for n in range(5):
+            await system.send(ref, n)
+            await trio.sleep(1.0)
+    assert system.faults is not None
+    reported = [(u.rule.name, u.reason) for u in system.faults.unmatched()]
+    assert reported == [
+        (name, "it never fired while it was on")
+        for name in ["drop-p0", "empty-window", "pause-0", "slow-0", "nth-1000"]
+    ]
