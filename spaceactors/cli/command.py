@@ -16,6 +16,7 @@ import trio
 
 import spaceactors as sa
 from spaceactors import sim
+from spaceactors.checks import short_repr
 from spaceactors.cli.report import OutputLost, say, silence, write_output
 from spaceactors.cli.run import EXIT_BAD_INPUT, EXIT_PASSED, BadInput, run_command
 from spaceactors.cli.signals import Signals, exit_code, is_interrupt, signal_name
@@ -127,10 +128,10 @@ def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text[:40]!r}") from None
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {short_repr(text)}") from None
     if not 0 < value < math.inf:
         raise argparse.ArgumentTypeError(
-            f"must be a positive number of seconds (and finite), got {text[:40]!r}"
+            f"must be a positive number of seconds (and finite), got {short_repr(text)}"
         )
     return value
 
@@ -139,10 +140,10 @@ def _seed(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text[:40]!r}") from None
+        raise argparse.ArgumentTypeError(f"not a whole number: {short_repr(text)}") from None
     if not 0 <= value < 2**64:
         raise argparse.ArgumentTypeError(
-            f"must be a whole number from 0 to 2**64 - 1, got {text[:40]!r}"
+            f"must be a whole number from 0 to 2**64 - 1, got {short_repr(text)}"
         )
     return value
 

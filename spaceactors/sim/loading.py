@@ -79,8 +79,8 @@ def _from_file(path: Path) -> list[Scenario]:
         raise ScenarioBroken(f"cannot read {path}: {exc.strerror or exc}") from None
     except SystemExit as exc:
         raise ScenarioBroken(
-            f"{_at(path, _line_in(exc, str(path)))}: the file called sys.exit({exc.code!r:.40}) "
-            "while loading (a scenario file must not exit)"
+            f"{_at(path, _line_in(exc, str(path)))}: the file called "
+            f"sys.exit({short_repr(exc.code)}) while loading (a scenario file must not exit)"
         ) from None
     except KeyboardInterrupt:
         raise
