@@ -30,12 +30,14 @@ from spaceactors.errors import (
     InvalidTopic,
     MailboxFull,
     NameTaken,
+    OutcomeForgotten,
     PublishFailed,
     QueueFull,
     RateLimited,
     SpaceActorsError,
     StartFailed,
     SupervisorGaveUp,
+    UnknownMessage,
 )
 from spaceactors.faultplan import (
     CrashActor,
@@ -93,8 +95,8 @@ from spaceactors.messages import (
 from spaceactors.policy import BRUTAL_KILL, Backoff, Restart, Strategy
 from spaceactors.ref import ActorRef
 from spaceactors.reliable import (
-    DEDUP_WINDOW,
-    KEEP_OUTCOMES,
+    KEEP_FAILURES,
+    KEEP_RECEIPTS,
     MessageId,
     Receipt,
     Reliable,
@@ -130,10 +132,10 @@ _logging.getLogger("spaceactors").addHandler(_logging.NullHandler())
 __all__ = [
     "BRUTAL_KILL",
     "DEAD_LETTERS_TOPIC",
-    "DEDUP_WINDOW",
     "DEFAULT_MAX_PAYLOAD",
     "FORMATS",
-    "KEEP_OUTCOMES",
+    "KEEP_FAILURES",
+    "KEEP_RECEIPTS",
     "MAX_MAILBOX_SIZE",
     "SCHEMA_VERSION",
     "Actor",
@@ -192,6 +194,7 @@ __all__ = [
     "MessageId",
     "NameTaken",
     "NavigationHazard",
+    "OutcomeForgotten",
     "Partition",
     "Pause",
     "PauseActor",
@@ -235,6 +238,7 @@ __all__ = [
     "Trace",
     "TraceEvent",
     "TradeOffer",
+    "UnknownMessage",
     "Vec3",
     "WeatherAlert",
     "WeatherSeverity",

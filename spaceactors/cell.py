@@ -73,7 +73,7 @@ class ActorCell:
     def receiver(self) -> ReceiverState:
         """What this actor remembers of reliable messages (kept across restarts)."""
         if self._receiver is None:
-            self._receiver = ReceiverState()
+            self._receiver = ReceiverState(self.system.reliable.acknowledge)
         return self._receiver
 
     @property
@@ -193,6 +193,8 @@ class ActorCell:
             task_status.started()
             exit = await self._loop(actor)
         finally:
+            if self._receiver is not None:
+                self._receiver.flush()  # what it handled is acknowledged, whatever comes next
             self._live = None  # from here on (on_stop included) it sets no timers
             self._cancel_timers()
             self._end_incarnation()
@@ -316,12 +318,16 @@ class ActorCell:
             budget -= 1
             if not budget:
                 budget = CHECKPOINT_EVERY
+                if self._receiver is not None:
+                    self._receiver.flush()  # acknowledge in batches of at most this many
                 await trio.lowlevel.checkpoint()
             try:
                 message = receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel):
                 message = _EMPTY
             if message is _EMPTY:  # park outside the except clause: no exception kept alive
+                if self._receiver is not None:
+                    self._receiver.flush()  # drained: acknowledge what it handled
                 try:
                     message = await receive()
                 except trio.EndOfChannel:  # closed for good and drained: stop as asked
@@ -339,7 +345,24 @@ class ActorCell:
                             result, DeadLetterReason.REPLY_AFTER_TIMEOUT, "the asker gave up"
                         )
                 elif kind is Reliably:
-                    await self._handle_reliably(handle, typing.cast(Reliably, message))
+                    envelope: Reliably = message  # type: ignore[assignment]
+                    stream = envelope.stream
+                    seq = envelope.seq
+                    if seq < stream.low or seq in stream.above:  # a copy of a settled one
+                        self.system.reliable.state.duplicates += 1
+                    elif stream.ordered:
+                        await self._handle_in_order(handle, envelope)
+                    else:  # the fast path of `_handle_reliably` (a crash: see `_crashed`)
+                        receiver: ReceiverState = self._receiver  # type: ignore[assignment]
+                        receiver.handling = envelope
+                        await handle(envelope.message)
+                        receiver.handling = None
+                        if seq == stream.low and not stream.above and stream.touched:
+                            stream.low = seq + 1  # `receiver.settle`'s commonest case, inlined
+                            if envelope.extra is not None:  # somebody may wait for it
+                                receiver.flush()
+                        else:
+                            receiver.settle(envelope)
                 elif kind is Tick:  # a timer's message, or the wake-up sentinel
                     tick = typing.cast(Tick, message)
                     if tick.entry.cancelled or tick.owner is not actor.ctx:
@@ -352,6 +375,8 @@ class ActorCell:
             except Exception as exc:
                 return self._crashed(message, exc)
             except trio.Cancelled:
+                if self._receiver is not None:
+                    self._receiver.handling = None  # no longer handled: its retry may go out
                 if isinstance(message, Ask):
                     message.resolve(outcome.Error(self._gone(message)))
                 self.dead_letter(
@@ -363,29 +388,31 @@ class ActorCell:
     async def _handle_reliably(
         self, handle: Callable[[object], Awaitable[object]], envelope: Reliably
     ) -> None:
-        """Handle a reliable message once, in stream order; acknowledge after `handle`."""
-        receiver, reliable = self.receiver, self.system.reliable
-        if receiver.seen(envelope.message_id):
-            reliable.acknowledge(envelope.message_id, duplicate=True)
+        """Handle a reliable message; settle it (to be acknowledged) once `handle` returns."""
+        receiver = typing.cast(ReceiverState, self._receiver)  # made by the send
+        receiver.handling = envelope
+        try:
+            await handle(envelope.message)  # a crash here settles nothing: the retry comes
+        except Exception as exc:
+            exc.add_note(f"while handling reliable message {envelope.message_id}")
+            self._crashed_on = envelope  # the dead letter names this one, not the arrival
+            raise
+        finally:
+            receiver.handling = None
+        receiver.settle(envelope)
+
+    async def _handle_in_order(
+        self, handle: Callable[[object], Awaitable[object]], envelope: Reliably
+    ) -> None:
+        """Handle a message of an ordered stream when its turn comes, then those it held up."""
+        stream = envelope.stream
+        if envelope.seq != stream.low:
+            stream.held[envelope.seq] = envelope  # early: wait for the gap to fill
             return
-        batch = receiver.admit(envelope)
-        while batch:
-            ready = batch.pop(0)
-            if not receiver.seen(ready.message_id):
-                receiver.handling = ready.message_id
-                try:
-                    await handle(ready.message)  # a crash here sends no acknowledgement
-                except Exception as exc:
-                    exc.add_note(f"while handling reliable message {ready.message_id}")
-                    self._crashed_on = ready  # the dead letter names this one, not the arrival
-                    raise
-                finally:
-                    receiver.handling = None
-                receiver.remember(ready.message_id)
-            receiver.handled(ready)
-            reliable.acknowledge(ready.message_id)
-            if not batch:  # a slot skipped meanwhile may have set more held ones free
-                batch = receiver.due(ready)
+        ready: Reliably | None = envelope
+        while ready is not None:
+            await self._handle_reliably(handle, ready)
+            ready = stream.held.pop(stream.low, None)
 
     async def _obey(self, control: list[object]) -> Exit | None:
         """Apply queued control commands; while paused, wait here for the next one."""
@@ -411,6 +438,13 @@ class ActorCell:
     def _crashed(self, message: object, exc: Exception) -> Exit:
         if self._crashed_on is not None:
             message, self._crashed_on = self._crashed_on, None
+        elif (
+            isinstance(message, Reliably)
+            and self._receiver is not None
+            and self._receiver.handling is message  # `handle` raised on it, not the runtime
+        ):
+            self._receiver.handling = None
+            exc.add_note(f"while handling reliable message {message.message_id}")
         self.last_error = describe(exc)
         what = type(_payload(message)).__name__
         if isinstance(message, Ask):

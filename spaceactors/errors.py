@@ -114,5 +114,17 @@ class DeliveryFailed(SpaceActorsError):
     """A reliably sent message was not acknowledged after every retry; it is a dead letter."""
 
 
+class UnknownMessage(SpaceActorsError, KeyError):
+    """`Reliable.delivered` was given an id that `Reliable.send` never returned."""
+
+    def __str__(self) -> str:  # KeyError would quote the text
+        return str(self.args[0]) if self.args else ""
+
+
+class OutcomeForgotten(SpaceActorsError):
+    """The outcome of an old reliable message is no longer known: more than `KEEP_FAILURES`
+    messages failed since, and the reliable layer dropped the oldest failures to stay bounded."""
+
+
 class RateLimited(SpaceActorsError):
     """A rate-limited sender had no token for this message; `send_waiting` would have waited."""

@@ -108,7 +108,6 @@ def _requests(items: Iterable[ResourceRequest]) -> tuple[ResourceRequest, ...]:
     return typing.cast("tuple[ResourceRequest, ...]", _as_tuple(items))
 
 
-
 # --- supporting types -------------------------------------------------------------------------
 
 

@@ -1,118 +1,207 @@
-"""The receiving side of reliable delivery: the `Reliably` envelope and what an actor remembers.
+"""Reliable streams: the `Reliably` envelope, the `Stream` it travels on, and each receiver's state.
 
-Each actor's `ReceiverState` (kept across its restarts) holds the ids it handled in a bounded
-window (`DEDUP_WINDOW`), so a duplicate inside that window is acknowledged again, not handled;
-and, for ``ordered=True`` sends, each stream's next sequence number and the messages that arrived
-early and wait for the gap to fill. `spaceactors.reliable` is the sending side.
+Every reliable message travels on a *stream*: one per (sender, receiver, ordered or not), as
+in TCP and Akka's reliable delivery. The sender numbers the stream's messages 0, 1, 2, ...; the
+receiver keeps a high-water mark (``low``: every number below it is settled) and the set of
+numbers above it that are settled out of order. That is the whole de-duplication state: a copy
+whose number is below the mark or in the set is a duplicate, at any load, and the set only holds
+numbers of messages sent after one that is still in flight, so its size is bounded by what is in
+flight, never by a window of recent ids.
+
+*Settled* at the receiver means handled (``handle`` returned) or given up by the sender (it
+failed after its retries, or its first transmission was cancelled): a late copy of either is not
+handled. The receiver acknowledges cumulatively and in batches: per stream, the mark and the
+numbers settled out of order since its last acknowledgement (TCP's selective acknowledgement),
+once per mailbox drain, every `spaceactors.actor.CHECKPOINT_EVERY` messages, when somebody waits
+for the message, and when a retry of it falls due.
+
+In this process both ends of a stream live in one `Stream` object, owned by the receiving actor's
+`ReceiverState` (kept across its restarts); `spaceactors.reliable` is the sending side.
 """
 
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-import attrs
+if TYPE_CHECKING:
+    import trio
+
+    from spaceactors.delivery import Scheduled
+    from spaceactors.errors import SpaceActorsError
+    from spaceactors.ref import ActorRef
 
 MessageId = int
 """The id `Reliable.send` gives a message (1, 2, 3, ... per system); pass it to `delivered`."""
-DEDUP_WINDOW = 4096
-"""How many recent reliable message ids each actor remembers to suppress duplicates."""
 
 
-@attrs.define(eq=False)  # not frozen: a frozen init costs three times as much on this hot path
 class Reliably:
     """A reliably sent message in a mailbox (handled by the runtime, never by `handle`).
 
-    Never changed once made: retries send the same envelope again.
+    The same object is the sender's record of the message: retries send it again, and its
+    outcome (``settled_at``, and ``extra.error`` for a failure) is written on it once, when it
+    is acknowledged or fails.
     """
 
-    message_id: MessageId
-    message: object
-    stream: int | None = None  # with ordering: which (sender, target) stream ...
-    seq: int = 0  # ... and its position in it
+    __slots__ = (
+        "attempts",
+        "checks",
+        "extra",
+        "message",
+        "message_id",
+        "seq",
+        "settled_at",
+        "started",
+        "stream",
+    )
+
+    def __init__(
+        self,
+        message_id: MessageId,
+        message: object,
+        stream: Stream,
+        seq: int,
+        checks: Any,
+        started: float,
+    ) -> None:
+        self.message_id = message_id
+        self.message = message
+        self.stream = stream
+        self.seq = seq  # its number in the stream
+        self.checks = checks  # the sender's retry options (`spaceactors.reliable`)
+        self.started = started  # when `send` was called
+        self.attempts = 1  # transmissions so far
+        self.settled_at: float | None = None  # when it was acknowledged, failed or withdrawn
+        self.extra: Extra | None = None  # what only some messages need
+
+    def more(self) -> Extra:
+        """`extra`, made on first use."""
+        if self.extra is None:
+            self.extra = Extra()
+        return self.extra
+
+    def __repr__(self) -> str:
+        return f"Reliably(message_id={self.message_id}, message={self.message!r})"
 
 
-@attrs.define
-class ReceiverState:
-    """What one actor remembers about reliable messages, across its restarts."""
+class Extra:
+    """What only some reliable messages need (kept apart, so that a plain one costs less)."""
 
-    window: int = DEDUP_WINDOW
-    handling: MessageId | None = None  # the reliable message `handle` is busy with
-    _seen: collections.OrderedDict[MessageId, None] = attrs.field(factory=collections.OrderedDict)
-    _expected: dict[int, int] = attrs.field(factory=dict)
-    _held: dict[int, dict[int, Reliably]] = attrs.field(factory=dict)
-    _skipped: dict[int, set[int]] = attrs.field(factory=dict)
+    __slots__ = ("done", "error", "held", "timer", "topic")
 
-    def seen(self, message_id: MessageId) -> bool:
-        """Whether `message_id` was already handled or settled (within the window)."""
-        return message_id in self._seen
+    def __init__(self) -> None:
+        self.timer: Scheduled | None = None  # its retry timer, once its first check found it late
+        self.done: trio.Event | None = None  # made when someone waits in `delivered`
+        self.held: list[Scheduled] | None = None  # copies a fault holds back (off once settled)
+        self.error: SpaceActorsError | None = None  # why it failed (or was withdrawn)
+        self.topic: str | None = None  # the topic it was published to, if any
 
-    def holds(self, envelope: Reliably) -> bool:
-        """Whether `envelope` arrived early and waits here for its turn."""
-        if envelope.stream is None:
-            return False
-        return envelope.seq in self._held.get(envelope.stream, {})
 
-    def remember(self, message_id: MessageId) -> None:
-        """Record `message_id` as handled, forgetting the oldest beyond the window."""
-        self._seen[message_id] = None
-        if len(self._seen) > self.window:
-            self._seen.popitem(last=False)
+class Stream:
+    """One sender→receiver stream of reliable messages: both ends' state, in this process."""
 
-    def admit(self, envelope: Reliably) -> list[Reliably]:
-        """The envelopes to handle now, in order: none if `envelope` came early (held)."""
-        if envelope.stream is None:
-            return [envelope]
-        stream = envelope.stream
-        expected = self._expected.get(stream, 0)
-        if envelope.seq != expected:
-            if envelope.seq > expected:
-                self._held.setdefault(stream, {})[envelope.seq] = envelope
-            return []
-        return [envelope, *self._release(stream, self._next(stream, envelope.seq + 1))]
+    __slots__ = (
+        "above",
+        "held",
+        "id",
+        "low",
+        "next_seq",
+        "ordered",
+        "ref",
+        "sacked",
+        "sender",
+        "touched",
+        "unacked",
+    )
 
-    def handled(self, envelope: Reliably) -> None:
-        """`envelope` was handled: the stream moves past it (and past skipped slots)."""
-        if envelope.stream is not None:
-            self._move_to(envelope.stream, self._next(envelope.stream, envelope.seq + 1))
+    def __init__(self, stream_id: int, ref: ActorRef, sender: ActorRef | None, ordered: bool):
+        self.id = stream_id
+        self.ref = ref  # the receiver
+        self.sender = sender
+        self.ordered = ordered
+        # The sender's end: the next number, and the messages not yet acknowledged in number
+        # order (contiguous: the first one's number is where the last cumulative ack reached).
+        self.next_seq = 0
+        self.unacked: collections.deque[Reliably] = collections.deque()
+        # The receiver's end: every number below `low` is settled, and so is each in `above`.
+        self.low = 0
+        self.above: set[int] = set()
+        self.held: dict[int, Reliably] = {}  # ordered streams: arrived early, waiting for `low`
+        self.sacked: list[int] = []  # settled out of order since the last acknowledgement
+        self.touched = False  # settled something since the last acknowledgement
 
-    def skip(self, stream: int, seq: int) -> list[Reliably]:
-        """The sender gave up on `seq`: never wait for it. Returns held envelopes now due."""
-        self._skipped.setdefault(stream, set()).add(seq)
-        self._held.get(stream, {}).pop(seq, None)
-        expected = self._expected.get(stream, 0)
-        moved = self._next(stream, expected)
-        if moved == expected:
-            return []
-        self._move_to(stream, moved)
-        return self._release(stream, moved)
+    def settled(self, seq: int) -> bool:
+        """Whether number `seq` was handled or given up here (a copy is a duplicate)."""
+        return seq < self.low or seq in self.above
 
-    def due(self, envelope: Reliably) -> list[Reliably]:
-        """Held envelopes of `envelope`'s stream that its current position has reached."""
-        if envelope.stream is None:
-            return []
-        return self._release(envelope.stream, self._expected.get(envelope.stream, 0))
-
-    def _next(self, stream: int, seq: int) -> int:
-        """The first slot at or after `seq` that was not skipped."""
-        skipped = self._skipped.get(stream, ())
-        while seq in skipped:
+    def _advance(self, seq: int) -> None:
+        """`seq` (== `low`) is settled: move the mark past it and past what follows on."""
+        seq += 1
+        above = self.above
+        while seq in above:
+            above.remove(seq)
             seq += 1
-        return seq
+        self.low = seq
 
-    def _move_to(self, stream: int, seq: int) -> None:
-        if seq <= self._expected.get(stream, 0):
-            return  # a stream only moves forward (a skip may have passed this slot already)
-        self._expected[stream] = seq
-        skipped = self._skipped.get(stream)
-        if skipped:
-            skipped.difference_update([slot for slot in skipped if slot < seq])
 
-    def _release(self, stream: int, start: int) -> list[Reliably]:
-        """Pop the held envelopes that follow on from `start` (skipped slots passed over)."""
-        held = self._held.get(stream, {})
-        ready = []
-        seq = start
-        while seq in held:
-            ready.append(held.pop(seq))
-            seq = self._next(stream, seq + 1)
-        return ready
+Acknowledge = Callable[[Stream, int, list[int]], None]
+"""How a receiver acknowledges: ``(stream, low, sacked)``: every number below `low` is settled,
+and so is each number in `sacked` (settled out of order since the last acknowledgement)."""
+
+
+class ReceiverState:
+    """What one actor keeps of reliable delivery, across its restarts: the streams into it."""
+
+    __slots__ = ("acknowledge", "handling", "streams", "touched")
+
+    def __init__(self, acknowledge: Acknowledge) -> None:
+        self.acknowledge = acknowledge
+        self.streams: dict[tuple[int | None, bool], Stream] = {}  # by (sender id, ordered)
+        self.handling: Reliably | None = None  # the reliable message `handle` is busy with
+        self.touched: list[Stream] = []  # streams with settlements not yet acknowledged
+
+    def settle(self, envelope: Reliably) -> None:
+        """`envelope` was handled: settle its number; acknowledge now if somebody may wait
+        for it (otherwise with the rest of the batch)."""
+        stream = envelope.stream
+        seq = envelope.seq
+        if seq == stream.low:
+            if stream.above:
+                stream._advance(seq)
+            else:
+                stream.low = seq + 1
+        else:
+            stream.above.add(seq)
+            stream.sacked.append(seq)
+        if not stream.touched:
+            stream.touched = True
+            self.touched.append(stream)
+        if envelope.extra is not None:  # somebody may wait for it: acknowledge now
+            self.flush()
+
+    def flush(self) -> None:
+        """Acknowledge every stream settled since the last acknowledgement, one ack each."""
+        touched = self.touched
+        if not touched:
+            return
+        self.touched = []
+        acknowledge = self.acknowledge
+        for stream in touched:
+            stream.touched = False
+            sacked = stream.sacked
+            if sacked:
+                stream.sacked = []
+            acknowledge(stream, stream.low, sacked)
+
+    def skip(self, stream: Stream, seq: int) -> Reliably | None:
+        """The sender gave up on `seq` (it failed, or was never sent): settle it without
+        handling it. Returns the held envelope of an ordered stream that is now due, if any."""
+        if stream.settled(seq):
+            return None
+        stream.held.pop(seq, None)
+        if seq != stream.low:
+            stream.above.add(seq)
+            return None
+        stream._advance(seq)
+        return stream.held.pop(stream.low, None)

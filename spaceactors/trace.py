@@ -64,6 +64,7 @@ class EventKind(enum.Enum):
     PARTITION = "partition"  # a network partition began ...
     HEAL = "heal"  # ... and healed
     FAULT = "fault"  # a fault rule was switched on or off
+    FORGET = "forget"  # the reliable layer forgot the outcome of an old failure (KEEP_FAILURES)
     UNMATCHED = "unmatched"  # a fault rule that did nothing in the run (when the system closes)
 
 

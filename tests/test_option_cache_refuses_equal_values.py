@@ -48,7 +48,7 @@ async def test_an_equal_value_of_the_wrong_type_is_refused_after_a_cached_one(
             await system.reliable.send(ref, "third", **{option: bad})
         # and the valid value still works, from the cache
         await system.reliable.send(ref, "fourth", **{option: good})
-        assert system.reliable.state.sent == 2
+        assert system.reliable.stats().sent == 2
 
 
 async def test_a_bool_is_refused_whether_or_not_its_number_was_used_first(

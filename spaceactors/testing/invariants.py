@@ -9,6 +9,7 @@ from collections.abc import Hashable, Iterable, Mapping
 import trio
 
 from spaceactors.checks import seconds
+from spaceactors.errors import DeliveryFailed, OutcomeForgotten, SpaceActorsError, UnknownMessage
 from spaceactors.receiver import MessageId
 from spaceactors.supervisor import Supervisor
 from spaceactors.system import ActorSystem
@@ -16,14 +17,27 @@ from spaceactors.trace import EventKind
 
 
 def reliable_outcome(system: ActorSystem, message_id: MessageId) -> str:
-    """``"pending"``, ``"delivered"`` or ``"failed"`` (``"forgotten"`` past `KEEP_OUTCOMES`)."""
+    """``"pending"``, ``"delivered"``, ``"failed"``, ``"forgotten"`` (past `KEEP_FAILURES`)
+    or ``"unknown"`` (never issued, or withdrawn by a cancelled send)."""
     state = system.reliable.state
     if message_id in state.pending:
         return "pending"
-    finished = state.finished.get(message_id)
-    if finished is None:
+    envelope = state.book.recent(message_id)
+    if envelope is not None:
+        error = None if envelope.extra is None else envelope.extra.error
+    else:
+        try:
+            state.book.outcome(message_id)
+            error = None
+        except SpaceActorsError as exc:
+            error = exc
+    if isinstance(error, DeliveryFailed):
+        return "failed"
+    if isinstance(error, OutcomeForgotten):
         return "forgotten"
-    return "failed" if finished.error is not None else "delivered"
+    if isinstance(error, UnknownMessage):
+        return "unknown"
+    return "delivered"
 
 
 def assert_no_reliable_message_lost(system: ActorSystem) -> None:
