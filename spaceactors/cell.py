@@ -23,7 +23,7 @@ from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.delivery import Scheduled, Tick
 from spaceactors.errors import ActorCrashed, ActorUnavailable, StartFailed
 from spaceactors.policy import NORMAL_EXIT, SHUTDOWN_EXIT, Exit, failed
-from spaceactors.receiver import ReceiverState, Reliably
+from spaceactors.receiver import ReceiverState, Reliably, Stream
 from spaceactors.ref import ActorRef, Ask
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ class ActorCell:
         self._next: Actor | None = None  # built by prepare(), run by run()
         self._receiver: ReceiverState | None = None  # made by the first reliable message
         self._crashed_on: Reliably | None = None  # a held envelope whose handling raised
+        self.outbound: list[Stream] | None = None  # reliable streams it sends on (made once)
 
     @property
     def receiver(self) -> ReceiverState:
@@ -251,6 +252,10 @@ class ActorCell:
         self.system.router.forget(self.ref)
         self._control.clear()
         self.ref._send.close()
+        if self.outbound:
+            for stream in self.outbound:
+                stream.forget_if_idle()  # (one with messages in flight: once they settle)
+            self.outbound = None
         receive = self.ref._receive
         while True:
             try:

@@ -30,8 +30,6 @@ KEEP_RECEIPTS = 16_384
 KEEP_FAILURES = 100_000
 """How many failed reliable messages `delivered` can still report as `DeliveryFailed`; past
 that, the oldest are forgotten (counted and traced), never reported as delivered."""
-_MASK = KEEP_RECEIPTS - 1
-assert KEEP_RECEIPTS & _MASK == 0, "the receipt ring's size must be a power of two"
 
 
 @attrs.frozen
@@ -59,6 +57,8 @@ class OutcomeBook:
     """Finished messages: recent ones whole, failures by id, the rest implied (see above)."""
 
     ring: list[Reliably | None] = attrs.field(factory=lambda: [None] * KEEP_RECEIPTS)
+    """The last messages to finish, each at ``ring[message_id & mask]``."""
+    mask: int = attrs.field(init=False)
     failures: collections.OrderedDict[MessageId, SpaceActorsError] = attrs.field(
         factory=collections.OrderedDict
     )
@@ -66,9 +66,16 @@ class OutcomeBook:
     forgotten: int = 0  # failures dropped past KEEP_FAILURES
     forgotten_through: int = 0  # the highest id among them
 
+    def __attrs_post_init__(self) -> None:
+        self.mask = len(self.ring) - 1
+        if len(self.ring) & self.mask:
+            raise ValueError(
+                f"the receipt ring's size must be a power of two, not {len(self.ring)}"
+            )
+
     def finished(self, envelope: Reliably) -> None:
         """`envelope` was acknowledged, failed or withdrawn: keep its outcome."""
-        self.ring[envelope.message_id & _MASK] = envelope
+        self.ring[envelope.message_id & self.mask] = envelope
 
     def failed(self, message_id: MessageId, error: SpaceActorsError) -> MessageId | None:
         """Keep a failure; returns the id of a failure forgotten to make room, if any."""
@@ -83,7 +90,7 @@ class OutcomeBook:
 
     def recent(self, message_id: MessageId) -> Reliably | None:
         """The finished message with this id, if it is among the most recent."""
-        envelope = self.ring[message_id & _MASK]
+        envelope = self.ring[message_id & self.mask]
         return envelope if envelope is not None and envelope.message_id == message_id else None
 
     def outcome(self, message_id: MessageId) -> Receipt:

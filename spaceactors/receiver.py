@@ -131,6 +131,17 @@ class Stream:
         self.sacked: list[int] = []  # settled out of order since the last acknowledgement
         self.touched = False  # settled something since the last acknowledgement
 
+    def forget_if_idle(self) -> None:
+        """The sender has stopped: if nothing of it is in flight, the receiver forgets the
+        stream (copies still queued hold it through their envelopes, so they are still
+        recognised; a later send with this sender opens a new stream)."""
+        receiver = self.ref._cell._receiver
+        if self.unacked or receiver is None or self.sender is None:
+            return
+        key = (self.sender.id, self.ordered)
+        if receiver.streams.get(key) is self:
+            del receiver.streams[key]
+
     def settled(self, seq: int) -> bool:
         """Whether number `seq` was handled or given up here (a copy is a duplicate)."""
         return seq < self.low or seq in self.above
@@ -200,8 +211,12 @@ class ReceiverState:
         if stream.settled(seq):
             return None
         stream.held.pop(seq, None)
+        if not stream.touched:  # the next acknowledgement covers it, for the sender's tally
+            stream.touched = True
+            self.touched.append(stream)
         if seq != stream.low:
             stream.above.add(seq)
+            stream.sacked.append(seq)
             return None
         stream._advance(seq)
         return stream.held.pop(stream.low, None)

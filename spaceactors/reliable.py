@@ -238,6 +238,10 @@ class Reliable:
         if stream is None:
             stream = receiver.streams[key] = Stream(state.streams, ref, sender, bool(ordered))
             state.streams += 1
+            if sender is not None:  # forgotten when the sender stops (`ActorCell.close`)
+                if sender._cell.outbound is None:
+                    sender._cell.outbound = []
+                sender._cell.outbound.append(stream)
         seq = stream.next_seq
         stream.next_seq = seq + 1
         book = state.book
@@ -396,8 +400,7 @@ class Reliable:
         """The receiver settled every number of `stream` below `low`, and those in `sacked`."""
         unacked = stream.unacked
         pending = self.state.pending
-        ring = self.state.book.ring
-        mask = KEEP_RECEIPTS - 1
+        ring, mask = self.state.book.ring, self.state.book.mask
         now = self._now()
         settled = 0
         # Contiguous numbers: the first `low - first` are covered by the cumulative part.
@@ -416,6 +419,8 @@ class Reliable:
             if envelope.extra is not None:
                 self._settled(envelope.extra)
         self.state.acknowledged += settled
+        if not unacked and stream.sender is not None and not stream.sender._cell.alive:
+            stream.forget_if_idle()
 
     # --- retries ----------------------------------------------------------------------
 
@@ -551,7 +556,9 @@ class Reliable:
         """Settle the receiver's number of a message given up unhandled; hand a held envelope
         that this sets free back to its actor."""
         stream = envelope.stream
-        ready = stream.ref._cell.receiver.skip(stream, envelope.seq)
+        receiver = stream.ref._cell.receiver
+        ready = receiver.skip(stream, envelope.seq)
+        receiver.flush()  # the stream's acknowledgement moves past it
         if ready is not None:
             # A full or closed mailbox: the envelope's own retries bring it back.
             with contextlib.suppress(MailboxFull, ActorUnavailable):
