@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import attrs
 import trio
 
+from spaceactors import reliabletopics
 from spaceactors.checks import fraction, integer, seconds, short_repr
 from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.delivery import DeliverySchedule, Scheduled
@@ -90,6 +91,7 @@ class _Pending:
     backoff: Backoff
     started: float
     sender: ActorRef | None = None
+    topic: str | None = None  # published on (`publish`): fault rules scoped to topics see it
     attempts: int = 1
     timer: Scheduled | None = None  # None until its first timeout is checked (see _sweep)
     done: trio.Event | None = None  # made only when someone waits in delivered()
@@ -164,12 +166,14 @@ class Reliable:
         jitter: float = 0.1,
         ordered: bool = False,
         sender: ActorRef | None = None,
+        _topic: str | None = None,
     ) -> MessageId:
         """Send `message` with acknowledgement and retries; returns its id at once.
 
         The first transmission waits for room in the mailbox (backpressure); retries go out
         after `timeout`, then twice as long each time up to `max_delay`, each scaled by a
-        seeded factor in ``[1 - jitter, 1 + jitter]``.
+        seeded factor in ``[1 - jitter, 1 + jitter]``. (`_topic` is for `publish` alone: the
+        topic the message goes out on, for the trace and the fault plan's topic scopes.)
 
         Raises:
             ActorNotFound: nothing live has that id or name (recorded as a dead letter).
@@ -212,7 +216,7 @@ class Reliable:
             envelope = Reliably(message_id, message, stream, seq)
         else:
             envelope = Reliably(message_id, message)
-        pending = _Pending(envelope, ref, max_retries, checks.backoff, self._now(), sender)
+        pending = _Pending(envelope, ref, max_retries, checks.backoff, self._now(), sender, _topic)
         state.pending[message_id] = pending
         state.sent += 1
         held: list[Scheduled] = []
@@ -244,6 +248,44 @@ class Reliable:
         if checks.timer is None:
             self._arm_first_checks(checks)
         return message_id
+
+    async def publish(
+        self,
+        topic: str,
+        message: object,
+        *,
+        max_retries: int = 3,
+        timeout: float = 1.0,  # noqa: ASYNC109 - the acknowledgement deadline, not a call timeout
+        max_delay: float = DEFAULT_MAX_DELAY,
+        jitter: float = 0.1,
+        ordered: bool = False,
+        sender: ActorRef | None = None,
+    ) -> dict[ActorRef, MessageId]:
+        """Send `message` reliably to every subscriber of `topic`; returns their ids at once.
+
+        Each actor subscribed when the call is made (wildcards included, `sender` left out, as
+        `Router.publish` matches them) gets its own message, as if by `send` with these options
+        (its own sender→subscriber stream). Every first transmission waits for room, whatever
+        the subscription's `Delivery` policy. Fault rules scoped to the topic apply to every
+        transmission, retries included.
+
+        Returns:
+            The message id per subscriber, for `delivered`; empty if nobody listens (counted as
+            `RouterStats.publishes_without_subscribers`). A subscriber that stopped for good
+            before its turn came gets no id (its message is a dead letter); one that stops
+            after gets an id that fails, as a `send`'s would.
+
+        Raises:
+            InvalidTopic: the topic is malformed (or a pattern).
+            ActorUnavailable: the reliable service has stopped (after leaving `open_system`, or
+                while the services shut down): nothing would retry the messages.
+            TypeError: `sender` is not an `ActorRef` or None.
+            ValueError: an option is out of range.
+        """
+        return await reliabletopics.publish(
+            self._system, topic, message, max_retries=max_retries, timeout=timeout,
+            max_delay=max_delay, jitter=jitter, ordered=ordered, sender=sender,
+        )
 
     def _first_checks_for(self, timeout: float, max_delay: float, jitter: float) -> _FirstChecks:
         """Validate a new combination of retry options; one queue serves each."""
@@ -358,6 +400,7 @@ class Reliable:
             pending.envelope,
             pending.sender,
             self.state.schedule,
+            topic=pending.topic,
             retry=pending.attempts - 1,
             held=held,
         )
