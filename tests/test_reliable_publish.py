@@ -270,7 +270,7 @@ async def test_a_subscriber_that_stops_after_the_publish_fails_alone(
         leaving.pause()
         ids = await system.reliable.publish(MARKET, "notice", max_retries=2)
         await leaving.stop()
-        with pytest.raises(sa.DeliveryFailed, match="'leaving' was not acknowledged"):
+        with pytest.raises(sa.DeliveryFailed, match="'leaving'"):
             await system.reliable.delivered(ids[leaving])
         assert (await system.reliable.delivered(ids[staying])).attempts == 1
         reasons = {letter.reason.value for letter in system.dead_letters.recent()}
@@ -536,7 +536,7 @@ async def test_a_drop_rule_scoped_to_the_topic_drops_every_transmission_retries_
         lost = await system.reliable.publish(MARKET, "quote", max_retries=2)
         heard = await system.reliable.publish("news", "headline", max_retries=2)
         direct = await system.reliable.send(trader, "letter", max_retries=2)
-        with pytest.raises(sa.DeliveryFailed, match="after 2 retries"):
+        with pytest.raises(sa.DeliveryFailed, match="'trader'"):
             await system.reliable.delivered(lost[trader])
         assert (await system.reliable.delivered(heard[trader])).attempts == 1
         assert (await system.reliable.delivered(direct)).attempts == 1
