@@ -5,10 +5,11 @@ Reliable: the main task does ``await system.reliable.send(ref, i)`` N times to a
 (inside the timing). The mailbox is FIFO, so the last acknowledgement comes after all the others;
 the count is ``stats().acknowledged``, checked against what the actor itself counted (outside
 the timing). Plain: the same actor, ``await ref.send(i)`` N times and a final ``ask`` that reads
-the count. Each reliable message costs an id, an envelope, a pending entry, a place in the
-first-check queue (no timer of its own unless its timeout passes unacknowledged), a de-dup
-entry and an acknowledgement after ``handle``; the target is that all of it keeps at least
-0.3x of the plain rate.
+the count. Each reliable message costs an id, an envelope numbered in its sender→receiver
+stream, a pending entry, a place in the first-check queue (no timer of its own unless its
+timeout passes unacknowledged), a high-water-mark update at the receiver and a share of one
+cumulative acknowledgement per mailbox drain; the target is that all of it keeps at least 0.4x
+of the plain rate (goal 0.5x).
 
 Token bucket: ``bucket.try_take(1)`` N times in one task, on a bucket whose capacity and rate are
 so large it never refuses (every call refills from the clock and takes). The figure is ns per
@@ -87,6 +88,6 @@ def bench(options: Options) -> list[bool]:
     bucket_ns = show_ns("try_take(1)", best_of(bucket, calls, options.repeat))
     show_ns("trio.current_time()", best_of(current_time, calls, options.repeat))
     return [
-        target("reliable/plain", reliable_rate / plain_rate, 0.3, fmt=".2f"),
+        target("reliable/plain", reliable_rate / plain_rate, 0.4, fmt=".2f"),
         target("try_take ns", bucket_ns, 1000, at_most=True, fmt=",.0f"),
     ]

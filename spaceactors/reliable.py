@@ -20,32 +20,25 @@ service or of a receiver loses nothing, and the service's restart re-arms the ti
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import functools
 from typing import TYPE_CHECKING
 
 import attrs
 import trio
 
-from spaceactors.checks import fraction, integer, seconds, short_repr
+from spaceactors.checks import integer, short_repr
 from spaceactors.control import ActorState
-from spaceactors.deadletters import DeadLetter, DeadLetterReason
-from spaceactors.delivery import DeliverySchedule, Scheduled
+from spaceactors.delivery import Scheduled
 from spaceactors.errors import (
     ActorUnavailable,
-    DeliveryFailed,
     MailboxFull,
-    SpaceActorsError,
-    UnknownMessage,
 )
-from spaceactors.outcomes import KEEP_FAILURES, KEEP_RECEIPTS, OutcomeBook, Receipt, receipt
-from spaceactors.policy import Backoff
-from spaceactors.receiver import Extra, MessageId, ReceiverState, Reliably, Stream
+from spaceactors.outcomes import KEEP_FAILURES, KEEP_RECEIPTS, Receipt, receipt
+from spaceactors.receiver import MessageId, ReceiverState, Reliably, Stream
 from spaceactors.ref import ActorRef
 from spaceactors.registry import check_sender
+from spaceactors.retries import ReliableState, Retries, RetryOptions, options_key
 from spaceactors.service import ServiceLife
-from spaceactors.trace import EventKind
 
 __all__ = [
     "DEFAULT_MAX_DELAY",
@@ -84,63 +77,16 @@ class ReliableStats:
     failures_forgotten: int = 0
 
 
-@attrs.define(eq=False)
-class _FirstChecks:
-    """Messages awaiting their first timeout check, in send order, with one timer for the lot.
-
-    Most messages are acknowledged long before their timeout, so a send arms no timer of its
-    own: it joins this queue, whose single schedule entry fires when the oldest one could be
-    due. Only messages still unacknowledged then get a retry timer (with its jitter drawn).
-    """
-
-    key: tuple[object, ...]
-    backoff: Backoff
-    max_retries: int
-    queue: collections.deque[Reliably] = attrs.field(factory=collections.deque)
-    timer: Scheduled | None = None
-
-    @property
-    def earliest(self) -> float:
-        """The shortest first delay the backoff can draw."""
-        return self.backoff.initial * (1.0 - self.backoff.jitter)
-
-
-@attrs.define
-class ReliableState:
-    """The pending table, the outcomes and the counters; owned by the system, so they outlive
-    the service."""
-
-    pending: dict[MessageId, Reliably] = attrs.field(factory=dict)
-    book: OutcomeBook = attrs.field(factory=OutcomeBook)
-    schedule: DeliverySchedule = attrs.field(factory=DeliverySchedule)
-    first_checks: dict[tuple[object, ...], _FirstChecks] = attrs.field(factory=dict)
-    """One queue per (timeout, max_delay, jitter) in use, keyed with their types too: True
-    equals 1 (and Decimal(1) equals 1.0), and a cached 1 must not let True skip validation."""
-    streams: int = 0  # streams opened so far (their ids)
-    withdrawn: int = 0  # sends cancelled before their first transmission
-    acknowledged: int = 0
-    retried: int = 0
-    failed: int = 0
-    duplicates: int = 0
-
-
-def _options_key(
-    max_retries: object, timeout: object, max_delay: object, jitter: object
-) -> tuple[object, ...]:
-    options = (max_retries, timeout, max_delay, jitter)
-    return options + tuple(type(option) for option in options)
-
-
 class Reliable:
     """Reliable point-to-point delivery; available as ``system.reliable``."""
 
     def __init__(self, system: ActorSystem) -> None:
         self._system = system
         self.state = ReliableState()
-        self._rng = system.rng("reliable")
         self._now = trio.lowlevel.current_clock().current_time
         self.life = ServiceLife("reliable")
-        self._defaults = self._first_checks_for(
+        self._retries = retries = Retries(system, self.state)
+        self._defaults = retries.defaults = retries.options(
             DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, DEFAULT_MAX_DELAY, DEFAULT_JITTER
         )
 
@@ -202,12 +148,72 @@ class Reliable:
         await self._transmit_first(envelope)
         return envelope.message_id
 
+    async def publish(
+        self,
+        topic: str,
+        message: object,
+        *,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - the acknowledgement deadline
+        max_delay: float = DEFAULT_MAX_DELAY,
+        jitter: float = DEFAULT_JITTER,
+        ordered: bool = False,
+        sender: ActorRef | None = None,
+    ) -> dict[ActorRef, MessageId]:
+        """Send `message` reliably to every subscriber of `topic`; returns their ids at once.
+
+        Each actor subscribed when the call is made (wildcards included, `sender` left out, as
+        `Router.publish` matches them) gets its own message, as if by `send` with these options
+        (its own sender→subscriber stream). Every first transmission waits for room, whatever
+        the subscription's `Delivery` policy. Fault rules scoped to the topic apply to every
+        transmission, retries included.
+
+        Returns:
+            The message id per subscriber, for `delivered`; empty if nobody listens (counted as
+            `RouterStats.publishes_without_subscribers`). A subscriber that stopped for good
+            before its turn came gets no id (its message is a dead letter); one that stops
+            after gets an id that fails, as a `send`'s would.
+
+        Raises:
+            InvalidTopic: the topic is malformed (or a pattern).
+            ActorUnavailable: the reliable service has stopped (after leaving `open_system`, or
+                while the services shut down): nothing would retry the messages.
+            TypeError: `sender` is not an `ActorRef` or None.
+            ValueError: an option is out of range.
+        """
+        what = f"publish reliably to {short_repr(topic)}"
+        checks = self._checks(max_retries, timeout, max_delay, jitter, sender, what)
+        router = self._system.router
+        receivers = router.state.topics.match(topic)  # InvalidTopic for a malformed topic
+        if sender is not None:
+            receivers.pop(sender, None)
+        await trio.lowlevel.checkpoint_if_cancelled()  # a cancelled call sends nothing
+        if not receivers:
+            router.state.unheard += 1
+        ids: dict[ActorRef, MessageId] = {}
+        for ref in receivers:  # each subscriber's policy is for plain publishes: all wait
+            if not ref.alive:  # stopped while the call waited for room at an earlier one
+                ref._cell.unavailable(message, sender)  # a dead letter, as `send` records
+                continue
+            envelope = self._number(ref, message, checks, ordered, sender)
+            envelope.more().topic = topic
+            await self._transmit_first(envelope)
+            ids[ref] = envelope.message_id
+        await trio.lowlevel.cancel_shielded_checkpoint()  # every message is out: keep the ids
+        return ids
+
     def _checks(
-        self, max_retries: int, timeout: float, max_delay: float, jitter: float, sender: object
-    ) -> _FirstChecks:
-        """Refuse a send that cannot go on; the retry options' queue (validated once)."""
+        self,
+        max_retries: int,
+        timeout: float,
+        max_delay: float,
+        jitter: float,
+        sender: object,
+        action: str = "send reliably",
+    ) -> RetryOptions:
+        """Refuse a call that cannot go on; the retry options (validated once)."""
         if not self.life.serving:
-            refusal = self.life.refusal(self._system.services, "send reliably")
+            refusal = self.life.refusal(self._system.services, action)
             if refusal is not None:
                 raise refusal
         if type(max_retries) is not int or max_retries < 0:
@@ -215,17 +221,17 @@ class Reliable:
         if sender is not None and type(sender) is not ActorRef:
             check_sender(sender)
         try:
-            key = _options_key(max_retries, timeout, max_delay, jitter)
+            key = options_key(max_retries, timeout, max_delay, jitter)
             checks = self.state.first_checks.get(key)
         except TypeError:  # unhashable: not a number; validation below says so
             checks = None
-        return checks or self._first_checks_for(max_retries, timeout, max_delay, jitter)
+        return checks or self._retries.options(max_retries, timeout, max_delay, jitter)
 
     def _number(
         self,
         ref: ActorRef,
         message: object,
-        checks: _FirstChecks,
+        checks: RetryOptions,
         ordered: bool,
         sender: ActorRef | None,
     ) -> Reliably:
@@ -251,14 +257,14 @@ class Reliable:
         state.pending[message_id] = envelope
         checks.queue.append(envelope)
         if checks.timer is None:
-            self._arm_first_checks(checks)
+            self._retries.arm_first_checks(checks)
         return envelope
 
     async def _transmit_first(self, envelope: Reliably) -> None:
         """The first transmission, through the tap (trace, faults) if there is one: the first
         copy waits for room. If it is cancelled, the message is withdrawn (never sent)."""
         held: list[Scheduled] = []
-        copies = 1 if self._system.tap is None else self._transmit(envelope, held)
+        copies = 1 if self._system.tap is None else self._retries.transmit(envelope, held)
         ref = envelope.stream.ref
         try:
             if copies:
@@ -271,7 +277,7 @@ class Reliable:
         except ActorUnavailable:
             pass  # stopped meanwhile (a dead letter): the retries find it stopped, then fail
         except BaseException:
-            self._withdraw(envelope, held)  # cancelled while waiting for room: never sent
+            self._retries.withdraw(envelope, held)  # cancelled waiting for room: never sent
             raise
         if held:
             if envelope.settled_at is None:
@@ -279,38 +285,6 @@ class Reliable:
             else:  # settled meanwhile (a copy got through): the held copies are moot
                 for entry in held:
                     entry.cancel()
-
-    def _withdraw(self, envelope: Reliably, held: list[Scheduled]) -> None:
-        """The first transmission was cancelled: as if never sent (its stream number is
-        skipped, copies a fault held back are called off, its id was never returned)."""
-        for entry in held:
-            entry.cancel()
-        state = self.state
-        if envelope.settled_at is not None:  # a copy got through and was acknowledged
-            return
-        del state.pending[envelope.message_id]
-        state.withdrawn += 1
-        envelope.settled_at = self._now()
-        envelope.more().error = error = UnknownMessage(
-            f"reliable message {envelope.message_id} was never sent: its send was cancelled"
-        )
-        self._keep_failure(envelope, error)
-        self._skip(envelope)
-
-    def _first_checks_for(
-        self, max_retries: int, timeout: float, max_delay: float, jitter: float
-    ) -> _FirstChecks:
-        """Validate a new combination of retry options; one queue serves each."""
-        key = _options_key(max_retries, timeout, max_delay, jitter)
-        timeout = seconds("timeout", timeout, zero=False)
-        max_delay = seconds("max_delay", max_delay, zero=False)
-        if max_delay < timeout:
-            raise ValueError(f"max_delay must be >= timeout ({timeout:g}), got {max_delay:g}")
-        jitter = fraction("jitter", jitter, one=False)
-        backoff = Backoff(initial=timeout, maximum=max_delay, jitter=jitter)
-        checks = _FirstChecks(key, backoff, max_retries)
-        self.state.first_checks[key] = checks
-        return checks
 
     async def delivered(self, message_id: MessageId) -> Receipt:
         """Wait until `message_id` is acknowledged; answers for every id `send` returned.
@@ -384,13 +358,7 @@ class Reliable:
 
     async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The ``reliable`` service: re-arm every pending retry, then serve the timers."""
-        for checks in self.state.first_checks.values():
-            if checks.queue and (checks.timer is None or not checks.timer.active):
-                self._arm_first_checks(checks)
-        for envelope in self.state.pending.values():
-            timer = None if envelope.extra is None else envelope.extra.timer
-            if timer is not None and not timer.active:
-                self._arm(envelope, delay=0.0)
+        self._retries.rearm()
         with self.life.running():
             await self.state.schedule.serve(task_status)
 
@@ -417,149 +385,9 @@ class Reliable:
             ring[envelope.message_id & mask] = envelope
             settled += 1
             if envelope.extra is not None:
-                self._settled(envelope.extra)
+                self._retries.settled(envelope.extra)
         self.state.acknowledged += settled
         if not unacked and stream.sender is not None and not stream.sender._cell.alive:
             stream.forget_if_idle()
 
     # --- retries ----------------------------------------------------------------------
-
-    def _transmit(self, envelope: Reliably, held: list[Scheduled] | None = None) -> int:
-        """How many copies of a transmission go out now, as the system's tap (trace and fault
-        plan) decides; copies it holds back wait on this service's schedule (and in `held`)."""
-        tap = self._system.tap
-        if tap is None:
-            return 1
-        stream = envelope.stream
-        return tap.transmit(
-            stream.ref,
-            envelope,
-            stream.sender,
-            self.state.schedule,
-            topic=None if envelope.extra is None else envelope.extra.topic,
-            retry=envelope.attempts - 1,
-            held=held,
-        )
-
-    def _arm_first_checks(self, checks: _FirstChecks) -> None:
-        deadline = checks.queue[0].started + checks.earliest
-        checks.timer = self.state.schedule.call_at(
-            deadline, functools.partial(self._first_check, checks)
-        )
-
-    def _first_check(self, checks: _FirstChecks, entry: Scheduled) -> None:
-        """Give each message old enough to be due its own retry timer, if still unacknowledged."""
-        if checks.timer is not entry:
-            return
-        checks.timer = None
-        queue = checks.queue
-        now, earliest = self._now(), checks.earliest
-        while queue and queue[0].started + earliest <= now:
-            envelope = queue.popleft()
-            if envelope.settled_at is None:
-                delay = checks.backoff.delay(0, self._rng)
-                self._arm(envelope, delay=envelope.started + delay - now)
-        if queue:
-            self._arm_first_checks(checks)
-        elif checks is not self._defaults and self.state.first_checks.get(checks.key) is checks:
-            del self.state.first_checks[checks.key]  # unused: a later send remakes it
-
-    def _arm(self, envelope: Reliably, delay: float | None = None) -> None:
-        if delay is None:
-            checks: _FirstChecks = envelope.checks
-            delay = checks.backoff.delay(envelope.attempts - 1, self._rng)
-        envelope.more().timer = self.state.schedule.call_at(
-            self._now() + delay, functools.partial(self._due, envelope)
-        )
-
-    def _due(self, envelope: Reliably, entry: Scheduled) -> None:
-        if envelope.settled_at is not None or envelope.more().timer is not entry:
-            return
-        stream = envelope.stream
-        receiver = stream.ref._cell.receiver
-        if stream.settled(envelope.seq):  # handled: its acknowledgement is in the next batch
-            receiver.flush()
-            if envelope.settled_at is not None:
-                return
-        if receiver.handling is envelope or stream.held.get(envelope.seq) is envelope:
-            # Being handled right now, or received and waiting for an earlier message of its
-            # stream (which is delivered or failed and skipped in time): not a lost attempt.
-            self._arm(envelope)
-            return
-        if envelope.attempts > envelope.checks.max_retries:
-            self._fail(envelope)
-            return
-        envelope.attempts += 1
-        self.state.retried += 1
-        extra = envelope.more()
-        if extra.held is None and self._system.tap is not None:
-            extra.held = []
-        ref = stream.ref
-        for _ in range(self._transmit(envelope, extra.held)):
-            # No room, or a stopped receiver (a dead letter): the attempt still counts.
-            with contextlib.suppress(MailboxFull, ActorUnavailable):
-                ref.try_send(envelope)
-        self._arm(envelope)
-
-    def _fail(self, envelope: Reliably) -> None:
-        state = self.state
-        del state.pending[envelope.message_id]
-        state.failed += 1
-        ref = envelope.stream.ref
-        error = DeliveryFailed(
-            f"reliable message {envelope.message_id} ({type(envelope.message).__name__}) to "
-            f"{ref.name!r} was not acknowledged after {envelope.attempts - 1} retries"
-        )
-        envelope.more().error = error
-        envelope.settled_at = self._now()
-        self._system.dead_letters.record(
-            DeadLetter(
-                trio.current_time(),
-                ref.name,
-                envelope.message,
-                DeadLetterReason.DELIVERY_FAILED,
-                str(error),
-            )
-        )
-        self._keep_failure(envelope, error)
-        self._skip(envelope)  # settled: a copy still in flight is not handled
-        self._settled(envelope.more())
-
-    @staticmethod
-    def _settled(extra: Extra) -> None:
-        """A message with extras settled: stop its timer, call off the copies a fault holds
-        back (waiting for their delay, or for room), wake whoever waits for it."""
-        if extra.timer is not None:
-            extra.timer.cancel()
-        if extra.held:
-            for entry in extra.held:
-                entry.cancel()
-            extra.held = None
-        if extra.done is not None:
-            extra.done.set()
-
-    def _keep_failure(self, envelope: Reliably, error: SpaceActorsError) -> None:
-        """Put a failed (or withdrawn) message in the outcome book; trace a failure that the
-        book forgets to make room."""
-        book = self.state.book
-        book.finished(envelope)
-        forgotten = book.failed(envelope.message_id, error)
-        if forgotten is not None and self._system.tap is not None:
-            self._system.tap.record(
-                EventKind.FORGET,
-                envelope.stream.ref.name,
-                message_id=forgotten,
-                detail=f"outcome forgotten past KEEP_FAILURES ({KEEP_FAILURES})",
-            )
-
-    def _skip(self, envelope: Reliably) -> None:
-        """Settle the receiver's number of a message given up unhandled; hand a held envelope
-        that this sets free back to its actor."""
-        stream = envelope.stream
-        receiver = stream.ref._cell.receiver
-        ready = receiver.skip(stream, envelope.seq)
-        receiver.flush()  # the stream's acknowledgement moves past it
-        if ready is not None:
-            # A full or closed mailbox: the envelope's own retries bring it back.
-            with contextlib.suppress(MailboxFull, ActorUnavailable):
-                stream.ref.try_send(ready)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import spaceactors as sa
 from spaceactors.faults import Fate
-from spaceactors.reliable import Reliable
+from spaceactors.retries import Retries
 
 
 class Ledger(sa.Actor):
@@ -191,16 +191,16 @@ async def test_ordered_messages_are_handled_in_send_order_despite_a_lost_first_c
 async def test_a_crash_of_the_reliable_service_loses_no_pending_message(
     autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    due = Reliable._due
+    due = Retries._due
     crashed: list[bool] = []
 
-    def crash_once(self: Reliable, pending: Any, entry: Any) -> None:
+    def crash_once(self: Retries, pending: Any, entry: Any) -> None:
         if not crashed:
             crashed.append(True)
             raise RuntimeError("reliable service failure")
         due(self, pending, entry)
 
-    monkeypatch.setattr(Reliable, "_due", crash_once)
+    monkeypatch.setattr(Retries, "_due", crash_once)
     handled: list[Any] = []
     async with sa.open_system() as system:
         await system.spawn(Ledger, handled, {"a", "b"}, name="ledger")
