@@ -121,10 +121,10 @@ class Reliable:
         if (
             self.life.serving
             and max_retries is DEFAULT_MAX_RETRIES
-            and sender is None
             and timeout is DEFAULT_TIMEOUT
             and max_delay is DEFAULT_MAX_DELAY
             and jitter is DEFAULT_JITTER
+            and (sender is None or type(sender) is ActorRef)
         ):
             checks = self._defaults  # the common case, validated once
         else:

@@ -32,7 +32,8 @@ from spaceactors.errors import (
     SpaceActorsError,
     UnknownMessage,
 )
-from spaceactors.outcomes import KEEP_FAILURES, OutcomeBook
+from spaceactors import outcomes
+from spaceactors.outcomes import OutcomeBook
 from spaceactors.policy import Backoff
 from spaceactors.receiver import Extra, MessageId, Reliably
 from spaceactors.trace import EventKind
@@ -245,7 +246,7 @@ class Retries:
                 EventKind.FORGET,
                 envelope.stream.ref.name,
                 message_id=forgotten,
-                detail=f"outcome forgotten past KEEP_FAILURES ({KEEP_FAILURES})",
+                detail=f"outcome forgotten past KEEP_FAILURES ({outcomes.KEEP_FAILURES})",
             )
 
     def skip(self, envelope: Reliably) -> None:
@@ -265,6 +266,7 @@ class Retries:
         skipped, copies a fault held back are called off, its id was never returned)."""
         for entry in held:
             entry.cancel()
+        envelope.stream.ref._cell.receiver.flush()  # a copy a fault let through, handled?
         state = self.state
         if envelope.settled_at is not None:  # a copy got through and was acknowledged
             return
