@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import attrs
 import trio
 
+from spaceactors import outcomes
 from spaceactors.checks import fraction, seconds
 from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.delivery import DeliverySchedule, Scheduled
@@ -32,7 +33,6 @@ from spaceactors.errors import (
     SpaceActorsError,
     UnknownMessage,
 )
-from spaceactors import outcomes
 from spaceactors.outcomes import OutcomeBook
 from spaceactors.policy import Backoff
 from spaceactors.receiver import Extra, MessageId, Reliably
