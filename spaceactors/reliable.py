@@ -78,7 +78,8 @@ class ReliableStats:
 
 
 class Reliable:
-    """Reliable point-to-point delivery; available as ``system.reliable``."""
+    """Reliable delivery (exactly-once processing, retries, outcomes) to an actor or to the
+    subscribers of a topic; available as ``system.reliable``."""
 
     def __init__(self, system: ActorSystem) -> None:
         self._system = system
