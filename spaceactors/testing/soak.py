@@ -1,16 +1,27 @@
-"""The soak profile: a million reliable messages through a hostile network, in virtual time.
+"""The soak profiles: reliable delivery through a hostile network, in virtual time.
 
-``make soak`` (or ``python -m spaceactors.testing.soak``) sends 1,000,000 reliable messages
-from a producer to a pool of actors through a fault plan of 10% loss, 5% duplication, random
-delays, and an actor crash every 10,000 messages handled, then checks: zero lost (every message
-acknowledged; none failed or pending), zero processed twice, and every crash restarted without
-a supervisor giving up. It prints the figures. ``make test`` runs the same with fewer messages.
+``make soak`` (``python -m spaceactors.testing.soak --profile all``) runs two profiles:
+
+- ``million``: 1,000,000 reliable messages from one producer to a pool of actors through 10%
+  loss, 5% duplication, long-tailed delays on a fifth of them, and an actor crash every 10,000
+  messages handled, at most 2,000 unsettled at a time.
+- ``in-flight``: 200,000 reliable messages from four senders to eight actors, with 20,000
+  unacknowledged at every moment, through 10% loss, 5% duplication, 5% reordering, delays of up
+  to 10 s on a fifth of them, and an actor crash every 10,000 handled; it also checks that
+  memory is flat after warm-up (see `spaceactors.testing.memory`).
+
+Each checks: zero lost (every message processed; none failed or pending), zero processed twice,
+zero unknown outcomes (every id `delivered` answers with a receipt or `DeliveryFailed` that
+agrees with what the actor processed, when the message settles and again at the very end), and
+every crash restarted without a supervisor giving up. It prints the figures; the exit code is 0
+for PASS, 1 for FAIL. ``make test`` runs both scaled down (`tests/test_soak.py`).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import array
+import functools
 import sys
 import time
 
@@ -25,11 +36,20 @@ from spaceactors.faultplan import (
     DropMessages,
     DuplicateMessages,
     FaultPlan,
+    ReorderMessages,
 )
+from spaceactors.outcomes import KEEP_RECEIPTS
+from spaceactors.ref import ActorRef
 from spaceactors.system import ActorSystem, open_system
+from spaceactors.testing.memory import MemoryCheck, MemoryProbe
 from spaceactors.virtual import run
 
 CRASH_EVERY = 10_000
+IN_FLIGHT = 20_000
+PROFILES = ("million", "in-flight")
+
+# What `delivered` said about a message (one byte per message).
+_NOT_ASKED, _DELIVERED, _FAILED, _UNKNOWN = 0, 1, 2, 3
 
 
 def soak_plan(crash_every: int = CRASH_EVERY) -> FaultPlan:
@@ -44,6 +64,20 @@ def soak_plan(crash_every: int = CRASH_EVERY) -> FaultPlan:
     )
 
 
+def in_flight_plan(crash_every: int = CRASH_EVERY, max_delay: float = 10.0) -> FaultPlan:
+    """10% loss, 5% duplication, 5% reordering, a delay uniform in [0, `max_delay`] s on 20%,
+    a crash of each sink on every `crash_every`-th message it handles."""
+    return FaultPlan(
+        [
+            DropMessages(probability=0.10),
+            DuplicateMessages(probability=0.05),
+            ReorderMessages(probability=0.05),
+            DelayMessages(probability=0.20, maximum=max_delay),
+            CrashActor(actors="sink-*", every=crash_every),
+        ]
+    )
+
+
 class Sink(Actor):
     """Counts each message it processes in a shared tally (which outlives its crashes)."""
 
@@ -53,6 +87,13 @@ class Sink(Actor):
     async def handle(self, message: object) -> object:
         assert isinstance(message, int)
         self.tally[message] += 1
+        return None
+
+
+class Source(Actor):
+    """A sender of reliable messages (it handles nothing itself)."""
+
+    async def handle(self, message: object) -> object:
         return None
 
 
@@ -72,65 +113,209 @@ class SoakReport:
     restarts: int
     virtual_seconds: float
     wall_seconds: float
+    unknown_outcomes: int = 0
+    """Ids `delivered` answered with neither a receipt nor `DeliveryFailed`, or with one that
+    disagrees with what the actor processed, or differently at the end than when settled."""
+    unknown_examples: tuple[str, ...] = ()
+    in_flight: int = 0
+    """The most messages unsettled at once (the profile keeps this many in flight)."""
+    memory: MemoryCheck | None = None
 
     @property
     def ok(self) -> bool:
-        """Zero lost, zero processed twice, every crash restarted."""
+        """Zero lost, processed twice or unknown; every crash restarted; memory flat."""
         return (
             self.lost == 0
             and self.processed_twice == 0
             and self.failed == 0
             and self.pending == 0
+            and self.unknown_outcomes == 0
             and self.restarts == self.faults.get("crash", 0)
+            and (self.memory is None or self.memory.flat)
         )
 
     def render(self) -> str:
         faults = ", ".join(f"{kind} {n:,}" for kind, n in sorted(self.faults.items()))
         rate = self.messages / self.wall_seconds if self.wall_seconds else 0.0
-        return "\n".join(
-            [
-                f"messages            {self.messages:>12,}",
-                f"acknowledged        {self.acknowledged:>12,}",
-                f"failed / pending    {self.failed:>12,} / {self.pending:,}",
-                f"lost                {self.lost:>12,}",
-                f"processed twice     {self.processed_twice:>12,}",
-                f"retried             {self.retried:>12,}",
-                f"duplicates dropped  {self.duplicates_suppressed:>12,}",
-                f"injected faults     {faults}",
-                f"restarts            {self.restarts:>12,}",
-                f"virtual time        {self.virtual_seconds:>12,.1f} s",
-                f"wall time           {self.wall_seconds:>12,.1f} s ({rate:,.0f} msg/s)",
-                "verdict             " + ("PASS" if self.ok else "FAIL"),
-            ]
-        )
+        lines = [
+            f"messages            {self.messages:>12,}",
+            f"most in flight      {self.in_flight:>12,}",
+            f"acknowledged        {self.acknowledged:>12,}",
+            f"failed / pending    {self.failed:>12,} / {self.pending:,}",
+            f"lost                {self.lost:>12,}",
+            f"processed twice     {self.processed_twice:>12,}",
+            f"unknown outcomes    {self.unknown_outcomes:>12,}",
+            *(f"  e.g. {example}" for example in self.unknown_examples),
+            f"retried             {self.retried:>12,}",
+            f"duplicates dropped  {self.duplicates_suppressed:>12,}",
+            f"injected faults     {faults}",
+            f"restarts            {self.restarts:>12,}",
+            f"virtual time        {self.virtual_seconds:>12,.1f} s",
+            f"wall time           {self.wall_seconds:>12,.1f} s ({rate:,.0f} msg/s)",
+        ]
+        if self.memory is not None:
+            lines.append(f"memory              {self.memory.render()}")
+        lines.append("verdict             " + ("PASS" if self.ok else "FAIL"))
+        return "\n".join(lines)
+
+
+@attrs.define
+class _Outcomes:
+    """What `delivered` said about each message, checked against what the sinks processed."""
+
+    tally: bytearray
+    ids: array.array[int]  # not a list: a list would keep one int object per message alive
+    said: bytearray
+    unknown: bytearray  # 1 for each message whose outcome was unknown at least once
+    examples: list[str] = attrs.field(factory=list)
+
+    @classmethod
+    def for_messages(cls, messages: int) -> _Outcomes:
+        ids = array.array("q", bytes(8 * messages))
+        return cls(bytearray(messages), ids, bytearray(messages), bytearray(messages))
+
+    async def ask(self, system: ActorSystem, n: int) -> None:
+        """Ask for message `n`'s outcome; note it, or why it is unknown."""
+        message_id = self.ids[n]
+        try:
+            await system.reliable.delivered(message_id)
+            answer, what = _DELIVERED, "a receipt"
+        except DeliveryFailed:
+            answer, what = _FAILED, "DeliveryFailed"
+        except Exception as error:  # what the caller could not tell apart: unknown
+            answer, what = _UNKNOWN, f"{type(error).__name__}: {error}"
+        before, self.said[n] = self.said[n], answer
+        processed = self.tally[n]
+        if answer == _UNKNOWN:
+            self._note(n, f"id {message_id}: delivered() raised {what}")
+        elif before not in (_NOT_ASKED, answer):
+            self._note(n, f"id {message_id}: delivered() changed its answer to {what}")
+        elif (answer == _DELIVERED) != (processed > 0):
+            self._note(n, f"id {message_id}: {what} but processed {processed}x")
+
+    def _note(self, n: int, problem: str) -> None:
+        if not self.unknown[n]:
+            self.unknown[n] = 1
+            if len(self.examples) < 5:
+                self.examples.append(problem)
+
+    async def ask_all_again(self, system: ActorSystem) -> None:
+        """Long after: every id must still answer, the same as when it settled."""
+        for n in range(len(self.ids)):
+            await self.ask(system, n)
 
 
 async def soak(
     messages: int, *, sinks: int = 8, window: int = 2_000, crash_every: int = CRASH_EVERY
 ) -> SoakReport:
-    """Run the soak in the current Trio run (use virtual time: `spaceactors.run`)."""
-    tally = bytearray(messages)
-    wall = time.perf_counter()
-    start = trio.current_time()
+    """The ``million`` profile, in the current Trio run (use virtual time: `spaceactors.run`):
+    `messages` to `sinks` actors, settling the oldest half whenever `window` are unsettled."""
+    outcomes = _Outcomes.for_messages(messages)
+    wall, start = time.perf_counter(), trio.current_time()
     async with open_system(faults=soak_plan(crash_every), max_restarts=10, within=1.0) as system:
-        refs = [await system.spawn(Sink, tally, name=f"sink-{i}") for i in range(sinks)]
+        refs = [await system.spawn(Sink, outcomes.tally, name=f"sink-{i}") for i in range(sinks)]
         reliable = system.reliable
-        in_flight: list[int] = []
+        unsettled: list[int] = []
         for n in range(messages):
-            in_flight.append(
-                await reliable.send(refs[n % sinks], n, max_retries=20, timeout=0.5, max_delay=5.0)
+            outcomes.ids[n] = await reliable.send(
+                refs[n % sinks], n, max_retries=20, timeout=0.5, max_delay=5.0
             )
-            if len(in_flight) >= window:  # bounded memory: wait for the oldest half
-                await _settle(system, in_flight[: window // 2])
-                del in_flight[: window // 2]
-        await _settle(system, in_flight)
-        stats = reliable.stats()
-        restarts = sum(ref.status().restarts for ref in refs)
-        assert system.faults is not None
-        injected = dict(system.faults.injected)
-        virtual = trio.current_time() - start
+            unsettled.append(n)
+            if len(unsettled) >= window:  # bounded memory: wait for the oldest half
+                for oldest in unsettled[: window // 2]:
+                    await outcomes.ask(system, oldest)
+                del unsettled[: window // 2]
+        for oldest in unsettled:
+            await outcomes.ask(system, oldest)
+        await outcomes.ask_all_again(system)
+        return _report(system, outcomes, refs, start, wall, in_flight=min(window, messages))
+
+
+async def soak_in_flight(
+    messages: int,
+    *,
+    in_flight: int = IN_FLIGHT,
+    sinks: int = 8,
+    senders: int = 4,
+    crash_every: int = CRASH_EVERY,
+    max_delay: float = 10.0,
+    memory: MemoryProbe | None = None,
+) -> SoakReport:
+    """The ``in-flight`` profile, in the current Trio run (use virtual time: `spaceactors.run`).
+
+    `messages` reliable messages go to `sinks` actors from `senders` actors in turn, as fast
+    as the network allows `in_flight` to be unacknowledged at once (the producer waits a tick of
+    virtual time while that many are); meanwhile a second task asks `delivered` about each in
+    send order. A `memory` probe is told of every message sent.
+    """
+    outcomes = _Outcomes.for_messages(messages)
+    wall, start = time.perf_counter(), trio.current_time()
+    plan = in_flight_plan(crash_every, max_delay)
+    async with open_system(faults=plan, max_restarts=10, within=1.0) as system:
+        refs = [
+            await system.spawn(Sink, outcomes.tally, name=f"sink-{i}", mailbox_size=in_flight)
+            for i in range(sinks)
+        ]
+        sources = [await system.spawn(Source, name=f"source-{i}") for i in range(senders)]
+        reliable = system.reliable
+        progress = _Progress()
+
+        async def produce() -> None:
+            for n in range(messages):
+                # Polls: the count falls as acknowledgements come, with no event to wait on.
+                while reliable.pending_count() >= in_flight:  # noqa: ASYNC110
+                    await trio.sleep(_TICK)
+                outcomes.ids[n] = await reliable.send(
+                    refs[n % sinks],
+                    n,
+                    sender=sources[n % senders],
+                    max_retries=20,
+                    timeout=1.0,
+                    max_delay=max_delay,
+                )
+                progress.sent = n + 1
+                progress.most = max(progress.most, reliable.pending_count())
+                if memory is not None:
+                    memory.passed(n + 1)
+
+        async def settle() -> None:
+            for n in range(messages):
+                while n >= progress.sent:  # noqa: ASYNC110 - the producer is behind (rarely)
+                    await trio.sleep(_TICK)
+                await outcomes.ask(system, n)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(produce)
+            nursery.start_soon(settle)
+        await trio.sleep(2 * max_delay)  # copies still on the way land, and must change nothing
+        await outcomes.ask_all_again(system)
+        report = _report(system, outcomes, refs, start, wall, in_flight=progress.most)
+    return attrs.evolve(report, memory=None if memory is None else memory.result())
+
+
+_TICK = 0.05  # seconds of virtual time a waiting producer or settler sleeps
+
+
+@attrs.define
+class _Progress:
+    sent: int = 0
+    most: int = 0  # the most messages unacknowledged at once
+
+
+def _report(
+    system: ActorSystem,
+    outcomes: _Outcomes,
+    refs: list[ActorRef],
+    start: float,
+    wall: float,
+    *,
+    in_flight: int,
+) -> SoakReport:
+    stats = system.reliable.stats()
+    assert system.faults is not None
+    tally = outcomes.tally
     return SoakReport(
-        messages=messages,
+        messages=len(tally),
         acknowledged=stats.acknowledged,
         failed=stats.failed,
         pending=stats.pending,
@@ -138,27 +323,55 @@ async def soak(
         processed_twice=sum(1 for count in tally if count > 1),
         retried=stats.retried,
         duplicates_suppressed=stats.duplicates_suppressed,
-        faults=injected,
-        restarts=restarts,
-        virtual_seconds=virtual,
+        faults=dict(system.faults.injected),
+        restarts=sum(ref.status().restarts for ref in refs),
+        virtual_seconds=trio.current_time() - start,
         wall_seconds=time.perf_counter() - wall,
+        unknown_outcomes=outcomes.unknown.count(1),
+        unknown_examples=tuple(outcomes.examples),
+        in_flight=in_flight,
     )
 
 
-async def _settle(system: ActorSystem, message_ids: list[int]) -> None:
-    for message_id in message_ids:
-        with contextlib.suppress(DeliveryFailed):  # counted in the stats, reported as failed
-            await system.reliable.delivered(message_id)
+def memory_probe(messages: int, in_flight: int, samples: int = 16) -> MemoryProbe:
+    """A probe for an in-flight soak of `messages`: a warm-up of twice the in-flight window and
+    the receipts the engine keeps, then `samples` spread over the rest of the sends."""
+    warm_up = 2 * in_flight + KEEP_RECEIPTS
+    every = max((messages - warm_up) // samples, 1)
+    return MemoryProbe(warm_up=warm_up, every=every)
+
+
+def _runs(profile: str, options: argparse.Namespace) -> SoakReport:
+    """Run one profile as the command-line options say."""
+    if profile == "million":
+        return run(soak, options.messages or 1_000_000, seed=options.seed)
+    in_flight = options.in_flight
+    count = options.messages or 10 * in_flight
+    probe = memory_probe(count, in_flight)
+    profile_run = functools.partial(soak_in_flight, in_flight=in_flight, memory=probe)
+    return run(profile_run, count, seed=options.seed)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m spaceactors.testing.soak``: run the chosen profiles; 0 if all pass, else 1."""
     parser = argparse.ArgumentParser(prog="python -m spaceactors.testing.soak")
-    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--profile", choices=[*PROFILES, "all"], default="million")
+    parser.add_argument(
+        "--messages",
+        type=int,
+        default=None,
+        help="messages per profile (default: 1,000,000 for million, 10x --in-flight for in-flight)",
+    )
+    parser.add_argument("--in-flight", type=int, default=IN_FLIGHT, help="default: %(default)s")
     parser.add_argument("--seed", type=int, default=0)
     options = parser.parse_args(argv)
-    report = run(soak, options.messages, seed=options.seed)
-    print(report.render())
-    return 0 if report.ok else 1
+    passed = True
+    for profile in PROFILES if options.profile == "all" else [options.profile]:
+        report = _runs(profile, options)
+        print(f"== soak profile: {profile}\n{report.render()}\n", flush=True)
+        passed = passed and report.ok
+    print("soak: PASS" if passed else "soak: FAIL")
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":
