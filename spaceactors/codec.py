@@ -262,8 +262,8 @@ class Codec:
             if member not in members:
                 known = ", ".join(sorted(self._tag_by_class[m] for m in members))
                 raise _WireProblem(
-                    f"unknown {UNION_TAG} {short_repr(tag)}; expected one of {known}"
-                )
+                f"unknown {UNION_TAG} {short_repr(tag)}; expected one of {known}"
+            )
             return converter.structure(fields, member)
 
         converter.register_unstructure_hook(union, unstructure)

@@ -55,7 +55,9 @@ def _names(value: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
 def _name_list(_: object, attribute: attrs.Attribute[Any], value: tuple[object, ...]) -> None:
     for name in value:
         if not isinstance(name, str) or not name:
-            raise InvalidSpec(f"{attribute.name} must hold non-empty names, got {short_repr(name)}")
+            raise InvalidSpec(
+                f"{attribute.name} must hold non-empty names, got {short_repr(name)}"
+            )
         checks.name(f"{attribute.name} entry", name, InvalidSpec)  # UTF-8 can encode it
 
 
@@ -105,7 +107,9 @@ class Scope:
         topics: topics published to (a scoped rule then leaves point-to-point traffic alone).
     """
 
-    message_types: tuple[str, ...] = attrs.field(default=(), converter=_names, validator=_name_list)
+    message_types: tuple[str, ...] = attrs.field(
+        default=(), converter=_names, validator=_name_list
+    )
     actors: tuple[str, ...] = attrs.field(default=(), converter=_names, validator=_name_list)
     topics: tuple[str, ...] = attrs.field(default=(), converter=_names, validator=_name_list)
 
@@ -213,7 +217,8 @@ class Partition(_Rule):
             for name in group:
                 if not isinstance(name, str) or not name:
                     raise InvalidSpec(
-                        f"partition group {index} must hold non-empty names, got {short_repr(name)}"
+                        f"partition group {index} must hold non-empty names, "
+                        f"got {short_repr(name)}"
                     )
                 checks.name(f"partition group {index} entry", name, InvalidSpec)
         names = [name for group in self.groups for name in group]
@@ -242,7 +247,9 @@ class CrashActor(_Rule):
     def __attrs_post_init__(self) -> None:
         for label, value in (("nth", self.nth), ("every", self.every)):
             if value is not None and (type(value) is not int or value < 1):
-                raise InvalidSpec(f"{label} must be a message count >= 1, got {short_repr(value)}")
+                raise InvalidSpec(
+                    f"{label} must be a message count >= 1, got {short_repr(value)}"
+                )
             if value is not None and value > MAX_COUNT:
                 raise InvalidSpec(
                     f"{label} must be a message count <= 2**63 - 1, got {short_repr(value)}"

@@ -108,6 +108,7 @@ def _requests(items: Iterable[ResourceRequest]) -> tuple[ResourceRequest, ...]:
     return typing.cast("tuple[ResourceRequest, ...]", _as_tuple(items))
 
 
+
 # --- supporting types -------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
 
+
 def not_a_target(target: object) -> NoReturn:
     """Raise the `TypeError` for a target that is not an `ActorRef`, an id or a name."""
     raise TypeError(
