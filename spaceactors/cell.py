@@ -68,7 +68,7 @@ class ActorCell:
         self._next: Actor | None = None  # built by prepare(), run by run()
         self._receiver: ReceiverState | None = None  # made by the first reliable message
         self._crashed_on: Reliably | None = None  # a held envelope whose handling raised
-        self.outbound: list[Stream] | None = None  # reliable streams it sends on (made once)
+        self.outbound: set[Stream] | None = None  # reliable streams it sends on (made once)
 
     @property
     def receiver(self) -> ReceiverState:
@@ -256,6 +256,9 @@ class ActorCell:
             for stream in self.outbound:
                 stream.forget_if_idle()  # (one with messages in flight: once they settle)
             self.outbound = None
+        if self._receiver is not None:  # its streams go with it (in-flight copies keep theirs)
+            self._receiver.close()
+            self._receiver = None
         receive = self.ref._receive
         while True:
             try:
@@ -434,6 +437,8 @@ class ActorCell:
                     self.state = ActorState.PAUSED if self._paused else ActorState.RUNNING
             if not self._paused:
                 return None
+            if self._receiver is not None:
+                self._receiver.flush()  # paused: acknowledge what it handled before
             self._resumed = trio.Event()
             try:
                 await self._resumed.wait()

@@ -62,6 +62,10 @@ class OutcomeBook:
     failures: collections.OrderedDict[MessageId, SpaceActorsError] = attrs.field(
         factory=collections.OrderedDict
     )
+    withdrawn: collections.OrderedDict[MessageId, UnknownMessage] = attrs.field(
+        factory=collections.OrderedDict
+    )
+    """Ids of sends cancelled before their first transmission (never returned), as many."""
     issued: int = 0  # the highest id issued
     forgotten: int = 0  # failures dropped past KEEP_FAILURES
     forgotten_through: int = 0  # the highest id among them
@@ -88,6 +92,14 @@ class OutcomeBook:
         self.forgotten_through = max(self.forgotten_through, dropped)
         return dropped
 
+    def withdraw(self, message_id: MessageId, error: UnknownMessage) -> None:
+        """A send was cancelled before it went out: its id was never returned. Kept apart from
+        the failures (it uses none of their room), the oldest dropped silently past the cap."""
+        withdrawn = self.withdrawn
+        withdrawn[message_id] = error
+        if len(withdrawn) > KEEP_FAILURES:
+            withdrawn.popitem(last=False)
+
     def recent(self, message_id: MessageId) -> Reliably | None:
         """The finished message with this id, if it is among the most recent."""
         envelope = self.ring[message_id & self.mask]
@@ -101,7 +113,7 @@ class OutcomeBook:
             UnknownMessage: no message has this id.
             OutcomeForgotten: it finished long ago and its failure may have been forgotten.
         """
-        error = self.failures.get(message_id)
+        error = self.failures.get(message_id) or self.withdrawn.get(message_id)
         if error is not None:
             raise error
         if not 1 <= message_id <= self.issued:

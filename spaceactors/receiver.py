@@ -205,6 +205,18 @@ class ReceiverState:
                 stream.sacked = []
             acknowledge(stream, stream.low, sacked)
 
+    def close(self) -> None:
+        """The actor stopped for good: acknowledge what it handled, let go of what its
+        ordered streams held (their retries find it stopped, then fail), and leave its senders'
+        lists of streams."""
+        self.flush()
+        for stream in self.streams.values():
+            stream.held.clear()
+            sender = stream.sender
+            if sender is not None and sender._cell.outbound:
+                sender._cell.outbound.discard(stream)
+        self.streams.clear()
+
     def skip(self, stream: Stream, seq: int) -> Reliably | None:
         """The sender gave up on `seq` (it failed, or was never sent): settle it without
         handling it. Returns the held envelope of an ordered stream that is now due, if any."""

@@ -126,27 +126,33 @@ class Reliable:
             and max_delay is DEFAULT_MAX_DELAY
             and jitter is DEFAULT_JITTER
             and (sender is None or type(sender) is ActorRef)
+            and ordered is False
         ):
             checks = self._defaults  # the common case, validated once
         else:
-            checks = self._checks(max_retries, timeout, max_delay, jitter, sender)
-        if type(target) is ActorRef and target._cell.state is not ActorState.STOPPED:
-            ref = target
-        else:
-            ref = self._system.router.resolve(target, message, sender)
-            if not ref.alive:
-                raise ref._cell.unavailable(message, sender)
-        envelope = self._number(ref, message, checks, ordered, sender)
-        if self._system.tap is None:  # the fast path: no trace, no faults
-            try:
-                ref._send.send_nowait(envelope)
-                return envelope.message_id
-            except trio.WouldBlock:
-                pass
-            except (trio.ClosedResourceError, trio.BrokenResourceError):
-                ref._cell.unavailable(envelope)  # stopped meanwhile: a dead letter (and the
-                return envelope.message_id  # retries find it stopped, then fail)
-        await self._transmit_first(envelope)
+            checks = self._checks(max_retries, timeout, max_delay, jitter, sender, ordered)
+        try:
+            if type(target) is ActorRef and target._cell.state is not ActorState.STOPPED:
+                ref = target
+            else:
+                ref = self._system.router.resolve(target, message, sender)
+                if not ref.alive:
+                    raise ref._cell.unavailable(message, sender)
+            envelope = self._number(ref, message, checks, ordered, sender)
+            if self._system.tap is None:  # the fast path: no trace, no faults
+                try:
+                    ref._send.send_nowait(envelope)
+                except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+                    await self._transmit_first(envelope)  # full, or stopped: the slow path
+                else:
+                    checks.queue.append(envelope)  # `Retries.enqueue`, inlined
+                    if checks.timer is None:
+                        self._retries.arm_first_checks(checks)
+            else:
+                await self._transmit_first(envelope)
+        finally:
+            if checks is not self._defaults:
+                self._retries.release(checks)  # forgotten once no message uses them
         return envelope.message_id
 
     async def publish(
@@ -183,23 +189,26 @@ class Reliable:
             ValueError: an option is out of range.
         """
         what = f"publish reliably to {short_repr(topic)}"
-        checks = self._checks(max_retries, timeout, max_delay, jitter, sender, what)
+        checks = self._checks(max_retries, timeout, max_delay, jitter, sender, ordered, what)
         router = self._system.router
-        receivers = router.state.topics.match(topic)  # InvalidTopic for a malformed topic
-        if sender is not None:
-            receivers.pop(sender, None)
-        await trio.lowlevel.checkpoint_if_cancelled()  # a cancelled call sends nothing
-        if not receivers:
-            router.state.unheard += 1
         ids: dict[ActorRef, MessageId] = {}
-        for ref in receivers:  # each subscriber's policy is for plain publishes: all wait
-            if not ref.alive:  # stopped while the call waited for room at an earlier one
-                ref._cell.unavailable(message, sender)  # a dead letter, as `send` records
-                continue
-            envelope = self._number(ref, message, checks, ordered, sender)
-            envelope.more().topic = topic
-            await self._transmit_first(envelope)
-            ids[ref] = envelope.message_id
+        try:
+            receivers = router.state.topics.match(topic)  # InvalidTopic for a malformed topic
+            if sender is not None:
+                receivers.pop(sender, None)
+            await trio.lowlevel.checkpoint_if_cancelled()  # a cancelled call sends nothing
+            if not receivers:
+                router.state.unheard += 1
+            for ref in receivers:  # each subscriber's policy is for plain publishes: all wait
+                if not ref.alive:  # stopped while the call waited for room at an earlier one
+                    ref._cell.unavailable(message, sender)  # a dead letter, as `send` records
+                    continue
+                envelope = self._number(ref, message, checks, ordered, sender)
+                envelope.more().topic = topic
+                await self._transmit_first(envelope)
+                ids[ref] = envelope.message_id
+        finally:
+            self._retries.release(checks)  # forgotten once no message uses them
         await trio.lowlevel.cancel_shielded_checkpoint()  # every message is out: keep the ids
         return ids
 
@@ -210,9 +219,12 @@ class Reliable:
         max_delay: float,
         jitter: float,
         sender: object,
+        ordered: object,
         action: str = "send reliably",
     ) -> RetryOptions:
         """Refuse a call that cannot go on; the retry options (validated once)."""
+        if ordered is not False and ordered is not True:
+            raise ValueError(f"ordered must be True or False, got {short_repr(ordered)}")
         if not self.life.serving:
             refusal = self.life.refusal(self._system.services, action)
             if refusal is not None:
@@ -226,7 +238,9 @@ class Reliable:
             checks = self.state.first_checks.get(key)
         except TypeError:  # unhashable: not a number; validation below says so
             checks = None
-        return checks or self._retries.options(max_retries, timeout, max_delay, jitter)
+        checks = checks or self._retries.options(max_retries, timeout, max_delay, jitter)
+        checks.holders += 1  # until the call ends: `Retries.release`
+        return checks
 
     def _number(
         self,
@@ -236,8 +250,8 @@ class Reliable:
         ordered: bool,
         sender: ActorRef | None,
     ) -> Reliably:
-        """A new pending message to the live `ref`, numbered in its stream, awaiting its first
-        timeout check; the caller transmits it."""
+        """A new pending message to the live `ref`, numbered in its stream; the caller
+        transmits it, then queues it for its first timeout check."""
         state = self.state
         receiver = ref._cell._receiver or ref._cell.receiver
         key = _ANONYMOUS[ordered] if sender is None else (sender.id, ordered)
@@ -245,10 +259,10 @@ class Reliable:
         if stream is None:
             stream = receiver.streams[key] = Stream(state.streams, ref, sender, bool(ordered))
             state.streams += 1
-            if sender is not None:  # forgotten when the sender stops (`ActorCell.close`)
+            if sender is not None and sender._cell.alive:  # forgotten when either stops
                 if sender._cell.outbound is None:
-                    sender._cell.outbound = []
-                sender._cell.outbound.append(stream)
+                    sender._cell.outbound = set()
+                sender._cell.outbound.add(stream)
         seq = stream.next_seq
         stream.next_seq = seq + 1
         book = state.book
@@ -256,9 +270,6 @@ class Reliable:
         envelope = Reliably(message_id, message, stream, seq, checks, self._now())
         stream.unacked.append(envelope)
         state.pending[message_id] = envelope
-        checks.queue.append(envelope)
-        if checks.timer is None:
-            self._retries.arm_first_checks(checks)
         return envelope
 
     async def _transmit_first(self, envelope: Reliably) -> None:
@@ -286,6 +297,10 @@ class Reliable:
             else:  # settled meanwhile (a copy got through): the held copies are moot
                 for entry in held:
                     entry.cancel()
+        # Its retry clock starts now, not when `send` was called: a wait for room is no
+        # lost attempt (and a message waiting for room is not retried).
+        envelope.started = self._now()
+        self._retries.enqueue(envelope)
 
     async def delivered(self, message_id: MessageId) -> Receipt:
         """Wait until `message_id` is acknowledged; answers for every id `send` returned.

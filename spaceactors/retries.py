@@ -52,6 +52,7 @@ class RetryOptions:
     max_retries: int
     queue: collections.deque[Reliably] = attrs.field(factory=collections.deque)
     timer: Scheduled | None = None
+    holders: int = 0  # calls using them that have not queued their message yet
 
     @property
     def earliest(self) -> float:
@@ -121,6 +122,24 @@ class Retries:
         self.state.first_checks[key] = checks
         return checks
 
+    def release(self, checks: RetryOptions) -> None:
+        """A call that held `checks` has ended; forget options no message uses any more."""
+        checks.holders -= 1
+        self._forget_if_unused(checks)
+
+    def _forget_if_unused(self, checks: RetryOptions) -> None:
+        if checks.holders > 0 or checks.queue or checks.timer is not None:
+            return
+        if checks is not self.defaults and self.state.first_checks.get(checks.key) is checks:
+            del self.state.first_checks[checks.key]  # a later call remakes them
+
+    def enqueue(self, envelope: Reliably) -> None:
+        """`envelope` went out: it awaits its first timeout check."""
+        checks: RetryOptions = envelope.checks
+        checks.queue.append(envelope)
+        if checks.timer is None:
+            self.arm_first_checks(checks)
+
     def transmit(self, envelope: Reliably, held: list[Scheduled] | None = None) -> int:
         """How many copies of a transmission go out now, as the system's tap (trace and fault
         plan) decides; copies it holds back wait on this service's schedule (and in `held`)."""
@@ -152,14 +171,15 @@ class Retries:
         queue = checks.queue
         now, earliest = self._now(), checks.earliest
         while queue and queue[0].started + earliest <= now:
-            envelope = queue.popleft()
+            envelope = queue[0]
             if envelope.settled_at is None:
                 delay = checks.backoff.delay(0, self._rng)
                 self._arm(envelope, delay=envelope.started + delay - now)
+            queue.popleft()  # (only once it has its timer: a crash here loses nothing)
         if queue:
             self.arm_first_checks(checks)
-        elif checks is not self.defaults and self.state.first_checks.get(checks.key) is checks:
-            del self.state.first_checks[checks.key]  # unused: a later send remakes it
+        else:
+            self._forget_if_unused(checks)
 
     def _arm(self, envelope: Reliably, delay: float | None = None) -> None:
         if delay is None:
@@ -276,5 +296,6 @@ class Retries:
         envelope.more().error = error = UnknownMessage(
             f"reliable message {envelope.message_id} was never sent: its send was cancelled"
         )
-        self._keep_failure(envelope, error)
+        state.book.finished(envelope)
+        state.book.withdraw(envelope.message_id, error)
         self.skip(envelope)

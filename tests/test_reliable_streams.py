@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 
 import spaceactors as sa
@@ -171,3 +172,151 @@ async def test_past_the_failure_cap_the_oldest_failures_are_forgotten_never_gues
                 await system.reliable.delivered(message_id)
         assert (await system.reliable.delivered(late)).attempts == 1
     assert handled == [1, 2]
+
+
+class Worker(sa.Actor):
+    """Handles one job, then stops for good."""
+
+    async def handle(self, message: object) -> None:
+        self.ctx.stop()
+
+
+async def test_a_long_lived_sender_keeps_no_stream_of_receivers_that_stopped(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    class Dispatcher(sa.Actor):
+        async def handle(self, message: object) -> None:
+            system = self.ctx.system
+            worker = await system.spawn(Worker, restart=sa.Restart.TEMPORARY)
+            await system.reliable.delivered(
+                await system.reliable.send(worker, "job", sender=self.ctx.self_ref)
+            )
+
+    async with sa.open_system() as system:
+        dispatcher = await system.spawn(Dispatcher, name="dispatcher")
+        for _ in range(300):
+            await dispatcher.ask("go")
+            await trio.lowlevel.checkpoint()
+        assert not dispatcher._cell.outbound  # the workers' streams left with them
+        ghost = await system.spawn(Worker, name="ghost")
+        await ghost.stop()
+        sink = await system.spawn(Ledger, [], name="sink")
+        for n in range(50):  # a stopped actor's ref names the stream: accepted, not kept
+            await system.reliable.delivered(await system.reliable.send(sink, n, sender=ghost))
+        assert not ghost._cell.outbound
+        assert streams_of(sink) == []
+
+
+async def test_a_send_waiting_for_room_is_neither_retried_nor_failed_meanwhile(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    handled: list[Any] = []
+    async with sa.open_system() as system:
+        slow = await system.spawn(Ledger, handled, name="slow", mailbox_size=1)
+        await slow.send(30.0)  # busy until t=30 ...
+        await slow.send("queued")  # ... and the mailbox is full until then
+        mid = await system.reliable.send(slow, "reliable", jitter=0.0)
+        assert trio.current_time() == 30.0  # it waited for room
+        stats = system.reliable.stats()
+        assert (stats.retried, stats.failed) == (0, 0)
+        receipt = await system.reliable.delivered(mid)  # its retry clock started at t=30
+        assert receipt.attempts == 1
+    assert handled == [30.0, "queued", "reliable"]
+
+
+async def test_a_send_cancelled_while_waiting_for_room_leaves_nothing_behind(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spaceactors.outcomes, "KEEP_FAILURES", 3)
+    lose_strings = sa.DropMessages(probability=1.0, scope=sa.Scope(message_types="str"))
+    async with sa.open_system(faults=sa.FaultPlan([lose_strings])) as system:
+        sink = await system.spawn(Ledger, [], name="sink", mailbox_size=1)
+        lost = await system.reliable.send(sink, "lost", max_retries=0, jitter=0.0)
+        await trio.sleep(5.0)
+        sink.pause()
+        await system.reliable.send(sink, 0, max_retries=1000)  # the mailbox is full from now on
+        for n in range(10):
+            with trio.move_on_after(20.0):
+                await system.reliable.send(sink, n, timeout=2.0)  # retries would come at 2 s
+        stats = system.reliable.stats()
+        assert (stats.sent, stats.failed, stats.failures_forgotten) == (2, 1, 0)
+        assert len(system.reliable.state.first_checks) == 1  # the defaults only
+        with pytest.raises(sa.DeliveryFailed):  # no cancelled send pushed it out
+            await system.reliable.delivered(lost)
+        assert [letter.reason for letter in system.dead_letters.recent()] == [
+            sa.DeadLetterReason.DELIVERY_FAILED
+        ]
+
+
+async def test_options_of_calls_that_send_nothing_are_not_kept(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with sa.open_system() as system:
+        gone = await system.spawn(Ledger, [], name="gone")
+        await gone.stop()
+        for n in range(100):
+            options = {"timeout": 1.0 + n / 1000, "max_delay": 60.0}
+            with pytest.raises(sa.ActorNotFound):
+                await system.reliable.send("nobody", n, **options)
+            with pytest.raises(sa.ActorUnavailable):
+                await system.reliable.send(gone, n, **options)
+            assert await system.reliable.publish("news.none", n, **options) == {}
+            with pytest.raises(sa.InvalidTopic):
+                await system.reliable.publish("news..bad", n, **options)
+        assert len(system.reliable.state.first_checks) == 1  # the defaults only
+
+
+@pytest.mark.parametrize("ordered", ["yes", 1, 0, 0.0, None, [], 2])
+async def test_ordered_must_be_a_bool(
+    autojump_clock: trio.testing.MockClock, ordered: object
+) -> None:
+    async with sa.open_system() as system:
+        sink = await system.spawn(Ledger, [], name="sink")
+        with pytest.raises(ValueError, match="ordered must be True or False"):
+            await system.reliable.send(sink, 1, ordered=ordered)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="ordered must be True or False"):
+            await system.reliable.publish("news", 1, ordered=ordered)  # type: ignore[arg-type]
+        assert system.reliable.stats().sent == 0
+
+
+async def test_a_crash_in_the_first_check_loses_no_message(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delay = sa.Backoff.delay
+    crashed: list[bool] = []
+
+    def crash_once(self: sa.Backoff, attempt: int, rng: Any) -> float:
+        if not crashed:
+            crashed.append(True)
+            raise RuntimeError("first check failure")
+        return delay(self, attempt, rng)
+
+    monkeypatch.setattr(sa.Backoff, "delay", crash_once)
+    handled: list[Any] = []
+    async with sa.open_system() as system:
+        ref = await system.spawn(Ledger, handled, name="ledger")
+        ref.pause()
+        ids = [await system.reliable.send(ref, n, max_retries=0) for n in range(3)]
+        with trio.fail_after(100.0):  # none is pending for ever
+            for mid in ids:  # each fails after its one retry check
+                with pytest.raises(sa.DeliveryFailed):
+                    await system.reliable.delivered(mid)
+        assert system.services.child("reliable").restarts == 1
+        assert system.reliable.pending_count() == 0
+
+
+async def test_a_paused_actor_acknowledges_what_it_handled_before_the_pause(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    class Pauser(sa.Actor):
+        async def handle(self, message: object) -> None:
+            self.ctx.self_ref.pause()
+
+    async with sa.open_system() as system:
+        ref = await system.spawn(Pauser, name="pauser")
+        await system.reliable.send(ref, "pause after me")
+        await trio.sleep(0.01)
+        assert system.reliable.stats().acknowledged == 1
+        assert system.reliable.pending_count() == 0
+        await trio.sleep(10.0)
+        assert system.reliable.stats().retried == 0
