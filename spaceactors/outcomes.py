@@ -4,7 +4,8 @@ Every id `Reliable.send` returned has one of three outcomes: still pending, deli
 failed. The book below tells them apart with memory bounded by constants, not by how many
 messages were ever sent:
 
-- a ring of the last `KEEP_RECEIPTS` messages to finish, with their full receipts;
+- a ring of the full receipts of recent deliveries: message ``i``'s until a message with id
+  ``i + KEEP_RECEIPTS`` (or a later one in its slot) is delivered;
 - every failure (a `DeliveryFailed`), up to `KEEP_FAILURES` of them: failures are rare, and a
   failure must never be mistaken for a delivery;
 - a message that finished before the ring's reach and is not among the failures was delivered
@@ -17,7 +18,9 @@ failure whose outcome is no longer held raise `OutcomeForgotten` instead of bein
 
 from __future__ import annotations
 
+import array
 import collections
+from typing import Any
 
 import attrs
 
@@ -25,8 +28,9 @@ from spaceactors.errors import OutcomeForgotten, SpaceActorsError, UnknownMessag
 from spaceactors.receiver import MessageId, Reliably
 
 KEEP_RECEIPTS = 16_384
-"""How many of the most recently finished reliable messages keep their full `Receipt`
-(``attempts`` and ``latency``); older deliveries still report as delivered."""
+"""How many recent deliveries keep their full `Receipt` (``attempts`` and ``latency``): a
+message's until one with an id `KEEP_RECEIPTS` higher is delivered. Older deliveries still
+report as delivered. A power of two."""
 KEEP_FAILURES = 100_000
 """How many failed reliable messages `delivered` can still report as `DeliveryFailed`; past
 that, the oldest are forgotten (counted and traced), never reported as delivered."""
@@ -52,12 +56,22 @@ def receipt(envelope: Reliably) -> Receipt:
     return Receipt(envelope.message_id, envelope.attempts, envelope.settled_at - envelope.started)
 
 
+def _ring(typecode: str) -> array.array[Any]:
+    return array.array(typecode, bytes(8 * KEEP_RECEIPTS))
+
+
 @attrs.define
 class OutcomeBook:
-    """Finished messages: recent ones whole, failures by id, the rest implied (see above)."""
+    """Finished messages: recent deliveries whole, failures by id, the rest implied (see above).
 
-    ring: list[Reliably | None] = attrs.field(factory=lambda: [None] * KEEP_RECEIPTS)
-    """The last messages to finish, each at ``ring[message_id & mask]``."""
+    The receipts ring keeps no envelope alive: the delivery of message ``i`` is written at slot
+    ``i & mask`` of three flat arrays (its id, attempts and latency), so memory stays the same
+    however many messages are sent.
+    """
+
+    ids: array.array[int] = attrs.field(factory=lambda: _ring("q"))
+    attempts: array.array[int] = attrs.field(factory=lambda: _ring("q"))
+    latencies: array.array[float] = attrs.field(factory=lambda: _ring("d"))
     mask: int = attrs.field(init=False)
     failures: collections.OrderedDict[MessageId, SpaceActorsError] = attrs.field(
         factory=collections.OrderedDict
@@ -71,15 +85,10 @@ class OutcomeBook:
     forgotten_through: int = 0  # the highest id among them
 
     def __attrs_post_init__(self) -> None:
-        self.mask = len(self.ring) - 1
-        if len(self.ring) & self.mask:
-            raise ValueError(
-                f"the receipt ring's size must be a power of two, not {len(self.ring)}"
-            )
-
-    def finished(self, envelope: Reliably) -> None:
-        """`envelope` was acknowledged, failed or withdrawn: keep its outcome."""
-        self.ring[envelope.message_id & self.mask] = envelope
+        size = len(self.ids)
+        self.mask = size - 1
+        if size & self.mask:
+            raise ValueError(f"the receipt ring's size must be a power of two, not {size}")
 
     def failed(self, message_id: MessageId, error: SpaceActorsError) -> MessageId | None:
         """Keep a failure; returns the id of a failure forgotten to make room, if any."""
@@ -100,22 +109,20 @@ class OutcomeBook:
         if len(withdrawn) > KEEP_FAILURES:
             withdrawn.popitem(last=False)
 
-    def recent(self, message_id: MessageId) -> Reliably | None:
-        """The finished message with this id, if it is among the most recent."""
-        envelope = self.ring[message_id & self.mask]
-        return envelope if envelope is not None and envelope.message_id == message_id else None
-
     def outcome(self, message_id: MessageId) -> Receipt:
-        """The outcome of a finished message that is not among the most recent.
+        """The outcome of a message that is no longer pending.
 
         Raises:
-            DeliveryFailed: it failed (or `UnknownMessage` if its send was cancelled).
-            UnknownMessage: no message has this id.
-            OutcomeForgotten: it finished long ago and its failure may have been forgotten.
+            DeliveryFailed: it failed.
+            UnknownMessage: no message has this id (or its send was cancelled).
+            OutcomeForgotten: it finished long ago and may be a forgotten failure.
         """
         error = self.failures.get(message_id) or self.withdrawn.get(message_id)
         if error is not None:
             raise error
+        slot = message_id & self.mask
+        if message_id > 0 and self.ids[slot] == message_id:
+            return Receipt(message_id, self.attempts[slot], self.latencies[slot])
         if not 1 <= message_id <= self.issued:
             raise UnknownMessage(
                 f"no reliable message has the id {message_id} (ids issued so far: 1 to "

@@ -20,7 +20,10 @@ service or of a receiver loses nothing, and the service's restart re-arms the ti
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import itertools
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import attrs
@@ -62,6 +65,7 @@ DEFAULT_TIMEOUT = 1.0
 DEFAULT_MAX_DELAY = 30.0
 DEFAULT_JITTER = 0.1
 _ANONYMOUS = ((None, False), (None, True))  # stream keys of sends without a sender
+_POPLEFT = collections.deque.popleft
 
 
 @attrs.frozen
@@ -138,7 +142,17 @@ class Reliable:
                 ref = self._system.router.resolve(target, message, sender)
                 if not ref.alive:
                     raise ref._cell.unavailable(message, sender)
-            envelope = self._number(ref, message, checks, ordered, sender)
+            state = self.state
+            receiver = ref._cell._receiver or ref._cell.receiver
+            key = _ANONYMOUS[ordered] if sender is None else (sender.id, ordered)
+            stream = receiver.streams.get(key) or self._open(receiver, ref, sender, ordered)
+            seq = stream.next_seq
+            stream.next_seq = seq + 1
+            book = state.book
+            book.issued = message_id = book.issued + 1
+            envelope = Reliably(message_id, message, stream, seq, checks, self._now())
+            stream.unacked.append(envelope)
+            state.pending[message_id] = envelope
             if self._system.tap is None:  # the fast path: no trace, no faults
                 try:
                     ref._send.send_nowait(envelope)
@@ -255,14 +269,7 @@ class Reliable:
         state = self.state
         receiver = ref._cell._receiver or ref._cell.receiver
         key = _ANONYMOUS[ordered] if sender is None else (sender.id, ordered)
-        stream = receiver.streams.get(key)
-        if stream is None:
-            stream = receiver.streams[key] = Stream(state.streams, ref, sender, bool(ordered))
-            state.streams += 1
-            if sender is not None and sender._cell.alive:  # forgotten when either stops
-                if sender._cell.outbound is None:
-                    sender._cell.outbound = set()
-                sender._cell.outbound.add(stream)
+        stream = receiver.streams.get(key) or self._open(receiver, ref, sender, ordered)
         seq = stream.next_seq
         stream.next_seq = seq + 1
         book = state.book
@@ -271,6 +278,20 @@ class Reliable:
         stream.unacked.append(envelope)
         state.pending[message_id] = envelope
         return envelope
+
+    def _open(
+        self, receiver: ReceiverState, ref: ActorRef, sender: ActorRef | None, ordered: bool
+    ) -> Stream:
+        """A new stream from `sender` (or from no actor) to `ref`."""
+        state = self.state
+        stream = Stream(state.streams, ref, sender, ordered)
+        receiver.streams[_ANONYMOUS[ordered] if sender is None else (sender.id, ordered)] = stream
+        state.streams += 1
+        if sender is not None and sender._cell.alive:  # forgotten when either stops
+            if sender._cell.outbound is None:
+                sender._cell.outbound = set()
+            sender._cell.outbound.add(stream)
+        return stream
 
     async def _transmit_first(self, envelope: Reliably) -> None:
         """The first transmission, through the tap (trace, faults) if there is one: the first
@@ -320,8 +341,8 @@ class Reliable:
                 f"{type(message_id).__name__} {short_repr(message_id)}"
             )
         state = self.state
-        envelope = state.pending.get(message_id) or state.book.recent(message_id)
-        if envelope is None:
+        envelope = state.pending.get(message_id)
+        if envelope is None:  # finished: the book has its outcome
             await trio.lowlevel.checkpoint()
             return state.book.outcome(message_id)
         if envelope.settled_at is None:
@@ -384,24 +405,37 @@ class Reliable:
         """The receiver settled every number of `stream` below `low`, and those in `sacked`."""
         unacked = stream.unacked
         pending = self.state.pending
-        ring, mask = self.state.book.ring, self.state.book.mask
+        book = self.state.book
+        ids, attempts, latencies, mask = book.ids, book.attempts, book.latencies, book.mask
         now = self._now()
         settled = 0
         # Contiguous numbers: the first `low - first` are covered by the cumulative part.
         first = unacked[0].seq if unacked else low
-        batch = [unacked.popleft() for _ in range(min(low - first, len(unacked)))]
-        if sacked and unacked:
-            first, size = unacked[0].seq, len(unacked)
-            batch.extend(unacked[seq - first] for seq in sacked if 0 <= seq - first < size)
+        count = min(low - first, len(unacked))
+        batch: Iterable[Reliably] = map(_POPLEFT, itertools.repeat(unacked, count))
+        if sacked:
+            batch = list(batch)
+            if unacked:
+                first, size = unacked[0].seq, len(unacked)
+                batch += [unacked[seq - first] for seq in sacked if 0 <= seq - first < size]
+        envelope = None
         for envelope in batch:
             if envelope.settled_at is not None:
                 continue  # failed (and skipped) or acknowledged already
-            del pending[envelope.message_id]
+            message_id = envelope.message_id
+            del pending[message_id]
             envelope.settled_at = now
-            ring[envelope.message_id & mask] = envelope
+            slot = message_id & mask  # its receipt, in the book's ring
+            ids[slot] = message_id
+            attempts[slot] = envelope.attempts
+            latencies[slot] = now - envelope.started
             settled += 1
             if envelope.extra is not None:
                 self._retries.settled(envelope.extra)
+        if envelope is not None:  # what awaits its first check is mostly settled by now
+            queue = envelope.checks.queue
+            while queue and queue[0].settled_at is not None:
+                queue.popleft()
         self.state.acknowledged += settled
         if not unacked and stream.sender is not None and not stream.sender._cell.alive:
             stream.forget_if_idle()

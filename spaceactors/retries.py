@@ -258,9 +258,7 @@ class Retries:
     def _keep_failure(self, envelope: Reliably, error: SpaceActorsError) -> None:
         """Put a failed (or withdrawn) message in the outcome book; trace a failure that the
         book forgets to make room."""
-        book = self.state.book
-        book.finished(envelope)
-        forgotten = book.failed(envelope.message_id, error)
+        forgotten = self.state.book.failed(envelope.message_id, error)
         if forgotten is not None and self._system.tap is not None:
             self._system.tap.record(
                 EventKind.FORGET,
@@ -296,6 +294,5 @@ class Retries:
         envelope.more().error = error = UnknownMessage(
             f"reliable message {envelope.message_id} was never sent: its send was cancelled"
         )
-        state.book.finished(envelope)
         state.book.withdraw(envelope.message_id, error)
         self.skip(envelope)

@@ -22,15 +22,11 @@ def reliable_outcome(system: ActorSystem, message_id: MessageId) -> str:
     state = system.reliable.state
     if message_id in state.pending:
         return "pending"
-    envelope = state.book.recent(message_id)
-    if envelope is not None:
-        error = None if envelope.extra is None else envelope.extra.error
-    else:
-        try:
-            state.book.outcome(message_id)
-            error = None
-        except SpaceActorsError as exc:
-            error = exc
+    try:
+        state.book.outcome(message_id)
+        error = None
+    except SpaceActorsError as exc:
+        error = exc
     if isinstance(error, DeliveryFailed):
         return "failed"
     if isinstance(error, OutcomeForgotten):
