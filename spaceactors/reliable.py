@@ -88,9 +88,9 @@ class Reliable:
     def __init__(self, system: ActorSystem) -> None:
         self._system = system
         self.state = ReliableState()
-        self._now = trio.lowlevel.current_clock().current_time
         self.life = ServiceLife("reliable")
         self._retries = retries = Retries(system, self.state)
+        self._now = retries.now  # (its readings are only ever compared with each other)
         self._defaults = retries.defaults = retries.options(
             DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, DEFAULT_MAX_DELAY, DEFAULT_JITTER
         )

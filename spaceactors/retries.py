@@ -17,6 +17,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import attrs
@@ -60,6 +62,21 @@ class RetryOptions:
         return self.backoff.initial * (1.0 - self.backoff.jitter)
 
 
+def clock_reader() -> tuple[Callable[[], float], float]:
+    """A fast reader of the current Trio clock, and the offset that turns its readings into
+    `trio.current_time` values. Trio's default `SystemClock` reads ``offset + perf_counter()``
+    (trio/_core/_run.py), so the reader is `time.perf_counter` itself, a C call; any other
+    clock (`MockClock`, a user's) is read through its own `current_time`."""
+    clock = trio.lowlevel.current_clock()
+    kind = type(clock)
+    offset = getattr(clock, "offset", None)
+    if kind.__name__ == "SystemClock" and kind.__module__.startswith("trio.") and (
+        type(offset) is float
+    ):
+        return time.perf_counter, offset
+    return clock.current_time, 0.0
+
+
 def options_key(
     max_retries: object, timeout: object, max_delay: object, jitter: object
 ) -> tuple[object, ...]:
@@ -94,7 +111,7 @@ class Retries:
         self._system = system
         self.state = state
         self._rng = system.rng("reliable")
-        self._now = trio.lowlevel.current_clock().current_time
+        self.now, self.offset = clock_reader()  # readings + offset = trio time
         self.defaults: RetryOptions | None = None  # the options of a send that passes none
 
     def rearm(self) -> None:
@@ -158,7 +175,7 @@ class Retries:
         )
 
     def arm_first_checks(self, checks: RetryOptions) -> None:
-        deadline = checks.queue[0].started + checks.earliest
+        deadline = checks.queue[0].started + self.offset + checks.earliest
         checks.timer = self.state.schedule.call_at(
             deadline, functools.partial(self._first_check, checks)
         )
@@ -169,7 +186,7 @@ class Retries:
             return
         checks.timer = None
         queue = checks.queue
-        now, earliest = self._now(), checks.earliest
+        now, earliest = self.now(), checks.earliest
         while queue and queue[0].started + earliest <= now:
             envelope = queue[0]
             if envelope.settled_at is None:
@@ -186,7 +203,7 @@ class Retries:
             checks: RetryOptions = envelope.checks
             delay = checks.backoff.delay(envelope.attempts - 1, self._rng)
         envelope.more().timer = self.state.schedule.call_at(
-            self._now() + delay, functools.partial(self._due, envelope)
+            self.now() + self.offset + delay, functools.partial(self._due, envelope)
         )
 
     def _due(self, envelope: Reliably, entry: Scheduled) -> None:
@@ -228,7 +245,7 @@ class Retries:
             f"{ref.name!r} was not acknowledged after {envelope.attempts - 1} retries"
         )
         envelope.more().error = error
-        envelope.settled_at = self._now()
+        envelope.settled_at = self.now()
         self._system.dead_letters.record(
             DeadLetter(
                 trio.current_time(),
@@ -290,7 +307,7 @@ class Retries:
             return
         del state.pending[envelope.message_id]
         state.withdrawn += 1
-        envelope.settled_at = self._now()
+        envelope.settled_at = self.now()
         envelope.more().error = error = UnknownMessage(
             f"reliable message {envelope.message_id} was never sent: its send was cancelled"
         )

@@ -14,6 +14,7 @@ import trio.testing
 import spaceactors as sa
 import spaceactors.outcomes
 from spaceactors.reliable import Reliable
+from spaceactors.retries import clock_reader
 
 
 class Ledger(sa.Actor):
@@ -321,3 +322,16 @@ async def test_a_paused_actor_acknowledges_what_it_handled_before_the_pause(
         assert system.reliable.pending_count() == 0
         await trio.sleep(10.0)
         assert system.reliable.stats().retried == 0
+
+
+def test_the_fast_clock_reader_reads_trio_time_under_every_clock() -> None:
+    async def check() -> None:
+        read, offset = clock_reader()
+        before = trio.current_time()
+        reading = read() + offset
+        after = trio.current_time()
+        assert before <= reading <= after
+
+    trio.run(check)  # trio's SystemClock: perf_counter plus its offset
+    trio.run(check, clock=trio.testing.MockClock(autojump_threshold=0, rate=0))
+    trio.run(check, clock=trio.testing.MockClock(rate=1000.0))  # a clock that runs
