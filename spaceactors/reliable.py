@@ -142,17 +142,7 @@ class Reliable:
                 ref = self._system.router.resolve(target, message, sender)
                 if not ref.alive:
                     raise ref._cell.unavailable(message, sender)
-            state = self.state
-            receiver = ref._cell._receiver or ref._cell.receiver
-            key = _ANONYMOUS[ordered] if sender is None else (sender.id, ordered)
-            stream = receiver.streams.get(key) or self._open(receiver, ref, sender, ordered)
-            seq = stream.next_seq
-            stream.next_seq = seq + 1
-            book = state.book
-            book.issued = message_id = book.issued + 1
-            envelope = Reliably(message_id, message, stream, seq, checks, self._now())
-            stream.unacked.append(envelope)
-            state.pending[message_id] = envelope
+            envelope = self._number(ref, message, checks, ordered, sender)
             if self._system.tap is None:  # the fast path: no trace, no faults
                 try:
                     ref._send.send_nowait(envelope)

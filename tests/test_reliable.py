@@ -9,30 +9,11 @@ import trio
 import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ledger import Ledger
 
 import spaceactors as sa
 from spaceactors.faults import Fate
 from spaceactors.retries import Retries
-
-
-class Ledger(sa.Actor):
-    """Appends what it handles to a shared list; crashes the first time it sees a marked one."""
-
-    def __init__(
-        self, handled: list[Any], crash_once: set[Any] | None = None, seconds: float = 0.0
-    ) -> None:
-        self.handled = handled
-        self.crash_once = crash_once if crash_once is not None else set()
-        self.seconds = seconds
-
-    async def handle(self, message: object) -> object:
-        if self.seconds:
-            await trio.sleep(self.seconds)
-        if message in self.crash_once:
-            self.crash_once.discard(message)
-            raise RuntimeError(f"crash on {message!r}")
-        self.handled.append(message)
-        return None
 
 
 def run_virtual(main: Any) -> Any:

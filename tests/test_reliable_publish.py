@@ -10,34 +10,18 @@ import trio
 import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ledger import Ledger
 
 import spaceactors as sa
 
 MARKET = "market.sol"
 
 
-class Listener(sa.Actor):
-    """Records (its name, the message) for each message it handles; crashes once on a message
-    in `crash_once`; takes `seconds` over each message."""
+class Listener(Ledger):
+    """A `Ledger` that records (its name, the message)."""
 
-    def __init__(
-        self,
-        handled: list[tuple[str, object]],
-        crash_once: set[object] | None = None,
-        seconds: float = 0.0,
-    ) -> None:
-        self.handled = handled
-        self.crash_once = crash_once if crash_once is not None else set()
-        self.seconds = seconds
-
-    async def handle(self, message: object) -> object:
-        if self.seconds:
-            await trio.sleep(self.seconds)
-        if message in self.crash_once:
-            self.crash_once.discard(message)
-            raise RuntimeError(f"crash on {message!r}")
-        self.handled.append((self.ctx.name, message))
-        return None
+    def record(self, message: object) -> object:
+        return (self.ctx.name, message)
 
 
 class Quoter(Listener):
@@ -322,9 +306,7 @@ async def test_ordered_publishes_reach_each_subscriber_in_order_despite_a_crash(
         sturdy = await system.spawn(Listener, handled, name="sturdy")
         system.router.subscribe(fragile, MARKET)
         system.router.subscribe(sturdy, "market.*")
-        published = [
-            await system.reliable.publish(MARKET, n, ordered=ordered) for n in (1, 2, 3)
-        ]
+        published = [await system.reliable.publish(MARKET, n, ordered=ordered) for n in (1, 2, 3)]
         for ids in published:
             for message_id in ids.values():
                 await system.reliable.delivered(message_id)
