@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import contextvars
 import itertools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -66,6 +67,10 @@ DEFAULT_MAX_DELAY = 30.0
 DEFAULT_JITTER = 0.1
 _ANONYMOUS = ((None, False), (None, True))  # stream keys of sends without a sender
 _POPLEFT = collections.deque.popleft
+_PUBLISHING: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "spaceactors.reliable.publishing", default=None
+)
+"""The topic `Reliable.publish` is sending to in this task (Trio gives each task its own)."""
 
 
 @attrs.frozen
@@ -142,7 +147,17 @@ class Reliable:
                 ref = self._system.router.resolve(target, message, sender)
                 if not ref.alive:
                     raise ref._cell.unavailable(message, sender)
-            envelope = self._number(ref, message, checks, ordered, sender)
+            state = self.state
+            receiver = ref._cell._receiver or ref._cell.receiver
+            key = _ANONYMOUS[ordered] if sender is None else (sender.id, ordered)
+            stream = receiver.streams.get(key) or self._open(receiver, ref, sender, ordered)
+            seq = stream.next_seq  # its number in the stream, and its id
+            stream.next_seq = seq + 1
+            book = state.book
+            book.issued = message_id = book.issued + 1
+            envelope = Reliably(message_id, message, stream, seq, checks, self._now())
+            stream.unacked.append(envelope)
+            state.pending[message_id] = envelope
             if self._system.tap is None:  # the fast path: no trace, no faults
                 try:
                     ref._send.send_nowait(envelope)
@@ -203,14 +218,24 @@ class Reliable:
             await trio.lowlevel.checkpoint_if_cancelled()  # a cancelled call sends nothing
             if not receivers:
                 router.state.unheard += 1
-            for ref in receivers:  # each subscriber's policy is for plain publishes: all wait
-                if not ref.alive:  # stopped while the call waited for room at an earlier one
-                    ref._cell.unavailable(message, sender)  # a dead letter, as `send` records
-                    continue
-                envelope = self._number(ref, message, checks, ordered, sender)
-                envelope.more().topic = topic
-                await self._transmit_first(envelope)
-                ids[ref] = envelope.message_id
+            publishing = _PUBLISHING.set(topic)  # for the tap: see `_transmit_first`
+            try:
+                for ref in receivers:  # each subscriber's policy is for plain publishes
+                    if not ref.alive:  # stopped while the call waited for room at another
+                        ref._cell.unavailable(message, sender)  # a dead letter, as in `send`
+                        continue
+                    ids[ref] = await self.send(
+                        ref,
+                        message,
+                        max_retries=max_retries,
+                        timeout=timeout,
+                        max_delay=max_delay,
+                        jitter=jitter,
+                        ordered=ordered,
+                        sender=sender,
+                    )
+            finally:
+                _PUBLISHING.reset(publishing)
         finally:
             self._retries.release(checks)  # forgotten once no message uses them
         await trio.lowlevel.cancel_shielded_checkpoint()  # every message is out: keep the ids
@@ -246,29 +271,6 @@ class Reliable:
         checks.holders += 1  # until the call ends: `Retries.release`
         return checks
 
-    def _number(
-        self,
-        ref: ActorRef,
-        message: object,
-        checks: RetryOptions,
-        ordered: bool,
-        sender: ActorRef | None,
-    ) -> Reliably:
-        """A new pending message to the live `ref`, numbered in its stream; the caller
-        transmits it, then queues it for its first timeout check."""
-        state = self.state
-        receiver = ref._cell._receiver or ref._cell.receiver
-        key = _ANONYMOUS[ordered] if sender is None else (sender.id, ordered)
-        stream = receiver.streams.get(key) or self._open(receiver, ref, sender, ordered)
-        seq = stream.next_seq
-        stream.next_seq = seq + 1
-        book = state.book
-        book.issued = message_id = book.issued + 1
-        envelope = Reliably(message_id, message, stream, seq, checks, self._now())
-        stream.unacked.append(envelope)
-        state.pending[message_id] = envelope
-        return envelope
-
     def _open(
         self, receiver: ReceiverState, ref: ActorRef, sender: ActorRef | None, ordered: bool
     ) -> Stream:
@@ -287,7 +289,13 @@ class Reliable:
         """The first transmission, through the tap (trace, faults) if there is one: the first
         copy waits for room. If it is cancelled, the message is withdrawn (never sent)."""
         held: list[Scheduled] = []
-        copies = 1 if self._system.tap is None else self._retries.transmit(envelope, held)
+        if self._system.tap is None:
+            copies = 1
+        else:
+            topic = _PUBLISHING.get()  # the topic a `publish` in this task sends to
+            if topic is not None:
+                envelope.more().topic = topic  # topic-scoped faults apply to every attempt
+            copies = self._retries.transmit(envelope, held)
         ref = envelope.stream.ref
         try:
             if copies:
