@@ -356,7 +356,7 @@ class ActorCell:
                     envelope: Reliably = message  # type: ignore[assignment]
                     stream = envelope.stream
                     seq = envelope.seq
-                    if seq < stream.low or seq in stream.above:  # a copy of a settled one
+                    if seq < stream.low or (stream.starts and stream.settled(seq)):  # a copy
                         self.system.reliable.state.duplicates += 1
                     elif stream.ordered:
                         await self._handle_in_order(handle, envelope)
@@ -365,7 +365,7 @@ class ActorCell:
                         receiver.handling = envelope
                         await handle(envelope.message)
                         receiver.handling = None
-                        if seq == stream.low and not stream.above and stream.touched:
+                        if seq == stream.low and not stream.starts and stream.touched:
                             stream.low = seq + 1  # `receiver.settle`'s commonest case, inlined
                             if envelope.extra is not None:  # somebody may wait for it
                                 receiver.flush()

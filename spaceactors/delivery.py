@@ -33,6 +33,7 @@ from spaceactors.errors import ActorUnavailable, MailboxFull
 from spaceactors.ref import ActorRef
 
 logger = logging.getLogger("spaceactors.delivery")
+_COMPACT_FROM = 1024  # a heap smaller than this is never swept
 
 
 @attrs.define(eq=False)
@@ -89,6 +90,7 @@ class DeliverySchedule:
 
     _heap: list[tuple[float, int, Scheduled]] = attrs.field(factory=list)
     _sequence: itertools.count[int] = attrs.field(factory=itertools.count)
+    _compact_at: int = _COMPACT_FROM  # heap size at which called-off entries are swept out
     _wakeup: trio.Event | None = None
     delivered: int = 0
     skipped_ticks: int = 0
@@ -151,13 +153,25 @@ class DeliverySchedule:
         self._push(entry)  # its old place in the heap is skipped once it has gone out
 
     def pending(self) -> int:
-        """Entries not yet due (cancelled ones included until their time comes)."""
+        """Entries not yet due (called-off ones included until their time comes or a sweep)."""
         return len(self._heap)
 
     def _push(self, entry: Scheduled) -> None:
         heapq.heappush(self._heap, (entry.deadline, next(self._sequence), entry))
+        if len(self._heap) >= self._compact_at:
+            self._compact()
         if self._wakeup is not None and entry.deadline <= self._heap[0][0]:
             self._wakeup.set()
+
+    def _compact(self) -> None:
+        """Sweep out entries that will never go out (called off, or already sent), so that the
+        heap holds what is to come, not everything ever scheduled within the longest delay
+        (a reliable message's delayed copies are called off once it is acknowledged). The
+        sweep costs one pass, and comes once the heap has doubled since the last one: O(1) per
+        entry. Order is kept: the same (deadline, sequence) keys, heapified."""
+        self._heap = [item for item in self._heap if item[2].active]
+        heapq.heapify(self._heap)
+        self._compact_at = max(_COMPACT_FROM, 2 * len(self._heap))
 
     async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Deliver entries as they fall due, forever (run as a supervised service)."""

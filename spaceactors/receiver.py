@@ -21,7 +21,7 @@ In this process both ends of a stream live in one `Stream` object, owned by the 
 
 from __future__ import annotations
 
-import collections
+import bisect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -102,7 +102,8 @@ class Stream:
     """One sender→receiver stream of reliable messages: both ends' state, in this process."""
 
     __slots__ = (
-        "above",
+        "acked",
+        "ends",
         "held",
         "id",
         "low",
@@ -111,6 +112,7 @@ class Stream:
         "ref",
         "sacked",
         "sender",
+        "starts",
         "touched",
         "unacked",
     )
@@ -120,13 +122,17 @@ class Stream:
         self.ref = ref  # the receiver
         self.sender = sender
         self.ordered = ordered
-        # The sender's end: the next number, and the messages not yet acknowledged in number
-        # order (contiguous: the first one's number is where the last cumulative ack reached).
+        # The sender's end: the next number, the messages not yet settled by number, and how
+        # far the cumulative acknowledgement has reached (every number below is settled).
         self.next_seq = 0
-        self.unacked: collections.deque[Reliably] = collections.deque()
-        # The receiver's end: every number below `low` is settled, and so is each in `above`.
+        self.unacked: dict[int, Reliably] = {}
+        self.acked = 0
+        # The receiver's end: every number below `low` is settled, and so is every number in
+        # the runs ``[starts[i], ends[i])`` above it (sorted, disjoint, with gaps between):
+        # as many runs as gaps, and a gap is a message still in flight.
         self.low = 0
-        self.above: set[int] = set()
+        self.starts: list[int] = []
+        self.ends: list[int] = []
         self.held: dict[int, Reliably] = {}  # ordered streams: arrived early, waiting for `low`
         self.sacked: list[int] = []  # settled out of order since the last acknowledgement
         self.touched = False  # settled something since the last acknowledgement
@@ -144,16 +150,43 @@ class Stream:
 
     def settled(self, seq: int) -> bool:
         """Whether number `seq` was handled or given up here (a copy is a duplicate)."""
-        return seq < self.low or seq in self.above
+        if seq < self.low:
+            return True
+        starts = self.starts
+        if not starts:
+            return False
+        run = bisect.bisect_right(starts, seq) - 1
+        return run >= 0 and seq < self.ends[run]
 
-    def _advance(self, seq: int) -> None:
-        """`seq` (== `low`) is settled: move the mark past it and past what follows on."""
-        seq += 1
-        above = self.above
-        while seq in above:
-            above.remove(seq)
+    def settle(self, seq: int) -> None:
+        """Number `seq` (not settled yet) is handled or given up here."""
+        starts, ends = self.starts, self.ends
+        if seq == self.low:  # the mark moves past it, and past a run that follows on
             seq += 1
-        self.low = seq
+            if starts and starts[0] == seq:
+                seq = ends[0]
+                del starts[0], ends[0]
+            self.low = seq
+        elif ends and ends[-1] == seq:  # the commonest gap: messages go on after a lost one
+            ends[-1] = seq + 1
+        else:
+            run = bisect.bisect_right(starts, seq)
+            joins_before = run > 0 and ends[run - 1] == seq
+            joins_after = run < len(starts) and starts[run] == seq + 1
+            if joins_before and joins_after:  # it fills the gap between two runs
+                ends[run - 1] = ends[run]
+                del starts[run], ends[run]
+            elif joins_before:
+                ends[run - 1] = seq + 1
+            elif joins_after:
+                starts[run] = seq
+            else:
+                starts.insert(run, seq)
+                ends.insert(run, seq + 1)
+
+    def gaps(self) -> int:
+        """How many runs of settled numbers lie above the mark (one per gap before them)."""
+        return len(self.starts)
 
 
 Acknowledge = Callable[[Stream, int, list[int]], None]
@@ -177,14 +210,9 @@ class ReceiverState:
         for it (otherwise with the rest of the batch)."""
         stream = envelope.stream
         seq = envelope.seq
-        if seq == stream.low:
-            if stream.above:
-                stream._advance(seq)
-            else:
-                stream.low = seq + 1
-        else:
-            stream.above.add(seq)
+        if seq != stream.low:
             stream.sacked.append(seq)
+        stream.settle(seq)
         if not stream.touched:
             stream.touched = True
             self.touched.append(stream)
@@ -227,8 +255,8 @@ class ReceiverState:
             stream.touched = True
             self.touched.append(stream)
         if seq != stream.low:
-            stream.above.add(seq)
             stream.sacked.append(seq)
+            stream.settle(seq)
             return None
-        stream._advance(seq)
+        stream.settle(seq)
         return stream.held.pop(stream.low, None)

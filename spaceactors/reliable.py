@@ -20,10 +20,8 @@ service or of a receiver loses nothing, and the service's restart re-arms the ti
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import contextvars
-import itertools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -66,7 +64,6 @@ DEFAULT_TIMEOUT = 1.0
 DEFAULT_MAX_DELAY = 30.0
 DEFAULT_JITTER = 0.1
 _ANONYMOUS = ((None, False), (None, True))  # stream keys of sends without a sender
-_POPLEFT = collections.deque.popleft
 _PUBLISHING: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "spaceactors.reliable.publishing", default=None
 )
@@ -156,7 +153,7 @@ class Reliable:
             book = state.book
             book.issued = message_id = book.issued + 1
             envelope = Reliably(message_id, message, stream, seq, checks, self._now())
-            stream.unacked.append(envelope)
+            stream.unacked[seq] = envelope
             state.pending[message_id] = envelope
             if self._system.tap is None:  # the fast path: no trace, no faults
                 try:
@@ -164,7 +161,7 @@ class Reliable:
                 except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
                     await self._transmit_first(envelope)  # full, or stopped: the slow path
                 else:
-                    checks.queue.append(envelope)  # `Retries.enqueue`, inlined
+                    checks.queue[message_id] = envelope  # `Retries.enqueue`, inlined
                     if checks.timer is None:
                         self._retries.arm_first_checks(checks)
             else:
@@ -407,21 +404,18 @@ class Reliable:
         ids, attempts, latencies, mask = book.ids, book.attempts, book.latencies, book.mask
         now = self._now()
         settled = 0
-        # Contiguous numbers: the first `low - first` are covered by the cumulative part.
-        first = unacked[0].seq if unacked else low
-        count = min(low - first, len(unacked))
-        batch: Iterable[Reliably] = map(_POPLEFT, itertools.repeat(unacked, count))
+        seqs: Iterable[int] = range(stream.acked, low)
+        if low > stream.acked:
+            stream.acked = low
         if sacked:
-            batch = list(batch)
-            if unacked:
-                first, size = unacked[0].seq, len(unacked)
-                batch += [unacked[seq - first] for seq in sacked if 0 <= seq - first < size]
-        envelope = None
-        for envelope in batch:
-            if envelope.settled_at is not None:
-                continue  # failed (and skipped) or acknowledged already
+            seqs = [*seqs, *sacked]
+        for seq in seqs:
+            envelope = unacked.pop(seq, None)
+            if envelope is None or envelope.settled_at is not None:
+                continue  # acknowledged already, or failed (and skipped)
             message_id = envelope.message_id
             del pending[message_id]
+            envelope.checks.queue.pop(message_id, None)  # (if it still awaits its first check)
             envelope.settled_at = now
             slot = message_id & mask  # its receipt, in the book's ring
             ids[slot] = message_id
@@ -430,10 +424,6 @@ class Reliable:
             settled += 1
             if envelope.extra is not None:
                 self._retries.settled(envelope.extra)
-        if envelope is not None:  # what awaits its first check is mostly settled by now
-            queue = envelope.checks.queue
-            while queue and queue[0].settled_at is not None:
-                queue.popleft()
         self.state.acknowledged += settled
         if not unacked and stream.sender is not None and not stream.sender._cell.alive:
             stream.forget_if_idle()

@@ -14,7 +14,6 @@ the system, so that the ``reliable`` service can crash and restart around it.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import functools
 import time
@@ -52,7 +51,9 @@ class RetryOptions:
     key: tuple[object, ...]
     backoff: Backoff
     max_retries: int
-    queue: collections.deque[Reliably] = attrs.field(factory=collections.deque)
+    queue: dict[MessageId, Reliably] = attrs.field(factory=dict)
+    """Its messages that await their first check, by id, in the order they went out; an
+    acknowledgement takes a message out at once, so only what is in flight stays."""
     timer: Scheduled | None = None
     holders: int = 0  # calls using them that have not queued their message yet
 
@@ -153,7 +154,7 @@ class Retries:
     def enqueue(self, envelope: Reliably) -> None:
         """`envelope` went out: it awaits its first timeout check."""
         checks: RetryOptions = envelope.checks
-        checks.queue.append(envelope)
+        checks.queue[envelope.message_id] = envelope
         if checks.timer is None:
             self.arm_first_checks(checks)
 
@@ -175,7 +176,7 @@ class Retries:
         )
 
     def arm_first_checks(self, checks: RetryOptions) -> None:
-        deadline = checks.queue[0].started + self.offset + checks.earliest
+        deadline = next(iter(checks.queue.values())).started + self.offset + checks.earliest
         checks.timer = self.state.schedule.call_at(
             deadline, functools.partial(self._first_check, checks)
         )
@@ -187,12 +188,16 @@ class Retries:
         checks.timer = None
         queue = checks.queue
         now, earliest = self.now(), checks.earliest
-        while queue and queue[0].started + earliest <= now:
-            envelope = queue[0]
+        due = []
+        for envelope in queue.values():  # in the order they went out
+            if envelope.started + earliest > now:
+                break
+            due.append(envelope)
+        for envelope in due:
             if envelope.settled_at is None:
                 delay = checks.backoff.delay(0, self._rng)
                 self._arm(envelope, delay=envelope.started + delay - now)
-            queue.popleft()  # (only once it has its timer: a crash here loses nothing)
+            del queue[envelope.message_id]  # (only once it has its timer: a crash loses none)
         if queue:
             self.arm_first_checks(checks)
         else:

@@ -10,9 +10,12 @@ import pytest
 import trio
 import trio.lowlevel
 import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import spaceactors as sa
 import spaceactors.outcomes
+from spaceactors.receiver import Stream
 from spaceactors.reliable import Reliable
 from spaceactors.retries import clock_reader
 
@@ -44,11 +47,13 @@ async def test_a_lost_message_holds_out_of_order_numbers_only_until_its_retry_la
             await system.reliable.send(ref, n)
         await trio.sleep(0.1)
         (stream,) = streams_of(ref)
-        assert (stream.low, len(stream.above)) == (0, 500)  # all wait behind number 0
-        assert len(stream.unacked) == 501
+        # Numbers 1-500 are one run of settled numbers behind the gap at 0, and the sender
+        # keeps only the message in that gap: memory is what is in flight, not what was sent.
+        assert (stream.low, stream.starts, stream.ends) == (0, [1], [501])
+        assert list(stream.unacked) == [0]
         receipt = await system.reliable.delivered(first)
         assert receipt.attempts == 2
-        assert (stream.low, stream.above, len(stream.unacked)) == (501, set(), 0)
+        assert (stream.low, stream.gaps(), len(stream.unacked)) == (501, 0, 0)
         assert system.reliable.pending_count() == 0
     assert sorted(handled, key=str) == sorted(["lost once", *range(500)], key=str)
 
@@ -335,3 +340,45 @@ def test_the_fast_clock_reader_reads_trio_time_under_every_clock() -> None:
     trio.run(check)  # trio's SystemClock: perf_counter plus its offset
     trio.run(check, clock=trio.testing.MockClock(autojump_threshold=0, rate=0))
     trio.run(check, clock=trio.testing.MockClock(rate=1000.0))  # a clock that runs
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 60), unique=True, max_size=60))
+def test_the_settled_numbers_of_a_stream_are_exact_in_any_order(order: list[int]) -> None:
+    """A stream's mark and runs say exactly which numbers are settled, whatever the order they
+    come in, and hold one run per gap (what is in flight), never one per number."""
+    stream = Stream(0, None, None, False)  # type: ignore[arg-type]
+    model: set[int] = set()
+    for seq in order:
+        assert not stream.settled(seq)
+        stream.settle(seq)
+        model.add(seq)
+        assert all(stream.settled(n) == (n in model) for n in range(63))
+        low = 0
+        while low in model:
+            low += 1
+        runs = [n for n in model if n > low and n - 1 not in model]
+        assert stream.low == low
+        assert stream.starts == sorted(runs)
+        assert stream.gaps() == len(runs)
+
+
+async def test_called_off_copies_do_not_pile_up_in_the_schedule(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Every message's copy is held back 10 s by a fault, and called off as soon as the
+    message is acknowledged: however many are sent in those 10 s, the schedule sweeps them out
+    instead of holding each until its time."""
+    copies = sa.DuplicateMessages(probability=1.0)
+    late = sa.DelayMessages(probability=1.0, maximum=10.0, mean=10.0)
+    async with sa.open_system(seed=3, faults=sa.FaultPlan([copies, late])) as system:
+        ref = await system.spawn(Ledger, [], name="ledger", mailbox_size=1024)
+        sizes = []
+        for n in range(20_000):
+            await system.reliable.send(ref, n)
+            if n % 5_000 == 4_999:
+                await trio.sleep(0.001)
+                sizes.append(system.reliable.state.schedule.pending())
+        assert max(sizes) < 4 * 1024  # not 20,000: swept whenever the heap doubles
+        await trio.sleep(30.0)
+        assert system.reliable.stats().acknowledged == 20_000
