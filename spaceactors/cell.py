@@ -256,9 +256,8 @@ class ActorCell:
             for stream in self.outbound:
                 stream.forget_if_idle()  # (one with messages in flight: once they settle)
             self.outbound = None
-        if self._receiver is not None:  # its streams go with it (in-flight copies keep theirs)
-            self._receiver.close()
-            self._receiver = None
+        if self._receiver is not None:
+            self._receiver.close()  # (its streams stay: a restart_child carries on with them)
         receive = self.ref._receive
         while True:
             try:

@@ -82,7 +82,7 @@ class OutcomeBook:
     """Ids of sends cancelled before their first transmission (never returned), as many."""
     issued: int = 0  # the highest id issued
     forgotten: int = 0  # failures dropped past KEEP_FAILURES
-    forgotten_through: int = 0  # the highest id among them
+    forgotten_through: int = 0  # the highest id among them (and among withdrawn ids dropped)
 
     def __attrs_post_init__(self) -> None:
         size = len(self.ids)
@@ -103,11 +103,13 @@ class OutcomeBook:
 
     def withdraw(self, message_id: MessageId, error: UnknownMessage) -> None:
         """A send was cancelled before it went out: its id was never returned. Kept apart from
-        the failures (it uses none of their room), the oldest dropped silently past the cap."""
+        the failures (it uses none of their room); past the cap the oldest is forgotten, and so
+        `outcome` no longer guesses for ids up to it (`OutcomeForgotten`)."""
         withdrawn = self.withdrawn
         withdrawn[message_id] = error
-        if len(withdrawn) > KEEP_FAILURES:
-            withdrawn.popitem(last=False)
+        if len(withdrawn) > KEEP_FAILURES:  # forgotten: older ids can no longer be told
+            dropped, _ = withdrawn.popitem(last=False)
+            self.forgotten_through = max(self.forgotten_through, dropped)
 
     def outcome(self, message_id: MessageId) -> Receipt:
         """The outcome of a message that is no longer pending.
@@ -130,8 +132,8 @@ class OutcomeBook:
             )
         if message_id <= self.forgotten_through:
             raise OutcomeForgotten(
-                f"the outcome of reliable message {message_id} is no longer known: "
-                f"{self.forgotten} failures were forgotten past KEEP_FAILURES "
+                f"the outcome of reliable message {message_id} is no longer known: the oldest "
+                f"failures (or ids of cancelled sends) were forgotten past KEEP_FAILURES "
                 f"({KEEP_FAILURES}); await `delivered` sooner, or keep fewer messages failing"
             )
         return Receipt(message_id, None, None)

@@ -234,16 +234,17 @@ class ReceiverState:
             acknowledge(stream, stream.low, sacked)
 
     def close(self) -> None:
-        """The actor stopped for good: acknowledge what it handled, let go of what its
-        ordered streams held (their retries find it stopped, then fail), and leave its senders'
-        lists of streams."""
+        """The actor stopped for good: acknowledge what it handled, and let go of what its
+        ordered streams held (their retries find it stopped, then fail; or, if it is started
+        again, bring them in order). Its streams stay with its ref, so that a restart keeps
+        their order and their memory of what was handled; senders stop counting them as
+        theirs, so a sender keeps no actor alive that has stopped."""
         self.flush()
         for stream in self.streams.values():
             stream.held.clear()
             sender = stream.sender
             if sender is not None and sender._cell.outbound:
                 sender._cell.outbound.discard(stream)
-        self.streams.clear()
 
     def skip(self, stream: Stream, seq: int) -> Reliably | None:
         """The sender gave up on `seq` (it failed, or was never sent): settle it without

@@ -382,3 +382,61 @@ async def test_called_off_copies_do_not_pile_up_in_the_schedule(
         assert max(sizes) < 4 * 1024  # not 20,000: swept whenever the heap doubles
         await trio.sleep(30.0)
         assert system.reliable.stats().acknowledged == 20_000
+
+
+class Worker2(sa.Actor):
+    def __init__(self, handled: list[Any]) -> None:
+        self.handled = handled
+
+    async def handle(self, message: object) -> None:
+        self.handled.append((trio.current_time(), message))
+
+
+async def test_a_child_stopped_and_started_again_keeps_its_streams(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A copy that lands after `restart_child` is handled by the runtime (no crash), and an
+    ordered stream keeps its order across the stop and the start."""
+    handled: list[Any] = []
+    slow_first = sa.DelayMessages(probability=1.0, minimum=3.0, maximum=3.0, stop=0.1)
+    async with sa.open_system(seed=4, faults=sa.FaultPlan([slow_first])) as system:
+        supervisor = await system.spawn_supervisor(
+            "desk", children=[sa.ChildSpec("w", Worker2, args=(handled,))]
+        )
+        worker = supervisor.child("w")
+        first = await system.reliable.send(worker, "first", ordered=True, jitter=0.0, timeout=5.0)
+        await trio.sleep(0.2)
+        second = await system.reliable.send(worker, "second", ordered=True, jitter=0.0)
+        await supervisor.terminate_child("w")
+        await supervisor.restart_child("w")
+        third = await system.reliable.send(worker, "third", ordered=True, jitter=0.0)
+        for mid in (first, second, third):
+            await system.reliable.delivered(mid)
+        assert [message for _, message in handled] == ["first", "second", "third"]
+        assert worker.status().restarts == 0  # nothing crashed
+        assert not [
+            letter
+            for letter in system.dead_letters.recent()
+            if letter.reason is sa.DeadLetterReason.CRASHED_WHILE_HANDLING
+        ]
+
+
+async def test_ids_of_cancelled_sends_past_the_cap_are_never_called_delivered(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spaceactors.outcomes, "KEEP_FAILURES", 3)
+    monkeypatch.setattr(spaceactors.outcomes, "KEEP_RECEIPTS", 4)
+    async with sa.open_system() as system:
+        sink = await system.spawn(Ledger, [], name="sink", mailbox_size=1)
+        sink.pause()
+        await system.reliable.send(sink, "fill", max_retries=100)
+        for n in range(6):
+            with trio.move_on_after(0.1):
+                await system.reliable.send(sink, n)
+        cancelled = range(2, 8)
+        for mid in cancelled[:3]:  # forgotten: not told apart from a forgotten failure
+            with pytest.raises(sa.OutcomeForgotten):
+                await system.reliable.delivered(mid)
+        for mid in cancelled[3:]:
+            with pytest.raises(sa.UnknownMessage, match="its send was cancelled"):
+                await system.reliable.delivered(mid)

@@ -87,9 +87,13 @@ class MemoryProbe:
                 f"warm_up={self.warm_up}, every={self.every}"
             )
 
+    def due(self, count: int) -> bool:
+        """Whether a sample is due once the `count`-th message has gone by."""
+        return count >= self.warm_up and (count - self.warm_up) % self.every == 0
+
     def passed(self, count: int) -> None:
         """The `count`-th message has gone by: sample if one is due."""
-        if count >= self.warm_up and (count - self.warm_up) % self.every == 0:
+        if self.due(count):
             gc.collect()
             self.samples.append(sys.getallocatedblocks())
 

@@ -275,7 +275,13 @@ async def soak_in_flight(
                 )
                 progress.sent = n + 1
                 progress.most = max(progress.most, reliable.pending_count())
-                if memory is not None:
+                if memory is not None and memory.due(n + 1):
+                    # Sample the memory at rest: what is in flight ebbs and flows (a retry
+                    # timer and delayed copies for each late message), so let everything
+                    # settle and every copy land first; a leak is what stays behind.
+                    while reliable.pending_count():  # noqa: ASYNC110 - no event to wait on
+                        await trio.sleep(_TICK)
+                    await trio.sleep(2 * max_delay)
                     memory.passed(n + 1)
 
         async def settle() -> None:
