@@ -148,7 +148,7 @@ class Reliable:
             receiver = ref._cell._receiver or ref._cell.receiver
             key = _ANONYMOUS[ordered] if sender is None else (sender.id, ordered)
             stream = receiver.streams.get(key) or self._open(receiver, ref, sender, ordered)
-            seq = stream.next_seq  # its number in the stream, and its id
+            seq = stream.next_seq  # its number in the stream
             stream.next_seq = seq + 1
             book = state.book
             book.issued = message_id = book.issued + 1
