@@ -100,7 +100,7 @@ def _header_problem(header: object) -> str:
         return f"the version must be a whole number from 1, got {short_repr(version)}"
     if version > FORMAT_VERSION:
         return (
-            f"format version {version} is newer than this spaceactors reads (up to "
+            f"format version {short_repr(version)} is newer than this spaceactors reads (up to "
             f"{FORMAT_VERSION}): upgrade spaceactors to read it"
         )
     if header.get("columns") != list(COLUMNS):
