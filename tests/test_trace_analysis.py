@@ -3,8 +3,6 @@ dead letters with their reasons, filters, and the first event where two traces p
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -89,7 +87,8 @@ def test_filters_combine(traces: dict[str, list[sa.TraceEvent]]) -> None:
     chosen = select(events, actors=["engineer"], kinds={K.CRASH, K.RESTART})
     assert [(e.kind, e.actor, e.time) for _, e in chosen] == [(K.RESTART, "engineer", CRASH_AT)]
     window = select(events, start=CRASH_AT, end=CRASH_AT)
-    assert window and all(e.time == CRASH_AT for _, e in window)
+    assert window
+    assert all(e.time == CRASH_AT for _, e in window)
     assert K.CRASH in {e.kind for _, e in window}
     assert select(events, actors=["pil*"]) == select(events, actors=["pilot"])
     everything = select(events)
@@ -115,9 +114,8 @@ def test_another_seed_diverges_at_the_first_differing_event(
     assert found.before == tuple(a[found.index - 2 : found.index])
     assert found.after_first == tuple(a[found.index + 1 : found.index + 3])
     assert found.after_second == tuple(b[found.index + 1 : found.index + 3])
-    assert found.fields and all(
-        getattr(found.first, f) != getattr(found.second, f) for f in found.fields
-    )
+    assert found.fields
+    assert all(getattr(found.first, f) != getattr(found.second, f) for f in found.fields)
 
 
 def test_a_trace_that_stops_early_diverges_where_it_ends(
