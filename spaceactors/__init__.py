@@ -119,9 +119,9 @@ from spaceactors.trace import (
     SQLiteSink,
     Trace,
     TraceEvent,
-    load_trace,
     trace_hash,
 )
+from spaceactors.tracefile import load_trace
 from spaceactors.virtual import run, seeded_scheduler
 
 __version__ = "0.1.0"

@@ -23,7 +23,7 @@ import json
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -35,7 +35,13 @@ DEFAULT_KEEP = 100_000
 """How many recent events `Trace.events` keeps in memory."""
 MAX_MESSAGE_ID = 2**63 - 1
 """The largest message id a trace holds (a SQLite integer)."""
-_FIELDS = "[time, kind, actor, peer, message_type, message_id, detail]"
+COLUMNS = ("time", "kind", "actor", "peer", "message_type", "message_id", "detail")
+"""The fields of an event, in the order a JSON Lines trace writes them (its header names them)."""
+FORMAT = "spaceactors-trace"
+"""What the header line of a JSON Lines trace says it is (its ``"format"``)."""
+FORMAT_VERSION = 1
+"""The version of the JSON Lines trace format that the header line names (``"version"``)."""
+_FIELDS = f"[{', '.join(COLUMNS)}]"
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 """File names that `open_system(trace=...)` and `load_trace` treat as SQLite databases."""
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
@@ -181,8 +187,16 @@ class TraceSink(Protocol):
     def close(self) -> None: ...
 
 
+def header_line() -> str:
+    """The first line of a JSON Lines trace: a JSON object naming the format, its version and
+    the columns of the events, ``{"format":"spaceactors-trace","version":1,"columns":[...]}``.
+    It is not an event: the trace hash does not include it."""
+    return _ENCODE({"format": FORMAT, "version": FORMAT_VERSION, "columns": list(COLUMNS)})
+
+
 class JsonLinesSink:
-    """Appends one JSON array per event to a file (see `TraceEvent.to_json`).
+    """Writes the header line (`header_line`), then one JSON array per event (see
+    `TraceEvent.to_json`).
 
     Raises:
         OSError: the file cannot be created (no such directory, a directory, no permission).
@@ -193,6 +207,7 @@ class JsonLinesSink:
         self.path = _sink_path(path)
         self._file = self.path.open("w", encoding="utf-8")
         self._broken = False
+        self._file.write(header_line() + "\n")
 
     def write(self, event: TraceEvent, line: str) -> None:
         try:
@@ -474,61 +489,3 @@ def trace_hash(events: Iterable[TraceEvent]) -> str:
         digest.update(event.to_json().encode())
         digest.update(b"\n")
     return digest.hexdigest()
-
-
-def load_trace(path: str | os.PathLike[str]) -> list[TraceEvent]:
-    """Read a trace written by a JSON Lines or SQLite sink.
-
-    Raises:
-        ValueError: the file holds something that is not a trace event; the message starts
-            with ``<path>:<line>:`` (``<path>:row <seq>:`` for SQLite). This is the only error
-            a file's content can cause, whatever it holds (bytes that are not UTF-8, JSON
-            nested however deep, numbers however large, NaN or infinite times).
-        OSError: the file cannot be read.
-        ValueError: `path` is not a str or an ``os.PathLike``.
-    """
-    return list(_read(_sink_path(path)))
-
-
-def _read(path: Path) -> Iterator[TraceEvent]:
-    if path.suffix in SQLITE_SUFFIXES:
-        yield from _read_sqlite(path)
-        return
-    with path.open("rb") as lines:
-        for number, raw in enumerate(lines, start=1):
-            event = _parse_line(path, number, raw)
-            if event is not None:
-                yield event
-
-
-def _parse_line(path: Path, number: int, raw: bytes) -> TraceEvent | None:
-    try:
-        line = raw.decode("utf-8")
-        return TraceEvent.from_json(line) if line.strip() else None
-    except UnicodeDecodeError as exc:
-        raise ValueError(
-            f"{path}:{number}: not UTF-8 text ({exc.reason} at byte {exc.start})"
-        ) from None
-    except ValueError as exc:
-        raise ValueError(f"{path}:{number}: {exc}") from None
-
-
-def _read_sqlite(path: Path) -> Iterator[TraceEvent]:
-    if not path.is_file():
-        raise FileNotFoundError(f"no trace database at {path}")
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)  # read only: never create one
-    try:
-        rows = db.execute(
-            "SELECT seq, time, kind, actor, peer, message_type, message_id, detail"
-            " FROM events ORDER BY seq"
-        ).fetchall()
-    except sqlite3.DatabaseError as exc:
-        raise ValueError(f"{path} is not a trace database ({exc})") from None
-    finally:
-        db.close()
-    for seq, *fields in rows:
-        try:
-            event = TraceEvent.checked(*fields)
-        except ValueError as exc:
-            raise ValueError(f"{path}:row {seq}: not a trace event: {exc}") from None
-        yield event

@@ -261,7 +261,7 @@ async def test_a_trace_file_named_by_a_string_is_written_and_overwritten(
         assert sa.trace_hash(sa.load_trace(path)) == second != first
 
 
-async def test_a_json_lines_trace_holds_one_json_array_per_event(
+async def test_a_json_lines_trace_holds_a_header_then_one_json_array_per_event(
     autojump_clock: trio.testing.MockClock, tmp_path: Path
 ) -> None:
     path = tmp_path / "t.jsonl"
@@ -269,8 +269,9 @@ async def test_a_json_lines_trace_holds_one_json_array_per_event(
         await system.spawn(Relay, name="a")
         await system.send("a", Ping(1))
         await trio.sleep(1)
-    lines = path.read_text(encoding="utf-8").splitlines()
+    header, *lines = path.read_text(encoding="utf-8").splitlines()
     assert system.trace is not None
+    assert json.loads(header)["columns"][:2] == ["time", "kind"]
     assert len(lines) == system.trace.count
     assert json.loads(lines[0]) == [0.0, "send", "a", None, "Ping", None, ""]
 

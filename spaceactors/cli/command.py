@@ -20,6 +20,7 @@ from spaceactors.checks import short_repr
 from spaceactors.cli.report import OutputLost, say, silence, write_output
 from spaceactors.cli.run import EXIT_BAD_INPUT, EXIT_PASSED, BadInput, run_command
 from spaceactors.cli.signals import Signals, exit_code, is_interrupt, signal_name
+from spaceactors.cli.traces import add_trace_commands, trace_command
 from spaceactors.scenarios.docking import DockingReport, run_docking
 
 
@@ -121,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="show a progress bar on stderr (auto: when it is a terminal)",
     )
+    add_trace_commands(commands)
     return parser
 
 
@@ -219,6 +221,8 @@ def _command(argv: Sequence[str] | None, out: TextIO, err: TextIO, signals: Sign
         return code
     if args.command == "list":
         return _list(out)
+    if args.command == "trace":
+        return trace_command(args, out, signals)
     return run_command(args, out, err, signals)
 
 
