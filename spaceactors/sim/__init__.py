@@ -5,8 +5,11 @@ Write a scenario with `scenario`, build the world in it (`World.add_station`, `W
 """
 
 from spaceactors.sim.expectations import (
+    Check,
     NotChecked,
+    Verdict,
     at_least,
+    compare,
     every_distress_answered_within,
     no_cargo_lost,
     scaled,
@@ -30,6 +33,7 @@ from spaceactors.sim.world import ScenarioError, World
 
 __all__ = [
     "Body",
+    "Check",
     "Commodity",
     "Market",
     "NotChecked",
@@ -45,8 +49,10 @@ __all__ = [
     "Station",
     "StationState",
     "Summary",
+    "Verdict",
     "World",
     "at_least",
+    "compare",
     "every_distress_answered_within",
     "load",
     "no_cargo_lost",
