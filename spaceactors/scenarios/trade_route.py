@@ -54,6 +54,8 @@ async def trade_route(world: sim.World) -> None:
     world.expect(*sim.no_cargo_lost())
     world.expect(
         "hauler-3, crashed at 1,200 s, was restarted",
-        lambda s: sim.compare("restarts", world.ships["hauler-3"].status().restarts, ">=", 1),
+        lambda s: sim.compare(
+            "restarts of hauler-3", world.ships["hauler-3"].status().restarts, ">=", 1
+        ),
         needs=1200,
     )

@@ -206,9 +206,7 @@ def no_cargo_lost() -> tuple[str, Check]:
     def conserved(summary: Summary) -> Verdict:
         if not summary.cargo_units and not summary.traded_units:
             raise NotChecked("there was no cargo to lose")
-        return compare(
-            "cargo unaccounted for", summary.cargo_imbalance, "<", CARGO_TOLERANCE, unit="units"
-        )
+        return compare("cargo units unaccounted for", summary.cargo_imbalance, "<", CARGO_TOLERANCE)
 
     return "no cargo lost", conserved
 
