@@ -5,7 +5,6 @@ Write a scenario with `scenario`, build the world in it (`World.add_station`, `W
 """
 
 from spaceactors.sim.expectations import (
-    Check,
     NotChecked,
     Verdict,
     at_least,
@@ -33,7 +32,6 @@ from spaceactors.sim.world import ScenarioError, World
 
 __all__ = [
     "Body",
-    "Check",
     "Commodity",
     "Market",
     "NotChecked",

@@ -32,16 +32,29 @@ NOT_CHECKED = "not checked: "
 """How the `why` of an expectation that was not checked begins (``Summary.expectations``)."""
 
 
+def _of(kind: type) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, kind):
+            raise ScenarioError(
+                f"Verdict({attribute.name}) must be a {kind.__name__}, got {short_repr(value)}"
+            )
+
+    return check
+
+
 @attrs.frozen
 class Verdict:
     """What a check found: whether it held, and (when it did not) why, with the value measured.
 
     It is true when the expectation held, so ``compare(...) and compare(...)`` and ``not``
     work as on a bool; the first failing part of an ``and`` is the one reported.
+
+    Raises:
+        ScenarioError: `held` is not a bool or `why` not a string.
     """
 
-    held: bool
-    why: str = ""
+    held: bool = attrs.field(validator=_of(bool))
+    why: str = attrs.field(default="", validator=_of(str))
 
     def __bool__(self) -> bool:
         return self.held
@@ -74,13 +87,19 @@ def compare(
         unit: appended to both numbers (``"s"`` reads ``250 s > 180 s``).
 
     Raises:
-        ScenarioError: `what` is not a non-empty string or `op` is not one of the above.
+        ScenarioError: `what` is not a non-empty string, `op` not one of the above, `measured`
+            or `threshold` not a number (NaN and bools included), `unit` not a string.
     """
     arguments.name("compare(what)", what)
     if not isinstance(op, str) or op not in _OPERATORS:
         raise ScenarioError(
             f"compare(op) must be one of {', '.join(_OPERATORS)}, got {short_repr(op)}"
         )
+    for label, value in (("measured", measured), ("threshold", threshold)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise ScenarioError(f"compare({label}) must be a number, got {short_repr(value)}")
+    if not isinstance(unit, str):
+        raise ScenarioError(f"compare(unit) must be a string, got {short_repr(unit)}")
     test, negation = _OPERATORS[op]
     if test(measured, threshold):
         return Verdict(True)
