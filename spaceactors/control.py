@@ -9,29 +9,29 @@ from __future__ import annotations
 
 import attrs
 
+from spaceactors import reprs
 from spaceactors.fields import _MAX_ACTOR_ID, ActorId, _actor_id, _instance_of, _int_in, _name
-from spaceactors.reprs import CodeEnum, CodeRepr
 
 # --- what the runtime understands from anyone ------------------------------------------------
 
 
 @attrs.frozen(repr=False)
-class Shutdown(CodeRepr):
+class Shutdown(reprs.CodeRepr):
     """Stop the actor gracefully: `on_stop` runs; a transient actor is not restarted."""
 
 
 @attrs.frozen(repr=False)
-class Pause(CodeRepr):
+class Pause(reprs.CodeRepr):
     """Stop consuming the mailbox until `Resume`; senders feel backpressure meanwhile."""
 
 
 @attrs.frozen(repr=False)
-class Resume(CodeRepr):
+class Resume(reprs.CodeRepr):
     """Resume consuming the mailbox after `Pause`."""
 
 
 @attrs.frozen(repr=False)
-class GetStatus(CodeRepr):
+class GetStatus(reprs.CodeRepr):
     """Ask the runtime for the actor's status."""
 
 
@@ -39,7 +39,7 @@ ControlCommand = Shutdown | Pause | Resume | GetStatus
 """What the runtime obeys from anyone: the `command` of an `ActorControl` envelope."""
 
 
-class ActorState(CodeEnum):
+class ActorState(reprs.CodeEnum):
     """Where an actor is in its life, as `GetStatus` reports it."""
 
     STARTING = "starting"
@@ -51,7 +51,7 @@ class ActorState(CodeEnum):
 
 
 @attrs.frozen(repr=False)
-class ActorStatus(CodeRepr):
+class ActorStatus(reprs.CodeRepr):
     """The runtime's answer to `GetStatus`."""
 
     actor_id: ActorId = attrs.field(validator=_actor_id)

@@ -22,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from spaceactors import reprs
 from spaceactors.checks import short_repr
 from spaceactors.control import (
     ActorState,
@@ -52,7 +53,6 @@ from spaceactors.fields import (
     _region_names,
     _regions,
 )
-from spaceactors.reprs import CodeEnum, CodeRepr
 
 __all__ = [
     "MAX_SEVERITY",
@@ -113,7 +113,7 @@ def _requests(items: Iterable[ResourceRequest]) -> tuple[ResourceRequest, ...]:
 
 
 @attrs.frozen(repr=False)
-class Vec3(CodeRepr):
+class Vec3(reprs.CodeRepr):
     """A point or a vector in space, in metres (or metres per second)."""
 
     x: float = attrs.field(default=0.0, validator=_finite)
@@ -140,7 +140,7 @@ class Vec3(CodeRepr):
         return (self - other).length()
 
 
-class FormationType(CodeEnum):
+class FormationType(reprs.CodeEnum):
     """How ships in a formation hold station around their leader."""
 
     CONVOY = "convoy"
@@ -148,7 +148,7 @@ class FormationType(CodeEnum):
     EXPLORATION = "exploration"
 
 
-class EmergencyType(CodeEnum):
+class EmergencyType(reprs.CodeEnum):
     """What a distressed ship is suffering from."""
 
     ENGINE_FAILURE = "engine_failure"
@@ -157,7 +157,7 @@ class EmergencyType(CodeEnum):
     PIRATE = "pirate"
 
 
-class HazardType(CodeEnum):
+class HazardType(reprs.CodeEnum):
     """Kinds of navigation hazard announced to a sector."""
 
     ASTEROID = "asteroid"
@@ -166,7 +166,7 @@ class HazardType(CodeEnum):
     PIRATES = "pirates"
 
 
-class WeatherSeverity(CodeEnum):
+class WeatherSeverity(reprs.CodeEnum):
     """Space-weather severity, ordered by `level` (1 = low … 4 = extreme)."""
 
     LOW = "low"
@@ -181,7 +181,7 @@ class WeatherSeverity(CodeEnum):
 
 
 @attrs.frozen(repr=False)
-class ShipSpecs(CodeRepr):
+class ShipSpecs(reprs.CodeRepr):
     """A ship's hull: class name, length (m), mass (t) and cargo capacity (units)."""
 
     ship_class: str = attrs.field(validator=_name)
@@ -191,7 +191,7 @@ class ShipSpecs(CodeRepr):
 
 
 @attrs.frozen(repr=False)
-class CargoItem(CodeRepr):
+class CargoItem(reprs.CodeRepr):
     """A quantity of one commodity and what each unit is worth, in credits."""
 
     item_type: str = attrs.field(validator=_name)
@@ -200,7 +200,7 @@ class CargoItem(CodeRepr):
 
 
 @attrs.frozen(repr=False)
-class ResourceRequest(CodeRepr):
+class ResourceRequest(reprs.CodeRepr):
     """A wish to buy a quantity of one commodity at no more than `max_price` per unit."""
 
     resource_type: str = attrs.field(validator=_name)
@@ -212,7 +212,7 @@ class ResourceRequest(CodeRepr):
 
 
 @attrs.frozen(repr=False)
-class RequestDocking(CodeRepr):
+class RequestDocking(reprs.CodeRepr):
     """Ship → station: ask for a berth, declaring hull and cargo."""
 
     ship_specs: ShipSpecs = attrs.field(validator=_instance_of(ShipSpecs))
@@ -222,7 +222,7 @@ class RequestDocking(CodeRepr):
 
 
 @attrs.frozen(repr=False)
-class FormationRequest(CodeRepr):
+class FormationRequest(reprs.CodeRepr):
     """Ship → ship: join a formation and hold the given position."""
 
     formation_type: FormationType = attrs.field(validator=_instance_of(FormationType))
@@ -230,7 +230,7 @@ class FormationRequest(CodeRepr):
 
 
 @attrs.frozen(repr=False)
-class TradeOffer(CodeRepr):
+class TradeOffer(reprs.CodeRepr):
     """Ship → ship or station: goods offered in exchange for goods requested."""
 
     offering: tuple[CargoItem, ...] = attrs.field(
@@ -242,7 +242,7 @@ class TradeOffer(CodeRepr):
 
 
 @attrs.frozen(repr=False)
-class DistressSignal(CodeRepr):
+class DistressSignal(reprs.CodeRepr):
     """Ship → anyone: an emergency at a location, severity 1 (minor) to 10 (critical)."""
 
     emergency_type: EmergencyType = attrs.field(validator=_instance_of(EmergencyType))
@@ -258,7 +258,7 @@ ShipMessage = RequestDocking | FormationRequest | TradeOffer | DistressSignal
 
 
 @attrs.frozen(repr=False)
-class DockingPermission(CodeRepr):
+class DockingPermission(reprs.CodeRepr):
     """Station → ship: a berth granted, or a refusal with the estimated wait in seconds."""
 
     granted: bool = attrs.field(validator=_flag)
@@ -277,7 +277,7 @@ class DockingPermission(CodeRepr):
 
 
 @attrs.frozen(repr=False)
-class MarketPrices(CodeRepr):
+class MarketPrices(reprs.CodeRepr):
     """Station → ship: unit prices per commodity as of simulation time `last_updated`."""
 
     commodities: Mapping[str, float] = attrs.field(
@@ -287,7 +287,7 @@ class MarketPrices(CodeRepr):
 
 
 @attrs.frozen(repr=False)
-class ServiceAvailability(CodeRepr):
+class ServiceAvailability(reprs.CodeRepr):
     """Station → ship: which services the station offers right now."""
 
     repairs: bool = attrs.field(validator=_flag)
@@ -303,7 +303,7 @@ StationMessage = DockingPermission | MarketPrices | ServiceAvailability
 
 
 @attrs.frozen(repr=False)
-class NavigationHazard(CodeRepr):
+class NavigationHazard(reprs.CodeRepr):
     """A hazard of some radius (m) around a location."""
 
     location: Vec3 = attrs.field(validator=_instance_of(Vec3))
@@ -312,7 +312,7 @@ class NavigationHazard(CodeRepr):
 
 
 @attrs.frozen(repr=False)
-class MarketUpdate(CodeRepr):
+class MarketUpdate(reprs.CodeRepr):
     """Price changes (credits per unit, may be negative) for commodities in one sector."""
 
     sector: str = attrs.field(validator=_name)
@@ -322,7 +322,7 @@ class MarketUpdate(CodeRepr):
 
 
 @attrs.frozen(repr=False)
-class WeatherAlert(CodeRepr):
+class WeatherAlert(reprs.CodeRepr):
     """Space weather of some severity over named regions."""
 
     affected_regions: tuple[str, ...] = attrs.field(converter=_regions, validator=_region_names)
@@ -337,7 +337,7 @@ SystemMessage = NavigationHazard | MarketUpdate | WeatherAlert
 
 
 @attrs.frozen(repr=False)
-class ShipToShip(CodeRepr):
+class ShipToShip(reprs.CodeRepr):
     """Envelope: one ship to another."""
 
     sender: ActorId = attrs.field(validator=_actor_id)
@@ -346,7 +346,7 @@ class ShipToShip(CodeRepr):
 
 
 @attrs.frozen(repr=False)
-class ShipToStation(CodeRepr):
+class ShipToStation(reprs.CodeRepr):
     """Envelope: a ship to a station (docking requests, trade offers, distress calls)."""
 
     sender: ActorId = attrs.field(validator=_actor_id)
@@ -355,7 +355,7 @@ class ShipToStation(CodeRepr):
 
 
 @attrs.frozen(repr=False)
-class StationToShip(CodeRepr):
+class StationToShip(reprs.CodeRepr):
     """Envelope: a station's answer to a ship."""
 
     sender: ActorId = attrs.field(validator=_actor_id)
@@ -364,7 +364,7 @@ class StationToShip(CodeRepr):
 
 
 @attrs.frozen(repr=False)
-class SystemBroadcast(CodeRepr):
+class SystemBroadcast(reprs.CodeRepr):
     """Envelope: an announcement to everyone."""
 
     sender: ActorId = attrs.field(validator=_actor_id)
@@ -372,7 +372,7 @@ class SystemBroadcast(CodeRepr):
 
 
 @attrs.frozen(repr=False)
-class ActorControl(CodeRepr):
+class ActorControl(reprs.CodeRepr):
     """Envelope: a control command addressed to one actor."""
 
     target: ActorId = attrs.field(validator=_actor_id)
