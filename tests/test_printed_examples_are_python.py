@@ -89,12 +89,27 @@ PUBLIC_ENUMS = [
     if isinstance(cls, type) and issubclass(cls, enum.Enum) and cls.__module__ in {
         "spaceactors.messages",
         "spaceactors.control",
+        "spaceactors.policy",
+        "spaceactors.topics",
     }
 ]
 
 
+@given(
+    backoff=st.builds(
+        sa.Backoff,
+        initial=st.floats(0.001, 1.0),
+        maximum=st.floats(1.0, 60.0),
+        jitter=st.floats(0.0, 1.0, exclude_max=True),
+        reset_after=st.none() | st.floats(1.0, 100.0),
+    )
+)
+def test_a_backoff_prints_as_python(backoff: sa.Backoff) -> None:
+    assert_pastes_back(backoff)
+
+
 @pytest.mark.parametrize("member", [member for cls in PUBLIC_ENUMS for member in cls])
-def test_protocol_enums_print_as_python(member: enum.Enum) -> None:
+def test_public_enums_print_as_python(member: enum.Enum) -> None:
     assert repr(member) == f"sa.{type(member).__name__}.{member.name}"
     assert_pastes_back(member)
 
