@@ -464,8 +464,8 @@ class ActorCell:
             crash.__cause__ = exc
             message.resolve(outcome.Error(crash))
         self.dead_letter(message, DeadLetterReason.CRASHED_WHILE_HANDLING, describe(exc))
-        if isinstance(exc, InjectedCrash):  # planned: one line, its stack says nothing
-            logger.warning(
+        if isinstance(exc, InjectedCrash):  # planned: one line at INFO, its stack says nothing
+            logger.info(
                 "actor %r crashed handling %s at t=%.6g s: injected by fault rule %s",
                 self.name,
                 what,

@@ -357,8 +357,9 @@ class FaultPlan:
 class InjectedCrash(Exception):
     """The exception a `CrashActor` rule raises inside an actor.
 
-    It is logged on ``spaceactors.actor`` as one line (actor, message type, time, "injected",
-    `rule`), never with a traceback: the crash is planned, its stack says nothing.
+    It is logged on ``spaceactors.actor`` at ``INFO`` as one line (actor, message type, time,
+    "injected", `rule`), never with a traceback: the crash is planned, its stack says nothing,
+    and a real crash (``WARNING``, with its traceback) stands out.
 
     Attributes:
         rule: the name of the rule that fired (``"CrashActor"`` for an unnamed one).

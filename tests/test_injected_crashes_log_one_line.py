@@ -41,7 +41,7 @@ def crash_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 async def test_injected_crashes_are_one_line_each_without_a_traceback(
     rule: sa.CrashActor, caplog: pytest.LogCaptureFixture, autojump_clock: trio.testing.MockClock
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="spaceactors")
+    caplog.set_level(logging.INFO, logger="spaceactors")
     name = "teller-1" if rule.nth else "teller"
     plan = sa.FaultPlan([rule])
     async with sa.open_system(seed=3, faults=plan, trace=True, max_restarts=100) as system:
@@ -60,6 +60,7 @@ async def test_injected_crashes_are_one_line_each_without_a_traceback(
     for record, crash in zip(lines, crashes, strict=True):
         text = record.getMessage()
         assert record.exc_info is None
+        assert record.levelno == logging.INFO
         assert "\n" not in text
         assert "Traceback" not in caplog.text
         assert f"actor {name!r} crashed handling int" in text
@@ -70,7 +71,7 @@ async def test_injected_crashes_are_one_line_each_without_a_traceback(
 async def test_a_real_crash_keeps_its_traceback_beside_injected_ones(
     caplog: pytest.LogCaptureFixture, autojump_clock: trio.testing.MockClock
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="spaceactors")
+    caplog.set_level(logging.INFO, logger="spaceactors")
     plan = sa.FaultPlan([sa.CrashActor(actors=["teller"], nth=1)])
     async with sa.open_system(seed=1, faults=plan) as system:
         ref = await system.spawn(Teller, name="teller")
@@ -83,6 +84,7 @@ async def test_a_real_crash_keeps_its_traceback_beside_injected_ones(
     assert injected.exc_info is None
     assert "injected" not in real.getMessage()
     assert real.exc_info is not None
+    assert (injected.levelno, real.levelno) == (logging.INFO, logging.WARNING)
     assert isinstance(real.exc_info[1], ValueError)
     assert "negative deposit -2" in caplog.text
     assert caplog.text.count("Traceback") == 1
@@ -92,3 +94,19 @@ def test_an_injected_crash_names_its_rule() -> None:
     crash = sa.InjectedCrash("fault rule boom crashed 'a' on int", rule="boom")
     assert crash.rule == "boom"
     assert sa.InjectedCrash("x").rule == "CrashActor"
+
+
+async def test_at_the_default_level_only_real_crashes_show(
+    caplog: pytest.LogCaptureFixture, autojump_clock: trio.testing.MockClock
+) -> None:
+    # What a failing test's captured log shows by default: warnings and up.
+    caplog.set_level(logging.WARNING, logger="spaceactors")
+    plan = sa.FaultPlan([sa.CrashActor(actors=["teller"], every=2)])
+    async with sa.open_system(seed=1, faults=plan, max_restarts=100) as system:
+        ref = await system.spawn(Teller, name="teller")
+        for amount in (1, 2, 3, 4, -1, 5, 6):
+            await ref.send(amount)
+            await trio.sleep(1.0)
+    (line,) = crash_lines(caplog)
+    assert "injected" not in line.getMessage()
+    assert isinstance(line.exc_info[1], ValueError)  # type: ignore[index]
