@@ -125,3 +125,19 @@ def test_a_failed_step_or_teardown_leads_with_where_it_failed(phase: str, headli
     error = failure_of(machine)
     assert str(error).startswith(headline)
     assert steps_of(error.__notes__)[-1] == "step 0: deposit(amount=7)"
+
+
+async def test_a_leak_says_how_many_tasks_were_alive_before_and_after(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    before = sat.task_count()
+    async with trio.open_nursery() as nursery:
+        for _ in range(2):
+            nursery.start_soon(trio.sleep_forever)
+        await trio.lowlevel.checkpoint()
+        with pytest.raises(AssertionError) as leak:
+            sat.assert_no_task_leaked(before)
+        nursery.cancel_scope.cancel()
+    assert str(leak.value) == (
+        f"2 tasks outlived the system: {before + 2} alive, {before} before it opened"
+    )
