@@ -25,6 +25,10 @@ The machine draws the system seed first (Hypothesis prints it with the falsifyin
 and the failure's notes repeat it), opens the system with a trace, runs `setup`, then up to
 `max_steps` steps, checking the invariants after each; then waits until the system is idle,
 runs `teardown` and checks that no task outlived the system.
+
+A failure reads top to bottom: the error's message leads with what broke and when
+(``invariant nothing_lost broke after step 2 send(n=12): ...``), the first note lists the
+example's (shrunk) steps, and the notes after it say how to reproduce it.
 """
 
 from __future__ import annotations
