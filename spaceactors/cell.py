@@ -22,6 +22,7 @@ from spaceactors.control import ActorState, ActorStatus, GetStatus, Pause, Resum
 from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.delivery import Scheduled, Tick
 from spaceactors.errors import ActorCrashed, ActorUnavailable, StartFailed
+from spaceactors.faultplan import InjectedCrash
 from spaceactors.policy import NORMAL_EXIT, SHUTDOWN_EXIT, Exit, failed
 from spaceactors.receiver import ReceiverState, Reliably, Stream
 from spaceactors.ref import ActorRef, Ask
@@ -463,7 +464,16 @@ class ActorCell:
             crash.__cause__ = exc
             message.resolve(outcome.Error(crash))
         self.dead_letter(message, DeadLetterReason.CRASHED_WHILE_HANDLING, describe(exc))
-        logger.warning("actor %r crashed handling %s", self.name, what, exc_info=exc)
+        if isinstance(exc, InjectedCrash):  # planned: one line at INFO, its stack says nothing
+            logger.info(
+                "actor %r crashed handling %s at t=%.6g s: injected by fault rule %s",
+                self.name,
+                what,
+                trio.current_time(),
+                exc.rule,
+            )
+        else:
+            logger.warning("actor %r crashed handling %s", self.name, what, exc_info=exc)
         return failed(exc)
 
     def _gone(self, request: Ask) -> ActorUnavailable:

@@ -7,32 +7,31 @@ with the rest of the protocol.
 
 from __future__ import annotations
 
-import enum
-
 import attrs
 
+from spaceactors import reprs
 from spaceactors.fields import _MAX_ACTOR_ID, ActorId, _actor_id, _instance_of, _int_in, _name
 
 # --- what the runtime understands from anyone ------------------------------------------------
 
 
-@attrs.frozen
-class Shutdown:
+@attrs.frozen(repr=False)
+class Shutdown(reprs.CodeRepr):
     """Stop the actor gracefully: `on_stop` runs; a transient actor is not restarted."""
 
 
-@attrs.frozen
-class Pause:
+@attrs.frozen(repr=False)
+class Pause(reprs.CodeRepr):
     """Stop consuming the mailbox until `Resume`; senders feel backpressure meanwhile."""
 
 
-@attrs.frozen
-class Resume:
+@attrs.frozen(repr=False)
+class Resume(reprs.CodeRepr):
     """Resume consuming the mailbox after `Pause`."""
 
 
-@attrs.frozen
-class GetStatus:
+@attrs.frozen(repr=False)
+class GetStatus(reprs.CodeRepr):
     """Ask the runtime for the actor's status."""
 
 
@@ -40,7 +39,7 @@ ControlCommand = Shutdown | Pause | Resume | GetStatus
 """What the runtime obeys from anyone: the `command` of an `ActorControl` envelope."""
 
 
-class ActorState(enum.Enum):
+class ActorState(reprs.CodeEnum):
     """Where an actor is in its life, as `GetStatus` reports it."""
 
     STARTING = "starting"
@@ -51,8 +50,8 @@ class ActorState(enum.Enum):
     STOPPED = "stopped"
 
 
-@attrs.frozen
-class ActorStatus:
+@attrs.frozen(repr=False)
+class ActorStatus(reprs.CodeRepr):
     """The runtime's answer to `GetStatus`."""
 
     actor_id: ActorId = attrs.field(validator=_actor_id)

@@ -23,6 +23,7 @@ from spaceactors import checks
 from spaceactors.checks import seconds, short_repr
 from spaceactors.codec import Codec
 from spaceactors.errors import DecodeError, InvalidSpec
+from spaceactors.reprs import PREFIX, CodeRepr, code, pretty
 
 MAX_COUNT = 2**63 - 1
 """The largest message count `CrashActor` takes for `nth` and `every`."""
@@ -97,8 +98,8 @@ def _groups(groups: Any) -> tuple[tuple[str, ...], ...]:
     return tuple(_names(group) for group in groups)
 
 
-@attrs.frozen
-class Scope:
+@attrs.frozen(repr=False)
+class Scope(CodeRepr):
     """Which messages a rule applies to; an empty field means "any".
 
     Attributes:
@@ -132,8 +133,8 @@ def _scope(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
         raise InvalidSpec(f"scope must be a sa.Scope, got {short_repr(value)}")
 
 
-@attrs.frozen(kw_only=True)
-class _Rule:
+@attrs.frozen(kw_only=True, repr=False)
+class _Rule(CodeRepr):
     name: str | None = attrs.field(default=None, validator=_rule_name)
     """Switch the rule off and on by this name (`FaultInjector.disable`/`enable`)."""
     start: float = attrs.field(default=0.0, validator=_seconds)
@@ -147,23 +148,23 @@ class _Rule:
             raise InvalidSpec(f"stop ({stop}) must not come before start ({self.start})")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class _MessageRule(_Rule):
     probability: float = attrs.field(default=1.0, validator=_probability)
     scope: Scope = attrs.field(default=EVERYTHING, validator=_scope)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class DropMessages(_MessageRule):
     """Lose each message in scope with `probability` (the sender is not told)."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class DuplicateMessages(_MessageRule):
     """Deliver a second copy of each message in scope with `probability`."""
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class DelayMessages(_MessageRule):
     """Hold each message in scope back with `probability` for a random time.
 
@@ -187,7 +188,7 @@ class DelayMessages(_MessageRule):
         return min(self.minimum + extra, self.maximum)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ReorderMessages(_MessageRule):
     """Hold each message in scope back with `probability` until the next message to the same
     actor has been delivered (or `max_hold` seconds pass), so that one overtakes it."""
@@ -195,7 +196,7 @@ class ReorderMessages(_MessageRule):
     max_hold: float = attrs.field(default=1.0, validator=_seconds)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Partition(_Rule):
     """Cut the network between `groups` of actors (names, ``"ship-*"`` prefixes) from `start`
     until `stop` (the heal): a message from one group to another is lost. Traffic within a
@@ -233,7 +234,7 @@ class Partition(_Rule):
         return None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CrashActor(_Rule):
     """Crash matching `actors` while handling a message: on their `nth` message (once), on
     every `every`-th, or with `probability` per message. Messages are counted per actor
@@ -266,7 +267,7 @@ class CrashActor(_Rule):
         return bool(self.probability) and rng.random() < self.probability
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PauseActor(_Rule):
     """Pause the actors named by `actors` at `start` for `duration` seconds (their senders
     feel backpressure meanwhile), then resume them."""
@@ -279,7 +280,7 @@ class PauseActor(_Rule):
             raise InvalidSpec("a PauseActor ends after its duration; it takes no stop")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class SlowActor(_Rule):
     """Make matching `actors` take `seconds` longer over each message, with `probability`."""
 
@@ -309,9 +310,13 @@ def _rules(rules: Iterable[Rule]) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class FaultPlan:
-    """The faults to inject into a system: give it to ``open_system(faults=...)``."""
+    """The faults to inject into a system: give it to ``open_system(faults=...)``.
+
+    Its repr is Python that rebuilds it (``sa.FaultPlan([sa.DropMessages(probability=0.1)])``),
+    so a plan printed by a failing test can be pasted back into it.
+    """
 
     rules: tuple[Rule, ...] = attrs.field(converter=_rules)
 
@@ -324,6 +329,11 @@ class FaultPlan:
         names = [rule.name for rule in self.rules if rule.name is not None]
         if len(names) != len(set(names)):
             raise InvalidSpec(f"fault rule names must be unique, got {names}")
+
+    def __repr__(self) -> str:
+        return f"{PREFIX}FaultPlan({code(list(self.rules))})"
+
+    _repr_pretty_ = pretty
 
     def to_json(self) -> bytes:
         """The plan as a JSON document (what `from_json` reads)."""
@@ -345,7 +355,19 @@ class FaultPlan:
 
 
 class InjectedCrash(Exception):
-    """The exception a `CrashActor` rule raises inside an actor."""
+    """The exception a `CrashActor` rule raises inside an actor.
+
+    It is logged on ``spaceactors.actor`` at ``INFO`` as one line (actor, message type, time,
+    "injected", `rule`), never with a traceback: the crash is planned, its stack says nothing,
+    and a real crash (``WARNING``, with its traceback) stands out.
+
+    Attributes:
+        rule: the name of the rule that fired (``"CrashActor"`` for an unnamed one).
+    """
+
+    def __init__(self, message: str, *, rule: str = "CrashActor") -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 _CODEC: Codec | None = None

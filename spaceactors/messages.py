@@ -15,7 +15,6 @@ the control messages, so the whole protocol is importable from here.
 
 from __future__ import annotations
 
-import enum
 import math
 import typing
 from collections.abc import Iterable, Mapping
@@ -23,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from spaceactors import reprs
 from spaceactors.checks import short_repr
 from spaceactors.control import (
     ActorState,
@@ -112,8 +112,8 @@ def _requests(items: Iterable[ResourceRequest]) -> tuple[ResourceRequest, ...]:
 # --- supporting types -------------------------------------------------------------------------
 
 
-@attrs.frozen
-class Vec3:
+@attrs.frozen(repr=False)
+class Vec3(reprs.CodeRepr):
     """A point or a vector in space, in metres (or metres per second)."""
 
     x: float = attrs.field(default=0.0, validator=_finite)
@@ -140,7 +140,7 @@ class Vec3:
         return (self - other).length()
 
 
-class FormationType(enum.Enum):
+class FormationType(reprs.CodeEnum):
     """How ships in a formation hold station around their leader."""
 
     CONVOY = "convoy"
@@ -148,7 +148,7 @@ class FormationType(enum.Enum):
     EXPLORATION = "exploration"
 
 
-class EmergencyType(enum.Enum):
+class EmergencyType(reprs.CodeEnum):
     """What a distressed ship is suffering from."""
 
     ENGINE_FAILURE = "engine_failure"
@@ -157,7 +157,7 @@ class EmergencyType(enum.Enum):
     PIRATE = "pirate"
 
 
-class HazardType(enum.Enum):
+class HazardType(reprs.CodeEnum):
     """Kinds of navigation hazard announced to a sector."""
 
     ASTEROID = "asteroid"
@@ -166,7 +166,7 @@ class HazardType(enum.Enum):
     PIRATES = "pirates"
 
 
-class WeatherSeverity(enum.Enum):
+class WeatherSeverity(reprs.CodeEnum):
     """Space-weather severity, ordered by `level` (1 = low … 4 = extreme)."""
 
     LOW = "low"
@@ -180,8 +180,8 @@ class WeatherSeverity(enum.Enum):
         return list(WeatherSeverity).index(self) + 1
 
 
-@attrs.frozen
-class ShipSpecs:
+@attrs.frozen(repr=False)
+class ShipSpecs(reprs.CodeRepr):
     """A ship's hull: class name, length (m), mass (t) and cargo capacity (units)."""
 
     ship_class: str = attrs.field(validator=_name)
@@ -190,8 +190,8 @@ class ShipSpecs:
     cargo_capacity: float = attrs.field(validator=_non_negative)
 
 
-@attrs.frozen
-class CargoItem:
+@attrs.frozen(repr=False)
+class CargoItem(reprs.CodeRepr):
     """A quantity of one commodity and what each unit is worth, in credits."""
 
     item_type: str = attrs.field(validator=_name)
@@ -199,8 +199,8 @@ class CargoItem:
     unit_value: float = attrs.field(validator=_non_negative)
 
 
-@attrs.frozen
-class ResourceRequest:
+@attrs.frozen(repr=False)
+class ResourceRequest(reprs.CodeRepr):
     """A wish to buy a quantity of one commodity at no more than `max_price` per unit."""
 
     resource_type: str = attrs.field(validator=_name)
@@ -211,8 +211,8 @@ class ResourceRequest:
 # --- what ships say (to ships or to stations) -------------------------------------------------
 
 
-@attrs.frozen
-class RequestDocking:
+@attrs.frozen(repr=False)
+class RequestDocking(reprs.CodeRepr):
     """Ship → station: ask for a berth, declaring hull and cargo."""
 
     ship_specs: ShipSpecs = attrs.field(validator=_instance_of(ShipSpecs))
@@ -221,16 +221,16 @@ class RequestDocking:
     )
 
 
-@attrs.frozen
-class FormationRequest:
+@attrs.frozen(repr=False)
+class FormationRequest(reprs.CodeRepr):
     """Ship → ship: join a formation and hold the given position."""
 
     formation_type: FormationType = attrs.field(validator=_instance_of(FormationType))
     position: Vec3 = attrs.field(validator=_instance_of(Vec3))
 
 
-@attrs.frozen
-class TradeOffer:
+@attrs.frozen(repr=False)
+class TradeOffer(reprs.CodeRepr):
     """Ship → ship or station: goods offered in exchange for goods requested."""
 
     offering: tuple[CargoItem, ...] = attrs.field(
@@ -241,8 +241,8 @@ class TradeOffer:
     )
 
 
-@attrs.frozen
-class DistressSignal:
+@attrs.frozen(repr=False)
+class DistressSignal(reprs.CodeRepr):
     """Ship → anyone: an emergency at a location, severity 1 (minor) to 10 (critical)."""
 
     emergency_type: EmergencyType = attrs.field(validator=_instance_of(EmergencyType))
@@ -257,8 +257,8 @@ ShipMessage = RequestDocking | FormationRequest | TradeOffer | DistressSignal
 # --- what stations answer (to ships) ----------------------------------------------------------
 
 
-@attrs.frozen
-class DockingPermission:
+@attrs.frozen(repr=False)
+class DockingPermission(reprs.CodeRepr):
     """Station → ship: a berth granted, or a refusal with the estimated wait in seconds."""
 
     granted: bool = attrs.field(validator=_flag)
@@ -276,8 +276,8 @@ class DockingPermission:
             )
 
 
-@attrs.frozen
-class MarketPrices:
+@attrs.frozen(repr=False)
+class MarketPrices(reprs.CodeRepr):
     """Station → ship: unit prices per commodity as of simulation time `last_updated`."""
 
     commodities: Mapping[str, float] = attrs.field(
@@ -286,8 +286,8 @@ class MarketPrices:
     last_updated: float = attrs.field(validator=_non_negative)
 
 
-@attrs.frozen
-class ServiceAvailability:
+@attrs.frozen(repr=False)
+class ServiceAvailability(reprs.CodeRepr):
     """Station → ship: which services the station offers right now."""
 
     repairs: bool = attrs.field(validator=_flag)
@@ -302,8 +302,8 @@ StationMessage = DockingPermission | MarketPrices | ServiceAvailability
 # --- what the world announces ----------------------------------------------------------------
 
 
-@attrs.frozen
-class NavigationHazard:
+@attrs.frozen(repr=False)
+class NavigationHazard(reprs.CodeRepr):
     """A hazard of some radius (m) around a location."""
 
     location: Vec3 = attrs.field(validator=_instance_of(Vec3))
@@ -311,8 +311,8 @@ class NavigationHazard:
     hazard_type: HazardType = attrs.field(validator=_instance_of(HazardType))
 
 
-@attrs.frozen
-class MarketUpdate:
+@attrs.frozen(repr=False)
+class MarketUpdate(reprs.CodeRepr):
     """Price changes (credits per unit, may be negative) for commodities in one sector."""
 
     sector: str = attrs.field(validator=_name)
@@ -321,8 +321,8 @@ class MarketUpdate:
     )
 
 
-@attrs.frozen
-class WeatherAlert:
+@attrs.frozen(repr=False)
+class WeatherAlert(reprs.CodeRepr):
     """Space weather of some severity over named regions."""
 
     affected_regions: tuple[str, ...] = attrs.field(converter=_regions, validator=_region_names)
@@ -336,8 +336,8 @@ SystemMessage = NavigationHazard | MarketUpdate | WeatherAlert
 # --- envelopes --------------------------------------------------------------------------------
 
 
-@attrs.frozen
-class ShipToShip:
+@attrs.frozen(repr=False)
+class ShipToShip(reprs.CodeRepr):
     """Envelope: one ship to another."""
 
     sender: ActorId = attrs.field(validator=_actor_id)
@@ -345,8 +345,8 @@ class ShipToShip:
     content: ShipMessage = attrs.field(validator=_instance_of(*typing.get_args(ShipMessage)))
 
 
-@attrs.frozen
-class ShipToStation:
+@attrs.frozen(repr=False)
+class ShipToStation(reprs.CodeRepr):
     """Envelope: a ship to a station (docking requests, trade offers, distress calls)."""
 
     sender: ActorId = attrs.field(validator=_actor_id)
@@ -354,8 +354,8 @@ class ShipToStation:
     content: ShipMessage = attrs.field(validator=_instance_of(*typing.get_args(ShipMessage)))
 
 
-@attrs.frozen
-class StationToShip:
+@attrs.frozen(repr=False)
+class StationToShip(reprs.CodeRepr):
     """Envelope: a station's answer to a ship."""
 
     sender: ActorId = attrs.field(validator=_actor_id)
@@ -363,16 +363,16 @@ class StationToShip:
     content: StationMessage = attrs.field(validator=_instance_of(*typing.get_args(StationMessage)))
 
 
-@attrs.frozen
-class SystemBroadcast:
+@attrs.frozen(repr=False)
+class SystemBroadcast(reprs.CodeRepr):
     """Envelope: an announcement to everyone."""
 
     sender: ActorId = attrs.field(validator=_actor_id)
     content: SystemMessage = attrs.field(validator=_instance_of(*typing.get_args(SystemMessage)))
 
 
-@attrs.frozen
-class ActorControl:
+@attrs.frozen(repr=False)
+class ActorControl(reprs.CodeRepr):
     """Envelope: a control command addressed to one actor."""
 
     target: ActorId = attrs.field(validator=_actor_id)

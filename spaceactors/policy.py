@@ -14,11 +14,12 @@ from collections.abc import Sequence
 
 import attrs
 
+from spaceactors import reprs
 from spaceactors.checks import fraction, integer, positive, seconds, short_repr
 from spaceactors.errors import InvalidSpec
 
 
-class Strategy(enum.Enum):
+class Strategy(reprs.CodeEnum):
     """Which children a supervisor restarts when one of them fails (OTP's restart strategies)."""
 
     ONE_FOR_ONE = "one_for_one"
@@ -29,7 +30,7 @@ class Strategy(enum.Enum):
     """The failed child and every child started after it; earlier children are untouched."""
 
 
-class Restart(enum.Enum):
+class Restart(reprs.CodeEnum):
     """When a child that exited is restarted (OTP's ``restart`` of a child spec)."""
 
     PERMANENT = "permanent"
@@ -138,8 +139,8 @@ def _fraction(_: object, attribute: attrs.Attribute[float], value: float) -> Non
     fraction(f"Backoff.{attribute.name}", value, InvalidSpec, one=False)
 
 
-@attrs.frozen
-class Backoff:
+@attrs.frozen(repr=False)
+class Backoff(reprs.CodeRepr):
     """Exponential delay before restarting a failed child.
 
     The n-th consecutive restart of a child (n = 0, 1, ...) waits

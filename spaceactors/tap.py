@@ -159,9 +159,9 @@ class Tap:
             await trio.sleep(extra)
         rule = self.faults.crash_due(name, now)
         if rule is not None:
+            label = rule.name or "CrashActor"
             raise InjectedCrash(
-                f"fault rule {rule.name or 'CrashActor'} crashed {name!r} "
-                f"on {type(payload).__name__}"
+                f"fault rule {label} crashed {name!r} on {type(payload).__name__}", rule=label
             )
 
     # --- timed faults ------------------------------------------------------------------------

@@ -7,12 +7,11 @@ every topic. A plain state object, so it survives restarts of the tasks that use
 
 from __future__ import annotations
 
-import enum
 from typing import TYPE_CHECKING
 
 import attrs
 
-from spaceactors import checks
+from spaceactors import checks, reprs
 from spaceactors.errors import InvalidTopic
 
 if TYPE_CHECKING:
@@ -21,7 +20,7 @@ if TYPE_CHECKING:
 WILDCARD = "*"
 
 
-class Delivery(enum.Enum):
+class Delivery(reprs.CodeEnum):
     """What a publisher (or broadcaster) does when a receiver's mailbox is full."""
 
     BLOCK = "block"

@@ -145,6 +145,8 @@ BASE: dict[str, dict[str, Any]] = {
     "at_least": {"what": "dockings", "value": _value, "count": 1, "per": 1.0, "duration": 1.0},
     "every_distress_answered_within": {"seconds": 1.0},
     "scaled": {"count": 1, "per": 1.0, "duration": 1.0},
+    "compare": {"what": "dockings", "measured": 3, "op": ">=", "threshold": 1.0},
+    "Verdict": {"held": False, "why": "dockings: 3 < 10"},
     "actor_faults": {"actors": ["a"]},
     "crash_schedules": {"actors": ["a"]},
     "partitions": {"actors": ["a", "b"]},

@@ -245,7 +245,7 @@ def test_failing_and_raising_expectations_fail_the_run_with_why() -> None:
     summary = run(checks)
     assert summary.expectations == (
         ("holds", True, ""),
-        ("does not hold", False, ""),
+        ("does not hold", False, "the check returned False"),
         ("raises", False, "ZeroDivisionError: division by zero"),
     )
     assert not summary.passed

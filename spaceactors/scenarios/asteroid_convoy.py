@@ -30,10 +30,17 @@ async def asteroid_convoy(world: sim.World) -> None:
         ),
     )
     world.at(600.0, lambda: world.weather("belt", sa.WeatherSeverity.HIGH, 300.0))
-    world.expect("the convoy met the field", lambda s: s.hazard_entries >= 1, needs=300)
     world.expect(
-        "the leader reached Vesta and docked",
-        lambda s: ("leader", "vesta") in world.metrics.docked_at,
-        needs=600,
+        "the convoy met the field",
+        lambda s: sim.compare("hazard entries", s.hazard_entries, ">=", 1),
+        needs=300,
     )
+
+    def leader_docked(_: sim.Summary) -> sim.Verdict:
+        places = sorted(station for ship, station in world.metrics.docked_at if ship == "leader")
+        return sim.Verdict(
+            "vesta" in places, f"the leader docked at: {', '.join(places) or 'no station'}"
+        )
+
+    world.expect("the leader reached Vesta and docked", leader_docked, needs=600)
     world.expect(*sim.no_cargo_lost())

@@ -47,11 +47,15 @@ async def trade_route(world: sim.World) -> None:
     trades = sim.at_least("trades", lambda s: s.trades, 24, per=3600, duration=world.duration)
     world.expect(*trades, needs=60)  # a minute to reach the first station
     world.expect(
-        "every hauler docked somewhere", lambda s: s.ships_docked == len(world.ships), needs=300
+        "every hauler docked somewhere",
+        lambda s: sim.compare("haulers docked", s.ships_docked, "==", len(world.ships)),
+        needs=300,
     )
     world.expect(*sim.no_cargo_lost())
     world.expect(
         "hauler-3, crashed at 1,200 s, was restarted",
-        lambda s: world.ships["hauler-3"].status().restarts >= 1,
+        lambda s: sim.compare(
+            "restarts of hauler-3", world.ships["hauler-3"].status().restarts, ">=", 1
+        ),
         needs=1200,
     )

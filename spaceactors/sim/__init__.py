@@ -6,7 +6,9 @@ Write a scenario with `scenario`, build the world in it (`World.add_station`, `W
 
 from spaceactors.sim.expectations import (
     NotChecked,
+    Verdict,
     at_least,
+    compare,
     every_distress_answered_within,
     no_cargo_lost,
     scaled,
@@ -45,8 +47,10 @@ __all__ = [
     "Station",
     "StationState",
     "Summary",
+    "Verdict",
     "World",
     "at_least",
+    "compare",
     "every_distress_answered_within",
     "load",
     "no_cargo_lost",

@@ -29,6 +29,7 @@ from spaceactors.ref import ActorRef
 from spaceactors.sim import arguments
 from spaceactors.sim import events as ev
 from spaceactors.sim.arguments import ScenarioError as ScenarioError
+from spaceactors.sim.expectations import Check
 from spaceactors.sim.expectations import Expectation as Expectation
 from spaceactors.sim.market import Market
 from spaceactors.sim.physics import Body, Point, step
@@ -39,7 +40,6 @@ from spaceactors.sim.records import ShipRecord as ShipRecord
 from spaceactors.specs import ServiceSpec
 
 if TYPE_CHECKING:
-    from spaceactors.sim.scenario import Summary
     from spaceactors.sim.station import StationState
     from spaceactors.system import ActorSystem
 
@@ -224,9 +224,12 @@ class World:
         heapq.heappush(self._events, (self.started + time, next(self._sequence), action))
 
     def expect(
-        self, description: str, check: Callable[[Summary], bool], *, needs: float | None = None
+        self, description: str, check: Check, *, needs: float | None = None
     ) -> None:
         """State an expectation: `check(summary)` must hold at the end, or the run fails.
+
+        `check` returns a bool, or a `sim.Verdict` that says why it failed: return
+        ``sim.compare("trades", s.trades, ">=", 2)`` and a failure reads ``trades: 1 < 2``.
 
         `needs` (seconds) is the shortest run in which the check means anything (say, one
         that counts on an event scheduled at 1,200 s): a shorter run reports it as not

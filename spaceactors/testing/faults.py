@@ -174,8 +174,6 @@ def fault_plans(
         if len(actors) >= 2:
             rules = rules | partitions(actors, horizon)
     crashes = crash_schedules(actors) if actors else st.just(())
-    return st.builds(_plan, st.lists(rules, max_size=max_rules), crashes)
-
-
-def _plan(rules: list[Rule], crashes: tuple[CrashActor, ...]) -> FaultPlan:
-    return FaultPlan((*rules, *crashes))
+    return st.tuples(st.lists(rules, max_size=max_rules), crashes).map(
+        lambda drawn: FaultPlan([*drawn[0], *drawn[1]])
+    )

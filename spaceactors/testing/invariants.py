@@ -170,4 +170,6 @@ def assert_no_task_leaked(before: int) -> None:
     """No more tasks are alive than `before` (a `task_count` taken before the system opened)."""
     after = task_count()
     if after > before:
-        raise AssertionError(f"{after - before} tasks outlived the system")
+        raise AssertionError(
+            f"{after - before} tasks outlived the system: {after} alive, {before} before it opened"
+        )

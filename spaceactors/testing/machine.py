@@ -25,15 +25,19 @@ The machine draws the system seed first (Hypothesis prints it with the falsifyin
 and the failure's notes repeat it), opens the system with a trace, runs `setup`, then up to
 `max_steps` steps, checking the invariants after each; then waits until the system is idle,
 runs `teardown` and checks that no task outlived the system.
+
+A failure reads top to bottom: the error's message leads with what broke and when
+(``invariant nothing_lost broke after step 2 send(n=12): ...``), the first note lists the
+example's (shrunk) steps, and the notes after it say how to reproduce it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, ClassVar, TypeVar
 
 import attrs
-from hypothesis import note
 from hypothesis import strategies as st
 
 from spaceactors.faultplan import FaultPlan
@@ -93,6 +97,10 @@ class ActorSystemMachine:
 
     system: ActorSystem
     seed: int
+    steps_taken: list[str]
+    """The steps run so far in this example, as calls (``send(n=12)``)."""
+    settled: bool = False
+    """Whether the steps are over and the system became idle."""
 
     async def setup(self) -> None:
         """Spawn the actors under test (``self.system`` is open)."""
@@ -114,11 +122,18 @@ class ActorSystemMachine:
         return rules
 
     def check_invariants(self) -> None:
-        """Run every @invariant method."""
+        """Run every @invariant method.
+
+        Raises:
+            AssertionError: an invariant failed; its message now leads with the invariant's
+                name and when it broke (``invariant nothing_lost broke after step 2
+                send(n=12): ...``).
+        """
         for name in sorted(dir(type(self))):
             function = getattr(type(self), name)
             if getattr(function, "__spaceactors_invariant__", False):
-                function(self)
+                with _leading(f"invariant {name} broke {_when(self)}"):
+                    function(self)
 
     @classmethod
     async def run(
@@ -133,7 +148,9 @@ class ActorSystemMachine:
             plan = data.draw(plan, label="faults")
         machine = cls()
         machine.seed = seed
+        machine.steps_taken = []
         rules = cls._rules()
+        by_name = {candidate.function.__name__: candidate for candidate in rules}
         before = task_count()
         try:
             async with open_system(
@@ -148,19 +165,28 @@ class ActorSystemMachine:
                 machine.check_invariants()
                 steps = data.draw(st.integers(0, max_steps), label="steps")
                 for step in range(steps):
-                    enabled = [candidate for candidate in rules if candidate.allows(machine)]
+                    enabled = [name for name, rule in by_name.items() if rule.allows(machine)]
                     if not enabled:
                         break
-                    chosen = data.draw(st.sampled_from(enabled), label=f"step {step}")
+                    name = data.draw(st.sampled_from(enabled), label=f"step {step}")
+                    chosen = by_name[name]
                     kwargs = data.draw(st.fixed_dictionaries(chosen.arguments), label="arguments")
-                    note(f"step {step}: {chosen.function.__name__}({_show(kwargs)})")
-                    await chosen.function(machine, **kwargs)
+                    call = f"{name}({_show(kwargs)})"
+                    machine.steps_taken.append(call)
+                    with _leading(f"step {step} {call} failed"):
+                        await chosen.function(machine, **kwargs)
                     machine.check_invariants()
-                await wait_until_idle(system, timeout=cls.settle_timeout)
+                machine.settled = True
+                with _leading("the system did not settle after the last step"):
+                    await wait_until_idle(system, timeout=cls.settle_timeout)
                 machine.check_invariants()
-                await machine.teardown()
+                with _leading("teardown failed"):
+                    await machine.teardown()
             assert_no_task_leaked(before)
         except Exception as exc:
+            # The report reads: the exception's message (it leads with the invariant that
+            # broke), then these notes: the shrunk steps, then how to reproduce it (last).
+            exc.add_note(_steps_report(machine.steps_taken))
             exc.add_note(
                 f"spaceactors: system seed {seed}; rerun this example with "
                 f"{cls.__name__}.run(data, seed={seed}) or Hypothesis' printed reproduction"
@@ -171,6 +197,34 @@ class ActorSystemMachine:
 
 def _show(kwargs: dict[str, Any]) -> str:
     return ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
+
+
+def _when(machine: ActorSystemMachine) -> str:
+    """When the invariants are being checked: after setup, a step, or once settled."""
+    if getattr(machine, "settled", False):
+        return "once the system was idle"
+    taken = getattr(machine, "steps_taken", [])
+    return f"after step {len(taken) - 1} {taken[-1]}" if taken else "after setup"
+
+
+@contextlib.contextmanager
+def _leading(headline: str) -> Iterator[None]:
+    """An `AssertionError` raised inside leads its message with `headline` (the same
+    exception object, its traceback and notes kept)."""
+    try:
+        yield
+    except AssertionError as exc:
+        message = str(exc)
+        exc.args = (f"{headline}: {message}" if message else headline,)
+        raise
+
+
+def _steps_report(steps: list[str]) -> str:
+    """The steps of the failing example (Hypothesis has shrunk them), one per line."""
+    if not steps:
+        return "spaceactors: the example failed before its first step"
+    lines = [f"  step {index}: {call}" for index, call in enumerate(steps)]
+    return "\n".join([f"spaceactors: the example's {len(steps)} step(s), after setup:", *lines])
 
 
 __all__ = [

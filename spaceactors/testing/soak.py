@@ -124,15 +124,29 @@ class SoakReport:
     @property
     def ok(self) -> bool:
         """Zero lost, processed twice or unknown; every crash restarted; memory flat."""
-        return (
-            self.lost == 0
-            and self.processed_twice == 0
-            and self.failed == 0
-            and self.pending == 0
-            and self.unknown_outcomes == 0
-            and self.restarts == self.faults.get("crash", 0)
-            and (self.memory is None or self.memory.flat)
-        )
+        return not self.problems
+
+    @property
+    def problems(self) -> list[str]:
+        """Each guarantee the run broke, with the value measured and what it must be
+        (``"lost: 3 > 0"``); empty when the run kept them all."""
+        found = [
+            f"{what}: {count:,} > 0"
+            for what, count in (
+                ("lost", self.lost),
+                ("processed twice", self.processed_twice),
+                ("failed", self.failed),
+                ("pending", self.pending),
+                ("unknown outcomes", self.unknown_outcomes),
+            )
+            if count
+        ]
+        crashes = self.faults.get("crash", 0)
+        if self.restarts != crashes:
+            found.append(f"restarts: {self.restarts:,} != {crashes:,} crashes injected")
+        if self.memory is not None and not self.memory.flat:
+            found.append(f"memory: {self.memory.render()}")
+        return found
 
     def render(self) -> str:
         faults = ", ".join(f"{kind} {n:,}" for kind, n in sorted(self.faults.items()))
@@ -155,7 +169,8 @@ class SoakReport:
         ]
         if self.memory is not None:
             lines.append(f"memory              {self.memory.render()}")
-        lines.append("verdict             " + ("PASS" if self.ok else "FAIL"))
+        verdict = "PASS" if self.ok else f"FAIL ({'; '.join(self.problems)})"
+        lines.append(f"verdict             {verdict}")
         return "\n".join(lines)
 
 
