@@ -4,7 +4,8 @@
 - strategies for fault plans and crash schedules (`fault_plans`, `crash_schedules`, ...),
 - `ActorSystemMachine`, a rule-based state machine that runs an actor system in virtual time,
 - invariant checks (`assert_exactly_once`, `assert_no_reliable_message_lost`,
-  `assert_restarts_within_intensity`, `wait_until_idle`, `assert_no_task_leaked`).
+  `assert_restarts_within_intensity`, `wait_until_idle`, `assert_no_task_leaked`),
+- the Hypothesis settings profile for fault tests (`FAULT_PROFILE`, `FAULT_SETTINGS`).
 """
 
 from spaceactors.testing.faults import (
@@ -26,6 +27,7 @@ from spaceactors.testing.invariants import (
     wait_until_idle,
 )
 from spaceactors.testing.machine import ActorSystemMachine, invariant, precondition, rule
+from spaceactors.testing.profiles import FAULT_PROFILE, FAULT_SETTINGS
 from spaceactors.testing.strategies import (
     STRATEGIES,
     actor_ids,
@@ -39,6 +41,8 @@ from spaceactors.testing.strategies import (
 )
 
 __all__ = [
+    "FAULT_PROFILE",
+    "FAULT_SETTINGS",
     "STRATEGIES",
     "ActorSystemMachine",
     "actor_faults",
