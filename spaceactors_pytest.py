@@ -95,7 +95,7 @@ def _missing_trio_mode(item: pytest.Item) -> str:
 
 
 @pytest.hookimpl(tryfirst=True, specname="pytest_runtest_setup")
-def refuse_async_tests_nothing_runs(item: pytest.Item) -> None:
+def pytest_runtest_setup_refuses_async_tests_nothing_runs(item: pytest.Item) -> None:
     """Fail an async test nothing will run, before its fixtures, with what to add."""
     if not _is_async(_test_function(item)):
         return
