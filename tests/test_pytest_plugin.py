@@ -19,7 +19,7 @@ pytest_plugins = ["pytester"]
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=120)
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=600)
 
 
 def async_test_file(pytester: pytest.Pytester) -> None:
@@ -140,11 +140,11 @@ def test_the_virtual_time_rule_fails_an_async_test_that_takes_no_clock(
 PROFILE_CHECK = """
 from hypothesis import HealthCheck, settings
 
-import spaceactors.testing as sat
+from spaceactors.testing.profiles import FAULT_PROFILE
 
 
 def test_the_profile_is_loaded() -> None:
-    assert sat.FAULT_PROFILE == "spaceactors-faults"
+    assert FAULT_PROFILE == "spaceactors-faults"
     active = settings.default
     assert active.deadline is None
     assert active.max_examples == 50

@@ -5,9 +5,11 @@
 - `ActorSystemMachine`, a rule-based state machine that runs an actor system in virtual time,
 - invariant checks (`assert_exactly_once`, `assert_no_reliable_message_lost`,
   `assert_restarts_within_intensity`, `wait_until_idle`, `assert_no_task_leaked`),
-- the Hypothesis settings profile for fault tests (`FAULT_PROFILE`, `FAULT_SETTINGS`).
+- the Hypothesis settings profile ``"spaceactors-faults"`` for fault tests, registered on import
+  (`spaceactors.testing.profiles`).
 """
 
+import spaceactors.testing.profiles  # noqa: F401  (registers the "spaceactors-faults" profile)
 from spaceactors.testing.faults import (
     actor_faults,
     crash_schedules,
@@ -27,7 +29,6 @@ from spaceactors.testing.invariants import (
     wait_until_idle,
 )
 from spaceactors.testing.machine import ActorSystemMachine, invariant, precondition, rule
-from spaceactors.testing.profiles import FAULT_PROFILE, FAULT_SETTINGS
 from spaceactors.testing.strategies import (
     STRATEGIES,
     actor_ids,
@@ -41,8 +42,6 @@ from spaceactors.testing.strategies import (
 )
 
 __all__ = [
-    "FAULT_PROFILE",
-    "FAULT_SETTINGS",
     "STRATEGIES",
     "ActorSystemMachine",
     "actor_faults",
