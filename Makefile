@@ -28,10 +28,10 @@ run: $(STAMP_RUN)
 test: lint typecheck docs pytest
 
 lint: $(STAMP_TEST)
-	$(BIN)/ruff check spaceactors spaceactors_command.py tests benchmarks
+	$(BIN)/ruff check spaceactors spaceactors_command.py spaceactors_pytest.py tests benchmarks
 
 typecheck: $(STAMP_TEST)
-	$(BIN)/mypy --strict spaceactors spaceactors_command.py
+	$(BIN)/mypy --strict spaceactors spaceactors_command.py spaceactors_pytest.py
 
 docs: $(STAMP_TEST)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir .site

@@ -4,9 +4,12 @@
 - strategies for fault plans and crash schedules (`fault_plans`, `crash_schedules`, ...),
 - `ActorSystemMachine`, a rule-based state machine that runs an actor system in virtual time,
 - invariant checks (`assert_exactly_once`, `assert_no_reliable_message_lost`,
-  `assert_restarts_within_intensity`, `wait_until_idle`, `assert_no_task_leaked`).
+  `assert_restarts_within_intensity`, `wait_until_idle`, `assert_no_task_leaked`),
+- the Hypothesis settings profile ``"spaceactors-faults"`` for fault tests, registered on import
+  (`spaceactors.testing.profiles`).
 """
 
+import spaceactors.testing.profiles  # noqa: F401  (registers the "spaceactors-faults" profile)
 from spaceactors.testing.faults import (
     actor_faults,
     crash_schedules,
