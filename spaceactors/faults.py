@@ -174,8 +174,12 @@ class FaultInjector:
         """Whether `rule` acts at clock time `now`."""
         if rule.name is not None and rule.name in self._off:
             return False
-        elapsed = now - self.origin
-        return rule.start <= elapsed and (rule.stop is None or elapsed < rule.stop)
+        # Absolute times, computed as the timers that announce the window are set (origin +
+        # offset): `now - origin` can round to the other side of an edge when the clock is
+        # far from 0 (a MockClock shared by many Hypothesis examples), and a window must
+        # never be open for one and closed for the other.
+        origin = self.origin
+        return origin + rule.start <= now and (rule.stop is None or now < origin + rule.stop)
 
     def partitioned(self, target: str, sender: str | None, now: float) -> Partition | None:
         """The active partition that separates `sender` from `target`, if any."""
@@ -282,7 +286,7 @@ class FaultInjector:
         """
         if now is None:
             now = trio.current_time()
-        elapsed = now - self.origin
+        elapsed = now - self.origin  # (for the words only; the test is on absolute times)
         found: list[Unmatched] = []
         for rule in self.plan.rules:
             dead = [
@@ -292,7 +296,7 @@ class FaultInjector:
                 if pattern not in self._named
             ]
             found += [Unmatched(rule, reason) for reason in dead]
-            if rule.start > elapsed:
+            if self.origin + rule.start > now:
                 found.append(
                     Unmatched(
                         rule,

@@ -219,8 +219,8 @@ class Tap:
     def _pausing(self, pause: PauseActor) -> bool:
         assert self.faults is not None
         now = trio.current_time()
-        elapsed = now - self.faults.origin
-        return self.faults.active(pause, now) and elapsed < pause.start + pause.duration
+        closes_at = self.faults.origin + pause.start + pause.duration  # as its timer is set
+        return self.faults.active(pause, now) and now < closes_at
 
     def _pause(self, ref: ActorRef, pause: PauseActor) -> None:
         if ref in self._paused or not ref.alive or ref._cell.stopping:
