@@ -24,21 +24,31 @@ preconditions, invariants) and runs the steps inside one async test, drawing eac
 The machine draws the system seed first (Hypothesis prints it with the falsifying example,
 and the failure's notes repeat it), opens the system with a trace, runs `setup`, then up to
 `max_steps` steps, checking the invariants after each; then waits until the system is idle,
-runs `teardown` and checks that no task outlived the system.
+runs `teardown` and checks that no task outlived the system. Trio's task order is seeded from
+the system seed too, so that the run repeats: when an example fails for good, its case file
+(seeds, start time, fault plan, steps) goes to `cases_folder`, and ``spaceactors replay`` or
+`spaceactors.testing.replay` runs it again, trace hash for trace hash.
 """
 
 from __future__ import annotations
 
+import itertools
+import sys
 from collections.abc import Awaitable, Callable
+from types import FrameType
 from typing import Any, ClassVar, TypeVar
 
 import attrs
+import trio
 from hypothesis import note
 from hypothesis import strategies as st
 
 from spaceactors.faultplan import FaultPlan
 from spaceactors.system import ActorSystem, open_system
+from spaceactors.testing.casefile import Step, Where
 from spaceactors.testing.invariants import assert_no_task_leaked, task_count, wait_until_idle
+from spaceactors.trace import Trace
+from spaceactors.virtual import seeded_scheduler
 
 M = TypeVar("M", bound="ActorSystemMachine")
 RuleFunction = Callable[..., Awaitable[None]]
@@ -90,6 +100,9 @@ class ActorSystemMachine:
     """The ``user`` supervisor's restart intensity during the run."""
     settle_timeout: ClassVar[float] = 3600.0
     """How long, in virtual seconds, the system may take to become idle after the last step."""
+    cases_folder: ClassVar[str | None] = ".spaceactors/cases"
+    """Where a failing example's case file and trace go (relative to the current directory);
+    None writes none."""
 
     system: ActorSystem
     seed: int
@@ -125,48 +138,111 @@ class ActorSystemMachine:
         cls: type[M], data: st.DataObject, *, max_steps: int = 30, seed: int | None = None
     ) -> M:
         """Run one example: draw a seed (unless given), a fault plan (if `faults` is a
-        strategy) and up to `max_steps` steps, in the current Trio run."""
+        strategy) and up to `max_steps` steps, in the current Trio run.
+
+        When the example fails for good (Hypothesis' final, shrunk run), its case file is
+        written to `cases_folder` and the failure's last line says how to replay it
+        (``reproduce with: spaceactors replay <path>``; see `spaceactors.testing.replay`).
+        """
+        test = _caller(sys._getframe(1))  # the test that awaits this run, before any await
         if seed is None:
             seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
         plan = cls.faults
         if isinstance(plan, st.SearchStrategy):
             plan = data.draw(plan, label="faults")
+        example = Example(seed, seed, trio.current_time(), plan)
+        try:
+            return await cls.play(example, _Drawn(data, max_steps).choose)
+        except Exception as exc:
+            from spaceactors.testing.replay import report_failure  # it imports this module
+
+            report_failure(cls, test, example, exc)
+            raise
+
+    @classmethod
+    async def play(cls: type[M], example: Example, choose: Chooser) -> M:
+        """Run `example` (its seeds, start time and plan), taking each step from `choose`.
+
+        `choose(index, enabled)` returns the rule and arguments of step `index`, or None to
+        stop; the steps taken are appended to ``example.steps`` as they start, and the trace
+        is ``example.trace``. Time must be virtual for a run to repeat.
+        """
         machine = cls()
-        machine.seed = seed
+        machine.seed = example.seed
         rules = cls._rules()
         before = task_count()
-        try:
+        with seeded_scheduler(example.scheduler_seed):
             async with open_system(
-                seed=seed,
-                trace=True,
-                faults=plan,
+                seed=example.seed,
+                trace=example.trace,
+                faults=example.faults,
                 max_restarts=cls.max_restarts,
                 within=cls.within,
             ) as system:
                 machine.system = system
                 await machine.setup()
                 machine.check_invariants()
-                steps = data.draw(st.integers(0, max_steps), label="steps")
-                for step in range(steps):
+                for index in itertools.count():
                     enabled = [candidate for candidate in rules if candidate.allows(machine)]
-                    if not enabled:
+                    chosen = choose(index, enabled)
+                    if chosen is None:
                         break
-                    chosen = data.draw(st.sampled_from(enabled), label=f"step {step}")
-                    kwargs = data.draw(st.fixed_dictionaries(chosen.arguments), label="arguments")
-                    note(f"step {step}: {chosen.function.__name__}({_show(kwargs)})")
-                    await chosen.function(machine, **kwargs)
+                    rule, kwargs = chosen
+                    example.steps.append(Step(rule.function.__name__, kwargs))
+                    await rule.function(machine, **kwargs)
                     machine.check_invariants()
                 await wait_until_idle(system, timeout=cls.settle_timeout)
                 machine.check_invariants()
                 await machine.teardown()
-            assert_no_task_leaked(before)
-        except Exception as exc:
-            exc.add_note(
-                f"spaceactors: system seed {seed}; rerun this example with "
-                f"{cls.__name__}.run(data, seed={seed}) or Hypothesis' printed reproduction"
-            )
-            raise
+        assert_no_task_leaked(before)
         return machine
+
+
+Chooser = Callable[[int, list[_Rule]], "tuple[_Rule, dict[str, Any]] | None"]
+
+
+@attrs.define
+class Example:
+    """One run of a machine, resolved: what a case file holds, and the run's trace."""
+
+    seed: int
+    scheduler_seed: int
+    start_time: float
+    faults: FaultPlan | None
+    steps: list[Step] = attrs.Factory(list)
+    trace: Trace = attrs.Factory(Trace)
+
+
+@attrs.define
+class _Drawn:
+    """Steps drawn by Hypothesis: first how many, then each rule and its arguments."""
+
+    data: st.DataObject
+    max_steps: int
+    count: int = 0
+
+    def choose(self, index: int, enabled: list[_Rule]) -> tuple[_Rule, dict[str, Any]] | None:
+        if index == 0:
+            self.count = self.data.draw(st.integers(0, self.max_steps), label="steps")
+        if index >= self.count or not enabled:
+            return None
+        chosen = self.data.draw(st.sampled_from(enabled), label=f"step {index}")
+        kwargs = self.data.draw(st.fixed_dictionaries(chosen.arguments), label="arguments")
+        note(f"step {index}: {chosen.function.__name__}({_show(kwargs)})")
+        return chosen, kwargs
+
+
+_NOT_THE_TEST = ("trio", "hypothesis", "spaceactors", "functools", "_pytest", "pluggy", "outcome")
+
+
+def _caller(frame: FrameType | None) -> Where | None:
+    """The test function among the callers of a run (the first frame outside the tools)."""
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not isinstance(module, str) or module.partition(".")[0] not in _NOT_THE_TEST:
+            return Where(str(module), frame.f_code.co_qualname, frame.f_code.co_filename)
+        frame = frame.f_back
+    return None
 
 
 def _show(kwargs: dict[str, Any]) -> str:
@@ -175,6 +251,7 @@ def _show(kwargs: dict[str, Any]) -> str:
 
 __all__ = [
     "ActorSystemMachine",
+    "Example",
     "invariant",
     "precondition",
     "rule",
