@@ -191,6 +191,15 @@ def test_a_missing_or_huge_case_file_is_refused(tmp_path: Path) -> None:
         sat.replay(huge)
 
 
+@pytest.mark.parametrize("path", [None, 1, b"case.json", ["x"], "a\x00b", "\ud800", "x" * 5000])
+def test_a_path_that_is_no_path_is_refused(path: object) -> None:
+    with pytest.raises(sat.CaseError):
+        sat.replay(path)  # type: ignore[arg-type]
+    if not isinstance(path, str):
+        with pytest.raises(sat.CaseError, match="a case file or folder"):
+            sat.cases(path)  # type: ignore[arg-type]
+
+
 def test_a_valid_case_of_a_passing_example_replays_and_exits_0(tmp_path: Path) -> None:
     path = tmp_path / "case.json"
     path.write_text(json.dumps(valid()), encoding="utf-8")

@@ -171,17 +171,23 @@ class Case:
         Raises:
             CaseError: the file cannot be read or is not a case (the message starts with `path`).
         """
+        if not isinstance(path, str | os.PathLike):
+            raise CaseError(f"a case is the path of a file, got {short_repr(path)}")
         try:
             with open(path, "rb") as file:
                 data = file.read(MAX_CASE_BYTES + 1)
-        except OSError as exc:
-            raise CaseError(f"cannot read the case {path}: {exc.strerror or exc}") from None
+        except (OSError, ValueError) as exc:  # ValueError: a NUL or a lone surrogate in it
+            raise CaseError(
+                f"cannot read the case {short_repr(path)}: {getattr(exc, 'strerror', None) or exc}"
+            ) from None
         if len(data) > MAX_CASE_BYTES:
-            raise CaseError(f"{path}: not a case file: over {MAX_CASE_BYTES // 2**20} MiB")
+            raise CaseError(
+                f"{short_repr(path)}: not a case file: over {MAX_CASE_BYTES // 2**20} MiB"
+            )
         try:
             return cls.from_json(data)
         except CaseError as exc:
-            raise CaseError(f"{path}: not a case file: {exc}") from None
+            raise CaseError(f"{os.fspath(path)}: not a case file: {exc}") from None
 
 
 def _no_constant(name: str) -> object:

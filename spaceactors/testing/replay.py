@@ -22,6 +22,7 @@ import trio
 import trio.testing
 from hypothesis import control
 
+from spaceactors.checks import short_repr
 from spaceactors.testing.casefile import Case, CaseError, Step, Where, encode_value
 from spaceactors.testing.machine import ActorSystemMachine, Example, _Rule
 from spaceactors.trace import sink_for
@@ -218,6 +219,9 @@ def cases(
         CaseError: `path` is neither a case file nor a folder.
     """
     import pytest
+
+    if not isinstance(path, str | os.PathLike):
+        raise CaseError(f"cases takes a case file or folder, got {short_repr(path)}")
 
     def decorate(function: Callable[[ReplayResult], object]) -> Callable[[Path], None]:
         target = Path(path)
