@@ -216,3 +216,55 @@ def test_a_case_folder_that_does_not_exist_is_refused_when_the_test_is_defined(
         @sat.cases(tmp_path / "nowhere")
         def test_nothing(result: sat.ReplayResult) -> None:
             pass
+
+
+USER_TEST = '''
+from typing import Any
+
+import trio.testing
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from spaceactors import testing as sat
+from {module} import Bank
+
+
+@settings(
+    deadline=None,
+    database=None,
+    phases=[Phase.generate, Phase.shrink, Phase.explain],
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+async def test_bank(data: Any, autojump_clock: trio.testing.MockClock) -> None:
+    await Bank.run(data, max_steps=12)
+'''
+
+
+def test_under_pytest_trio_the_failure_ends_with_the_line_that_replays_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    write_bank(tmp_path, "user_bank")
+    (tmp_path / "test_user_bank.py").write_text(USER_TEST.format(module="user_bank"))
+    (tmp_path / "pytest.ini").write_text("[pytest]\ntrio_mode = true\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_user_bank.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    # The failure itself, before pytest's sections of captured output and its summary.
+    report = done.stdout.split("short test summary info")[0].split(" Captured ")[0]
+    said = [line.strip(" |") for line in report.splitlines() if line.strip(" |+-=")]
+    assert said[-1].startswith("reproduce with: spaceactors replay .spaceactors/cases/test_bank-")
+    path = said[-1].removeprefix("reproduce with: spaceactors replay ")
+    recorded = json.loads((tmp_path / path).read_text(encoding="utf-8"))["trace"]["hash"]
+    assert said[-2].startswith("spaceactors: system seed ")
+    assert said[-2].endswith(f"trace hash {recorded[:16]}")
+    replayed = command("replay", path, cwd=tmp_path)
+    assert replayed.returncode == 1, replayed.stderr
+    assert f"trace hash {recorded} " in replayed.stdout
