@@ -8,7 +8,8 @@ exactly once or reported failed, and the ships' supervisor restarts within its i
 To adapt it: replace `Ship` with your actors, the rules with what your users do, and keep the
 invariants. Decorator order: ``@settings`` above ``@given``, and the test takes the
 ``autojump_clock`` fixture (virtual time); Hypothesis runs each example in a fresh Trio run.
-A failure prints the drawn seed, fault plan and steps, which replay it exactly.
+A failure writes its case file and ends with the line that replays it exactly
+(``reproduce with: spaceactors replay .spaceactors/cases/...``).
 """
 
 from __future__ import annotations

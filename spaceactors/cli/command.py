@@ -17,6 +17,7 @@ import trio
 import spaceactors as sa
 from spaceactors import sim
 from spaceactors.checks import short_repr
+from spaceactors.cli.replay import replay_command
 from spaceactors.cli.report import OutputLost, say, silence, write_output
 from spaceactors.cli.run import EXIT_BAD_INPUT, EXIT_PASSED, BadInput, run_command
 from spaceactors.cli.signals import Signals, exit_code, is_interrupt, signal_name
@@ -123,6 +124,10 @@ def _parser() -> argparse.ArgumentParser:
         help="show a progress bar on stderr (auto: when it is a terminal)",
     )
     add_trace_commands(commands)
+    replay = commands.add_parser(
+        "replay", help="run a saved failing example again (a case file of a fault test)"
+    )
+    replay.add_argument("case", help="the case file (.spaceactors/cases/<test>-<hash>.json)")
     return parser
 
 
@@ -159,7 +164,8 @@ def main(
 ) -> int:
     """Entry point of the ``spaceactors`` console script; returns the exit code.
 
-    0: the run went well (every expectation held); 1: an expectation failed; 2: bad input or
+    0: the run went well (every expectation held, a replayed case passed); 1: an expectation
+    failed (a replayed case fails again); 2: bad input (a case file that is not one) or
     an output that cannot be written (one line on stderr; a bad option raises
     ``SystemExit(2)`` from argparse, also one line); 130 and 143: SIGINT (Ctrl-C) and SIGTERM
     stopped it (see `spaceactors.cli.signals`). `out` and `err` default to ``sys.stdout`` and
@@ -223,6 +229,9 @@ def _command(argv: Sequence[str] | None, out: TextIO, err: TextIO, signals: Sign
         return _list(out)
     if args.command == "trace":
         return trace_command(args, out, signals)
+    if args.command == "replay":
+        signals.phase = f"replaying {args.case}"
+        return replay_command(args, out)
     return run_command(args, out, err, signals)
 
 

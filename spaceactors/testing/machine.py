@@ -24,25 +24,36 @@ preconditions, invariants) and runs the steps inside one async test, drawing eac
 The machine draws the system seed first (Hypothesis prints it with the falsifying example,
 and the failure's notes repeat it), opens the system with a trace, runs `setup`, then up to
 `max_steps` steps, checking the invariants after each; then waits until the system is idle,
-runs `teardown` and checks that no task outlived the system.
+runs `teardown` and checks that no task outlived the system. Trio's task order is seeded from
+the system seed too, so that the run repeats: when an example fails for good, its case file
+(seeds, start time, fault plan, steps) goes to `cases_folder`, and ``spaceactors replay`` or
+`spaceactors.testing.replay` runs it again, trace hash for trace hash.
 
 A failure reads top to bottom: the error's message leads with what broke and when
 (``invariant nothing_lost broke after step 2 send(n=12): ...``), the first note lists the
-example's (shrunk) steps, and the notes after it say how to reproduce it.
+example's (shrunk) steps, and the last line says how to replay it
+(``reproduce with: spaceactors replay <path>``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
+import sys
 from collections.abc import Awaitable, Callable, Iterator
+from types import FrameType
 from typing import Any, ClassVar, TypeVar
 
 import attrs
+import trio
 from hypothesis import strategies as st
 
 from spaceactors.faultplan import FaultPlan
 from spaceactors.system import ActorSystem, open_system
+from spaceactors.testing.casefile import Step, Where
 from spaceactors.testing.invariants import assert_no_task_leaked, task_count, wait_until_idle
+from spaceactors.trace import Trace
+from spaceactors.virtual import seeded_scheduler
 
 M = TypeVar("M", bound="ActorSystemMachine")
 RuleFunction = Callable[..., Awaitable[None]]
@@ -94,6 +105,9 @@ class ActorSystemMachine:
     """The ``user`` supervisor's restart intensity during the run."""
     settle_timeout: ClassVar[float] = 3600.0
     """How long, in virtual seconds, the system may take to become idle after the last step."""
+    cases_folder: ClassVar[str | None] = ".spaceactors/cases"
+    """Where a failing example's case file and trace go (relative to the current directory);
+    None writes none."""
 
     system: ActorSystem
     seed: int
@@ -140,41 +154,67 @@ class ActorSystemMachine:
         cls: type[M], data: st.DataObject, *, max_steps: int = 30, seed: int | None = None
     ) -> M:
         """Run one example: draw a seed (unless given), a fault plan (if `faults` is a
-        strategy) and up to `max_steps` steps, in the current Trio run."""
+        strategy) and up to `max_steps` steps, in the current Trio run.
+
+        When the example fails for good (Hypothesis' final, shrunk run), its case file is
+        written to `cases_folder` and the failure's last line says how to replay it
+        (``reproduce with: spaceactors replay <path>``; see `spaceactors.testing.replay`).
+        """
+        test = _caller(sys._getframe(1))  # the test that awaits this run, before any await
         if seed is None:
             seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
         plan = cls.faults
         if isinstance(plan, st.SearchStrategy):
             plan = data.draw(plan, label="faults")
+        example = Example(seed, seed, trio.current_time(), plan)
+        try:
+            return await cls.play(example, _Drawn(data, max_steps).choose)
+        except Exception as exc:
+            from spaceactors.testing.replay import report_failure  # it imports this module
+
+            # The report reads: the exception's message (it leads with what broke and when),
+            # then the shrunk steps, then the seed and how to replay it (last).
+            exc.add_note(
+                _steps_report([_call(step.rule, step.arguments) for step in example.steps])
+            )
+            report_failure(cls, test, example, exc)
+            raise
+
+    @classmethod
+    async def play(cls: type[M], example: Example, choose: Chooser) -> M:
+        """Run `example` (its seeds, start time and plan), taking each step from `choose`.
+
+        `choose(index, enabled)` returns the rule and arguments of step `index`, or None to
+        stop; the steps taken are appended to ``example.steps`` as they start, and the trace
+        is ``example.trace``. Time must be virtual for a run to repeat.
+        """
         machine = cls()
-        machine.seed = seed
+        machine.seed = example.seed
         machine.steps_taken = []
         rules = cls._rules()
-        by_name = {candidate.function.__name__: candidate for candidate in rules}
         before = task_count()
-        try:
+        with seeded_scheduler(example.scheduler_seed):
             async with open_system(
-                seed=seed,
-                trace=True,
-                faults=plan,
+                seed=example.seed,
+                trace=example.trace,
+                faults=example.faults,
                 max_restarts=cls.max_restarts,
                 within=cls.within,
             ) as system:
                 machine.system = system
                 await machine.setup()
                 machine.check_invariants()
-                steps = data.draw(st.integers(0, max_steps), label="steps")
-                for step in range(steps):
-                    enabled = [name for name, rule in by_name.items() if rule.allows(machine)]
-                    if not enabled:
+                for index in itertools.count():
+                    enabled = [candidate for candidate in rules if candidate.allows(machine)]
+                    chosen = choose(index, enabled)
+                    if chosen is None:
                         break
-                    name = data.draw(st.sampled_from(enabled), label=f"step {step}")
-                    chosen = by_name[name]
-                    kwargs = data.draw(st.fixed_dictionaries(chosen.arguments), label="arguments")
-                    call = f"{name}({_show(kwargs)})"
+                    rule, kwargs = chosen
+                    example.steps.append(Step(rule.function.__name__, kwargs))
+                    call = _call(rule.function.__name__, kwargs)
                     machine.steps_taken.append(call)
-                    with _leading(f"step {step} {call} failed"):
-                        await chosen.function(machine, **kwargs)
+                    with _leading(f"step {index} {call} failed"):
+                        await rule.function(machine, **kwargs)
                     machine.check_invariants()
                 machine.settled = True
                 with _leading("the system did not settle after the last step"):
@@ -182,21 +222,62 @@ class ActorSystemMachine:
                 machine.check_invariants()
                 with _leading("teardown failed"):
                     await machine.teardown()
-            assert_no_task_leaked(before)
-        except Exception as exc:
-            # The report reads: the exception's message (it leads with the invariant that
-            # broke), then these notes: the shrunk steps, then how to reproduce it (last).
-            exc.add_note(_steps_report(machine.steps_taken))
-            exc.add_note(
-                f"spaceactors: system seed {seed}; rerun this example with "
-                f"{cls.__name__}.run(data, seed={seed}) or Hypothesis' printed reproduction"
-            )
-            raise
+        assert_no_task_leaked(before)
         return machine
+
+
+Chooser = Callable[[int, list[_Rule]], "tuple[_Rule, dict[str, Any]] | None"]
+
+
+@attrs.define
+class Example:
+    """One run of a machine, resolved: what a case file holds, and the run's trace."""
+
+    seed: int
+    scheduler_seed: int
+    start_time: float
+    faults: FaultPlan | None
+    steps: list[Step] = attrs.Factory(list)
+    trace: Trace = attrs.Factory(Trace)
+
+
+@attrs.define
+class _Drawn:
+    """Steps drawn by Hypothesis: first how many, then each rule and its arguments."""
+
+    data: st.DataObject
+    max_steps: int
+    count: int = 0
+
+    def choose(self, index: int, enabled: list[_Rule]) -> tuple[_Rule, dict[str, Any]] | None:
+        if index == 0:
+            self.count = self.data.draw(st.integers(0, self.max_steps), label="steps")
+        if index >= self.count or not enabled:
+            return None
+        chosen = self.data.draw(st.sampled_from(enabled), label=f"step {index}")
+        kwargs = self.data.draw(st.fixed_dictionaries(chosen.arguments), label="arguments")
+        return chosen, kwargs
+
+
+_NOT_THE_TEST = ("trio", "hypothesis", "spaceactors", "functools", "_pytest", "pluggy", "outcome")
+
+
+def _caller(frame: FrameType | None) -> Where | None:
+    """The test function among the callers of a run (the first frame outside the tools)."""
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not isinstance(module, str) or module.partition(".")[0] not in _NOT_THE_TEST:
+            return Where(str(module), frame.f_code.co_qualname, frame.f_code.co_filename)
+        frame = frame.f_back
+    return None
 
 
 def _show(kwargs: dict[str, Any]) -> str:
     return ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
+
+
+def _call(rule: str, kwargs: dict[str, Any]) -> str:
+    return f"{rule}({_show(kwargs)})"
 
 
 def _when(machine: ActorSystemMachine) -> str:
@@ -229,6 +310,7 @@ def _steps_report(steps: list[str]) -> str:
 
 __all__ = [
     "ActorSystemMachine",
+    "Example",
     "invariant",
     "precondition",
     "rule",
