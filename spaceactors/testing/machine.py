@@ -254,7 +254,9 @@ class _Drawn:
             self.count = self.data.draw(st.integers(0, self.max_steps), label="steps")
         if index >= self.count or not enabled:
             return None
-        chosen = self.data.draw(st.sampled_from(enabled), label=f"step {index}")
+        by_name = {candidate.function.__name__: candidate for candidate in enabled}
+        name = self.data.draw(st.sampled_from(list(by_name)), label=f"step {index}")  # printed
+        chosen = by_name[name]
         kwargs = self.data.draw(st.fixed_dictionaries(chosen.arguments), label="arguments")
         return chosen, kwargs
 
