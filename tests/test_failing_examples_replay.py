@@ -194,7 +194,8 @@ def test_a_saved_case_becomes_a_regression_test(
     assert mark.name == "parametrize"
     assert mark.args[0] == "case"
     assert mark.args[1] == [pinned / path.name]
-    with pytest.raises(AssertionError, match="fails again: AssertionError: teardown failed: booked") as failure:
+    again = "fails again: AssertionError: teardown failed: booked"
+    with pytest.raises(AssertionError, match=again) as failure:
         test_bank_regressions(pinned / path.name)
     assert (
         str(failure.value).splitlines()[-1]
