@@ -6,7 +6,6 @@ import argparse
 import functools
 import io
 import logging
-import math
 import signal
 import sys
 from collections.abc import Sequence
@@ -16,7 +15,7 @@ import trio
 
 import spaceactors as sa
 from spaceactors import sim
-from spaceactors.checks import short_repr
+from spaceactors.cli.arguments import SECONDS, SEED
 from spaceactors.cli.replay import replay_command
 from spaceactors.cli.report import OutputLost, say, silence, write_output
 from spaceactors.cli.run import EXIT_BAD_INPUT, EXIT_PASSED, BadInput, run_command
@@ -95,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
     demo = commands.add_parser("demo", help="run the built-in demo (in process, virtual time)")
-    demo.add_argument("--seed", type=_seed, default=0, help="seed of the run (default 0)")
+    demo.add_argument("--seed", type=SEED, default=0, help="seed of the run (default 0)")
     commands.add_parser("list", help="list the shipped scenarios")
     run = commands.add_parser("run", help="run a scenario (a shipped name or a .py file)")
     run.add_argument(
@@ -103,9 +102,9 @@ def _parser() -> argparse.ArgumentParser:
         help="a shipped scenario's name, or the path of a scenario file "
         "(FILE.py:NAME picks one of several in a file)",
     )
-    run.add_argument("--seed", type=_seed, default=0, help="seed of the run (default 0)")
+    run.add_argument("--seed", type=SEED, default=0, help="seed of the run (default 0)")
     run.add_argument(
-        "--duration", type=_seconds, help="simulated seconds (default: the scenario's own)"
+        "--duration", type=SECONDS, help="simulated seconds (default: the scenario's own)"
     )
     run.add_argument(
         "--clock",
@@ -129,30 +128,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("case", help="the case file (.spaceactors/cases/<test>-<hash>.json)")
     return parser
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {short_repr(text)}") from None
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(
-            f"must be a positive number of seconds (and finite), got {short_repr(text)}"
-        )
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {short_repr(text)}") from None
-    if not 0 <= value < 2**64:
-        raise argparse.ArgumentTypeError(
-            f"must be a whole number from 0 to 2**64 - 1, got {short_repr(text)}"
-        )
-    return value
 
 
 def main(

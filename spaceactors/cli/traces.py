@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from spaceactors.checks import short_repr
+from spaceactors.cli.arguments import COUNT, TIME
 from spaceactors.cli.report import write_output
 from spaceactors.cli.run import EXIT_FAILED, EXIT_PASSED, BadInput
 from spaceactors.cli.signals import Signals
@@ -40,7 +40,7 @@ def add_trace_commands(commands: argparse._SubParsersAction[Any]) -> None:
     )
     summary.add_argument("file", metavar="FILE", help="a trace (.jsonl, .ndjson, .sqlite, .db)")
     summary.add_argument(
-        "--top", type=_count, default=10, help="show the N most frequent of each (0: all; 10)"
+        "--top", type=COUNT, default=10, help="show the N most frequent of each (0: all; 10)"
     )
     show = tools.add_parser("show", help="the events, one line each, filtered")
     show.add_argument("file", metavar="FILE", help="a trace (.jsonl, .ndjson, .sqlite, .db)")
@@ -59,36 +59,14 @@ def add_trace_commands(commands: argparse._SubParsersAction[Any]) -> None:
         metavar="KIND",
         help="events of this kind (send, handle, crash, dead_letter, ...; repeatable)",
     )
-    show.add_argument("--from", dest="start", type=_time, metavar="T", help="from time T (s)")
-    show.add_argument("--to", dest="end", type=_time, metavar="T", help="up to time T (s)")
+    show.add_argument("--from", dest="start", type=TIME, metavar="T", help="from time T (s)")
+    show.add_argument("--to", dest="end", type=TIME, metavar="T", help="up to time T (s)")
     diff = tools.add_parser("diff", help="the first event where two traces differ (exit 1)")
     diff.add_argument("first", metavar="A", help="a trace")
     diff.add_argument("second", metavar="B", help="the trace to compare it with")
     diff.add_argument(
-        "--context", type=_count, default=3, help="events shown around the difference (3)"
+        "--context", type=COUNT, default=3, help="events shown around the difference (3)"
     )
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {short_repr(text)}") from None
-    if not 0 <= value <= 1_000_000:
-        raise argparse.ArgumentTypeError(
-            f"must be a whole number from 0 to 1,000,000, got {short_repr(text)}"
-        )
-    return value
-
-
-def _time(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a time in seconds: {short_repr(text)}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite time, got {short_repr(text)}")
-    return value
 
 
 def trace_command(args: argparse.Namespace, out: TextIO, signals: Signals) -> int:

@@ -1,0 +1,43 @@
+"""Option types of the command: a number read from the text, then checked against its range."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from typing import TypeVar
+
+from spaceactors.checks import short_repr
+
+N = TypeVar("N", int, float)
+
+
+def number(
+    convert: Callable[[str], N], kind: str, within: Callable[[N], bool], wanted: str
+) -> Callable[[str], N]:
+    """An argparse ``type``: `convert` the text (``not <kind>: ...`` if it cannot), then
+    require `within` of the value (``must be <wanted>, got ...`` otherwise)."""
+
+    def option(text: str) -> N:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {kind}: {short_repr(text)}") from None
+        if not within(value):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {short_repr(text)}")
+        return value
+
+    return option
+
+
+SECONDS = number(
+    float,
+    "a number of seconds",
+    lambda v: 0 < v < math.inf,
+    "a positive number of seconds (and finite)",
+)
+SEED = number(int, "a whole number", lambda v: 0 <= v < 2**64, "a whole number from 0 to 2**64 - 1")
+COUNT = number(
+    int, "a whole number", lambda v: 0 <= v <= 1_000_000, "a whole number from 0 to 1,000,000"
+)
+TIME = number(float, "a time in seconds", math.isfinite, "a finite time")
