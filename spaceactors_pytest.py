@@ -127,3 +127,31 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
             f"({VIRTUAL_TIME_OPTION} = true); take the `virtual_clock` fixture as an argument",
             pytrace=False,
         )
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Record the examples of a Hypothesis test (sync, or async under pytest-trio) so that a
+    failing one that opened an actor system is saved as a case file
+    (`spaceactors.testing.properties`). Wrapped before pytest-trio wraps it, so the recording
+    runs inside the test's own Trio run."""
+    function = getattr(item, "obj", None)
+    handle = getattr(function, "hypothesis", None)
+    inner = getattr(handle, "inner_test", None)
+    if (
+        handle is not None
+        and callable(inner)
+        and not getattr(inner, "_trio_test_runner_wrapped", False)
+    ):
+        runs = not _is_async(inner) or item.get_closest_marker("trio") is not None
+        if runs:
+            try:
+                from spaceactors.testing.properties import INNER_TESTS, record
+            except ImportError:  # Hypothesis without the engine's test extra: nothing to record
+                pass
+            else:
+                owner = getattr(function, "__func__", function)
+                if callable(owner):
+                    INNER_TESTS.setdefault(owner, inner)
+                handle.inner_test = record(inner)
+    yield

@@ -28,6 +28,7 @@ from spaceactors.faultplan import FaultPlan
 from spaceactors.faults import FaultInjector
 from spaceactors.limiter import Limiter
 from spaceactors.policy import Backoff, Restart, ShutdownPolicy, Strategy, validate_intensity
+from spaceactors.recording import current_recorder
 from spaceactors.ref import ActorRef
 from spaceactors.registry import Registry
 from spaceactors.reliable import Reliable
@@ -231,6 +232,9 @@ async def open_system(
         trace = Trace(sink_for(trace))
     elif trace is False:
         trace = None
+    recorder = current_recorder()
+    if recorder is not None:  # a test recording its example (spaceactors.testing)
+        trace = recorder.opened(seed, trace)
     if trace is not None:
         trace.bind(trio.lowlevel.current_clock().current_time)
     system = ActorSystem(
@@ -252,6 +256,8 @@ async def open_system(
             system.tap.closing()  # the fault rules that did nothing, on the trace
         if owned_trace and trace is not None:
             trace.close()
+        if recorder is not None and trace is not None:
+            recorder.closed(trace)
 
 
 def _check_options(

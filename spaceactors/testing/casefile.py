@@ -1,4 +1,8 @@
-"""Case files: a failing example of an `ActorSystemMachine`, fully resolved, as JSON.
+"""Case files: a failing example of a fault test, fully resolved, as JSON.
+
+A case is either a step of an `ActorSystemMachine` (``machine`` names it, ``steps`` lists the
+rule calls) or a plain Hypothesis property (``machine`` is null; ``arguments`` holds what
+Hypothesis gave the test, ``clocks`` the virtual clocks among its fixtures).
 
 A case file is one JSON object (UTF-8, at most `MAX_CASE_BYTES`), format ``spaceactors-case``,
 version 1 (see docs/testing.md, "When a fault test fails")::
@@ -13,6 +17,8 @@ version 1 (see docs/testing.md, "When a fault test fails")::
       "start_time": 812.5,           # the virtual clock when the example began, in seconds
       "faults": {"schema": 1, "type": "FaultPlan", "body": {...}},   # FaultPlan.to_json, or null
       "steps": [{"rule": "transfer", "arguments": {"amount": 5}}, ...],
+      "arguments": {},               # a property's arguments by name (a machine's: {})
+      "clocks": {},                  # a property's MockClock fixtures: name -> autojump threshold
       "failure": "AssertionError: money was created: 105 != 100",
       "trace": {"file": "test_bank-1a2b3c4d.trace.jsonl", "hash": "3f2a...", "events": 123}
     }
@@ -21,7 +27,10 @@ Each argument of a step is a JSON value: ``null``, a bool, an int, a finite floa
 list of values stand for themselves; any other value is an object with one key: ``{"tuple":
 [...]}``, ``{"dict": [[key, value], ...]}``, ``{"float": "nan"}`` (or ``"inf"``, ``"-inf"``),
 ``{"enum": "FormationType", "name": "WEDGE"}`` (an enum of `spaceactors.messages`) or
-``{"message": {...}}`` (a protocol message as the codec writes it, `spaceactors.codec`).
+``{"message": {...}}`` (a protocol message as the codec writes it, `spaceactors.codec`),
+``{"fault_plan": {...}}`` (`FaultPlan.to_json`), ``{"fault_rule": {...}}`` (one rule, as the
+one rule of a plan) or ``{"draws": [...]}`` (what a test drew from Hypothesis' ``st.data()``,
+in order; `Draws`).
 Anything else cannot be saved: `encode_value` raises `CaseError` naming it.
 """
 
@@ -43,7 +52,7 @@ from spaceactors import codec
 from spaceactors import messages as m
 from spaceactors.checks import short_repr
 from spaceactors.errors import DecodeError, EncodeError
-from spaceactors.faultplan import FaultPlan
+from spaceactors.faultplan import FaultPlan, Rule
 
 FORMAT = "spaceactors-case"
 VERSION = 1
@@ -85,6 +94,13 @@ class Step:
 
 
 @attrs.frozen
+class Draws:
+    """The values a test drew from Hypothesis' ``st.data()``, in the order it drew them."""
+
+    values: tuple[Any, ...]
+
+
+@attrs.frozen
 class Where:
     """Where a test or machine lives: its module, its qualified name and (maybe) its file."""
 
@@ -98,7 +114,8 @@ class Case:
     """A failing example, resolved: replaying it needs no Hypothesis."""
 
     test: Where
-    machine: Where
+    machine: Where | None
+    """The `ActorSystemMachine` of the case; None for a plain property."""
     seed: int
     scheduler_seed: int
     start_time: float
@@ -108,6 +125,10 @@ class Case:
     trace_file: str | None = None
     trace_hash: str | None = None
     trace_events: int | None = None
+    arguments: dict[str, Any] = attrs.Factory(dict)
+    """A property's arguments by name (a `Draws` for ``st.data()``); empty for a machine."""
+    clocks: dict[str, float] = attrs.Factory(dict)
+    """A property's `trio.testing.MockClock` arguments: name -> autojump threshold (s)."""
 
     def key(self) -> str:
         """A short hash of what makes the example (not of its outcome)."""
@@ -134,7 +155,7 @@ class Case:
             "format": FORMAT,
             "version": VERSION,
             "test": attrs.asdict(self.test),
-            "machine": attrs.asdict(self.machine),
+            "machine": None if self.machine is None else attrs.asdict(self.machine),
             "seed": self.seed,
             "scheduler_seed": self.scheduler_seed,
             "start_time": self.start_time,
@@ -143,6 +164,11 @@ class Case:
                 {"rule": step.rule, "arguments": _encode_arguments(index, step)}
                 for index, step in enumerate(self.steps)
             ],
+            "arguments": {
+                name: encode_value(value, f"argument {name!r}")
+                for name, value in self.arguments.items()
+            },
+            "clocks": dict(self.clocks),
             "failure": self.failure,
             "trace": trace,
         }
@@ -220,6 +246,14 @@ def encode_value(value: object, where: str = "$") -> object:
         }
     if isinstance(value, enum.Enum) and _ENUMS.get(type(value).__name__) is type(value):
         return {"enum": type(value).__name__, "name": value.name}
+    if isinstance(value, FaultPlan):
+        return {"fault_plan": json.loads(value.to_json())}
+    if isinstance(value, Rule):
+        return {"fault_rule": json.loads(FaultPlan([value]).to_json())}
+    if isinstance(value, Draws):
+        return {
+            "draws": [encode_value(item, f"{where}[{i}]") for i, item in enumerate(value.values)]
+        }
     try:
         return {"message": json.loads(codec.encode(value))}
     except EncodeError as exc:
@@ -252,6 +286,18 @@ def decode_value(value: object, where: str = "$") -> Any:
         return _decode_dict(body, where)
     if tag == "float" and body in ("nan", "inf", "-inf"):
         return float(body)
+    if tag in ("fault_plan", "fault_rule"):
+        try:
+            plan = FaultPlan.from_json(json.dumps(body, allow_nan=False))
+        except (DecodeError, ValueError) as exc:
+            raise CaseError(f"not a fault plan: {exc} @ {where}") from None
+        if tag == "fault_plan":
+            return plan
+        if len(plan.rules) != 1:
+            raise CaseError(f"a fault rule is a plan of one rule @ {where}")
+        return plan.rules[0]
+    if tag == "draws" and isinstance(body, list):
+        return Draws(tuple(decode_value(item, f"{where}[{i}]") for i, item in enumerate(body)))
     if tag == "message":
         try:
             return codec.decode(json.dumps(body, allow_nan=False).encode())
@@ -316,9 +362,10 @@ def _read_case(document: object) -> Case:
     if trace is not None and not isinstance(trace, dict):
         raise CaseError(f"trace is an object or null, got {short_repr(trace)} @ $.trace")
     trace = trace or {}
+    machine = document["machine"]
     return Case(
         test=_where(document["test"], "$.test"),
-        machine=_where(document["machine"], "$.machine"),
+        machine=None if machine is None else _where(machine, "$.machine"),
         seed=_int(document["seed"], "$.seed", -(2**63), 2**64),
         scheduler_seed=_int(document["scheduler_seed"], "$.scheduler_seed", -(2**63), 2**64),
         start_time=_start_time(document["start_time"]),
@@ -330,6 +377,8 @@ def _read_case(document: object) -> Case:
         trace_events=None
         if trace.get("events") is None
         else _int(trace["events"], "$.trace.events", 0, 2**63),
+        arguments=_arguments(document.get("arguments", {}), "$.arguments"),
+        clocks=_clocks(document.get("clocks", {})),
     )
 
 
@@ -373,6 +422,26 @@ def _file_name(value: object, where: str) -> str | None:
     return name
 
 
+def _arguments(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping) or not all(map(str.isidentifier, value)):
+        raise CaseError(f"arguments is an object keyed by names, got {short_repr(value)} @ {where}")
+    return {name: decode_value(given, f"{where}.{name}") for name, given in value.items()}
+
+
+def _clocks(value: object) -> dict[str, float]:
+    if not isinstance(value, Mapping) or not all(map(str.isidentifier, value)):
+        raise CaseError(f"clocks is an object keyed by names, got {short_repr(value)} @ $.clocks")
+    clocks = {}
+    for name, threshold in value.items():
+        if type(threshold) not in (int, float) or not 0 <= threshold < 2**53:
+            raise CaseError(
+                f"an autojump threshold is seconds in [0, 2**53), got {short_repr(threshold)} "
+                f"@ $.clocks.{name}"
+            )
+        clocks[name] = float(threshold)
+    return clocks
+
+
 def _steps(value: object) -> tuple[Step, ...]:
     if not isinstance(value, list):
         raise CaseError(f"steps is a list, got {short_repr(value)} @ $.steps")
@@ -391,13 +460,10 @@ def _steps(value: object) -> tuple[Step, ...]:
         steps.append(
             Step(
                 rule,
-                {
-                    name: decode_value(given, f"{where}.arguments.{name}")
-                    for name, given in arguments.items()
-                },
+                _arguments(arguments, f"{where}.arguments"),
             )
         )
     return tuple(steps)
 
 
-__all__ = ["FORMAT", "MAX_CASE_BYTES", "VERSION", "Case", "CaseError", "Step", "Where"]
+__all__ = ["FORMAT", "MAX_CASE_BYTES", "VERSION", "Case", "CaseError", "Draws", "Step", "Where"]

@@ -13,7 +13,7 @@ import inspect
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,19 @@ import trio.testing
 from hypothesis import control
 
 from spaceactors.checks import short_repr
+from spaceactors.recording import recording
 from spaceactors.testing.casefile import Case, CaseError, Step, Where, encode_value
 from spaceactors.testing.machine import ActorSystemMachine, Example, _Rule
-from spaceactors.trace import sink_for
+from spaceactors.testing.properties import (
+    CASES_FOLDER,
+    INNER_TESTS,
+    Mismatch,
+    PropertyExample,
+    replay_arguments,
+)
+from spaceactors.trace import TraceEvent, sink_for
 from spaceactors.virtual import run as run_virtual
+from spaceactors.virtual import seeded_scheduler
 
 REPRODUCE = "reproduce with: spaceactors replay {path}"
 """The last line of a failure that saved its case (the report hook of the failure output)."""
@@ -61,15 +70,18 @@ def report_failure(
         )
     except (CaseError, OSError) as error:
         line = f"spaceactors: no case file for this example: {error}"
-    lines = [
-        f"spaceactors: system seed {example.seed}; trace hash {example.trace.hash[:16]}",
-        line,
-    ]
+    end_with(exc, example.seed, example.trace.hash, line)
+    return path
+
+
+def end_with(exc: BaseException, seed: int, trace_hash: str, line: str) -> None:
+    """End the failure's notes with the example's seed and trace hash, then `line` (how to
+    replay it, or why it cannot be): last, whatever notes Hypothesis adds after."""
+    lines = [f"spaceactors: system seed {seed}; trace hash {trace_hash[:16]}", line]
     exc.__spaceactors_reproduce__ = line  # type: ignore[attr-defined]
     for text in lines:
         exc.add_note(text)
     exc.__notes__ = _LastLines(exc.__notes__, lines)
-    return path
 
 
 class _LastLines(list[str]):
@@ -112,7 +124,7 @@ def save_case(
             f"{machine.__qualname__} is defined inside a function, where a replay cannot find "
             "it: define the machine at module level"
         )
-    where = Where(machine.__module__, machine.__qualname__, _module_file(machine.__module__))
+    where = Where(machine.__module__, machine.__qualname__, module_file(machine.__module__))
     case = Case(
         test=_relative(test) if test is not None else where,
         machine=where,
@@ -121,18 +133,27 @@ def save_case(
         start_time=example.start_time,
         faults=example.faults,
         steps=tuple(example.steps),
-        failure=_one_line(exc),
+        failure=one_line(exc),
         trace_hash=example.trace.hash,
         trace_events=example.trace.count,
     )
+    return write_case(case, example.trace.events, Path(machine.cases_folder))
+
+
+def write_case(case: Case, events: Iterable[TraceEvent], folder: Path = Path(CASES_FOLDER)) -> Path:
+    """Write `case` and its trace (`events`) to `folder`; returns the case's path.
+
+    Raises:
+        CaseError: the case cannot be encoded (it says what), before anything is written.
+        OSError: the folder or the files cannot be written.
+    """
     case.to_json()  # refuses what cannot be encoded, before anything is written
-    folder = Path(machine.cases_folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / case.file_name()
     trace_path = path.with_suffix(".trace.jsonl")
     case = attrs.evolve(case, trace_file=trace_path.name)
     sink = sink_for(trace_path)
-    for event in example.trace.events:
+    for event in events:
         sink.write(event, event.to_json())
     sink.close()
     path.write_text(case.to_json(), encoding="utf-8")
@@ -162,19 +183,22 @@ class ReplayResult:
 
 
 def replay(path: str | os.PathLike[str]) -> ReplayResult:
-    """Run the case file at `path` again: its machine, seeds, fault plan and steps, in virtual
-    time, without Hypothesis. Call it outside any Trio run (it starts its own). It imports
-    the machine's module, as pytest would: replay only cases you would run as tests.
+    """Run the case file at `path` again: its machine, seeds, fault plan and steps (or its
+    property and the property's arguments), in virtual time, without Hypothesis. Call it
+    outside any Trio run (it starts its own). It imports the test's module, as pytest would:
+    replay only cases you would run as tests.
 
     Raises:
-        CaseError: not a case file, or one that no longer fits its machine (a module, class
-            or rule that is gone, a precondition that no longer holds, other arguments).
+        CaseError: not a case file, or one that no longer fits its test (a module, class,
+            function or rule that is gone, a precondition that no longer holds, other
+            arguments).
     """
     case = Case.read(path)
+    if case.machine is None:
+        return _replay_property(case, Path(path))
     machine = load_machine(case, Path(path))
     example = Example(case.seed, case.scheduler_seed, case.start_time, case.faults)
     steps = _Recorded(machine, case.steps)
-    error: BaseException | None = None
 
     async def main() -> None:
         clock = trio.lowlevel.current_clock()
@@ -182,22 +206,68 @@ def replay(path: str | os.PathLike[str]) -> ReplayResult:
         clock.jump(case.start_time)  # the failing run's clock, to the bit
         await machine.play(example, steps.choose)
 
+    error = _outcome(
+        lambda: run_virtual(main, seed=case.scheduler_seed), path, machine.__qualname__
+    )
+    return _result(path, case, error, example.trace.hash, example.trace.count)
+
+
+def _replay_property(case: Case, path: Path) -> ReplayResult:
+    """Call the case's property with its recorded arguments, as the failing run did."""
+    test = load_property(case, path)
+    arguments, clock = replay_arguments(case)
+    example = PropertyExample(arguments, case.clocks, case.scheduler_seed, case.start_time)
+    if inspect.iscoroutinefunction(test):
+
+        async def main() -> None:
+            if clock is not None:
+                clock.jump(case.start_time)
+            with recording(example), seeded_scheduler(case.scheduler_seed):
+                await test(**arguments)
+
+        def call() -> None:
+            run_virtual(main, seed=case.scheduler_seed, clock=clock)
+
+    else:
+
+        def call() -> None:
+            with recording(example):
+                test(**arguments)
+
+    error = _outcome(call, path, case.test.qualname)
+    return _result(path, case, error, example.hash, example.count)
+
+
+def _outcome(
+    call: Callable[[], object], path: str | os.PathLike[str], name: str
+) -> Exception | None:
+    """Run `call`; the exception it raised (the example's failure), or None.
+
+    Raises:
+        CaseError: the case no longer fits the test (a recorded step or draw it no longer takes).
+    """
     try:
-        run_virtual(main, seed=case.scheduler_seed)
+        call()
     except Exception as exc:
         mismatch = _mismatch(exc)
         if mismatch is not None:
             raise CaseError(
-                f"{os.fspath(path)}: the case no longer fits {machine.__qualname__}: {mismatch}"
+                f"{os.fspath(path)}: the case no longer fits {name}: {mismatch}"
             ) from None
-        error = exc
+        return exc
+    return None
+
+
+def _result(
+    path: str | os.PathLike[str], case: Case, error: Exception | None, trace_hash: str, events: int
+) -> ReplayResult:
     return ReplayResult(
         path=os.fspath(path),
         case=case,
         passed=error is None,
-        failure="" if error is None else _one_line(error),
-        trace_hash=example.trace.hash,
-        events=example.trace.count,
+        failure="" if error is None else one_line(error),
+        trace_hash=trace_hash,
+        events=events,
         error=error,
     )
 
@@ -256,18 +326,8 @@ def load_machine(case: Case, path: Path) -> type[ActorSystemMachine]:
     Raises:
         CaseError: the module or class is gone, or is not an `ActorSystemMachine`.
     """
-    where = case.machine
-    module = sys.modules.get(where.module)
-    if module is None:
-        module = _import(where, path)
-    found: Any = module
-    for part in where.qualname.split("."):
-        found = getattr(found, part, None)
-        if found is None:
-            raise CaseError(
-                f"{path}: the machine {where.module}.{where.qualname} no longer exists "
-                f"(module {where.module} has no {where.qualname})"
-            )
+    where = case.machine if case.machine is not None else case.test
+    found = _find(where, path, "machine")
     if not (isinstance(found, type) and issubclass(found, ActorSystemMachine)):
         raise CaseError(
             f"{path}: {where.module}.{where.qualname} is not an ActorSystemMachine subclass"
@@ -275,7 +335,43 @@ def load_machine(case: Case, path: Path) -> type[ActorSystemMachine]:
     return found
 
 
-def _import(where: Where, path: Path) -> Any:
+def load_property(case: Case, path: Path) -> Callable[..., Any]:
+    """The function a property's case names (Hypothesis' inner test, without its search),
+    bound to a new instance of its class when it is a method.
+
+    Raises:
+        CaseError: the module or function is gone, or is not a Hypothesis test.
+    """
+    where = case.test
+    found = _find(where, path, "test")
+    handle = getattr(found, "hypothesis", None)
+    if handle is None or not callable(found):
+        raise CaseError(f"{path}: {where.module}.{where.qualname} is not a Hypothesis test")
+    inner = inspect.unwrap(INNER_TESTS.get(found, handle.inner_test))
+    owner, _, _ = where.qualname.rpartition(".")
+    if owner:
+        cls = _find(Where(where.module, owner, where.file), path, "test class")
+        if isinstance(cls, type):
+            inner = inner.__get__(cls())
+    return inner  # type: ignore[no-any-return]
+
+
+def _find(where: Where, path: Path, what: str) -> Any:
+    module = sys.modules.get(where.module)
+    if module is None:
+        module = _import(where, path, what)
+    found: Any = module
+    for part in where.qualname.split("."):
+        found = getattr(found, part, None)
+        if found is None:
+            raise CaseError(
+                f"{path}: the {what} {where.module}.{where.qualname} no longer exists "
+                f"(module {where.module} has no {where.qualname})"
+            )
+    return found
+
+
+def _import(where: Where, path: Path, what: str) -> Any:
     """Import `where.module`: from its file (relative to the current directory or to the folder
     holding ``.spaceactors``), its package root put on ``sys.path``; else by name."""
     for root in (Path.cwd(), path.resolve().parent.parent.parent):
@@ -291,15 +387,14 @@ def _import(where: Where, path: Path) -> Any:
         return importlib.import_module(where.module)
     except ImportError as exc:
         raise CaseError(
-            f"{path}: the machine {where.module}.{where.qualname} no longer exists "
+            f"{path}: the {what} {where.module}.{where.qualname} no longer exists "
             f"(cannot import {where.module}: {exc})"
         ) from None
     except Exception as exc:
-        raise CaseError(f"{path}: importing {where.module} failed: {_one_line(exc)}") from None
+        raise CaseError(f"{path}: importing {where.module} failed: {one_line(exc)}") from None
 
 
-class _Mismatch(Exception):
-    """A recorded step that the machine no longer takes as it was."""
+_Mismatch = Mismatch
 
 
 def _mismatch(exc: BaseException) -> _Mismatch | None:
@@ -336,12 +431,12 @@ class _Recorded:
         return rule, dict(step.arguments)
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     text = traceback.format_exception_only(type(exc), exc)[0].strip()
     return " ".join(text.split())[:500]
 
 
-def _module_file(module: str) -> str | None:
+def module_file(module: str) -> str | None:
     file = getattr(sys.modules.get(module), "__file__", None)
     return None if file is None else _relative_path(file)
 
@@ -360,11 +455,15 @@ def _relative_path(file: str) -> str:
 def render(result: ReplayResult) -> str:
     """The report ``spaceactors replay`` prints (without its last line)."""
     case = result.case
-    lines = [
-        f"case {result.path}: {case.machine.module}.{case.machine.qualname}, "
-        f"seed {case.seed}, {len(case.steps)} step(s)",
-        f"  faults: {case.faults!r}",
-    ]
+    if case.machine is None:
+        lines = [f"case {result.path}: {case.test.module}.{case.test.qualname}, a property"]
+        lines += [f"  {name}={value!r}" for name, value in case.arguments.items()]
+    else:
+        lines = [
+            f"case {result.path}: {case.machine.module}.{case.machine.qualname}, "
+            f"seed {case.seed}, {len(case.steps)} step(s)",
+            f"  faults: {case.faults!r}",
+        ]
     for index, step in enumerate(case.steps):
         shown = ", ".join(f"{name}={value!r}" for name, value in step.arguments.items())
         lines.append(f"  step {index}: {step.rule}({shown})")

@@ -1,0 +1,223 @@
+"""A plain Hypothesis property (not a machine) that fails writes a case file that replays it.
+
+The user's test module is written to a temporary folder and run by pytest in a subprocess, as
+a user's project would be: the plugin that ships with the package records each example; the
+failure's last line names the case; `spaceactors replay` fails with the same trace hash each
+time, and passes once the planted bug is fixed. Async properties (pytest-trio, a virtual
+clock), sync ones (`sa.run` inside) and ``st.data()`` draws are each replayed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import spaceactors as sa
+from spaceactors import testing as sat
+
+ACCOUNT = """
+from typing import Any
+
+import trio
+import trio.testing
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+import spaceactors as sa
+from spaceactors import testing as sat
+
+
+class Account(sa.Actor):
+    def __init__(self, book: list[int]) -> None:
+        self.book = book
+
+    async def handle(self, message: object) -> object:
+        assert isinstance(message, int)
+        self.book.append(message)
+        if message == 7:  # PLANTED: a deposit of 7 is booked twice
+            self.book.append(message)
+        return None
+
+
+async def bank(plan: sa.FaultPlan, amounts: list[int], seed: int) -> list[int]:
+    book: list[int] = []
+    async with sa.open_system(seed=seed, faults=plan) as system:
+        await system.spawn(Account, book, name="account")
+        for amount in amounts:
+            await system.reliable.send("account", amount, max_retries=8)
+        await sat.wait_until_idle(system)
+        sat.assert_no_reliable_message_lost(system)
+    return book
+
+
+SETTINGS = settings(
+    deadline=None,
+    database=None,
+    phases=[Phase.generate, Phase.shrink],
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+"""
+
+TESTS = {
+    "async": """
+@SETTINGS
+@given(
+    plan=sat.fault_plans(max_rules=2),
+    amounts=st.lists(st.integers(1, 10), max_size=6),
+    seed=st.integers(0, 2**32 - 1),
+)
+async def test_bank(
+    plan: sa.FaultPlan, amounts: list[int], seed: int, virtual_clock: trio.testing.MockClock
+) -> None:
+    book = await bank(plan, amounts, seed)
+    assert sorted(book) == sorted(amounts), f"booked {book} for {amounts}"
+""",
+    "sync": """
+@SETTINGS
+@given(plan=sat.fault_plans(max_rules=2), amounts=st.lists(st.integers(1, 10), max_size=6))
+def test_bank(plan: sa.FaultPlan, amounts: list[int]) -> None:
+    book = sa.run(bank, plan, amounts, 5)
+    assert sorted(book) == sorted(amounts), f"booked {book} for {amounts}"
+""",
+    "data": """
+class TestBank:
+    @SETTINGS
+    @given(data=st.data())
+    async def test_bank(self, data: Any, virtual_clock: trio.testing.MockClock) -> None:
+        plan = data.draw(sat.fault_plans(max_rules=2), label="plan")
+        amounts = data.draw(st.lists(st.integers(1, 10), max_size=6), label="amounts")
+        book = await bank(plan, amounts, 11)
+        assert sorted(book) == sorted(amounts), f"booked {book} for {amounts}"
+""",
+}
+FIX = ("if message == 7:  # PLANTED", "if False:  # FIXED")
+
+
+def write_project(folder: Path, kind: str, *, fixed: bool = False) -> None:
+    source = ACCOUNT + TESTS[kind]
+    if fixed:
+        source = source.replace(*FIX)
+    (folder / "test_user_bank.py").write_text(source, encoding="utf-8")
+    (folder / "pytest.ini").write_text("[pytest]\ntrio_mode = true\n", encoding="utf-8")
+
+
+def run(words: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *words],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def failure_lines(stdout: str) -> list[str]:
+    """The failure's message as pytest shows it (without pytest's ``file:line: Error``
+    trailer), before the captured output and the summary."""
+    report = stdout.split("short test summary info")[0].split(" Captured ")[0]
+    lines = [line.strip(" |").removeprefix("E ").strip() for line in report.splitlines()]
+    lines = [line for line in lines if line.strip(" |+-=")]
+    return [line for line in lines if not re.match(r"^[\w/.-]+\.py:\d+: \w+$", line)]
+
+
+@pytest.mark.parametrize("kind", sorted(TESTS))
+def test_a_failing_property_saves_a_case_that_replays_with_the_same_hash(
+    tmp_path: Path, kind: str
+) -> None:
+    write_project(tmp_path, kind)
+    done = run(["pytest", "-q", "-p", "no:cacheprovider", "test_user_bank.py"], tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    said = failure_lines(done.stdout)
+    assert said[-1].startswith("reproduce with: spaceactors replay .spaceactors/cases/test_bank-")
+    path = said[-1].removeprefix("reproduce with: spaceactors replay ")
+    case = json.loads((tmp_path / path).read_text(encoding="utf-8"))
+    assert case["machine"] is None
+    assert case["test"]["module"] == "test_user_bank"
+    assert case["test"]["qualname"].endswith("test_bank")
+    assert case["failure"].startswith("AssertionError: booked [")
+    recorded = case["trace"]["hash"]
+    assert said[-2].endswith(f"trace hash {recorded[:16]}")
+    if kind == "data":
+        plan, amounts = case["arguments"]["data"]["draws"]
+        assert "fault_plan" in plan
+        assert {"tuple": [7]} != amounts and 7 in amounts
+        assert case["clocks"] == {"virtual_clock": 0.0}
+    else:
+        assert 7 in case["arguments"]["amounts"]
+        assert "fault_plan" in case["arguments"]["plan"]
+
+    # The trace beside the case is that example's, event for event.
+    events = sa.load_trace(tmp_path / ".spaceactors/cases" / case["trace"]["file"])
+    assert sa.trace_hash(events) == recorded
+    assert len(events) == case["trace"]["events"] > 0
+
+    for _ in range(3):  # each replay: the same failure, the same trace hash
+        replayed = run(["spaceactors", "replay", path], tmp_path)
+        assert replayed.returncode == 1, replayed.stdout + replayed.stderr
+        assert f"trace hash {recorded} " in replayed.stdout
+        assert "the same as the failing run" in replayed.stdout
+        last = replayed.stdout.splitlines()[-1]
+        assert last.startswith("FAILED again: AssertionError: booked [")
+        # pytest's assertion rewriting explains more under pytest than in the replay
+        assert case["failure"].startswith(last.removeprefix("FAILED again: "))
+
+    write_project(tmp_path, kind, fixed=True)
+    replayed = run(["spaceactors", "replay", path], tmp_path)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+
+
+def test_a_property_that_opens_no_system_writes_no_case(tmp_path: Path) -> None:
+    (tmp_path / "test_plain.py").write_text(
+        textwrap.dedent(
+            """
+            from hypothesis import given, settings
+            from hypothesis import strategies as st
+
+            @settings(database=None)
+            @given(n=st.integers())
+            def test_small(n: int) -> None:
+                assert n < 10
+            """
+        ),
+        encoding="utf-8",
+    )
+    done = run(["pytest", "-q", "-p", "no:cacheprovider", "test_plain.py"], tmp_path)
+    assert done.returncode == 1
+    assert "spaceactors" not in done.stdout
+    assert not (tmp_path / ".spaceactors").exists()
+
+
+def test_a_property_with_a_fixture_a_replay_cannot_give_says_so(tmp_path: Path) -> None:
+    source = ACCOUNT + TESTS["async"].replace(
+        "virtual_clock: trio.testing.MockClock", "virtual_clock: trio.testing.MockClock, tmp_path: Any"
+    )
+    (tmp_path / "test_user_bank.py").write_text(source, encoding="utf-8")
+    (tmp_path / "pytest.ini").write_text("[pytest]\ntrio_mode = true\n", encoding="utf-8")
+    done = run(["pytest", "-q", "-p", "no:cacheprovider", "test_user_bank.py"], tmp_path)
+    assert done.returncode == 1
+    said = failure_lines(done.stdout)
+    assert said[-1].startswith("spaceactors: no case file for this example: argument 'tmp_path'")
+
+
+def test_replaying_a_property_that_is_gone_is_a_case_error(tmp_path: Path) -> None:
+    case = sat.Case(
+        test=sat.casefile.Where("no_such_module_here", "test_bank"),
+        machine=None,
+        seed=0,
+        scheduler_seed=0,
+        start_time=0.0,
+        faults=None,
+        steps=(),
+        arguments={"n": 1},
+    )
+    path = tmp_path / "gone.json"
+    path.write_text(case.to_json(), encoding="utf-8")
+    with pytest.raises(sat.CaseError, match="the test no_such_module_here.test_bank no longer"):
+        sat.replay(path)
