@@ -147,7 +147,7 @@ def test_a_failing_property_saves_a_case_that_replays_with_the_same_hash(
     if kind == "data":
         plan, amounts = case["arguments"]["data"]["draws"]
         assert "fault_plan" in plan
-        assert {"tuple": [7]} != amounts and 7 in amounts
+        assert 7 in amounts  # a list: the draws keep their type
         assert case["clocks"] == {"virtual_clock": 0.0}
     else:
         assert 7 in case["arguments"]["amounts"]
@@ -196,7 +196,8 @@ def test_a_property_that_opens_no_system_writes_no_case(tmp_path: Path) -> None:
 
 def test_a_property_with_a_fixture_a_replay_cannot_give_says_so(tmp_path: Path) -> None:
     source = ACCOUNT + TESTS["async"].replace(
-        "virtual_clock: trio.testing.MockClock", "virtual_clock: trio.testing.MockClock, tmp_path: Any"
+        "virtual_clock: trio.testing.MockClock",
+        "virtual_clock: trio.testing.MockClock, tmp_path: Any",
     )
     (tmp_path / "test_user_bank.py").write_text(source, encoding="utf-8")
     (tmp_path / "pytest.ini").write_text("[pytest]\ntrio_mode = true\n", encoding="utf-8")
@@ -219,5 +220,5 @@ def test_replaying_a_property_that_is_gone_is_a_case_error(tmp_path: Path) -> No
     )
     path = tmp_path / "gone.json"
     path.write_text(case.to_json(), encoding="utf-8")
-    with pytest.raises(sat.CaseError, match="the test no_such_module_here.test_bank no longer"):
+    with pytest.raises(sat.CaseError, match=r"the test no_such_module_here\.test_bank no longer"):
         sat.replay(path)
