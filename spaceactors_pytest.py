@@ -155,3 +155,16 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
                     INNER_TESTS.setdefault(owner, inner)
                 handle.inner_test = record(inner)
     yield
+
+
+@pytest.hookimpl(hookwrapper=True, trylast=True, specname="pytest_runtest_call")
+def pytest_runtest_call_names_the_test(item: pytest.Item) -> Generator[None, None, None]:
+    """Once pytest-trio has put its runner in place of a Hypothesis test's inner function, give
+    the runner the test's name, which Hypothesis prints (``Failing test case: test_x(...)``)."""
+    handle = getattr(getattr(item, "obj", None), "hypothesis", None)
+    inner = getattr(handle, "inner_test", None)
+    function = getattr(item, "function", None)
+    if getattr(inner, "_trio_test_runner_wrapped", False) and callable(function):
+        for name in ("__name__", "__qualname__"):
+            setattr(inner, name, getattr(function, name))
+    yield

@@ -10,12 +10,13 @@ written, then fails as the page shows once its bug is planted.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 from test_docs import DOCS, fenced_blocks
 
 pytest_plugins = ["pytester"]
-
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
@@ -187,19 +188,20 @@ def test_the_fault_profile_lets_examples_share_the_virtual_clock(
     run(pytester, "--hypothesis-profile=spaceactors-faults").assert_outcomes(passed=1)
 
 
-def first_fault_test() -> tuple[str, str, str]:
-    """(pytest config, test file, shown failure) of "Your first fault test in five minutes"."""
+def first_fault_test() -> tuple[str, str, str, str]:
+    """(pytest config, test file, shown failure, shown replay) of "Your first fault test in
+    five minutes"."""
     page = (DOCS / "testing.md").read_text(encoding="utf-8")
     section = page.split("## Your first fault test in five minutes", 1)[1].split("\n## ", 1)[0]
     blocks = fenced_blocks(section)
     (config,) = [b.code for b in blocks if b.language == "toml"]
     (test,) = [b.code for b in blocks if b.language == "python"]
-    (failure,) = [b.code for b in blocks if b.language == "text"]
-    return config, test, failure
+    (failure, replayed) = [b.code for b in blocks if b.language == "text"]
+    return config, test, failure, replayed
 
 
 def test_the_first_fault_test_of_the_docs_passes_as_written(pytester: pytest.Pytester) -> None:
-    config, test, _ = first_fault_test()
+    config, test, _, _ = first_fault_test()
     pytester.path.joinpath("pyproject.toml").write_text(config)
     pytester.path.joinpath("test_ledger.py").write_text(test)
     run(pytester, "test_ledger.py").assert_outcomes(passed=1)
@@ -208,7 +210,7 @@ def test_the_first_fault_test_of_the_docs_passes_as_written(pytester: pytest.Pyt
 def test_the_first_fault_test_fails_as_the_docs_show_once_broken(
     pytester: pytest.Pytester,
 ) -> None:
-    config, test, failure = first_fault_test()
+    config, test, failure, replayed = first_fault_test()
     assert "system.reliable.send(" in test
     pytester.path.joinpath("pyproject.toml").write_text(config)
     pytester.path.joinpath("test_ledger.py").write_text(
@@ -217,7 +219,25 @@ def test_the_first_fault_test_fails_as_the_docs_show_once_broken(
     result = run(pytester, "test_ledger.py")
     result.assert_outcomes(failed=1)
     # Each line the page shows is printed, in order (`...` stands for what varies or was cut).
-    shown = [line.strip() for line in failure.splitlines() if line.strip() not in ("", "...")]
-    result.stdout.re_match_lines(
-        [".*" + ".*".join(re.escape(part) for part in line.split("...")) + ".*" for line in shown]
+    result.stdout.re_match_lines(shown_lines(failure))
+    last = [line for line in result.outlines if "reproduce with: " in line][-1]
+    command = last.split("reproduce with: ", 1)[1].split()
+    assert command[:2] == ["spaceactors", "replay"]
+    replay = subprocess.run(
+        [sys.executable, "-m", "spaceactors", *command[1:]],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
+    assert replay.returncode == 1, replay.stdout + replay.stderr
+    pytest.LineMatcher(replay.stdout.splitlines()).re_match_lines(shown_lines(replayed))
+
+
+def shown_lines(block: str) -> list[str]:
+    """Patterns for the lines a docs block shows, `...` standing for what varies."""
+    shown = [line.strip() for line in block.splitlines() if line.strip() not in ("", "...")]
+    return [
+        ".*" + ".*".join(re.escape(part) for part in line.split("...")) + ".*" for line in shown
+    ]

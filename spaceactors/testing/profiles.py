@@ -8,7 +8,7 @@ in a ``conftest.py``), or for one test with ``@settings(FAULT_SETTINGS)``.
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 FAULT_PROFILE = "spaceactors-faults"
 """The name the fault-test profile is registered under."""
@@ -27,9 +27,12 @@ FAULT_SETTINGS = settings(
     ],
     # A failure also prints @reproduce_failure(...), which replays it without the database.
     print_blob=True,
+    # No "explain" phase: the lines it finds "only run by failing examples" are the Trio and
+    # pytest-trio internals that carry a failure, and it runs more whole systems to say so.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
 )
 """The settings of the ``"spaceactors-faults"`` profile: ``deadline=None``, ``max_examples=50``,
 the health checks virtual-time tests trip (``function_scoped_fixture``, ``too_slow``) suppressed,
-and ``print_blob=True``."""
+``print_blob=True``, and every phase but ``explain``."""
 
 settings.register_profile(FAULT_PROFILE, FAULT_SETTINGS)

@@ -452,6 +452,22 @@ def _relative_path(file: str) -> str:
         return Path(file).as_posix()
 
 
+_CARRIERS = (
+    str(Path(__file__).parent),  # the replay and the machine that run the example
+    str(Path(run_virtual.__code__.co_filename)),
+    str(Path(trio.__file__).parent),
+)
+
+
+def _from_the_test(error: BaseException) -> str:
+    """The error's traceback from its first frame outside the replay's own machinery."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_CARRIERS):
+        tb = tb.tb_next
+    shown = tb if tb is not None else error.__traceback__
+    return "".join(traceback.format_exception(type(error), error, shown)).rstrip()
+
+
 def render(result: ReplayResult) -> str:
     """The report ``spaceactors replay`` prints (without its last line)."""
     case = result.case
@@ -468,7 +484,7 @@ def render(result: ReplayResult) -> str:
         shown = ", ".join(f"{name}={value!r}" for name, value in step.arguments.items())
         lines.append(f"  step {index}: {step.rule}({shown})")
     if result.error is not None:
-        lines.append("".join(traceback.format_exception(result.error)).rstrip())
+        lines.append(_from_the_test(result.error))
     same = "the same as" if result.same_trace else "NOT the same as"
     lines.append(f"trace hash {result.trace_hash} ({result.events} events): {same} the failing run")
     return "\n".join(lines) + "\n"
