@@ -20,6 +20,7 @@ needs when it runs.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
@@ -153,18 +154,60 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
                 owner = getattr(function, "__func__", function)
                 if callable(owner):
                     INNER_TESTS.setdefault(owner, inner)
-                handle.inner_test = record(inner)
+                handle.inner_test = record(inner, _fixtures(item), _log_reset(item))
     yield
 
 
+def _fixtures(item: pytest.Item) -> set[str]:
+    """The test's arguments that pytest fixtures give (parametrize's values are not)."""
+    parametrized = getattr(getattr(item, "callspec", None), "params", {})
+    return set(getattr(item, "fixturenames", ())) - set(parametrized)
+
+
+def _log_reset(item: pytest.Item) -> Callable[[], None] | None:
+    """Clears the log pytest captures for the test's report (not ``caplog``'s records)."""
+    plugin = item.config.pluginmanager.get_plugin("logging-plugin")
+    handler = getattr(plugin, "report_handler", None)
+    reset = getattr(handler, "reset", None)
+    return reset if callable(reset) else None
+
+
 @pytest.hookimpl(hookwrapper=True, trylast=True, specname="pytest_runtest_call")
-def pytest_runtest_call_names_the_test(item: pytest.Item) -> Generator[None, None, None]:
-    """Once pytest-trio has put its runner in place of a Hypothesis test's inner function, give
-    the runner the test's name, which Hypothesis prints (``Failing test case: test_x(...)``)."""
+def pytest_runtest_call_reports_the_failure_itself(
+    item: pytest.Item,
+) -> Generator[None, None, None]:
+    """Once pytest-trio has put its runner in place of a Hypothesis test's inner function: give
+    the runner the test's name, which Hypothesis prints (``Failing test case: test_x(...)``),
+    and raise a failure that saved a case as itself, not inside pytest-trio's one-exception
+    group, so that the report reads as docs/testing.md shows (what broke first, the replay
+    line last)."""
     handle = getattr(getattr(item, "obj", None), "hypothesis", None)
     inner = getattr(handle, "inner_test", None)
     function = getattr(item, "function", None)
-    if getattr(inner, "_trio_test_runner_wrapped", False) and callable(function):
+    if (
+        handle is not None
+        and callable(inner)
+        and callable(function)
+        and getattr(inner, "_trio_test_runner_wrapped", False)
+        and not getattr(inner, "__spaceactors_unwraps__", False)
+    ):
+        runner = inner
+
+        @functools.wraps(runner)
+        def unwrapped(*args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True
+            try:
+                return runner(*args, **kwargs)
+            except BaseExceptionGroup as group:
+                leaf: BaseException = group
+                while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
+                    leaf = leaf.exceptions[0]
+                if getattr(leaf, "__spaceactors_reproduce__", None) is None:
+                    raise
+                raise leaf from None
+
         for name in ("__name__", "__qualname__"):
-            setattr(inner, name, getattr(function, name))
+            setattr(unwrapped, name, getattr(function, name))
+        unwrapped.__spaceactors_unwraps__ = True  # type: ignore[attr-defined]
+        handle.inner_test = unwrapped
     yield

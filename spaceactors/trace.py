@@ -381,6 +381,16 @@ def sink_type(path: str | os.PathLike[str]) -> type[JsonLinesSink | SQLiteSink]:
     )
 
 
+def _event_kind(kind: object) -> EventKind:
+    if isinstance(kind, EventKind):
+        return kind
+    try:
+        return EventKind(kind)
+    except ValueError:
+        known = ", ".join(repr(member.value) for member in EventKind)
+        raise ValueError(f"no event kind {short_repr(kind)}: the kinds are {known}") from None
+
+
 class Trace:
     """Records events, keeps the most recent `keep` in memory, and hashes all of them.
 
@@ -447,9 +457,15 @@ class Trace:
             if self.on_error is not None:
                 self.on_error(exc)
 
-    def of_kind(self, *kinds: EventKind) -> list[TraceEvent]:
-        """The kept events of the given kinds, in order."""
-        return [event for event in self.events if event.kind in kinds]
+    def of_kind(self, *kinds: EventKind | str) -> list[TraceEvent]:
+        """The kept events of the given kinds (an `EventKind`, or its value: ``"crash"``), in
+        order.
+
+        Raises:
+            ValueError: a kind that is none (it lists the kinds).
+        """
+        wanted = {_event_kind(kind) for kind in kinds}
+        return [event for event in self.events if event.kind in wanted]
 
     def close(self) -> None:
         """Flush and close every sink (those that failed too, keeping what they hold).

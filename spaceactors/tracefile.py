@@ -4,6 +4,7 @@ SQLite traces, refusing anything else with a `ValueError` that names the place f
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -22,6 +23,8 @@ from spaceactors.trace import (
 MAX_LINE_BYTES = 64 * 2**20
 """A line of a JSON Lines trace longer than this is refused (a line is read whole)."""
 
+_log = logging.getLogger(__name__)
+
 
 def load_trace(path: str | os.PathLike[str]) -> list[TraceEvent]:
     """Read a trace written by a JSON Lines or SQLite sink.
@@ -31,7 +34,9 @@ def load_trace(path: str | os.PathLike[str]) -> list[TraceEvent]:
     and load the same (their columns are those of version 1). The header is not an event.
 
     Raises:
-        ValueError: the file holds something that is not a trace event; the message starts
+        ValueError: the file holds something that is not a trace event (but for a last line
+            cut mid-write, without its newline, by a killed run: it is left out, with a
+            warning on the ``spaceactors.tracefile`` logger); the message starts
             with ``<path>:<line>:`` (``<path>:row <seq>:`` for SQLite). This is the only error
             a file's content can cause, whatever it holds (bytes that are not UTF-8, JSON
             nested however deep, numbers however large, NaN or infinite times, a line over
@@ -47,7 +52,7 @@ def _read(path: Path) -> Iterator[TraceEvent]:
         yield from _read_sqlite(path)
         return
     with path.open("rb") as lines:
-        number = 0
+        number = events = 0
         while raw := lines.readline(MAX_LINE_BYTES + 1):
             number += 1
             if len(raw) > MAX_LINE_BYTES:
@@ -55,8 +60,24 @@ def _read(path: Path) -> Iterator[TraceEvent]:
                     f"{path}:{number}: not a trace event: a line of over "
                     f"{MAX_LINE_BYTES // 2**20} MiB"
                 )
-            event = _parse_line(path, number, raw)
+            try:
+                event = _parse_line(path, number, raw)
+            except ValueError:
+                if raw.endswith(b"\n"):
+                    raise
+                # Every event is written with its newline: a last line without one is an
+                # event whose write was cut (a killed run). The events before it stand.
+                _log.warning(
+                    "%s:%d: the last line was cut mid-write (%d bytes); read the %d event(s) "
+                    "before it",
+                    path,
+                    number,
+                    len(raw),
+                    events,
+                )
+                return
             if event is not None:
+                events += 1
                 yield event
 
 

@@ -134,7 +134,7 @@ HOSTILE: dict[str, tuple[str | bytes, str]] = {
     ),
     "module gone": (
         json.dumps(replace(["machine"], {"module": "test_gone_long_ago", "qualname": "Bank"})),
-        "no longer exists (cannot import test_gone_long_ago",
+        "cannot import test_gone_long_ago for the machine Bank",
     ),
     "machine gone": (
         json.dumps(replace(["machine", "qualname"], "Renamed")),

@@ -23,6 +23,7 @@ import trio
 import trio.testing
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
+from test_property_cases import failure_lines
 
 import spaceactors as sa
 from spaceactors import testing as sat
@@ -220,7 +221,7 @@ def test_a_case_folder_that_does_not_exist_is_refused_when_the_test_is_defined(
             pass
 
 
-USER_TEST = '''
+USER_TEST = """
 from typing import Any
 
 import trio.testing
@@ -271,7 +272,7 @@ class Bank(sat.ActorSystemMachine):
 @given(data=st.data())
 async def test_bank(data: Any, autojump_clock: trio.testing.MockClock) -> None:
     await Bank.run(data, max_steps=12)
-'''
+"""
 
 
 def test_under_pytest_trio_the_failure_ends_with_the_line_that_replays_it(tmp_path: Path) -> None:
@@ -287,9 +288,17 @@ def test_under_pytest_trio_the_failure_ends_with_the_line_that_replays_it(tmp_pa
         check=False,
     )
     assert done.returncode == 1, done.stdout + done.stderr
-    # The failure itself, before pytest's sections of captured output and its summary.
-    report = done.stdout.split("short test summary info")[0].split(" Captured ")[0]
-    said = [line.strip(" |") for line in report.splitlines() if line.strip(" |+-=")]
+    said = failure_lines(done.stdout)
+    # What broke leads, then the shrunk steps, then Hypothesis' example, then the replay line.
+    order = [
+        next(
+            i for i, line in enumerate(said) if line.startswith("AssertionError: teardown failed")
+        ),
+        said.index("spaceactors: the example's 1 step(s), after setup:"),
+        next(i for i, line in enumerate(said) if line.startswith("Failing test case: test_bank(")),
+        len(said) - 1,
+    ]
+    assert order == sorted(order), said
     assert said[-1].startswith("reproduce with: spaceactors replay .spaceactors/cases/test_bank-")
     path = said[-1].removeprefix("reproduce with: spaceactors replay ")
     recorded = json.loads((tmp_path / path).read_text(encoding="utf-8"))["trace"]["hash"]

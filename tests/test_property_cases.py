@@ -194,17 +194,99 @@ def test_a_property_that_opens_no_system_writes_no_case(tmp_path: Path) -> None:
     assert not (tmp_path / ".spaceactors").exists()
 
 
-def test_a_property_with_a_fixture_a_replay_cannot_give_says_so(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("fixture", "conftest"),
+    [
+        ("tmp_path", ""),
+        ("limit", "import pytest\n\n@pytest.fixture\ndef limit() -> int:\n    return 40\n"),
+    ],
+)
+def test_a_property_with_a_fixture_a_replay_cannot_give_says_so(
+    tmp_path: Path, fixture: str, conftest: str
+) -> None:
     source = ACCOUNT + TESTS["async"].replace(
         "virtual_clock: trio.testing.MockClock",
-        "virtual_clock: trio.testing.MockClock, tmp_path: Any",
+        f"virtual_clock: trio.testing.MockClock, {fixture}: Any",
     )
     (tmp_path / "test_user_bank.py").write_text(source, encoding="utf-8")
+    (tmp_path / "conftest.py").write_text(conftest, encoding="utf-8")
     (tmp_path / "pytest.ini").write_text("[pytest]\ntrio_mode = true\n", encoding="utf-8")
     done = run(["pytest", "-q", "-p", "no:cacheprovider", "test_user_bank.py"], tmp_path)
     assert done.returncode == 1
     said = failure_lines(done.stdout)
-    assert said[-1].startswith("spaceactors: no case file for this example: argument 'tmp_path'")
+    assert said[-1] == (
+        f"spaceactors: no case file for this example: the test takes the fixture(s) "
+        f"'{fixture}', which a replay cannot give (it gives `virtual_clock`, Hypothesis' and "
+        "parametrize's values): draw the value instead"
+    )
+    assert not (tmp_path / ".spaceactors").exists()
+
+
+def test_a_case_the_test_no_longer_fits_is_bad_input_not_a_failure(tmp_path: Path) -> None:
+    """A parameter renamed, or fewer draws than recorded: exit 2 with one line, never
+    `FAILED again` (which would read as the bug coming back)."""
+    write_project(tmp_path, "async")
+    run(["pytest", "-q", "-p", "no:cacheprovider", "test_user_bank.py"], tmp_path)
+    (path,) = (tmp_path / ".spaceactors/cases").glob("*.json")
+    source = (tmp_path / "test_user_bank.py").read_text(encoding="utf-8")
+    renamed = source.replace("amounts=st.lists", "deposits=st.lists").replace(
+        "amounts: list[int], seed", "deposits: list[int], seed"
+    )
+    (tmp_path / "test_user_bank.py").write_text(
+        renamed.replace("bank(plan, amounts, seed)", "bank(plan, deposits, seed)"),
+        encoding="utf-8",
+    )
+    done = run(["spaceactors", "replay", str(path)], tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert "the case no longer fits test_bank: it takes other arguments now" in line
+
+    write_project(tmp_path, "data", fixed=True)
+    run(["pytest", "-q", "-p", "no:cacheprovider", "test_user_bank.py"], tmp_path)
+    write_project(tmp_path, "data")
+    run(["pytest", "-q", "-p", "no:cacheprovider", "test_user_bank.py"], tmp_path)
+    (path,) = [
+        case
+        for case in (tmp_path / ".spaceactors/cases").glob("*.json")
+        if "TestBank" in case.read_text(encoding="utf-8")
+    ]
+    fewer = (tmp_path / "test_user_bank.py").read_text(encoding="utf-8")
+    fewer = fewer.replace(
+        'amounts = data.draw(st.lists(st.integers(1, 10), max_size=6), label="amounts")',
+        "amounts = [1]",
+    )
+    (tmp_path / "test_user_bank.py").write_text(fewer, encoding="utf-8")
+    done = run(["spaceactors", "replay", str(path)], tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "it drew 2 value(s) from st.data(), the test now draws 1" in done.stderr
+
+
+def test_a_replay_writes_its_trace_to_diff_with_the_failing_run(tmp_path: Path) -> None:
+    write_project(tmp_path, "sync")
+    run(["pytest", "-q", "-p", "no:cacheprovider", "test_user_bank.py"], tmp_path)
+    (path,) = (tmp_path / ".spaceactors/cases").glob("*.json")
+    done = run(["spaceactors", "replay", str(path), "--trace", "again.jsonl"], tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "the replay's trace: again.jsonl" in done.stdout
+    diff = run(
+        ["spaceactors", "trace", "diff", str(path.with_suffix(".trace.jsonl")), "again.jsonl"],
+        tmp_path,
+    )
+    assert diff.returncode == 0, diff.stdout + diff.stderr
+    refused = run(["spaceactors", "replay", str(path), "--trace", "again.txt"], tmp_path)
+    assert refused.returncode == 2
+    assert refused.stdout == ""
+    assert refused.stderr.count("\n") == 1
+
+
+def test_cases_refuses_an_async_check_that_would_never_run(tmp_path: Path) -> None:
+    (tmp_path / "case.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(sat.CaseError, match="is async, and would never run"):
+
+        @sat.cases(tmp_path / "case.json")
+        async def test_pinned(result: sat.ReplayResult) -> None:
+            raise AssertionError
 
 
 def test_replaying_a_property_that_is_gone_is_a_case_error(tmp_path: Path) -> None:
@@ -220,5 +302,7 @@ def test_replaying_a_property_that_is_gone_is_a_case_error(tmp_path: Path) -> No
     )
     path = tmp_path / "gone.json"
     path.write_text(case.to_json(), encoding="utf-8")
-    with pytest.raises(sat.CaseError, match=r"the test no_such_module_here\.test_bank no longer"):
+    with pytest.raises(
+        sat.CaseError, match="cannot import no_such_module_here for the test test_bank"
+    ):
         sat.replay(path)

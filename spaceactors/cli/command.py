@@ -127,6 +127,11 @@ def _parser() -> argparse.ArgumentParser:
         "replay", help="run a saved failing example again (a case file of a fault test)"
     )
     replay.add_argument("case", help="the case file (.spaceactors/cases/<test>-<hash>.json)")
+    replay.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="write the replay's event trace (.jsonl, or .sqlite/.db), to diff with the case's",
+    )
     return parser
 
 

@@ -20,12 +20,18 @@ def replay_command(args: argparse.Namespace, out: TextIO) -> int:
             f"replaying needs the test extra ({exc}): pip install 'spaceactors[test]'"
         ) from None
     try:
-        result = testing.replay(args.case)
+        result = testing.replay(args.case, trace=args.trace)
     except testing.CaseError as exc:
         raise BadInput(str(exc)) from None
+    except ValueError as exc:  # --trace is not a trace format
+        raise BadInput(f"--trace {args.trace}: {exc}") from None
+    except OSError as exc:
+        raise BadInput(f"--trace {args.trace}: cannot write it: {exc}") from None
     if result.passed:
         last = f"passed: {args.case} no longer fails (trace hash {result.trace_hash[:16]})\n"
     else:
         last = f"FAILED again: {result.failure}\n"
+    if args.trace:
+        last = f"the replay's trace: {args.trace}\n" + last
     write_output(out, render(result) + last)
     return EXIT_PASSED if result.passed else EXIT_FAILED

@@ -133,7 +133,7 @@ class Case:
     def key(self) -> str:
         """A short hash of what makes the example (not of its outcome)."""
         document = self._document()
-        for field in ("failure", "trace"):
+        for field in ("failure", "trace", "start_time"):  # the same example, run again: one file
             document.pop(field)
         text = json.dumps(document, sort_keys=True, ensure_ascii=True)
         return hashlib.sha256(text.encode()).hexdigest()[:8]
@@ -182,7 +182,7 @@ class Case:
                 type (the message names it, as ``@ $.steps[2].rule``).
         """
         try:
-            document = json.loads(text, parse_constant=_no_constant)
+            document = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique)
         except (ValueError, RecursionError) as exc:
             raise CaseError(f"not JSON: {exc}") from None
         try:
@@ -214,6 +214,16 @@ class Case:
             return cls.from_json(data)
         except CaseError as exc:
             raise CaseError(f"{os.fspath(path)}: not a case file: {exc}") from None
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different (a key given twice is an edited file)."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise ValueError(f"the key {key!r} appears twice in one object")
+        seen.add(key)
+    return dict(pairs)
 
 
 def _no_constant(name: str) -> object:
@@ -257,9 +267,10 @@ def encode_value(value: object, where: str = "$") -> object:
     try:
         return {"message": json.loads(codec.encode(value))}
     except EncodeError as exc:
+        hint = f" ({exc})" if attrs.has(type(value)) else ""  # an attrs class may be registered
         raise CaseError(
             f"{where} is {short_repr(value)}, a {type(value).__qualname__}: a case holds JSON "
-            f"values, tuples, dicts and protocol messages only ({exc})"
+            f"values, tuples, dicts, fault plans and protocol messages only{hint}"
         ) from None
 
 

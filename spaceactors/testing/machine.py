@@ -143,6 +143,7 @@ class ActorSystemMachine:
                 name and when it broke (``invariant nothing_lost broke after step 2
                 send(n=12): ...``).
         """
+        __tracebackhide__ = True
         for name in sorted(dir(type(self))):
             function = getattr(type(self), name)
             if getattr(function, "__spaceactors_invariant__", False):
@@ -160,6 +161,7 @@ class ActorSystemMachine:
         written to `cases_folder` and the failure's last line says how to replay it
         (``reproduce with: spaceactors replay <path>``; see `spaceactors.testing.replay`).
         """
+        __tracebackhide__ = True  # pytest shows the test's frames, not the machine's
         test = _caller(sys._getframe(1))  # the test that awaits this run, before any await
         if seed is None:
             seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
@@ -188,6 +190,7 @@ class ActorSystemMachine:
         stop; the steps taken are appended to ``example.steps`` as they start, and the trace
         is ``example.trace``. Time must be virtual for a run to repeat.
         """
+        __tracebackhide__ = True
         machine = cls()
         machine.seed = example.seed
         machine.steps_taken = []

@@ -22,7 +22,7 @@ import hashlib
 import inspect
 import json
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import attrs
@@ -62,6 +62,8 @@ class PropertyExample:
     scheduler_seed: int
     start_time: float
     virtual: bool = True
+    fixtures: list[str] = attrs.Factory(list)
+    """The test's fixtures other than clocks (which a replay cannot give)."""
     seeds: list[int] = attrs.Factory(list)
     count: int = 0
     events: collections.deque[TraceEvent] = attrs.Factory(
@@ -124,9 +126,20 @@ class ReplayedData:
         return self.values[self.index - 1]
 
 
-def record(test: Callable[..., Any]) -> Callable[..., Any]:
+def record(
+    test: Callable[..., Any],
+    fixtures: Collection[str] = (),
+    on_example: Callable[[], None] | None = None,
+) -> Callable[..., Any]:
     """Wrap a Hypothesis test's inner function so that its failing example is saved as a case
-    (the pytest plugin does this for every Hypothesis test)."""
+    (the pytest plugin does this for every Hypothesis test).
+
+    Args:
+        fixtures: the names of the test's arguments that are pytest fixtures (a replay can
+            give only a virtual clock); the rest are Hypothesis' and parametrize's values.
+        on_example: called as each example starts (the plugin clears the captured log, so that
+            a failure shows the log of the example that failed, not of every example before).
+    """
     if getattr(test, "__spaceactors_recorded__", False):
         return test
     if inspect.iscoroutinefunction(test):
@@ -134,7 +147,7 @@ def record(test: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(test)
         async def recorded_async(*args: Any, **kwargs: Any) -> Any:
             __tracebackhide__ = True  # pytest shows the test's own frames
-            example, kwargs = _start(kwargs)
+            example, kwargs = _start(kwargs, fixtures, on_example)
             try:
                 with recording(example), seeded_scheduler(example.scheduler_seed):
                     return await test(*args, **kwargs)
@@ -148,7 +161,7 @@ def record(test: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(test)
         def recorded_sync(*args: Any, **kwargs: Any) -> Any:
             __tracebackhide__ = True
-            example, kwargs = _start(kwargs)
+            example, kwargs = _start(kwargs, fixtures, on_example)
             try:
                 with recording(example):
                     return test(*args, **kwargs)
@@ -161,8 +174,12 @@ def record(test: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _start(kwargs: dict[str, Any]) -> tuple[PropertyExample, dict[str, Any]]:
+def _start(
+    kwargs: dict[str, Any], fixtures: Collection[str], on_example: Callable[[], None] | None
+) -> tuple[PropertyExample, dict[str, Any]]:
     """The example's record, and the arguments to call the test with (``st.data()`` recorded)."""
+    if on_example is not None:
+        on_example()
     clocks = {
         name: float(value.autojump_threshold)
         for name, value in kwargs.items()
@@ -174,7 +191,9 @@ def _start(kwargs: dict[str, Any]) -> tuple[PropertyExample, dict[str, Any]]:
     }
     # A method's `self` is no argument: a replay calls the method on a new instance.
     arguments = {
-        name: value for name, value in called.items() if name not in clocks and name != "self"
+        name: value
+        for name, value in called.items()
+        if name not in clocks and name != "self" and name not in fixtures
     }
     try:
         clock = trio.lowlevel.current_clock()
@@ -183,6 +202,7 @@ def _start(kwargs: dict[str, Any]) -> tuple[PropertyExample, dict[str, Any]]:
     else:
         virtual, start = isinstance(clock, trio.testing.MockClock), trio.current_time()
     example = PropertyExample(arguments, clocks, scheduler_seed(arguments), start, virtual)
+    example.fixtures = sorted(name for name in kwargs if name in fixtures and name not in clocks)
     return example, called
 
 
@@ -235,6 +255,12 @@ def _case(test: Callable[..., Any], example: PropertyExample, exc: BaseException
         raise CaseError(
             "the test ran on the wall clock, where a replay cannot repeat it: take the "
             "`virtual_clock` fixture"
+        )
+    if example.fixtures:
+        names = ", ".join(repr(name) for name in example.fixtures)
+        raise CaseError(
+            f"the test takes the fixture(s) {names}, which a replay cannot give (it gives "
+            "`virtual_clock`, Hypothesis' and parametrize's values): draw the value instead"
         )
     if "<locals>" in test.__qualname__:
         raise CaseError(

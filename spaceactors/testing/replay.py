@@ -31,9 +31,10 @@ from spaceactors.testing.properties import (
     INNER_TESTS,
     Mismatch,
     PropertyExample,
+    ReplayedData,
     replay_arguments,
 )
-from spaceactors.trace import TraceEvent, sink_for
+from spaceactors.trace import TraceEvent, sink_for, sink_type
 from spaceactors.virtual import run as run_virtual
 from spaceactors.virtual import seeded_scheduler
 
@@ -182,20 +183,42 @@ class ReplayResult:
         return self.trace_hash == self.case.trace_hash
 
 
-def replay(path: str | os.PathLike[str]) -> ReplayResult:
+def replay(
+    path: str | os.PathLike[str], *, trace: str | os.PathLike[str] | None = None
+) -> ReplayResult:
     """Run the case file at `path` again: its machine, seeds, fault plan and steps (or its
     property and the property's arguments), in virtual time, without Hypothesis. Call it
     outside any Trio run (it starts its own). It imports the test's module, as pytest would:
     replay only cases you would run as tests.
 
+    Args:
+        trace: also write the replay's event trace to this file (``.jsonl`` or ``.sqlite``),
+            to compare with the failing run's (``spaceactors trace diff``).
+
     Raises:
         CaseError: not a case file, or one that no longer fits its test (a module, class,
-            function or rule that is gone, a precondition that no longer holds, other
-            arguments).
+            function or rule that is gone, a precondition that no longer holds, arguments
+            the test no longer takes, draws it no longer makes).
+        KeyboardInterrupt: interrupted (Ctrl-C), as itself.
+        ValueError: `trace` is not a trace format; OSError: it cannot be written.
     """
     case = Case.read(path)
-    if case.machine is None:
-        return _replay_property(case, Path(path))
+    if trace is not None:
+        sink_type(trace)  # an unknown format is refused before anything runs
+    result, events = (
+        _replay_property(case, Path(path))
+        if case.machine is None
+        else _replay_machine(case, Path(path))
+    )
+    if trace is not None:
+        sink = sink_for(trace)
+        for event in events:
+            sink.write(event, event.to_json())
+        sink.close()
+    return result
+
+
+def _replay_machine(case: Case, path: Path) -> tuple[ReplayResult, Iterable[TraceEvent]]:
     machine = load_machine(case, Path(path))
     example = Example(case.seed, case.scheduler_seed, case.start_time, case.faults)
     steps = _Recorded(machine, case.steps)
@@ -209,13 +232,20 @@ def replay(path: str | os.PathLike[str]) -> ReplayResult:
     error = _outcome(
         lambda: run_virtual(main, seed=case.scheduler_seed), path, machine.__qualname__
     )
-    return _result(path, case, error, example.trace.hash, example.trace.count)
+    return _result(path, case, error, example.trace.hash, example.trace.count), example.trace.events
 
 
-def _replay_property(case: Case, path: Path) -> ReplayResult:
+def _replay_property(case: Case, path: Path) -> tuple[ReplayResult, Iterable[TraceEvent]]:
     """Call the case's property with its recorded arguments, as the failing run did."""
     test = load_property(case, path)
     arguments, clock = replay_arguments(case)
+    try:
+        inspect.signature(test).bind(**arguments)
+    except TypeError as exc:  # a parameter renamed, added or removed since
+        raise CaseError(
+            f"{path}: the case no longer fits {case.test.qualname}: it takes other arguments "
+            f"now ({exc}; the case gives {', '.join(sorted(arguments)) or 'none'})"
+        ) from None
     example = PropertyExample(arguments, case.clocks, case.scheduler_seed, case.start_time)
     if inspect.iscoroutinefunction(test):
 
@@ -235,7 +265,13 @@ def _replay_property(case: Case, path: Path) -> ReplayResult:
                 test(**arguments)
 
     error = _outcome(call, path, case.test.qualname)
-    return _result(path, case, error, example.hash, example.count)
+    for value in arguments.values():
+        if error is None and isinstance(value, ReplayedData) and value.index < len(value.values):
+            raise CaseError(
+                f"{path}: the case no longer fits {case.test.qualname}: it drew "
+                f"{len(value.values)} value(s) from st.data(), the test now draws {value.index}"
+            )
+    return _result(path, case, error, example.hash, example.count), example.events
 
 
 def _outcome(
@@ -248,14 +284,27 @@ def _outcome(
     """
     try:
         call()
+    except BaseExceptionGroup as group:
+        if group.subgroup(KeyboardInterrupt) is not None:
+            raise KeyboardInterrupt from None  # Ctrl-C reaches the caller as itself
+        if not isinstance(group, Exception):
+            raise
+        return _outcome_of(group, path, name)
     except Exception as exc:
-        mismatch = _mismatch(exc)
-        if mismatch is not None:
-            raise CaseError(
-                f"{os.fspath(path)}: the case no longer fits {name}: {mismatch}"
-            ) from None
-        return exc
+        return _outcome_of(exc, path, name)
     return None
+
+
+def _outcome_of(exc: Exception, path: str | os.PathLike[str], name: str) -> Exception:
+    """The example's failure `exc`, unless it says the case no longer fits the test.
+
+    Raises:
+        CaseError: the case no longer fits the test.
+    """
+    mismatch = _mismatch(exc)
+    if mismatch is not None:
+        raise CaseError(f"{os.fspath(path)}: the case no longer fits {name}: {mismatch}") from None
+    return exc
 
 
 def _result(
@@ -294,6 +343,11 @@ def cases(
         raise CaseError(f"cases takes a case file or folder, got {short_repr(path)}")
 
     def decorate(function: Callable[[ReplayResult], object]) -> Callable[[Path], None]:
+        if inspect.iscoroutinefunction(function):
+            raise CaseError(
+                f"@cases: {function.__qualname__} is async, and would never run: make it a plain "
+                "def (each replay runs its own Trio run)"
+            )
         target = Path(path)
         if not target.is_absolute():
             target = Path(inspect.getfile(function)).parent / target
@@ -387,8 +441,9 @@ def _import(where: Where, path: Path, what: str) -> Any:
         return importlib.import_module(where.module)
     except ImportError as exc:
         raise CaseError(
-            f"{path}: the {what} {where.module}.{where.qualname} no longer exists "
-            f"(cannot import {where.module}: {exc})"
+            f"{path}: cannot import {where.module} for the {what} {where.qualname} ({exc}): "
+            "it is gone, or the replay runs from another folder than the test did (run it "
+            "where you ran pytest)"
         ) from None
     except Exception as exc:
         raise CaseError(f"{path}: importing {where.module} failed: {one_line(exc)}") from None
@@ -432,7 +487,8 @@ class _Recorded:
 
 
 def one_line(exc: BaseException) -> str:
-    text = traceback.format_exception_only(type(exc), exc)[0].strip()
+    """``Type: the first line of the message`` (pytest's assertion explanations left out)."""
+    text = traceback.format_exception_only(type(exc), exc)[0].strip().splitlines()[0]
     return " ".join(text.split())[:500]
 
 
@@ -470,19 +526,29 @@ def _from_the_test(error: BaseException) -> str:
 
 def render(result: ReplayResult) -> str:
     """The report ``spaceactors replay`` prints (without its last line)."""
-    case = result.case
+    return render_case(result.path, result.case) + render_outcome(result)
+
+
+def render_case(path: str, case: Case) -> str:
+    """What a case holds, as ``spaceactors replay`` prints it before running it."""
     if case.machine is None:
-        lines = [f"case {result.path}: {case.test.module}.{case.test.qualname}, a property"]
+        lines = [f"case {path}: {case.test.module}.{case.test.qualname}, a property"]
         lines += [f"  {name}={value!r}" for name, value in case.arguments.items()]
     else:
         lines = [
-            f"case {result.path}: {case.machine.module}.{case.machine.qualname}, "
+            f"case {path}: {case.machine.module}.{case.machine.qualname}, "
             f"seed {case.seed}, {len(case.steps)} step(s)",
             f"  faults: {case.faults!r}",
         ]
     for index, step in enumerate(case.steps):
         shown = ", ".join(f"{name}={value!r}" for name, value in step.arguments.items())
         lines.append(f"  step {index}: {step.rule}({shown})")
+    return "\n".join(lines) + "\n"
+
+
+def render_outcome(result: ReplayResult) -> str:
+    """How the replay went (the failure's traceback, the trace hash), without the last line."""
+    lines = []
     if result.error is not None:
         lines.append(_from_the_test(result.error))
     same = "the same as" if result.same_trace else "NOT the same as"
@@ -497,6 +563,8 @@ __all__ = [
     "encode_value",
     "load_machine",
     "render",
+    "render_case",
+    "render_outcome",
     "replay",
     "report_failure",
     "reproduce_line",
