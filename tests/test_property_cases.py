@@ -306,3 +306,35 @@ def test_replaying_a_property_that_is_gone_is_a_case_error(tmp_path: Path) -> No
         sat.CaseError, match="cannot import no_such_module_here for the test test_bank"
     ):
         sat.replay(path)
+
+
+def test_the_captured_log_is_the_failing_examples_alone(tmp_path: Path) -> None:
+    (tmp_path / "test_logs.py").write_text(
+        textwrap.dedent(
+            """
+            import logging
+
+            import trio.testing
+            from hypothesis import given, settings
+            from hypothesis import strategies as st
+
+            import spaceactors as sa
+
+            @settings(settings.get_profile("spaceactors-faults"), database=None)
+            @given(n=st.integers(0, 1000))
+            async def test_logs(n: int, virtual_clock: trio.testing.MockClock) -> None:
+                logging.getLogger("user").warning("example n=%d", n)
+                async with sa.open_system(seed=n):
+                    pass
+                assert n < 500
+            """
+        ),
+        encoding="utf-8",
+    )
+    (tmp_path / "pytest.ini").write_text("[pytest]\ntrio_mode = true\n", encoding="utf-8")
+    done = run(["pytest", "-q", "-p", "no:cacheprovider", "test_logs.py"], tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    log = done.stdout.split("Captured log call")[1].split("short test summary info")[0]
+    logged = [line for line in log.splitlines() if "example n=" in line]
+    assert logged == [logged[-1]]
+    assert logged[-1].endswith("example n=500")  # the shrunk, failing example's
