@@ -78,7 +78,13 @@ def test_a_failing_machine_reports_the_seed_that_reproduces_it() -> None:
         broken = True
 
     # Generation only: shrinking works, but takes seconds we need not spend here.
-    @settings(max_examples=200, deadline=None, database=None, phases=[Phase.generate])
+    @settings(
+        max_examples=200,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.generate],
+    )
     @given(data=st.data())
     def check(data: Any) -> None:
         run = functools.partial(Broken.run, data, max_steps=40)

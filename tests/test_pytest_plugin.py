@@ -20,7 +20,10 @@ pytest_plugins = ["pytester"]
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=600)
+    # A fixed Hypothesis seed: a test that must find a planted bug finds it on every run.
+    return pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--hypothesis-seed=0", *args, timeout=600
+    )
 
 
 def async_test_file(pytester: pytest.Pytester) -> None:
