@@ -1,0 +1,152 @@
+"""The dashboard in a real browser: headless Chromium shows a running system and steers it.
+
+Every wait is bounded (browser.TIMEOUT_MS, or a few seconds of real time for the server's
+answers): these tests run a real browser against a real server, so they take real time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser import TIMEOUT_MS, chromium, get_json
+from dashboard_stub import stub_server
+
+PAGE = Path(__file__).resolve().parent.parent / "spaceactors/observe/static/dashboard.html"
+HOSTILE = [
+    "<script>window.__pwned = 1</script>",
+    '<img src=x onerror="window.__pwned = 1">',
+    "<svg onload=\"window.__pwned = 1\"></svg>",
+    "\"'><b>bold</b>&amp;",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def sim_time(url: str) -> float:
+    return float(get_json(url + "status")["sim_time"])
+
+
+def wait_until(predicate: Any, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"not true within {seconds} s"
+        time.sleep(0.05)
+
+
+def test_the_page_never_parses_data_as_html_nor_fetches_from_elsewhere() -> None:
+    text = PAGE.read_text(encoding="utf-8")
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in text
+    assert "https://" not in text
+    assert text.count("http://") == 1  # the SVG namespace, nothing fetched
+    assert "http://www.w3.org/2000/svg" in text
+
+
+def test_tree_shows_the_running_actors_with_state_mailbox_and_counts(page: Any) -> None:
+    with stub_server(["ship:1", "ship:2"]) as (_run, url):
+        page.goto(url)
+        tree = page.locator("#tree")
+        for name in ("fleet", "ship:1", "ship:2", "station:ceres"):
+            tree.get_by_text(name, exact=False).first.wait_for()
+        row = page.locator('#tree tr[data-path="user/fleet/ship:1"]')
+        row.locator(".state", has_text="running").wait_for()
+        assert "/64" in row.inner_text() or "/" in row.inner_text()
+        page.wait_for_function(
+            "() => Number(document.querySelector('#total-handled').textContent) > 0"
+        )
+
+
+def test_a_crashing_actor_shows_its_restart_count_and_cause(page: Any) -> None:
+    with stub_server(["ship:1"]) as (_run, url):
+        page.goto(url)
+        top = page.locator('#top-restarters tr[data-path="user/fleet/station:ceres"]')
+        top.get_by_text("ValueError: fuel < 0").wait_for()
+        page.wait_for_function(
+            """() => {
+                const path = 'user/fleet/station:ceres';
+                const row = document.querySelector(`#tree tr[data-path="${path}"]`);
+                return row && Number(row.children[6].textContent) >= 2;
+            }"""
+        )
+        page.locator("#events li.kind-restart").first.wait_for()
+        assert "ValueError: fuel < 0" in page.locator("#events").inner_text()
+
+
+def test_pause_stops_the_simulation_resume_restarts_it_step_advances_it(page: Any) -> None:
+    with stub_server(["ship:1"]) as (_run, url):
+        page.goto(url)
+        page.locator("#run-state", has_text="running").wait_for()
+        wait_until(lambda: sim_time(url) > 5)
+        page.click("#pause")
+        page.locator("#run-state", has_text="paused").wait_for()
+        paused_at = sim_time(url)
+        for _ in range(4):
+            time.sleep(0.3)
+            assert sim_time(url) == paused_at
+        shown = page.locator("#sim-time").inner_text()
+        time.sleep(1.2)  # more than one poll of the page
+        assert page.locator("#sim-time").inner_text() == shown
+
+        page.fill("#step-seconds", "3")
+        page.click("#step")
+        wait_until(lambda: sim_time(url) >= paused_at + 3)
+        stepped = sim_time(url)
+        time.sleep(0.5)
+        assert sim_time(url) == stepped < paused_at + 5
+
+        page.click("#resume")
+        page.locator("#run-state", has_text="running").wait_for()
+        wait_until(lambda: sim_time(url) > stepped + 5)
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_actor_names_and_causes_show_as_text(page: Any, name: str) -> None:
+    with stub_server([name], reason=name) as (_run, url):
+        page.goto(url)
+        page.wait_for_function(
+            """(name) => [...document.querySelectorAll('#tree tr')].some(
+                (row) => row.dataset.path.endsWith('/' + name)
+                         && row.querySelector('td.name').textContent.includes(name))""",
+            arg=name,
+        )
+        for where in ("#events", "#top-restarters"):
+            page.wait_for_function(
+                "([where, text]) => document.querySelector(where).textContent.includes(text)",
+                arg=[where, name],
+            )
+        assert page.evaluate("() => window.__pwned") is None
+        assert page.locator("#tree b, #tree img, #tree script, #events img").count() == 0
+
+
+def test_a_token_in_the_address_is_sent_to_status_events_and_control(page: Any) -> None:
+    with stub_server(["ship:1"], token="s3cret") as (_run, url):
+        page.goto(url + "?token=s3cret")
+        page.locator("#events-state", has_text="live").wait_for()
+        page.click("#pause")
+        page.locator("#run-state", has_text="paused").wait_for()
+        assert page.locator("#message").inner_text() == ""
+
+        page.goto(url)  # no token: control is refused, and the page says why
+        page.locator("#run-state", has_text="paused").wait_for()
+        page.click("#resume")
+        page.locator("#message", has_text="token").wait_for()
+        assert get_json(url + "status")["paused"] is True
