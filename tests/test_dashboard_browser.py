@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from browser import TIMEOUT_MS, chromium, get_json
-from dashboard_stub import stub_server
+from observed_run import observed_run
 
 PAGE = Path(__file__).resolve().parent.parent / "spaceactors/observe/static/dashboard.html"
 HOSTILE = [
@@ -62,21 +62,31 @@ def test_the_page_never_parses_data_as_html_nor_fetches_from_elsewhere() -> None
 
 
 def test_tree_shows_the_running_actors_with_state_mailbox_and_counts(page: Any) -> None:
-    with stub_server(["ship:1", "ship:2"]) as (_run, url):
+    with observed_run(["ship:1", "ship:2"]) as url:
         page.goto(url)
-        tree = page.locator("#tree")
-        for name in ("fleet", "ship:1", "ship:2", "station:ceres"):
-            tree.get_by_text(name, exact=False).first.wait_for()
-        row = page.locator('#tree tr[data-path="user/fleet/ship:1"]')
-        row.locator(".state", has_text="running").wait_for()
-        assert "/64" in row.inner_text() or "/" in row.inner_text()
+        ship = page.locator('#tree tr[data-path="user/fleet/ship:1"]')
+        ship.locator(".state", has_text="running").wait_for()
+        cells = ship.locator("td")
+        assert cells.nth(0).inner_text() == "ship:1"
+        assert cells.nth(1).inner_text() == "Ship"
+        assert cells.nth(3).inner_text().endswith("/64")
+        for path in ("services/router", "user/fleet/ship:2", "user/fleet/station:ceres"):
+            assert page.locator(f'#tree tr[data-path="{path}"]').count() == 1
         page.wait_for_function(
-            "() => Number(document.querySelector('#total-handled').textContent) > 0"
+            """() => Number(document.querySelector(
+                '#tree tr[data-path="user/fleet/ship:1"]').children[4].textContent) > 0"""
         )
+
+        def indent(path: str) -> float:
+            selector = f'#tree tr[data-path="{path}"] td.name'
+            return float(page.eval_on_selector(selector, "e => parseFloat(e.style.paddingLeft)"))
+
+        assert indent("user") < indent("user/fleet") < indent("user/fleet/ship:1")
+        assert float(get_json(url + "status")["sim_time"]) > 0
 
 
 def test_a_crashing_actor_shows_its_restart_count_and_cause(page: Any) -> None:
-    with stub_server(["ship:1"]) as (_run, url):
+    with observed_run(["ship:1"]) as url:
         page.goto(url)
         top = page.locator('#top-restarters tr[data-path="user/fleet/station:ceres"]')
         top.get_by_text("ValueError: fuel < 0").wait_for()
@@ -92,7 +102,7 @@ def test_a_crashing_actor_shows_its_restart_count_and_cause(page: Any) -> None:
 
 
 def test_pause_stops_the_simulation_resume_restarts_it_step_advances_it(page: Any) -> None:
-    with stub_server(["ship:1"]) as (_run, url):
+    with observed_run(["ship:1"]) as url:
         page.goto(url)
         page.locator("#run-state", has_text="running").wait_for()
         wait_until(lambda: sim_time(url) > 5)
@@ -120,7 +130,7 @@ def test_pause_stops_the_simulation_resume_restarts_it_step_advances_it(page: An
 
 @pytest.mark.parametrize("name", HOSTILE)
 def test_hostile_actor_names_and_causes_show_as_text(page: Any, name: str) -> None:
-    with stub_server([name], reason=name) as (_run, url):
+    with observed_run([name], reason=name) as url:
         page.goto(url)
         page.wait_for_function(
             """(name) => [...document.querySelectorAll('#tree tr')].some(
@@ -138,7 +148,7 @@ def test_hostile_actor_names_and_causes_show_as_text(page: Any, name: str) -> No
 
 
 def test_a_token_in_the_address_is_sent_to_status_events_and_control(page: Any) -> None:
-    with stub_server(["ship:1"], token="s3cret") as (_run, url):
+    with observed_run(["ship:1"], token="s3cret") as url:
         page.goto(url + "?token=s3cret")
         page.locator("#events-state", has_text="live").wait_for()
         page.click("#pause")
