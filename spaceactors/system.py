@@ -252,9 +252,7 @@ async def open_system(
             (a full disk: raised on leaving the block; the file keeps the events before).
     """
     _check_options(seed, dead_letter_keep, max_restarts, within, trace, faults)
-    observer = None
-    if observe is not None and observe is not False:
-        observer = _observer(observe, observe_token)
+    address = _observe_address(observe, observe_token)  # checked before anything starts
     if seed is None:
         seed = current_seed() or 0
     owned_trace = trace is True or isinstance(trace, str | os.PathLike)
@@ -266,6 +264,14 @@ async def open_system(
         trace = None
     if trace is not None:
         trace.bind(trio.lowlevel.current_clock().current_time)
+    observer = None
+    if address is not None:
+        try:
+            observer = _observer(address, observe_token)  # binds its socket now
+        except BaseException:
+            if owned_trace and trace is not None:
+                trace.close()
+            raise
     system = ActorSystem(
         seed=seed,
         dead_letter_keep=dead_letter_keep,
@@ -288,10 +294,19 @@ async def open_system(
             system.tap.closing()  # the fault rules that did nothing, on the trace
         if owned_trace and trace is not None:
             trace.close()
+        if observer is not None:
+            observer.close()  # (the service closed it, unless it never started)
 
 
-def _observer(observe: str | bool, token: str | None) -> Any:
-    """The observation server for `observe` (imported only now: it is an extra)."""
+def _observe_address(observe: object, token: object) -> str | None:
+    """The address `observe` asks for (None: no server), checked with the token rules.
+
+    Raises:
+        InvalidSpec: `observe` or `token` is invalid (see `open_system`).
+        ImportError: the ``observe`` extra is not installed.
+    """
+    if observe is None or observe is False:
+        return None
     if observe is True:
         observe = "127.0.0.1:0"
     if not isinstance(observe, str):
@@ -299,13 +314,21 @@ def _observer(observe: str | bool, token: str | None) -> Any:
     if token is not None and not isinstance(token, str):
         raise InvalidSpec(f"observe_token must be a str or None, got {short_repr(token)}")
     try:
-        from spaceactors.observe import Observer
+        from spaceactors.observe import check_address
     except ImportError as exc:
         raise ImportError(
             f"observe= needs the observation server's libraries ({exc}): "
             "pip install 'spaceactors[observe]'"
         ) from exc
-    return Observer(observe, token)
+    check_address(observe, token)
+    return observe
+
+
+def _observer(address: str, token: str | None) -> Any:
+    """The observation server, bound to `address` (the extra is imported only now)."""
+    from spaceactors.observe import Observer
+
+    return Observer(address, token)
 
 
 def _check_options(

@@ -6,6 +6,20 @@ Start it with ``open_system(observe="127.0.0.1:0")`` or ``spaceactors run --obse
 docs/observing.md. The engine's core imports nothing from here.
 """
 
-from spaceactors.observe.server import TOKEN_VARIABLE, Observer, is_loopback, parse_address
+from spaceactors.observe.server import (
+    TOKEN_VARIABLE,
+    CannotListen,
+    Observer,
+    check_address,
+    is_loopback,
+    parse_address,
+)
 
-__all__ = ["TOKEN_VARIABLE", "Observer", "is_loopback", "parse_address"]
+__all__ = [
+    "TOKEN_VARIABLE",
+    "CannotListen",
+    "Observer",
+    "check_address",
+    "is_loopback",
+    "parse_address",
+]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import ipaddress
+import logging
 import os
 import socket
 import threading
@@ -62,6 +63,32 @@ def parse_address(address: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def check_address(address: str, token: str | None) -> tuple[str, int, str | None]:
+    """The (host, port, token) a server for `address` uses: the token given, else the
+    environment variable ``SPACEACTORS_OBSERVE_TOKEN``.
+
+    Raises:
+        InvalidSpec: `address` is not ``HOST:PORT``, the token is empty, or the address is
+            not loopback and there is no token.
+    """
+    host, port = parse_address(address)
+    if token is None:
+        token = os.environ.get(TOKEN_VARIABLE) or None
+    if token is not None and not token.strip():
+        raise InvalidSpec("observe_token is empty: give a token, or none at all")
+    if token is None and not is_loopback(host):
+        raise InvalidSpec(
+            f"the observation server would listen on {host}, beyond this machine, "
+            f"without a token: give one (--observe-token, observe_token=, or the "
+            f"environment variable {TOKEN_VARIABLE}), or bind to 127.0.0.1"
+        )
+    return host, port, token
+
+
+class CannotListen(OSError):
+    """The observation server's address cannot be bound (taken, or not this machine's)."""
+
+
 def is_loopback(host: str) -> bool:
     """Whether `host` names only this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
     if host == "localhost":
@@ -80,32 +107,24 @@ class Observer:
     Raises:
         InvalidSpec: `address` is not ``HOST:PORT``, or not loopback while there is no token
             (neither `token` nor the environment variable ``SPACEACTORS_OBSERVE_TOKEN``).
-        OSError: the address cannot be bound.
+        CannotListen: the address cannot be bound (an `OSError`).
     """
 
     def __init__(self, address: str, token: str | None = None) -> None:
-        host, port = parse_address(address)
-        if token is None:
-            token = os.environ.get(TOKEN_VARIABLE) or None
-        if token is not None and not token.strip():
-            raise InvalidSpec("observe_token is empty: give a token, or none at all")
-        if token is None and not is_loopback(host):
-            raise InvalidSpec(
-                f"the observation server would listen on {host}, beyond this machine, "
-                f"without a token: give one (--observe-token, observe_token=, or the "
-                f"environment variable {TOKEN_VARIABLE}), or bind to 127.0.0.1"
-            )
-        self.token = token
+        host, port, self.token = check_address(address, token)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
         self.socket = socket.socket(family, socket.SOCK_STREAM)
         try:
+            infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self.socket.bind(infos[0][4])
             self.socket.listen(128)
-        except OSError:
+        except OSError as exc:
             self.socket.close()
-            raise
+            why = exc.strerror or exc
+            raise CannotListen(
+                exc.errno, f"the observation server cannot listen on {address}: {why}"
+            ) from exc
         bound_host, bound_port = self.socket.getsockname()[:2]
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         self.url = f"http://{shown}:{bound_port}"
@@ -224,6 +243,7 @@ class Observer:
         self._server_token = trio.lowlevel.current_trio_token()
         config = Config()
         config.accesslog = None
+        config.errorlog = logging.getLogger("spaceactors.observe.http")
         config.graceful_timeout = 1.0
         config.keep_alive_timeout = 5.0
         app = wrap_app(make_app(self), config.wsgi_max_body_size, "asgi")  # type: ignore[arg-type]
