@@ -40,8 +40,8 @@ class Station(sa.Actor):
 
 
 class ObservedRun:
-    def __init__(self, names: list[str], reason: str, token: str | None) -> None:
-        self.names, self.reason, self.token = names, reason, token
+    def __init__(self, names: list[str], station: str, reason: str, token: str | None) -> None:
+        self.names, self.station, self.reason, self.token = names, station, reason, token
         self.url = ""
         self.ready = threading.Event()
         self.failed: BaseException | None = None
@@ -57,8 +57,8 @@ class ObservedRun:
             for name in self.names:
                 await fleet.start_child(sa.ChildSpec(name, Ship))
                 ships.append(fleet.child(name))
-            await fleet.start_child(sa.ChildSpec("station:ceres", Station, args=(self.reason,)))
-            station = fleet.child("station:ceres")
+            await fleet.start_child(sa.ChildSpec(self.station, Station, args=(self.reason,)))
+            station = fleet.child(self.station)
             assert system.observe_url is not None
             self.url = system.observe_url.rstrip("/") + "/"
             self._token = trio.lowlevel.current_trio_token()
@@ -92,11 +92,12 @@ class ObservedRun:
 def observed_run(
     names: list[str] = ["ship:1", "ship:2"],  # noqa: B006 (read only)
     reason: str = "fuel < 0",
+    station: str = "station:ceres",
     token: str | None = None,
 ) -> Iterator[str]:
-    """Run the system (ships, and a station that crashes on every message with `reason`)
+    """Run the system (ships, and a `station` that crashes on every message with `reason`)
     and yield the observation server's base URL; stop it all on exit (within 30 s)."""
-    run = ObservedRun(names, reason, token)
+    run = ObservedRun(names, station, reason, token)
     thread = threading.Thread(target=run.run, name="observed run", daemon=True)
     thread.start()
     try:

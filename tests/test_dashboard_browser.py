@@ -6,6 +6,7 @@ answers): these tests run a real browser against a real server, so they take rea
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,19 +87,28 @@ def test_tree_shows_the_running_actors_with_state_mailbox_and_counts(page: Any) 
 
 
 def test_a_crashing_actor_shows_its_restart_count_and_cause(page: Any) -> None:
-    with observed_run(["ship:1"]) as url:
+    with observed_run(["ship:1"], reason="fuel < 0") as url:
         page.goto(url)
-        top = page.locator('#top-restarters tr[data-path="user/fleet/station:ceres"]')
-        top.get_by_text("ValueError: fuel < 0").wait_for()
+        station = 'tr[data-path="user/fleet/station:ceres"]'
         page.wait_for_function(
-            """() => {
-                const path = 'user/fleet/station:ceres';
-                const row = document.querySelector(`#tree tr[data-path="${path}"]`);
+            f"""() => {{
+                const row = document.querySelector('#tree {station}');
                 return row && Number(row.children[6].textContent) >= 2;
-            }"""
+            }}"""
+        )
+        top = page.locator(f"#top-restarters {station}")
+        top.wait_for()
+        for where in (top, page.locator(f"#tree {station} td.cause")):
+            cause = where.inner_text()
+            assert "ValueError" in cause
+            assert "fuel < 0" in cause
+        assert page.locator("#top-restarters tr").first.get_attribute("data-path") == (
+            "user/fleet/station:ceres"
         )
         page.locator("#events li.kind-restart").first.wait_for()
-        assert "ValueError: fuel < 0" in page.locator("#events").inner_text()
+        latest = page.locator("#events li.kind-restart").first.inner_text()
+        assert "station:ceres" in latest
+        assert "fuel < 0" in latest
 
 
 def test_pause_stops_the_simulation_resume_restarts_it_step_advances_it(page: Any) -> None:
@@ -130,21 +140,27 @@ def test_pause_stops_the_simulation_resume_restarts_it_step_advances_it(page: An
 
 @pytest.mark.parametrize("name", HOSTILE)
 def test_hostile_actor_names_and_causes_show_as_text(page: Any, name: str) -> None:
-    with observed_run([name], reason=name) as url:
+    station = f"{name} station"
+    with observed_run([name], station=station, reason=name) as url:
         page.goto(url)
         page.wait_for_function(
             """(name) => [...document.querySelectorAll('#tree tr')].some(
-                (row) => row.dataset.path.endsWith('/' + name)
-                         && row.querySelector('td.name').textContent.includes(name))""",
+                (row) => row.dataset.path === 'user/fleet/' + name
+                         && row.querySelector('td.name').textContent === name)""",
             arg=name,
         )
         for where in ("#events", "#top-restarters"):
             page.wait_for_function(
                 "([where, text]) => document.querySelector(where).textContent.includes(text)",
-                arg=[where, name],
+                arg=[where, f"user/fleet/{station}"],
             )
+        tag = re.search(r"<\w+", name)
+        assert tag is not None
+        for where in ("#tree", "#top-restarters", "#events"):
+            assert tag.group() in page.locator(where).inner_text()  # the cause, as text
         assert page.evaluate("() => window.__pwned") is None
-        assert page.locator("#tree b, #tree img, #tree script, #events img").count() == 0
+        injected = "main b, main img, main svg:not(#rate-plot), main script"
+        assert page.locator(injected).count() == 0
 
 
 def test_a_token_in_the_address_is_sent_to_status_events_and_control(page: Any) -> None:
