@@ -8,6 +8,10 @@ tests read it and steer it over HTTP, as a browser would, while it runs.
 from __future__ import annotations
 
 import contextlib
+import queue
+import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -109,3 +113,35 @@ def observed_run(
         run.stop()
         thread.join(30)
         assert not thread.is_alive(), "the observed run did not stop within 30 s"
+
+
+@contextlib.contextmanager
+def observed_command(*arguments: str) -> Iterator[str]:
+    """Run ``spaceactors run ARGUMENTS --observe 127.0.0.1:0`` in a process of its own and yield
+    the address it prints; end it on exit (SIGTERM, then SIGKILL after 10 s)."""
+    command = [sys.executable, "-m", "spaceactors", "run", *arguments, "--observe", "127.0.0.1:0"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(
+        target=lambda: [lines.put(line) for line in process.stderr or ()], daemon=True
+    )
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            if match := re.search(r"observing at (http://\S+)", line):
+                break
+        yield match[1].rstrip("/") + "/"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+        reader.join(10)
+        if process.stderr is not None:
+            process.stderr.close()

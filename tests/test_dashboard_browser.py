@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from browser import TIMEOUT_MS, chromium, get_json
-from observed_run import observed_run
+from observed_run import observed_command, observed_run
 
 PAGE = Path(__file__).resolve().parent.parent / "spaceactors/observe/static/dashboard.html"
 HOSTILE = [
@@ -176,3 +176,27 @@ def test_a_token_in_the_address_is_sent_to_status_events_and_control(page: Any) 
         page.click("#resume")
         page.locator("#message", has_text="token").wait_for()
         assert get_json(url + "status")["paused"] is True
+
+
+def test_a_spaceactors_run_on_the_wall_clock_shows_live_and_takes_a_new_speed(page: Any) -> None:
+    with observed_command("trade-route", "--clock", "wall", "--speed", "20") as url:
+        page.goto(url)
+        page.locator("#clock", has_text="wall").wait_for()
+        page.locator("#speed", has_text="20x").wait_for()
+        assert page.locator("#step-controls").is_hidden()
+        page.locator("#sim-counts", has_text="ship updates").wait_for()
+        page.fill("#speed-factor", "5")
+        page.click("#set-speed")
+        page.locator("#speed", has_text="5x").wait_for()
+        assert get_json(url + "status")["speed"] == 5.0
+
+        page.click("#pause")
+        page.locator("#run-state", has_text="paused").wait_for()
+        paused_at = sim_time(url)
+        time.sleep(0.6)
+        assert sim_time(url) == paused_at
+        page.fill("#speed-factor", "-1")  # refused: the page says why, the run is unchanged
+        page.click("#set-speed")
+        page.locator("#message", has_text="speed").wait_for()
+        page.click("#resume")
+        wait_until(lambda: sim_time(url) > paused_at + 1)
