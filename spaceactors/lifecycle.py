@@ -127,6 +127,23 @@ class Lifecycle:
         tally.crashes += crashes
 
 
+REASON_LENGTH = 500
+"""The longest crash reason kept (characters); a longer one is cut, ending in "...". """
+
+
+def crash_reason(error: BaseException | None) -> str:
+    """Why an incarnation ended, for people: ``ValueError: fuel < 0`` (never raises)."""
+    if error is None:
+        return "unknown"
+    name = type(error).__name__
+    try:
+        text = str(error)
+    except Exception:
+        text = "(its str() raised)"
+    reason = f"{name}: {text}" if text else name
+    return reason if len(reason) <= REASON_LENGTH else reason[: REASON_LENGTH - 3] + "..."
+
+
 def kind_of(spec: object) -> str:
     """The kind of a child as observers label it, from its spec: the actor's class name (its
     factory's name), ``Supervisor`` or ``Service``."""

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from spaceactors.checks import describe
 from spaceactors.children import (
     Child,
     Exited,
@@ -23,6 +22,7 @@ from spaceactors.children import (
     StoppedWhileStarting,
 )
 from spaceactors.errors import StartFailed, SupervisorGaveUp
+from spaceactors.lifecycle import crash_reason
 from spaceactors.policy import (
     SHUTDOWN_EXIT,
     Exit,
@@ -187,7 +187,7 @@ class RestartLoop:
                 self.sup.path.split("/", 1)[-1],
                 f"supervisor {self.sup.path!r} gave up: more than {self.sup.spec.max_restarts} "
                 f"restarts within {self.sup.spec.within} s (last by {child.spec.name!r}"
-                + ("" if cause is None else f": {describe(cause)}")
+                + ("" if cause is None else f": {crash_reason(cause)}")
                 + ")",
             )
         self.sup._stopping, self.sup._accepting = True, False

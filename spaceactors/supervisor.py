@@ -30,7 +30,7 @@ from spaceactors.errors import (
     NameTaken,
     StartFailed,
 )
-from spaceactors.lifecycle import Lifecycle, kind_of, observed_path
+from spaceactors.lifecycle import Lifecycle, crash_reason, kind_of, observed_path
 from spaceactors.policy import (
     BRUTAL_KILL,
     SHUTDOWN_EXIT,
@@ -450,10 +450,9 @@ class Supervisor:
         if handshake and not status.done:  # raised to the starter, still waiting in start()
             raise StoppedWhileStarting(f"child {child.spec.name!r} was stopped while starting")
         if exit.abnormal:
-            reason = describe(exit.error)
             child.crashes += 1
-            child.last_crash = (trio.current_time(), reason)
-            self._record(EventKind.CRASH, child, reason)
+            child.last_crash = (trio.current_time(), crash_reason(exit.error))
+            self._record(EventKind.CRASH, child, describe(exit.error))
         if not child.terminating:
             self._post(Exited(child, incarnation, exit))
 
