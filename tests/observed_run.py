@@ -22,6 +22,7 @@ import trio.testing
 import spaceactors as sa
 
 CRASH_EVERY = 20  # ticks (simulated seconds) between two crashes of the crashing station
+RETIRE_AT = 3000  # the tick at which the actor to retire stops for good
 
 
 class Tick:
@@ -44,8 +45,11 @@ class Station(sa.Actor):
 
 
 class ObservedRun:
-    def __init__(self, names: list[str], station: str, reason: str, token: str | None) -> None:
+    def __init__(
+        self, names: list[str], station: str, reason: str, token: str | None, retire: str | None
+    ) -> None:
         self.names, self.station, self.reason, self.token = names, station, reason, token
+        self.retire = retire
         self.url = ""
         self.ready = threading.Event()
         self.failed: BaseException | None = None
@@ -63,6 +67,8 @@ class ObservedRun:
                 ships.append(fleet.child(name))
             await fleet.start_child(sa.ChildSpec(self.station, Station, args=(self.reason,)))
             station = fleet.child(self.station)
+            if self.retire is not None:
+                await fleet.start_child(sa.ChildSpec(self.retire, Ship))
             assert system.observe_url is not None
             self.url = system.observe_url.rstrip("/") + "/"
             self._token = trio.lowlevel.current_trio_token()
@@ -75,6 +81,8 @@ class ObservedRun:
                     await trio.sleep(1.0)
                     for ship in ships:
                         await ship.send(Tick())
+                    if tick == RETIRE_AT and self.retire is not None:
+                        await fleet.stop_child(self.retire)
                     if tick % CRASH_EVERY == 0:
                         await station.send(Tick())
                 system.root.request_shutdown()
@@ -98,10 +106,12 @@ def observed_run(
     reason: str = "fuel < 0",
     station: str = "station:ceres",
     token: str | None = None,
+    retire: str | None = None,
 ) -> Iterator[str]:
     """Run the system (ships, and a `station` that crashes on every message with `reason`)
-    and yield the observation server's base URL; stop it all on exit (within 30 s)."""
-    run = ObservedRun(names, station, reason, token)
+    and yield the observation server's base URL; stop it all on exit (within 30 s). An actor
+    named `retire` stops for good at tick `RETIRE_AT`."""
+    run = ObservedRun(names, station, reason, token, retire)
     thread = threading.Thread(target=run.run, name="observed run", daemon=True)
     thread.start()
     try:

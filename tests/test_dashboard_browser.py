@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from browser import TIMEOUT_MS, chromium, get_json
-from observed_run import observed_command, observed_run
+from observed_run import RETIRE_AT, observed_command, observed_run
 
 PAGE = Path(__file__).resolve().parent.parent / "spaceactors/observe/static/dashboard.html"
 HOSTILE = [
@@ -200,3 +200,17 @@ def test_a_spaceactors_run_on_the_wall_clock_shows_live_and_takes_a_new_speed(pa
         page.locator("#message", has_text="speed").wait_for()
         page.click("#resume")
         wait_until(lambda: sim_time(url) > paused_at + 1)
+
+
+def test_the_dashboard_goes_on_showing_the_run_after_an_actor_stops(page: Any) -> None:
+    with observed_run(["ship:1"], retire="ship:short") as url:
+        page.goto(url)
+        page.locator('#tree tr[data-path="user/fleet/ship:short"]').wait_for()
+        wait_until(lambda: sim_time(url) > RETIRE_AT + 10, seconds=60)  # ship:short stopped
+        page.locator('#tree tr[data-path="user/fleet/ship:short"]').wait_for(state="detached")
+        shown = page.locator("#sim-time").inner_text()
+        page.wait_for_function(
+            "(shown) => document.querySelector('#sim-time').textContent !== shown", arg=shown
+        )
+        assert page.locator("#message").inner_text() == ""
+        assert get_json(url + "status")["totals"]["actors"] >= 2
