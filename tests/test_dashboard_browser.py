@@ -16,6 +16,8 @@ import pytest
 from browser import TIMEOUT_MS, chromium, get_json
 from observed_run import RETIRE_AT, observed_command, observed_run
 
+pytest_plugins = ["pytester"]
+
 PAGE = Path(__file__).resolve().parent.parent / "spaceactors/observe/static/dashboard.html"
 HOSTILE = [
     "<script>window.__pwned = 1</script>",
@@ -214,3 +216,27 @@ def test_the_dashboard_goes_on_showing_the_run_after_an_actor_stops(page: Any) -
         )
         assert page.locator("#message").inner_text() == ""
         assert get_json(url + "status")["totals"]["actors"] >= 2
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", "failed"), ("", "skipped")])
+def test_without_chromium_the_browser_tests_skip_locally_and_fail_on_ci(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, ci: str, outcome: str
+) -> None:
+    monkeypatch.setenv("CI", ci)
+    pytester.makepyfile(browser=(Path(__file__).parent / "browser.py").read_text("utf-8"))
+    pytester.makepyfile(
+        test_needs_a_browser="""
+        from pathlib import Path
+
+        import browser
+
+
+        def test_needs_a_browser(monkeypatch):
+            monkeypatch.setattr(browser, "CHROMIUM", Path("/nonexistent/chromium"))
+            with browser.chromium():
+                pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rsf")
+    result.assert_outcomes(**{outcome: 1})
+    result.stdout.fnmatch_lines(["*Chromium is not installed at /nonexistent/chromium*"])
