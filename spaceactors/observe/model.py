@@ -13,6 +13,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+import attrs
+
 from spaceactors.cell import ActorCell
 from spaceactors.clocks import RunControl
 from spaceactors.control import ActorState
@@ -81,7 +83,7 @@ def take(system: ActorSystem, control: RunControl) -> Snapshot:
         speed=control.speed,
         paused=control.paused,
         rows=rows,
-        retired={kind: Tally(**vars(t)) for kind, t in system.lifecycle.retired.items()},
+        retired={kind: attrs.evolve(t) for kind, t in system.lifecycle.retired.items()},
         dead_letters=system.dead_letters.total,
         dead_letters_by_reason={
             reason.value: n for reason, n in system.dead_letters.by_reason.items()
