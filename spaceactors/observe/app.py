@@ -61,7 +61,7 @@ def make_app(observer: Observer) -> Starlette:
         system, control = observer.system, observer.control
         assert system is not None
         assert control is not None
-        return await observer.in_system(lambda: model.take(system, control))
+        return model.finish(await observer.in_system(lambda: model.take(system, control)))
 
     async def status(request: Request) -> Response:
         params = request.query_params
