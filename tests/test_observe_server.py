@@ -225,3 +225,42 @@ async def test_a_taken_port_fails_before_anything_starts(
         with pytest.raises(OSError, match=r"cannot listen on 127\.0\.0\.1:"):
             async with sa.open_system(observe=taken.removeprefix("http://")):
                 pytest.fail("the block ran")
+
+
+async def test_events_stream_fault_rules_as_they_fire(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    plan = sa.FaultPlan(
+        [
+            sa.DropMessages(probability=1.0, scope=sa.Scope(actors="lossy")),
+            sa.CrashActor(actors="ship:9", nth=1),
+        ]
+    )
+    async with sa.open_system(observe=True, faults=plan) as system:
+        lossy = await system.spawn(Other, name="lossy")
+        ship = await system.spawn(Fragile, name="ship:9")
+        connected = trio.Event()
+        got: list[list[tuple[str, Any]]] = []
+
+        async def reader() -> None:
+            got.append(
+                await trio.to_thread.run_sync(
+                    read_events,
+                    f"{system.observe_url}/events",
+                    "restart",
+                    lambda: trio.from_thread.run_sync(connected.set),
+                )
+            )
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reader)
+            await connected.wait()
+            await system.send(lossy, "lost")
+            await system.send(ship, "hello")
+    faults = [data for kind, data in got[0] if kind == "fault"]
+    assert [f["actor"] for f in faults] == ["lossy", "ship:9"]
+    assert faults[0]["detail"].startswith("drop str")
+    assert "fault rule" in faults[1]["detail"]
+    restart = got[0][-1][1]
+    assert restart["actor"] == "user/ship:9"
+    assert restart["cause"].startswith("InjectedCrash: fault rule")

@@ -61,7 +61,7 @@ def make_app(observer: Observer) -> Starlette:
         system, control = observer.system, observer.control
         assert system is not None
         assert control is not None
-        return await observer.in_system(lambda: model.take(system, control))
+        return model.finish(await observer.in_system(lambda: model.take(system, control)))
 
     async def status(request: Request) -> Response:
         params = request.query_params
@@ -184,7 +184,7 @@ async def _stream(observer: Observer, seen: int) -> AsyncIterator[str]:
             data = json.dumps(event.to_json(), allow_nan=False, default=str)
             yield f"id: {number}\nevent: {event.kind}\ndata: {data}\n\n"
         with trio.move_on_after(KEEPALIVE) as idle:
-            await observer.wait_for_events()
+            await observer.wait_for_events(seen)
         if idle.cancelled_caught:
             yield ": keep-alive\n\n"
 

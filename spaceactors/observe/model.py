@@ -56,7 +56,7 @@ class Snapshot(NamedTuple):
     elapsed: float
     speed: float | None
     paused: bool
-    rows: list[Row]
+    rows: list[Any]  # `Row`s once `finish`ed (copied counters before)
     retired: dict[str, Tally]
     dead_letters: int
     dead_letters_by_reason: dict[str, int]
@@ -69,7 +69,7 @@ class Snapshot(NamedTuple):
 def take(system: ActorSystem, control: RunControl) -> Snapshot:
     """Copy the system's counters (call it in the system's Trio thread)."""
     now = control.now()
-    rows = _rows(system)
+    rows = _copy(system)
     reliable = system.reliable.state
     router = system.router.state
     report = system.counters.get("sim")
@@ -117,27 +117,26 @@ def sim_time(system: ActorSystem, now: float) -> float:
     return now - system.opened_at
 
 
-def _rows(system: ActorSystem) -> list[Row]:
-    """Every child below the root, parents first, children in start order."""
-    rows: list[Row] = []
-    stack = [("", child) for child in reversed(list(system.root._children.values()))]
+def _copy(system: ActorSystem) -> list[tuple[Any, ...]]:
+    """Every child below the root, parents first, children in start order: each one's
+    counters copied as they stand, with as little work as can be (in the system's thread; the
+    rest is done by `finish`, in the server's)."""
+    copied: list[tuple[Any, ...]] = []
+    append = copied.append
+    stack: list[tuple[str, Any]] = [("", c) for c in reversed(list(system.root._children.values()))]
+    pop, extend = stack.pop, stack.extend
     while stack:  # a loop, not recursion: any depth of nesting
-        prefix, child = stack.pop()
-        name = child.spec.name
-        path = f"{prefix}{name}"
+        prefix, child = pop()
         runtime = child.runtime
-        if isinstance(runtime, ActorCell):
-            ref = runtime.ref
-            actor_state = ActorState.STOPPING if runtime.stopping else runtime.state
-            rows.append(
-                Row(
-                    path,
-                    name,
-                    kind_of(child.spec),
-                    False,
-                    actor_state.value,
-                    ref.mailbox_depth if runtime.alive else 0,
-                    ref.capacity,
+        if type(runtime) is ActorCell:
+            append(
+                (
+                    prefix,
+                    child,
+                    runtime.state,
+                    runtime._closing,
+                    # the mailbox's length, read without building trio's statistics object
+                    len(runtime.ref._receive._state.data),
                     runtime.handled,
                     runtime.restarts,
                     child.crashes,
@@ -145,32 +144,52 @@ def _rows(system: ActorSystem) -> list[Row]:
                 )
             )
             continue
-        supervisor = isinstance(runtime, Supervisor)
         if child.running:
             state = "running"
         elif runtime.alive and child.incarnation and child.wanted:
             state = "restarting"
         else:
             state = "stopped"
+        append(
+            (prefix, child, state, False, 0, 0, runtime.restarts, child.crashes, child.last_crash)
+        )
+        if type(runtime) is Supervisor:
+            below = f"{prefix}{child.spec.name}/"
+            extend((below, c) for c in reversed(list(runtime._children.values())))
+    return copied
+
+
+def finish(snapshot: Snapshot) -> Snapshot:
+    """`snapshot` with its copied counters made into `Row`s (in the server's thread)."""
+    rows = []
+    kinds: dict[int, tuple[str, bool, int]] = {}
+    for prefix, child, state, closing, depth, handled, restarts, crashes, crash in snapshot.rows:
+        spec = child.spec
+        known = kinds.get(id(spec))
+        if known is None:
+            capacity = getattr(spec, "mailbox_size", 0)
+            known = kinds[id(spec)] = (kind_of(spec), hasattr(spec, "strategy"), capacity)
+        kind, supervisor, capacity = known
+        if isinstance(state, ActorState):
+            alive = state is not ActorState.STOPPED
+            state = (ActorState.STOPPING if closing and alive else state).value
+            depth = depth if alive else 0
         rows.append(
             Row(
-                path,
-                name,
-                kind_of(child.spec),
+                f"{prefix}{spec.name}",
+                spec.name,
+                kind,
                 supervisor,
                 state,
-                0,
-                0,
-                0,
-                runtime.restarts,
-                child.crashes,
-                child.last_crash,
+                depth,
+                capacity,
+                handled,
+                restarts,
+                crashes,
+                crash,
             )
         )
-        if isinstance(runtime, Supervisor):
-            below = f"{path}/"
-            stack.extend((below, c) for c in reversed(list(runtime._children.values())))
-    return rows
+    return snapshot._replace(rows=rows)
 
 
 # --- what the server thread makes of a snapshot ------------------------------------------------

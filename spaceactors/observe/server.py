@@ -251,16 +251,22 @@ class Observer:
 
         async def shutdown_trigger() -> None:
             while not self._closing:
-                await self.wait_for_events()
+                await self._wait_for_wake()
 
         if self._closing:
             return
         await worker_serve(app, config, sockets=sockets, shutdown_trigger=shutdown_trigger)
 
-    async def wait_for_events(self) -> None:
-        """In the server's run: wait for a new lifecycle event (or for the server to stop)."""
+    async def _wait_for_wake(self) -> None:
         assert self._new_events is not None
         await self._new_events.wait()
+
+    async def wait_for_events(self, seen: int) -> None:
+        """In the server's run: wait for an event numbered above `seen` (or for the server
+        to stop). Each event is counted before its wake-up is sent, and the count is tested
+        with no checkpoint before the wait: no wake-up is lost."""
+        while self.event_count <= seen and not self._closing:
+            await self._wait_for_wake()
 
     @property
     def closing(self) -> bool:
