@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import os
 import statistics
 import threading
 import time
@@ -105,8 +104,6 @@ def bench(options: Options) -> list[bool]:
         "on": lambda: Watcher((STATUS, "/metrics"), 0.5),
         "polled": lambda: Watcher((STATUS,), 0.02),
     }
-    if os.environ.get("OBSERVE_ONLY_POLLED"):
-        kinds = {"off": None, "on": kinds["on"], "polled": kinds["polled"]}
     best: dict[str, fleet.FleetRun] = {}
     latencies: list[float] = []
     failures = 0
