@@ -153,7 +153,7 @@ class Observer:
         return ServiceSpec("observe", self.serve)
 
     def close(self) -> None:
-        """Close the socket (when the system never started the service)."""
+        """Close the socket (`open_system` does, as the system closes)."""
         self.socket.close()
 
     # --- the system's side ---------------------------------------------------------------------
@@ -191,7 +191,8 @@ class Observer:
                 with trio.CancelScope(shield=True):
                     await finished.wait()
                 thread.join()
-            self.socket.close()
+            if self.control.steerable and self.control.paused:
+                self.control.resume()  # nobody can resume it now: a frozen clock never stops
 
     def _event(self, event: LifecycleEvent) -> None:
         """A lifecycle listener (in the system's thread): keep it, wake the server's clients."""
