@@ -147,6 +147,7 @@ class Observer:
     def attach(self, system: ActorSystem) -> None:
         """Serve `system` (`open_system` calls this)."""
         self.system = system
+        system.lifecycle.tallying = True  # totals that never go down
 
     def service(self) -> ServiceSpec:
         """The ``observe`` service for the system's tree."""
