@@ -20,6 +20,7 @@ import gc
 import statistics
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 
@@ -55,6 +56,11 @@ class Watcher:
             try:
                 with urllib.request.urlopen(url + path, timeout=10) as answer:
                     answer.read()
+            except urllib.error.URLError as error:
+                if isinstance(error.reason, ConnectionRefusedError):
+                    return  # the run is over: its system closed the server
+                self.failures += 1
+                continue
             except OSError:
                 self.failures += 1
                 continue
