@@ -27,6 +27,8 @@ from typing import Literal
 import trio
 import trio.testing
 
+from spaceactors.checks import short_repr
+
 MAX_SPEED = 1e6
 """The fastest a `ScaledClock` may run, in simulated seconds per real second."""
 
@@ -44,11 +46,11 @@ def check_speed(factor: object) -> float:
         ValueError: it is not one (the message says what was given).
     """
     if isinstance(factor, bool) or not isinstance(factor, int | float):
-        raise ValueError(f"speed must be a number, got {factor!r}")
+        raise ValueError(f"speed must be a number, got {short_repr(factor)}")
     if not (0 < factor <= MAX_SPEED):  # also refuses nan
         raise ValueError(
             f"speed must be > 0 and <= {MAX_SPEED:g} (simulated seconds per real second), "
-            f"got {factor!r}; to stop the clock, pause it"
+            f"got {short_repr(factor)}; to stop the clock, pause it"
         )
     return float(factor)
 
@@ -259,9 +261,11 @@ class RunControl:
             RuntimeError: nothing serves steps (`serve` is not running).
         """
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-            raise ValueError(f"step takes a number of seconds, got {seconds!r}")
+            raise ValueError(f"step takes a number of seconds, got {short_repr(seconds)}")
         if not (0 < seconds < math.inf):
-            raise ValueError(f"step takes a finite number of seconds > 0, got {seconds!r}")
+            raise ValueError(
+                f"step takes a finite number of seconds > 0, got {short_repr(seconds)}"
+            )
         self._refuse("step")
         if not self._serving:
             raise RuntimeError("cannot step: RunControl.serve is not running in this run")

@@ -77,7 +77,10 @@ class Lifecycle:
         self._dead_letters = dead_letters
         self.listeners: list[Listener] = []
         self.retired: dict[str, Tally] = {}
-        """Per actor kind: the counts of actors removed from the tree (their totals stay)."""
+        """Per actor kind: the counts of actors removed from the tree (their totals stay),
+        kept while `tallying`."""
+        self.tallying = False
+        """Whether to keep `retired` (an observer turns it on as the system opens)."""
 
     def listen(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` with every event from now on; returns the function that stops it."""

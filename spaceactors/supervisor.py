@@ -378,7 +378,8 @@ class Supervisor:
         return child
 
     def _discard(self, child: Child) -> None:
-        _retire_counts(self.system.lifecycle, child)
+        if self.system.lifecycle.tallying:
+            _retire_counts(self.system.lifecycle, child)
         child.runtime.close()
         if self._children.get(child.spec.name) is child:
             del self._children[child.spec.name]

@@ -295,7 +295,7 @@ async def open_system(
         if owned_trace and trace is not None:
             trace.close()
         if observer is not None:
-            observer.close()  # (the service closed it, unless it never started)
+            observer.close()  # its socket (the service, restarted or not, has stopped)
 
 
 def _observe_address(observe: object, token: object) -> str | None:

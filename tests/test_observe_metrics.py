@@ -128,7 +128,7 @@ async def test_a_running_simulation_exports_its_own_counters(
         (world,) = worlds
         url = world.system.observe_url or ""
         first = await scrape(url)  # time stands at the start: at most the tick at 0 s ran
-        assert value(first, "spaceactors_sim_ship_updates") == world.metrics.ship_updates
+        assert value(first, "spaceactors_sim_ship_updates") in (0, len(world.ships))
         assert world.metrics.ticks <= 1
         assert value(first, "spaceactors_sim_time_seconds") == 0
         stepped = await get_json(f"{url}/control/step?seconds=300", "POST")

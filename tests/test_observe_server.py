@@ -264,3 +264,23 @@ async def test_events_stream_fault_rules_as_they_fire(
     restart = got[0][-1][1]
     assert restart["actor"] == "user/ship:9"
     assert restart["cause"].startswith("InjectedCrash: fault rule")
+
+
+async def test_status_shows_a_paused_actor_and_its_waiting_messages(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    async with sa.open_system(observe=True) as system:
+        ref = await system.spawn(Other, name="slow", mailbox_size=8)
+        ref.pause()
+        await trio.sleep(1)
+        for i in range(3):
+            await ref.send(i)
+        waiting = await get_json(f"{system.observe_url}/status?sort=mailbox&limit=1")
+        ref.resume()
+        await ref.ask("drained")
+        drained = await get_json(f"{system.observe_url}/status")
+    (top,) = waiting["actors"]
+    assert (top["name"], top["state"], top["mailbox_depth"]) == ("slow", "paused", 3)
+    assert top["mailbox_capacity"] == 8
+    after = by_path(drained)["user/slow"]
+    assert (after["state"], after["mailbox_depth"], after["handled"]) == ("running", 0, 4)

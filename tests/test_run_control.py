@@ -218,3 +218,14 @@ async def test_step_needs_its_server(virtual_clock: trio.testing.MockClock) -> N
     with pytest.raises(RuntimeError, match="serve is not running"):
         control.step(1.0)
     assert run_control() is run_control()
+
+
+async def test_a_clock_paused_from_the_server_runs_again_once_the_system_closes(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    async with sa.open_system(observe=True) as system:
+        await get_json(f"{system.observe_url}/control/pause", "POST")
+        assert run_control().paused
+    assert not run_control().paused  # nobody could resume it any more
+    assert virtual_clock.autojump_threshold == 0
+    await trio.sleep(5)  # and virtual time jumps again

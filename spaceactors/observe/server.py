@@ -147,13 +147,14 @@ class Observer:
     def attach(self, system: ActorSystem) -> None:
         """Serve `system` (`open_system` calls this)."""
         self.system = system
+        system.lifecycle.tallying = True  # totals that never go down
 
     def service(self) -> ServiceSpec:
         """The ``observe`` service for the system's tree."""
         return ServiceSpec("observe", self.serve)
 
     def close(self) -> None:
-        """Close the socket (when the system never started the service)."""
+        """Close the socket (`open_system` does, as the system closes)."""
         self.socket.close()
 
     # --- the system's side ---------------------------------------------------------------------
@@ -191,7 +192,8 @@ class Observer:
                 with trio.CancelScope(shield=True):
                     await finished.wait()
                 thread.join()
-            self.socket.close()
+            if self.control.steerable and self.control.paused:
+                self.control.resume()  # nobody can resume it now: a frozen clock never stops
 
     def _event(self, event: LifecycleEvent) -> None:
         """A lifecycle listener (in the system's thread): keep it, wake the server's clients."""
