@@ -13,6 +13,7 @@ from benchmarks import (
     counting,
     fanout,
     fleet,
+    observing,
     pingpong,
     reliable,
     routing,
@@ -34,6 +35,7 @@ BENCHMARKS = {
         reliable,
         tracing,
         fleet,
+        observing,
     )
 }
 

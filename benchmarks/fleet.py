@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import gc
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import spaceactors as sa
@@ -81,8 +82,18 @@ class FleetRun:
         return self.updates / self.window
 
 
-async def fleet(n: int, *, duration: float | None = None, updates: int = UPDATES) -> FleetRun:
-    """Run large-fleet with `n` ships in the current Trio run (virtual time: `spaceactors.run`)."""
+async def fleet(
+    n: int,
+    *,
+    duration: float | None = None,
+    updates: int = UPDATES,
+    observe: bool = False,
+    watch: Callable[[str], None] | None = None,
+) -> FleetRun:
+    """Run large-fleet with `n` ships in the current Trio run (virtual time: `spaceactors.run`).
+
+    `observe`: with the observation server on (any free loopback port), whose address goes to
+    `watch` as the world is handed over."""
     worlds: list[sim.World] = []
     marks: list[tuple[float, sim.Progress, int]] = []  # wall time, progress, ticks so far
     handed: list[float] = []
@@ -92,6 +103,8 @@ async def fleet(n: int, *, duration: float | None = None, updates: int = UPDATES
         handed.append(clock())
         worlds.append(world)
         world.at(0.0, lambda: first_tick.append(clock()))
+        if watch is not None and world.system.observe_url is not None:
+            watch(world.system.observe_url)
 
     def progress(where: sim.Progress) -> None:
         marks.append((clock(), where, worlds[0].metrics.ticks))
@@ -103,6 +116,7 @@ async def fleet(n: int, *, duration: float | None = None, updates: int = UPDATES
         progress=progress,
         updates=updates,
         keep_world=keep_world,
+        observe=observe or None,
     )
     done = clock()
     if len(marks) < 2:

@@ -6,6 +6,7 @@ This module only re-exports the public API; the code lives in the modules named 
 import logging as _logging
 
 from spaceactors.actor import Actor, ActorContext, Timer
+from spaceactors.clocks import RunControl, ScaledClock, run_control
 from spaceactors.codec import (
     DEFAULT_MAX_PAYLOAD,
     FORMATS,
@@ -54,6 +55,7 @@ from spaceactors.faultplan import (
 )
 from spaceactors.faults import FaultInjector
 from spaceactors.flow import BucketStats, FlowController, FlowStats, Permit, TokenBucket
+from spaceactors.lifecycle import Lifecycle, LifecycleEvent
 from spaceactors.limiter import RateLimitedSender
 from spaceactors.messages import (
     ActorControl,
@@ -188,6 +190,8 @@ __all__ = [
     "InvalidSpec",
     "InvalidTopic",
     "JsonLinesSink",
+    "Lifecycle",
+    "LifecycleEvent",
     "MailboxFull",
     "MarketPrices",
     "MarketUpdate",
@@ -213,7 +217,9 @@ __all__ = [
     "Resume",
     "Router",
     "RouterStats",
+    "RunControl",
     "SQLiteSink",
+    "ScaledClock",
     "Scope",
     "ServiceAvailability",
     "ShipMessage",
@@ -248,6 +254,7 @@ __all__ = [
     "load_trace",
     "open_system",
     "run",
+    "run_control",
     "seeded_scheduler",
     "trace_hash",
 ]

@@ -38,6 +38,8 @@ class Child:
     restart_pending: bool = False
     attempt: int = 0  # consecutive restarts, for the backoff
     started_at: float = 0.0  # when the current incarnation finished starting
+    crashes: int = 0  # incarnations that ended with an error (a failed start included)
+    last_crash: tuple[float, str] | None = None  # (when, why) of the latest
     # Set by terminate_child / stop_child: what to do once it has stopped, done by whichever
     # comes first, the caller or the child's own exit (a caller may be cancelled meanwhile).
     retire_when_stopped: bool = False

@@ -22,6 +22,7 @@ from spaceactors.children import (
     StoppedWhileStarting,
 )
 from spaceactors.errors import StartFailed, SupervisorGaveUp
+from spaceactors.lifecycle import crash_reason
 from spaceactors.policy import (
     SHUTDOWN_EXIT,
     Exit,
@@ -178,6 +179,17 @@ class RestartLoop:
             child,
             f"more than {self.sup.spec.max_restarts} restarts within {self.sup.spec.within} s",
         )
+        lifecycle = self.sup.system.lifecycle
+        if lifecycle.listeners:
+            lifecycle.emit(
+                "give_up",
+                trio.current_time(),
+                self.sup.path.split("/", 1)[-1],
+                f"supervisor {self.sup.path!r} gave up: more than {self.sup.spec.max_restarts} "
+                f"restarts within {self.sup.spec.within} s (last by {child.spec.name!r}"
+                + ("" if cause is None else f": {crash_reason(cause)}")
+                + ")",
+            )
         self.sup._stopping, self.sup._accepting = True, False
         await self.sup._terminate_all(final=False)
         error = SupervisorGaveUp(self.sup.path, child.spec.name, cause)

@@ -30,6 +30,7 @@ from spaceactors.errors import (
     NameTaken,
     StartFailed,
 )
+from spaceactors.lifecycle import Lifecycle, crash_reason, kind_of, observed_path
 from spaceactors.policy import (
     BRUTAL_KILL,
     SHUTDOWN_EXIT,
@@ -377,6 +378,8 @@ class Supervisor:
         return child
 
     def _discard(self, child: Child) -> None:
+        if self.system.lifecycle.tallying:
+            _retire_counts(self.system.lifecycle, child)
         child.runtime.close()
         if self._children.get(child.spec.name) is child:
             del self._children[child.spec.name]
@@ -417,6 +420,8 @@ class Supervisor:
         child.incarnation += 1
         if child.incarnation > 1:
             self._record(EventKind.RESTART, child, f"incarnation {child.incarnation}")
+            if self.system.lifecycle.listeners:
+                self._restarted(child)
         child.running, child.terminating, child.wanted = True, False, True
         if runtime.needs_start_handshake:
             await self.nursery.start(self._run_child, child, True)
@@ -446,9 +451,25 @@ class Supervisor:
         if handshake and not status.done:  # raised to the starter, still waiting in start()
             raise StoppedWhileStarting(f"child {child.spec.name!r} was stopped while starting")
         if exit.abnormal:
+            child.crashes += 1
+            child.last_crash = (trio.current_time(), crash_reason(exit.error))
             self._record(EventKind.CRASH, child, describe(exit.error))
         if not child.terminating:
             self._post(Exited(child, incarnation, exit))
+
+    def _restarted(self, child: Child) -> None:
+        """Tell the lifecycle listeners about a restart, with the cause of the crash before."""
+        cause = None if child.last_crash is None else child.last_crash[1]
+        restarts = child.runtime.restarts
+        self.system.lifecycle.emit(
+            "restart",
+            trio.current_time(),
+            observed_path(self.path, child.spec.name),
+            f"restart {restarts} of {child.spec.name!r} under {self.path!r}"
+            + ("" if cause is None else f" after {cause}"),
+            restarts=restarts,
+            cause=cause,
+        )
 
     def _post(self, event: object) -> None:
         if self._events is not None:
@@ -503,6 +524,18 @@ class Supervisor:
         for child in reversed(children):
             if child.static:
                 await self._terminate(child, final=final)
+
+
+def _retire_counts(lifecycle: Lifecycle, child: Child) -> None:
+    """Keep the counts of `child` and of everything below it, leaving the tree."""
+    todo = [child]
+    while todo:  # a loop, not recursion: any depth of nesting
+        one = todo.pop()
+        runtime = one.runtime
+        handled = runtime.handled if isinstance(runtime, ActorCell) else 0
+        lifecycle.retire(kind_of(one.spec), handled, runtime.restarts, one.crashes)
+        if isinstance(runtime, Supervisor):
+            todo.extend(runtime._children.values())
 
 
 _KINDS: dict[type, str] = {ActorCell: "worker", ServiceCell: "service", Supervisor: "supervisor"}

@@ -15,7 +15,8 @@ import math
 import os
 import random
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,6 +27,7 @@ from spaceactors.deadletters import DEFAULT_KEEP, DeadLetters
 from spaceactors.errors import InvalidSpec
 from spaceactors.faultplan import FaultPlan
 from spaceactors.faults import FaultInjector
+from spaceactors.lifecycle import Lifecycle
 from spaceactors.limiter import Limiter
 from spaceactors.policy import Backoff, Restart, ShutdownPolicy, Strategy, validate_intensity
 from spaceactors.recording import current_recorder
@@ -64,10 +66,24 @@ class ActorSystem:
         within: float,
         trace: Trace | None = None,
         faults: FaultPlan | None = None,
+        observe: ServiceSpec | None = None,
     ) -> None:
         self.seed = seed
         self.registry = Registry()
         self.dead_letters = DeadLetters(keep=dead_letter_keep)
+        self.lifecycle = Lifecycle(self.dead_letters)
+        """Lifecycle events (restarts with their cause, give-ups, dead letters, faults) for
+        whoever listens (`Lifecycle.listen`), and the counts of actors that left the tree."""
+        self.counters: dict[str, Callable[[], Mapping[str, float]]] = {}
+        """Named sources of counters an observer exports beside the engine's own (a running
+        simulation adds ``"sim"``): each returns its counts, by name, when called."""
+        self.observe_url: str | None = None
+        """The observation server's address (``http://127.0.0.1:PORT``) when the system was
+        opened with ``observe=``, else None."""
+        self.opened_at = trio.current_time()
+        """When the system opened, on the run's clock."""
+        self.opened_wall = time.time()
+        """When the system opened, in Unix seconds."""
         self.trace = trace
         """The event trace, if the system was opened with one."""
         self.faults = (
@@ -84,7 +100,7 @@ class ActorSystem:
             ServiceSpec("router", self.router.serve),
             ServiceSpec("reliable", self.reliable.serve),
             ServiceSpec("limiter", self.limiter.serve),
-        )
+        ) + (() if observe is None else (observe,))
         self.root = Supervisor(
             SupervisorSpec(
                 "root",
@@ -195,6 +211,8 @@ async def open_system(
     within: float = 5.0,
     trace: Trace | str | os.PathLike[str] | bool | None = None,
     faults: FaultPlan | None = None,
+    observe: str | bool | None = None,
+    observe_token: str | None = None,
 ) -> AsyncIterator[ActorSystem]:
     """Run an actor system for the duration of the ``async with`` block.
 
@@ -211,18 +229,31 @@ async def open_system(
             block ends), or True for memory only.
         faults: a `FaultPlan` to inject (``system.faults``); the rules that did nothing in
             the run (`FaultInjector.unmatched`) are recorded on the trace as it closes.
+        observe: serve the observation server (``/metrics``, ``/status``, ``/events``,
+            ``/control``, a dashboard at ``/``: docs/observing.md) on this ``HOST:PORT``
+            (port 0: any free port; True: ``127.0.0.1:0``) for as long as the block runs; its
+            address is ``system.observe_url``. It runs on the real clock, in a thread of its
+            own, whatever clock the system runs on. Needs ``pip install
+            'spaceactors[observe]'``.
+        observe_token: the token ``/control`` and ``/events`` require (``Authorization:
+            Bearer TOKEN``); default: the environment variable ``SPACEACTORS_OBSERVE_TOKEN``.
+            A server bound to an address other than loopback refuses to start without one.
 
     On leaving the block, every actor and supervisor is stopped in reverse start order, each
     within its shutdown policy. An exception from the block propagates unchanged after that.
 
     Raises:
-        InvalidSpec: an option is invalid (the message names it); nothing was started.
+        InvalidSpec: an option is invalid (the message names it), or `observe` binds beyond
+            loopback without a token; nothing was started.
+        ImportError: `observe` is given but the ``observe`` extra is not installed.
+        OSError: the observation server cannot bind its address.
         SupervisorGaveUp: the root supervisor itself gave up (the block is cancelled first).
         ValueError: `trace` is a path whose suffix is not a trace format.
         OSError: the trace file cannot be created, or could not be written during the run
             (a full disk: raised on leaving the block; the file keeps the events before).
     """
     _check_options(seed, dead_letter_keep, max_restarts, within, trace, faults)
+    address = _observe_address(observe, observe_token)  # checked before anything starts
     if seed is None:
         seed = current_seed() or 0
     owned_trace = trace is True or isinstance(trace, str | os.PathLike)
@@ -237,6 +268,14 @@ async def open_system(
         trace = recorder.opened(seed, trace)
     if trace is not None:
         trace.bind(trio.lowlevel.current_clock().current_time)
+    observer = None
+    if address is not None:
+        try:
+            observer = _observer(address, observe_token)  # binds its socket now
+        except BaseException:
+            if owned_trace and trace is not None:
+                trace.close()
+            raise
     system = ActorSystem(
         seed=seed,
         dead_letter_keep=dead_letter_keep,
@@ -244,7 +283,10 @@ async def open_system(
         within=within,
         trace=trace,
         faults=faults,
+        observe=None if observer is None else observer.service(),
     )
+    if observer is not None:
+        observer.attach(system)
     try:
         async with _running(system) as running:
             yield running
@@ -258,6 +300,41 @@ async def open_system(
             trace.close()
         if recorder is not None and trace is not None:
             recorder.closed(trace)
+        if observer is not None:
+            observer.close()  # its socket (the service, restarted or not, has stopped)
+
+
+def _observe_address(observe: object, token: object) -> str | None:
+    """The address `observe` asks for (None: no server), checked with the token rules.
+
+    Raises:
+        InvalidSpec: `observe` or `token` is invalid (see `open_system`).
+        ImportError: the ``observe`` extra is not installed.
+    """
+    if observe is None or observe is False:
+        return None
+    if observe is True:
+        observe = "127.0.0.1:0"
+    if not isinstance(observe, str):
+        raise InvalidSpec(f"observe must be 'HOST:PORT', True or None, got {short_repr(observe)}")
+    if token is not None and not isinstance(token, str):
+        raise InvalidSpec(f"observe_token must be a str or None, got {short_repr(token)}")
+    try:
+        from spaceactors.observe import check_address
+    except ImportError as exc:
+        raise ImportError(
+            f"observe= needs the observation server's libraries ({exc}): "
+            "pip install 'spaceactors[observe]'"
+        ) from exc
+    check_address(observe, token)
+    return observe
+
+
+def _observer(address: str, token: str | None) -> Any:
+    """The observation server, bound to `address` (the extra is imported only now)."""
+    from spaceactors.observe import Observer
+
+    return Observer(address, token)
 
 
 def _check_options(

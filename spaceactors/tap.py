@@ -29,6 +29,23 @@ if TYPE_CHECKING:
     from spaceactors.system import ActorSystem
 
 
+FAULT_KINDS = frozenset(
+    {
+        EventKind.DROP,
+        EventKind.DUPLICATE,
+        EventKind.DELAY,
+        EventKind.REORDER,
+        EventKind.PAUSE,
+        EventKind.RESUME,
+        EventKind.SLOW,
+        EventKind.PARTITION,
+        EventKind.HEAL,
+        EventKind.FAULT,
+    }
+)
+"""The trace events that are a fault rule at work (lifecycle ``fault`` events)."""
+
+
 def _unwrap(message: object) -> tuple[object, int | None]:
     """The user's message inside a runtime wrapper, and its reliable id if it has one."""
     message_id = message.message_id if isinstance(message, Reliably) else None
@@ -43,6 +60,7 @@ class Tap:
     ) -> None:
         self.trace = trace
         self.faults = faults
+        self._lifecycle = system.lifecycle
         self._held: dict[ActorRef, list[tuple[DeliverySchedule, Scheduled]]] = {}
         self._paused: dict[ActorRef, PauseActor] = {}  # actors a pause rule holds now
         if trace is not None:
@@ -58,10 +76,18 @@ class Tap:
         message_id: int | None = None,
         detail: str = "",
     ) -> None:
-        """Put an event on the trace, if there is one."""
+        """Put an event on the trace, if there is one; tell lifecycle listeners of faults."""
         if self.trace is not None:
             self.trace.record(
                 kind, actor, peer=peer, message=message, message_id=message_id, detail=detail
+            )
+        if self._lifecycle.listeners and kind in FAULT_KINDS:
+            what = kind.value if message is None else f"{kind.value} {type(message).__name__}"
+            self._lifecycle.emit(
+                "fault",
+                trio.current_time(),
+                actor or "",
+                f"{what}: {detail}" if detail else what,
             )
 
     # --- the delivery path ----------------------------------------------------------------
@@ -160,6 +186,10 @@ class Tap:
         rule = self.faults.crash_due(name, now)
         if rule is not None:
             label = rule.name or "CrashActor"
+            if self._lifecycle.listeners:
+                self._lifecycle.emit(
+                    "fault", now, name, f"crash on {type(payload).__name__}: fault rule {label}"
+                )
             raise InjectedCrash(
                 f"fault rule {label} crashed {name!r} on {type(payload).__name__}", rule=label
             )

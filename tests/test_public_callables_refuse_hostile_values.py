@@ -64,14 +64,14 @@ BUILT_BY_THE_SYSTEM = {
     # read-only reports the system fills in
     "ActorStatus", "BucketStats", "ChildCounts", "ChildInfo", "DeadLetter", "DeadLetters",
     "FlowStats", "Receipt", "ReliableStats", "RouterStats", "Progress", "ShipRecord",
-    "StationState", "Summary",
+    "StationState", "Summary", "Lifecycle", "LifecycleEvent",
     # typing aliases and decorators over Hypothesis's own checks
     "ActorId", "MessageId", "Format", "Point", "rule", "precondition", "invariant",
     # run by `run`/`open_system` in a Trio context, or taking a running system
     "run", "open_system", "seeded_scheduler", "run_scenario", "assert_exactly_once",
     "assert_no_reliable_message_lost", "assert_no_task_leaked",
     "assert_restarts_within_intensity", "busy", "reliable_outcome", "task_count",
-    "wait_until_idle",
+    "wait_until_idle", "RunControl", "run_control",
     # needs a running system's router: swept by the async test at the end of this file
     "RateLimitedSender",
     # need a saved case file, or are read from one: swept by tests/test_case_files_hostile.py

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from spaceactors.checks import short_repr
+from spaceactors.clocks import MAX_SPEED
 
 N = TypeVar("N", int, float)
 
@@ -41,3 +42,11 @@ COUNT = number(
     int, "a whole number", lambda v: 0 <= v <= 1_000_000, "a whole number from 0 to 1,000,000"
 )
 TIME = number(float, "a time in seconds", math.isfinite, "a finite time")
+SPEED = number(
+    float,
+    "a speed factor",
+    lambda v: 0 < v <= MAX_SPEED,
+    f"a factor > 0 and <= {MAX_SPEED:g}",
+)
+DEFAULT_OBSERVE = "127.0.0.1:8765"
+"""Where ``--observe`` serves when given no address."""

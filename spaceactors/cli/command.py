@@ -15,7 +15,7 @@ import trio
 
 import spaceactors as sa
 from spaceactors import sim
-from spaceactors.cli.arguments import SECONDS, SEED
+from spaceactors.cli.arguments import DEFAULT_OBSERVE, SECONDS, SEED, SPEED
 from spaceactors.cli.replay import replay_command
 from spaceactors.cli.report import OutputLost, say, silence, write_output
 from spaceactors.cli.run import EXIT_BAD_INPUT, EXIT_PASSED, BadInput, run_command
@@ -111,6 +111,26 @@ def _parser() -> argparse.ArgumentParser:
         choices=("virtual", "wall"),
         default="virtual",
         help="virtual: simulated time jumps ahead (default); wall: it runs in real time",
+    )
+    run.add_argument(
+        "--speed",
+        type=SPEED,
+        metavar="F",
+        help="with --clock wall: run at F times real time (default 1)",
+    )
+    run.add_argument(
+        "--observe",
+        nargs="?",
+        const=DEFAULT_OBSERVE,
+        metavar="HOST:PORT",
+        help=f"serve the live dashboard, /metrics, /status, /events and /control "
+        f"(default {DEFAULT_OBSERVE}; port 0: any free one)",
+    )
+    run.add_argument(
+        "--observe-token",
+        metavar="TOKEN",
+        help="the token /control and /events require (default: $SPACEACTORS_OBSERVE_TOKEN); "
+        "needed to bind beyond loopback",
     )
     run.add_argument(
         "--trace", metavar="FILE", help="write the event trace (.jsonl, or .sqlite/.db)"

@@ -12,6 +12,7 @@ import spaceactors as sa
 from spaceactors import sim
 from spaceactors.cli.report import ProgressBar, render_summary, say, write_output
 from spaceactors.cli.signals import Signals, exit_code, is_interrupt, signal_name
+from spaceactors.clocks import ScaledClock
 from spaceactors.trace import sink_for, sink_type
 
 EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -31,6 +32,8 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO, signals: Sig
             sink_type(args.trace)  # an unknown format is refused before anything runs
         except ValueError as exc:
             raise BadInput(str(exc)) from None
+    clock = _clock(args)
+    _check_observe(args)
     signals.phase = f"loading {args.scenario}"
     chosen = _load(args.scenario, signals)
     try:
@@ -48,6 +51,9 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO, signals: Sig
         trace=trace,
         faults=faults,
         progress=bar,
+        observe=args.observe,
+        observe_token=args.observe_token,
+        keep_world=None if args.observe is None else functools.partial(_observing, err),
     )
     signals.phase = f"running {chosen.name}"
     trace_error = None
@@ -58,9 +64,14 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO, signals: Sig
                 lambda stop: run(stop=stop),
                 seed=args.seed,
                 virtual=args.clock == "virtual",
+                clock=clock,
             )
     except sim.ScenarioBroken as exc:
         raise BadInput(str(exc)) from None
+    except OSError as exc:
+        if type(exc).__name__ != "CannotListen":  # (the observe extra: not imported here)
+            raise
+        raise BadInput(f"--observe {args.observe}: {exc.strerror}") from None
     except BaseException as exc:
         if is_interrupt(exc) and not signals.seen:  # the scenario raised it, not a signal
             raise BadInput(
@@ -98,6 +109,40 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO, signals: Sig
     signals.reported = True
     say(err, f"spaceactors: interrupted by {names} {where}")
     return exit_code(seen[-1])
+
+
+def _clock(args: argparse.Namespace) -> ScaledClock | None:
+    """The run's clock: a `ScaledClock` at ``--speed`` for ``--clock wall``, else virtual."""
+    if args.clock != "wall":
+        if args.speed is not None:
+            raise BadInput(
+                f"--speed {args.speed:g} needs --clock wall (virtual time runs flat out)"
+            )
+        return None
+    return ScaledClock(1.0 if args.speed is None else args.speed)
+
+
+def _check_observe(args: argparse.Namespace) -> None:
+    """Refuse a bad ``--observe`` before anything runs (address, token, the extra)."""
+    if args.observe is None:
+        if args.observe_token is not None:
+            raise BadInput("--observe-token needs --observe")
+        return
+    try:
+        from spaceactors.observe import check_address
+    except ImportError as exc:
+        raise BadInput(
+            f"--observe needs the observation server ({exc}): pip install 'spaceactors[observe]'"
+        ) from None
+    try:
+        check_address(args.observe, args.observe_token)
+    except sa.InvalidSpec as exc:
+        raise BadInput(f"--observe {args.observe}: {exc}") from None
+
+
+def _observing(err: TextIO, world: sim.World) -> None:
+    """Say where the observation server listens (as the run starts)."""
+    say(err, f"spaceactors: observing at {world.system.observe_url}")
 
 
 def _load(name_or_path: str, signals: Signals) -> sim.Scenario:

@@ -245,6 +245,8 @@ async def run_scenario(
     updates: int = 100,
     keep_world: Callable[[World], None] | None = None,
     stop: trio.Event | None = None,
+    observe: str | bool | None = None,
+    observe_token: str | None = None,
 ) -> Summary:
     """Run `chosen` in the current Trio run (use `spaceactors.run` for virtual time).
 
@@ -252,6 +254,8 @@ async def run_scenario(
     it runs (to record trajectories, say). Setting `stop` ends the run before its next tick
     (or cancels the build, if it is still building): the summary has `interrupted_at` and the
     counts so far. The run sets `stop` itself (and stops) when its trace fails to write.
+    `observe` and `observe_token` serve the observation server while it runs (as
+    `open_system`'s; the world's counters are on ``/metrics`` and ``/status``).
 
     Raises:
         ScenarioError: `duration` is not finite and positive, or too long (`MAX_TICKS`).
@@ -265,7 +269,13 @@ async def run_scenario(
     halt = trio.Event() if stop is None else stop
     wall = time.perf_counter()
     async with open_system(
-        seed=seed, trace=trace, faults=faults, max_restarts=1000, within=60.0
+        seed=seed,
+        trace=trace,
+        faults=faults,
+        max_restarts=1000,
+        within=60.0,
+        observe=observe,
+        observe_token=observe_token,
     ) as system:
         if system.trace is not None:
             system.trace.on_error = lambda _: halt.set()

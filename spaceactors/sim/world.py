@@ -95,6 +95,24 @@ class World:
         self.started = 0.0
         self.ends_at = math.inf
         """No tick at or after this time (the runner sets it, so the last tick is certain)."""
+        system.counters["sim"] = self.counters
+
+    def counters(self) -> dict[str, float]:
+        """What the simulation has counted so far, for observers (``/metrics``, ``/status``):
+        ship updates, dockings, trades, rescues, distress calls, ticks, ships, stations, and
+        ``sim_time``, the seconds of simulated time since the run started."""
+        metrics = self.metrics
+        return {
+            "ship_updates": metrics.ship_updates,
+            "dockings": metrics.dockings,
+            "trades": metrics.trades,
+            "rescues": len(metrics.rescue_times),
+            "distress_calls": metrics.distress_calls,
+            "ticks": metrics.ticks,
+            "ships": len(self.ships),
+            "stations": len(self.stations),
+            "sim_time": min(trio.current_time(), self.ends_at) - self.started,
+        }
 
     # --- building a scenario ------------------------------------------------------------------
 
@@ -353,6 +371,14 @@ class World:
             except Exception as exc:  # a scenario bug: the run fails, saying which event
                 when = trio.current_time() - self.started
                 self.event_errors.append(f"at {when:g} s: {type(exc).__name__}: {exc}")
+                lifecycle = self.system.lifecycle
+                if lifecycle.listeners:  # the summary's "every scheduled event ran" fails
+                    lifecycle.emit(
+                        "expectation_failed",
+                        trio.current_time(),
+                        "world",
+                        f"every scheduled event ran: at {when:g} s: {type(exc).__name__}: {exc}",
+                    )
         self._weather(now)
         step(self._bodies, self.step)
         self.metrics.ticks += 1

@@ -1,0 +1,146 @@
+"""Observing: the 10k-ship fleet with the observation server on, against the same run with it
+off, side by side in one run; and how fast ``/status`` answers while the fleet runs flat out.
+
+Three kinds of run of `benchmarks.fleet` (large-fleet, 10,000 ships, virtual time), taken in
+turn (off, on, polled) after one warm-up of each, best ship-updates rate of `Options.repeat`:
+
+- off: no server;
+- on: the server running, watched as the dashboard watches it: ``/status?limit=50`` and
+  ``/metrics`` each once a second (real time) from a client thread;
+- polled: ``/status?limit=50`` every 20 ms, each answer timed (wall clock, client side): the
+  latency figures (p50, p99, max) are over every request of every polled run.
+
+Targets: on/off >= 0.95 (observation costs at most 5%); ``/status`` p99 <= 100 ms.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import statistics
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+import spaceactors as sa
+from benchmarks import fleet
+from benchmarks.harness import Options, header, show, target
+
+NAME = "observe"
+STATUS = "/status?limit=50"
+
+
+class Watcher:
+    """A client thread that requests `paths` in turn every `period` real seconds, timing each."""
+
+    def __init__(self, paths: tuple[str, ...], period: float) -> None:
+        self.paths = paths
+        self.period = period
+        self.latencies: list[float] = []
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, url: str) -> None:
+        self._thread = threading.Thread(target=self._run, args=(url,), daemon=True)
+        self._thread.start()
+
+    def _run(self, url: str) -> None:
+        turn = 0
+        while not self._stop.wait(self.period):
+            path = self.paths[turn % len(self.paths)]
+            turn += 1
+            started = time.perf_counter()
+            try:
+                with urllib.request.urlopen(url + path, timeout=10) as answer:
+                    answer.read()
+            except urllib.error.URLError as error:
+                if isinstance(error.reason, ConnectionRefusedError):
+                    return  # the run is over: its system closed the server
+                self.failures += 1
+                continue
+            except OSError:
+                self.failures += 1
+                continue
+            if path == STATUS:
+                self.latencies.append(time.perf_counter() - started)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+
+
+def run_once(n: int, make: Callable[[], Watcher] | None) -> tuple[fleet.FleetRun, Watcher | None]:
+    """One fleet run in virtual time: without the server (`make` None), or watched."""
+    gc.collect()
+    watcher = None if make is None else make()
+    try:
+        run = sa.run(
+            functools.partial(
+                fleet.fleet,
+                n,
+                observe=watcher is not None,
+                watch=None if watcher is None else watcher.start,
+            ),
+            seed=fleet.SEED,
+        )
+    finally:
+        if watcher is not None:
+            watcher.stop()
+    return run, watcher
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def bench(options: Options) -> list[bool]:
+    n = options.size(fleet.SIZE)
+    header(
+        NAME,
+        f"large-fleet with {n:,} ships, virtual time: observation server off, on (watched "
+        "like the dashboard: /status and /metrics once a second), polled (/status every 20 ms)",
+    )
+    kinds: dict[str, Callable[[], Watcher] | None] = {
+        "off": None,
+        "on": lambda: Watcher((STATUS, "/metrics"), 0.5),
+        "polled": lambda: Watcher((STATUS,), 0.02),
+    }
+    best: dict[str, fleet.FleetRun] = {}
+    latencies: list[float] = []
+    failures = 0
+    for attempt in range(options.repeat + 1):
+        for kind, make in kinds.items():
+            run, watcher = run_once(n, make)
+            if not attempt:
+                continue  # warm-up
+            if kind not in best or run.rate > best[kind].rate:
+                best[kind] = run
+            if watcher is not None and kind == "polled":
+                latencies += watcher.latencies
+            if watcher is not None:
+                failures += watcher.failures
+    for kind, run in best.items():
+        show(f"ship-updates, {kind}", f"{run.rate:,.0f}", "updates/s", f"{run.window:.2f} s run")
+    ratio = best["on"].rate / best["off"].rate
+    show("on / off", f"{ratio:.3f}", "x", "the same scenario, the server watched once a second")
+    show("polled / off", f"{best['polled'].rate / best['off'].rate:.3f}", "x")
+    if not latencies:
+        show("/status", "no answer", "", f"{failures} failed requests")
+        return [target("on/off", ratio, 0.95, fmt=".3f"), False]
+    p99 = percentile(latencies, 0.99)
+    show(
+        "/status latency",
+        f"{p99 * 1e3:,.1f}",
+        "ms p99",
+        f"p50 {statistics.median(latencies) * 1e3:.1f} ms, max {max(latencies) * 1e3:.1f} ms, "
+        f"{len(latencies)} requests, {failures} failed",
+    )
+    return [
+        target("on/off", ratio, 0.95, fmt=".3f"),
+        target("/status p99 (ms)", p99 * 1e3, 100.0, at_most=True, fmt=".1f"),
+    ]

@@ -1,0 +1,163 @@
+"""What happens to actors, for whoever watches: restarts with their cause, give-ups, dead
+letters, fault rules firing and failed expectations (``system.lifecycle``).
+
+These events are rare (nothing here runs per message): each one is built only when somebody
+listens, so a system nobody observes pays one truth test per event. The counters an observer
+reads (messages handled, restarts, crashes) are the ones the runtime keeps anyway on each
+`ActorCell`, `ServiceCell` and `Supervisor`; `Lifecycle.retired` keeps the counts of actors that
+left the tree, per kind, so that totals never go down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal
+
+import attrs
+
+if TYPE_CHECKING:
+    from spaceactors.deadletters import DeadLetter, DeadLetters
+
+EventName = Literal["restart", "give_up", "dead_letter", "expectation_failed", "fault"]
+"""The kinds of lifecycle events (the ``event:`` names of the server's ``/events`` stream)."""
+
+
+@attrs.frozen
+class LifecycleEvent:
+    """One lifecycle event.
+
+    Attributes:
+        kind: what happened (`EventName`).
+        time: when, in seconds on the system's clock (simulated time in virtual runs).
+        actor: the path (supervisors and their children, ``user/fleet/ship:1``) or name of the
+            actor concerned.
+        detail: what happened, in words.
+        restarts: for a restart, how many times this actor has now been restarted.
+        cause: for a restart, why (the error that ended the previous incarnation), if known.
+    """
+
+    kind: EventName
+    time: float
+    actor: str
+    detail: str
+    restarts: int | None = None
+    cause: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """The event as the JSON object the ``/events`` stream sends."""
+        data: dict[str, object] = {"time": self.time, "actor": self.actor, "detail": self.detail}
+        if self.restarts is not None:
+            data["restarts"] = self.restarts
+        if self.kind == "restart":
+            data["cause"] = self.cause
+        return data
+
+
+@attrs.define
+class Tally:
+    """Counts kept for actors of one kind that are no longer in the tree."""
+
+    actors: int = 0
+    handled: int = 0
+    restarts: int = 0
+    crashes: int = 0
+
+
+Listener = Callable[[LifecycleEvent], None]
+
+
+class Lifecycle:
+    """The system's lifecycle-event hook and the counts of retired actors.
+
+    A listener is called in the system's own Trio thread, synchronously, as the event happens;
+    it must not block or raise (a server hands the event to its own thread and returns).
+    """
+
+    def __init__(self, dead_letters: DeadLetters) -> None:
+        self._dead_letters = dead_letters
+        self.listeners: list[Listener] = []
+        self.retired: dict[str, Tally] = {}
+        """Per actor kind: the counts of actors removed from the tree (their totals stay),
+        kept while `tallying`."""
+        self.tallying = False
+        """Whether to keep `retired` (an observer turns it on as the system opens)."""
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` with every event from now on; returns the function that stops it."""
+        if not self.listeners:  # dead letters are forwarded only while somebody listens
+            self._dead_letters.listeners.append(self._dead_letter)
+        self.listeners.append(listener)
+
+        def stop() -> None:
+            if listener in self.listeners:
+                self.listeners.remove(listener)
+                if not self.listeners:
+                    self._dead_letters.listeners.remove(self._dead_letter)
+
+        return stop
+
+    def _dead_letter(self, letter: DeadLetter) -> None:
+        self.emit(
+            "dead_letter",
+            letter.time,
+            letter.target,
+            f"{letter.message_type}: {letter.reason.value} ({letter.detail})",
+        )
+
+    def emit(
+        self,
+        kind: EventName,
+        time: float,
+        actor: str,
+        detail: str,
+        *,
+        restarts: int | None = None,
+        cause: str | None = None,
+    ) -> None:
+        """Tell every listener (callers test ``lifecycle.listeners`` first, to build nothing)."""
+        event = LifecycleEvent(kind, time, actor, detail, restarts, cause)
+        for listener in list(self.listeners):
+            listener(event)
+
+    def retire(self, kind: str, handled: int, restarts: int, crashes: int) -> None:
+        """Keep the counts of an actor of `kind` leaving the tree."""
+        tally = self.retired.get(kind)
+        if tally is None:
+            tally = self.retired[kind] = Tally()
+        tally.actors += 1
+        tally.handled += handled
+        tally.restarts += restarts
+        tally.crashes += crashes
+
+
+REASON_LENGTH = 500
+"""The longest crash reason kept (characters); a longer one is cut, ending in "...". """
+
+
+def crash_reason(error: BaseException | None) -> str:
+    """Why an incarnation ended, for people: ``ValueError: fuel < 0`` (never raises)."""
+    if error is None:
+        return "unknown"
+    name = type(error).__name__
+    try:
+        text = str(error)
+    except Exception:
+        text = "(its str() raised)"
+    reason = f"{name}: {text}" if text else name
+    return reason if len(reason) <= REASON_LENGTH else reason[: REASON_LENGTH - 3] + "..."
+
+
+def kind_of(spec: object) -> str:
+    """The kind of a child as observers label it, from its spec: the actor's class name (its
+    factory's name), ``Supervisor`` or ``Service``."""
+    factory = getattr(spec, "factory", None)
+    if factory is not None:
+        name = getattr(factory, "__name__", None)
+        return name if isinstance(name, str) else type(factory).__name__
+    return "Supervisor" if hasattr(spec, "strategy") else "Service"
+
+
+def observed_path(supervisor_path: str, name: str) -> str:
+    """A child's path as observers show it: below the root, ``user/fleet/ship:1``."""
+    path = f"{supervisor_path}/{name}"
+    return path.split("/", 1)[1] if "/" in path else path

@@ -1,0 +1,273 @@
+"""The read model: what the observation server shows, taken from the engine's own counters.
+
+`take` runs in the system's own Trio thread (so what it reads is consistent: no actor runs
+meanwhile) and copies each actor's counters into a plain tuple, walking the tree once; the
+server's thread does the rest (sorting, limiting, JSON, per-kind sums for ``/metrics``), so the
+system pauses only for the copy.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import attrs
+
+from spaceactors.cell import ActorCell
+from spaceactors.clocks import RunControl
+from spaceactors.control import ActorState
+from spaceactors.lifecycle import Tally, kind_of
+from spaceactors.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from spaceactors.system import ActorSystem
+
+STATUS_VERSION = 1
+SORTS = ("restarts", "mailbox", "handled", "rate")
+DEFAULT_LIMIT = 500
+MAX_LIMIT = 1_000_000
+
+
+class Row(NamedTuple):
+    """One actor, supervisor or service in the tree, as copied at one instant."""
+
+    path: str
+    name: str
+    kind: str
+    supervisor: bool
+    state: str
+    mailbox_depth: int
+    mailbox_capacity: int
+    handled: int
+    restarts: int
+    crashes: int
+    last_crash: tuple[float, str] | None
+
+
+class Snapshot(NamedTuple):
+    """Everything the server shows, copied in the system's thread at one instant."""
+
+    clock: str
+    now: float  # the run's clock
+    sim_time: float
+    wall_time: float
+    elapsed: float
+    speed: float | None
+    paused: bool
+    rows: list[Any]  # `Row`s once `finish`ed (copied counters before)
+    retired: dict[str, Tally]
+    dead_letters: int
+    dead_letters_by_reason: dict[str, int]
+    reliable: dict[str, int]
+    router: dict[str, int]
+    delivered_by_type: dict[str, int]
+    sim: dict[str, float] | None
+
+
+def take(system: ActorSystem, control: RunControl) -> Snapshot:
+    """Copy the system's counters (call it in the system's Trio thread)."""
+    now = control.now()
+    rows = _copy(system)
+    reliable = system.reliable.state
+    router = system.router.state
+    report = system.counters.get("sim")
+    sim = None if report is None else dict(report())
+    return Snapshot(
+        clock=control.kind,
+        now=now,
+        sim_time=sim_time(system, now) if sim is None else sim.get("sim_time", now),
+        wall_time=time.time(),
+        elapsed=time.time() - system.opened_wall,
+        speed=control.speed,
+        paused=control.paused,
+        rows=rows,
+        retired={kind: attrs.evolve(t) for kind, t in system.lifecycle.retired.items()},
+        dead_letters=system.dead_letters.total,
+        dead_letters_by_reason={
+            reason.value: n for reason, n in system.dead_letters.by_reason.items()
+        },
+        reliable={
+            "sent": reliable.book.issued - reliable.withdrawn,
+            "acknowledged": reliable.acknowledged,
+            "retries": reliable.retried,
+            "failures": reliable.failed,
+            "duplicates_suppressed": reliable.duplicates,
+            "pending": len(reliable.pending),
+        },
+        router={
+            "failed_deliveries": router.failed,
+            "dropped": router.dropped,
+            "publishes_without_subscribers": router.unheard,
+        },
+        delivered_by_type={cls.__name__: n for cls, n in router.delivered.items()},
+        sim=sim,
+    )
+
+
+def sim_time(system: ActorSystem, now: float) -> float:
+    """The simulated time at `now`: the running simulation's own, else since the system
+    opened (call it in the system's thread)."""
+    report = system.counters.get("sim")
+    if report is not None:
+        value = report().get("sim_time")
+        if value is not None:
+            return value
+    return now - system.opened_at
+
+
+def _copy(system: ActorSystem) -> list[tuple[Any, ...]]:
+    """Every child below the root, parents first, children in start order: each one's
+    counters copied as they stand, with as little work as can be (in the system's thread; the
+    rest is done by `finish`, in the server's)."""
+    copied: list[tuple[Any, ...]] = []
+    append = copied.append
+    stack: list[tuple[str, Any]] = [("", c) for c in reversed(list(system.root._children.values()))]
+    pop, extend = stack.pop, stack.extend
+    while stack:  # a loop, not recursion: any depth of nesting
+        prefix, child = pop()
+        runtime = child.runtime
+        if type(runtime) is ActorCell:
+            append(
+                (
+                    prefix,
+                    child,
+                    runtime.state,
+                    runtime._closing,
+                    # the mailbox's length, read without building trio's statistics object
+                    len(runtime.ref._receive._state.data),
+                    runtime.handled,
+                    runtime.restarts,
+                    child.crashes,
+                    child.last_crash,
+                )
+            )
+            continue
+        if child.running:
+            state = "running"
+        elif runtime.alive and child.incarnation and child.wanted:
+            state = "restarting"
+        else:
+            state = "stopped"
+        append(
+            (prefix, child, state, False, 0, 0, runtime.restarts, child.crashes, child.last_crash)
+        )
+        if type(runtime) is Supervisor:
+            below = f"{prefix}{child.spec.name}/"
+            extend((below, c) for c in reversed(list(runtime._children.values())))
+    return copied
+
+
+def finish(snapshot: Snapshot) -> Snapshot:
+    """`snapshot` with its copied counters made into `Row`s (in the server's thread)."""
+    rows = []
+    kinds: dict[int, tuple[str, bool, int]] = {}
+    for prefix, child, state, closing, depth, handled, restarts, crashes, crash in snapshot.rows:
+        spec = child.spec
+        known = kinds.get(id(spec))
+        if known is None:
+            capacity = getattr(spec, "mailbox_size", 0)
+            known = kinds[id(spec)] = (kind_of(spec), hasattr(spec, "strategy"), capacity)
+        kind, supervisor, capacity = known
+        if isinstance(state, ActorState):
+            alive = state is not ActorState.STOPPED
+            state = (ActorState.STOPPING if closing and alive else state).value
+            depth = depth if alive else 0
+        rows.append(
+            Row(
+                f"{prefix}{spec.name}",
+                spec.name,
+                kind,
+                supervisor,
+                state,
+                depth,
+                capacity,
+                handled,
+                restarts,
+                crashes,
+                crash,
+            )
+        )
+    return snapshot._replace(rows=rows)
+
+
+# --- what the server thread makes of a snapshot ------------------------------------------------
+
+
+def row_json(row: Row, rate: float | None = None) -> dict[str, Any]:
+    """One actor as ``/status`` shows it."""
+    crash = row.last_crash
+    data: dict[str, Any] = {
+        "path": row.path,
+        "name": row.name,
+        "kind": row.kind,
+        "supervisor": row.supervisor,
+        "state": row.state,
+        "mailbox_depth": row.mailbox_depth,
+        "mailbox_capacity": row.mailbox_capacity,
+        "handled": row.handled,
+        "restarts": row.restarts,
+        "crashes": row.crashes,
+        "last_crash": None if crash is None else {"time": crash[0], "reason": crash[1]},
+    }
+    if rate is not None:
+        data["rate"] = rate
+    return data
+
+
+def totals(snapshot: Snapshot) -> dict[str, int]:
+    """The whole system's counts (actors that left the tree included in the sums)."""
+    rows = snapshot.rows
+    retired = snapshot.retired.values()
+    return {
+        "actors": len(rows),
+        "messages_handled": sum(r.handled for r in rows) + sum(t.handled for t in retired),
+        "restarts": sum(r.restarts for r in rows) + sum(t.restarts for t in retired),
+        "crashes": sum(r.crashes for r in rows) + sum(t.crashes for t in retired),
+        "dead_letters": snapshot.dead_letters,
+        "reliable_retries": snapshot.reliable["retries"],
+        "reliable_failures": snapshot.reliable["failures"],
+    }
+
+
+def status(
+    snapshot: Snapshot,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    sort: str | None = None,
+    rates: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
+    """The ``/status`` document (shape: docs/observing.md, "HTTP API").
+
+    `rates`: messages handled per second of the run's clock, by path (the server keeps them
+    between two snapshots); `sort` one of `SORTS` (descending), else tree order.
+    """
+    rows = snapshot.rows
+    rates = rates or {}
+    if sort == "restarts":
+        rows = sorted(rows, key=lambda r: (r.restarts, r.crashes), reverse=True)
+    elif sort == "mailbox":
+        rows = sorted(rows, key=lambda r: r.mailbox_depth, reverse=True)
+    elif sort == "handled":
+        rows = sorted(rows, key=lambda r: r.handled, reverse=True)
+    elif sort == "rate":
+        rows = sorted(rows, key=lambda r: rates.get(r.path, 0.0), reverse=True)
+    return {
+        "version": STATUS_VERSION,
+        "clock": snapshot.clock,
+        "sim_time": _finite(snapshot.sim_time),
+        "wall_time": snapshot.wall_time,
+        "elapsed": snapshot.elapsed,
+        "speed": snapshot.speed,
+        "paused": snapshot.paused,
+        "totals": totals(snapshot),
+        "sim": None if snapshot.sim is None else {k: _finite(v) for k, v in snapshot.sim.items()},
+        "actors": [row_json(r, rates.get(r.path, 0.0)) for r in rows[:limit]],
+        "actors_total": len(snapshot.rows),
+    }
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no nan or infinity: those are null."""
+    return value if math.isfinite(value) else None
