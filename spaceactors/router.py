@@ -92,8 +92,9 @@ class RouterState:
     schedule: DeliverySchedule = attrs.field(factory=DeliverySchedule)
 
     def count(self, cls: type, n: int = 1) -> None:
-        """Count `n` deliveries of messages of class `cls`."""
-        self.delivered[cls] = self.delivered.get(cls, 0) + n
+        """Count `n` deliveries of messages of class `cls` (none: no entry for the class)."""
+        if n:
+            self.delivered[cls] = self.delivered.get(cls, 0) + n
 
 
 class Router:
