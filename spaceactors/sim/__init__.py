@@ -19,6 +19,7 @@ from spaceactors.sim.physics import Body, Point
 from spaceactors.sim.records import ShipMode, ShipRecord
 from spaceactors.sim.scenario import (
     Progress,
+    Restarter,
     Scenario,
     ScenarioBroken,
     ScenarioNotFound,
@@ -37,6 +38,7 @@ __all__ = [
     "NotChecked",
     "Point",
     "Progress",
+    "Restarter",
     "Scenario",
     "ScenarioBroken",
     "ScenarioError",
