@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import http.client
 import json
 import math
 import os
@@ -95,7 +96,11 @@ def status_url(url: str, sort: str, rows: int) -> str:
     if "://" not in text:
         text = f"http://{text}"
     parts = urllib.parse.urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:
+        parts = parts._replace(scheme="")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
         raise TopError(f"{url!r} is not the URL of an observation server (http://HOST:PORT)")
     path = parts.path.rstrip("/")
     if not path.endswith("/status"):
@@ -135,7 +140,7 @@ def fetch(url: str, timeout: float) -> bytes:
         raise TopError(f"cannot reach {where}: {detail}") from None
     except TimeoutError:
         raise TopError(f"{where} did not answer within {timeout:g} s") from None
-    except (OSError, ValueError) as exc:  # a reset connection, a malformed answer...
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # a reset, not HTTP...
         raise TopError(f"cannot read {where}: {exc}") from None
     if len(body) > MAX_DOCUMENT_BYTES:
         raise TopError(f"{where} answered over {MAX_DOCUMENT_BYTES // 2**20} MiB: not a status")
