@@ -1,9 +1,11 @@
 """What the engine's log records carry besides their message, for handlers that want fields.
 
-Every crash, restart and give-up is logged with ``extra`` fields (see `fields`), so a handler
-(the command's ``--log-json``, say) can write them as data rather than parse the message:
+Every crash, restart, failed restart and give-up is logged with ``extra`` fields (see
+`FIELDS`), so a handler (the command's ``--log-json``, say) can write them as data rather than
+parse the message:
 
-- ``event``: ``"crash"``, ``"restart"`` or ``"give_up"``;
+- ``event``: ``"crash"``, ``"restart"``, ``"start_failed"`` (a restart whose start raised)
+  or ``"give_up"``;
 - ``actor``: the actor's path (``"user/fleet/ship:1"``);
 - ``sim_time``: ``trio.current_time()`` when it happened (seconds; the trace's clock);
 - ``restarts``: the actor's restart count, this restart included (restarts only);

@@ -172,10 +172,20 @@ class RestartLoop:
             try:
                 await self.sup._start_watched(child)
             except StartFailed as exc:
+                path, now = actor_path(self.sup.path, child.spec.name), trio.current_time()
                 logger.warning(
-                    "restart of %r under %r failed: %s", child.spec.name, self.sup.path, exc
+                    "restart of %s failed at t=%.6g s: %s",
+                    path,
+                    now,
+                    exc,
+                    extra={
+                        "event": "start_failed",
+                        "actor": path,
+                        "sim_time": now,
+                        "cause": cause_text(exc),
+                    },
                 )
-                child.started_at = trio.current_time()  # it never ran: no quiet period
+                child.started_at = now  # it never ran: no quiet period
                 self.sup._post(StartFailedEvent(child, child.incarnation, failed(exc)))
                 return
             except StoppedWhileStarting:

@@ -114,6 +114,44 @@ async def test_a_supervisor_that_gives_up_says_when_and_why(
     assert restarted == ["user/docks/dock:b", "user/docks/dock:b", "user/docks"]
 
 
+class Fragile(sa.Actor):
+    """Crashes on any message; starts only the first time."""
+
+    starts = 0
+
+    async def on_start(self) -> None:
+        Fragile.starts += 1
+        if Fragile.starts > 1:
+            raise OSError("berth controller offline")
+
+    async def handle(self, message: object) -> object:
+        raise ValueError("hull breach")
+
+
+async def test_a_restart_that_fails_to_start_says_so_with_its_cause(
+    caplog: pytest.LogCaptureFixture, autojump_clock: trio.testing.MockClock
+) -> None:
+    caplog.set_level(logging.INFO, logger="spaceactors")
+    Fragile.starts = 0
+    async with sa.open_system(seed=2, max_restarts=100) as system:
+        docks = await system.spawn_supervisor("docks", max_restarts=3, within=60.0)
+        ref = await docks.start_child(sa.ChildSpec("dock:f", Fragile))
+        await trio.sleep(2.0)
+        await ref.send("go")
+        await trio.sleep(1.0)
+    failed = [r for r in caplog.records if getattr(r, "event", None) == "start_failed"]
+    assert failed, "no restart failed to start: the test would prove nothing"
+    for record in failed:
+        assert record.actor == "user/docks/dock:f"  # type: ignore[attr-defined]
+        assert record.cause.startswith("StartFailed: ")  # type: ignore[attr-defined]
+        assert "berth controller offline" in record.cause  # type: ignore[attr-defined]
+        assert record.getMessage().startswith("restart of user/docks/dock:f failed at t=2 s: ")
+    mine = [r for r in restart_records(caplog) if r.actor == "user/docks/dock:f"]  # type: ignore[attr-defined]
+    counts = [r.restarts for r in mine]  # type: ignore[attr-defined]
+    assert counts == list(range(1, len(counts) + 1))  # each attempt counted, in order
+    assert len(counts) == len(failed)
+
+
 def run(tmp_path: Path, *argv: str, every: int = 40) -> tuple[int, str, str]:
     plan = tmp_path / "plan.json"
     plan.write_bytes(sa.FaultPlan([sa.CrashActor(actors=["hauler-*"], every=every)]).to_json())
