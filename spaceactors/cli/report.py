@@ -15,6 +15,7 @@ import attrs
 
 from spaceactors import sim
 from spaceactors.checks import shorten
+from spaceactors.sim.scenario import Restarter
 
 
 def render_summary(summary: sim.Summary) -> str:
@@ -80,7 +81,7 @@ def render_summary(summary: sim.Summary) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _restarter_lines(restarters: tuple[sim.Restarter, ...]) -> list[str]:
+def _restarter_lines(restarters: tuple[Restarter, ...]) -> list[str]:
     return [
         f"    {r.name:<22} {r.restarts:>10,}  last: {_one_line(r.last_cause)}"
         for r in restarters

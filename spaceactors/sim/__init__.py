@@ -19,7 +19,6 @@ from spaceactors.sim.physics import Body, Point
 from spaceactors.sim.records import ShipMode, ShipRecord
 from spaceactors.sim.scenario import (
     Progress,
-    Restarter,
     Scenario,
     ScenarioBroken,
     ScenarioNotFound,
@@ -38,7 +37,6 @@ __all__ = [
     "NotChecked",
     "Point",
     "Progress",
-    "Restarter",
     "Scenario",
     "ScenarioBroken",
     "ScenarioError",
