@@ -131,6 +131,7 @@ def fetch(url: str, timeout: float) -> bytes:
         with opener.open(request, timeout=timeout) as answer:
             body: bytes = answer.read(MAX_DOCUMENT_BYTES + 1)
     except urllib.error.HTTPError as exc:
+        exc.close()  # its body holds the connection
         raise TopError(
             f"{where} answered {exc.code} {exc.reason}: not a spaceactors observation server?"
         ) from None
