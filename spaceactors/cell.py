@@ -23,6 +23,7 @@ from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.delivery import Scheduled, Tick
 from spaceactors.errors import ActorCrashed, ActorUnavailable, StartFailed
 from spaceactors.faultplan import InjectedCrash
+from spaceactors.logfields import actor_path, cause_text
 from spaceactors.policy import NORMAL_EXIT, SHUTDOWN_EXIT, Exit, failed
 from spaceactors.receiver import ReceiverState, Reliably, Stream
 from spaceactors.ref import ActorRef, Ask
@@ -464,16 +465,22 @@ class ActorCell:
             crash.__cause__ = exc
             message.resolve(outcome.Error(crash))
         self.dead_letter(message, DeadLetterReason.CRASHED_WHILE_HANDLING, describe(exc))
+        now = trio.current_time()
+        path = actor_path(self.supervisor.path, self.name)
+        fields = {"event": "crash", "actor": path, "sim_time": now, "cause": cause_text(exc)}
         if isinstance(exc, InjectedCrash):  # planned: one line at INFO, its stack says nothing
             logger.info(
                 "actor %r crashed handling %s at t=%.6g s: injected by fault rule %s",
                 self.name,
                 what,
-                trio.current_time(),
+                now,
                 exc.rule,
+                extra=fields,
             )
         else:
-            logger.warning("actor %r crashed handling %s", self.name, what, exc_info=exc)
+            logger.warning(
+                "actor %r crashed handling %s", self.name, what, exc_info=exc, extra=fields
+            )
         return failed(exc)
 
     def _gone(self, request: Ask) -> ActorUnavailable:

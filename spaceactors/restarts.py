@@ -23,9 +23,11 @@ from spaceactors.children import (
 )
 from spaceactors.errors import StartFailed, SupervisorGaveUp
 from spaceactors.lifecycle import crash_reason
+from spaceactors.logfields import actor_path, cause_text
 from spaceactors.policy import (
     SHUTDOWN_EXIT,
     Exit,
+    ExitKind,
     Restart,
     add_restart,
     failed,
@@ -40,6 +42,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger("spaceactors.supervisor")
 
 
+def restart_cause(exit: Exit) -> str:
+    """What ended the incarnation being restarted, for its restart line."""
+    if exit.error is not None:
+        return cause_text(exit.error)
+    return "exited normally" if exit.kind is ExitKind.NORMAL else "shut down"
+
+
 class RestartLoop:
     """The deciding half of a `Supervisor`: its restart history and its event loop."""
 
@@ -47,6 +56,8 @@ class RestartLoop:
         self.sup = supervisor
         self.rng = supervisor.system.rng(f"supervisor:{supervisor.path}")
         self.history: tuple[float, ...] = ()
+        # Why each child waiting for its restart is restarted: logged when the restart is made.
+        self.causes: dict[Child, str] = {}
 
     def reset(self) -> None:
         """A new incarnation: clean restart history and backoff attempts."""
@@ -114,11 +125,15 @@ class RestartLoop:
             if sibling is not child:
                 await self.sup._terminate(sibling)
         to_start = []
+        cause = restart_cause(exit)
         for member in group:
             if member.spec.restart is Restart.TEMPORARY or not member.wanted:
                 self.sup._retire(member)
                 continue
             member.restart_pending = True
+            self.causes[member] = (
+                cause if member is child else f"restarted with {child.spec.name!r}: {cause}"
+            )
             to_start.append(member)
         delay = self._backoff_delay(child, now)
         if delay > 0:
@@ -154,25 +169,63 @@ class RestartLoop:
             if child.running:
                 continue
             child.runtime.restarting()  # counted when made, not when decided (backoff)
+            self._log_restart(child)
             try:
                 await self.sup._start_watched(child)
             except StartFailed as exc:
+                path, now = actor_path(self.sup.path, child.spec.name), trio.current_time()
                 logger.warning(
-                    "restart of %r under %r failed: %s", child.spec.name, self.sup.path, exc
+                    "restart of %s failed at t=%.6g s: %s",
+                    path,
+                    now,
+                    exc,
+                    extra={
+                        "event": "start_failed",
+                        "actor": path,
+                        "sim_time": now,
+                        "cause": cause_text(exc),
+                    },
                 )
-                child.started_at = trio.current_time()  # it never ran: no quiet period
+                child.started_at = now  # it never ran: no quiet period
                 self.sup._post(StartFailedEvent(child, child.incarnation, failed(exc)))
                 return
             except StoppedWhileStarting:
                 continue  # stopped meanwhile (terminate_child, or this supervisor's stop)
 
+    def _log_restart(self, child: Child) -> None:
+        """One line per restart: sim time, the actor's path, its restart count and the cause."""
+        path = actor_path(self.sup.path, child.spec.name)
+        count = child.runtime.restarts
+        cause = self.causes.pop(child, "unknown")
+        now = trio.current_time()
+        logger.warning(
+            "%s restarted at t=%.6g s (restart %d): %s",
+            path,
+            now,
+            count,
+            cause,
+            extra={
+                "event": "restart",
+                "actor": path,
+                "sim_time": now,
+                "restarts": count,
+                "cause": cause,
+            },
+        )
+
     async def _give_up(self, child: Child, cause: BaseException | None) -> SupervisorGaveUp:
+        path = actor_path(self.sup.path, child.spec.name)
+        now = trio.current_time()
         logger.error(
-            "supervisor %r gave up: more than %d restarts within %s s (last by %r)",
+            "supervisor %r gave up at t=%.6g s: more than %d restarts within %s s "
+            "(last by %r: %s)",
             self.sup.path,
+            now,
             self.sup.spec.max_restarts,
             self.sup.spec.within,
             child.spec.name,
+            cause_text(cause),
+            extra={"event": "give_up", "actor": path, "sim_time": now, "cause": cause_text(cause)},
         )
         self.sup._record(
             EventKind.GIVE_UP,

@@ -4,7 +4,7 @@ A ```console block of README.md or of a page in docs/ shows ``$ spaceactors ...`
 followed by what it prints (stdout, then stderr). Each command runs here, in a fresh folder
 holding the files the page's comments describe (`FILES`), and must print exactly that. Every
 ``spaceactors ...`` line of a ```sh block parses as the command reads its arguments, and the
-options table of cli.md lists exactly the options of ``spaceactors run``.
+options tables of cli.md list exactly the options of ``spaceactors run`` and ``top``.
 """
 
 from __future__ import annotations
@@ -124,18 +124,26 @@ def test_every_command_line_shown_parses_as_the_command_reads_it() -> None:
     assert wrong == [], "\n".join(wrong)
 
 
-def run_options() -> set[str]:
-    (commands,) = [a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)]
+TABLED = ("run", "top")
+"""The commands whose options cli.md lists in tables of ``--option`` rows (with the command's
+own options, those before the command: ``--log-json``)."""
+
+
+def tabled_options() -> set[str]:
+    top = parser()
+    (commands,) = [a for a in top._actions if isinstance(a, argparse._SubParsersAction)]
+    actions = [a for a in top._actions if a.dest not in ("help", "version")]
+    actions += [a for name in TABLED for a in commands.choices[name]._actions]
     return {
         option
-        for action in commands.choices["run"]._actions
+        for action in actions
         for option in action.option_strings
         if option.startswith("--") and option != "--help"
     }
 
 
-def test_the_command_page_documents_every_option_of_run() -> None:
+def test_the_command_page_documents_every_option_of_run_and_top() -> None:
     page = (DOCS / "cli.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"^\| `(--[\w-]+)", page, re.M))
-    assert sorted(run_options() - documented) == [], "an option of run is missing from cli.md"
-    assert sorted(documented - run_options()) == [], "cli.md documents an option run lacks"
+    assert sorted(tabled_options() - documented) == [], "an option is missing from cli.md"
+    assert sorted(documented - tabled_options()) == [], "cli.md documents an option none has"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import functools
 import io
-import logging
 import signal
 import sys
 from collections.abc import Sequence
@@ -16,10 +15,13 @@ import trio
 import spaceactors as sa
 from spaceactors import sim
 from spaceactors.cli.arguments import DEFAULT_OBSERVE, SECONDS, SEED, SPEED
+from spaceactors.cli.logs import LogFileError, LogLines, command_logging
+from spaceactors.cli.progress import DEFAULT_EVERY
 from spaceactors.cli.replay import replay_command
 from spaceactors.cli.report import OutputLost, say, silence, write_output
 from spaceactors.cli.run import EXIT_BAD_INPUT, EXIT_PASSED, BadInput, run_command
 from spaceactors.cli.signals import Signals, exit_code, is_interrupt, signal_name
+from spaceactors.cli.top import add_top_command, top_command
 from spaceactors.cli.traces import add_trace_commands, trace_command
 from spaceactors.scenarios.docking import DockingReport, run_docking
 
@@ -88,7 +90,15 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="spaceactors", description=sa.__doc__)
     parser.add_argument("--version", action="version", version=f"spaceactors {sa.__version__}")
     parser.add_argument(
-        "-v", "--verbose", action="store_true", help="show the engine's log (crashes, restarts)"
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show the engine's whole log: crashes too, with their tracebacks",
+    )
+    parser.add_argument(
+        "--log-json",
+        metavar="FILE",
+        help="write the engine's log as JSON lines to FILE ('-': stderr, instead of text)",
     )
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
@@ -140,9 +150,22 @@ def _parser() -> argparse.ArgumentParser:
         "--progress",
         choices=("auto", "always", "never"),
         default="auto",
-        help="show a progress bar on stderr (auto: when it is a terminal)",
+        help="show the progress on stderr (auto: when it is a terminal; elsewhere "
+        "always writes a plain line every --progress-every seconds)",
+    )
+    run.add_argument(
+        "--progress-every",
+        type=SECONDS,
+        default=DEFAULT_EVERY,
+        metavar="SECONDS",
+        help=f"wall seconds between two progress lines when stderr is not a terminal "
+        f"(default {DEFAULT_EVERY:g})",
+    )
+    run.add_argument(
+        "--summary-json", metavar="FILE", help="also write the whole summary as JSON to FILE"
     )
     add_trace_commands(commands)
+    add_top_command(commands)
     replay = commands.add_parser(
         "replay", help="run a saved failing example again (a case file of a fault test)"
     )
@@ -217,8 +240,23 @@ def _ending(exc: BaseException, signals: Signals, last: int) -> str | None:
 
 def _command(argv: Sequence[str] | None, out: TextIO, err: TextIO, signals: Signals) -> int:
     args = _parser().parse_args(argv)
-    if args.verbose:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    lines = LogLines(err)
+    try:
+        with command_logging(
+            err,
+            lines.write,
+            verbose=args.verbose,
+            json_path=args.log_json,
+            warnings=args.command == "run",
+        ):
+            return _serve(args, out, err, signals, lines)
+    except LogFileError as exc:
+        raise BadInput(str(exc)) from None
+
+
+def _serve(
+    args: argparse.Namespace, out: TextIO, err: TextIO, signals: Signals, lines: LogLines
+) -> int:
     if args.command == "demo":
         signals.phase = "running the demo"
         buffer = io.StringIO()
@@ -229,10 +267,12 @@ def _command(argv: Sequence[str] | None, out: TextIO, err: TextIO, signals: Sign
         return _list(out)
     if args.command == "trace":
         return trace_command(args, out, signals)
+    if args.command == "top":
+        return top_command(args, out, signals)
     if args.command == "replay":
         signals.phase = f"replaying {args.case}"
         return replay_command(args, out)
-    return run_command(args, out, err, signals)
+    return run_command(args, out, err, signals, lines)
 
 
 def _interrupted(signals: Signals, last: int) -> str:

@@ -1,50 +1,21 @@
-"""What the command shows of a run: the progress bar on stderr and the summary at the end."""
+"""What the command shows at the end of a run: the summary (text, and JSON for ``--summary-json``),
+and the one-line errors of its output."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import sys
-from typing import TextIO
+from pathlib import Path
+from typing import Any, TextIO
+
+import attrs
 
 from spaceactors import sim
-
-
-class ProgressBar:
-    """One line on stderr, redrawn in place: simulated time, messages/s, actors, restarts."""
-
-    WIDTH = 24
-
-    def __init__(self, err: TextIO, name: str) -> None:
-        self.err: TextIO | None = err
-        self.name = name
-
-    def __call__(self, progress: sim.Progress) -> None:
-        if self.err is None:
-            return
-        done = min(progress.sim_time / progress.duration, 1.0)
-        filled = int(done * self.WIDTH)
-        wall = progress.wall_seconds
-        rate = progress.messages / wall if wall > 0 else 0.0
-        self._write(
-            f"\r{self.name} [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
-            f"{progress.sim_time:,.0f}/{progress.duration:,.0f} s  {rate:,.0f} msg/s  "
-            f"{progress.actors:,} actors  {progress.restarts} restarts "
-        )
-
-    def close(self) -> None:
-        self._write("\n")
-
-    def _write(self, text: str) -> None:
-        """A stderr that is full or closed ends the bar, never the run."""
-        if self.err is None:
-            return
-        try:
-            self.err.write(text)
-            self.err.flush()
-        except (OSError, ValueError):
-            self.err = None
+from spaceactors.checks import shorten
+from spaceactors.sim.scenario import Restarter
 
 
 def render_summary(summary: sim.Summary) -> str:
@@ -68,13 +39,20 @@ def render_summary(summary: sim.Summary) -> str:
         f"  distress     {summary.distress_calls} calls, {summary.rescues} rescues, "
         f"{summary.unanswered} unanswered; slowest: accepted {answer}, alongside {rescue}",
         f"  hazards      {summary.hazard_entries} entries, {summary.fuel_exhausted} out of fuel",
-        f"  restarts     {summary.restarts} (ships and stations)",
+        f"  restarts     {summary.restarts} (ships and stations)"
+        + ("; most:" if summary.top_restarters else ""),
+        *_restarter_lines(summary.top_restarters),
         f"  dead letters {summary.dead_letters}" + (f" ({reasons})" if reasons else ""),
         f"  messages     {summary.messages:,} delivered by the router, "
         f"{summary.reliable_sends:,} reliable transmissions, "
         f"{summary.unheard_publishes:,} publishes heard by nobody",
     ]
     lines += [f"    {name:<22} {count:>10,}" for name, count in summary.messages_by_type.items()]
+    lines.append(
+        f"  trace hash   {summary.trace_hash}"
+        if summary.trace_hash is not None
+        else "  trace hash   - (not recorded: --trace FILE records the trace)"
+    )
     if summary.unrun_events and summary.interrupted_at is None:
         times = ", ".join(f"{when:g} s" for when in summary.unrun_events)
         lines.append(
@@ -101,6 +79,48 @@ def render_summary(summary: sim.Summary) -> str:
         mark = "FAIL" if not ok else ("skip" if why else "ok  ")
         lines.append(f"    {mark} {description}" + (f" ({why})" if why else ""))
     return "\n".join(lines) + "\n"
+
+
+def _restarter_lines(restarters: tuple[Restarter, ...]) -> list[str]:
+    return [
+        f"    {r.name:<22} {r.restarts:>10,}  last: {_one_line(r.last_cause)}"
+        for r in restarters
+    ]
+
+
+def _one_line(cause: str | None) -> str:
+    return shorten(" ".join(cause.split())) if cause else "no crash of its own"
+
+
+def summary_document(summary: sim.Summary) -> dict[str, Any]:
+    """The whole summary as the JSON object ``--summary-json`` writes: every field of
+    `sim.Summary` under its own name (times in simulated seconds, ``null`` when there is
+    none), ``top_restarters`` as objects (``name``, ``restarts``, ``last_cause``),
+    ``expectations`` as objects (``description``, ``held``, ``why``), plus ``passed`` and
+    ``not_checked``; ``version`` is 1."""
+    data = attrs.asdict(summary, recurse=True)
+    data["expectations"] = [
+        {"description": description, "held": held, "why": why}
+        for description, held, why in summary.expectations
+    ]
+    return {"version": 1, **data, "passed": summary.passed, "not_checked": summary.not_checked}
+
+
+def write_summary_json(path: str, summary: sim.Summary) -> None:
+    """Write `summary_document` to `path` (replaced whole: written beside it, then renamed).
+
+    Raises:
+        OSError: it cannot be written.
+    """
+    target = Path(path)
+    partial = target.with_name(f".{target.name}.partial")
+    text = json.dumps(summary_document(summary), indent=2, allow_nan=False) + "\n"
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, target)
+    finally:
+        with contextlib.suppress(OSError):
+            partial.unlink()
 
 
 def _seconds_or_dash(seconds: float | None) -> str:

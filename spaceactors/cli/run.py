@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 from pathlib import Path
 from typing import TextIO
 
 import spaceactors as sa
 from spaceactors import sim
-from spaceactors.cli.report import ProgressBar, render_summary, say, write_output
+from spaceactors.cli.logs import LogLines
+from spaceactors.cli.progress import ProgressDisplay
+from spaceactors.cli.report import render_summary, say, write_output, write_summary_json
 from spaceactors.cli.signals import Signals, exit_code, is_interrupt, signal_name
 from spaceactors.clocks import ScaledClock
 from spaceactors.trace import sink_for, sink_type
 
 EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+MAX_UPDATES = 10_000_000
+"""The most progress reports a wall-clock run makes (one per simulated second, up to this)."""
 MAX_FAULT_PLAN_BYTES = 16 * 2**20
 """A fault plan file larger than this is refused (it is read whole, before the run)."""
 
@@ -24,9 +29,14 @@ class BadInput(Exception):
     """Something the user gave us is wrong: one line on stderr, exit code 2."""
 
 
-def run_command(args: argparse.Namespace, out: TextIO, err: TextIO, signals: Signals) -> int:
-    """Run ``spaceactors run``; returns the exit code (bad input raises `BadInput`)."""
+def run_command(
+    args: argparse.Namespace, out: TextIO, err: TextIO, signals: Signals, lines: LogLines
+) -> int:
+    """Run ``spaceactors run``; returns the exit code (bad input raises `BadInput`). The
+    engine's log lines (`lines`) go above the progress bar while it is shown."""
     faults = _fault_plan(args.faults) if args.faults else None
+    if args.summary_json:
+        _check_writable(args.summary_json, "the summary")
     if args.trace:
         try:
             sink_type(args.trace)  # an unknown format is refused before anything runs
@@ -41,8 +51,15 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO, signals: Sig
     except sim.ScenarioError as exc:
         raise BadInput(f"--duration {args.duration:g}: {exc}") from None
     trace = _open_trace(args.trace) if args.trace else None
-    show = args.progress == "always" or (args.progress == "auto" and err.isatty())
-    bar = ProgressBar(err, chosen.name) if show else None
+    terminal = err is not None and err.isatty()  # None: stderr is closed
+    show = args.progress == "always" or (args.progress == "auto" and terminal)
+    bar = (
+        ProgressDisplay(err, chosen.name, terminal=terminal, every=args.progress_every)
+        if show and err is not None
+        else None
+    )
+    if bar is not None:
+        lines.display = bar.line
     run = functools.partial(
         sim.run_scenario,
         chosen,
@@ -54,6 +71,7 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO, signals: Sig
         observe=args.observe,
         observe_token=args.observe_token,
         keep_world=None if args.observe is None else functools.partial(_observing, err),
+        updates=_updates(length, args.clock),
     )
     signals.phase = f"running {chosen.name}"
     trace_error = None
@@ -81,6 +99,7 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO, signals: Sig
         raise
     finally:
         if bar is not None:
+            lines.display = None
             bar.close()
         if trace is not None:
             trace_error = _close(trace)
@@ -96,6 +115,13 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO, signals: Sig
         )
     signals.phase = "printing the summary"
     write_output(out, render_summary(summary), args.trace)
+    if args.summary_json:
+        try:
+            write_summary_json(args.summary_json, summary)
+        except OSError as exc:
+            raise BadInput(
+                f"cannot write the summary {args.summary_json}: {exc.strerror or exc}"
+            ) from None
     if not signals.seen:
         return EXIT_PASSED if summary.passed else EXIT_FAILED
     where = (
@@ -143,6 +169,23 @@ def _check_observe(args: argparse.Namespace) -> None:
 def _observing(err: TextIO, world: sim.World) -> None:
     """Say where the observation server listens (as the run starts)."""
     say(err, f"spaceactors: observing at {world.system.observe_url}")
+
+
+def _updates(length: float, clock: str) -> int:
+    """How often a run reports its progress: 100 times, and on a wall clock at least once a
+    simulated second (so a plain line every ``--progress-every`` seconds has one to show)."""
+    if clock == "virtual":
+        return 100
+    return max(100, min(math.ceil(length), MAX_UPDATES))
+
+
+def _check_writable(path: str, what: str) -> None:
+    """Refuse, before the run, a file that could not be written at its end."""
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise BadInput(f"cannot write {what} {path}: no directory {target.parent}")
+    if target.is_dir():
+        raise BadInput(f"cannot write {what} {path}: it is a directory")
 
 
 def _load(name_or_path: str, signals: Signals) -> sim.Scenario:

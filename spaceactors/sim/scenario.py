@@ -28,6 +28,7 @@ import trio
 from spaceactors.checks import short_repr
 from spaceactors.errors import SpaceActorsError
 from spaceactors.faultplan import FaultPlan
+from spaceactors.ref import ActorRef
 from spaceactors.sim import arguments, expectations
 from spaceactors.sim.world import ScenarioError, World
 from spaceactors.system import ActorSystem, open_system
@@ -41,6 +42,8 @@ MAX_TICKS = 1_000_000_000
 """The most ticks a run may have (duration / step): a run beyond it would never end."""
 MIN_STEP = 1e-6
 """The shortest tick step, in seconds (shorter ones vanish in the clock's rounding)."""
+TOP_RESTARTERS = 5
+"""How many of the actors that restarted most a `Summary` lists."""
 
 
 class ScenarioNotFound(SpaceActorsError, LookupError):
@@ -150,6 +153,17 @@ class Progress:
 
 
 @attrs.frozen
+class Restarter:
+    """A ship or station that restarted during a run: how often, and its last crash (the
+    error as actor statuses show it, ``"ValueError('fuel < 0')"``; None if it never crashed,
+    as for one restarted with a sibling)."""
+
+    name: str
+    restarts: int
+    last_cause: str | None
+
+
+@attrs.frozen
 class Summary:
     """What a run did, and whether its expectations held.
 
@@ -178,6 +192,9 @@ class Summary:
         unmatched_faults: the fault rules that did nothing (`FaultInjector.unmatched`).
         expectations: ``(description, held, why)``; `why` says why one failed, or begins
             with ``"not checked: "`` when the run gave it nothing to check.
+        top_restarters: the ships and stations that restarted most (at most
+            `TOP_RESTARTERS`, most restarts first, then by name).
+        trace_hash: the run's trace hash (`Trace.hash`), when it recorded a trace.
 
     A run stopped early (the ``stop`` event of `run_scenario`, a signal to the command)
     has `interrupted_at`, the simulated seconds it ran: its counts are those so far, and
@@ -218,6 +235,8 @@ class Summary:
     unmatched_faults: tuple[str, ...] = ()
     expectations: tuple[tuple[str, bool, str], ...] = ()
     interrupted_at: float | None = None
+    top_restarters: tuple[Restarter, ...] = ()
+    trace_hash: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -354,8 +373,22 @@ def _progress(system: ActorSystem, world: World, length: float, wall: float) -> 
 
 def _restarts(world: World) -> int:
     """Restarts of every ship and station so far."""
-    refs = [*world.ships.values(), *(site.ref for site in world.stations.values())]
-    return sum(ref._cell.restarts for ref in refs)
+    return sum(ref._cell.restarts for ref in _refs(world))
+
+
+def _refs(world: World) -> list[ActorRef]:
+    return [*world.ships.values(), *(site.ref for site in world.stations.values())]
+
+
+def _top_restarters(world: World) -> tuple[Restarter, ...]:
+    """The ships and stations that restarted most, most first (then by name)."""
+    cells = sorted(
+        (ref._cell for ref in _refs(world) if ref._cell.restarts),
+        key=lambda cell: (-cell.restarts, cell.name),
+    )
+    return tuple(
+        Restarter(cell.name, cell.restarts, cell.last_error) for cell in cells[:TOP_RESTARTERS]
+    )
 
 
 def _event_check(world: World) -> tuple[tuple[str, bool, str], ...]:
@@ -434,6 +467,8 @@ def _summarize(
         cargo_units=round(goods_before, 6),
         unrun_events=tuple(world.unrun_events()),
         unmatched_faults=_unmatched(system, end),
+        top_restarters=_top_restarters(world),
+        trace_hash=None if system.trace is None else system.trace.hash,
     )
 
 
