@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Literal
 
 import attrs
 
+from spaceactors.logfields import cause_text
+
 if TYPE_CHECKING:
     from spaceactors.deadletters import DeadLetter, DeadLetters
 
@@ -135,15 +137,9 @@ REASON_LENGTH = 500
 
 
 def crash_reason(error: BaseException | None) -> str:
-    """Why an incarnation ended, for people: ``ValueError: fuel < 0`` (never raises)."""
-    if error is None:
-        return "unknown"
-    name = type(error).__name__
-    try:
-        text = str(error)
-    except Exception:
-        text = "(its str() raised)"
-    reason = f"{name}: {text}" if text else name
+    """Why an incarnation ended, for people: the log's cause (`cause_text`, one line,
+    ``ValueError: fuel < 0``) cut to `REASON_LENGTH` characters; never raises."""
+    reason = cause_text(error)
     return reason if len(reason) <= REASON_LENGTH else reason[: REASON_LENGTH - 3] + "..."
 
 
@@ -156,8 +152,3 @@ def kind_of(spec: object) -> str:
         return name if isinstance(name, str) else type(factory).__name__
     return "Supervisor" if hasattr(spec, "strategy") else "Service"
 
-
-def observed_path(supervisor_path: str, name: str) -> str:
-    """A child's path as observers show it: below the root, ``user/fleet/ship:1``."""
-    path = f"{supervisor_path}/{name}"
-    return path.split("/", 1)[1] if "/" in path else path

@@ -30,7 +30,8 @@ from spaceactors.errors import (
     NameTaken,
     StartFailed,
 )
-from spaceactors.lifecycle import Lifecycle, crash_reason, kind_of, observed_path
+from spaceactors.lifecycle import Lifecycle, crash_reason, kind_of
+from spaceactors.logfields import actor_path
 from spaceactors.policy import (
     BRUTAL_KILL,
     SHUTDOWN_EXIT,
@@ -464,7 +465,7 @@ class Supervisor:
         self.system.lifecycle.emit(
             "restart",
             trio.current_time(),
-            observed_path(self.path, child.spec.name),
+            actor_path(self.path, child.spec.name),
             f"restart {restarts} of {child.spec.name!r} under {self.path!r}"
             + ("" if cause is None else f" after {cause}"),
             restarts=restarts,
