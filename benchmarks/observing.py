@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import http.client
 import statistics
 import threading
 import time
@@ -40,6 +41,8 @@ class Watcher:
         self.period = period
         self.latencies: list[float] = []
         self.failures = 0
+        self.errors: list[str] = []
+        """What each failed request raised."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -57,12 +60,16 @@ class Watcher:
                 with urllib.request.urlopen(url + path, timeout=10) as answer:
                     answer.read()
             except urllib.error.URLError as error:
-                if isinstance(error.reason, ConnectionRefusedError):
+                if isinstance(error.reason, ConnectionRefusedError | ConnectionResetError):
                     return  # the run is over: its system closed the server
                 self.failures += 1
+                self.errors.append(repr(error))
                 continue
-            except OSError:
+            except (ConnectionResetError, http.client.RemoteDisconnected):
+                return  # the server closed as the run ended, this request in flight
+            except OSError as error:
                 self.failures += 1
+                self.errors.append(repr(error))
                 continue
             if path == STATUS:
                 self.latencies.append(time.perf_counter() - started)

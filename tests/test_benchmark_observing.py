@@ -11,7 +11,7 @@ def test_a_watched_fleet_run_does_all_its_work_and_every_request_is_answered() -
         200, lambda: observing.Watcher((observing.STATUS, "/metrics"), 0.01)
     )
     assert watcher is not None
-    assert watcher.failures == 0
+    assert watcher.failures == 0, watcher.errors
     assert run.summary.ships == 200
     assert run.summary.ship_updates == 200 * run.ticks > 0
     assert all(0 < latency < 60 for latency in watcher.latencies)
