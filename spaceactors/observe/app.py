@@ -61,7 +61,7 @@ def make_app(observer: Observer) -> Starlette:
         system, control = observer.system, observer.control
         assert system is not None
         assert control is not None
-        return model.finish(await observer.in_system(lambda: model.take(system, control)))
+        return await observer.in_system(lambda: model.take(system, control))
 
     async def status(request: Request) -> Response:
         params = request.query_params
@@ -210,16 +210,17 @@ def _integer(text: str | None, name: str, default: int, high: int) -> int:
 
 
 class _Rates:
-    """Messages handled per second of the run's clock, by path, between two snapshots."""
+    """Messages handled per second of the run's clock, by child record, between two
+    snapshots."""
 
     def __init__(self) -> None:
         self._time: float | None = None
-        self._handled: dict[str, int] = {}
-        self._rates: dict[str, float] = {}
+        self._handled: dict[Any, int] = {}
+        self._rates: dict[Any, float] = {}
 
-    def update(self, snap: model.Snapshot) -> dict[str, float]:
+    def update(self, snap: model.Snapshot) -> dict[Any, float]:
         before, then = self._handled, self._time
-        handled = {row.path: row.handled for row in snap.rows}
+        handled = {copied[model.CHILD]: copied[model.HANDLED] for copied in snap.rows}
         if then is not None and snap.now > then:
             span = snap.now - then
             self._rates = {

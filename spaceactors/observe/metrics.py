@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from spaceactors.lifecycle import Tally
+from spaceactors.lifecycle import Tally, kind_of
+from spaceactors.observe import model
 from spaceactors.observe.model import Snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -38,16 +40,26 @@ class SnapshotCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         snap = self.snapshot
-        by_kind: dict[str, list[int]] = {}  # kind -> [actors, handled, restarts, crashes, depth]
-        for row in snap.rows:
-            counts = by_kind.get(row.kind)
+        # Grouped by the actor's class first (one dict lookup an actor; every ship has its own
+        # spec but shares its class), then named by kind.
+        by_class: dict[Any, list[Any]] = {}  # factory or spec type -> [spec, actors, ...]
+        for copied in snap.rows:
+            spec = copied[model.CHILD].spec
+            key = getattr(spec, "factory", None) or type(spec)
+            counts = by_class.get(key)
             if counts is None:
-                counts = by_kind[row.kind] = [0, 0, 0, 0, 0]
-            counts[0] += 1
-            counts[1] += row.handled
-            counts[2] += row.restarts
-            counts[3] += row.crashes
-            counts[4] += row.mailbox_depth
+                counts = by_class[key] = [spec, 0, 0, 0, 0, 0]
+            counts[1] += 1
+            counts[2] += copied[model.HANDLED]
+            counts[3] += copied[model.RESTARTS]
+            counts[4] += copied[model.CRASHES]
+            counts[5] += copied[model.DEPTH]
+        by_kind: dict[str, list[int]] = {}  # kind -> [actors, handled, restarts, crashes, depth]
+        for spec, *numbers in by_class.values():
+            kind = kind_of(spec)
+            totals = by_kind.setdefault(kind, [0, 0, 0, 0, 0])
+            for index, number in enumerate(numbers):
+                totals[index] += number
         retired = snap.retired
         for kind in retired:
             by_kind.setdefault(kind, [0, 0, 0, 0, 0])

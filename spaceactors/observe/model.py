@@ -2,8 +2,9 @@
 
 `take` runs in the system's own Trio thread (so what it reads is consistent: no actor runs
 meanwhile) and copies each actor's counters into a plain tuple, walking the tree once; the
-server's thread does the rest (sorting, limiting, JSON, per-kind sums for ``/metrics``), so the
-system pauses only for the copy.
+server's thread does the rest (sums, sorting, limiting, JSON, per-kind sums for ``/metrics``),
+so the system pauses only for the copy. A `Row` (names, paths, states as text) is made only for
+the actors a document shows: ``/status?limit=50`` on 10,000 actors makes 50.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class Snapshot(NamedTuple):
     elapsed: float
     speed: float | None
     paused: bool
-    rows: list[Any]  # `Row`s once `finish`ed (copied counters before)
+    rows: list[tuple[Any, ...]]  # each actor's copied counters (`row` makes its `Row`)
     retired: dict[str, Tally]
     dead_letters: int
     dead_letters_by_reason: dict[str, int]
@@ -120,7 +121,7 @@ def sim_time(system: ActorSystem, now: float) -> float:
 def _copy(system: ActorSystem) -> list[tuple[Any, ...]]:
     """Every child below the root, parents first, children in start order: each one's
     counters copied as they stand, with as little work as can be (in the system's thread; the
-    rest is done by `finish`, in the server's)."""
+    rest is done by `row`, in the server's)."""
     copied: list[tuple[Any, ...]] = []
     append = copied.append
     stack: list[tuple[str, Any]] = [("", c) for c in reversed(list(system.root._children.values()))]
@@ -159,37 +160,52 @@ def _copy(system: ActorSystem) -> list[tuple[Any, ...]]:
     return copied
 
 
-def finish(snapshot: Snapshot) -> Snapshot:
-    """`snapshot` with its copied counters made into `Row`s (in the server's thread)."""
-    rows = []
-    kinds: dict[int, tuple[str, bool, int]] = {}
-    for prefix, child, state, closing, depth, handled, restarts, crashes, crash in snapshot.rows:
-        spec = child.spec
-        known = kinds.get(id(spec))
-        if known is None:
-            capacity = getattr(spec, "mailbox_size", 0)
-            known = kinds[id(spec)] = (kind_of(spec), hasattr(spec, "strategy"), capacity)
-        kind, supervisor, capacity = known
-        if isinstance(state, ActorState):
-            alive = state is not ActorState.STOPPED
-            state = (ActorState.STOPPING if closing and alive else state).value
-            depth = depth if alive else 0
-        rows.append(
-            Row(
-                f"{prefix}{spec.name}",
-                spec.name,
-                kind,
-                supervisor,
-                state,
-                depth,
-                capacity,
-                handled,
-                restarts,
-                crashes,
-                crash,
-            )
+# Where `_copy` puts each counter in an actor's tuple.
+PREFIX, CHILD, STATE, CLOSING, DEPTH, HANDLED, RESTARTS, CRASHES, LAST_CRASH = range(9)
+Facts = dict[int, tuple[str, bool, int]]
+"""id(spec) -> (kind, is a supervisor, mailbox capacity): valid while the snapshot that holds
+the specs lives (one per document made)."""
+
+
+def spec_facts(spec: Any, facts: Facts) -> tuple[str, bool, int]:
+    """(kind, is a supervisor, mailbox capacity) of a child spec, worked out once per spec."""
+    known = facts.get(id(spec))
+    if known is None:
+        known = facts[id(spec)] = (
+            kind_of(spec),
+            hasattr(spec, "strategy"),
+            getattr(spec, "mailbox_size", 0),
         )
-    return snapshot._replace(rows=rows)
+    return known
+
+
+def kind(copied: tuple[Any, ...], facts: Facts) -> str:
+    """The kind (class name) of a copied actor."""
+    return spec_facts(copied[CHILD].spec, facts)[0]
+
+
+def row(copied: tuple[Any, ...]) -> Row:
+    """The `Row` of one copied actor (in the server's thread)."""
+    prefix, child, state, closing, depth, handled, restarts, crashes, crash = copied
+    spec = child.spec
+    kind, supervisor, capacity = spec_facts(spec, {})
+    if isinstance(state, ActorState):
+        alive = state is not ActorState.STOPPED
+        state = (ActorState.STOPPING if closing and alive else state).value
+        depth = depth if alive else 0
+    return Row(
+        f"{prefix}{spec.name}",
+        spec.name,
+        kind,
+        supervisor,
+        state,
+        depth,
+        capacity,
+        handled,
+        restarts,
+        crashes,
+        crash,
+    )
 
 
 # --- what the server thread makes of a snapshot ------------------------------------------------
@@ -222,9 +238,9 @@ def totals(snapshot: Snapshot) -> dict[str, int]:
     retired = snapshot.retired.values()
     return {
         "actors": len(rows),
-        "messages_handled": sum(r.handled for r in rows) + sum(t.handled for t in retired),
-        "restarts": sum(r.restarts for r in rows) + sum(t.restarts for t in retired),
-        "crashes": sum(r.crashes for r in rows) + sum(t.crashes for t in retired),
+        "messages_handled": sum(r[HANDLED] for r in rows) + sum(t.handled for t in retired),
+        "restarts": sum(r[RESTARTS] for r in rows) + sum(t.restarts for t in retired),
+        "crashes": sum(r[CRASHES] for r in rows) + sum(t.crashes for t in retired),
         "dead_letters": snapshot.dead_letters,
         "reliable_retries": snapshot.reliable["retries"],
         "reliable_failures": snapshot.reliable["failures"],
@@ -236,23 +252,23 @@ def status(
     *,
     limit: int = DEFAULT_LIMIT,
     sort: str | None = None,
-    rates: Mapping[str, float] | None = None,
+    rates: Mapping[Any, float] | None = None,
 ) -> dict[str, Any]:
     """The ``/status`` document (shape: docs/observing.md, "HTTP API").
 
-    `rates`: messages handled per second of the run's clock, by path (the server keeps them
-    between two snapshots); `sort` one of `SORTS` (descending), else tree order.
+    `rates`: messages handled per second of the run's clock, by child record (the server
+    keeps them between two snapshots); `sort` one of `SORTS` (descending), else tree order.
     """
-    rows = snapshot.rows
+    copied = snapshot.rows
     rates = rates or {}
     if sort == "restarts":
-        rows = sorted(rows, key=lambda r: (r.restarts, r.crashes), reverse=True)
+        copied = sorted(copied, key=lambda r: (r[RESTARTS], r[CRASHES]), reverse=True)
     elif sort == "mailbox":
-        rows = sorted(rows, key=lambda r: r.mailbox_depth, reverse=True)
+        copied = sorted(copied, key=lambda r: r[DEPTH], reverse=True)
     elif sort == "handled":
-        rows = sorted(rows, key=lambda r: r.handled, reverse=True)
+        copied = sorted(copied, key=lambda r: r[HANDLED], reverse=True)
     elif sort == "rate":
-        rows = sorted(rows, key=lambda r: rates.get(r.path, 0.0), reverse=True)
+        copied = sorted(copied, key=lambda r: rates.get(r[CHILD], 0.0), reverse=True)
     return {
         "version": STATUS_VERSION,
         "clock": snapshot.clock,
@@ -263,7 +279,7 @@ def status(
         "paused": snapshot.paused,
         "totals": totals(snapshot),
         "sim": None if snapshot.sim is None else {k: _finite(v) for k, v in snapshot.sim.items()},
-        "actors": [row_json(r, rates.get(r.path, 0.0)) for r in rows[:limit]],
+        "actors": [row_json(row(r), rates.get(r[CHILD], 0.0)) for r in copied[:limit]],
         "actors_total": len(snapshot.rows),
     }
 
