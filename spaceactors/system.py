@@ -320,11 +320,12 @@ def _observe_address(observe: object, token: object) -> str | None:
     if token is not None and not isinstance(token, str):
         raise InvalidSpec(f"observe_token must be a str or None, got {short_repr(token)}")
     try:
-        from spaceactors.observe import check_address
+        from spaceactors.observe import check_address, require
+
+        require()
     except ImportError as exc:
         raise ImportError(
-            f"observe= needs the observation server's libraries ({exc}): "
-            "pip install 'spaceactors[observe]'"
+            f"observe= needs the observation server ({exc}): pip install 'spaceactors[observe]'"
         ) from exc
     check_address(observe, token)
     return observe

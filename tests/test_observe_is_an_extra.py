@@ -34,10 +34,11 @@ def test_the_core_imports_nothing_of_the_observation_server() -> None:
     assert done.stdout.strip() == "[]"
 
 
+@pytest.mark.parametrize("missing", ["spaceactors.observe", "hypercorn", "starlette"])
 async def test_observe_without_the_extra_says_how_to_install_it(
-    virtual_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+    virtual_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch, missing: str
 ) -> None:
-    monkeypatch.setitem(sys.modules, "spaceactors.observe", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, missing, None)  # as if not installed
     with pytest.raises(ImportError, match=r"pip install 'spaceactors\[observe\]'"):
         async with sa.open_system(observe=True):
             pytest.fail("the block ran")
@@ -84,3 +85,19 @@ async def test_lifecycle_events_are_built_only_for_listeners(
     assert [e.kind for e in seen] == ["dead_letter", "restart"]
     assert len(built) == 2
     assert system.dead_letters.listeners == others  # the forwarder left with the last listener
+
+
+@pytest.mark.parametrize("missing", ["hypercorn", "prometheus_client"])
+def test_the_command_refuses_observe_without_the_extra_before_running(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], missing: str
+) -> None:
+    from spaceactors.cli.command import main
+
+    monkeypatch.setitem(sys.modules, missing, None)
+    code = main(["run", "trade-route", "--observe", "127.0.0.1:0", "--duration", "5"])
+    assert code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    (line,) = err.splitlines()
+    assert f"{missing} is not installed" in line
+    assert "pip install 'spaceactors[observe]'" in line

@@ -110,9 +110,12 @@ def write_summary_json(path: str, summary: sim.Summary) -> None:
     """Write `summary_document` to `path` (replaced whole: written beside it, then renamed).
 
     Raises:
-        OSError: it cannot be written.
+        OSError: it cannot be written, or `path` is not a regular file (a device, a pipe or a
+            link would be replaced by the rename, not written to).
     """
     target = Path(path)
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        raise OSError(errno.EINVAL, f"{path} is not a regular file (a device, pipe or link)")
     partial = target.with_name(f".{target.name}.partial")
     text = json.dumps(summary_document(summary), indent=2, allow_nan=False) + "\n"
     try:

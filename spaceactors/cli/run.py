@@ -155,7 +155,9 @@ def _check_observe(args: argparse.Namespace) -> None:
             raise BadInput("--observe-token needs --observe")
         return
     try:
-        from spaceactors.observe import check_address
+        from spaceactors.observe import check_address, require
+
+        require()
     except ImportError as exc:
         raise BadInput(
             f"--observe needs the observation server ({exc}): pip install 'spaceactors[observe]'"
@@ -186,6 +188,10 @@ def _check_writable(path: str, what: str) -> None:
         raise BadInput(f"cannot write {what} {path}: no directory {target.parent}")
     if target.is_dir():
         raise BadInput(f"cannot write {what} {path}: it is a directory")
+    if target.is_symlink() or (target.exists() and not target.is_file()):
+        # The file is replaced whole (written beside it, then renamed over it): a device, a
+        # pipe or a link would be replaced, not written to.
+        raise BadInput(f"cannot write {what} {path}: not a regular file (a device, pipe or link)")
 
 
 def _load(name_or_path: str, signals: Signals) -> sim.Scenario:

@@ -49,7 +49,12 @@ ROWS = number(int, "a whole number", lambda v: 1 <= v <= 10_000, "a whole number
 
 
 class TopError(Exception):
-    """The server cannot be read, or is not a spaceactors observation server (exit code 2)."""
+    """The server cannot be read, or is not a spaceactors observation server (exit code 2).
+    Its message is one line: line breaks and control characters (from the server's answer or
+    the URL) are shown as text, never sent to the terminal."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(_plain(" ".join(message.split())))
 
 
 def add_top_command(commands: Any) -> None:
@@ -95,13 +100,20 @@ def status_url(url: str, sort: str, rows: int) -> str:
     text = url.strip()
     if "://" not in text:
         text = f"http://{text}"
-    parts = urllib.parse.urlsplit(text)
+    try:
+        parts = urllib.parse.urlsplit(text)
+    except ValueError:  # "http://[::1": an unclosed IPv6 address
+        raise TopError(
+            f"{_plain(url)} is not the URL of an observation server (http://HOST:PORT)"
+        ) from None
     try:
         parts.port  # noqa: B018 - raises ValueError for a port that is not one
     except ValueError:
         parts = parts._replace(scheme="")
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
-        raise TopError(f"{url!r} is not the URL of an observation server (http://HOST:PORT)")
+        raise TopError(
+            f"{_plain(url)} is not the URL of an observation server (http://HOST:PORT)"
+        )
     path = parts.path.rstrip("/")
     if not path.endswith("/status"):
         path += "/status"
@@ -335,7 +347,12 @@ async def watch(
     readings = Readings()
 
     async def reading() -> View:
-        body = await trio.to_thread.run_sync(read, url, args.timeout, abandon_on_cancel=True)
+        # --timeout bounds the whole answer, not each read: a server that trickles a byte at
+        # a time must not hold `top` forever (the abandoned thread ends at its own timeout).
+        with trio.move_on_after(args.timeout + 0.5) as waited:
+            body = await trio.to_thread.run_sync(read, url, args.timeout, abandon_on_cancel=True)
+        if waited.cancelled_caught:
+            raise TopError(f"{where} did not answer within {args.timeout:g} s")
         return readings.take(parse(body, where))
 
     view = await reading()

@@ -13,9 +13,12 @@ import math
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import trio
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -43,9 +46,9 @@ def make_app(observer: Observer) -> Starlette:
         token = observer.token
         if token is None:
             return True
-        given = request.headers.get("authorization", "")
-        if given.startswith("Bearer "):
-            given = given[len("Bearer ") :]
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer":  # the scheme is case-insensitive (RFC 7235)
+            given = given.strip()
         else:
             given = request.query_params.get("token", "")
         return hmac.compare_digest(given.encode(), token.encode())
@@ -100,6 +103,11 @@ def make_app(observer: Observer) -> Starlette:
         async def endpoint(request: Request) -> Response:
             if not authorized(request):
                 return refused()
+            origin = request.headers.get("origin")
+            if origin is not None and urlsplit(origin).netloc != request.headers.get("host"):
+                # A page of another site posting here (a plain cross-site form or fetch):
+                # browsers send its Origin; only the dashboard's own page may steer the run.
+                return _error(403, f"a page of {origin} may not steer this run")
             try:
                 change = action(request)
                 await observer.in_system(change)
@@ -140,6 +148,7 @@ def make_app(observer: Observer) -> Starlette:
         return FileResponse(DASHBOARD, media_type="text/html; charset=utf-8")
 
     return Starlette(
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=observer.hosts)],
         routes=[
             Route("/", dashboard),
             Route("/status", status),

@@ -50,6 +50,12 @@ class Row(NamedTuple):
 class Snapshot(NamedTuple):
     """Everything the server shows, copied in the system's thread at one instant."""
 
+    @property
+    def offset(self) -> float:
+        """The run's clock less sim time: subtract it from a time on the run's clock (a
+        crash's) to show it in sim seconds."""
+        return self.now - self.sim_time
+
     clock: str
     now: float  # the run's clock
     sim_time: float
@@ -184,9 +190,12 @@ def kind(copied: tuple[Any, ...], facts: Facts) -> str:
     return spec_facts(copied[CHILD].spec, facts)[0]
 
 
-def row(copied: tuple[Any, ...]) -> Row:
-    """The `Row` of one copied actor (in the server's thread)."""
+def row(copied: tuple[Any, ...], offset: float = 0.0) -> Row:
+    """The `Row` of one copied actor (in the server's thread); its last crash's time on the
+    run's clock less `offset`: in sim seconds, as ``sim_time`` (`Snapshot.offset`)."""
     prefix, child, state, closing, depth, handled, restarts, crashes, crash = copied
+    if crash is not None:
+        crash = (crash[0] - offset, crash[1])
     spec = child.spec
     kind, supervisor, capacity = spec_facts(spec, {})
     if isinstance(state, ActorState):
@@ -279,7 +288,9 @@ def status(
         "paused": snapshot.paused,
         "totals": totals(snapshot),
         "sim": None if snapshot.sim is None else {k: _finite(v) for k, v in snapshot.sim.items()},
-        "actors": [row_json(row(r), rates.get(r[CHILD], 0.0)) for r in copied[:limit]],
+        "actors": [
+            row_json(row(r, snapshot.offset), rates.get(r[CHILD], 0.0)) for r in copied[:limit]
+        ],
         "actors_total": len(snapshot.rows),
     }
 

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import attrs
 import outcome
 import trio
 
@@ -28,6 +29,7 @@ from spaceactors.checks import short_repr
 from spaceactors.clocks import RunControl, run_control
 from spaceactors.errors import InvalidSpec
 from spaceactors.lifecycle import LifecycleEvent
+from spaceactors.observe.model import sim_time
 from spaceactors.specs import ServiceSpec
 
 if TYPE_CHECKING:
@@ -89,6 +91,11 @@ class CannotListen(OSError):
     """The observation server's address cannot be bound (taken, or not this machine's)."""
 
 
+def shown_host(host: str) -> str:
+    """`host` as a URL or a ``Host`` header names it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
 def is_loopback(host: str) -> bool:
     """Whether `host` names only this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
     if host == "localhost":
@@ -126,9 +133,17 @@ class Observer:
                 exc.errno, f"the observation server cannot listen on {address}: {why}"
             ) from exc
         bound_host, bound_port = self.socket.getsockname()[:2]
-        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        shown = shown_host(bound_host)
         self.url = f"http://{shown}:{bound_port}"
         """Where it listens: ``http://HOST:PORT`` with the port actually bound."""
+        self.hosts: list[str] = (
+            ["*"]
+            if not is_loopback(host)
+            else sorted({"127.0.0.1", "localhost", "[::1]", shown_host(host)})
+        )
+        """The host names requests may name (``Host``): on loopback, only loopback names, so
+        that a page whose name was rebound to 127.0.0.1 gets nothing; elsewhere any (the token
+        guards it)."""
         self.system: ActorSystem | None = None
         self.control: RunControl | None = None
         self.events: collections.deque[tuple[int, LifecycleEvent]] = collections.deque(
@@ -196,7 +211,10 @@ class Observer:
                 self.control.resume()  # nobody can resume it now: a frozen clock never stops
 
     def _event(self, event: LifecycleEvent) -> None:
-        """A lifecycle listener (in the system's thread): keep it, wake the server's clients."""
+        """A lifecycle listener (in the system's thread): keep it, wake the server's clients.
+        Its time, on the run's clock, is shown in sim seconds, as ``/status`` shows time."""
+        if self.system is not None:
+            event = attrs.evolve(event, time=sim_time(self.system, event.time))
         with self._lock:
             self.event_count += 1
             self.events.append((self.event_count, event))
