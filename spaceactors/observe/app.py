@@ -38,6 +38,11 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+READ_ATTEMPTS = 5
+"""How many times a snapshot is read in the server's thread before it is taken in the
+system's (a table that keeps changing size while read)."""
+
+
 def make_app(observer: Observer) -> Starlette:
     """The app serving `observer`'s system."""
     rates = _Rates()
@@ -64,6 +69,17 @@ def make_app(observer: Observer) -> Starlette:
         system, control = observer.system, observer.control
         assert system is not None
         assert control is not None
+        if observer.closing:
+            raise SystemGone("the system is closing")
+        # Read in the server's own thread, while the run goes on: waiting for the system's
+        # thread would wait for its longest step (a 10,000-ship world tick), and answers must
+        # come within 100 ms. Each count read is exact; the document is not one instant. A
+        # table that changed size while read (an actor spawned) is read again.
+        for _ in range(READ_ATTEMPTS):
+            try:
+                return model.take(system, control)
+            except RuntimeError:  # "dictionary changed size during iteration"
+                await trio.sleep(0)
         return await observer.in_system(lambda: model.take(system, control))
 
     async def status(request: Request) -> Response:

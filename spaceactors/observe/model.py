@@ -1,9 +1,9 @@
 """The read model: what the observation server shows, taken from the engine's own counters.
 
-`take` runs in the system's own Trio thread (so what it reads is consistent: no actor runs
-meanwhile) and copies each actor's counters into a plain tuple, walking the tree once; the
-server's thread does the rest (sums, sorting, limiting, JSON, per-kind sums for ``/metrics``),
-so the system pauses only for the copy. A `Row` (names, paths, states as text) is made only for
+`take` copies each actor's counters into a plain tuple, walking the tree once. The server runs
+it in its own thread while the run goes on (each count is exact; the whole is not one
+instant), so an answer never waits for the run's longest step; the rest (sums, sorting,
+limiting, JSON, per-kind sums for ``/metrics``) is done there too. A `Row` (names, paths, states as text) is made only for
 the actors a document shows: ``/status?limit=50`` on 10,000 actors makes 50.
 """
 
@@ -74,7 +74,11 @@ class Snapshot(NamedTuple):
 
 
 def take(system: ActorSystem, control: RunControl) -> Snapshot:
-    """Copy the system's counters (call it in the system's Trio thread)."""
+    """Copy the system's counters (from any thread: it only reads).
+
+    Raises:
+        RuntimeError: a table changed size while it was read (read again).
+    """
     now = control.now()
     rows = _copy(system)
     reliable = system.reliable.state
@@ -115,7 +119,7 @@ def take(system: ActorSystem, control: RunControl) -> Snapshot:
 
 def sim_time(system: ActorSystem, now: float) -> float:
     """The simulated time at `now`: the running simulation's own, else since the system
-    opened (call it in the system's thread)."""
+    opened (from any thread)."""
     report = system.counters.get("sim")
     if report is not None:
         value = report().get("sim_time")

@@ -69,6 +69,7 @@ class World:
     ) -> None:
         step = arguments.world_step(step)
         self.system = system
+        self._clock = trio.lowlevel.current_clock()  # the run's, read by observers' threads too
         self.step = step
         self.duration = duration
         """How long this run lasts, in seconds of simulation time (what `--duration` says,
@@ -100,7 +101,8 @@ class World:
     def counters(self) -> dict[str, float]:
         """What the simulation has counted so far, for observers (``/metrics``, ``/status``):
         ship updates, dockings, trades, rescues, distress calls, ticks, ships, stations, and
-        ``sim_time``, the seconds of simulated time since the run started."""
+        ``sim_time``, the seconds of simulated time since the run started. It only reads, so
+        an observer may call it from its own thread."""
         metrics = self.metrics
         return {
             "ship_updates": metrics.ship_updates,
@@ -111,7 +113,7 @@ class World:
             "ticks": metrics.ticks,
             "ships": len(self.ships),
             "stations": len(self.stations),
-            "sim_time": min(trio.current_time(), self.ends_at) - self.started,
+            "sim_time": min(self._clock.current_time(), self.ends_at) - self.started,
         }
 
     # --- building a scenario ------------------------------------------------------------------
