@@ -240,3 +240,13 @@ def test_without_chromium_the_browser_tests_skip_locally_and_fail_on_ci(
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rsf")
     result.assert_outcomes(**{outcome: 1})
     result.stdout.fnmatch_lines(["*Chromium is not installed at /nonexistent/chromium*"])
+
+
+def test_restarted_most_finds_an_actor_beyond_the_first_rows_of_the_tree(page: Any) -> None:
+    """600 ships start before the crashing station: the tree shows the first 500 actors, and
+    'Restarted most' still lists the station (it reads its own ?sort=restarts)."""
+    with observed_run([f"ship:{i}" for i in range(600)]) as url:
+        page.goto(url)
+        station = 'tr[data-path="user/fleet/station:ceres"]'
+        page.locator(f"#top-restarters {station}").wait_for()
+        assert page.locator(f"#tree {station}").count() == 0  # beyond the tree's first rows
