@@ -212,3 +212,15 @@ def test_top_refuses_a_malformed_url_in_one_line(
     assert out == ""
     assert err.count("\n") == 1
     assert "is not the URL of an observation server" in err
+
+
+def test_a_wall_clock_faster_than_the_machine_makes_every_tick_late_not_none(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """At --speed 1,000,000 the build alone takes hours of sim time and every tick is late:
+    the world still makes every tick of the run (it once made none: 0 ship updates)."""
+    code = main(["run", "trade-route", "--clock", "wall", "--speed", "1000000", "--duration", "60"])
+    out, _ = capsys.readouterr()
+    assert code in (0, 1)  # asks time out in microseconds of real time: expectations may fail
+    fleet = next(line for line in out.splitlines() if line.strip().startswith("fleet"))
+    assert "12 ships, 3 stations, 720 ship updates" in fleet  # 60 ticks x 12 ships

@@ -70,6 +70,12 @@ class World:
         step = arguments.world_step(step)
         self.system = system
         self._clock = trio.lowlevel.current_clock()  # the run's, read by observers' threads too
+        self.finished = trio.Event()
+        """Set once the world has made its last tick (before `ends_at`)."""
+        self.first_tick: float | None = None
+        """When the first tick is due (None: as the service starts). A wall-clock run sets it
+        to the start of simulated time, so that a world that starts late still makes every
+        tick, late, rather than none."""
         self.step = step
         self.duration = duration
         """How long this run lasts, in seconds of simulation time (what `--duration` says,
@@ -355,11 +361,12 @@ class World:
     async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Tick forever: due events, physics, sensors (run as the ``world`` service)."""
         task_status.started()
-        next_tick = trio.current_time()
+        next_tick = trio.current_time() if self.first_tick is None else self.first_tick
         while next_tick < self.ends_at:
-            await trio.sleep_until(next_tick)
+            await trio.sleep_until(next_tick)  # late (a wall clock too fast): at once, no skip
             await self.tick()
             next_tick += self.step
+        self.finished.set()
         await trio.sleep_forever()  # the run is over; the system stops us
 
     async def tick(self) -> None:
