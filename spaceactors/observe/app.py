@@ -79,7 +79,7 @@ def make_app(observer: Observer) -> Starlette:
             try:
                 return model.take(system, control)
             except RuntimeError:  # "dictionary changed size during iteration"
-                await trio.sleep(0)
+                await trio.lowlevel.checkpoint()
         return await observer.in_system(lambda: model.take(system, control))
 
     async def status(request: Request) -> Response:
