@@ -3,8 +3,9 @@
 `take` copies each actor's counters into a plain tuple, walking the tree once. The server runs
 it in its own thread while the run goes on (each count is exact; the whole is not one
 instant), so an answer never waits for the run's longest step; the rest (sums, sorting,
-limiting, JSON, per-kind sums for ``/metrics``) is done there too. A `Row` (names, paths, states as text) is made only for
-the actors a document shows: ``/status?limit=50`` on 10,000 actors makes 50.
+limiting, JSON, per-kind sums for ``/metrics``) is done there too. A `Row` (names, paths,
+states as text) is made only for the actors a document shows: ``/status?limit=50`` on 10,000
+actors makes 50.
 """
 
 from __future__ import annotations
