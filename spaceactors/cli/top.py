@@ -272,9 +272,12 @@ def render(view: View, url: str, sort: str, rows: int) -> RenderableType:
     doc = view.document
     totals = doc["totals"]
     clock = _plain(doc.get("clock", "?"))
-    speed = "?" if view.speed is None else f"{view.speed:,.3g}x"
-    if doc.get("speed") is None and clock == "virtual":
-        speed += " (virtual, flat out)"
+    if view.speed is not None:
+        speed = f"{view.speed:,.3g}x"
+        if doc.get("speed") is None and clock == "virtual":
+            speed += " (virtual, flat out)"
+    else:  # one reading of a virtual run: it has no set speed, and no second reading yet
+        speed = "flat out (virtual)" if clock == "virtual" else "?"
     paused = "  PAUSED" if doc.get("paused") else ""
     header = Text(
         f"spaceactors top  {_plain(url)}  t={doc['sim_time']:,.1f} s  {clock} clock  "
