@@ -210,3 +210,30 @@ def test_the_live_view_redraws_each_reading_until_stopped(
     assert [row[5] for row in shown] == [f"{value:,.1f}" for _, value in want]
     first_frame = frames[: frames.index("spaceactors top", 1)]
     assert all(row[5] == "-" for row in rows(first_frame))  # no rate from one reading
+
+
+def test_off_a_terminal_each_reading_is_printed_in_turn(
+    documents: list[dict[str, Any]],
+) -> None:
+    """To a pipe or a file, `top` prints one table per reading (rich's Live would print only
+    the last, when it stops)."""
+    args = _parser().parse_args(["top", "URL", "--interval", "0.01"])
+    screen = io.StringIO()
+    console = Console(file=screen, width=160, color_system=None)
+    assert not console.is_terminal
+    bodies: list[bytes] = []
+
+    def read(url: str, timeout: float) -> bytes:
+        if len(bodies) == len(documents):
+            raise Enough
+        bodies.append(fetch(url, timeout))
+        return bodies[-1]
+
+    with serving(documents) as server:
+        args.url = server.url
+        with pytest.raises(Enough):
+            trio.run(functools.partial(watch, args, console, read=read))
+    printed = screen.getvalue()
+    assert printed.count("spaceactors top") == len(documents)
+    assert "\r" not in printed
+    assert "\x1b" not in printed

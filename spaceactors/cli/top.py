@@ -365,6 +365,12 @@ async def watch(
             view = await reading()
         console.print(render(view, args.url, args.sort, args.rows))
         return 0
+    if not console.is_terminal:  # a pipe or a file: one table per reading, one after another
+        console.print(render(view, args.url, args.sort, args.rows))
+        while True:
+            await trio.sleep(args.interval)
+            view = await reading()
+            console.print(render(view, args.url, args.sort, args.rows))
     with Live(
         render(view, args.url, args.sort, args.rows),
         console=console,
