@@ -250,3 +250,13 @@ def test_restarted_most_finds_an_actor_beyond_the_first_rows_of_the_tree(page: A
         station = 'tr[data-path="user/fleet/station:ceres"]'
         page.locator(f"#top-restarters {station}").wait_for()
         assert page.locator(f"#tree {station}").count() == 0  # beyond the tree's first rows
+
+
+def test_a_name_with_bidirectional_controls_cannot_pass_for_another(page: Any) -> None:
+    name = "\u202eevil"  # renders as "live" unless its control is shown
+    with observed_run([name]) as url:
+        page.goto(url)
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('#tree td.name')].some(
+                (cell) => cell.textContent === '\\\\u202eevil')"""
+        )
