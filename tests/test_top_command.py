@@ -16,7 +16,7 @@ from status_server import observed_run, serving
 
 from spaceactors.cli import main
 from spaceactors.cli.command import _parser
-from spaceactors.cli.top import fetch, watch
+from spaceactors.cli.top import View, fetch, top_actors, watch
 
 PLAN = {
     "steady": (9, 0, 0),
@@ -237,3 +237,14 @@ def test_off_a_terminal_each_reading_is_printed_in_turn(
     assert printed.count("spaceactors top") == len(documents)
     assert "\r" not in printed
     assert "\x1b" not in printed
+
+
+def test_by_mailbox_only_actors_with_a_mailbox_are_ranked() -> None:
+    actors = [
+        {"path": "services", "mailbox_depth": 0, "mailbox_capacity": 0},
+        {"path": "user/ship:1", "mailbox_depth": 0, "mailbox_capacity": 64},
+        {"path": "user/ship:2", "mailbox_depth": 3, "mailbox_capacity": 64},
+    ]
+    view = View({"actors": actors}, {}, None, None)
+    assert [a["path"] for a in top_actors(view, "mailbox", 5)] == ["user/ship:2", "user/ship:1"]
+    assert len(top_actors(view, "restarts", 5)) == 3  # the other orders keep every row

@@ -264,7 +264,10 @@ def top_actors(view: View, sort: str, rows: int) -> list[dict[str, Any]]:
             value = float(_count(actor.get(field)))
         return (-value, path)
 
-    return sorted(view.document["actors"], key=key)[:rows]
+    actors = view.document["actors"]
+    if field == "mailbox_depth":  # supervisors and services have no mailbox to rank
+        actors = [actor for actor in actors if _count(actor.get("mailbox_capacity")) > 0]
+    return sorted(actors, key=key)[:rows]
 
 
 def render(view: View, url: str, sort: str, rows: int) -> RenderableType:
