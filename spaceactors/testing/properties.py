@@ -228,10 +228,16 @@ def _saved(value: Any) -> Any:
     return Draws(tuple(value.drawn)) if isinstance(value, RecordingData) else value
 
 
+def failed_for_good() -> bool:
+    """Whether a failure now is final: Hypothesis' last run of the shrunk example (or no
+    Hypothesis search at all), not one of the examples it tries while searching."""
+    return not control.currently_in_test_context() or control.current_build_context().is_final
+
+
 def _report(test: Callable[..., Any], example: PropertyExample, exc: BaseException) -> None:
     """Save the failing example as a case, if it failed for good and opened a system, and end
     the failure's notes with the line that replays it."""
-    if not (control.currently_in_test_context() and control.current_build_context().is_final):
+    if not failed_for_good():
         return  # Hypothesis is still searching or shrinking
     if not example.seeds or getattr(exc, "__spaceactors_reproduce__", None) is not None:
         return  # not an engine test, or a machine inside already saved its own case

@@ -20,7 +20,6 @@ from typing import Any
 import attrs
 import trio
 import trio.testing
-from hypothesis import control
 
 from spaceactors.checks import short_repr
 from spaceactors.recording import recording
@@ -32,6 +31,7 @@ from spaceactors.testing.properties import (
     Mismatch,
     PropertyExample,
     ReplayedData,
+    failed_for_good,
     replay_arguments,
 )
 from spaceactors.trace import TraceEvent, sink_for, sink_type
@@ -59,7 +59,7 @@ def report_failure(
     machine defined inside a function, a folder that cannot be written) ends the notes with
     ``spaceactors: no case file for this example: <why>`` instead.
     """
-    if control.currently_in_test_context() and not control.current_build_context().is_final:
+    if not failed_for_good():
         return None  # Hypothesis is still searching or shrinking: this example may not stay
     path = None
     try:
@@ -449,11 +449,8 @@ def _import(where: Where, path: Path, what: str) -> Any:
         raise CaseError(f"{path}: importing {where.module} failed: {one_line(exc)}") from None
 
 
-_Mismatch = Mismatch
-
-
-def _mismatch(exc: BaseException) -> _Mismatch | None:
-    if isinstance(exc, _Mismatch):
+def _mismatch(exc: BaseException) -> Mismatch | None:
+    if isinstance(exc, Mismatch):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:
@@ -475,11 +472,11 @@ class _Recorded:
         rules = {rule.function.__name__: rule for rule in self.machine._rules()}
         rule = rules.get(step.rule)
         if rule is None:
-            raise _Mismatch(f"step {index} calls {step.rule}, which is no rule of it now")
+            raise Mismatch(f"step {index} calls {step.rule}, which is no rule of it now")
         if rule not in enabled:
-            raise _Mismatch(f"step {index}: the precondition of {step.rule} is false now")
+            raise Mismatch(f"step {index}: the precondition of {step.rule} is false now")
         if set(step.arguments) != set(rule.arguments):
-            raise _Mismatch(
+            raise Mismatch(
                 f"step {index}: {step.rule} takes {sorted(rule.arguments)} now, the case "
                 f"gives {sorted(step.arguments)}"
             )
