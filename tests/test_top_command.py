@@ -4,6 +4,7 @@ rate, says in one line (exit 2) when the URL is not a spaceactors server, and es
 
 from __future__ import annotations
 
+import argparse
 import functools
 import io
 import socket
@@ -180,16 +181,14 @@ class Enough(Exception):
     """Ends the live view after the readings the test wanted."""
 
 
-def test_the_live_view_redraws_each_reading_until_stopped(
-    documents: list[dict[str, Any]],
+def watch_every_document(
+    args: argparse.Namespace, console: Console, documents: list[dict[str, Any]]
 ) -> None:
-    args = _parser().parse_args(["top", "URL", "--sort", "rate", "--interval", "0.01"])
-    screen = io.StringIO()
-    console = Console(file=screen, force_terminal=True, width=160, color_system=None)
+    """Run `watch` against a real server of `documents`, one real HTTP read each, until
+    every document was read."""
     bodies: list[bytes] = []
 
     def read(url: str, timeout: float) -> bytes:
-        """The real HTTP read, for as many readings as there are documents."""
         if len(bodies) == len(documents):
             raise Enough
         bodies.append(fetch(url, timeout))
@@ -199,6 +198,15 @@ def test_the_live_view_redraws_each_reading_until_stopped(
         args.url = server.url
         with pytest.raises(Enough):
             trio.run(functools.partial(watch, args, console, read=read))
+
+
+def test_the_live_view_redraws_each_reading_until_stopped(
+    documents: list[dict[str, Any]],
+) -> None:
+    args = _parser().parse_args(["top", "URL", "--sort", "rate", "--interval", "0.01"])
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=160, color_system=None)
+    watch_every_document(args, console, documents)
     frames = screen.getvalue()
     drawn = [f"t={doc['sim_time']:,.1f} s" for doc in documents]
     assert all(clock in frames for clock in drawn)  # a frame for each reading, in order
@@ -221,18 +229,7 @@ def test_off_a_terminal_each_reading_is_printed_in_turn(
     screen = io.StringIO()
     console = Console(file=screen, width=160, color_system=None)
     assert not console.is_terminal
-    bodies: list[bytes] = []
-
-    def read(url: str, timeout: float) -> bytes:
-        if len(bodies) == len(documents):
-            raise Enough
-        bodies.append(fetch(url, timeout))
-        return bodies[-1]
-
-    with serving(documents) as server:
-        args.url = server.url
-        with pytest.raises(Enough):
-            trio.run(functools.partial(watch, args, console, read=read))
+    watch_every_document(args, console, documents)
     printed = screen.getvalue()
     assert printed.count("spaceactors top") == len(documents)
     assert "\r" not in printed
