@@ -37,6 +37,7 @@ from spaceactors.errors import (
     RateLimited,
     SpaceActorsError,
     StartFailed,
+    StateFileError,
     SupervisorGaveUp,
     UnknownMessage,
 )
@@ -230,6 +231,7 @@ __all__ = [
     "SlowActor",
     "SpaceActorsError",
     "StartFailed",
+    "StateFileError",
     "StationMessage",
     "StationToShip",
     "Strategy",

@@ -128,3 +128,13 @@ class OutcomeForgotten(SpaceActorsError):
 
 class RateLimited(SpaceActorsError):
     """A rate-limited sender had no token for this message; `send_waiting` would have waited."""
+
+
+class StateFileError(SpaceActorsError, ValueError):
+    """A state file (``--state run.db``) is refused, or cannot be created, read or written.
+
+    One line naming the file and what is wrong with it: not a file, empty, truncated, not a
+    spaceactors state file, another format version, damaged (a checksum does not match, a
+    column is missing or holds the wrong type), written by another scenario or code, or a
+    write the disk refused. A file's content never causes any other exception.
+    """
