@@ -172,8 +172,14 @@ def _truncation(path: Path) -> str | None:
     return None
 
 
-def _sql_error(path: Path, doing: str, exc: sqlite3.Error) -> StateFileError:
+_SQL_ERRORS = (sqlite3.Error, UnicodeDecodeError)  # SQLite's message on a damaged file may not
+# even be UTF-8
+
+
+def _sql_error(path: Path, doing: str, exc: Exception) -> StateFileError:
     name = getattr(exc, "sqlite_errorname", "")
+    if isinstance(exc, UnicodeDecodeError):
+        return StateFileError(f"{path}: damaged (SQLite: text that is not UTF-8): {_DAMAGED}")
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in str(exc):
         with contextlib.suppress(OSError):
             if problem := _truncation(path):
@@ -303,7 +309,7 @@ class StateFile:
             _place(temporary, where, overwrite)
         except FileExistsError:
             raise StateFileError(f"{where}: another process created it meanwhile") from None
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, *_SQL_ERRORS) as exc:
             raise StateFileError(f"{where}: cannot be created ({exc})") from None
         finally:
             temporary.unlink(missing_ok=True)
@@ -347,7 +353,7 @@ class StateFile:
             raise StateFileError(f"{where}: damaged (its header asks for WAL mode): {_DAMAGED}")
         try:
             db = _connect(where)
-        except sqlite3.Error as exc:
+        except _SQL_ERRORS as exc:
             raise _sql_error(where, "opening", exc) from None
         try:
             return cls(where, db, writable)
@@ -532,15 +538,21 @@ class StateFile:
         found = self._segment("first <= ? ORDER BY first DESC", start)
         if found is None or found.first + found.count <= start:
             found = self._segment("first > ? ORDER BY first", start)
+        if found is not None:  # verify the one before too: a damaged row must not hide there
+            before = self._segment("first < ? ORDER BY first DESC", found.first)
+            if before is not None and before.first + before.count > found.first:
+                raise self._error(f"damaged (trace segments overlap at {found.first}): {_DAMAGED}")
         while found is not None:
             yield found
             expected = found.first + found.count
-            found = self._segment("first >= ? ORDER BY first", expected)
+            found = self._segment("first > ? ORDER BY first", found.first)  # every row, in order
             if found is not None and found.first != expected:
-                raise self._error(
-                    f"damaged (events {expected} to {found.first - 1} of the trace are "
-                    f"missing): {_DAMAGED}"
+                problem = (
+                    f"events {expected} to {found.first - 1} of the trace are missing"
+                    if found.first > expected
+                    else f"the trace segment from event {found.first} overlaps the one before"
                 )
+                raise self._error(f"damaged ({problem}): {_DAMAGED}")
 
     def _segment(self, where: str, index: int) -> TraceSegment | None:
         """The first segment matching `where` (with `index` for its ``?``), verified."""
@@ -608,7 +620,7 @@ class StateFile:
         with self._lock:
             try:
                 yield
-            except sqlite3.Error as exc:
+            except _SQL_ERRORS as exc:
                 raise _sql_error(self.path, doing, exc) from None
             except OSError as exc:
                 raise self._error(f"{doing} failed ({exc.strerror or exc})") from None
@@ -625,6 +637,6 @@ class StateFile:
                 yield db
                 db.execute("COMMIT")
             except BaseException:
-                with contextlib.suppress(sqlite3.Error):
+                with contextlib.suppress(*_SQL_ERRORS):
                     db.execute("ROLLBACK")
                 raise
