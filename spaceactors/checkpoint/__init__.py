@@ -3,9 +3,8 @@
 The core imports this package only when a run checkpoints or resumes.
 """
 
+from spaceactors.checkpoint.sqlitefile import APPLICATION_ID, FORMAT_VERSION
 from spaceactors.checkpoint.store import (
-    APPLICATION_ID,
-    FORMAT_VERSION,
     KEEP,
     Checkpoint,
     StateFile,

@@ -12,14 +12,11 @@ run as code (no pickle, no extensions, ``trusted_schema=OFF``, no triggers or vi
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
 import re
-import secrets
 import sqlite3
-import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -29,33 +26,26 @@ from typing import Any
 import attrs
 
 from spaceactors import checks
+from spaceactors.checkpoint.sqlitefile import (
+    DAMAGED,
+    FORMAT,
+    FORMAT_VERSION,
+    KINDS,
+    NAMES,
+    SQL_ERRORS,
+    SQL_NAMES,
+    build,
+    connect,
+    digest,
+    header,
+    refuse_existing,
+    schema_problem,
+    sql_error,
+)
 from spaceactors.errors import StateFileError
 
-FORMAT = "spaceactors-state"
-"""The format's name, stored in the ``meta`` table."""
-FORMAT_VERSION = 1
-"""The format version this code reads and writes (``PRAGMA user_version``)."""
-APPLICATION_ID = 0x53415354
-"""``PRAGMA application_id`` of every state file: the bytes ``SAST`` (spaceactors state)."""
 KEEP = 3
 """How many checkpoints a state file keeps by default (older ones are deleted)."""
-
-_MAGIC = b"SQLite format 3\x00"
-_DAMAGED = "the file changed after it was written: use a backup copy or start a new run"
-_COLUMNS = {
-    "meta": "format TEXT, format_version INTEGER, scenario TEXT, seed TEXT,"
-    " spaceactors_version TEXT, code TEXT, created_at REAL, info TEXT, keep INTEGER, sha256 TEXT",
-    "checkpoints": "number INTEGER PRIMARY KEY, sim_time REAL, trace_count INTEGER,"
-    " taken_at REAL, payload BLOB, sha256 TEXT",
-    "trace_segments": "first INTEGER PRIMARY KEY, count INTEGER, codec TEXT, data BLOB,"
-    " sha256 TEXT",
-}
-_NAMES = {table: [c.split()[0] for c in cols.split(", ")] for table, cols in _COLUMNS.items()}
-_TYPES = {"INTEGER": int, "REAL": float, "TEXT": str, "BLOB": bytes}
-_KINDS = {
-    table: [_TYPES[c.split()[1]] for c in cols.split(", ")] for table, cols in _COLUMNS.items()
-}
-_SQL_NAMES = {int: "an integer", float: "a real", str: "text", bytes: "a blob", type(None): "NULL"}
 
 
 @attrs.frozen
@@ -96,22 +86,6 @@ class StateMeta:
     keep: int
 
 
-def _digest(*fields: int | float | str | bytes) -> str:
-    """The sha256 (hex) of a row's fields, each tagged with its type and length."""
-    h = hashlib.sha256()
-    for field in fields:
-        if isinstance(field, bytes):
-            tag, raw = b"b", field
-        elif isinstance(field, str):
-            tag, raw = b"s", field.encode()
-        elif isinstance(field, float):
-            tag, raw = b"f", struct.pack(">d", field)
-        else:
-            tag, raw = b"i", str(field).encode()
-        h.update(tag + len(raw).to_bytes(8, "big") + raw)
-    return h.hexdigest()
-
-
 def _path(path: object) -> Path:
     if isinstance(path, str | os.PathLike) and isinstance(os.fspath(path), str):
         return Path(path)
@@ -136,102 +110,6 @@ def _info_text(info: object) -> str:
         f"info must be a JSON object (a dict with str keys and JSON values), "
         f"got {checks.short_repr(info)}"
     )
-
-
-def _header(path: Path) -> bytes:
-    """The first 100 bytes of `path`, after checking it is a non-empty regular file."""
-    try:
-        if path.is_dir():
-            raise StateFileError(f"{path}: is a directory, not a state file")
-        if not path.exists():
-            raise StateFileError(f"{path}: no such file: give the --state file a run wrote")
-        if not path.is_file():
-            raise StateFileError(f"{path}: not a regular file, so not a state file")
-        with path.open("rb") as file:
-            header = file.read(100)
-    except OSError as exc:
-        raise StateFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if not header:
-        raise StateFileError(f"{path}: is empty, not a state file")
-    if not header.startswith(_MAGIC):
-        raise StateFileError(f"{path}: not a spaceactors state file (not a SQLite database)")
-    if len(header) < 100:
-        raise StateFileError(f"{path}: truncated ({len(header)} bytes, not even a header)")
-    return header
-
-
-def _truncation(path: Path) -> str | None:
-    """What is wrong if `path` is shorter than its SQLite header says, else None."""
-    with path.open("rb") as file:
-        header = file.read(100)
-        size = file.seek(0, os.SEEK_END)
-    page_size = int.from_bytes(header[16:18], "big")
-    wanted = int.from_bytes(header[28:32], "big") * (65536 if page_size == 1 else page_size)
-    if header[24:28] == header[92:96] and size < wanted:  # the header's size is valid
-        return f"truncated ({size} bytes of {wanted})"
-    return None
-
-
-_SQL_ERRORS = (sqlite3.Error, UnicodeDecodeError)  # SQLite's message on a damaged file may not
-# even be UTF-8
-
-
-def _sql_error(path: Path, doing: str, exc: Exception) -> StateFileError:
-    name = getattr(exc, "sqlite_errorname", "")
-    if isinstance(exc, UnicodeDecodeError):
-        return StateFileError(f"{path}: damaged (SQLite: text that is not UTF-8): {_DAMAGED}")
-    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in str(exc):
-        with contextlib.suppress(OSError):
-            if problem := _truncation(path):
-                return StateFileError(f"{path}: {problem}")
-        return StateFileError(f"{path}: damaged (SQLite: {exc}): {_DAMAGED}")
-    if name.startswith("SQLITE_READONLY"):
-        return StateFileError(
-            f"{path}: {doing} failed ({exc}): a write interrupted by a kill is rolled back "
-            "when the file is opened, which needs write access to it and its folder"
-        )
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-        return StateFileError(f"{path}: in use by another process ({exc}): {doing} failed")
-    return StateFileError(f"{path}: {doing} failed ({exc})")
-
-
-def _place(temporary: Path, where: Path, overwrite: bool) -> None:
-    """Put the finished file `temporary` at `where`, never over another file unless
-    `overwrite`; then make the rename durable (best effort on the folder)."""
-    for suffix in ("-journal", "-wal", "-shm"):  # a stale journal would be replayed into it
-        Path(f"{where}{suffix}").unlink(missing_ok=True)
-    if overwrite:
-        os.replace(temporary, where)
-    else:
-        try:
-            os.link(temporary, where)  # atomic, and fails if `where` appeared meanwhile
-        except FileExistsError:
-            raise
-        except OSError:  # a file system without hard links
-            if os.path.lexists(where):
-                raise FileExistsError(where) from None
-            os.replace(temporary, where)
-    with contextlib.suppress(OSError):
-        folder = os.open(where.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
-
-
-def _connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
-    """A connection that can roll back an interrupted write (mode rw even for reading)."""
-    mode = "rwc" if create else "rw"
-    db = sqlite3.connect(
-        f"{path.absolute().as_uri()}?mode={mode}",
-        uri=True,
-        isolation_level=None,
-        check_same_thread=False,
-        timeout=10.0,
-    )
-    for pragma in ("trusted_schema=OFF", "cell_size_check=ON", "synchronous=FULL"):
-        db.execute(f"PRAGMA {pragma}")
-    return db
 
 
 class StateFile:
@@ -284,57 +162,13 @@ class StateFile:
         code = checks.name("code", code, StateFileError)
         keep = checks.integer("keep", keep, StateFileError, low=1, high=2**31)
         info_text = _info_text(info)
-        cls._refuse_existing(where, overwrite)
+        refuse_existing(where, overwrite)
         from spaceactors import __version__
 
         row = (FORMAT, FORMAT_VERSION, scenario, str(seed), __version__, code, time.time(),
                info_text, keep)  # fmt: skip
-        temporary = where.with_name(f".{where.name}.{secrets.token_hex(6)}.creating")
-        try:
-            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        except OSError as exc:
-            raise StateFileError(f"{where}: cannot be created ({exc.strerror or exc})") from None
-        try:
-            db = _connect(temporary, create=True)
-            try:
-                db.execute(f"PRAGMA application_id={APPLICATION_ID}")
-                db.execute(f"PRAGMA user_version={FORMAT_VERSION}")
-                db.execute("BEGIN IMMEDIATE")
-                for table, columns in _COLUMNS.items():
-                    db.execute(f"CREATE TABLE {table} ({columns})")
-                db.execute(f"INSERT INTO meta VALUES ({','.join('?' * 10)})", (*row, _digest(*row)))
-                db.execute("COMMIT")
-            finally:
-                db.close()
-            _place(temporary, where, overwrite)
-        except FileExistsError:
-            raise StateFileError(f"{where}: another process created it meanwhile") from None
-        except (OSError, *_SQL_ERRORS) as exc:
-            raise StateFileError(f"{where}: cannot be created ({exc})") from None
-        finally:
-            temporary.unlink(missing_ok=True)
+        build(where, row, overwrite)
         return cls.open(where, writable=True)
-
-    @staticmethod
-    def _refuse_existing(path: Path, overwrite: bool) -> None:
-        if not os.path.lexists(path):
-            return
-        try:
-            ours = _header(path)[68:72] == APPLICATION_ID.to_bytes(4, "big")
-        except StateFileError:
-            ours = False
-        with contextlib.suppress(OSError):
-            ours = ours or (path.is_file() and path.stat().st_size == 0)
-        if not ours:
-            raise StateFileError(
-                f"{path}: already exists and is not a spaceactors state file: choose another "
-                "path (it is never overwritten)"
-            )
-        if not overwrite:
-            raise StateFileError(
-                f"{path}: already holds a run: resume it (spaceactors resume {path}), choose "
-                "another path, or replace it (overwrite=True, --overwrite)"
-            )
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, writable: bool = False) -> StateFile:
@@ -348,13 +182,13 @@ class StateFile:
                 a SQLite database of something else, of another format version, or damaged.
         """
         where = _path(path)
-        header = _header(where)
-        if header[18:20] != b"\x01\x01":  # spaceactors never writes WAL files
-            raise StateFileError(f"{where}: damaged (its header asks for WAL mode): {_DAMAGED}")
+        head = header(where)
+        if head[18:20] != b"\x01\x01":  # spaceactors never writes WAL files
+            raise StateFileError(f"{where}: damaged (its header asks for WAL mode): {DAMAGED}")
         try:
-            db = _connect(where)
-        except _SQL_ERRORS as exc:
-            raise _sql_error(where, "opening", exc) from None
+            db = connect(where)
+        except SQL_ERRORS as exc:
+            raise sql_error(where, "opening", exc) from None
         try:
             return cls(where, db, writable)
         except BaseException:
@@ -364,48 +198,24 @@ class StateFile:
     def _validate(self) -> StateMeta:
         with self._guard("reading"):
             db = self._live()
-            application_id = db.execute("PRAGMA application_id").fetchone()[0]
-            if problem := _truncation(self.path):  # checked after any interrupted write's undo
+            if problem := schema_problem(db, self.path):
                 raise self._error(problem)
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if application_id != APPLICATION_ID:
-                what = "something else" if application_id == 0 else "another application"
-                raise self._error(
-                    f"not a spaceactors state file (it is a SQLite database of {what})"
-                )
-            if version != FORMAT_VERSION:
-                newer = version > FORMAT_VERSION
-                raise self._error(
-                    f"format version {version} is {'newer' if newer else 'older'} than this "
-                    f"spaceactors reads ({FORMAT_VERSION}): "
-                    + ("upgrade spaceactors" if newer else "start a new run")
-                )
-            for kind, name in db.execute("SELECT type, name FROM sqlite_master"):
-                if kind != "table" or name not in _COLUMNS:
-                    raise self._error(f"damaged (it holds a {kind} {name!r}): {_DAMAGED}")
-            for table, names in _NAMES.items():
-                found = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-                if not found:
-                    raise self._error(f"damaged (its table {table} is missing): {_DAMAGED}")
-                if missing := [n for n in names if n not in found]:
-                    raise self._error(
-                        f"damaged (table {table} has no column {missing[0]}): {_DAMAGED}"
-                    )
-            rows = db.execute(f"SELECT {', '.join(_NAMES['meta'])} FROM meta").fetchall()
+            rows = db.execute(f"SELECT {', '.join(NAMES['meta'])} FROM meta").fetchall()
         if len(rows) != 1:
-            raise self._error(f"damaged (its meta table has {len(rows)} rows, not 1): {_DAMAGED}")
+            raise self._error(f"damaged (its meta table has {len(rows)} rows, not 1): {DAMAGED}")
         row = self._typed("its meta row", "meta", rows[0])
-        fmt, fmt_version, scenario, seed, version_, code, created, info, keep, digest = row
-        if digest != _digest(*row[:-1]):
-            raise self._error(f"damaged (its meta row's checksum does not match): {_DAMAGED}")
-        if fmt != FORMAT or fmt_version != version or not re.fullmatch(r"-?[0-9]{1,20}", seed):
-            raise self._error(f"damaged (its meta row is inconsistent): {_DAMAGED}")
+        fmt, fmt_version, scenario, seed, version_, code, created, info, keep, stored = row
+        if stored != digest(*row[:-1]):
+            raise self._error(f"damaged (its meta row's checksum does not match): {DAMAGED}")
+        seed_ok = re.fullmatch(r"-?[0-9]{1,20}", seed)
+        if fmt != FORMAT or fmt_version != FORMAT_VERSION or not seed_ok:
+            raise self._error(f"damaged (its meta row is inconsistent): {DAMAGED}")
         try:
             loaded = json.loads(info)
         except (ValueError, RecursionError):
             loaded = None
         if not isinstance(loaded, dict) or keep < 1:
-            raise self._error(f"damaged (its meta row is inconsistent): {_DAMAGED}")
+            raise self._error(f"damaged (its meta row is inconsistent): {DAMAGED}")
         return StateMeta(scenario, int(seed), code, version_, created, loaded, keep)
 
     @property
@@ -455,14 +265,14 @@ class StateFile:
                 " LIMIT 1"
             ).fetchone() or (0, 0.0, 0)
             if type(last[1]) is not float or type(last[2]) is not int:
-                raise self._error(f"checkpoint {last[0]} is damaged (wrong types): {_DAMAGED}")
+                raise self._error(f"checkpoint {last[0]} is damaged (wrong types): {DAMAGED}")
             if sim_time < last[1] or trace_count < last[2]:
                 raise self._error(
                     f"a checkpoint at sim_time {sim_time} after {trace_count} events would go "
                     f"back from checkpoint {last[0]} (sim_time {last[1]}, {last[2]} events)"
                 )
             row = (last[0] + 1, sim_time, trace_count, time.time(), payload)
-            db.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)", (*row, _digest(*row)))
+            db.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)", (*row, digest(*row)))
             db.execute("DELETE FROM checkpoints WHERE number <= ?", (row[0] - self._meta.keep,))
         return row[0]
 
@@ -482,16 +292,16 @@ class StateFile:
 
     def _checkpoints(self, order: str) -> list[Checkpoint]:
         with self._guard("reading checkpoints"):
-            names = ", ".join(_NAMES["checkpoints"])
+            names = ", ".join(NAMES["checkpoints"])
             rows = self._live().execute(f"SELECT {names} FROM checkpoints {order}").fetchall()
         found = []
         for row in rows:
             what = f"checkpoint {row[0]}"
-            number, sim_time, trace_count, taken_at, payload, digest = self._typed(
+            number, sim_time, trace_count, taken_at, payload, stored = self._typed(
                 what, "checkpoints", row
             )
-            if digest != _digest(*row[:-1]):
-                raise self._error(f"{what} is damaged (its checksum does not match): {_DAMAGED}")
+            if stored != digest(*row[:-1]):
+                raise self._error(f"{what} is damaged (its checksum does not match): {DAMAGED}")
             if not (math.isfinite(sim_time) and sim_time >= 0 and trace_count >= 0):
                 raise self._error(f"{what} is damaged (sim_time or trace_count out of range)")
             found.append(Checkpoint(number, sim_time, trace_count, taken_at, payload))
@@ -520,7 +330,7 @@ class StateFile:
                     f"which ends at event {last[0]}: append segments in order"
                 )
             row = (first, count, codec, data)
-            db.execute("INSERT INTO trace_segments VALUES (?, ?, ?, ?, ?)", (*row, _digest(*row)))
+            db.execute("INSERT INTO trace_segments VALUES (?, ?, ?, ?, ?)", (*row, digest(*row)))
 
     def trace_segments(self, start: int = 0) -> Iterator[TraceSegment]:
         """The stored trace segments holding events from index `start` on, in order, each
@@ -541,7 +351,7 @@ class StateFile:
         if found is not None:  # verify the one before too: a damaged row must not hide there
             before = self._segment("first < ? ORDER BY first DESC", found.first)
             if before is not None and before.first + before.count > found.first:
-                raise self._error(f"damaged (trace segments overlap at {found.first}): {_DAMAGED}")
+                raise self._error(f"damaged (trace segments overlap at {found.first}): {DAMAGED}")
         while found is not None:
             yield found
             expected = found.first + found.count
@@ -552,11 +362,11 @@ class StateFile:
                     if found.first > expected
                     else f"the trace segment from event {found.first} overlaps the one before"
                 )
-                raise self._error(f"damaged ({problem}): {_DAMAGED}")
+                raise self._error(f"damaged ({problem}): {DAMAGED}")
 
     def _segment(self, where: str, index: int) -> TraceSegment | None:
         """The first segment matching `where` (with `index` for its ``?``), verified."""
-        names = ", ".join(_NAMES["trace_segments"])
+        names = ", ".join(NAMES["trace_segments"])
         with self._guard("reading the trace"):
             row = self._live().execute(
                 f"SELECT {names} FROM trace_segments WHERE {where} LIMIT 1", (index,)
@@ -564,11 +374,11 @@ class StateFile:
         if row is None:
             return None
         what = f"the trace segment from event {row[0]}"
-        first, count, codec, data, digest = self._typed(what, "trace_segments", row)
-        if digest != _digest(*row[:-1]):
-            raise self._error(f"{what} is damaged (its checksum does not match): {_DAMAGED}")
+        first, count, codec, data, stored = self._typed(what, "trace_segments", row)
+        if stored != digest(*row[:-1]):
+            raise self._error(f"{what} is damaged (its checksum does not match): {DAMAGED}")
         if first < 0 or count < 1:
-            raise self._error(f"{what} is damaged (its count is {count}): {_DAMAGED}")
+            raise self._error(f"{what} is damaged (its count is {count}): {DAMAGED}")
         return TraceSegment(first, count, codec, data)
 
     def drop_trace_before(self, event_index: int) -> int:
@@ -606,11 +416,11 @@ class StateFile:
         return self._db
 
     def _typed(self, what: str, table: str, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        for name, kind, value in zip(_NAMES[table], _KINDS[table], row, strict=True):
+        for name, kind, value in zip(NAMES[table], KINDS[table], row, strict=True):
             if type(value) is not kind:
-                shown = _SQL_NAMES.get(type(value), type(value).__name__)
+                shown = SQL_NAMES.get(type(value), type(value).__name__)
                 raise self._error(
-                    f"{what} is damaged (its {name} is {shown}, not {_SQL_NAMES[kind]}): {_DAMAGED}"
+                    f"{what} is damaged (its {name} is {shown}, not {SQL_NAMES[kind]}): {DAMAGED}"
                 )
         return row
 
@@ -620,8 +430,8 @@ class StateFile:
         with self._lock:
             try:
                 yield
-            except _SQL_ERRORS as exc:
-                raise _sql_error(self.path, doing, exc) from None
+            except SQL_ERRORS as exc:
+                raise sql_error(self.path, doing, exc) from None
             except OSError as exc:
                 raise self._error(f"{doing} failed ({exc.strerror or exc})") from None
 
@@ -637,6 +447,6 @@ class StateFile:
                 yield db
                 db.execute("COMMIT")
             except BaseException:
-                with contextlib.suppress(*_SQL_ERRORS):
+                with contextlib.suppress(*SQL_ERRORS):
                     db.execute("ROLLBACK")
                 raise
