@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 import spaceactors as sa
-from spaceactors.checkpoint import APPLICATION_ID, FORMAT_VERSION, StateFile, TraceSegment
+from spaceactors.checkpoint import StateFile, TraceSegment
+from spaceactors.checkpoint.sqlitefile import APPLICATION_ID, FORMAT_VERSION
 
 RUN = {"scenario": "docking", "seed": 7, "code": "abc123"}
 

@@ -3,21 +3,6 @@
 The core imports this package only when a run checkpoints or resumes.
 """
 
-from spaceactors.checkpoint.sqlitefile import APPLICATION_ID, FORMAT_VERSION
-from spaceactors.checkpoint.store import (
-    KEEP,
-    Checkpoint,
-    StateFile,
-    StateMeta,
-    TraceSegment,
-)
+from spaceactors.checkpoint.store import Checkpoint, StateFile, StateMeta, TraceSegment
 
-__all__ = [
-    "APPLICATION_ID",
-    "FORMAT_VERSION",
-    "KEEP",
-    "Checkpoint",
-    "StateFile",
-    "StateMeta",
-    "TraceSegment",
-]
+__all__ = ["Checkpoint", "StateFile", "StateMeta", "TraceSegment"]

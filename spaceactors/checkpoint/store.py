@@ -143,18 +143,26 @@ class StateFile:
         keep: int = KEEP,
         overwrite: bool = False,
     ) -> StateFile:
-        """Create a state file for a new run at `path` and open it for writing.
+        """Create the state file of a new run at `path` and open it for writing.
 
-        The file appears whole or not at all (it is built beside `path`, then linked in).
+        The file appears whole or not at all: it is built beside `path`, then linked in.
+
         Args:
-            scenario: the scenario's name. seed: the run's seed, in [-2**63, 2**64).
+            path: where the file goes; nothing may be there (see `overwrite`).
+            scenario: the scenario's name (compared by `check_matches`).
+            seed: the run's seed, an int in [-2**63, 2**64).
             code: a fingerprint of the code that runs (compared by `check_matches`).
-            info: a JSON object kept with the run. keep: checkpoints kept (>= 1).
-            overwrite: replace an existing state file (or empty file) at `path`.
+            info: a JSON object kept with the run (a dict with str keys), or None.
+            keep: how many checkpoints to keep (>= 1); older ones are deleted.
+            overwrite: replace a state file (or an empty file) already at `path`.
+
+        Returns:
+            The new file, open for writing, with no checkpoint yet.
+
         Raises:
-            StateFileError: `path` exists (a file that is not a state file is never
-                replaced; a state file only with `overwrite`), an argument is invalid, or
-                the file cannot be written.
+            StateFileError: something is at `path` (a file that is not a state file is
+                never replaced; a state file only with `overwrite`), an argument is
+                invalid, or the file cannot be created.
         """
         where = _path(path)
         scenario = checks.name("scenario", scenario, StateFileError)
