@@ -141,7 +141,8 @@ def _read_sqlite(path: Path) -> Iterator[TraceEvent]:
             "SELECT seq, time, kind, actor, peer, message_type, message_id, detail"
             " FROM events ORDER BY seq"
         ).fetchall()
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # a damaged file's SQLite
+        # message may itself not be UTF-8
         raise ValueError(f"{path} is not a trace database ({exc})") from None
     finally:
         db.close()
