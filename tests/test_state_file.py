@@ -464,3 +464,49 @@ def test_a_bad_file_is_refused_with_one_line_naming_it(run_db: Path, case: str) 
     text = refusal(lambda: read_all(run_db))
     assert text.startswith(f"{run_db}: ")
     assert words in text
+
+
+HOSTILE = [10**400, -1, math.nan, math.inf, True, None, "x", "\ud800", "a" * 100_000, [1], b"x",
+           1j, object(), {"k": object()}]  # fmt: skip
+CALLS: dict[str, Callable[[StateFile, Path, object], object]] = {
+    "create path": lambda s, p, v: make(v),  # type: ignore[arg-type]
+    "create overwrite": lambda s, p, v: make(p.with_name("new.db"), overwrite=v),
+    "open path": lambda s, p, v: StateFile.open(v),  # type: ignore[arg-type]
+    "open writable": lambda s, p, v: StateFile.open(p, writable=v),  # type: ignore[arg-type]
+    "sim_time": lambda s, p, v: s.write_checkpoint(v, 40, b""),  # type: ignore[arg-type]
+    "trace_count": lambda s, p, v: s.write_checkpoint(999.0, v, b""),  # type: ignore[arg-type]
+    "payload": lambda s, p, v: s.write_checkpoint(999.0, 40, v),  # type: ignore[arg-type]
+    "first": lambda s, p, v: s.append_trace_segment(v, 1, "c", b""),  # type: ignore[arg-type]
+    "count": lambda s, p, v: s.append_trace_segment(30, v, "c", b""),  # type: ignore[arg-type]
+    "codec": lambda s, p, v: s.append_trace_segment(30, 1, v, b""),  # type: ignore[arg-type]
+    "data": lambda s, p, v: s.append_trace_segment(30, 1, "c", v),  # type: ignore[arg-type]
+    "start": lambda s, p, v: list(s.trace_segments(v)),  # type: ignore[arg-type]
+    "event_index": lambda s, p, v: s.drop_trace_before(v),  # type: ignore[arg-type]
+    "scenario": lambda s, p, v: s.check_matches(scenario=v, code="abc123"),  # type: ignore[arg-type]
+    "code": lambda s, p, v: s.check_matches(scenario="docking", code=v),  # type: ignore[arg-type]
+}
+
+
+ACCEPTS = {"create path": str, "open path": str, "create overwrite": bool, "open writable": bool,
+           "sim_time": float, "payload": bytes, "data": bytes, "codec": str, "scenario": str,
+           "code": str}  # fmt: skip
+
+
+@pytest.mark.parametrize("argument", CALLS)
+def test_every_argument_refuses_hostile_values_with_the_one_error(
+    run_db: Path, argument: str
+) -> None:
+    with StateFile.open(run_db, writable=True) as state:
+        for value in HOSTILE:
+            try:
+                result = CALLS[argument](state, run_db, value)
+            except sa.StateFileError as error:
+                refused: sa.StateFileError | None = error
+            else:
+                refused = None
+                if isinstance(result, StateFile):
+                    result.close()
+            if refused is None:  # accepted: only a value of the right type may be
+                assert type(value) is ACCEPTS.get(argument, int), (argument, value)
+            else:
+                assert len(str(refused)) < 300 + len(str(run_db)), str(refused)

@@ -11,6 +11,7 @@ import sqlite3
 import struct
 from pathlib import Path
 
+from spaceactors.checks import shorten
 from spaceactors.errors import StateFileError
 
 FORMAT = "spaceactors-state"
@@ -225,7 +226,7 @@ def schema_problem(db: sqlite3.Connection, path: Path) -> str | None:
         )
     for kind, name in db.execute("SELECT type, name FROM sqlite_master"):
         if kind != "table" or name not in COLUMNS:
-            return f"damaged (it holds a {kind} {name!r}): {DAMAGED}"
+            return f"damaged (it holds a {kind} {shorten(str(name))!r}): {DAMAGED}"
     for table, names in NAMES.items():
         found = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         if not found:

@@ -87,9 +87,21 @@ class StateMeta:
 
 
 def _path(path: object) -> Path:
-    if isinstance(path, str | os.PathLike) and isinstance(os.fspath(path), str):
-        return Path(path)
-    raise StateFileError(f"a state file path must be a str or a PathLike, got {path!r:.60}")
+    """`path` as a `Path`: a str or str PathLike the file system can take (else refused)."""
+    if isinstance(path, str | os.PathLike) and isinstance(text := os.fspath(path), str):
+        with contextlib.suppress(UnicodeEncodeError):
+            if 0 < len(os.fsencode(text)) <= 4096 and "\0" not in text:
+                return Path(text)
+    raise StateFileError(
+        f"a state file path must be a non-empty str or PathLike of at most 4096 bytes that the "
+        f"file system can encode, got {checks.short_repr(path)}"
+    )
+
+
+def _flag(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise StateFileError(f"{name} must be True or False, got {checks.short_repr(value)}")
 
 
 def _blob(name: str, value: object) -> bytes:
@@ -169,7 +181,7 @@ class StateFile:
         seed = checks.integer("seed", seed, StateFileError, low=-(2**63), high=2**64 - 1)
         code = checks.name("code", code, StateFileError)
         keep = checks.integer("keep", keep, StateFileError, low=1, high=2**31)
-        info_text = _info_text(info)
+        info_text, overwrite = _info_text(info), _flag("overwrite", overwrite)
         refuse_existing(where, overwrite)
         from spaceactors import __version__
 
@@ -189,7 +201,7 @@ class StateFile:
             StateFileError: the file is missing, a directory, empty, truncated, not SQLite,
                 a SQLite database of something else, of another format version, or damaged.
         """
-        where = _path(path)
+        where, writable = _path(path), _flag("writable", writable)
         head = header(where)
         if head[18:20] != b"\x01\x01":  # spaceactors never writes WAL files
             raise StateFileError(f"{where}: damaged (its header asks for WAL mode): {DAMAGED}")
@@ -240,15 +252,19 @@ class StateFile:
         """
         from spaceactors import __version__
 
-        meta = self._meta
+        scenario = checks.name("scenario", scenario, StateFileError)
+        code = checks.name("code", code, StateFileError)
+        meta, short = self._meta, checks.shorten
         if scenario != meta.scenario:
-            raise self._error(f"was written by scenario {meta.scenario!r}, not {scenario!r}",
-                              sep=" ")
+            raise self._error(
+                f"was written by scenario {short(meta.scenario)!r}, not {short(scenario)!r}",
+                sep=" ",
+            )
         if (code, __version__) != (meta.code, meta.spaceactors_version):
             raise self._error(
-                f"was written by spaceactors {meta.spaceactors_version} / code {meta.code}, "
-                f"this is spaceactors {__version__} / code {code}: resume it with the code that "
-                "wrote it, or start a new run",
+                f"was written by spaceactors {short(meta.spaceactors_version)} / code "
+                f"{short(meta.code)}, this is spaceactors {__version__} / code {short(code)}: "
+                "resume it with the code that wrote it, or start a new run",
                 sep=" ",
             )
 
