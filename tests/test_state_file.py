@@ -189,6 +189,7 @@ def test_a_read_only_or_closed_file_refuses_writes(run_db: Path) -> None:
     assert "read-only" in refusal(lambda: state.write_checkpoint(999.0, 99, b""))
     assert "read-only" in refusal(lambda: state.append_trace_segment(30, 1, "msgpack", b""))
     assert "read-only" in refusal(lambda: state.drop_trace_before(30))
+    assert "read-only" in refusal(lambda: state.drop_trace_from(30))
     state.close()
     state.close()
     assert refusal(state.latest) == f"{run_db} is closed"
@@ -223,6 +224,33 @@ def test_a_trace_segment_must_follow_the_stored_trace(
         refusal(lambda: state.append_trace_segment(first, count, "msgpack", b""))
         state.append_trace_segment(30, 5, "msgpack", b"")
         assert [s.first for s in state.trace_segments(25)] == [20, 30]
+
+
+def test_a_checkpoint_and_the_trace_before_it_are_written_together(run_db: Path) -> None:
+    with StateFile.open(run_db, writable=True) as state:
+        segment = TraceSegment(30, 7, "msgpack", b"events")
+        assert state.write_checkpoint(240.0, 37, b"state", segment=segment) == 4
+        assert list(state.trace_segments(36)) == [segment]
+        for bad in [
+            TraceSegment(38, 2, "msgpack", b""),  # a gap after the stored trace
+            TraceSegment(37, 2, "msgpack", b""),  # ends before the checkpoint's trace_count
+            TraceSegment(37, 3, "", b""),  # no codec
+            (37, 3),
+        ]:
+            refusal(lambda: state.write_checkpoint(300.0, 40, b"", segment=bad))  # type: ignore[arg-type]  # noqa: B023
+        assert [c.number for c in state.checkpoints()] == [2, 3, 4]  # nothing else was written
+        assert [s.first for s in state.trace_segments()] == [0, 10, 20, 30]
+
+
+def test_the_trace_past_a_checkpoint_can_be_dropped_from_a_segment_start(run_db: Path) -> None:
+    with StateFile.open(run_db, writable=True) as state:
+        state.append_trace_segment(30, 5, "msgpack", b"after the last checkpoint")
+        text = refusal(lambda: state.drop_trace_from(33))
+        assert "event 33 is inside the trace segment from event 30" in text
+        assert state.drop_trace_from(30) == 1
+        assert state.drop_trace_from(30) == 0
+        assert [s.first for s in state.trace_segments()] == [0, 10, 20]
+        state.append_trace_segment(30, 2, "msgpack", b"again")
 
 
 def test_a_gap_in_the_trace_is_refused(run_db: Path) -> None:
@@ -274,7 +302,7 @@ def test_writes_from_another_thread_are_serialised(tmp_path: Path) -> None:
 WRITER = textwrap.dedent(
     """
     import hashlib, sys
-    from spaceactors.checkpoint import StateFile
+    from spaceactors.checkpoint import StateFile, TraceSegment
 
     def payload(number, size):
         return hashlib.sha256(b"%d" % number).digest() * (size // 32)
@@ -286,7 +314,8 @@ WRITER = textwrap.dedent(
             number += 1
             print("writing", number, flush=True)
             data = payload(number, int(sys.argv[2]))
-            assert state.write_checkpoint(float(number), number, data) == number
+            segment = TraceSegment(number - 1, 1, "msgpack", data[:1000])
+            assert state.write_checkpoint(float(number), number, data, segment=segment) == number
             print("wrote", number, flush=True)
     """
 )
@@ -307,7 +336,8 @@ def test_a_writer_killed_mid_write_leaves_the_previous_checkpoint_intact(tmp_pat
     path = tmp_path / "run.db"
     with make(path, keep=2) as state:
         for number in (1, 2):
-            state.write_checkpoint(float(number), number, payload(number, size))
+            segment = TraceSegment(number - 1, 1, "msgpack", payload(number, size)[:1000])
+            state.write_checkpoint(float(number), number, payload(number, size), segment=segment)
     rng = random.Random(15)
     interrupted = 0
     for trial in range(6):
@@ -342,6 +372,9 @@ def test_a_writer_killed_mid_write_leaves_the_previous_checkpoint_intact(tmp_pat
             assert wrote <= latest.number <= started
             assert latest.payload == payload(latest.number, size)
             assert latest.trace_count == latest.number
+            *_, last = state.trace_segments(latest.trace_count - 1)  # the checkpoint's trace
+            assert last.first + last.count == latest.trace_count  # and nothing after it
+            assert last.data == payload(latest.number, size)[:1000]
             assert len(state.checkpoints()) == 2
     with StateFile.open(path, writable=True) as state:
         state.write_checkpoint(1e6, 10**6, b"after")
@@ -482,6 +515,8 @@ CALLS: dict[str, Callable[[StateFile, Path, object], object]] = {
     "data": lambda s, p, v: s.append_trace_segment(30, 1, "c", v),  # type: ignore[arg-type]
     "start": lambda s, p, v: list(s.trace_segments(v)),  # type: ignore[arg-type]
     "event_index": lambda s, p, v: s.drop_trace_before(v),  # type: ignore[arg-type]
+    "drop from": lambda s, p, v: s.drop_trace_from(v),  # type: ignore[arg-type]
+    "segment": lambda s, p, v: s.write_checkpoint(999.0, 40, b"", segment=v),  # type: ignore[arg-type]
     "scenario": lambda s, p, v: s.check_matches(scenario=v, code="abc123"),  # type: ignore[arg-type]
     "code": lambda s, p, v: s.check_matches(scenario="docking", code=v),  # type: ignore[arg-type]
 }
@@ -489,7 +524,7 @@ CALLS: dict[str, Callable[[StateFile, Path, object], object]] = {
 
 ACCEPTS = {"create path": str, "open path": str, "create overwrite": bool, "open writable": bool,
            "sim_time": float, "payload": bytes, "data": bytes, "codec": str, "scenario": str,
-           "code": str}  # fmt: skip
+           "code": str, "segment": type(None)}  # fmt: skip
 
 
 @pytest.mark.parametrize("argument", CALLS)

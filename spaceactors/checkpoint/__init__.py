@@ -3,6 +3,7 @@
 The core imports this package only when a run checkpoints or resumes.
 """
 
-from spaceactors.checkpoint.store import Checkpoint, StateFile, StateMeta, TraceSegment
+from spaceactors.checkpoint.records import Checkpoint, StateMeta, TraceSegment
+from spaceactors.checkpoint.store import StateFile
 
 __all__ = ["Checkpoint", "StateFile", "StateMeta", "TraceSegment"]

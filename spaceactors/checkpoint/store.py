@@ -23,9 +23,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from spaceactors import checks
+from spaceactors.checkpoint.records import (
+    Checkpoint,
+    StateMeta,
+    TraceSegment,
+    checked_blob,
+    checked_flag,
+    checked_info,
+    checked_path,
+    checked_segment,
+)
 from spaceactors.checkpoint.sqlitefile import (
     DAMAGED,
     FORMAT,
@@ -46,82 +54,6 @@ from spaceactors.errors import StateFileError
 
 KEEP = 3
 """How many checkpoints a state file keeps by default (older ones are deleted)."""
-
-
-@attrs.frozen
-class Checkpoint:
-    """A verified checkpoint as stored: `number` (1, 2, ... in order of writing), `sim_time`
-    (virtual seconds on the run's clock), `trace_count` (trace events before it), `taken_at`
-    (wall-clock seconds since the epoch) and `payload` (the caller's msgpack bytes)."""
-
-    number: int
-    sim_time: float
-    trace_count: int
-    taken_at: float
-    payload: bytes
-
-
-@attrs.frozen
-class TraceSegment:
-    """A verified run of `count` trace events from event index `first` (0-based), encoded by
-    the codec named `codec` as `data`."""
-
-    first: int
-    count: int
-    codec: str
-    data: bytes
-
-
-@attrs.frozen
-class StateMeta:
-    """The run a state file belongs to, as `StateFile.create` recorded it; `created_at` is
-    wall-clock seconds since the epoch, `info` the caller's JSON object."""
-
-    scenario: str
-    seed: int
-    code: str
-    spaceactors_version: str
-    created_at: float
-    info: dict[str, Any]
-    keep: int
-
-
-def _path(path: object) -> Path:
-    """`path` as a `Path`: a str or str PathLike the file system can take (else refused)."""
-    if isinstance(path, str | os.PathLike) and isinstance(text := os.fspath(path), str):
-        with contextlib.suppress(UnicodeEncodeError):
-            if 0 < len(os.fsencode(text)) <= 4096 and "\0" not in text:
-                return Path(text)
-    raise StateFileError(
-        f"a state file path must be a non-empty str or PathLike of at most 4096 bytes that the "
-        f"file system can encode, got {checks.short_repr(path)}"
-    )
-
-
-def _flag(name: str, value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise StateFileError(f"{name} must be True or False, got {checks.short_repr(value)}")
-
-
-def _blob(name: str, value: object) -> bytes:
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    raise StateFileError(f"{name} must be bytes, got {checks.short_repr(value)}")
-
-
-def _info_text(info: object) -> str:
-    """`info` as JSON text, if it is a JSON object that survives the round trip unchanged."""
-    try:
-        text = json.dumps({} if info is None else info, allow_nan=False, sort_keys=True)
-        if isinstance(info, dict | None) and json.loads(text) == (info or {}):
-            return text
-    except (TypeError, ValueError, RecursionError):
-        pass
-    raise StateFileError(
-        f"info must be a JSON object (a dict with str keys and JSON values), "
-        f"got {checks.short_repr(info)}"
-    )
 
 
 class StateFile:
@@ -176,12 +108,12 @@ class StateFile:
                 never replaced; a state file only with `overwrite`), an argument is
                 invalid, or the file cannot be created.
         """
-        where = _path(path)
+        where = checked_path(path)
         scenario = checks.name("scenario", scenario, StateFileError)
         seed = checks.integer("seed", seed, StateFileError, low=-(2**63), high=2**64 - 1)
         code = checks.name("code", code, StateFileError)
         keep = checks.integer("keep", keep, StateFileError, low=1, high=2**31)
-        info_text, overwrite = _info_text(info), _flag("overwrite", overwrite)
+        info_text, overwrite = checked_info(info), checked_flag("overwrite", overwrite)
         refuse_existing(where, overwrite)
         from spaceactors import __version__
 
@@ -201,7 +133,7 @@ class StateFile:
             StateFileError: the file is missing, a directory, empty, truncated, not SQLite,
                 a SQLite database of something else, of another format version, or damaged.
         """
-        where, writable = _path(path), _flag("writable", writable)
+        where, writable = checked_path(path), checked_flag("writable", writable)
         head = header(where)
         if head[18:20] != b"\x01\x01":  # spaceactors never writes WAL files
             raise StateFileError(f"{where}: damaged (its header asks for WAL mode): {DAMAGED}")
@@ -268,22 +200,49 @@ class StateFile:
                 sep=" ",
             )
 
-    def write_checkpoint(self, sim_time: float, trace_count: int, payload: bytes) -> int:
+    def write_checkpoint(
+        self,
+        sim_time: float,
+        trace_count: int,
+        payload: bytes,
+        *,
+        segment: TraceSegment | None = None,
+    ) -> int:
         """Store a checkpoint taken at `sim_time` (virtual seconds) after `trace_count` trace
         events, in one durable transaction that also deletes all but the last ``meta.keep``
         checkpoints. A kill at any moment leaves either this checkpoint or none of it.
+
+        Args:
+            sim_time: the run's clock at the checkpoint, in virtual seconds (>= 0, finite).
+            trace_count: how many trace events the run recorded before it (>= 0).
+            payload: the captured state (msgpack bytes); stored as is.
+            segment: the trace since the last segment, ending at event `trace_count`, stored in
+                the same transaction (as `append_trace_segment` would), so the stored trace
+                never runs past the latest checkpoint.
 
         Returns:
             The new checkpoint's number (one more than the latest's, 1 for the first).
         Raises:
             StateFileError: the file is closed or read-only, an argument is invalid, the
-                checkpoint goes back in time (or trace) from the latest one, or the write
-                failed (disk full...); the file is then unchanged.
+                checkpoint goes back in time (or trace) from the latest one, the segment does
+                not end at `trace_count` or follow the stored trace, or the write failed
+                (disk full...); the file is then unchanged.
         """
         sim_time = checks.seconds("sim_time", sim_time, StateFileError)
         trace_count = checks.integer("trace_count", trace_count, StateFileError, high=2**63 - 1)
-        payload = _blob("payload", payload)
+        payload = checked_blob("payload", payload)
+        if segment is not None:
+            if not isinstance(segment, TraceSegment):
+                raise StateFileError(f"segment must be a TraceSegment, got {segment!r:.60}")
+            segment = checked_segment(segment.first, segment.count, segment.codec, segment.data)
+            if segment.first + segment.count != trace_count:
+                raise StateFileError(
+                    f"the trace segment ends at event {segment.first + segment.count}, not at "
+                    f"the checkpoint's trace_count {trace_count}"
+                )
         with self._writing("writing a checkpoint") as db:
+            if segment is not None:
+                self._append(db, segment)
             last = db.execute(
                 "SELECT number, sim_time, trace_count FROM checkpoints ORDER BY number DESC"
                 " LIMIT 1"
@@ -340,21 +299,21 @@ class StateFile:
             StateFileError: an argument is invalid, `first` does not follow the stored trace,
                 the file is closed or read-only, or the write failed (the file is unchanged).
         """
-        first = checks.integer("first", first, StateFileError, high=2**62)
-        count = checks.integer("count", count, StateFileError, low=1, high=2**62)
-        codec = checks.name("codec", codec, StateFileError)
-        data = _blob("data", data)
+        segment = checked_segment(first, count, codec, data)
         with self._writing("appending a trace segment") as db:
-            last = db.execute(
-                "SELECT first + count FROM trace_segments ORDER BY first DESC LIMIT 1"
-            ).fetchone()
-            if last is not None and last[0] != first:
-                raise self._error(
-                    f"a trace segment from event {first} does not follow the stored trace, "
-                    f"which ends at event {last[0]}: append segments in order"
-                )
-            row = (first, count, codec, data)
-            db.execute("INSERT INTO trace_segments VALUES (?, ?, ?, ?, ?)", (*row, digest(*row)))
+            self._append(db, segment)
+
+    def _append(self, db: sqlite3.Connection, segment: TraceSegment) -> None:
+        last = db.execute(
+            "SELECT first + count FROM trace_segments ORDER BY first DESC LIMIT 1"
+        ).fetchone()
+        if last is not None and last[0] != segment.first:
+            raise self._error(
+                f"a trace segment from event {segment.first} does not follow the stored trace, "
+                f"which ends at event {last[0]}: append segments in order"
+            )
+        row = (segment.first, segment.count, segment.codec, segment.data)
+        db.execute("INSERT INTO trace_segments VALUES (?, ?, ?, ?, ?)", (*row, digest(*row)))
 
     def trace_segments(self, start: int = 0) -> Iterator[TraceSegment]:
         """The stored trace segments holding events from index `start` on, in order, each
@@ -416,6 +375,28 @@ class StateFile:
         with self._writing("dropping trace segments") as db:
             query = "DELETE FROM trace_segments WHERE first + count <= ?"
             cursor = db.execute(query, (event_index,))
+        return cursor.rowcount
+
+    def drop_trace_from(self, event_index: int) -> int:
+        """Delete the trace segments from event `event_index` on (e.g. past the checkpoint a
+        run resumes from), in one transaction. Returns how many were deleted.
+
+        Raises:
+            StateFileError: `event_index` falls inside a segment (not at its start), the file
+                is closed or read-only, or the write failed.
+        """
+        event_index = checks.integer("event_index", event_index, StateFileError, high=2**63 - 1)
+        with self._writing("dropping trace segments") as db:
+            inside = db.execute(
+                "SELECT first FROM trace_segments WHERE first < ?1 AND first + count > ?1",
+                (event_index,),
+            ).fetchone()
+            if inside is not None:
+                raise self._error(
+                    f"event {event_index} is inside the trace segment from event {inside[0]}: "
+                    "drop from the start of a segment"
+                )
+            cursor = db.execute("DELETE FROM trace_segments WHERE first >= ?", (event_index,))
         return cursor.rowcount
 
     def close(self) -> None:
