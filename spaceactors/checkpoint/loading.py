@@ -257,7 +257,7 @@ def _attrs(loader: Loader, data: list[object]) -> object:
     if _CACHED_HASH.get(cls, False):
         setter(instance, "_attrs_cached_hash", None)
     try:
-        attrs.validate(instance)
+        attrs.validate(instance)  # type: ignore[arg-type]
     except Exception as exc:  # a validator's own error type: say it as ours
         raise Bad(f"{cls.__qualname__} refuses the saved fields: {exc}") from None
     return instance

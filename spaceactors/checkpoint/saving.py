@@ -24,8 +24,7 @@ from __future__ import annotations
 import collections
 import enum
 import random
-from collections.abc import Callable, Mapping
-from operator import attrgetter
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 
 import attrs
@@ -58,36 +57,46 @@ class Saver:
     __slots__ = ("memo", "n")
 
     def __init__(self, shared: Mapping[str, object]) -> None:
-        self.memo: dict[int, int | str] = {id(obj): name for name, obj in shared.items()}
+        self.memo: dict[int, int | str] = dict(zip(map(id, shared.values()), shared, strict=True))
         self.n = 0
 
     def save(self, value: object) -> object:
         """The plain form of `value`. Raises `Refused`."""
         cls = type(value)
-        if cls is float or (cls is str and value.isascii()):  # type: ignore[attr-defined]
+        if cls in SELF or (cls is str and value.isascii()):  # type: ignore[attr-defined]
             return value
-        if cls in SELF:
-            return value
-        if cls is int:
-            return value if INT_MIN <= value <= INT_MAX else ["i", str(value)]  # type: ignore[operator]
-        seen = self.memo.get(id(value))
-        if seen is not None:
-            return ["r", seen] if type(seen) is int else ["S", seen]
         saver = SAVERS.get(cls)
         if saver is None:
             saver = plan(cls)
         return saver(self, value)
 
-    def mutable(self, value: object) -> None:
-        self.memo[id(value)] = self.n
-        self.n += 1
+    def first(self, value: object) -> object:
+        """None the first time `value` is met (it gets the next number); else what stands
+        for it: a reference to its number, or its shared name."""
+        memo = self.memo
+        key = id(value)
+        seen = memo.get(key)
+        if seen is None:
+            memo[key] = self.n
+            self.n += 1
+            return None
+        return ["r", seen] if type(seen) is int else ["S", seen]
 
-    def items(self, tag: str, values: object) -> list[object]:
+    def items(self, tag: str, values: Iterable[object]) -> list[object]:
         out: list[object] = [tag]
+        append = out.append
         save = self.save
         try:
-            for item in values:  # type: ignore[attr-defined]
-                out.append(item if type(item) in SELF else save(item))
+            for item in values:
+                cls = type(item)
+                if (
+                    cls in SELF
+                    or (cls is str and item.isascii())  # type: ignore[attr-defined]
+                    or (cls is int and INT_MIN <= item <= INT_MAX)  # type: ignore[operator]
+                ):
+                    append(item)
+                else:
+                    append(save(item))
         except Refused as refused:
             refused.path.append(f"[{len(out) - 1}]")
             raise
@@ -109,15 +118,24 @@ class Saver:
                 raise
         return out
 
-    def fields(self, names: Mapping[str, object]) -> dict[str, object]:
+    def fields(self, names: Iterable[str], values: Iterable[object]) -> dict[str, object]:
         out: dict[str, object] = {}
         save = self.save
-        for name, item in names.items():
-            try:
-                out[name] = item if type(item) in SELF else save(item)
-            except Refused as refused:
-                refused.path.append(f".{name}")
-                raise
+        name = ""
+        try:
+            for name, item in zip(names, values, strict=True):
+                cls = type(item)
+                if (
+                    cls in SELF
+                    or (cls is str and item.isascii())  # type: ignore[attr-defined]
+                    or (cls is int and INT_MIN <= item <= INT_MAX)  # type: ignore[operator]
+                ):
+                    out[name] = item
+                else:
+                    out[name] = save(item)
+        except Refused as refused:
+            refused.path.append(f".{name}")
+            raise
         return out
 
 
@@ -138,7 +156,9 @@ def _str(saver: Saver, value: str) -> object:
 
 
 def _list(saver: Saver, value: list[object]) -> object:
-    saver.mutable(value)
+    seen = saver.first(value)
+    if seen is not None:
+        return seen
     return saver.items("l", value)
 
 
@@ -147,7 +167,9 @@ def _tuple(saver: Saver, value: tuple[object, ...]) -> object:
 
 
 def _set(saver: Saver, value: set[object]) -> object:
-    saver.mutable(value)
+    seen = saver.first(value)
+    if seen is not None:
+        return seen
     return _elements(saver, "s", value)
 
 
@@ -168,35 +190,36 @@ def _elements(saver: Saver, tag: str, value: set[object] | frozenset[object]) ->
 
 
 def _deque(saver: Saver, value: collections.deque[object]) -> object:
-    saver.mutable(value)
+    seen = saver.first(value)
+    if seen is not None:
+        return seen
     out = saver.items("q", value)
     out.insert(1, value.maxlen)
     return out
 
 
 def _dict(saver: Saver, value: dict[object, object]) -> object:
-    saver.mutable(value)
+    seen = saver.first(value)
+    if seen is not None:
+        return seen
     for key in value:
         if type(key) is not str or not key.isascii():
             return ["m", saver.pairs(value)]
-    out: dict[str, object] = {}
-    save = saver.save
-    try:
-        for key, item in value.items():
-            out[key] = item if type(item) in SELF else save(item)  # type: ignore[index]
-    except Refused as refused:
-        refused.path.append(f"[{key!r}]")
-        raise
+    out = saver.fields(value.keys(), value.values())  # type: ignore[arg-type]
     return ["d", out]
 
 
 def _ordered(saver: Saver, value: collections.OrderedDict[object, object]) -> object:
-    saver.mutable(value)
+    seen = saver.first(value)
+    if seen is not None:
+        return seen
     return ["o", saver.pairs(value)]
 
 
 def _defaultdict(saver: Saver, value: collections.defaultdict[object, object]) -> object:
-    saver.mutable(value)
+    seen = saver.first(value)
+    if seen is not None:
+        return seen
     factory = value.default_factory
     if factory is not None and not isinstance(factory, type):
         refused = Refused(
@@ -214,7 +237,9 @@ def _defaultdict(saver: Saver, value: collections.defaultdict[object, object]) -
 
 
 def _random(saver: Saver, value: random.Random) -> object:
-    saver.mutable(value)
+    seen = saver.first(value)
+    if seen is not None:
+        return seen
     version, words, gauss = value.getstate()
     return ["R", version, list(words), gauss]
 
@@ -223,21 +248,6 @@ def _actor_ref(saver: Saver, value: ActorRef) -> object:
     return ["A", value.id]
 
 
-SaveFn = Callable[[Saver, object], object]
-SAVERS: dict[type, SaveFn] = {
-    str: _str,  # type: ignore[dict-item]
-    list: _list,  # type: ignore[dict-item]
-    tuple: _tuple,  # type: ignore[dict-item]
-    set: _set,  # type: ignore[dict-item]
-    frozenset: _frozenset,  # type: ignore[dict-item]
-    dict: _dict,  # type: ignore[dict-item]
-    collections.deque: _deque,  # type: ignore[dict-item]
-    collections.OrderedDict: _ordered,  # type: ignore[dict-item]
-    collections.defaultdict: _defaultdict,  # type: ignore[dict-item]
-    random.Random: _random,  # type: ignore[dict-item]
-    ActorRef: _actor_ref,  # type: ignore[dict-item]
-}
-"""The saver of each type met so far: exact types only (a subclass gets its own plan)."""
 
 
 def plan(cls: type) -> SaveFn:
@@ -256,31 +266,59 @@ def plan(cls: type) -> SaveFn:
 
 
 def _attrs_saver(cls: type) -> SaveFn:
+    """The saver of an attrs class: generated code that reads each field in turn (as attrs
+    and cattrs generate theirs), primitives inline, anything else through `Saver.save`."""
     try:
         name = type_name(cls)
     except Unnameable as exc:
         what = f"a {display(cls)} ({exc})"
         return lambda saver, value: _raise(Refused(what))
-    names = tuple(field.name for field in attrs.fields(cls))
-    get_all = attrgetter(*names) if len(names) > 1 else None
+    names = [field.name for field in attrs.fields(cls)]
+    if not all(field.isidentifier() for field in names):
+        raise Refused(f"a {display(cls)} (attrs fields {names} are not all identifiers)")
+    lines = [
+        "def save_attrs(saver, value):",
+        "    seen = saver.first(value)",
+        "    if seen is not None:",
+        "        return seen",
+        "    save = saver.save",
+        "    out = {}",
+        "    field = ''",
+        "    try:",
+    ]
+    for field in names:
+        lines += [
+            f"        field = {field!r}",
+            f"        v = value.{field}",
+            "        t = type(v)",
+            f"        out[{field!r}] = v if (t in SELF or (t is str and v.isascii()) or "
+            "(t is int and INT_MIN <= v <= INT_MAX)) else save(v)",
+        ]
+    lines += [
+        "    except Refused as refused:",
+        "        refused.path.append('.' + field)",
+        "        raise",
+        "    except AttributeError:",
+        "        unset(value, field)",
+        "        raise",
+        "    return ['a', NAME, out]",
+    ]
+    namespace: dict[str, object] = {
+        "SELF": SELF,
+        "INT_MIN": INT_MIN,
+        "INT_MAX": INT_MAX,
+        "Refused": Refused,
+        "NAME": name,
+        "unset": _unset,
+    }
+    exec("\n".join(lines), namespace)
+    return namespace["save_attrs"]  # type: ignore[return-value]
 
-    def save_attrs(saver: Saver, value: object) -> object:
-        saver.mutable(value)
-        if get_all is not None:
-            try:
-                values = get_all(value)
-            except AttributeError:
-                values = tuple(_field(value, field) for field in names)
-        else:
-            values = tuple(_field(value, field) for field in names)
-        return ["a", name, saver.fields(dict(zip(names, values, strict=True)))]
 
-    return save_attrs
-
-
-def _field(value: object, name: str) -> object:
+def _unset(value: object, name: str) -> None:
+    """Raise `Refused` if the field `name` of `value` is not set (else return)."""
     try:
-        return getattr(value, name)
+        getattr(value, name)
     except AttributeError:
         refused = Refused(f"a {display(type(value))} whose field {name!r} is not set")
         raise refused from None
@@ -303,8 +341,33 @@ def _class(saver: Saver, value: object) -> object:
 
 
 def _refuse(saver: Saver, value: object) -> object:
+    shared = saver.memo.get(id(value))  # a shared object of a type that is not saved by value
+    if shared is not None:
+        return ["r", shared] if type(shared) is int else ["S", shared]
     raise Refused(f"a {display(type(value))}")
+
+
+def _int(saver: Saver, value: int) -> object:
+    return value if INT_MIN <= value <= INT_MAX else ["i", str(value)]
 
 
 def _raise(refused: Refused) -> object:
     raise refused
+
+
+SaveFn = Callable[[Saver, object], object]
+SAVERS: dict[type, SaveFn] = {
+    str: _str,  # type: ignore[dict-item]
+    int: _int,  # type: ignore[dict-item]
+    list: _list,  # type: ignore[dict-item]
+    tuple: _tuple,  # type: ignore[dict-item]
+    set: _set,  # type: ignore[dict-item]
+    frozenset: _frozenset,  # type: ignore[dict-item]
+    dict: _dict,  # type: ignore[dict-item]
+    collections.deque: _deque,  # type: ignore[dict-item]
+    collections.OrderedDict: _ordered,  # type: ignore[dict-item]
+    collections.defaultdict: _defaultdict,  # type: ignore[dict-item]
+    random.Random: _random,  # type: ignore[dict-item]
+    ActorRef: _actor_ref,  # type: ignore[dict-item]
+}
+"""The saver of each type met so far: exact types only (a subclass gets its own plan)."""

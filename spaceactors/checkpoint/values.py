@@ -90,7 +90,9 @@ def save_actor(actor: Actor, *, path: str, shared: Mapping[str, object]) -> dict
                 refused, path, "the value snapshot_state() returned", _hook_advice(cls)
             ) from None
     try:
-        return {"class": plan.name, "attributes": saver.fields(_attributes(actor, plan))}
+        attributes = _attributes(actor, plan)
+        saved = saver.fields(attributes.keys(), attributes.values())
+        return {"class": plan.name, "attributes": saved}
     except (saving.Refused, RecursionError) as refused:
         advice = (
             f"give {cls.__qualname__} snapshot_state()/restore_state(), "
