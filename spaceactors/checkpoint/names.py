@@ -33,7 +33,6 @@ ALLOWED: Final[frozenset[type]] = frozenset(
         set,
         str,
         tuple,
-        type(None),
         object,
         random.Random,
         collections.deque,
@@ -98,6 +97,8 @@ def resolve(name: object) -> type:
     found = _lookup(name)
     if found is None:
         raise Unnameable(f"type {name[:200]!r} is not defined by any imported module")
+    if not isinstance(found, type):
+        raise Unnameable(f"{name[:200]!r} names a {type(found).__name__}, not a class")
     if not allowed(found):
         raise Unnameable(f"type {name[:200]!r} may not be restored from a checkpoint")
     _RESOLVED[name] = found
@@ -111,7 +112,8 @@ def display(cls: type) -> str:
     return str(qualname) if module in (None, "builtins") else f"{module}.{qualname}"
 
 
-def _lookup(name: str) -> type | None:
+def _lookup(name: str) -> object:
+    """What ``module:qualname`` names in an imported module (None: nothing)."""
     module_name, colon, qualname = name.partition(":")
     if not colon or not qualname:
         return None
@@ -129,4 +131,4 @@ def _lookup(name: str) -> type | None:
             return None
         if found is None:
             return None
-    return found if isinstance(found, type) else None
+    return found

@@ -118,7 +118,10 @@ class Saver:
                 raise
         return out
 
-    def fields(self, names: Iterable[str], values: Iterable[object]) -> dict[str, object]:
+    def fields(
+        self, names: Iterable[str], values: Iterable[object], *, keys: bool = False
+    ) -> dict[str, object]:
+        """The named values (attributes, or with `keys` a dict's items) saved."""
         out: dict[str, object] = {}
         save = self.save
         name = ""
@@ -134,7 +137,7 @@ class Saver:
                 else:
                     out[name] = save(item)
         except Refused as refused:
-            refused.path.append(f".{name}")
+            refused.path.append(f"[{name!r}]" if keys else f".{name}")
             raise
         return out
 
@@ -205,7 +208,7 @@ def _dict(saver: Saver, value: dict[object, object]) -> object:
     for key in value:
         if type(key) is not str or not key.isascii():
             return ["m", saver.pairs(value)]
-    out = saver.fields(value.keys(), value.values())  # type: ignore[arg-type]
+    out = saver.fields(value.keys(), value.values(), keys=True)  # type: ignore[arg-type]
     return ["d", out]
 
 
@@ -246,8 +249,6 @@ def _random(saver: Saver, value: random.Random) -> object:
 
 def _actor_ref(saver: Saver, value: ActorRef) -> object:
     return ["A", value.id]
-
-
 
 
 def plan(cls: type) -> SaveFn:

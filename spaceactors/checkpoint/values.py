@@ -197,10 +197,6 @@ def _plan(cls: type, where: str) -> _Plan:
         return plan
     if not isinstance(cls, type) or not issubclass(cls, Actor):
         raise CheckpointError(f"{where}: {display(type(cls))} {cls!r} is not an Actor class")
-    try:
-        name = type_name(cls)
-    except Unnameable as exc:
-        raise CheckpointError(f"{where}: the actor class {exc}") from None
     snapshot = callable(getattr(cls, "snapshot_state", None))
     restore = callable(getattr(cls, "restore_state", None))
     if snapshot != restore:
@@ -209,6 +205,10 @@ def _plan(cls: type, where: str) -> _Plan:
             f"{where}: {cls.__qualname__} defines {has}() but not {lacks}(); "
             "define both, or neither to save its attributes"
         )
+    try:
+        name = type_name(cls)
+    except Unnameable as exc:
+        raise CheckpointError(f"{where}: the actor class {exc}") from None
     slots: list[str] = []
     for klass in reversed(cls.__mro__):
         declared = vars(klass).get("__slots__", ())
