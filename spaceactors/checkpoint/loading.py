@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import enum
 import random
+import sys
 from collections.abc import Callable, Mapping
 from typing import Final
 
@@ -169,8 +170,11 @@ def _deque(loader: Loader, data: list[object]) -> object:
     if len(data) < 2:
         raise Bad("a deque must be ['q', maxlen, *items]")
     maxlen = data[1]
-    if maxlen is not None and (type(maxlen) is not int or maxlen < 0):
-        raise Bad(f"a deque's maxlen must be null or an int >= 0, got {_describe(maxlen)}")
+    if maxlen is not None and (type(maxlen) is not int or not 0 <= maxlen <= sys.maxsize):
+        raise Bad(
+            f"a deque's maxlen must be null or an int from 0 to {sys.maxsize}, "
+            f"got {_describe(maxlen)}"
+        )
     if maxlen is not None and len(data) - 2 > maxlen:
         raise Bad(f"a deque holds {len(data) - 2} items, more than its maxlen {maxlen}")
     out: collections.deque[object] = collections.deque(maxlen=maxlen)
@@ -244,7 +248,10 @@ def _attrs(loader: Loader, data: list[object]) -> object:
             + (f"has unknown {extra}" if extra else "")
             + " (saved by another version of the code?)"
         )
-    instance: object = object.__new__(cls)
+    try:
+        instance: object = object.__new__(cls)
+    except TypeError:  # a subclass of a builtin type (int, tuple, ...): not one we save
+        raise Bad(f"{cls.__qualname__} cannot be built without calling it") from None
     loader.memo.append(instance)
     load = loader.load
     setter = object.__setattr__

@@ -51,6 +51,7 @@ class _Plan:
     hooks: bool
     slots: tuple[str, ...]
     has_dict: bool
+    methods: frozenset[str]  # names an attribute may not take: methods, properties, dunders
 
 
 _PLANS: dict[type, _Plan] = {}
@@ -90,7 +91,7 @@ def save_actor(actor: Actor, *, path: str, shared: Mapping[str, object]) -> dict
                 refused, path, "the value snapshot_state() returned", _hook_advice(cls)
             ) from None
     try:
-        attributes = _attributes(actor, plan)
+        attributes = _attributes(actor, plan, path)
         saved = saver.fields(attributes.keys(), attributes.values())
         return {"class": plan.name, "attributes": saved}
     except (saving.Refused, RecursionError) as refused:
@@ -152,7 +153,7 @@ def restore_actor(
     if type(attributes) is not dict:
         raise CheckpointError(f"{where}: the saved attributes must be a map")
     for name in attributes:
-        _set(actor, plan, name, _load(loader, attributes[name], where, f"field {name!r}"))
+        _set(actor, plan, name, _load(loader, attributes[name], where, f"field {name!r}"), where)
     return actor
 
 
@@ -219,11 +220,17 @@ def _plan(cls: type, where: str) -> _Plan:
             if mangled not in slots:
                 slots.append(mangled)
     has_dict = any("__dict__" in vars(klass) for klass in cls.__mro__ if klass is not object)
-    plan = _PLANS[cls] = _Plan(name, snapshot, tuple(slots), has_dict)
+    methods = frozenset(
+        attribute
+        for klass in cls.__mro__
+        for attribute, member in vars(klass).items()
+        if attribute not in slots and (_dunder(attribute) or hasattr(type(member), "__get__"))
+    )
+    plan = _PLANS[cls] = _Plan(name, snapshot, tuple(slots), has_dict, methods)
     return plan
 
 
-def _attributes(actor: Actor, plan: _Plan) -> dict[str, object]:
+def _attributes(actor: Actor, plan: _Plan, path: str) -> dict[str, object]:
     attributes: dict[str, object] = {}
     for slot in plan.slots:
         try:
@@ -231,22 +238,36 @@ def _attributes(actor: Actor, plan: _Plan) -> dict[str, object]:
         except AttributeError:
             continue  # never set: restored unset too
     if plan.has_dict:
+        methods = plan.methods
         for name, value in vars(actor).items():
-            if name not in ENGINE_ATTRIBUTES:
-                attributes[name] = value
+            if name in ENGINE_ATTRIBUTES:
+                continue
+            if name in methods or type(name) is not str or _dunder(name):
+                raise CheckpointError(
+                    f"{path}: the attribute {str(name)[:40]!r} hides a method or special name "
+                    f"of {type(actor).__qualname__}, which a checkpoint cannot restore; "
+                    "rename the attribute"
+                )
+            attributes[name] = value
     return attributes
 
 
-def _set(actor: Actor, plan: _Plan, name: object, value: object) -> None:
-    if type(name) is not str or name in ENGINE_ATTRIBUTES:
-        raise CheckpointError(f"{plan.name}: {str(name)[:40]!r} is not an attribute it may have")
+def _dunder(name: str) -> bool:
+    return name.startswith("__") and name.endswith("__")
+
+
+def _set(actor: Actor, plan: _Plan, name: object, value: object, where: str) -> None:
+    if type(name) is not str or name in ENGINE_ATTRIBUTES or name in plan.methods or _dunder(name):
+        raise CheckpointError(
+            f"{where}: the saved attribute {str(name)[:40]!r} is not one an actor may have"
+        )
     if name in plan.slots:
         object.__setattr__(actor, name, value)
     elif plan.has_dict:
         vars(actor)[name] = value
     else:
         raise CheckpointError(
-            f"{plan.name}: the saved attribute {name[:40]!r} has no slot in the class "
+            f"{where}: the saved attribute {name[:40]!r} has no slot in {plan.name} "
             "(saved by another version of the code?)"
         )
 
