@@ -230,25 +230,27 @@ def _plan(cls: type, where: str) -> _Plan:
     return plan
 
 
-def _attributes(actor: Actor, plan: _Plan, path: str) -> dict[str, object]:
+def _attributes(actor: Actor, plan: _Plan, path: str) -> Mapping[str, object]:
+    """The attributes to save: slots that are set, then the instance dict without ``ctx``."""
+    own: dict[str, object] = vars(actor) if plan.has_dict else {}
+    methods = plan.methods
+    for name in own:
+        if name in methods or type(name) is not str or _dunder(name):
+            raise CheckpointError(
+                f"{path}: the attribute {str(name)[:40]!r} hides a method or special name "
+                f"of {type(actor).__qualname__}, which a checkpoint cannot restore; "
+                "rename the attribute"
+            )
+    if not plan.slots and "ctx" not in own:
+        return own
     attributes: dict[str, object] = {}
     for slot in plan.slots:
         try:
             attributes[slot] = getattr(actor, slot)
         except AttributeError:
             continue  # never set: restored unset too
-    if plan.has_dict:
-        methods = plan.methods
-        for name, value in vars(actor).items():
-            if name in ENGINE_ATTRIBUTES:
-                continue
-            if name in methods or type(name) is not str or _dunder(name):
-                raise CheckpointError(
-                    f"{path}: the attribute {str(name)[:40]!r} hides a method or special name "
-                    f"of {type(actor).__qualname__}, which a checkpoint cannot restore; "
-                    "rename the attribute"
-                )
-            attributes[name] = value
+    attributes.update(own)
+    attributes.pop("ctx", None)
     return attributes
 
 
