@@ -27,6 +27,14 @@ class Level(enum.IntEnum):
     HIGH = 2
 
 
+class Perm(enum.Flag):
+    """Flags: a combination (R | W) or none at all is a value but not a member."""
+
+    R = 1
+    W = 2
+    X = 4
+
+
 @attrs.frozen
 class Frozen:
     label: str
@@ -117,7 +125,7 @@ def _same_items(a: list[object], b: list[object], seen: dict[int, int]) -> bool:
 floats = st.floats(allow_nan=True, allow_infinity=True)
 ints = st.integers() | st.integers(min_value=-(2**70), max_value=2**70)
 scalars = st.none() | st.booleans() | ints | floats | st.text(max_size=8) | st.binary(max_size=8)
-enums = st.sampled_from([*Colour, *Level])
+enums = st.sampled_from([*Colour, *Level]) | st.integers(0, 7).map(Perm)
 hashables = st.recursive(
     scalars.filter(lambda v: not (isinstance(v, float) and math.isnan(v))) | enums,
     lambda inner: st.tuples(inner, inner) | st.frozensets(inner, max_size=3),

@@ -35,6 +35,7 @@ from tests.checkpoint_values_support import (
     Level,
     Loose,
     Node,
+    Perm,
     Slotted,
     aliased,
     plain_round_trip,
@@ -91,6 +92,7 @@ def test_every_savable_value_round_trips_exactly_through_msgpack(value: object) 
         Loose("loose", [1]),
         [Frozen, Colour, Level, int, object, collections.deque, sa.Actor],
         Colour.GREEN,
+        [Perm.R | Perm.W, Perm(0), Perm.X, Perm.R | Perm.W | Perm.X],
         ev.Trade(7, "ship-1", sa.TradeOffer((sa.CargoItem("ore", 2.0, 3.0),), ()), 1.0),
     ],
     ids=repr,
@@ -518,6 +520,8 @@ def test_an_attrs_instance_with_an_unset_field_is_named() -> None:
         (["s", ["l"]], "unhashable"),
         (["R", 3, [1, 2], None], "not one Python wrote"),
         (["i", "12x"], "decimal digits"),
+        (["e", f"{SUPPORT}:Colour", None, 1], "is not a Flag enum"),
+        (["e", f"{SUPPORT}:Perm", None, "3"], "the bits of a Perm must be an int"),
     ],
 )
 def test_bad_data_is_refused_saying_where(data: object, problem: str) -> None:

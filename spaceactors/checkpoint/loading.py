@@ -284,12 +284,26 @@ def _field_names(cls: type) -> frozenset[str]:
 
 
 def _enum(loader: Loader, data: list[object]) -> object:
+    if len(data) == 4 and data[2] is None:
+        return _flags(data)
     _shape(data, 3, "an enum member")
     cls = _type(data[1], lambda cls: issubclass(cls, enum.Enum), "an enum")
     member = cls.__members__.get(data[2]) if type(data[2]) is str else None  # type: ignore[attr-defined]
     if member is None:
         raise Bad(f"{cls.__qualname__} has no member {str(data[2])[:40]!r}")
     return member
+
+
+def _flags(data: list[object]) -> object:
+    """A combination of flags, saved by its bits: ``["e", type, None, bits]``."""
+    cls = _type(data[1], lambda cls: issubclass(cls, enum.Flag), "a Flag enum")
+    bits = data[3]
+    if type(bits) is not int:
+        raise Bad(f"the bits of a {cls.__qualname__} must be an int, got {_kind(bits)}")
+    try:
+        return cls(bits)
+    except Exception as exc:  # the enum's own refusal (invalid bits), said as ours
+        raise Bad(f"{bits} is not a {cls.__qualname__}: {exc}") from None
 
 
 def _class(loader: Loader, data: list[object]) -> object:

@@ -331,7 +331,17 @@ def _enum_saver(cls: type[enum.Enum]) -> SaveFn:
     except Unnameable as exc:
         what = f"a {display(cls)} ({exc})"
         return lambda saver, value: _raise(Refused(what))
-    return lambda saver, value: ["e", name, value.name]  # type: ignore[attr-defined]
+    members = cls.__members__
+
+    def save_enum(saver: Saver, value: object) -> object:
+        member: enum.Enum = value  # type: ignore[assignment]
+        if member.name is not None and members.get(member.name) is member:
+            return ["e", name, member.name]
+        if isinstance(member, enum.Flag) and type(member.value) is int:
+            return ["e", name, None, member.value]  # a combination of flags: by its bits
+        raise Refused(f"a {display(cls)} value {member!r} that is none of its members")
+
+    return save_enum
 
 
 def _class(saver: Saver, value: object) -> object:
