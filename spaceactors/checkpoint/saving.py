@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import keyword
 import random
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final
@@ -275,8 +276,6 @@ def _attrs_saver(cls: type) -> SaveFn:
         what = f"a {display(cls)} ({exc})"
         return lambda saver, value: _raise(Refused(what))
     names = [field.name for field in attrs.fields(cls)]
-    if not all(field.isidentifier() for field in names):
-        raise Refused(f"a {display(cls)} (attrs fields {names} are not all identifiers)")
     lines = [
         "def save_attrs(saver, value):",
         "    seen = saver.first(value)",
@@ -290,7 +289,9 @@ def _attrs_saver(cls: type) -> SaveFn:
     for field in names:
         lines += [
             f"        field = {field!r}",
-            f"        v = value.{field}",
+            f"        v = value.{field}"
+            if _plain_name(field)
+            else f"        v = getattr(value, {field!r})",
             "        t = type(v)",
             f"        out[{field!r}] = v if (t in SELF or (t is str and v.isascii()) or "
             "(t is int and INT_MIN <= v <= INT_MAX)) else save(v)",
@@ -314,6 +315,11 @@ def _attrs_saver(cls: type) -> SaveFn:
     }
     exec("\n".join(lines), namespace)
     return namespace["save_attrs"]  # type: ignore[return-value]
+
+
+def _plain_name(name: str) -> bool:
+    """True if ``value.<name>`` reads the attribute `name` (an identifier, not a keyword)."""
+    return name.isidentifier() and not keyword.iskeyword(name)
 
 
 def _unset(value: object, name: str) -> None:
