@@ -580,3 +580,28 @@ def test_a_restore_never_imports_the_module_a_file_names() -> None:
 def test_ints_stay_plain_within_64_bits(n: int) -> None:
     assert save_value(n, where="x", shared={}) == n
     assert save_value(-n - 1, where="x", shared={}) == (-n - 1 if n < 2**63 else ["i", str(-n - 1)])
+
+
+def test_every_message_is_one_line_even_when_a_hook_says_more() -> None:
+    class Chatty(sa.Actor):
+        def snapshot_state(self) -> object:
+            raise ValueError("first line\nsecond line")
+
+        def restore_state(self, state: object) -> None:
+            raise ValueError("again\nand again")
+
+    Chatty.__qualname__ = "Chatty"
+    globals()["Chatty"] = Chatty
+    try:
+        with pytest.raises(sa.CheckpointError) as saving:
+            save_actor(Chatty(), path="c-1", shared={})
+        data = {"class": f"{MOD}:Chatty", "snapshot": None}
+        with pytest.raises(sa.CheckpointError) as restoring:
+            restore_actor(Chatty, data, shared={}, refs=no_refs, where="c-1")
+    finally:
+        del globals()["Chatty"]
+    assert (
+        str(saving.value)
+        == "c-1: Chatty.snapshot_state() raised ValueError: first line second line"
+    )
+    assert str(restoring.value) == "c-1: Chatty.restore_state() raised ValueError: again and again"

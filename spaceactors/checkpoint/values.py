@@ -81,7 +81,7 @@ def save_actor(actor: Actor, *, path: str, shared: Mapping[str, object]) -> dict
         try:
             state = actor.snapshot_state()  # type: ignore[attr-defined]
         except Exception as exc:
-            raise CheckpointError(
+            raise _error(
                 f"{path}: {cls.__qualname__}.snapshot_state() raised {type(exc).__name__}: {exc}"
             ) from exc
         try:
@@ -128,30 +128,35 @@ def restore_actor(
     plan = _plan(cls, where)
     if type(data) is not dict or data.get("class") != plan.name:
         saved = data.get("class") if type(data) is dict else None
-        raise CheckpointError(
+        raise _error(
             f"{where}: the saved state is not a {plan.name} actor's"
             + (f" (it was saved from {str(saved)[:80]!r})" if type(saved) is str else "")
         )
     expected = "snapshot" if plan.hooks else "attributes"
     if data.keys() != {"class", expected}:
-        raise CheckpointError(
+        raise _error(
             f"{where}: a saved {cls.__qualname__} holds the keys 'class' and {expected!r}, "
             f"not {sorted(str(key)[:40] for key in data)}"
         )
     loader = loading.Loader(shared, refs)
-    actor = cls.__new__(cls)
+    try:
+        actor = cls.__new__(cls)
+    except Exception as exc:
+        raise _error(
+            f"{where}: {cls.__qualname__}.__new__ raised {type(exc).__name__}: {exc}"
+        ) from exc
     if plan.hooks:
         state = _load(loader, data["snapshot"], where, "snapshot")
         try:
             actor.restore_state(state)  # type: ignore[attr-defined]
         except Exception as exc:
-            raise CheckpointError(
+            raise _error(
                 f"{where}: {cls.__qualname__}.restore_state() raised {type(exc).__name__}: {exc}"
             ) from exc
         return actor
     attributes = data["attributes"]
     if type(attributes) is not dict:
-        raise CheckpointError(f"{where}: the saved attributes must be a map")
+        raise _error(f"{where}: the saved attributes must be a map")
     for name in attributes:
         _set(actor, plan, name, _load(loader, attributes[name], where, f"field {name!r}"), where)
     return actor
@@ -197,19 +202,19 @@ def _plan(cls: type, where: str) -> _Plan:
     if plan is not None:
         return plan
     if not isinstance(cls, type) or not issubclass(cls, Actor):
-        raise CheckpointError(f"{where}: {display(type(cls))} {cls!r} is not an Actor class")
+        raise _error(f"{where}: {display(type(cls))} {cls!r} is not an Actor class")
     snapshot = callable(getattr(cls, "snapshot_state", None))
     restore = callable(getattr(cls, "restore_state", None))
     if snapshot != restore:
         has, lacks = ("snapshot_state", "restore_state")[:: 1 if snapshot else -1]
-        raise CheckpointError(
+        raise _error(
             f"{where}: {cls.__qualname__} defines {has}() but not {lacks}(); "
             "define both, or neither to save its attributes"
         )
     try:
         name = type_name(cls)
     except Unnameable as exc:
-        raise CheckpointError(f"{where}: the actor class {exc}") from None
+        raise _error(f"{where}: the actor class {exc}") from None
     slots: list[str] = []
     for klass in reversed(cls.__mro__):
         declared = vars(klass).get("__slots__", ())
@@ -236,7 +241,7 @@ def _attributes(actor: Actor, plan: _Plan, path: str) -> Mapping[str, object]:
     methods = plan.methods
     for name in own:
         if name in methods or type(name) is not str or _dunder(name):
-            raise CheckpointError(
+            raise _error(
                 f"{path}: the attribute {str(name)[:40]!r} hides a method or special name "
                 f"of {type(actor).__qualname__}, which a checkpoint cannot restore; "
                 "rename the attribute"
@@ -260,7 +265,7 @@ def _dunder(name: str) -> bool:
 
 def _set(actor: Actor, plan: _Plan, name: object, value: object, where: str) -> None:
     if type(name) is not str or name in ENGINE_ATTRIBUTES or name in plan.methods or _dunder(name):
-        raise CheckpointError(
+        raise _error(
             f"{where}: the saved attribute {str(name)[:40]!r} is not one an actor may have"
         )
     if name in plan.slots:
@@ -268,7 +273,7 @@ def _set(actor: Actor, plan: _Plan, name: object, value: object, where: str) -> 
     elif plan.has_dict:
         vars(actor)[name] = value
     else:
-        raise CheckpointError(
+        raise _error(
             f"{where}: the saved attribute {name[:40]!r} has no slot in {plan.name} "
             "(saved by another version of the code?)"
         )
@@ -280,9 +285,9 @@ def _load(loader: loading.Loader, data: object, where: str, what: str) -> object
     except loading.Bad as bad:
         inner = bad.where()
         at = f"{what} at '{inner}'" if inner else what
-        raise CheckpointError(f"{where}: cannot restore the {at}: {bad.what}") from None
+        raise _error(f"{where}: cannot restore the {at}: {bad.what}") from None
     except RecursionError:
-        raise CheckpointError(f"{where}: cannot restore the {what}: nested too deep") from None
+        raise _error(f"{where}: cannot restore the {what}: nested too deep") from None
 
 
 def _hook_advice(cls: type) -> str:
@@ -293,12 +298,15 @@ def _save_error(
     refused: saving.Refused | RecursionError, where: str, what: str, advice: str
 ) -> CheckpointError:
     if isinstance(refused, RecursionError):
-        return CheckpointError(
-            f"{where}: the {what} is nested too deep for a checkpoint to save; {advice}"
-        )
+        return _error(f"{where}: the {what} is nested too deep for a checkpoint to save; {advice}")
     inner = refused.where()
     at = f" at '{inner}'" if inner else ""
     subject = f"field '{inner}'" if what == "field" else what + at
-    return CheckpointError(
+    return _error(
         f"{where}: {subject} holds {refused.what}, which a checkpoint cannot save; {advice}"
     )
+
+
+def _error(text: str) -> CheckpointError:
+    """The error, on one line (a validator's or a hook's message may span several)."""
+    return CheckpointError(" ".join(text.splitlines()))
