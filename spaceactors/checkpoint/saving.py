@@ -278,9 +278,12 @@ def _attrs_saver(cls: type) -> SaveFn:
     names = [field.name for field in attrs.fields(cls)]
     lines = [
         "def save_attrs(saver, value):",
-        "    seen = saver.first(value)",
+        "    memo = saver.memo",
+        "    seen = memo.get(id(value))",
         "    if seen is not None:",
-        "        return seen",
+        "        return ['r', seen] if type(seen) is int else ['S', seen]",
+        "    memo[id(value)] = saver.n",
+        "    saver.n += 1",
         "    save = saver.save",
         "    out = {}",
         "    field = ''",
@@ -337,12 +340,13 @@ def _enum_saver(cls: type[enum.Enum]) -> SaveFn:
     except Unnameable as exc:
         what = f"a {display(cls)} ({exc})"
         return lambda saver, value: _raise(Refused(what))
-    members = cls.__members__
+    by_id = {id(member): member.name for member in cls.__members__.values()}  # singletons
 
     def save_enum(saver: Saver, value: object) -> object:
+        known = by_id.get(id(value))
+        if known is not None:
+            return ["e", name, known]
         member: enum.Enum = value  # type: ignore[assignment]
-        if member.name is not None and members.get(member.name) is member:
-            return ["e", name, member.name]
         if isinstance(member, enum.Flag) and type(member.value) is int:
             return ["e", name, None, member.value]  # a combination of flags: by its bits
         raise Refused(f"a {display(cls)} value {member!r} that is none of its members")
