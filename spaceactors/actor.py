@@ -27,6 +27,18 @@ class Actor:
     Override `handle` (and optionally `on_start`, `on_stop`). ``self.ctx`` is set before
     `on_start` runs. An exception from `handle` crashes this incarnation: the supervisor then
     applies the child's restart policy to a fresh instance built with the same arguments.
+
+    A checkpoint saves the actor's attributes (``__dict__`` and ``__slots__``, without
+    ``ctx``) when they hold only values it can save (see "State a checkpoint saves" in the
+    actors guide). A class may instead define both of these optional methods (the base class
+    has neither):
+
+    - ``snapshot_state(self) -> object``: the value to save in place of the attributes;
+    - ``restore_state(self, state: object) -> None``: called with that value on an instance
+      built with ``cls.__new__`` (``__init__`` does not run) when a run resumes.
+
+    A value that cannot be saved raises `CheckpointError` at the first checkpoint, naming the
+    actor, the attribute path and the type.
     """
 
     ctx: ActorContext

@@ -76,6 +76,7 @@ def test_every_benchmark_is_registered_under_its_name() -> None:
         "tracing",
         "fleet",
         "observe",
+        "checkpoint-values",
     ]
     assert Options(scale=10).size(counting.SIZE) == counting.SIZE // 10
     assert fanout.receivers_of(fanout.SIZE) == 10_000

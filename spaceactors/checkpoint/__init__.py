@@ -1,9 +1,21 @@
-"""Checkpoints and resume: the state file (`StateFile`) and the run's captured state.
+"""Checkpoints and resume: a seeded virtual-time run saved at a quiescent point and continued
+in another process as if it had never stopped (docs/long-runs.md).
 
-The core imports this package only when a run checkpoints or resumes.
+`StateFile` is the file a run keeps them in; `values` converts actors' state and messages to
+plain data and back. The core imports this package only when a run checkpoints or resumes.
 """
 
 from spaceactors.checkpoint.records import Checkpoint, StateMeta, TraceSegment
 from spaceactors.checkpoint.store import StateFile
+from spaceactors.checkpoint.values import restore_actor, restore_value, save_actor, save_value
 
-__all__ = ["Checkpoint", "StateFile", "StateMeta", "TraceSegment"]
+__all__ = [
+    "Checkpoint",
+    "StateFile",
+    "StateMeta",
+    "TraceSegment",
+    "restore_actor",
+    "restore_value",
+    "save_actor",
+    "save_value",
+]
