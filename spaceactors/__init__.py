@@ -121,6 +121,7 @@ from spaceactors.trace import (
     SQLiteSink,
     Trace,
     TraceEvent,
+    TraceLevel,
     trace_hash,
 )
 from spaceactors.tracefile import load_trace
@@ -243,6 +244,7 @@ __all__ = [
     "TokenBucket",
     "Trace",
     "TraceEvent",
+    "TraceLevel",
     "TradeOffer",
     "UnknownMessage",
     "Vec3",
