@@ -353,7 +353,8 @@ class Trace:
         if kind not in self.kinds:
             return None
         message_type = None if message is None else type(message).__name__
-        event = TraceEvent(self._now(), kind, actor, peer, message_type, message_id, detail)
+        now = float(self._now())  # a clock giving ints writes floats all the same
+        event = TraceEvent(now, kind, actor, peer, message_type, message_id, detail)
         line = event.to_json()
         self._chain.add(line)
         self.events.append(event)
