@@ -386,9 +386,9 @@ class Trace:
     def state(self) -> dict[str, object]:
         """Everything this trace's future depends on, as plain data (msgpack can hold it):
         ``{"version": 1, "level": str, "keep": int, "count": int, "chain": bytes (32),
-        "pending": [str], "events": [[time, kind, actor, peer, message_type, message_id,
-        detail], ...]}``: the hash's state (`spaceactors.trace_chain`) and the kept events,
-        oldest first. Sinks are not in it: what they wrote is theirs."""
+        "pending": [str], "events": [str]}``: the hash's state (`spaceactors.trace_chain`)
+        and the kept events, oldest first, each as its JSON line (`TraceEvent.to_json`, ASCII
+        only). Sinks are not in it: what they wrote is theirs."""
         return trace_state(self.level, self.events, self._chain, self.events.maxlen)
 
     def restore(self, state: object) -> None:

@@ -23,20 +23,8 @@ def trace_state(
         "level": level.value,
         "keep": keep,
         **chain.state(),
-        "events": [_fields(event) for event in events],
+        "events": [event.to_json() for event in events],  # ASCII: msgpack takes any of it
     }
-
-
-def _fields(event: TraceEvent) -> list[object]:
-    return [
-        event.time,
-        event.kind.value,
-        event.actor,
-        event.peer,
-        event.message_type,
-        event.message_id,
-        event.detail,
-    ]
 
 
 def restore_trace(state: object, level: TraceLevel) -> tuple[ChainHash, list[TraceEvent]]:
@@ -80,7 +68,9 @@ def restore_trace(state: object, level: TraceLevel) -> tuple[ChainHash, list[Tra
             f"the trace state holds {len(events)} kept events, but {chain.count} recorded "
             f"with keep={keep} leave {expected}"
         )
-    kept = [_kept(n, fields) for n, fields in enumerate(events)]
+    if not all(isinstance(line, str) for line in events):
+        raise ValueError("the trace state's events must be a list of str (JSON lines)")
+    kept = [_event(f"kept event {n}", line) for n, line in enumerate(events)]
     overlap = min(len(pending), len(kept))
     if overlap and [e.to_json() for e in kept[len(kept) - overlap :]] != chain.pending[-overlap:]:
         raise ValueError("the trace state's kept events differ from its pending hash lines")
@@ -100,14 +90,3 @@ def _event(where: str, line: object) -> TraceEvent:
             f"the trace state's {where} is not written as a trace writes it: {short_repr(line)}"
         )
     return event
-
-
-def _kept(n: int, fields: object) -> TraceEvent:
-    if not isinstance(fields, list) or len(fields) != 7:
-        raise ValueError(
-            f"the trace state's kept event {n} must be a list of 7 fields, got {short_repr(fields)}"
-        )
-    try:
-        return TraceEvent.checked(*fields)
-    except ValueError as exc:
-        raise ValueError(f"the trace state's kept event {n}: {exc}") from None
