@@ -124,6 +124,7 @@ from spaceactors.trace import (
     TraceLevel,
     trace_hash,
 )
+from spaceactors.trace_segment import SegmentSink, decode_segment, encode_segment
 from spaceactors.tracefile import load_trace
 from spaceactors.virtual import run, seeded_scheduler
 
@@ -222,6 +223,7 @@ __all__ = [
     "SQLiteSink",
     "ScaledClock",
     "Scope",
+    "SegmentSink",
     "ServiceAvailability",
     "ShipMessage",
     "ShipSpecs",
@@ -251,8 +253,10 @@ __all__ = [
     "WeatherAlert",
     "WeatherSeverity",
     "decode",
+    "decode_segment",
     "default_codec",
     "encode",
+    "encode_segment",
     "load_trace",
     "open_system",
     "run",
