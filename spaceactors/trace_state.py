@@ -58,7 +58,8 @@ def restore_trace(state: object, level: TraceLevel) -> tuple[ChainHash, list[Tra
             f"the trace state's keep must be an int >= 0 or None, got {short_repr(keep)}"
         )
     chain = ChainHash.restored(state)
-    pending = [_event(f"pending line {n}", line) for n, line in enumerate(chain.pending)]
+    for n, line in enumerate(chain.pending):
+        _event(f"pending line {n}", line)
     events = state["events"]
     if not isinstance(events, list):
         raise ValueError(f"the trace state's events must be a list, got {short_repr(events)}")
@@ -71,15 +72,14 @@ def restore_trace(state: object, level: TraceLevel) -> tuple[ChainHash, list[Tra
     if not all(isinstance(line, str) for line in events):
         raise ValueError("the trace state's events must be a list of str (JSON lines)")
     kept = [_event(f"kept event {n}", line) for n, line in enumerate(events)]
-    overlap = min(len(pending), len(kept))
-    if overlap and [e.to_json() for e in kept[len(kept) - overlap :]] != chain.pending[-overlap:]:
+    overlap = min(len(chain.pending), len(events))  # the last events are in both: the same
+    if overlap and events[-overlap:] != chain.pending[-overlap:]:
         raise ValueError("the trace state's kept events differ from its pending hash lines")
-    del pending
     return chain, kept
 
 
 def _event(where: str, line: object) -> TraceEvent:
-    """The event a pending line holds; it must be the line the event writes."""
+    """The event a line of the state holds; it must be the line the event writes."""
     assert isinstance(line, str)  # ChainHash.restored checked
     try:
         event = TraceEvent.from_json(line)
