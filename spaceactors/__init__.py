@@ -123,8 +123,10 @@ from spaceactors.trace import (
     SQLiteSink,
     Trace,
     TraceEvent,
+    TraceLevel,
     trace_hash,
 )
+from spaceactors.trace_segment import SegmentSink, decode_segment, encode_segment
 from spaceactors.tracefile import load_trace
 from spaceactors.virtual import run, seeded_scheduler
 
@@ -224,6 +226,7 @@ __all__ = [
     "SQLiteSink",
     "ScaledClock",
     "Scope",
+    "SegmentSink",
     "ServiceAvailability",
     "ShipMessage",
     "ShipSpecs",
@@ -247,14 +250,17 @@ __all__ = [
     "TokenBucket",
     "Trace",
     "TraceEvent",
+    "TraceLevel",
     "TradeOffer",
     "UnknownMessage",
     "Vec3",
     "WeatherAlert",
     "WeatherSeverity",
     "decode",
+    "decode_segment",
     "default_codec",
     "encode",
+    "encode_segment",
     "load_trace",
     "open_system",
     "run",

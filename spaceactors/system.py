@@ -44,7 +44,7 @@ from spaceactors.specs import (
 )
 from spaceactors.supervisor import Supervisor
 from spaceactors.tap import Tap
-from spaceactors.trace import Trace, sink_for
+from spaceactors.trace import Trace, TraceLevel, sink_for
 from spaceactors.virtual import current_seed
 
 Target = ActorRef | int | str
@@ -92,7 +92,8 @@ class ActorSystem:
             else FaultInjector(faults, self.rng("faults"), origin=trio.current_time())
         )
         """The fault plan at work, if the system was opened with one."""
-        self.tap = None if trace is None and faults is None else Tap(self, trace, self.faults)
+        traced = trace is not None and bool(trace.kinds)  # level "off": no tap to pay for
+        self.tap = None if not traced and faults is None else Tap(self, trace, self.faults)
         self.router = Router(self)
         self.reliable = Reliable(self)
         self.limiter = Limiter()
@@ -210,6 +211,7 @@ async def open_system(
     max_restarts: int = 3,
     within: float = 5.0,
     trace: Trace | str | os.PathLike[str] | bool | None = None,
+    trace_level: TraceLevel | str | None = None,
     faults: FaultPlan | None = None,
     observe: str | bool | None = None,
     observe_token: str | None = None,
@@ -227,6 +229,10 @@ async def open_system(
         trace: record the event trace (``system.trace``): a `Trace`, a file to write
             (``.jsonl``/``.ndjson``, or ``.sqlite``/``.sqlite3``/``.db``; closed when the
             block ends), or True for memory only.
+        trace_level: which events the trace records, for a trace this call opens (a path
+            or True): a `TraceLevel` or its value, ``"off"``, ``"lifecycle"``,
+            ``"messages"`` or ``"everything"`` (the default). A `Trace` has its own
+            (``sa.Trace(level=...)``).
         faults: a `FaultPlan` to inject (``system.faults``); the rules that did nothing in
             the run (`FaultInjector.unmatched`) are recorded on the trace as it closes.
         observe: serve the observation server (``/metrics``, ``/status``, ``/events``,
@@ -253,14 +259,15 @@ async def open_system(
             (a full disk: raised on leaving the block; the file keeps the events before).
     """
     _check_options(seed, dead_letter_keep, max_restarts, within, trace, faults)
+    level = _trace_level(trace, trace_level)
     address = _observe_address(observe, observe_token)  # checked before anything starts
     if seed is None:
         seed = current_seed() or 0
     owned_trace = trace is True or isinstance(trace, str | os.PathLike)
     if trace is True:
-        trace = Trace()
+        trace = Trace(level=level)
     elif isinstance(trace, str | os.PathLike):
-        trace = Trace(sink_for(trace))
+        trace = Trace(sink_for(trace), level=level)
     elif trace is False:
         trace = None
     recorder = current_recorder()
@@ -336,6 +343,25 @@ def _observer(address: str, token: str | None) -> Any:
     from spaceactors.observe import Observer
 
     return Observer(address, token)
+
+
+def _trace_level(trace: object, level: object) -> TraceLevel:
+    """The level of the trace `open_system` opens (`trace_level` needs one it opens)."""
+    if level is None:
+        return TraceLevel.EVERYTHING
+    if isinstance(trace, Trace):
+        raise InvalidSpec(
+            "trace_level is for a trace open_system opens (a path or True): give a sa.Trace "
+            "its own, sa.Trace(level=...)"
+        )
+    if trace is None or trace is False:
+        raise InvalidSpec(
+            f"trace_level={short_repr(level)} needs a trace (trace=PATH or trace=True)"
+        )
+    try:
+        return TraceLevel.of(level)
+    except ValueError as exc:
+        raise InvalidSpec(f"trace_level: {exc}") from None
 
 
 def _check_options(

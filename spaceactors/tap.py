@@ -22,6 +22,7 @@ from spaceactors.faultplan import InjectedCrash, Partition, PauseActor, matches_
 from spaceactors.faults import FaultInjector
 from spaceactors.receiver import Reliably
 from spaceactors.trace import EventKind, Trace
+from spaceactors.trace_event import FAULT_KINDS
 
 if TYPE_CHECKING:
     from spaceactors.cell import ActorCell
@@ -29,21 +30,7 @@ if TYPE_CHECKING:
     from spaceactors.system import ActorSystem
 
 
-FAULT_KINDS = frozenset(
-    {
-        EventKind.DROP,
-        EventKind.DUPLICATE,
-        EventKind.DELAY,
-        EventKind.REORDER,
-        EventKind.PAUSE,
-        EventKind.RESUME,
-        EventKind.SLOW,
-        EventKind.PARTITION,
-        EventKind.HEAL,
-        EventKind.FAULT,
-    }
-)
-"""The trace events that are a fault rule at work (lifecycle ``fault`` events)."""
+__all__ = ["FAULT_KINDS", "Tap"]
 
 
 def _unwrap(message: object) -> tuple[object, int | None]:
@@ -59,11 +46,14 @@ class Tap:
         self, system: ActorSystem, trace: Trace | None, faults: FaultInjector | None
     ) -> None:
         self.trace = trace
+        self.traced = frozenset() if trace is None else trace.kinds
+        """The kinds of event the trace records (none without one): what the level leaves
+        out is not even built."""
         self.faults = faults
         self._lifecycle = system.lifecycle
         self._held: dict[ActorRef, list[tuple[DeliverySchedule, Scheduled]]] = {}
         self._paused: dict[ActorRef, PauseActor] = {}  # actors a pause rule holds now
-        if trace is not None:
+        if EventKind.DEAD_LETTER in self.traced:
             system.dead_letters.listeners.append(self._dead_letter)
 
     def record(
@@ -77,7 +67,8 @@ class Tap:
         detail: str = "",
     ) -> None:
         """Put an event on the trace, if there is one; tell lifecycle listeners of faults."""
-        if self.trace is not None:
+        if kind in self.traced:
+            assert self.trace is not None
             self.trace.record(
                 kind, actor, peer=peer, message=message, message_id=message_id, detail=detail
             )
@@ -110,6 +101,8 @@ class Tap:
         `report` (as `DeliverySchedule.add` takes it) is told about each held-back copy, and
         `held` (if given) collects them, so that a send that fails can call them off.
         """
+        if self.faults is None and EventKind.SEND not in self.traced:
+            return 1  # nothing to record, nothing to inject
         payload, message_id = _unwrap(message)
         peer = None if sender is None else sender.name
 
@@ -118,7 +111,8 @@ class Tap:
                 kind, ref.name, peer=peer, message=payload, message_id=message_id, detail=detail
             )
 
-        note(EventKind.SEND, f"retry {retry}" if retry else (f"topic {topic}" if topic else ""))
+        if EventKind.SEND in self.traced:
+            note(EventKind.SEND, f"retry {retry}" if retry else (f"topic {topic}" if topic else ""))
         if self.faults is None:
             return 1
         fate = self.faults.fate(ref.name, peer, payload, topic, trio.current_time())
@@ -158,7 +152,7 @@ class Tap:
                 self._held[entry.ref] = waiting
             else:
                 del self._held[entry.ref]
-        if delivered:
+        if delivered and EventKind.DELIVER in self.traced:
             payload, message_id = _unwrap(entry.message)
             assert entry.ref is not None
             self.record(EventKind.DELIVER, entry.ref.name, message=payload, message_id=message_id)
@@ -173,6 +167,8 @@ class Tap:
         Raises:
             InjectedCrash: a `CrashActor` rule fired (the actor crashes as on any error).
         """
+        if self.faults is None and EventKind.HANDLE not in self.traced:
+            return  # nothing to record, nothing to inject
         payload, message_id = _unwrap(message)
         name = cell.name
         self.record(EventKind.HANDLE, name, message=payload, message_id=message_id)

@@ -1,178 +1,79 @@
 """The event trace: what happened in a system, when (in its clock's time), to whom.
 
 A `Trace` records `TraceEvent`s (sends, deliveries, handling, injected faults, dead letters,
-crashes, restarts, give-ups, stops) and folds each one into a running SHA-256, its `hash`. Two
-runs with the same seed and the same code give the same events in the same order, so the same
-hash (see `spaceactors.virtual`). Events go to sinks as they happen: JSON Lines or SQLite files,
-and a bounded in-memory list (`Trace.events`).
+crashes, restarts, give-ups, stops) at its `TraceLevel`, and folds each one it records into its
+`hash` (a SHA-256 chain, `spaceactors.trace_chain`). Two runs with the same seed, the same code
+and the same level give the same events in the same order, so the same hash (see
+`spaceactors.virtual`). Events go to sinks as they happen: JSON Lines or SQLite files, segments
+of the compact encoding (`spaceactors.trace_segment`), and a bounded in-memory list
+(`Trace.events`).
 
 The sinks write to local files synchronously, through Python's buffered I/O, as `logging` does:
 a trace is a diagnostic, not a data path, and a line costs far less than a context switch.
 
 Tracing costs nothing when off: the runtime checks one attribute per message. It is on when
-`open_system(trace=...)` is given a `Trace`, a path, or True (in memory only).
+`open_system(trace=...)` is given a `Trace`, a path, or True (in memory only); an event of a
+kind the level leaves out costs one set lookup (no event is built, no JSON written).
 """
 
 from __future__ import annotations
 
 import collections
-import enum
 import errno
-import hashlib
-import json
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-import attrs
+from spaceactors.checks import integer, short_repr
+from spaceactors.trace_chain import ChainHash, trace_hash
+from spaceactors.trace_event import (
+    _ENCODE,
+    COLUMNS,
+    MAX_MESSAGE_ID,
+    EventKind,
+    TraceEvent,
+    TraceLevel,
+    _event_kind,
+)
+from spaceactors.trace_state import restore_trace, trace_state
 
-from spaceactors.checks import finite, integer, short_repr
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_KEEP",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "JSON_LINES_SUFFIXES",
+    "MAX_MESSAGE_ID",
+    "SQLITE_SUFFIXES",
+    "EventKind",
+    "JsonLinesSink",
+    "SQLiteSink",
+    "Trace",
+    "TraceEvent",
+    "TraceLevel",
+    "TraceSink",
+    "header_line",
+    "sink_for",
+    "sink_type",
+    "trace_hash",
+]
 
 DEFAULT_KEEP = 100_000
 """How many recent events `Trace.events` keeps in memory."""
-MAX_MESSAGE_ID = 2**63 - 1
-"""The largest message id a trace holds (a SQLite integer)."""
-COLUMNS = ("time", "kind", "actor", "peer", "message_type", "message_id", "detail")
-"""The fields of an event, in the order a JSON Lines trace writes them (its header names them)."""
 FORMAT = "spaceactors-trace"
 """What the header line of a JSON Lines trace says it is (its ``"format"``)."""
-FORMAT_VERSION = 1
-"""The version of the JSON Lines trace format that the header line names (``"version"``)."""
-_FIELDS = f"[{', '.join(COLUMNS)}]"
+FORMAT_VERSION = 2
+"""The version of the JSON Lines trace format that the header line names (``"version"``).
+Version 2 has the columns of version 1 and defines the trace hash as a chain of blocks
+(`spaceactors.trace_chain`); version 1 hashed every line in one SHA-256. Both load alike."""
 SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 """File names that `open_system(trace=...)` and `load_trace` treat as SQLite databases."""
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 """File names that `open_system(trace=...)` writes as JSON Lines (`load_trace` reads any other
 name as JSON Lines too)."""
-
-
-class EventKind(enum.Enum):
-    """What a trace event records."""
-
-    SEND = "send"  # a message left its sender through the router or the reliable layer
-    DELIVER = "deliver"  # a copy a fault held back (delay, reorder) reached a mailbox
-    HANDLE = "handle"  # an actor's handle() began on a message
-    DROP = "drop"  # a fault (or a partition) lost a message
-    DUPLICATE = "duplicate"  # a fault delivered a second copy
-    DELAY = "delay"  # a fault held a message back for a while
-    REORDER = "reorder"  # a fault let a later message overtake this one
-    DEAD_LETTER = "dead_letter"
-    CRASH = "crash"  # a child of a supervisor ended with an error (injected ones included)
-    RESTART = "restart"
-    GIVE_UP = "give_up"  # a supervisor exceeded its restart intensity
-    STOP = "stop"  # a child ended for good and will not be restarted (after a crash too)
-    PAUSE = "pause"  # an injected pause began ...
-    RESUME = "resume"  # ... and ended
-    SLOW = "slow"  # an injected slow handling
-    PARTITION = "partition"  # a network partition began ...
-    HEAL = "heal"  # ... and healed
-    FAULT = "fault"  # a fault rule was switched on or off
-    FORGET = "forget"  # the reliable layer forgot the outcome of an old failure (KEEP_FAILURES)
-    UNMATCHED = "unmatched"  # a fault rule that did nothing in the run (when the system closes)
-
-
-@attrs.frozen
-class TraceEvent:
-    """One event: `time` on the system's clock, what `kind`, at which `actor`.
-
-    `peer` is the other side (the sender of a message), `message_type` the class name of the
-    user's message, `message_id` its reliable id if it has one, `detail` anything else.
-    """
-
-    time: float
-    kind: EventKind
-    actor: str | None = None
-    peer: str | None = None
-    message_type: str | None = None
-    message_id: int | None = None
-    detail: str = ""
-
-    def to_json(self) -> str:
-        """One line of JSON, with keys in a fixed order (what sinks write and the hash reads)."""
-        return _ENCODE(
-            [
-                self.time,
-                self.kind.value,
-                self.actor,
-                self.peer,
-                self.message_type,
-                self.message_id,
-                self.detail,
-            ]
-        )
-
-    @classmethod
-    def from_json(cls, line: str) -> TraceEvent:
-        """Read back a line written by `to_json`.
-
-        Raises:
-            ValueError: the line is not a trace event (whatever it holds: any JSON, nested
-                however deep, numbers however large).
-        """
-        try:
-            fields = json.loads(line)
-        except RecursionError:
-            problem = "JSON nested too deeply"
-        except ValueError as exc:  # JSONDecodeError, integers of more than 4,300 digits
-            problem = f"not JSON ({exc})"
-        else:
-            if isinstance(fields, list) and len(fields) == len(attrs.fields(cls)):
-                try:
-                    return cls.checked(*fields)
-                except ValueError as exc:
-                    problem = str(exc)
-            else:
-                problem = f"expected a JSON array {_FIELDS}, got {short_repr(fields)}"
-        raise ValueError(f"not a trace event: {problem}: {short_repr(line.rstrip())}")
-
-    @classmethod
-    def checked(
-        cls,
-        time: object,
-        kind: object,
-        actor: object,
-        peer: object,
-        message_type: object,
-        message_id: object,
-        detail: object,
-    ) -> TraceEvent:
-        """An event from untrusted values (a file), each checked against its field's type.
-
-        Raises:
-            ValueError: a value has the wrong type, or is out of its range (a time that is not
-                a finite number, a message id outside [0, 2**63), an unknown kind).
-        """
-        time = finite("time", time)
-        if message_id is not None:
-            message_id = integer("message_id", message_id, high=MAX_MESSAGE_ID)
-        if not isinstance(detail, str):
-            raise ValueError(f"detail must be a string, got {short_repr(detail)}")
-        if not isinstance(kind, str) or kind not in _KINDS:
-            raise ValueError(f"kind must be one of {sorted(_KINDS)}, got {short_repr(kind)}")
-        return cls(
-            time,
-            EventKind(kind),
-            _optional_str("actor", actor),
-            _optional_str("peer", peer),
-            _optional_str("message_type", message_type),
-            message_id,
-            detail,
-        )
-
-
-def _optional_str(name: str, value: object) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"{name} must be a string or null, got {short_repr(value)}")
-    return value
-
-
-_KINDS = frozenset(kind.value for kind in EventKind)
-
-
-_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class TraceSink(Protocol):
@@ -381,44 +282,54 @@ def sink_type(path: str | os.PathLike[str]) -> type[JsonLinesSink | SQLiteSink]:
     )
 
 
-def _event_kind(kind: object) -> EventKind:
-    if isinstance(kind, EventKind):
-        return kind
-    try:
-        return EventKind(kind)
-    except ValueError:
-        known = ", ".join(repr(member.value) for member in EventKind)
-        raise ValueError(f"no event kind {short_repr(kind)}: the kinds are {known}") from None
-
-
 class Trace:
-    """Records events, keeps the most recent `keep` in memory, and hashes all of them.
+    """Records the events of its `level`, keeps the most recent `keep` in memory, and hashes
+    every event it records (the hash covers the recorded events only).
 
     A sink that fails to write (a full disk) never takes the system down: `Trace` stops writing
     to it, keeps what it already holds, sets `error`, and calls `on_error`; `close` raises it.
 
+    Args:
+        sinks: where each recorded event goes as it happens.
+        keep: how many recent events `events` keeps.
+        level: a `TraceLevel` or its value (``"messages"``): which kinds are recorded; the
+            others are not built, hashed nor written.
+
     Raises:
         ValueError: `keep` is not an int in ``[0, sys.maxsize]`` (a bool, a float, a string
-            or a huge integer included).
+            or a huge integer included); `level` is not a trace level.
     """
 
-    def __init__(self, *sinks: TraceSink, keep: int = DEFAULT_KEEP) -> None:
+    def __init__(
+        self,
+        *sinks: TraceSink,
+        keep: int = DEFAULT_KEEP,
+        level: TraceLevel | str = TraceLevel.EVERYTHING,
+    ) -> None:
         keep = integer("keep", keep, high=sys.maxsize)
+        self.level = TraceLevel.of(level)
+        """Which kinds of event this trace records (fixed for its life)."""
+        self.kinds = self.level.kinds
+        """The kinds of event this trace records (its level's)."""
         self.sinks = list(sinks)
         self.events: collections.deque[TraceEvent] = collections.deque(maxlen=keep)
-        self.count = 0
         self.error: OSError | None = None
         """The first error a sink raised; that sink got no event after it."""
         self.on_error: Callable[[OSError], None] | None = None
         """Called (once) with `error` when a sink first fails (a runner stops its run)."""
         self._failed: list[TraceSink] = []
-        self._hash = hashlib.sha256()
+        self._chain = ChainHash()
         self._now = _no_clock
 
     @property
+    def count(self) -> int:
+        """How many events this trace recorded (those kept in memory or not)."""
+        return self._chain.count
+
+    @property
     def hash(self) -> str:
-        """The trace hash of every event so far (equal to `trace_hash` of them)."""
-        return self._hash.hexdigest()
+        """The trace hash of every event recorded so far (equal to `trace_hash` of them)."""
+        return self._chain.hexdigest()
 
     def bind(self, now: Callable[[], float]) -> None:
         """Take event times from `now` (the system does this when it opens)."""
@@ -433,14 +344,19 @@ class Trace:
         message: object = None,
         message_id: int | None = None,
         detail: str = "",
-    ) -> TraceEvent:
-        """Record an event now; `message` gives its type (None for events without one)."""
+    ) -> TraceEvent | None:
+        """Record an event now; `message` gives its type (None for events without one).
+
+        Returns the event, or None when the trace's level leaves its kind out (nothing is
+        built then).
+        """
+        if kind not in self.kinds:
+            return None
         message_type = None if message is None else type(message).__name__
-        event = TraceEvent(self._now(), kind, actor, peer, message_type, message_id, detail)
+        now = float(self._now())  # a clock giving ints writes floats all the same
+        event = TraceEvent(now, kind, actor, peer, message_type, message_id, detail)
         line = event.to_json()
-        self._hash.update(line.encode())
-        self._hash.update(b"\n")
-        self.count += 1
+        self._chain.add(line)
         self.events.append(event)
         for sink in self.sinks:
             try:
@@ -467,6 +383,33 @@ class Trace:
         wanted = {_event_kind(kind) for kind in kinds}
         return [event for event in self.events if event.kind in wanted]
 
+    def state(self) -> dict[str, object]:
+        """Everything this trace's future depends on, as plain data (msgpack can hold it):
+        ``{"version": 1, "level": str, "keep": int, "count": int, "chain": bytes (32),
+        "pending": [str], "events": [str]}``: the hash's state (`spaceactors.trace_chain`)
+        and the kept events, oldest first, each as its JSON line (`TraceEvent.to_json`, ASCII
+        only). Sinks are not in it: what they wrote is theirs."""
+        return trace_state(self.level, self.events, self._chain, self.events.maxlen)
+
+    def restore(self, state: object) -> None:
+        """Continue from `state` (from `state`): the count, the hash and the kept events are
+        the saved trace's; events recorded from now on follow them. The sinks get none of the
+        restored events. A trace keeping fewer events than the saved one keeps the latest.
+
+        Raises:
+            ValueError: this trace already recorded events; `state` is not a trace state,
+                names another level, or holds something that is not a trace event (the
+                message names the field, and the event's place).
+        """
+        if self.count:
+            raise ValueError(
+                f"cannot restore a trace state into a trace that recorded {self.count} events "
+                "(restore into a new Trace)"
+            )
+        chain, events = restore_trace(state, self.level)
+        self._chain = chain
+        self.events.extend(events)
+
     def close(self) -> None:
         """Flush and close every sink (those that failed too, keeping what they hold).
 
@@ -488,20 +431,3 @@ class Trace:
 
 def _no_clock() -> float:
     return 0.0
-
-
-def trace_hash(events: Iterable[TraceEvent]) -> str:
-    """The SHA-256 (hex) of `events` as a trace records them: equal traces, equal hashes.
-
-    Raises:
-        ValueError: `events` is not an iterable of `TraceEvent`.
-    """
-    digest = hashlib.sha256()
-    if isinstance(events, str | bytes) or not isinstance(events, Iterable):
-        raise ValueError(f"events must be an iterable of TraceEvent, got {short_repr(events)}")
-    for event in events:
-        if not isinstance(event, TraceEvent):
-            raise ValueError(f"events must hold TraceEvent only, got {short_repr(event)}")
-        digest.update(event.to_json().encode())
-        digest.update(b"\n")
-    return digest.hexdigest()

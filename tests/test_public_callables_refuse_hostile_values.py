@@ -140,6 +140,8 @@ BASE: dict[str, dict[str, Any]] = {
     "decode": {"data": sa.encode(sa.Vec3())},
     "encode": {"message": sa.Vec3()},
     "trace_hash": {"events": []},
+    "decode_segment": {"data": sa.encode_segment([])},
+    "encode_segment": {"events": []},
     "Backoff": {"initial": 1.0, "maximum": 2.0},
     "Body": {"name": "b", "x": 0.0, "y": 0.0},
     "Commodity": {"base_price": 1.0, "target": 1.0, "stock": 1.0},

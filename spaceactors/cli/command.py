@@ -24,6 +24,7 @@ from spaceactors.cli.signals import Signals, exit_code, is_interrupt, signal_nam
 from spaceactors.cli.top import add_top_command, top_command
 from spaceactors.cli.traces import add_trace_commands, trace_command
 from spaceactors.scenarios.docking import DockingReport, run_docking
+from spaceactors.trace import TraceLevel
 
 
 def _docking_exchange() -> list[object]:
@@ -144,6 +145,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--trace", metavar="FILE", help="write the event trace (.jsonl, or .sqlite/.db)"
+    )
+    run.add_argument(
+        "--trace-level",
+        choices=[level.value for level in TraceLevel],
+        metavar="LEVEL",
+        help="which events --trace records: off, lifecycle, messages or everything "
+        "(default: everything)",
     )
     run.add_argument("--faults", metavar="FILE", help="inject the fault plan in this JSON file")
     run.add_argument(

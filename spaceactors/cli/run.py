@@ -37,6 +37,8 @@ def run_command(
     faults = _fault_plan(args.faults) if args.faults else None
     if args.summary_json:
         _check_writable(args.summary_json, "the summary")
+    if args.trace_level is not None and not args.trace:
+        raise BadInput(f"--trace-level {args.trace_level} needs --trace FILE")
     if args.trace:
         try:
             sink_type(args.trace)  # an unknown format is refused before anything runs
@@ -50,7 +52,7 @@ def run_command(
         length = chosen.run_length(args.duration)
     except sim.ScenarioError as exc:
         raise BadInput(f"--duration {args.duration:g}: {exc}") from None
-    trace = _open_trace(args.trace) if args.trace else None
+    trace = _open_trace(args.trace, args.trace_level) if args.trace else None
     terminal = err is not None and err.isatty()  # None: stderr is closed
     show = args.progress == "always" or (args.progress == "auto" and terminal)
     bar = (
@@ -221,13 +223,14 @@ def _fault_plan(path: str) -> sa.FaultPlan:
         raise BadInput(f"{path} is not a fault plan: {exc}") from None
 
 
-def _open_trace(path: str) -> sa.Trace:
-    """The trace file, created now: before the run, a path that cannot be written is refused."""
+def _open_trace(path: str, level: str | None) -> sa.Trace:
+    """The trace file, created now: before the run, a path that cannot be written is refused.
+    It records the events of `level` (None: everything)."""
     parent = Path(path).parent
     if not parent.is_dir():
         raise BadInput(f"cannot write the trace {path}: no directory {parent}")
     try:
-        return sa.Trace(sink_for(path))
+        return sa.Trace(sink_for(path), level=level or sa.TraceLevel.EVERYTHING)
     except OSError as exc:
         raise BadInput(f"cannot write the trace {path}: {exc.strerror or exc}") from None
 

@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from spaceactors.recording import recording
 from spaceactors.testing.casefile import Case, CaseError, Draws, Where, encode_value
 from spaceactors.trace import DEFAULT_KEEP, Trace, TraceEvent
+from spaceactors.trace_chain import ChainHash
 from spaceactors.virtual import seeded_scheduler
 
 CASES_FOLDER = ".spaceactors/cases"
@@ -69,12 +70,12 @@ class PropertyExample:
     events: collections.deque[TraceEvent] = attrs.Factory(
         lambda: collections.deque(maxlen=DEFAULT_KEEP)
     )
-    _hash: Any = attrs.Factory(hashlib.sha256)
+    _hash: ChainHash = attrs.Factory(ChainHash)
 
     @property
     def hash(self) -> str:
         """The trace hash of every event the example's systems recorded."""
-        return str(self._hash.hexdigest())
+        return self._hash.hexdigest()
 
     def opened(self, seed: int, trace: Trace | None) -> Trace:
         self.seeds.append(seed)
@@ -87,8 +88,7 @@ class PropertyExample:
         trace.sinks = [sink for sink in trace.sinks if sink is not self]
 
     def write(self, event: TraceEvent, line: str) -> None:
-        self._hash.update(line.encode())
-        self._hash.update(b"\n")
+        self._hash.add(line)
         self.count += 1
         self.events.append(event)
 
