@@ -172,6 +172,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--summary-json", metavar="FILE", help="also write the whole summary as JSON to FILE"
     )
+    run.add_argument(
+        "--gc",
+        choices=("tuned", "python"),
+        default="tuned",
+        help="tuned: once the world is built, freeze it and collect garbage rarely "
+        "(default); python: leave Python's garbage collector as it is",
+    )
     add_trace_commands(commands)
     add_top_command(commands)
     replay = commands.add_parser(

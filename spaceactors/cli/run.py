@@ -11,6 +11,7 @@ from typing import TextIO
 
 import spaceactors as sa
 from spaceactors import sim
+from spaceactors.cli.gcpolicy import TunedGC
 from spaceactors.cli.logs import LogLines
 from spaceactors.cli.progress import ProgressDisplay
 from spaceactors.cli.report import render_summary, say, write_output, write_summary_json
@@ -62,6 +63,7 @@ def run_command(
     )
     if bar is not None:
         lines.display = bar.line
+    memory = TunedGC() if args.gc == "tuned" else None
     run = functools.partial(
         sim.run_scenario,
         chosen,
@@ -72,7 +74,7 @@ def run_command(
         progress=bar,
         observe=args.observe,
         observe_token=args.observe_token,
-        keep_world=None if args.observe is None else functools.partial(_observing, err),
+        keep_world=functools.partial(_as_built, err, args.observe is not None, memory),
         updates=_updates(length, args.clock),
     )
     signals.phase = f"running {chosen.name}"
@@ -100,6 +102,8 @@ def run_command(
             ) from None
         raise
     finally:
+        if memory is not None:
+            memory.restore()
         if bar is not None:
             lines.display = None
             bar.close()
@@ -170,9 +174,13 @@ def _check_observe(args: argparse.Namespace) -> None:
         raise BadInput(f"--observe {args.observe}: {exc}") from None
 
 
-def _observing(err: TextIO, world: sim.World) -> None:
-    """Say where the observation server listens (as the run starts)."""
-    say(err, f"spaceactors: observing at {world.system.observe_url}")
+def _as_built(err: TextIO, observing: bool, memory: TunedGC | None, world: sim.World) -> None:
+    """The command's ``keep_world``: say where the observation server listens (as the run
+    starts), and apply the memory policy once the world is built (docs/cli.md, "Memory")."""
+    if observing:
+        say(err, f"spaceactors: observing at {world.system.observe_url}")
+    if memory is not None:
+        memory.at_first_tick(world)
 
 
 def _updates(length: float, clock: str) -> int:

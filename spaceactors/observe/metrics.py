@@ -17,7 +17,6 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from spaceactors.lifecycle import Tally, kind_of
-from spaceactors.observe import model
 from spaceactors.observe.model import Snapshot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -43,17 +42,20 @@ class SnapshotCollector(Collector):
         # Grouped by the actor's class first (one dict lookup an actor; every ship has its own
         # spec but shares its class), then named by kind.
         by_class: dict[Any, list[Any]] = {}  # factory or spec type -> [spec, actors, ...]
-        for copied in snap.rows:
-            spec = copied[model.CHILD].spec
+        tree = snap.tree
+        for child, handled, restarts, crashes, depth in zip(
+            tree.children, tree.handled, tree.restarts, tree.crashes, tree.depths, strict=True
+        ):
+            spec = child.spec
             key = getattr(spec, "factory", None) or type(spec)
             counts = by_class.get(key)
             if counts is None:
                 counts = by_class[key] = [spec, 0, 0, 0, 0, 0]
             counts[1] += 1
-            counts[2] += copied[model.HANDLED]
-            counts[3] += copied[model.RESTARTS]
-            counts[4] += copied[model.CRASHES]
-            counts[5] += copied[model.DEPTH]
+            counts[2] += handled
+            counts[3] += restarts
+            counts[4] += crashes
+            counts[5] += depth
         by_kind: dict[str, list[int]] = {}  # kind -> [actors, handled, restarts, crashes, depth]
         for spec, *numbers in by_class.values():
             kind = kind_of(spec)

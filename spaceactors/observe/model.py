@@ -1,15 +1,16 @@
 """The read model: what the observation server shows, taken from the engine's own counters.
 
-`take` copies each actor's counters into a plain tuple, walking the tree once. The server runs
-it in its own thread while the run goes on (each count is exact; the whole is not one
-instant), so an answer never waits for the run's longest step; the rest (sums, sorting,
-limiting, JSON, per-kind sums for ``/metrics``) is done there too. A `Row` (names, paths,
-states as text) is made only for the actors a document shows: ``/status?limit=50`` on 10,000
-actors makes 50.
+`take` reads the tree (`spaceactors.observe.tree`: flat lists and columns made by C-level
+calls) and the system's tables, each copied by one C-level call, in the server's own thread
+while the run goes on: each count is exact, the whole is not one instant, and an answer never
+waits for the run's longest step. A `Row` (names, paths, states as text) is made only for the
+actors a document shows: ``/status?limit=50`` on 10,000 actors makes 50, and its sums and
+orderings run no Python bytecode per actor.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Mapping
@@ -21,9 +22,10 @@ from spaceactors.cell import ActorCell
 from spaceactors.clocks import RunControl
 from spaceactors.control import ActorState
 from spaceactors.lifecycle import Tally, kind_of
-from spaceactors.supervisor import Supervisor
+from spaceactors.observe.tree import Tree, largest, walk
 
 if TYPE_CHECKING:
+    from spaceactors.children import Child
     from spaceactors.system import ActorSystem
 
 STATUS_VERSION = 1
@@ -49,7 +51,7 @@ class Row(NamedTuple):
 
 
 class Snapshot(NamedTuple):
-    """Everything the server shows, copied in the system's thread at one instant."""
+    """Everything the server shows, read in the server's thread (`take`)."""
 
     @property
     def offset(self) -> float:
@@ -64,7 +66,7 @@ class Snapshot(NamedTuple):
     elapsed: float
     speed: float | None
     paused: bool
-    rows: list[tuple[Any, ...]]  # each actor's copied counters (`row` makes its `Row`)
+    tree: Tree  # every child, in tree order, with its counters' columns
     retired: dict[str, Tally]
     dead_letters: int
     dead_letters_by_reason: dict[str, int]
@@ -75,13 +77,10 @@ class Snapshot(NamedTuple):
 
 
 def take(system: ActorSystem, control: RunControl) -> Snapshot:
-    """Copy the system's counters (from any thread: it only reads).
-
-    Raises:
-        RuntimeError: a table changed size while it was read (read again).
-    """
+    """Read the system's counters (from any thread: it only reads, each table copied by one
+    C-level call, so none can change under it)."""
     now = control.now()
-    rows = _copy(system)
+    tree = walk(system)
     reliable = system.reliable.state
     router = system.router.state
     report = system.counters.get("sim")
@@ -94,11 +93,13 @@ def take(system: ActorSystem, control: RunControl) -> Snapshot:
         elapsed=time.time() - system.opened_wall,
         speed=control.speed,
         paused=control.paused,
-        rows=rows,
-        retired={kind: attrs.evolve(t) for kind, t in system.lifecycle.retired.items()},
+        tree=tree,
+        # Each live table copied by one C-level call (the system's thread may add to it
+        # meanwhile), then read at leisure.
+        retired={kind: attrs.evolve(t) for kind, t in list(system.lifecycle.retired.items())},
         dead_letters=system.dead_letters.total,
         dead_letters_by_reason={
-            reason.value: n for reason, n in system.dead_letters.by_reason.items()
+            reason.value: n for reason, n in list(system.dead_letters.by_reason.items())
         },
         reliable={
             "sent": reliable.book.issued - reliable.withdrawn,
@@ -113,7 +114,7 @@ def take(system: ActorSystem, control: RunControl) -> Snapshot:
             "dropped": router.dropped,
             "publishes_without_subscribers": router.unheard,
         },
-        delivered_by_type={cls.__name__: n for cls, n in router.delivered.items()},
+        delivered_by_type={cls.__name__: n for cls, n in list(router.delivered.items())},
         sim=sim,
     )
 
@@ -129,49 +130,31 @@ def sim_time(system: ActorSystem, now: float) -> float:
     return now - system.opened_at
 
 
-def _copy(system: ActorSystem) -> list[tuple[Any, ...]]:
-    """Every child below the root, parents first, children in start order: each one's
-    counters copied as they stand, with as little work as can be (in the system's thread; the
-    rest is done by `row`, in the server's)."""
-    copied: list[tuple[Any, ...]] = []
-    append = copied.append
-    stack: list[tuple[str, Any]] = [("", c) for c in reversed(list(system.root._children.values()))]
-    pop, extend = stack.pop, stack.extend
-    while stack:  # a loop, not recursion: any depth of nesting
-        prefix, child = pop()
-        runtime = child.runtime
-        if type(runtime) is ActorCell:
-            append(
-                (
-                    prefix,
-                    child,
-                    runtime.state,
-                    runtime._closing,
-                    # the mailbox's length, read without building trio's statistics object
-                    len(runtime.ref._receive._state.data),
-                    runtime.handled,
-                    runtime.restarts,
-                    child.crashes,
-                    child.last_crash,
-                )
-            )
-            continue
-        if child.running:
-            state = "running"
-        elif runtime.alive and child.incarnation and child.wanted:
-            state = "restarting"
-        else:
-            state = "stopped"
-        append(
-            (prefix, child, state, False, 0, 0, runtime.restarts, child.crashes, child.last_crash)
+def copy(prefix: str, child: Child) -> tuple[Any, ...]:
+    """The counters of one child, as they stand (`row` makes its `Row`)."""
+    runtime = child.runtime
+    if type(runtime) is ActorCell:
+        return (
+            prefix,
+            child,
+            runtime.state,
+            runtime._closing,
+            len(runtime.ref._receive._state.data),
+            runtime.handled,
+            runtime.restarts,
+            child.crashes,
+            child.last_crash,
         )
-        if type(runtime) is Supervisor:
-            below = f"{prefix}{child.spec.name}/"
-            extend((below, c) for c in reversed(list(runtime._children.values())))
-    return copied
+    if child.running:
+        state = "running"
+    elif runtime.alive and child.incarnation and child.wanted:
+        state = "restarting"
+    else:
+        state = "stopped"
+    return (prefix, child, state, False, 0, 0, runtime.restarts, child.crashes, child.last_crash)
 
 
-# Where `_copy` puts each counter in an actor's tuple.
+# Where `copy` puts each counter in an actor's tuple.
 PREFIX, CHILD, STATE, CLOSING, DEPTH, HANDLED, RESTARTS, CRASHES, LAST_CRASH = range(9)
 Facts = dict[int, tuple[str, bool, int]]
 """id(spec) -> (kind, is a supervisor, mailbox capacity): valid while the snapshot that holds
@@ -188,11 +171,6 @@ def spec_facts(spec: Any, facts: Facts) -> tuple[str, bool, int]:
             getattr(spec, "mailbox_size", 0),
         )
     return known
-
-
-def kind(copied: tuple[Any, ...], facts: Facts) -> str:
-    """The kind (class name) of a copied actor."""
-    return spec_facts(copied[CHILD].spec, facts)[0]
 
 
 def row(copied: tuple[Any, ...], offset: float = 0.0) -> Row:
@@ -248,13 +226,13 @@ def row_json(row: Row, rate: float | None = None) -> dict[str, Any]:
 
 def totals(snapshot: Snapshot) -> dict[str, int]:
     """The whole system's counts (actors that left the tree included in the sums)."""
-    rows = snapshot.rows
-    retired = snapshot.retired.values()
+    tree = snapshot.tree
+    retired = list(snapshot.retired.values())
     return {
-        "actors": len(rows),
-        "messages_handled": sum(r[HANDLED] for r in rows) + sum(t.handled for t in retired),
-        "restarts": sum(r[RESTARTS] for r in rows) + sum(t.restarts for t in retired),
-        "crashes": sum(r[CRASHES] for r in rows) + sum(t.crashes for t in retired),
+        "actors": len(tree),
+        "messages_handled": sum(tree.handled) + sum(t.handled for t in retired),
+        "restarts": sum(tree.restarts) + sum(t.restarts for t in retired),
+        "crashes": sum(tree.crashes) + sum(t.crashes for t in retired),
         "dead_letters": snapshot.dead_letters,
         "reliable_retries": snapshot.reliable["retries"],
         "reliable_failures": snapshot.reliable["failures"],
@@ -273,16 +251,10 @@ def status(
     `rates`: messages handled per second of the run's clock, by child record (the server
     keeps them between two snapshots); `sort` one of `SORTS` (descending), else tree order.
     """
-    copied = snapshot.rows
+    tree = snapshot.tree
     rates = rates or {}
-    if sort == "restarts":
-        copied = sorted(copied, key=lambda r: (r[RESTARTS], r[CRASHES]), reverse=True)
-    elif sort == "mailbox":
-        copied = sorted(copied, key=lambda r: r[DEPTH], reverse=True)
-    elif sort == "handled":
-        copied = sorted(copied, key=lambda r: r[HANDLED], reverse=True)
-    elif sort == "rate":
-        copied = sorted(copied, key=lambda r: rates.get(r[CHILD], 0.0), reverse=True)
+    shown = order(tree, sort, limit, rates)
+    children, offset = tree.children, snapshot.offset
     return {
         "version": STATUS_VERSION,
         "clock": snapshot.clock,
@@ -294,10 +266,40 @@ def status(
         "totals": totals(snapshot),
         "sim": None if snapshot.sim is None else {k: _finite(v) for k, v in snapshot.sim.items()},
         "actors": [
-            row_json(row(r, snapshot.offset), rates.get(r[CHILD], 0.0)) for r in copied[:limit]
+            row_json(row(_shown(tree, i, sort), offset), rates.get(children[i], 0.0)) for i in shown
         ],
-        "actors_total": len(snapshot.rows),
+        "actors_total": len(tree),
     }
+
+
+def _shown(tree: Tree, position: int, sort: str | None) -> tuple[Any, ...]:
+    """The copied counters of the child at `position`, its counts as the totals and the
+    order of the document read them (so that they add up, and a sorted list is sorted)."""
+    copied = list(copy(tree.prefixes[position], tree.children[position]))
+    copied[HANDLED] = tree.handled[position]
+    copied[RESTARTS] = tree.restarts[position]
+    copied[CRASHES] = tree.crashes[position]
+    if sort == "mailbox":
+        copied[DEPTH] = tree.depths[position]
+    return tuple(copied)
+
+
+def order(
+    tree: Tree, sort: str | None, limit: int, rates: Mapping[Any, float]
+) -> list[int] | range:
+    """The positions in `tree` of the `limit` children a document shows: by `sort`
+    (descending, equal ones in tree order), else the first in tree order."""
+    if sort not in SORTS:
+        return range(min(limit, len(tree)))
+    if sort == "restarts":
+        column: list[Any] = list(zip(tree.restarts, tree.crashes, strict=True))
+    elif sort == "mailbox":
+        column = tree.depths
+    elif sort == "handled":
+        column = tree.handled
+    else:
+        column = list(map(rates.get, tree.children, itertools.repeat(0.0)))
+    return largest(column, limit)
 
 
 def _finite(value: float) -> float | None:

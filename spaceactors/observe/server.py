@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import importlib
 import ipaddress
 import logging
 import os
@@ -42,6 +43,31 @@ KEEP_EVENTS = 1000
 """How many recent lifecycle events the server keeps for its ``/events`` clients."""
 SYSTEM_TIMEOUT = 5.0
 """Real seconds a request waits for the system's thread before answering 503."""
+PRELOAD = (
+    "spaceactors.observe.app",
+    "hypercorn.config",
+    "hypercorn.utils",
+    "hypercorn.trio.run",
+    "hypercorn.trio.tcp_server",
+    "hypercorn.protocol.h11",
+    "hypercorn.protocol.h2",
+    "anyio._backends._trio",
+    "anyio._core._fileio",
+    "encodings.idna",
+)
+"""What the server's thread would import as it starts and serves its first requests, imported
+in the system's thread before that thread starts (see `preload`)."""
+
+
+def preload() -> None:
+    """Import everything the server's thread needs, now, in the caller's thread.
+
+    An import in the server's thread while the system runs flat out waits for the GIL after
+    each of its hundreds of file reads (up to the switch interval, 5 ms, each): imported there,
+    the server took seconds to answer its first request during a 10,000-ship build.
+    """
+    for name in PRELOAD:
+        importlib.import_module(name)
 
 
 class SystemGone(Exception):
@@ -179,6 +205,7 @@ class Observer:
         system = self.system
         if system is None:
             raise RuntimeError("Observer.serve before attach")
+        preload()
         self.control = run_control()
         self._system_token = trio.lowlevel.current_trio_token()
         finished = trio.Event()

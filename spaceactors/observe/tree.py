@@ -1,0 +1,123 @@
+"""The supervision tree as the observation server reads it, from its own thread, while the run
+goes on: flat lists in tree order and columns of counters, each made by C-level calls.
+
+Why C-level: the server's thread shares the GIL with a system running flat out. A Python loop
+over 10,000 actors costs milliseconds of bytecode, and the GIL changes hands every few
+milliseconds, so such a loop both slows every answer and can see a live table change under it
+("dictionary changed size during iteration"). `list(table.values())`, ``map`` with an
+`operator.attrgetter`, ``sum``, ``sorted`` with a C-level key run no bytecode: the GIL is not
+released during one of them, so each is one consistent read, and the Python work of a document
+is per supervisor and per row shown, not per actor.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import operator
+import types
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from spaceactors.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from spaceactors.children import Child
+    from spaceactors.system import ActorSystem
+
+_RUNTIME = operator.attrgetter("runtime")
+_RESTARTS = operator.attrgetter("runtime.restarts")
+_CRASHES = operator.attrgetter("crashes")
+_QUEUE = operator.attrgetter("_receive._state.data")
+_NO_MAILBOX = types.SimpleNamespace(
+    _receive=types.SimpleNamespace(_state=types.SimpleNamespace(data=()))
+)
+"""Stands for the mailbox of a child that has none (a supervisor or a service): empty."""
+
+
+def _frame(prefix: str, supervisor: Supervisor) -> list[Any]:
+    """[prefix, children (copied), positions of the supervisors among them, next position to
+    take, next child to emit] for the walk."""
+    children = list(supervisor._children.values())  # one C call: never sees the dict change
+    is_supervisor = map(
+        operator.is_, map(type, map(_RUNTIME, children)), itertools.repeat(Supervisor)
+    )
+    positions = list(itertools.compress(range(len(children)), is_supervisor))
+    return [prefix, children, positions, 0, 0]
+
+
+class Tree:
+    """Every child below the root, parents first, children in start order (tree order), as
+    read at one time, with each one's path prefix (``user/fleet/``). Columns of counters
+    (`handled`, `restarts`, ...) are read on first use, one C-level pass each."""
+
+    def __init__(self, children: list[Child], prefixes: list[str]) -> None:
+        self.children = children
+        self.prefixes = prefixes
+
+    def __len__(self) -> int:
+        return len(self.children)
+
+    @functools.cached_property
+    def handled(self) -> list[int]:
+        """Messages each child handled (0 for supervisors and services)."""
+        return list(
+            map(
+                getattr,
+                map(_RUNTIME, self.children),
+                itertools.repeat("handled"),
+                itertools.repeat(0),
+            )
+        )
+
+    @functools.cached_property
+    def restarts(self) -> list[int]:
+        """How many times each child was restarted."""
+        return list(map(_RESTARTS, self.children))
+
+    @functools.cached_property
+    def crashes(self) -> list[int]:
+        """How many incarnations of each child ended with an error."""
+        return list(map(_CRASHES, self.children))
+
+    @functools.cached_property
+    def depths(self) -> list[int]:
+        """Messages waiting in each child's mailbox (0 for supervisors and services), read
+        without building trio's statistics object."""
+        refs = map(
+            getattr,
+            map(_RUNTIME, self.children),
+            itertools.repeat("ref"),
+            itertools.repeat(_NO_MAILBOX),
+        )
+        return list(map(len, map(_QUEUE, refs)))
+
+
+def walk(system: ActorSystem) -> Tree:
+    """The tree of `system` (from any thread: it only reads). Python work per supervisor; per
+    child only C-level copies."""
+    children: list[Child] = []
+    prefixes: list[str] = []
+    stack = [_frame("", system.root)]
+    while stack:  # a loop, not recursion: any depth of nesting
+        frame = stack[-1]
+        prefix, kids, positions, taken, start = frame
+        if taken == len(positions):  # no supervisor left among these: the rest, done
+            stack.pop()
+            children += kids[start:]
+            prefixes += itertools.repeat(prefix, len(kids) - start)
+            continue
+        end = positions[taken] + 1  # up to and including the next supervisor, then below it
+        frame[3], frame[4] = taken + 1, end
+        children += kids[start:end]
+        prefixes += itertools.repeat(prefix, end - start)
+        below = kids[end - 1]
+        assert type(below.runtime) is Supervisor
+        stack.append(_frame(f"{prefix}{below.spec.name}/", below.runtime))
+    return Tree(children, prefixes)
+
+
+def largest(values: Sequence[Any], limit: int) -> list[int]:
+    """The positions of the `limit` largest of `values`, largest first, equal ones in their
+    order (as ``sorted(..., reverse=True)[:limit]``): one C-level sort."""
+    return sorted(range(len(values)), key=values.__getitem__, reverse=True)[:limit]

@@ -1,0 +1,118 @@
+"""``spaceactors run`` tunes the garbage collector for the run (``--gc tuned``, the default):
+once the world is built it freezes it and raises the thresholds, and when the run ends, however
+it ends, it puts back what it found; ``--gc python`` leaves the collector alone."""
+
+from __future__ import annotations
+
+import gc
+import io
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from spaceactors.cli import gcpolicy, main
+
+SCENARIO = """
+import gc, json
+from spaceactors import sim
+
+def record(when):
+    with open({path!r}, "a") as f:
+        f.write(json.dumps([when, gc.get_threshold(), gc.get_freeze_count() > 0]) + "\\n")
+
+@sim.scenario(duration=60)
+async def probe(world):
+    record("build")
+    await world.add_station("a", (0, 0, 0), sector="x")
+    world.at(10.0, lambda: record("run"))
+    {fail}
+"""
+
+
+@pytest.fixture(autouse=True)
+def python_settings() -> Iterator[tuple[int, int, int]]:
+    """Python's own settings around each test, whatever the test leaves."""
+    saved = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        yield (700, 10, 10)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*saved)
+
+
+def probe(tmp_path: Path, *options: str, fail: str = "") -> tuple[int, dict[str, list[object]]]:
+    records = tmp_path / "gc.jsonl"
+    scenario = tmp_path / "probe.py"
+    scenario.write_text(SCENARIO.format(path=str(records), fail=fail))
+    code = main(["run", str(scenario), *options], out=io.StringIO(), err=io.StringIO())
+    seen = {}
+    for line in records.read_text().splitlines():
+        when, threshold, frozen = json.loads(line)
+        seen[when] = [tuple(threshold), frozen]
+    return code, seen
+
+
+def test_the_run_is_tuned_once_built_and_the_settings_come_back(
+    tmp_path: Path, python_settings: tuple[int, int, int]
+) -> None:
+    code, seen = probe(tmp_path)
+    assert code == 0
+    assert seen["build"] == [python_settings, False]  # the build runs with Python's own
+    assert seen["run"] == [(gcpolicy.GEN0, gcpolicy.GEN1, gcpolicy.GEN2), True]
+    assert gc.get_threshold() == python_settings
+    assert gc.get_freeze_count() == 0
+
+
+def test_gc_python_leaves_the_collector_alone(
+    tmp_path: Path, python_settings: tuple[int, int, int]
+) -> None:
+    code, seen = probe(tmp_path, "--gc", "python")
+    assert code == 0
+    assert seen["run"] == [python_settings, False]
+    assert gc.get_threshold() == python_settings
+
+
+def test_settings_of_the_caller_come_back_too(tmp_path: Path) -> None:
+    gc.set_threshold(1234, 5, 6)
+    code, seen = probe(tmp_path)
+    assert code == 0
+    assert seen["run"][0] == (gcpolicy.GEN0, gcpolicy.GEN1, gcpolicy.GEN2)
+    assert gc.get_threshold() == (1234, 5, 6)
+
+
+def test_a_run_that_fails_puts_the_settings_back(
+    tmp_path: Path, python_settings: tuple[int, int, int]
+) -> None:
+    # An event that raises at 20 s: the run goes on, and fails its "every event ran" check.
+    failing = "world.at(20.0, lambda: 1 / 0)"
+    code, seen = probe(tmp_path, fail=failing)
+    assert code == 1
+    assert seen["run"][0] == (gcpolicy.GEN0, gcpolicy.GEN1, gcpolicy.GEN2)
+    assert gc.get_threshold() == python_settings
+    assert gc.get_freeze_count() == 0
+
+
+def test_objects_frozen_by_the_caller_stay_frozen() -> None:
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    policy = gcpolicy.TunedGC()
+    policy.apply()
+    assert policy.applied
+    policy.restore()
+    assert not policy.applied
+    assert gc.get_freeze_count() >= frozen > 0
+
+
+def test_applying_says_so_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    policy = gcpolicy.TunedGC()
+    with caplog.at_level(logging.DEBUG, logger="spaceactors.cli"):
+        policy.apply()
+        policy.apply()  # once only
+    policy.restore()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("gc:")]
+    assert len(lines) == 1, lines
+    assert "--gc python" in lines[0]
