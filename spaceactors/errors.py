@@ -126,5 +126,10 @@ class OutcomeForgotten(SpaceActorsError):
     messages failed since, and the reliable layer dropped the oldest failures to stay bounded."""
 
 
+class CheckpointError(SpaceActorsError):
+    """A checkpoint cannot be taken or restored: the message names the actor, the field or
+    the part of the state, and what to do."""
+
+
 class RateLimited(SpaceActorsError):
     """A rate-limited sender had no token for this message; `send_waiting` would have waited."""

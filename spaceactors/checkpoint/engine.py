@@ -1,0 +1,459 @@
+"""The engine's part of a checkpoint: what the actor system holds, as plain data, and back.
+
+`busy` says why this instant cannot be checkpointed (an actor is inside a handler, a restart
+waits out its backoff: the next quiescent point is tried); `capture` reads the system
+synchronously, at a quiescent point; `restore` rebuilds it inside a freshly opened system of a
+new run, before that run goes on. Values (actor state, messages, specs) go through a `Values`
+converter (`spaceactors.checkpoint.values`).
+
+What a checkpoint holds, by part of the system:
+
+- the ``user`` tree: each supervisor's restart history and jitter generator, each child's
+  record (incarnation, crashes, last crash, start time) and spec, each actor's id, counts,
+  last error and state (`Values.save_actor`);
+- the delivery schedule: actor timers (``ctx.after``/``ctx.every``, of the running incarnation)
+  and ``Router.send_later`` messages, with their (deadline, sequence) order;
+- topic subscriptions in subscription order, the router's and dead letters' counts, the counts
+  of actors that left the tree, the registry's next id, the system's next automatic name.
+
+What a checkpoint cannot hold yet raises `CheckpointError` naming it (`unsupported`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+import trio
+
+from spaceactors.cell import ActorCell
+from spaceactors.children import Child
+from spaceactors.deadletters import DeadLetterReason
+from spaceactors.delivery import Scheduled, Tick
+from spaceactors.errors import CheckpointError
+from spaceactors.lifecycle import Tally
+from spaceactors.ref import ActorRef
+from spaceactors.specs import ChildSpec, SupervisorSpec
+from spaceactors.supervisor import Supervisor
+from spaceactors.topics import WILDCARD, Delivery
+
+if TYPE_CHECKING:
+    from spaceactors.actor import Actor
+    from spaceactors.system import ActorSystem
+
+FORMAT = 1
+"""The version of the engine's part of a checkpoint."""
+
+Refs = Callable[[int], ActorRef]
+
+
+class Values(Protocol):
+    """Converts live values to plain data and back (`spaceactors.checkpoint.values`)."""
+
+    def save_actor(self, actor: Actor, *, path: str, shared: Mapping[str, object]) -> object: ...
+
+    def restore_actor(
+        self, cls: type, data: object, *, shared: Mapping[str, object], refs: Refs
+    ) -> Actor: ...
+
+    def save_value(self, value: object, *, where: str, shared: Mapping[str, object]) -> object: ...
+
+    def restore_value(self, data: object, *, shared: Mapping[str, object], refs: Refs) -> Any: ...
+
+
+# --- whether now is a moment to take one ----------------------------------------------------
+
+
+def unsupported(system: ActorSystem) -> str | None:
+    """What in `system` a checkpoint cannot hold yet, whatever the moment (None: nothing)."""
+    reliable = system.reliable.state
+    if reliable.pending or reliable.streams or reliable.book.issued:
+        return "reliable delivery has been used (its streams are not checkpointed yet)"
+    if system.faults is not None:
+        return "a fault plan is at work (the injector is not checkpointed yet)"
+    if system.router.limiter._senders:
+        return "rate-limited senders exist (their queues are not checkpointed yet)"
+    return None
+
+
+def busy(system: ActorSystem) -> str | None:
+    """Why this quiescent point is no moment for a checkpoint (None: it is one).
+
+    A checkpoint needs every actor idle at its mailbox, every supervisor serving (not starting,
+    stopping or waiting to restart a child) and no scheduled message waiting for room.
+    """
+    for supervisor, child in _walk(system.user):
+        if supervisor._starting is not None or supervisor._stopping:
+            return f"supervisor {supervisor.path!r} is starting or stopping a child"
+        if child.restart_pending or child.terminating or child.retire_when_stopped:
+            return f"child {child.spec.name!r} of {supervisor.path!r} is between incarnations"
+        runtime = child.runtime
+        if isinstance(runtime, ActorCell) and child.running:
+            receive = runtime.ref._receive
+            if runtime._control or runtime._paused or runtime._resumed is not None:
+                return f"actor {runtime.name!r} has control commands or is paused"
+            stats = receive.statistics()
+            if stats.tasks_waiting_receive != 1 or stats.current_buffer_used:
+                return f"actor {runtime.name!r} is inside a handler"
+    for _, _, entry in system.router.state.schedule.entries():
+        if entry.waiting_for_room:
+            return f"a scheduled message to {_target(entry)} waits for room"
+    return None
+
+
+def _target(entry: Scheduled) -> str:
+    return "?" if entry.ref is None else repr(entry.ref.name)
+
+
+def _walk(top: Supervisor) -> list[tuple[Supervisor, Child]]:
+    """Every (supervisor, child) below `top`, parents first, children in start order."""
+    found: list[tuple[Supervisor, Child]] = []
+    todo = [top]
+    while todo:  # a loop, not recursion: any depth of nesting
+        supervisor = todo.pop(0)
+        for child in supervisor._children.values():
+            found.append((supervisor, child))
+            if isinstance(child.runtime, Supervisor):
+                todo.append(child.runtime)
+    return found
+
+
+# --- capture ---------------------------------------------------------------------------------
+
+
+def capture(system: ActorSystem, values: Values, shared: Mapping[str, object]) -> dict[str, Any]:
+    """The system's state as plain data (at a quiescent point where `busy` is None).
+
+    Raises:
+        CheckpointError: something cannot be saved (the message names the actor and field),
+            or the system uses what checkpoints do not hold yet (`unsupported`).
+    """
+    reason = unsupported(system)
+    if reason is not None:
+        raise CheckpointError(f"cannot checkpoint this system: {reason}")
+    router = system.router.state
+    schedule = router.schedule
+    dead = system.dead_letters
+    return {
+        "format": FORMAT,
+        "time": trio.current_time(),
+        "opened_at": system.opened_at,
+        "seed": system.seed,
+        "next_id": system.registry.next_id,
+        "auto_names": _peek(system),
+        "user": _save_supervisor(system.user, values, shared),
+        "schedule": {
+            "next": schedule.next_sequence,
+            "entries": [_save_entry(item, values, shared) for item in schedule.entries()],
+            "delivered": schedule.delivered,
+            "skipped_ticks": schedule.skipped_ticks,
+        },
+        "topics": _save_topics(system),
+        "router": {
+            "delivered": [
+                [values.save_value(cls, where="router statistics", shared=shared), n]
+                for cls, n in router.delivered.items()
+            ],
+            "failed": router.failed,
+            "dropped": router.dropped,
+            "unheard": router.unheard,
+        },
+        "dead_letters": {
+            "total": dead.total,
+            "by_reason": [[reason.value, n] for reason, n in dead.by_reason.items()],
+            "recent": values.save_value(dead.recent(), where="dead letters", shared=shared),
+        },
+        "retired": [
+            [kind, t.actors, t.handled, t.restarts, t.crashes]
+            for kind, t in system.lifecycle.retired.items()
+        ],
+    }
+
+
+def _peek(system: ActorSystem) -> int:
+    value = next(system._auto_names)
+    system._auto_names = itertools.count(value)
+    return value
+
+
+def _save_supervisor(
+    supervisor: Supervisor, values: Values, shared: Mapping[str, object]
+) -> dict[str, Any]:
+    loop = supervisor._restarts
+    return {
+        "restarts": supervisor.restarts,
+        "history": list(loop.history),
+        "rng": values.save_value(loop.rng, where=f"supervisor {supervisor.path!r}", shared=shared),
+        "children": [
+            _save_child(supervisor, child, values, shared)
+            for child in supervisor._children.values()
+        ],
+    }
+
+
+def _save_child(
+    supervisor: Supervisor, child: Child, values: Values, shared: Mapping[str, object]
+) -> dict[str, Any]:
+    where = f"{supervisor.path}/{child.spec.name}"
+    if not isinstance(child.spec, ChildSpec | SupervisorSpec):
+        raise CheckpointError(f"{where}: a service child cannot be checkpointed")
+    data: dict[str, Any] = {
+        "name": child.spec.name,
+        "static": child.static,
+        "spec": values.save_value(child.spec, where=f"{where} (its spec)", shared=shared),
+        "incarnation": child.incarnation,
+        "running": child.running,
+        "wanted": child.wanted,
+        "attempt": child.attempt,
+        "started_at": child.started_at,
+        "crashes": child.crashes,
+        "last_crash": None if child.last_crash is None else list(child.last_crash),
+    }
+    runtime = child.runtime
+    if isinstance(runtime, Supervisor):
+        data["supervisor"] = _save_supervisor(runtime, values, shared)
+        return data
+    assert isinstance(runtime, ActorCell)
+    actor = runtime.actor
+    data["actor"] = {
+        "id": runtime.ref.id,
+        "alive": runtime.alive,
+        "restarts": runtime.restarts,
+        "handled": runtime.handled,
+        "last_error": runtime.last_error,
+        "class": values.save_value(type(actor), where=where, shared=shared) if actor else None,
+        "state": None if actor is None else values.save_actor(actor, path=where, shared=shared),
+    }
+    return data
+
+
+def _save_entry(
+    item: tuple[float, int, Scheduled], values: Values, shared: Mapping[str, object]
+) -> dict[str, Any]:
+    deadline, sequence, entry = item
+    if entry.ref is None or entry.report is not None or entry.on_due is not None:
+        raise CheckpointError(
+            "cannot checkpoint a scheduled call of the engine's own (a reliable retry or a "
+            "fault window): not supported yet"
+        )
+    where = f"a scheduled message to {entry.ref.name!r}"
+    message = entry.message
+    timer = type(message) is Tick
+    if timer:
+        cell = entry.ref._cell
+        if message.owner is not (cell._live if isinstance(cell, ActorCell) else None):
+            raise CheckpointError(f"{where}: a timer of an ended incarnation is still active")
+        message = message.message
+    return {
+        "deadline": deadline,
+        "sequence": sequence,
+        "actor": entry.ref.id,
+        "interval": entry.interval,
+        "timer": timer,
+        "fired": entry.fired,
+        "message": values.save_value(message, where=where, shared=shared),
+    }
+
+
+def _save_topics(system: ActorSystem) -> list[list[Any]]:
+    topics = system.router.state.topics
+    saved: list[list[Any]] = []
+    for table, suffix in ((topics._exact, ""), (topics._prefixes, WILDCARD)):
+        for topic, subscribers in table.items():
+            for ref, policy in subscribers.items():
+                saved.append([topic + suffix, ref.id, policy.value])
+    return saved
+
+
+# --- restore -------------------------------------------------------------------------------
+
+
+async def restore(
+    system: ActorSystem, doc: Mapping[str, Any], values: Values, shared: Mapping[str, object]
+) -> None:
+    """Rebuild what `doc` (from `capture`) holds in `system`, a system just opened in a run
+    whose clock stands at the checkpoint's time, with nothing spawned yet.
+
+    Raises:
+        CheckpointError: `doc` is not a capture of this format, or names what cannot be
+            rebuilt (the message says where).
+    """
+    if doc.get("format") != FORMAT:
+        raise CheckpointError(
+            f"the checkpoint's engine state is format {doc.get('format')!r}, "
+            f"this spaceactors reads format {FORMAT}"
+        )
+    try:
+        await _restore(system, doc, values, shared)
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise CheckpointError(f"the checkpoint's engine state is damaged: {exc!r}") from None
+
+
+async def _restore(
+    system: ActorSystem, doc: Mapping[str, Any], values: Values, shared: Mapping[str, object]
+) -> None:
+    cells: dict[int, ActorCell] = {}
+    system.opened_at = float(doc["opened_at"])
+    plans: list[tuple[Supervisor, list[tuple[Child, Mapping[str, Any]]]]] = []
+    _build(system.user, doc["user"], values, shared, cells, plans)
+
+    def refs(actor_id: int) -> ActorRef:
+        cell = cells.get(actor_id)
+        if cell is None:
+            raise CheckpointError(f"the checkpoint names actor #{actor_id}, which it lacks")
+        return cell.ref
+
+    # The instances, once every ref exists (one actor's state may name any other).
+    for _, children in plans:
+        for child, data in children:
+            if "actor" in data and data["actor"]["state"] is not None:
+                cell = child.runtime
+                assert isinstance(cell, ActorCell)
+                cls = values.restore_value(data["actor"]["class"], shared=shared, refs=refs)
+                cell.restored = values.restore_actor(
+                    cls, data["actor"]["state"], shared=shared, refs=refs
+                )
+    system.registry.next_id = int(doc["next_id"])
+    system._auto_names = itertools.count(int(doc["auto_names"]))
+    _restore_counts(system, doc, values, shared, refs)
+    by_supervisor = {id(supervisor): children for supervisor, children in plans}
+
+    async def resume(supervisor: Supervisor) -> None:
+        for child, _ in by_supervisor.get(id(supervisor), []):
+            if child.running:
+                if isinstance(child.runtime, Supervisor):
+                    child.runtime.resume = resume
+                await supervisor._start(child, resumed=True)
+
+    await resume(system.user)
+    _restore_schedule(system, doc["schedule"], values, shared, refs, cells)
+
+
+def _build(
+    top: Supervisor,
+    top_doc: Mapping[str, Any],
+    values: Values,
+    shared: Mapping[str, object],
+    cells: dict[int, ActorCell],
+    plans: list[tuple[Supervisor, list[tuple[Child, Mapping[str, Any]]]]],
+) -> None:
+    """Make every supervisor, child record and actor cell `top_doc` names (nothing starts)."""
+    todo: list[tuple[Supervisor, Mapping[str, Any]]] = [(top, top_doc)]
+    registry = top.system.registry
+    while todo:  # a loop, not recursion: any depth of nesting
+        supervisor, doc = todo.pop(0)
+        supervisor.restarts = int(doc["restarts"])
+        loop = supervisor._restarts
+        loop.history = tuple(float(t) for t in doc["history"])
+        rng = values.restore_value(doc["rng"], shared=shared, refs=_no_refs)
+        loop.rng.setstate(rng.getstate())
+        children: list[tuple[Child, Mapping[str, Any]]] = []
+        for data in doc["children"]:
+            spec = values.restore_value(data["spec"], shared=shared, refs=_no_refs)
+            if not isinstance(spec, ChildSpec | SupervisorSpec):
+                raise CheckpointError(f"child {data['name']!r}: its spec is not a child spec")
+            child = supervisor._children.get(spec.name) if data["static"] else None
+            if child is None:
+                if "actor" in data:
+                    registry.next_id = int(data["actor"]["id"])
+                child = supervisor._add(spec, static=bool(data["static"]))
+            _child_counts(child, data)
+            if isinstance(child.runtime, ActorCell):
+                cell = child.runtime
+                actor = data["actor"]
+                if cell.ref.id != actor["id"]:
+                    raise CheckpointError(
+                        f"actor {spec.name!r} would be #{cell.ref.id}, the checkpoint has "
+                        f"#{actor['id']}"
+                    )
+                cell.restarts = int(actor["restarts"])
+                cell.handled = int(actor["handled"])
+                cell.last_error = actor["last_error"]
+                if not actor["alive"]:
+                    cell.close()
+                cells[cell.ref.id] = cell
+            else:
+                assert isinstance(child.runtime, Supervisor)
+                if not data["static"]:
+                    child.runtime._build_tree()
+                todo.append((child.runtime, data["supervisor"]))
+            children.append((child, data))
+        plans.append((supervisor, children))
+
+
+def _no_refs(actor_id: int) -> ActorRef:
+    raise CheckpointError(f"a supervisor's state names actor #{actor_id}")
+
+
+def _child_counts(child: Child, data: Mapping[str, Any]) -> None:
+    child.incarnation = int(data["incarnation"])
+    child.running = bool(data["running"])
+    child.wanted = bool(data["wanted"])
+    child.attempt = int(data["attempt"])
+    child.started_at = float(data["started_at"])
+    child.crashes = int(data["crashes"])
+    crash = data["last_crash"]
+    child.last_crash = None if crash is None else (float(crash[0]), str(crash[1]))
+
+
+def _restore_counts(
+    system: ActorSystem,
+    doc: Mapping[str, Any],
+    values: Values,
+    shared: Mapping[str, object],
+    refs: Refs,
+) -> None:
+    router = system.router.state
+    router.delivered = {
+        values.restore_value(cls, shared=shared, refs=refs): int(n)
+        for cls, n in doc["router"]["delivered"]
+    }
+    router.failed = int(doc["router"]["failed"])
+    router.dropped = int(doc["router"]["dropped"])
+    router.unheard = int(doc["router"]["unheard"])
+    letters = doc["dead_letters"]
+    system.dead_letters.restore(
+        int(letters["total"]),
+        {DeadLetterReason(reason): int(n) for reason, n in letters["by_reason"]},
+        values.restore_value(letters["recent"], shared=shared, refs=refs),
+    )
+    retired = system.lifecycle.retired
+    retired.clear()
+    for kind, actors, handled, restarts, crashes in doc["retired"]:
+        retired[str(kind)] = Tally(int(actors), int(handled), int(restarts), int(crashes))
+    topics = system.router.state.topics
+    for topic, actor_id, policy in doc["topics"]:  # in order: publishes reach them in order
+        topics.subscribe(refs(int(actor_id)), str(topic), Delivery(policy))
+
+
+def _restore_schedule(
+    system: ActorSystem,
+    doc: Mapping[str, Any],
+    values: Values,
+    shared: Mapping[str, object],
+    refs: Refs,
+    cells: Mapping[int, ActorCell],
+) -> None:
+    schedule = system.router.state.schedule
+    items: list[tuple[float, int, Scheduled]] = []
+    for data in doc["entries"]:
+        ref = refs(int(data["actor"]))
+        message = values.restore_value(data["message"], shared=shared, refs=refs)
+        interval = None if data["interval"] is None else float(data["interval"])
+        entry = Scheduled(float(data["deadline"]), ref, message, interval)
+        entry.fired = bool(data["fired"])
+        if data["timer"]:
+            cell = cells[ref.id]
+            if cell._live is None:
+                raise CheckpointError(f"a timer of actor {ref.name!r}, which is not running")
+            entry.message = Tick(entry, message, cell._live)
+            if cell._timers is None:
+                cell._timers = []
+            cell._timers.append(entry)
+        items.append((entry.deadline, int(data["sequence"]), entry))
+    schedule.restore(items, int(doc["next"]))
+    schedule.delivered = int(doc["delivered"])
+    schedule.skipped_ticks = int(doc["skipped_ticks"])
