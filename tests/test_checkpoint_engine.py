@@ -89,7 +89,7 @@ async def main(
         if resume is None:
             await build(system)
         else:
-            await engine.restore(system, resume["engine"], VALUES, {})
+            await engine.restore(system, resume["engine"], engine.Restoring(VALUES, {}))
             problems: list[Any] = []
 
             def restore_order() -> bool:
@@ -105,7 +105,7 @@ async def main(
                     return False
                 out.append(
                     {
-                        "engine": engine.capture(system, VALUES, {}),
+                        "engine": engine.capture(system, engine.Saving(VALUES, {})),
                         "tasks": quiescence.task_order(),
                         "scheduler": quiescence.scheduler_state(),
                         "events": system.trace.count if system.trace else 0,

@@ -25,6 +25,7 @@ import itertools
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+import attrs
 import trio
 
 from spaceactors.cell import ActorCell
@@ -60,6 +61,37 @@ class Values(Protocol):
     def save_value(self, value: object, *, where: str, shared: Mapping[str, object]) -> object: ...
 
     def restore_value(self, data: object, *, shared: Mapping[str, object], refs: Refs) -> Any: ...
+
+
+@attrs.frozen
+class Saving:
+    """What every part's save function gets: the converter and the shared objects (saved by
+    name: ``{"world": world}``)."""
+
+    values: Values
+    shared: Mapping[str, object]
+
+    def value(self, value: object, where: str) -> object:
+        return self.values.save_value(value, where=where, shared=self.shared)
+
+
+@attrs.frozen
+class Restoring:
+    """What every part's restore function gets: the converter, the shared objects, and the
+    rebuilt actors by id (`ref` resolves an id, raising `CheckpointError` if it is unknown)."""
+
+    values: Values
+    shared: Mapping[str, object]
+    cells: dict[int, ActorCell] = attrs.field(factory=dict)
+
+    def ref(self, actor_id: int) -> ActorRef:
+        cell = self.cells.get(actor_id)
+        if cell is None:
+            raise CheckpointError(f"the checkpoint names actor #{actor_id}, which it lacks")
+        return cell.ref
+
+    def value(self, data: object) -> Any:
+        return self.values.restore_value(data, shared=self.shared, refs=self.ref)
 
 
 # --- whether now is a moment to take one ----------------------------------------------------
@@ -122,7 +154,7 @@ def _walk(top: Supervisor) -> list[tuple[Supervisor, Child]]:
 # --- capture ---------------------------------------------------------------------------------
 
 
-def capture(system: ActorSystem, values: Values, shared: Mapping[str, object]) -> dict[str, Any]:
+def capture(system: ActorSystem, saving: Saving) -> dict[str, Any]:
     """The system's state as plain data (at a quiescent point where `busy` is None).
 
     Raises:
@@ -135,6 +167,7 @@ def capture(system: ActorSystem, values: Values, shared: Mapping[str, object]) -
     router = system.router.state
     schedule = router.schedule
     dead = system.dead_letters
+    values, shared = saving.values, saving.shared
     return {
         "format": FORMAT,
         "time": trio.current_time(),
@@ -142,10 +175,10 @@ def capture(system: ActorSystem, values: Values, shared: Mapping[str, object]) -
         "seed": system.seed,
         "next_id": system.registry.next_id,
         "auto_names": _peek(system),
-        "user": _save_supervisor(system.user, values, shared),
+        "user": _save_supervisor(system.user, saving),
         "schedule": {
             "next": schedule.next_sequence,
-            "entries": [_save_entry(item, values, shared) for item in schedule.entries()],
+            "entries": [_save_entry(item, saving) for item in schedule.entries()],
             "delivered": schedule.delivered,
             "skipped_ticks": schedule.skipped_ticks,
         },
@@ -177,25 +210,21 @@ def _peek(system: ActorSystem) -> int:
     return value
 
 
-def _save_supervisor(
-    supervisor: Supervisor, values: Values, shared: Mapping[str, object]
-) -> dict[str, Any]:
+def _save_supervisor(supervisor: Supervisor, saving: Saving) -> dict[str, Any]:
     loop = supervisor._restarts
     return {
         "restarts": supervisor.restarts,
         "history": list(loop.history),
-        "rng": values.save_value(loop.rng, where=f"supervisor {supervisor.path!r}", shared=shared),
+        "rng": saving.value(loop.rng, f"supervisor {supervisor.path!r}"),
         "children": [
-            _save_child(supervisor, child, values, shared)
-            for child in supervisor._children.values()
+            _save_child(supervisor, child, saving) for child in supervisor._children.values()
         ],
     }
 
 
-def _save_child(
-    supervisor: Supervisor, child: Child, values: Values, shared: Mapping[str, object]
-) -> dict[str, Any]:
+def _save_child(supervisor: Supervisor, child: Child, saving: Saving) -> dict[str, Any]:
     where = f"{supervisor.path}/{child.spec.name}"
+    values, shared = saving.values, saving.shared
     if not isinstance(child.spec, ChildSpec | SupervisorSpec):
         raise CheckpointError(f"{where}: a service child cannot be checkpointed")
     data: dict[str, Any] = {
@@ -212,7 +241,7 @@ def _save_child(
     }
     runtime = child.runtime
     if isinstance(runtime, Supervisor):
-        data["supervisor"] = _save_supervisor(runtime, values, shared)
+        data["supervisor"] = _save_supervisor(runtime, saving)
         return data
     assert isinstance(runtime, ActorCell)
     actor = runtime.actor
@@ -228,9 +257,7 @@ def _save_child(
     return data
 
 
-def _save_entry(
-    item: tuple[float, int, Scheduled], values: Values, shared: Mapping[str, object]
-) -> dict[str, Any]:
+def _save_entry(item: tuple[float, int, Scheduled], saving: Saving) -> dict[str, Any]:
     deadline, sequence, entry = item
     if entry.ref is None or entry.report is not None or entry.on_due is not None:
         raise CheckpointError(
@@ -239,8 +266,8 @@ def _save_entry(
         )
     where = f"a scheduled message to {entry.ref.name!r}"
     message = entry.message
-    timer = type(message) is Tick
-    if timer:
+    timer = isinstance(message, Tick)
+    if isinstance(message, Tick):
         cell = entry.ref._cell
         if message.owner is not (cell._live if isinstance(cell, ActorCell) else None):
             raise CheckpointError(f"{where}: a timer of an ended incarnation is still active")
@@ -252,7 +279,7 @@ def _save_entry(
         "interval": entry.interval,
         "timer": timer,
         "fired": entry.fired,
-        "message": values.save_value(message, where=where, shared=shared),
+        "message": saving.value(message, where),
     }
 
 
@@ -269,9 +296,7 @@ def _save_topics(system: ActorSystem) -> list[list[Any]]:
 # --- restore -------------------------------------------------------------------------------
 
 
-async def restore(
-    system: ActorSystem, doc: Mapping[str, Any], values: Values, shared: Mapping[str, object]
-) -> None:
+async def restore(system: ActorSystem, doc: Mapping[str, Any], restoring: Restoring) -> None:
     """Rebuild what `doc` (from `capture`) holds in `system`, a system just opened in a run
     whose clock stands at the checkpoint's time, with nothing spawned yet.
 
@@ -285,26 +310,18 @@ async def restore(
             f"this spaceactors reads format {FORMAT}"
         )
     try:
-        await _restore(system, doc, values, shared)
+        await _restore(system, doc, restoring)
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise CheckpointError(f"the checkpoint's engine state is damaged: {exc!r}") from None
 
 
-async def _restore(
-    system: ActorSystem, doc: Mapping[str, Any], values: Values, shared: Mapping[str, object]
-) -> None:
-    cells: dict[int, ActorCell] = {}
+async def _restore(system: ActorSystem, doc: Mapping[str, Any], restoring: Restoring) -> None:
     system.opened_at = float(doc["opened_at"])
     plans: list[tuple[Supervisor, list[tuple[Child, Mapping[str, Any]]]]] = []
-    _build(system.user, doc["user"], values, shared, cells, plans)
-
-    def refs(actor_id: int) -> ActorRef:
-        cell = cells.get(actor_id)
-        if cell is None:
-            raise CheckpointError(f"the checkpoint names actor #{actor_id}, which it lacks")
-        return cell.ref
+    _build(system.user, doc["user"], restoring, plans)
+    values, shared, refs = restoring.values, restoring.shared, restoring.ref
 
     # The instances, once every ref exists (one actor's state may name any other).
     for _, children in plans:
@@ -318,7 +335,7 @@ async def _restore(
                 )
     system.registry.next_id = int(doc["next_id"])
     system._auto_names = itertools.count(int(doc["auto_names"]))
-    _restore_counts(system, doc, values, shared, refs)
+    _restore_counts(system, doc, restoring)
     by_supervisor = {id(supervisor): children for supervisor, children in plans}
 
     async def resume(supervisor: Supervisor) -> None:
@@ -329,20 +346,19 @@ async def _restore(
                 await supervisor._start(child, resumed=True)
 
     await resume(system.user)
-    _restore_schedule(system, doc["schedule"], values, shared, refs, cells)
+    _restore_schedule(system, doc["schedule"], restoring)
 
 
 def _build(
     top: Supervisor,
     top_doc: Mapping[str, Any],
-    values: Values,
-    shared: Mapping[str, object],
-    cells: dict[int, ActorCell],
+    restoring: Restoring,
     plans: list[tuple[Supervisor, list[tuple[Child, Mapping[str, Any]]]]],
 ) -> None:
     """Make every supervisor, child record and actor cell `top_doc` names (nothing starts)."""
     todo: list[tuple[Supervisor, Mapping[str, Any]]] = [(top, top_doc)]
     registry = top.system.registry
+    values, shared, cells = restoring.values, restoring.shared, restoring.cells
     while todo:  # a loop, not recursion: any depth of nesting
         supervisor, doc = todo.pop(0)
         supervisor.restarts = int(doc["restarts"])
@@ -399,13 +415,8 @@ def _child_counts(child: Child, data: Mapping[str, Any]) -> None:
     child.last_crash = None if crash is None else (float(crash[0]), str(crash[1]))
 
 
-def _restore_counts(
-    system: ActorSystem,
-    doc: Mapping[str, Any],
-    values: Values,
-    shared: Mapping[str, object],
-    refs: Refs,
-) -> None:
+def _restore_counts(system: ActorSystem, doc: Mapping[str, Any], restoring: Restoring) -> None:
+    values, shared, refs = restoring.values, restoring.shared, restoring.ref
     router = system.router.state
     router.delivered = {
         values.restore_value(cls, shared=shared, refs=refs): int(n)
@@ -429,14 +440,13 @@ def _restore_counts(
         topics.subscribe(refs(int(actor_id)), str(topic), Delivery(policy))
 
 
-def _restore_schedule(
-    system: ActorSystem,
-    doc: Mapping[str, Any],
-    values: Values,
-    shared: Mapping[str, object],
-    refs: Refs,
-    cells: Mapping[int, ActorCell],
-) -> None:
+def _restore_schedule(system: ActorSystem, doc: Mapping[str, Any], restoring: Restoring) -> None:
+    values, shared, refs, cells = (
+        restoring.values,
+        restoring.shared,
+        restoring.ref,
+        restoring.cells,
+    )
     schedule = system.router.state.schedule
     items: list[tuple[float, int, Scheduled]] = []
     for data in doc["entries"]:

@@ -19,7 +19,7 @@ deterministic-scheduling hook also relies on; they fail loudly if a Trio release
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import trio
