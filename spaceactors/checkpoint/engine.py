@@ -21,8 +21,9 @@ What a checkpoint cannot hold yet raises `CheckpointError` naming it (`unsupport
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
@@ -35,7 +36,8 @@ from spaceactors.delivery import Scheduled, Tick
 from spaceactors.errors import CheckpointError
 from spaceactors.lifecycle import Tally
 from spaceactors.ref import ActorRef
-from spaceactors.specs import ChildSpec, SupervisorSpec
+from spaceactors.service import ServiceCell
+from spaceactors.specs import ChildSpec, ServiceSpec, SupervisorSpec
 from spaceactors.supervisor import Supervisor
 from spaceactors.topics import WILDCARD, Delivery
 
@@ -81,8 +83,14 @@ class Restoring:
     rebuilt actors by id (`ref` resolves an id, raising `CheckpointError` if it is unknown)."""
 
     values: Values
-    shared: Mapping[str, object]
+    shared: dict[str, object]
+    services: Mapping[str, ServiceSpec] = attrs.field(factory=dict)
+    """The specs of service children (a simulation's ``world``), by name: a service's serve
+    function is code, which a checkpoint does not hold."""
     cells: dict[int, ActorCell] = attrs.field(factory=dict)
+    plans: list[tuple[Supervisor, list[tuple[Child, Mapping[str, Any]]]]] = attrs.field(
+        factory=list
+    )
 
     def ref(self, actor_id: int) -> ActorRef:
         cell = self.cells.get(actor_id)
@@ -225,12 +233,11 @@ def _save_supervisor(supervisor: Supervisor, saving: Saving) -> dict[str, Any]:
 def _save_child(supervisor: Supervisor, child: Child, saving: Saving) -> dict[str, Any]:
     where = f"{supervisor.path}/{child.spec.name}"
     values, shared = saving.values, saving.shared
-    if not isinstance(child.spec, ChildSpec | SupervisorSpec):
-        raise CheckpointError(f"{where}: a service child cannot be checkpointed")
+    service = isinstance(child.spec, ServiceSpec)
     data: dict[str, Any] = {
         "name": child.spec.name,
         "static": child.static,
-        "spec": values.save_value(child.spec, where=f"{where} (its spec)", shared=shared),
+        "spec": None if service else saving.value(child.spec, f"{where} (its spec)"),
         "incarnation": child.incarnation,
         "running": child.running,
         "wanted": child.wanted,
@@ -242,6 +249,9 @@ def _save_child(supervisor: Supervisor, child: Child, saving: Saving) -> dict[st
     runtime = child.runtime
     if isinstance(runtime, Supervisor):
         data["supervisor"] = _save_supervisor(runtime, saving)
+        return data
+    if isinstance(runtime, ServiceCell):
+        data["service"] = {"restarts": runtime.restarts, "last_error": runtime.last_error}
         return data
     assert isinstance(runtime, ActorCell)
     actor = runtime.actor
@@ -298,29 +308,58 @@ def _save_topics(system: ActorSystem) -> list[list[Any]]:
 
 async def restore(system: ActorSystem, doc: Mapping[str, Any], restoring: Restoring) -> None:
     """Rebuild what `doc` (from `capture`) holds in `system`, a system just opened in a run
-    whose clock stands at the checkpoint's time, with nothing spawned yet.
+    whose clock stands at the checkpoint's time, with nothing spawned yet: `rebuild`, then
+    `start`.
 
     Raises:
         CheckpointError: `doc` is not a capture of this format, or names what cannot be
             rebuilt (the message says where).
     """
-    if doc.get("format") != FORMAT:
+    rebuild(system, doc, restoring)
+    await start(system, doc, restoring)
+
+
+def rebuild(system: ActorSystem, doc: Mapping[str, Any], restoring: Restoring) -> None:
+    """Make the supervisors, child records and actor cells `doc` holds (their refs resolve
+    through `restoring` from now on); nothing runs yet.
+
+    Raises:
+        CheckpointError: as `restore`.
+    """
+    if not isinstance(doc, Mapping) or doc.get("format") != FORMAT:
+        found = doc.get("format") if isinstance(doc, Mapping) else None
         raise CheckpointError(
-            f"the checkpoint's engine state is format {doc.get('format')!r}, "
-            f"this spaceactors reads format {FORMAT}"
+            f"the checkpoint's engine state is format {found!r}, this spaceactors reads "
+            f"format {FORMAT}"
         )
+    with _damaged():
+        system.opened_at = float(doc["opened_at"])
+        _build(system.user, doc["user"], restoring, restoring.plans)
+
+
+async def start(system: ActorSystem, doc: Mapping[str, Any], restoring: Restoring) -> None:
+    """Put back the actors' state and every count, and start what was running (after
+    `rebuild`, once `restoring.shared` holds every shared object).
+
+    Raises:
+        CheckpointError: as `restore`.
+    """
+    with _damaged():
+        await _start(system, doc, restoring)
+
+
+@contextlib.contextmanager
+def _damaged() -> Iterator[None]:
     try:
-        await _restore(system, doc, restoring)
+        yield
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise CheckpointError(f"the checkpoint's engine state is damaged: {exc!r}") from None
 
 
-async def _restore(system: ActorSystem, doc: Mapping[str, Any], restoring: Restoring) -> None:
-    system.opened_at = float(doc["opened_at"])
-    plans: list[tuple[Supervisor, list[tuple[Child, Mapping[str, Any]]]]] = []
-    _build(system.user, doc["user"], restoring, plans)
+async def _start(system: ActorSystem, doc: Mapping[str, Any], restoring: Restoring) -> None:
+    plans = restoring.plans
     values, shared, refs = restoring.values, restoring.shared, restoring.ref
 
     # The instances, once every ref exists (one actor's state may name any other).
@@ -368,8 +407,16 @@ def _build(
         loop.rng.setstate(rng.getstate())
         children: list[tuple[Child, Mapping[str, Any]]] = []
         for data in doc["children"]:
-            spec = values.restore_value(data["spec"], shared=shared, refs=_no_refs)
-            if not isinstance(spec, ChildSpec | SupervisorSpec):
+            if "service" in data:
+                spec = restoring.services.get(data["name"])
+                if spec is None:
+                    raise CheckpointError(
+                        f"the checkpoint holds a service {data['name']!r} under "
+                        f"{supervisor.path!r}, and the resumed run offers none by that name"
+                    )
+            else:
+                spec = values.restore_value(data["spec"], shared=shared, refs=_no_refs)
+            if not isinstance(spec, ChildSpec | SupervisorSpec | ServiceSpec):
                 raise CheckpointError(f"child {data['name']!r}: its spec is not a child spec")
             child = supervisor._children.get(spec.name) if data["static"] else None
             if child is None:
@@ -391,6 +438,9 @@ def _build(
                 if not actor["alive"]:
                     cell.close()
                 cells[cell.ref.id] = cell
+            elif isinstance(child.runtime, ServiceCell):
+                child.runtime.restarts = int(data["service"]["restarts"])
+                child.runtime.last_error = data["service"]["last_error"]
             else:
                 assert isinstance(child.runtime, Supervisor)
                 if not data["static"]:

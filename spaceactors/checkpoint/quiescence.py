@@ -25,6 +25,8 @@ from typing import Any
 import trio
 from trio._core import _run as trio_run_internals
 
+from spaceactors.errors import CheckpointError
+
 TaskKey = tuple[str, ...]
 """Where a task sits in the run's task tree: one part per level, each
 ``"<nursery index>:<task name>#<ordinal among siblings of that name>"``."""
@@ -145,3 +147,41 @@ def _generator() -> Any:
     if generator is None:  # pragma: no cover - guarded by seeded_scheduler too
         raise RuntimeError(f"trio {trio.__version__} has no scheduler generator to checkpoint")
     return generator
+
+
+def take_over(tasks: Sequence[Sequence[Any]], scheduler: Sequence[Any]) -> Callable[[], None]:
+    """Arm a resumed run to take over the task order and scheduler state a checkpoint holds,
+    at its next quiescent point (once it has rebuilt its tasks and they all wait).
+
+    Returns a check to call when the run is over: it raises `CheckpointError` if the rebuilt
+    run's tasks did not match the checkpoint's (then the run cannot have continued exactly).
+    """
+    watch = Quiescence()
+    found: list[tuple[list[TaskKey], list[TaskKey]]] = []
+
+    def take() -> bool:
+        found.append(restore_task_order(tasks))
+        restore_scheduler_state(scheduler)
+        trio.lowlevel.remove_instrument(watch)
+        return True
+
+    watch.wait(take)
+    trio.lowlevel.add_instrument(watch)
+
+    def check() -> None:
+        if not found:
+            raise CheckpointError("the resumed run ended before it reached a quiescent point")
+        missing, extra = found[0]
+        if missing or extra:
+            raise CheckpointError(
+                "the resumed run did not rebuild the checkpoint's tasks "
+                f"(missing: {_keys(missing)}; not in the checkpoint: {_keys(extra)}): "
+                "it cannot continue exactly"
+            )
+
+    return check
+
+
+def _keys(keys: list[TaskKey]) -> str:
+    shown = ", ".join("/".join(key) for key in keys[:3])
+    return (shown or "none") + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
