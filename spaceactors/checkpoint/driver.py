@@ -8,6 +8,7 @@ writer thread).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -40,6 +41,11 @@ class Checkpointer:
         self.sink = sink
         self.taken = 0
         """Checkpoints handed to `sink` so far."""
+        self.error: Exception | None = None
+        """What stopped the checkpoints (a `CheckpointError` naming what cannot be saved, or
+        what `sink` raised); `on_error` was told."""
+        self.on_error: Callable[[Exception], None] | None = None
+        """Called (in the run loop) when a checkpoint fails: no more are taken."""
         self._watch: Quiescence | None = None
         self._due = math.inf
 
@@ -54,10 +60,16 @@ class Checkpointer:
             now = trio.current_time()
             if now < self._due:
                 return False
-            taken = capture()
-            if taken is None:  # no moment for one: the next quiescent point is tried
-                return False
-            self.sink(taken)
+            try:
+                taken = capture()
+                if taken is None:  # no moment for one: the next quiescent point is tried
+                    return False
+                self.sink(taken)
+            except Exception as exc:  # (Trio would disable the instrument and log it)
+                self.error = exc
+                if self.on_error is not None:
+                    self.on_error(exc)
+                return True
             self.taken += 1
             while self._due <= now:
                 self._due += self.every
@@ -69,5 +81,6 @@ class Checkpointer:
     def detach(self) -> None:
         """Stop taking checkpoints."""
         if self._watch is not None:
-            trio.lowlevel.remove_instrument(self._watch)
+            with contextlib.suppress(KeyError):  # (removed already)
+                trio.lowlevel.remove_instrument(self._watch)
             self._watch = None
