@@ -38,6 +38,7 @@ from spaceactors.errors import (
     RateLimited,
     SpaceActorsError,
     StartFailed,
+    StateFileError,
     SupervisorGaveUp,
     UnknownMessage,
 )
@@ -232,6 +233,7 @@ __all__ = [
     "SlowActor",
     "SpaceActorsError",
     "StartFailed",
+    "StateFileError",
     "StationMessage",
     "StationToShip",
     "Strategy",

@@ -139,3 +139,13 @@ class CheckpointError(SpaceActorsError):
     type or shape, a type the file may not name). A checkpoint is data, never code: nothing in
     it is imported or executed.
     """
+
+
+class StateFileError(SpaceActorsError, ValueError):
+    """A state file (``--state run.db``) is refused, or cannot be created, read or written.
+
+    One line naming the file and what is wrong with it: not a file, empty, truncated, not a
+    spaceactors state file, another format version, damaged (a checksum does not match, a
+    column is missing or holds the wrong type), written by another scenario or code, or a
+    write the disk refused. A file's content never causes any other exception.
+    """
