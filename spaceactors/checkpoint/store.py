@@ -17,9 +17,9 @@ import json
 import math
 import os
 import re
+import secrets
 import sqlite3
 import struct
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -266,12 +266,11 @@ class StateFile:
 
         row = (FORMAT, FORMAT_VERSION, scenario, str(seed), __version__, code, time.time(),
                info_text, keep)  # fmt: skip
+        temporary = where.with_name(f".{where.name}.{secrets.token_hex(6)}.creating")
         try:
-            fd, name = tempfile.mkstemp(prefix=f".{where.name}.", dir=where.parent)
+            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         except OSError as exc:
             raise StateFileError(f"{where}: cannot be created ({exc.strerror or exc})") from None
-        os.close(fd)
-        temporary = Path(name)
         try:
             db = _connect(temporary, create=True)
             try:
