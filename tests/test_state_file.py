@@ -346,3 +346,120 @@ def test_a_writer_killed_mid_write_leaves_the_previous_checkpoint_intact(tmp_pat
         state.write_checkpoint(1e6, 10**6, b"after")
     assert not os.path.exists(f"{path}-journal")
     assert interrupted >= 1, "no kill landed in the middle of a write"
+
+
+def read_all(path: Path) -> None:
+    """What a resume reads: the file, its latest checkpoint, its whole trace."""
+    with StateFile.open(path) as state:
+        state.latest()
+        state.checkpoints()
+        list(state.trace_segments())
+
+
+def sql(*statements: str) -> Callable[[Path], None]:
+    def tamper(path: Path) -> None:
+        db = sqlite3.connect(path)
+        for statement in statements:
+            db.execute(statement)
+        db.commit()
+        db.close()
+
+    return tamper
+
+
+def cut(size: int) -> Callable[[Path], None]:
+    def tamper(path: Path) -> None:
+        path.write_bytes(path.read_bytes()[:size])
+
+    return tamper
+
+
+def replace(content: bytes) -> Callable[[Path], None]:
+    return lambda path: path.write_bytes(content)
+
+
+def flip_byte(offset: int, value: int) -> Callable[[Path], None]:
+    def tamper(path: Path) -> None:
+        data = bytearray(path.read_bytes())
+        data[offset] = value
+        path.write_bytes(bytes(data))
+
+    return tamper
+
+
+def foreign(path: Path) -> None:
+    path.unlink()
+    sql("CREATE TABLE notes (text TEXT)", "INSERT INTO notes VALUES ('hello')")(path)
+
+
+DAMAGED = "the file changed after it was written: use a backup copy or start a new run"
+BAD_FILES = {
+    "missing": (Path.unlink, "no such file"),
+    "a directory": (lambda p: (p.unlink(), p.mkdir()), "is a directory, not a state file"),
+    "empty": (replace(b""), "is empty, not a state file"),
+    "a cut header": (cut(60), "truncated (60 bytes, not even a header)"),
+    "cut in half": (cut(8192), "truncated (8192 bytes of "),
+    "not SQLite": (replace(b"ship,x\n1,2\n"), "not a spaceactors state file (not a SQLite"),
+    "SQLite of something else": (
+        foreign,
+        "not a spaceactors state file (it is a SQLite database of something else)",
+    ),
+    "another application_id": (
+        sql("PRAGMA application_id=1"),
+        "(it is a SQLite database of another application)",
+    ),
+    "a newer format": (sql("PRAGMA user_version=2"), "format version 2 is newer than this"),
+    "an older format": (sql("PRAGMA user_version=0"), "format version 0 is older than this"),
+    "a table missing": (sql("DROP TABLE trace_segments"), "its table trace_segments is missing"),
+    "a column missing": (
+        sql("ALTER TABLE checkpoints DROP COLUMN taken_at"),
+        "table checkpoints has no column taken_at",
+    ),
+    "a trigger": (
+        sql("CREATE TRIGGER t AFTER INSERT ON checkpoints BEGIN DELETE FROM meta; END"),
+        "damaged (it holds a trigger 't')",
+    ),
+    "a view for a table": (
+        sql("DROP TABLE checkpoints", "CREATE VIEW checkpoints AS SELECT * FROM meta"),
+        "damaged (it holds a view 'checkpoints')",
+    ),
+    "two meta rows": (sql("INSERT INTO meta SELECT * FROM meta"), "meta table has 2 rows, not 1"),
+    "a tampered run": (
+        sql("UPDATE meta SET scenario = 'large-fleet'"),
+        f"damaged (its meta row's checksum does not match): {DAMAGED}",
+    ),
+    "a tampered payload": (
+        sql("UPDATE checkpoints SET payload = x'00' WHERE number = 3"),
+        f"checkpoint 3 is damaged (its checksum does not match): {DAMAGED}",
+    ),
+    "a tampered sim_time": (
+        sql("UPDATE checkpoints SET sim_time = 1.5 WHERE number = 3"),
+        "checkpoint 3 is damaged (its checksum does not match)",
+    ),
+    "a NULL payload": (
+        sql("UPDATE checkpoints SET payload = NULL WHERE number = 2"),
+        f"checkpoint 2 is damaged (its payload is NULL, not a blob): {DAMAGED}",
+    ),
+    "a sim_time that is text": (
+        sql("UPDATE checkpoints SET sim_time = 'soon'"),
+        "checkpoint 3 is damaged (its sim_time is text, not a real)",
+    ),
+    "a seed that is a blob": (
+        sql("UPDATE meta SET seed = x'07'"),
+        "its meta row is damaged (its seed is a blob, not text)",
+    ),
+    "a tampered trace segment": (
+        sql("UPDATE trace_segments SET codec = 'pickle' WHERE first = 10"),
+        "the trace segment from event 10 is damaged (its checksum does not match)",
+    ),
+    "a WAL header": (flip_byte(18, 2), "damaged (its header asks for WAL mode)"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FILES, ids=str)
+def test_a_bad_file_is_refused_with_one_line_naming_it(run_db: Path, case: str) -> None:
+    tamper, words = BAD_FILES[case]
+    tamper(run_db)
+    text = refusal(lambda: read_all(run_db))
+    assert text.startswith(f"{run_db}: ")
+    assert words in text

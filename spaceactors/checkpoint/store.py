@@ -160,9 +160,24 @@ def _header(path: Path) -> bytes:
     return header
 
 
+def _truncation(path: Path) -> str | None:
+    """What is wrong if `path` is shorter than its SQLite header says, else None."""
+    with path.open("rb") as file:
+        header = file.read(100)
+        size = file.seek(0, os.SEEK_END)
+    page_size = int.from_bytes(header[16:18], "big")
+    wanted = int.from_bytes(header[28:32], "big") * (65536 if page_size == 1 else page_size)
+    if header[24:28] == header[92:96] and size < wanted:  # the header's size is valid
+        return f"truncated ({size} bytes of {wanted})"
+    return None
+
+
 def _sql_error(path: Path, doing: str, exc: sqlite3.Error) -> StateFileError:
     name = getattr(exc, "sqlite_errorname", "")
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in str(exc):
+        with contextlib.suppress(OSError):
+            if problem := _truncation(path):
+                return StateFileError(f"{path}: {problem}")
         return StateFileError(f"{path}: damaged (SQLite: {exc}): {_DAMAGED}")
     if name.startswith("SQLITE_READONLY"):
         return StateFileError(
@@ -229,6 +244,8 @@ class StateFile:
         self._writable = writable
         self._lock = threading.Lock()
         self._meta = self._validate()
+        with self._guard("opening"):
+            db.execute(f"PRAGMA query_only={'OFF' if writable else 'ON'}")
 
     @classmethod
     def create(
@@ -330,7 +347,6 @@ class StateFile:
             raise StateFileError(f"{where}: damaged (its header asks for WAL mode): {_DAMAGED}")
         try:
             db = _connect(where)
-            db.execute(f"PRAGMA query_only={'OFF' if writable else 'ON'}")
         except sqlite3.Error as exc:
             raise _sql_error(where, "opening", exc) from None
         try:
@@ -343,6 +359,8 @@ class StateFile:
         with self._guard("reading"):
             db = self._live()
             application_id = db.execute("PRAGMA application_id").fetchone()[0]
+            if problem := _truncation(self.path):  # checked after any interrupted write's undo
+                raise self._error(problem)
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if application_id != APPLICATION_ID:
                 what = "something else" if application_id == 0 else "another application"
@@ -356,10 +374,6 @@ class StateFile:
                     f"spaceactors reads ({FORMAT_VERSION}): "
                     + ("upgrade spaceactors" if newer else "start a new run")
                 )
-            pages = db.execute("PRAGMA page_count").fetchone()[0]
-            size = db.execute("PRAGMA page_size").fetchone()[0] * pages
-            if self.path.stat().st_size < size:
-                raise self._error(f"truncated ({self.path.stat().st_size} bytes of {size})")
             for kind, name in db.execute("SELECT type, name FROM sqlite_master"):
                 if kind != "table" or name not in _COLUMNS:
                     raise self._error(f"damaged (it holds a {kind} {name!r}): {_DAMAGED}")
