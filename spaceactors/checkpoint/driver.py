@@ -29,16 +29,21 @@ class Checkpointer:
     Args:
         every: seconds of the run's clock between two checkpoints (> 0).
         sink: called with each checkpoint (plain data), in the run loop: it must return fast.
+        at_once: take the first at the first moment for one once attached (else `every`
+            seconds after).
 
     Raises:
         ValueError: `every` is not a positive, finite number of seconds.
     """
 
-    def __init__(self, every: float, sink: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self, every: float, sink: Callable[[dict[str, Any]], None], *, at_once: bool = False
+    ) -> None:
         self.every = seconds("every", every, zero=False)
         if not math.isfinite(self.every):
             raise ValueError(f"every must be finite, got {every!r}")
         self.sink = sink
+        self.at_once = at_once
         self.taken = 0
         """Checkpoints handed to `sink` so far."""
         self.error: Exception | None = None
@@ -53,7 +58,7 @@ class Checkpointer:
         """Start taking checkpoints of the current run (from inside it), the first `every`
         seconds from now."""
         self.detach()
-        self._due = trio.current_time() + self.every
+        self._due = trio.current_time() + (0.0 if self.at_once else self.every)
         watch = self._watch = Quiescence()
 
         def waiter() -> bool:

@@ -418,8 +418,9 @@ class StateFile:
 
         meta = self._meta
         if scenario != meta.scenario:
-            raise self._error(f"was written by scenario {meta.scenario!r}, not {scenario!r}",
-                              sep=" ")
+            raise self._error(
+                f"was written by scenario {meta.scenario!r}, not {scenario!r}", sep=" "
+            )
         if (code, __version__) != (meta.code, meta.spaceactors_version):
             raise self._error(
                 f"was written by spaceactors {meta.spaceactors_version} / code {meta.code}, "
@@ -445,8 +446,7 @@ class StateFile:
         payload = _blob("payload", payload)
         with self._writing("writing a checkpoint") as db:
             last = db.execute(
-                "SELECT number, sim_time, trace_count FROM checkpoints ORDER BY number DESC"
-                " LIMIT 1"
+                "SELECT number, sim_time, trace_count FROM checkpoints ORDER BY number DESC LIMIT 1"
             ).fetchone() or (0, 0.0, 0)
             if type(last[1]) is not float or type(last[2]) is not int:
                 raise self._error(f"checkpoint {last[0]} is damaged (wrong types): {_DAMAGED}")
@@ -546,9 +546,11 @@ class StateFile:
         """The first segment matching `where` (with `index` for its ``?``), verified."""
         names = ", ".join(_NAMES["trace_segments"])
         with self._guard("reading the trace"):
-            row = self._live().execute(
-                f"SELECT {names} FROM trace_segments WHERE {where} LIMIT 1", (index,)
-            ).fetchone()
+            row = (
+                self._live()
+                .execute(f"SELECT {names} FROM trace_segments WHERE {where} LIMIT 1", (index,))
+                .fetchone()
+            )
         if row is None:
             return None
         what = f"the trace segment from event {row[0]}"
