@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +47,8 @@ class Checkpointer:
         self.at_once = at_once
         self.taken = 0
         """Checkpoints handed to `sink` so far."""
+        self.pauses: list[tuple[float, float]] = []
+        """Each checkpoint's pause of the run: (wall, CPU) seconds its capture took."""
         self.error: Exception | None = None
         """What stopped the checkpoints (a `CheckpointError` naming what cannot be saved, or
         what `sink` raised); `on_error` was told."""
@@ -66,9 +69,11 @@ class Checkpointer:
             if now < self._due:
                 return False
             try:
+                wall, cpu = time.perf_counter(), time.process_time()
                 taken = capture()
                 if taken is None:  # no moment for one: the next quiescent point is tried
                     return False
+                self.pauses.append((time.perf_counter() - wall, time.process_time() - cpu))
                 self.sink(taken)
             except Exception as exc:  # (Trio would disable the instrument and log it)
                 self.error = exc
