@@ -130,6 +130,9 @@ def for_run(args: argparse.Namespace, chosen: sim.Scenario, length: float) -> St
         return StateRun(None, DEFAULT_EVERY) if args.check_checkpoint else None
     if args.clock != "virtual":
         raise StateProblem("--state needs --clock virtual (wall-clock runs cannot checkpoint yet)")
+    if args.trace:
+        raise StateProblem("--state cannot be used with --trace yet (a resumed run would not "
+                           "carry on the trace file); the summary has the trace hash")  # fmt: skip
     if args.faults:
         raise StateProblem("--state cannot be used with --faults yet (fault plans are not "
                            "checkpointed)")  # fmt: skip
