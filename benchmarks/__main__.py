@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import trio
 
 from benchmarks import (
+    checkpoint,
     checkpoint_values,
     counting,
     fanout,
@@ -38,6 +39,7 @@ BENCHMARKS = {
         fleet,
         observing,
         checkpoint_values,
+        checkpoint,
     )
 }
 

@@ -71,6 +71,8 @@ class ActorCell:
         self._receiver: ReceiverState | None = None  # made by the first reliable message
         self._crashed_on: Reliably | None = None  # a held envelope whose handling raised
         self.outbound: set[Stream] | None = None  # reliable streams it sends on (made once)
+        self.actor: Actor | None = None  # the running incarnation's instance
+        self.restored: Actor | None = None  # set by a resume: run this, without on_start
 
     @property
     def receiver(self) -> ReceiverState:
@@ -165,6 +167,9 @@ class ActorCell:
         Raises:
             StartFailed: the constructor raised, or returned something that is not an `Actor`.
         """
+        if self.restored is not None:  # resuming from a checkpoint: built from its state
+            self._next = self.restored
+            return
         try:
             actor = self.spec.factory(*self.spec.args, **self.spec.kwargs)
         except Exception as exc:
@@ -184,21 +189,24 @@ class ActorCell:
         actor, self._next = self._next, None
         assert actor is not None, "prepare() must come before run()"
         actor.ctx = self._live = ActorContext(self)
+        self.actor = actor
+        resumed, self.restored = self.restored is actor, None
         self.state = ActorState.STARTING
-        if self.system.tap is not None:
+        if self.system.tap is not None and not resumed:
             self.system.tap.actor_started(self)
         try:
-            try:
-                await actor.on_start()
-            except Exception as exc:
-                raise self._start_failed(exc) from exc
+            if not resumed:  # (a resumed incarnation started before its checkpoint)
+                try:
+                    await actor.on_start()
+                except Exception as exc:
+                    raise self._start_failed(exc) from exc
             self.state = ActorState.RUNNING  # a Pause sent since is obeyed before any message
             task_status.started()
             exit = await self._loop(actor)
         finally:
             if self._receiver is not None:
                 self._receiver.flush()  # what it handled is acknowledged, whatever comes next
-            self._live = None  # from here on (on_stop included) it sets no timers
+            self._live = self.actor = None  # from here on (on_stop included) no timers
             self._cancel_timers()
             self._end_incarnation()
             self.state = ActorState.RESTARTING  # between incarnations until the supervisor decides

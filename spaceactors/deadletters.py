@@ -101,5 +101,14 @@ class DeadLetters:
         """The kept dead letters, oldest first."""
         return list(self._recent)
 
+    def restore(
+        self, total: int, by_reason: dict[DeadLetterReason, int], recent: list[DeadLetter]
+    ) -> None:
+        """Take the counts and kept letters a checkpoint holds (a resumed system)."""
+        self.total = total
+        self.by_reason = collections.Counter(by_reason)
+        self._recent.clear()
+        self._recent.extend(recent)
+
     def __len__(self) -> int:
         return len(self._recent)

@@ -152,6 +152,34 @@ class DeliverySchedule:
         entry.deadline = deadline
         self._push(entry)  # its old place in the heap is skipped once it has gone out
 
+    @property
+    def next_sequence(self) -> int:
+        """The sequence number the next entry gets (reading it takes none)."""
+        value = next(self._sequence)
+        self._sequence = itertools.count(value)
+        return value
+
+    def restore(self, items: list[tuple[float, int, Scheduled]], next_sequence: int) -> None:
+        """Put back entries a checkpoint holds, with their (deadline, sequence) keys."""
+        self._heap = list(items)
+        heapq.heapify(self._heap)
+        self._sequence = itertools.count(next_sequence)
+        self._compact_at = max(_COMPACT_FROM, 2 * len(self._heap))
+        if self._wakeup is not None:
+            self._wakeup.set()
+
+    def entries(self) -> list[tuple[float, int, Scheduled]]:
+        """The entries still to come, in the order they fall due (each once: an entry brought
+        forward keeps only its place at its current deadline)."""
+        seen: set[int] = set()
+        kept = []
+        for item in sorted(self._heap, key=lambda i: i[:2]):
+            entry = item[2]
+            if entry.active and item[0] == entry.deadline and id(entry) not in seen:
+                seen.add(id(entry))
+                kept.append(item)
+        return kept
+
     def pending(self) -> int:
         """Entries not yet due (called-off ones included until their time comes or a sweep)."""
         return len(self._heap)

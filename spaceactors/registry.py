@@ -49,6 +49,15 @@ class Registry:
         self._next_id += 1
         return actor_id
 
+    @property
+    def next_id(self) -> int:
+        """The id the next actor will get."""
+        return self._next_id
+
+    @next_id.setter
+    def next_id(self, value: int) -> None:
+        self._next_id = value
+
     def check_name_free(self, name: str) -> None:
         """Raise `NameTaken` if a live actor already has `name`."""
         holder = self._by_name.get(name)

@@ -10,6 +10,7 @@ ended and the supervisor decides.
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -78,6 +79,9 @@ class Supervisor:
         # puts that child's shutdown deadline on.
         self._starting: Child | None = None
         self._start_scope: trio.CancelScope | None = None
+        self.resume: Callable[[Supervisor], Awaitable[None]] | None = None
+        """Set by a resume (`spaceactors.checkpoint`): the next incarnation puts back the
+        children a checkpoint holds, with this, instead of starting its static children."""
         if build:
             self._build_tree()
 
@@ -281,7 +285,12 @@ class Supervisor:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                result = await self._start_static_children()
+                resume, self.resume = self.resume, None
+                if resume is None:
+                    result = await self._start_static_children()
+                else:
+                    await resume(self)
+                    result = SHUTDOWN_EXIT
                 if isinstance(result, Exit):
                     if not self._stopping:  # else it never counts as started
                         self._accepting = True
@@ -402,8 +411,11 @@ class Supervisor:
         else:
             self._discard(child)
 
-    async def _start(self, child: Child) -> None:
+    async def _start(self, child: Child, *, resumed: bool = False) -> None:
         """Start one incarnation of `child`; waits for its start handshake when it has one.
+
+        `resumed`: the incarnation a checkpoint holds (`child` and its runtime carry its
+        counts already): it is not a new one, and records nothing.
 
         Raises:
             StartFailed: it cannot be built, or its start raised.
@@ -418,17 +430,21 @@ class Supervisor:
                 raise
             raise StartFailed(f"child {child.spec.name!r} cannot restart: {exc}") from exc
         child.scope, child.done = trio.CancelScope(), trio.Event()
-        child.incarnation += 1
-        if child.incarnation > 1:
-            self._record(EventKind.RESTART, child, f"incarnation {child.incarnation}")
-            if self.system.lifecycle.listeners:
-                self._restarted(child)
+        if not resumed:
+            child.incarnation += 1
+            if child.incarnation > 1:
+                self._record(EventKind.RESTART, child, f"incarnation {child.incarnation}")
+                if self.system.lifecycle.listeners:
+                    self._restarted(child)
+        started_at = child.started_at
         child.running, child.terminating, child.wanted = True, False, True
+        # Each child's task is named after it: a checkpoint finds it again by that name.
+        name = child.spec.name
         if runtime.needs_start_handshake:
-            await self.nursery.start(self._run_child, child, True)
+            await self.nursery.start(self._run_child, child, True, name=name)
         else:
-            self.nursery.start_soon(self._run_child, child, False)
-        child.started_at = trio.current_time()
+            self.nursery.start_soon(self._run_child, child, False, name=name)
+        child.started_at = started_at if resumed else trio.current_time()
 
     async def _run_child(
         self,

@@ -11,6 +11,7 @@ from typing import TextIO
 
 import spaceactors as sa
 from spaceactors import sim
+from spaceactors.cli import state
 from spaceactors.cli.gcpolicy import TunedGC
 from spaceactors.cli.logs import LogLines
 from spaceactors.cli.progress import ProgressDisplay
@@ -31,10 +32,16 @@ class BadInput(Exception):
 
 
 def run_command(
-    args: argparse.Namespace, out: TextIO, err: TextIO, signals: Signals, lines: LogLines
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+    signals: Signals,
+    lines: LogLines,
+    resume: state.StateRun | None = None,
 ) -> int:
     """Run ``spaceactors run``; returns the exit code (bad input raises `BadInput`). The
-    engine's log lines (`lines`) go above the progress bar while it is shown."""
+    engine's log lines (`lines`) go above the progress bar while it is shown. `resume`: the
+    state file and checkpoint of ``spaceactors resume`` (`spaceactors.cli.state`)."""
     faults = _fault_plan(args.faults) if args.faults else None
     if args.summary_json:
         _check_writable(args.summary_json, "the summary")
@@ -53,7 +60,13 @@ def run_command(
         length = chosen.run_length(args.duration)
     except sim.ScenarioError as exc:
         raise BadInput(f"--duration {args.duration:g}: {exc}") from None
+    try:
+        kept = resume or state.for_run(args, chosen, length)
+    except state.StateProblem as exc:
+        raise BadInput(str(exc)) from None
     trace = _open_trace(args.trace, args.trace_level) if args.trace else None
+    if trace is None and kept is not None:
+        trace = sa.Trace(keep=0)  # (hashed, not kept: its hash is in the summary)
     terminal = err is not None and err.isatty()  # None: stderr is closed
     show = args.progress == "always" or (args.progress == "auto" and terminal)
     bar = (
@@ -64,6 +77,9 @@ def run_command(
     if bar is not None:
         lines.display = bar.line
     memory = TunedGC() if args.gc == "tuned" else None
+    resuming = kept is not None and kept.resume_from is not None
+    if resuming and memory is not None:
+        memory.apply()  # (a resumed world is rebuilt, not built: no first tick to wait for)
     run = functools.partial(
         sim.run_scenario,
         chosen,
@@ -74,8 +90,12 @@ def run_command(
         progress=bar,
         observe=args.observe,
         observe_token=args.observe_token,
-        keep_world=functools.partial(_as_built, err, args.observe is not None, memory),
+        keep_world=functools.partial(
+            _as_built, err, args.observe is not None, None if resuming else memory
+        ),
         updates=_updates(length, args.clock),
+        checkpoints=None if kept is None else kept.checkpoints,
+        resume_from=None if kept is None else kept.resume_from,
     )
     signals.phase = f"running {chosen.name}"
     trace_error = None
@@ -86,9 +106,11 @@ def run_command(
                 lambda stop: run(stop=stop),
                 seed=args.seed,
                 virtual=args.clock == "virtual",
-                clock=clock,
+                clock=clock if kept is None or kept.resume_from is None else kept.clock(),
             )
     except sim.ScenarioBroken as exc:
+        raise BadInput(str(exc)) from None
+    except (sa.CheckpointError, sa.StateFileError) as exc:  # what a checkpoint cannot hold
         raise BadInput(str(exc)) from None
     except OSError as exc:
         if type(exc).__name__ != "CannotListen":  # (the observe extra: not imported here)
@@ -109,6 +131,11 @@ def run_command(
             bar.close()
         if trace is not None:
             trace_error = _close(trace)
+        if kept is not None:
+            try:
+                kept.close()
+            except state.StateProblem as exc:
+                raise BadInput(str(exc)) from None
     if trace_error is not None:
         stopped = (
             ""

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -30,12 +31,16 @@ from spaceactors.checks import short_repr
 from spaceactors.errors import SpaceActorsError
 from spaceactors.faultplan import FaultPlan
 from spaceactors.ref import ActorRef
-from spaceactors.sim import arguments, expectations
+from spaceactors.sim import arguments, expectations, persist
 from spaceactors.sim.world import ScenarioError, World
 from spaceactors.system import ActorSystem, open_system
 from spaceactors.tasks import beside
 from spaceactors.trace import Trace
 from spaceactors.virtual import current_seed
+
+if TYPE_CHECKING:
+    from spaceactors.checkpoint.driver import Checkpointer
+    from spaceactors.checkpoint.engine import Values
 
 Build = Callable[[World], Awaitable[None]]
 
@@ -267,6 +272,8 @@ async def run_scenario(
     stop: trio.Event | None = None,
     observe: str | bool | None = None,
     observe_token: str | None = None,
+    checkpoints: Checkpointer | None = None,
+    resume_from: Mapping[str, Any] | None = None,
 ) -> Summary:
     """Run `chosen` in the current Trio run (use `spaceactors.run` for virtual time).
 
@@ -276,6 +283,9 @@ async def run_scenario(
     counts so far. The run sets `stop` itself (and stops) when its trace fails to write.
     `observe` and `observe_token` serve the observation server while it runs (as
     `open_system`'s; the world's counters are on ``/metrics`` and ``/status``).
+    `checkpoints` takes checkpoints as the run goes (virtual time); `resume_from` is one of
+    them (from `spaceactors.checkpoint`): the run rebuilds it and carries on, in a run whose
+    clock stands at its time (docs/long-runs.md).
 
     Raises:
         ScenarioError: `duration` is not finite and positive, or too long (`MAX_TICKS`).
@@ -303,23 +313,36 @@ async def run_scenario(
         world.started = trio.current_time()
         if keep_world is not None:
             keep_world(world)
-        await _build(chosen, world, stop)
-        if not isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock):
-            # On a wall clock the build takes real time, which a fast run (--speed 100000)
-            # counts in hours: simulated time starts when the world does, and the world makes
-            # every tick from there, late if it must.
-            world.started = world.first_tick = trio.current_time()
-        goods_before = _goods(world)
-        end = world.started + length
-        world.ends_at = end
-        if not halt.is_set():
-            await system.user.start_child(world.service())
+        runner = persist.Runner()
         chunk = length / max(updates, 1)
-        while (now := trio.current_time()) < end and not halt.is_set():
-            with trio.move_on_at(min(end, now + chunk)):
+        resumed = None
+        if resume_from is None:
+            await _build(chosen, world, stop)
+            world.declared_events = persist.next_sequence(world)
+            if not isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock):
+                # On a wall clock the build takes real time, which a fast run (--speed
+                # 100000) counts in hours: simulated time starts when the world does, and the
+                # world makes every tick from there, late if it must.
+                world.started = world.first_tick = trio.current_time()
+            runner.goods_before = _goods(world)
+            runner.end = world.ends_at = world.started + length
+            if not halt.is_set():
+                await system.user.start_child(world.service())
+            runner.report_at = min(runner.end, trio.current_time() + chunk)
+        else:
+            resumed = await persist.resume(
+                system, world, chosen.build, resume_from, runner, _values()
+            )
+        goods_before, end = runner.goods_before, runner.end
+        if checkpoints is not None:
+            checkpoints.on_error = lambda _: halt.set()  # the run stops, and says why
+            checkpoints.attach(lambda: persist.capture(system, world, runner, _values()))
+        while trio.current_time() < end and not halt.is_set():
+            with trio.move_on_at(runner.report_at):
                 await halt.wait()
             if progress is not None:
                 progress(_progress(system, world, length, wall))
+            runner.report_at = min(end, trio.current_time() + chunk)
         # On a wall clock faster than the machine (--speed 100000) the world falls behind:
         # the run ends once it has made every tick, late, rather than skip them.
         while not world.finished.is_set() and not halt.is_set() and world.ends_at == end:
@@ -328,6 +351,12 @@ async def run_scenario(
         interrupted = halt.is_set()
         if interrupted:  # stopped early: the counts so far, no verdict
             world.ends_at = trio.current_time()
+        if checkpoints is not None:
+            checkpoints.detach()
+    if resumed is not None:
+        resumed()
+    if checkpoints is not None and checkpoints.error is not None:
+        raise checkpoints.error
     # Counted once the system has closed: what its shutdown did (messages left in mailboxes
     # become dead letters) is on the trace, so it is in the summary too.
     summary = _summarize(chosen, system, world, seed, length, wall, goods_before)
@@ -337,6 +366,13 @@ async def run_scenario(
         expectations.check(expectation, summary) for expectation in world.expectations
     )
     return attrs.evolve(summary, expectations=checked)
+
+
+def _values() -> Values:
+    """The converter checkpoints save values with."""
+    from spaceactors.checkpoint import values
+
+    return values
 
 
 async def _build(chosen: Scenario, world: World, stop: trio.Event | None) -> None:

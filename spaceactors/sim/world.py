@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from spaceactors import messages as m
-from spaceactors.errors import ActorUnavailable, MailboxFull
+from spaceactors.errors import ActorUnavailable, CheckpointError, MailboxFull
 from spaceactors.ref import ActorRef
 from spaceactors.sim import arguments
 from spaceactors.sim import events as ev
@@ -100,6 +100,14 @@ class World:
         self._intercepts: dict[str, str] = {}  # ship -> the ship it is flying alongside
         self.trade_ids = itertools.count(1)
         self.started = 0.0
+        self.next_tick: float | None = None
+        """When the tick service makes its next tick (None: not started yet)."""
+        self.declared_events = 0
+        """How many events the scenario's build scheduled (those after it: during the run)."""
+        self.declaring = False
+        """True while a resumed run replays the scenario's build to learn its events and
+        expectations (`spaceactors.sim.persist`): what would change the world (adding a ship,
+        a hazard...) changes nothing, as the checkpoint holds the world."""
         self.ends_at = math.inf
         """No tick at or after this time (the runner sets it, so the last tick is certain)."""
         system.counters["sim"] = self.counters
@@ -162,6 +170,8 @@ class World:
         arguments.station(
             name, position, sector, berths, prices, stock, services, market_interval, lease
         )
+        if self.declaring:
+            return self._declared(name, self.stations)
         if name in self.stations or name in self.ships:
             raise ScenarioError(f"the name {name!r} is taken")
         state = StationState(
@@ -221,6 +231,8 @@ class World:
         numbers |= {"max_accel": max_accel, "credits": credits}
         arguments.ship(name, position, route, cargo, numbers, stay, sector)
 
+        if self.declaring:
+            return self._declared(name, self.ships)
         if name in self.stations or name in self.ships:
             raise ScenarioError(f"the name {name!r} is taken")
         unknown = [station for station in route if station not in self.stations]
@@ -249,9 +261,7 @@ class World:
         arguments.at(time, action)
         heapq.heappush(self._events, (self.started + time, next(self._sequence), action))
 
-    def expect(
-        self, description: str, check: Check, *, needs: float | None = None
-    ) -> None:
+    def expect(self, description: str, check: Check, *, needs: float | None = None) -> None:
         """State an expectation: `check(summary)` must hold at the end, or the run fails.
 
         `check` returns a bool, or a `sim.Verdict` that says why it failed: return
@@ -286,6 +296,8 @@ class World:
     ) -> None:
         """A hazard appears (announced on ``hazard.<sector>``); ships inside steer out."""
         arguments.hazard(name, center, radius, sector, hazard_type, duration)
+        if self.declaring:
+            return
         until = None if duration is None else trio.current_time() + duration
         self.hazards.append(Hazard(name, center, radius, hazard_type, sector, until))
         notice = m.NavigationHazard(m.Vec3(*center), radius, hazard_type)
@@ -294,6 +306,8 @@ class World:
     async def weather(self, sector: str, severity: m.WeatherSeverity, duration: float) -> None:
         """Space weather over a sector: ships there fly slower until it passes."""
         arguments.weather(sector, severity, duration)
+        if self.declaring:
+            return
         self.storms[sector] = trio.current_time() + duration
         alert = m.WeatherAlert((sector,), severity)
         await self.system.router.publish(f"weather.{sector}", alert)
@@ -303,15 +317,21 @@ class World:
     ) -> None:
         """Something goes wrong aboard `ship`: it stops and calls for help."""
         arguments.emergency(emergency_type, severity)
+        if self.declaring:
+            return
         await self.system.send(self._ship(ship), ev.Emergency(emergency_type, severity))
 
     async def crash(self, name: str) -> None:
         """Make the actor `name` crash (its supervisor restarts it)."""
+        if self.declaring:
+            return
         await self.system.send(name, ev.Sabotage())
 
     async def market_shock(self, station: str, commodity: str, factor: float) -> None:
         """A commodity's stock at `station` is multiplied by `factor` (its price follows)."""
         arguments.non_negative("market_shock(factor)", factor)
+        if self.declaring:
+            return
         site = self.stations.get(station)
         if site is None:
             raise ScenarioError(f"no station named {station!r}")
@@ -328,6 +348,8 @@ class World:
         """`followers` hold station around `leader` (each told with a FormationRequest); the
         leader cruises at 80% of its top speed so that they can catch up and keep up."""
         followers = list(arguments.formation(followers, formation, spacing))
+        if self.declaring:
+            return
         lead = self._ship(leader)
         self.bodies[leader].cruise = FORMATION_CRUISE
         for index, follower in enumerate(followers, start=1):
@@ -336,6 +358,15 @@ class World:
             await self.system.send(
                 self._ship(follower), m.ShipToShip(lead.id, self._ship(follower).id, request)
             )
+
+    def _declared(self, name: str, found: Mapping[str, object]) -> ActorRef:
+        """(declaring) the ref of `name` as the checkpoint holds it."""
+        if name not in found:
+            raise CheckpointError(
+                f"the scenario's build adds {name!r}, which the checkpoint does not hold: "
+                "was it written by another version of the scenario?"
+            )
+        return self.ships[name] if name in self.ships else self.stations[name].ref
 
     def market_topic(self, station: str) -> str:
         """Where `station` publishes its market updates: ``market.<sector>.<station>``."""
@@ -361,11 +392,12 @@ class World:
     async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Tick forever: due events, physics, sensors (run as the ``world`` service)."""
         task_status.started()
-        next_tick = trio.current_time() if self.first_tick is None else self.first_tick
-        while next_tick < self.ends_at:
-            await trio.sleep_until(next_tick)  # late (a wall clock too fast): at once, no skip
+        if self.next_tick is None:  # (else resumed from a checkpoint)
+            self.next_tick = trio.current_time() if self.first_tick is None else self.first_tick
+        while self.next_tick < self.ends_at:
+            await trio.sleep_until(self.next_tick)  # late (a wall clock too fast): no skip
             await self.tick()
-            next_tick += self.step
+            self.next_tick += self.step
         self.finished.set()
         await trio.sleep_forever()  # the run is over; the system stops us
 
