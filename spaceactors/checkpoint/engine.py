@@ -30,6 +30,7 @@ import attrs
 import trio
 
 from spaceactors.cell import ActorCell
+from spaceactors.checkpoint import reliable
 from spaceactors.children import Child
 from spaceactors.deadletters import DeadLetterReason
 from spaceactors.delivery import Scheduled, Tick
@@ -107,9 +108,6 @@ class Restoring:
 
 def unsupported(system: ActorSystem) -> str | None:
     """What in `system` a checkpoint cannot hold yet, whatever the moment (None: nothing)."""
-    reliable = system.reliable.state
-    if reliable.pending or reliable.streams or reliable.book.issued:
-        return "reliable delivery has been used (its streams are not checkpointed yet)"
     if system.faults is not None:
         return "a fault plan is at work (the injector is not checkpointed yet)"
     if system.router.limiter._senders:
@@ -139,7 +137,7 @@ def busy(system: ActorSystem) -> str | None:
     for _, _, entry in system.router.state.schedule.entries():
         if entry.waiting_for_room:
             return f"a scheduled message to {_target(entry)} waits for room"
-    return None
+    return reliable.busy(system)
 
 
 def _target(entry: Scheduled) -> str:
@@ -209,6 +207,7 @@ def capture(system: ActorSystem, saving: Saving) -> dict[str, Any]:
             [kind, t.actors, t.handled, t.restarts, t.crashes]
             for kind, t in system.lifecycle.retired.items()
         ],
+        "reliable": reliable.save(system, saving),
     }
 
 
@@ -375,6 +374,7 @@ async def _start(system: ActorSystem, doc: Mapping[str, Any], restoring: Restori
     system.registry.next_id = int(doc["next_id"])
     system._auto_names = itertools.count(int(doc["auto_names"]))
     _restore_counts(system, doc, restoring)
+    reliable.restore(system, doc["reliable"], restoring)
     by_supervisor = {id(supervisor): children for supervisor, children in plans}
 
     async def resume(supervisor: Supervisor) -> None:
