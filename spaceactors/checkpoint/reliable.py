@@ -86,8 +86,11 @@ def busy(system: ActorSystem) -> str | None:
     if not reliable.life.serving:
         return "the reliable service is not serving (it is restarting)"
     state = reliable.state
+    defaults = reliable._retries.defaults
     for checks in state.first_checks.values():
-        if checks.holders:
+        # (The defaults' count of holders means nothing: they are never forgotten, and a
+        # send that passes them explicitly counts itself in without counting itself out.)
+        if checks.holders and checks is not defaults:
             return "a reliable send or publish is under way"
     for envelope in state.pending.values():
         if envelope.settled_at is not None:  # pragma: no cover - settled ones leave the table
@@ -455,6 +458,11 @@ class _Restorer:
         for data in actors:
             actor_id, name = int(data["id"]), str(data["name"])
             cell = self.restoring.cells.get(actor_id)
+            if cell is None and not 0 < actor_id < self.system.registry.next_id:
+                raise CheckpointError(
+                    f"the checkpoint's reliable-delivery state names actor #{actor_id} "
+                    f"({name!r}), an id the run never gave out"
+                )
             if cell is None:  # it left the tree: a stopped stand-in keeps its id and name
                 cell = _stopped_cell(self.system, actor_id, name, int(data["capacity"]))
             elif cell.ref.name != name:

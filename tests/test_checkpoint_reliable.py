@@ -1,0 +1,300 @@
+"""A system that sends reliably (ordered and unordered streams, retries, duplicates, failures,
+a sender that stops with messages in flight), checkpointed at a quiescent point and resumed in
+a fresh Trio run, continues exactly: the same events, the same deliveries, the same reliable
+statistics at the end. A damaged checkpoint is refused with a `CheckpointError` naming what is
+wrong."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import trio
+
+import spaceactors as sa
+from spaceactors.checkpoint import engine, quiescence
+from spaceactors.checkpoint import reliable as reliable_part
+from spaceactors.errors import CheckpointError
+from tests.test_checkpoint_engine import VALUES
+
+END = 24.0
+SINKS = ["sink_u", "sink_o"]
+
+
+class Recorder(sa.Actor):
+    """Keeps what the sinks handled, in order (it never crashes: its log is the outcome)."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[float, str, str]] = []
+
+    async def handle(self, message: object) -> object:
+        name, text = message  # type: ignore[misc]
+        self.log.append((trio.current_time(), name, text))
+        return None
+
+
+class Sink(sa.Actor):
+    """Handles reliable messages; crashes on some (a retry brings them back), is slow on some
+    (retries of later messages go out meanwhile: duplicates), and always crashes on poison
+    (its message fails after its retries). The burst's first transmissions crash it: they come
+    back with their retries, the burst's sender stopped meanwhile."""
+
+    async def handle(self, message: object) -> object:
+        text = str(message)
+        now = trio.current_time()
+        rng = self.ctx.system.rng(f"{self.ctx.name}/{text}/{now!r}")
+        if text.startswith("poison") or rng.random() < 0.2 or (text[0] == "b" and now < 2.0):
+            raise RuntimeError(f"cannot take {text}")
+        if rng.random() < 0.25:
+            await trio.sleep(0.08)  # longer than the senders' timeout
+        await self.ctx.send("recorder", (self.ctx.name, text))
+        return None
+
+
+class Sender(sa.Actor):
+    """On each tick, sends reliably to both sinks: unordered, ordered, and now and then poison."""
+
+    def __init__(self, period: float) -> None:
+        self.period = period
+        self.count = 0
+
+    async def on_start(self) -> None:
+        self.ctx.every(self.period, "tick")
+
+    async def handle(self, message: object) -> object:
+        self.count += 1
+        me, reliable = self.ctx.self_ref, self.ctx.system.reliable
+        text = f"{self.ctx.name}:{self.count}"
+        await reliable.send("sink_u", text, timeout=0.05, max_retries=4, sender=me)
+        await reliable.send("sink_o", text, timeout=0.05, max_retries=4, sender=me, ordered=True)
+        if self.count % 9 == 0:
+            await reliable.send("sink_u", f"poison {text}", timeout=0.03, max_retries=2, sender=me)
+        return None
+
+
+class Burst(sa.Actor):
+    """Sends a burst reliably (ordered) with the default options, then stops for good at once:
+    its streams outlive it with messages in flight."""
+
+    async def on_start(self) -> None:
+        self.ctx.after(1.5, "go")
+
+    async def handle(self, message: object) -> object:
+        for n in range(4):
+            await self.ctx.system.reliable.send(
+                "sink_o", f"burst {n}", sender=self.ctx.self_ref, ordered=True
+            )
+        await self.ctx.system.reliable.send("sink_u", "anonymous burst")
+        self.ctx.stop()
+        return None
+
+
+async def build(system: sa.ActorSystem) -> None:
+    await system.spawn(Recorder, name="recorder")
+    sinks = await system.spawn_supervisor("sinks", max_restarts=1000, within=1.0)
+    for name in SINKS:
+        await sinks.start_child(sa.ChildSpec(name, Sink))
+    for i, period in enumerate((0.5, 0.7, 1.1)):
+        await system.spawn(Sender, period, name=f"s{i}")
+    await system.spawn(Burst, name="burst", restart=sa.Restart.TEMPORARY)
+
+
+def recorder_log(system: sa.ActorSystem) -> list[Any]:
+    cell = system.registry.get("recorder")._cell  # type: ignore[union-attr]
+    assert isinstance(cell.actor, Recorder)
+    return list(cell.actor.log)
+
+
+Wanted = Callable[[sa.ActorSystem], bool]
+
+
+def in_flight(system: sa.ActorSystem) -> bool:
+    return system.reliable.pending_count() > 0
+
+
+async def main(
+    resume: dict[str, Any] | None = None,
+    at: float | None = None,
+    out: list[Any] | None = None,
+    wanted: Wanted = in_flight,
+) -> dict[str, Any]:
+    watch = quiescence.Quiescence()
+    trio.lowlevel.add_instrument(watch)
+    async with sa.open_system(seed=5, trace=True) as system:
+        if resume is None:
+            await build(system)
+        else:
+            await engine.restore(system, resume["engine"], engine.Restoring(VALUES, {}))
+            problems: list[Any] = []
+
+            def restore_order() -> bool:
+                problems.extend(quiescence.restore_task_order(resume["tasks"]))
+                quiescence.restore_scheduler_state(resume["scheduler"])
+                return True
+
+            watch.wait(restore_order)
+        if at is not None and out is not None:
+
+            def take() -> bool:
+                if trio.current_time() < at or engine.busy(system) is not None:
+                    return False
+                if not wanted(system):
+                    return False
+                assert system.trace is not None
+                out.append(
+                    {
+                        "engine": engine.capture(system, engine.Saving(VALUES, {})),
+                        "tasks": quiescence.task_order(),
+                        "scheduler": quiescence.scheduler_state(),
+                        "events": system.trace.count,
+                    }
+                )
+                return True
+
+            watch.wait(take)
+        await trio.sleep_until(END)
+        assert system.trace is not None
+        events = list(system.trace.events)
+        result = {
+            "stats": system.reliable.stats(),
+            "log": recorder_log(system),
+            "dead": system.dead_letters.total,
+        }
+    if resume is not None:
+        assert problems == [[], []], problems
+    result["events"] = [
+        (e.time, e.kind.value, e.actor, e.peer, e.message_type, e.detail) for e in events
+    ]
+    return result
+
+
+def resume_from(point: dict[str, Any]) -> dict[str, Any]:
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    clock.jump(point["engine"]["time"])
+    result: dict[str, Any] = sa.run(main, point, clock=clock, seed=9)
+    return result
+
+
+@pytest.fixture(scope="module")
+def whole() -> dict[str, Any]:
+    result: dict[str, Any] = sa.run(main, seed=9)
+    stats = result["stats"]
+    # The run exercises what a checkpoint must hold: retries, duplicates, failures.
+    assert stats.retried > 20 and stats.duplicates_suppressed > 0 and stats.failed > 0, stats
+    return result
+
+
+@pytest.mark.parametrize("at", [1.0, 1.6, 2.3, 5.0, 9.4, 17.0])
+def test_a_resumed_run_continues_reliable_delivery_exactly(
+    whole: dict[str, Any], at: float
+) -> None:
+    saved: list[Any] = []
+    interrupted = sa.run(main, None, at, saved, seed=9)
+    assert interrupted == whole  # taking the checkpoint changed nothing
+    (point,) = saved
+    held = point["engine"]["reliable"]
+    assert held["pending"], "the checkpoint was to be taken with messages in flight"
+    rest = resume_from(point)
+    assert rest["events"] == whole["events"][point["events"] :]
+    assert rest["log"] == whole["log"]
+    assert rest["stats"] == whole["stats"]
+    assert rest["dead"] == whole["dead"]
+
+
+def with_timers_and_held(system: sa.ActorSystem) -> bool:
+    """A point with a message held by an ordered stream and retries armed."""
+    state = system.reliable.state
+    receiver = system.registry.get("sink_o")._cell._receiver  # type: ignore[union-attr]
+    return (
+        receiver is not None
+        and any(s.held for s in receiver.streams.values())
+        and any(e.extra is not None and e.extra.timer is not None for e in state.pending.values())
+    )
+
+
+def stopped_sender_in_flight(system: sa.ActorSystem) -> bool:
+    """A point where the stopped burst actor's messages are still in flight."""
+    return any(
+        e.stream.sender is not None and not e.stream.sender.alive
+        for e in system.reliable.state.pending.values()
+    )
+
+
+@pytest.mark.parametrize("wanted", [with_timers_and_held, stopped_sender_in_flight])
+def test_a_resume_from_each_kind_of_reliable_state(whole: dict[str, Any], wanted: Wanted) -> None:
+    saved: list[Any] = []
+    sa.run(main, None, 0.0, saved, wanted, seed=9)
+    (point,) = saved
+    rest = resume_from(point)
+    assert rest["events"] == whole["events"][point["events"] :]
+    assert (rest["log"], rest["stats"]) == (whole["log"], whole["stats"])
+
+
+@pytest.fixture(scope="module")
+def point() -> dict[str, Any]:
+    saved: list[Any] = []
+    sa.run(main, None, 2.3, saved, seed=9)
+    return dict(saved[0])
+
+
+def _damage(doc: dict[str, Any], path: list[Any], value: object) -> None:
+    *parents, last = path
+    for key in parents:
+        doc = doc[key]
+    if value is KeyError:
+        del doc[last]
+    else:
+        doc[last] = value
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "named"),
+    [
+        (["format"], 99, "format 99"),
+        (["pending", 0], 10**9, "message 1000000000"),
+        (["streams", 0, "id"], 10**6, "stream"),
+        (["envelopes", 0, "stream"], 777, "stream 777"),
+        (["envelopes", 0, "options"], 55, "options 55"),
+        (["actors", 0, "id"], 4242, "actor #4242"),
+        (["schedule", "entries", 0, 2], "later", "'later'"),
+        (["counters"], KeyError, "damaged"),
+        (["book", "ring"], "everything", "damaged"),
+    ],
+)
+def test_a_damaged_reliable_state_is_refused_naming_what(
+    point: dict[str, Any], path: list[Any], value: object, named: str
+) -> None:
+    damaged = copy.deepcopy(point)
+    _damage(damaged["engine"]["reliable"], path, value)
+    with pytest.raises(CheckpointError, match="reliable") as caught:
+        resume_from(damaged)
+    assert named in str(caught.value)
+
+
+def test_a_send_waiting_for_room_is_no_moment_for_a_checkpoint() -> None:
+    """A send blocked in its first transmission (a task mid-await) cannot be held."""
+
+    class Slow(sa.Actor):
+        async def handle(self, message: object) -> object:
+            return None
+
+    reasons: list[str | None] = []
+
+    async def scenario() -> None:
+        async with sa.open_system(seed=1) as system:
+            ref = await system.spawn(Slow, name="slow", mailbox_size=1)
+            ref.pause()
+            await trio.sleep(0.1)
+            await ref.send("fills the mailbox")
+            watch = quiescence.Quiescence()
+            watch.wait(lambda: bool(reasons.append(reliable_part.busy(system))) or True)
+            trio.lowlevel.add_instrument(watch)
+            with trio.move_on_after(1.0):
+                await system.reliable.send(ref, "waits for room")
+            ref.resume()
+
+    sa.run(scenario, seed=1)
+    (reason,) = reasons
+    assert reason is not None and "first transmission" in reason
