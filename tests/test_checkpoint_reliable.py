@@ -30,8 +30,9 @@ class Recorder(sa.Actor):
         self.log: list[tuple[float, str, str]] = []
 
     async def handle(self, message: object) -> object:
-        name, text = message  # type: ignore[misc]
-        self.log.append((trio.current_time(), name, text))
+        assert isinstance(message, tuple)
+        name, text = message
+        self.log.append((trio.current_time(), str(name), str(text)))
         return None
 
 
@@ -291,7 +292,12 @@ def test_a_send_waiting_for_room_is_no_moment_for_a_checkpoint() -> None:
             await trio.sleep(0.1)
             await ref.send("fills the mailbox")
             watch = quiescence.Quiescence()
-            watch.wait(lambda: bool(reasons.append(reliable_part.busy(system))) or True)
+
+            def look() -> bool:
+                reasons.append(reliable_part.busy(system))
+                return True
+
+            watch.wait(look)
             trio.lowlevel.add_instrument(watch)
             with trio.move_on_after(1.0):
                 await system.reliable.send(ref, "waits for room")
