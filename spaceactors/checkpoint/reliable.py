@@ -25,10 +25,12 @@ What the future of reliable delivery depends on, and what of it a quiescent poin
   its streams keyed as before.
 - **timers**: the ``reliable`` service's own `DeliverySchedule` holds only ``call_at`` entries
   (a first check of a `RetryOptions`, or one message's retry); they are saved by what they
-  mean, with their (deadline, sequence) order, and rebuilt with the service's callbacks. An
-  entry whose owner no longer points at it does nothing when due; it is kept as such (its
-  wake-up is part of the run). Copies a fault plan holds back are refused (fault plans are
-  not checkpointed yet).
+  mean, with their (deadline, sequence) order, and rebuilt with the service's callbacks. The
+  heap is saved whole: an entry called off (a settled message's retry) or whose owner no
+  longer points at it does nothing when due, but its time still wakes the service, and that
+  wake-up is part of the run's schedule (Trio shuffles each batch of woken tasks), so it is
+  kept as such, and so is the size at which the heap is next swept. Copies a fault plan holds
+  back are refused (fault plans are not checkpointed yet).
 - **retry options** in use (values, queue, timer), including options a pending message still
   uses after they left the cache; the default options stay the system's own object.
 - **outcomes**: the `OutcomeBook` (the receipts ring, sparse; failures and withdrawn ids with
@@ -325,21 +327,25 @@ def _save_envelope(envelope: Reliably, saver: _Saver) -> dict[str, Any]:
 
 
 def _save_schedule(system: ActorSystem, saver: _Saver) -> dict[str, Any]:
+    """The service's heap as it is, entry by entry with its (deadline, sequence) key: what each
+    live entry means, and the entries that will do nothing (called off, or whose owner moved
+    on), which still wake the service when their time comes."""
     retries = system.reliable._retries
     meaning: dict[int, list[Any]] = {}
-    for checks_id, index in saver.options.items():
-        checks = saver.options_doc[index]["_checks"]
-        assert id(checks) == checks_id
-        if checks.timer is not None:
-            meaning[id(checks.timer)] = ["first", index]
+    for index, doc in enumerate(saver.options_doc):
+        timer = doc["_checks"].timer
+        if timer is not None:
+            meaning[id(timer)] = ["first", index]
     for envelope in saver.envelopes.values():
         if envelope.extra is not None and envelope.extra.timer is not None:
             meaning[id(envelope.extra.timer)] = ["retry", envelope.message_id]
     schedule = system.reliable.state.schedule
     entries = []
-    for deadline, sequence, entry in schedule.entries():
+    for deadline, sequence, entry in sorted(schedule._heap, key=lambda item: item[:2]):
         what = meaning.get(id(entry))
-        if what is None:
+        if not entry.active or deadline != entry.deadline:
+            what = ["off", None]  # it goes by when due
+        elif what is None:
             on_due = entry.on_due
             if (
                 entry.ref is not None
@@ -352,7 +358,7 @@ def _save_schedule(system: ActorSystem, saver: _Saver) -> dict[str, Any]:
                 )
             what = ["idle", None]  # its owner moved on: it does nothing when due
         entries.append([deadline, sequence, *what])
-    return {"next": schedule.next_sequence, "entries": entries}
+    return {"next": schedule.next_sequence, "compact_at": schedule._compact_at, "entries": entries}
 
 
 # --- restore ---------------------------------------------------------------------------------
@@ -592,6 +598,8 @@ class _Restorer:
                 envelope.more().timer = entry
             elif kind == "idle":
                 entry = Scheduled(deadline, None, None, on_due=_nothing)
+            elif kind == "off":
+                entry = Scheduled(deadline, None, None, on_due=_nothing, cancelled=True)
             else:
                 raise CheckpointError(f"a reliable timer of unknown kind {kind!r}")
             items.append((deadline, int(sequence), entry))
@@ -603,7 +611,9 @@ class _Restorer:
             queue = self.options[index].queue
             for message_id in data["queue"]:
                 queue[int(message_id)] = self._message(message_id)
-        self.system.reliable.state.schedule.restore(items, int(saved["next"]))
+        schedule = self.system.reliable.state.schedule
+        schedule.restore(items, int(saved["next"]))
+        schedule._compact_at = int(saved["compact_at"])
 
 
 def _nothing(entry: Scheduled) -> None:
