@@ -12,7 +12,8 @@ What a checkpoint holds, by part of the system:
   record (incarnation, crashes, last crash, start time) and spec, each actor's id, counts,
   last error and state (`Values.save_actor`);
 - the delivery schedule: actor timers (``ctx.after``/``ctx.every``, of the running incarnation)
-  and ``Router.send_later`` messages, with their (deadline, sequence) order;
+  and ``Router.send_later`` messages, with their (deadline, sequence) order, and the keys of
+  entries that will deliver nothing (called off) but still wake the schedule when due;
 - topic subscriptions in subscription order, the router's and dead letters' counts, the counts
   of actors that left the tree, the registry's next id, the system's next automatic name.
 
@@ -33,7 +34,7 @@ from spaceactors.cell import ActorCell
 from spaceactors.checkpoint import reliable
 from spaceactors.children import Child
 from spaceactors.deadletters import DeadLetterReason
-from spaceactors.delivery import Scheduled, Tick
+from spaceactors.delivery import DeliverySchedule, Scheduled, Tick
 from spaceactors.errors import CheckpointError
 from spaceactors.lifecycle import Tally
 from spaceactors.ref import ActorRef
@@ -185,6 +186,8 @@ def capture(system: ActorSystem, saving: Saving) -> dict[str, Any]:
         "schedule": {
             "next": schedule.next_sequence,
             "entries": [_save_entry(item, saving) for item in schedule.entries()],
+            "off": _called_off(schedule),
+            "compact_at": schedule._compact_at,
             "delivered": schedule.delivered,
             "skipped_ticks": schedule.skipped_ticks,
         },
@@ -264,6 +267,18 @@ def _save_child(supervisor: Supervisor, child: Child, saving: Saving) -> dict[st
         "state": None if actor is None else values.save_actor(actor, path=where, shared=shared),
     }
     return data
+
+
+def _called_off(schedule: DeliverySchedule) -> list[list[float | int]]:
+    """The (deadline, sequence) keys of the heap's entries that will deliver nothing (called
+    off, or left at an old deadline): each still wakes the schedule's task when due, and that
+    wake-up is part of the run (Trio shuffles the tasks woken together)."""
+    live = {(deadline, sequence) for deadline, sequence, _ in schedule.entries()}
+    return [
+        [deadline, sequence]
+        for deadline, sequence, _ in sorted(schedule._heap, key=lambda item: item[:2])
+        if (deadline, sequence) not in live
+    ]
 
 
 def _save_entry(item: tuple[float, int, Scheduled], saving: Saving) -> dict[str, Any]:
@@ -514,6 +529,9 @@ def _restore_schedule(system: ActorSystem, doc: Mapping[str, Any], restoring: Re
                 cell._timers = []
             cell._timers.append(entry)
         items.append((entry.deadline, int(data["sequence"]), entry))
+    for deadline, sequence in doc["off"]:  # they deliver nothing, but wake the schedule
+        items.append((float(deadline), int(sequence), Scheduled(0.0, None, None, cancelled=True)))
     schedule.restore(items, int(doc["next"]))
+    schedule._compact_at = int(doc["compact_at"])
     schedule.delivered = int(doc["delivered"])
     schedule.skipped_ticks = int(doc["skipped_ticks"])
