@@ -7,6 +7,8 @@ wrong."""
 from __future__ import annotations
 
 import copy
+import functools
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -147,10 +149,11 @@ async def main(
     out: list[Any] | None = None,
     wanted: Wanted = in_flight,
     trace: bool = True,
+    system_seed: int = 5,
 ) -> dict[str, Any]:
     watch = quiescence.Quiescence()
     trio.lowlevel.add_instrument(watch)
-    async with sa.open_system(seed=5, trace=trace) as system:
+    async with sa.open_system(seed=system_seed, trace=trace) as system:
         if resume is None:
             await build(system)
         else:
@@ -210,10 +213,12 @@ async def main(
     return result
 
 
-def resume_from(point: dict[str, Any], trace: bool = True) -> dict[str, Any]:
+def resume_from(point: dict[str, Any], trace: bool = True, system_seed: int = 5) -> dict[str, Any]:
+    assert point["engine"]["time"] < END - 2.0  # before the state is compared (see `main`)
     clock = trio.testing.MockClock(autojump_threshold=0)
     clock.jump(point["engine"]["time"])
-    result: dict[str, Any] = sa.run(main, point, None, None, in_flight, trace, clock=clock, seed=9)
+    resumed = functools.partial(main, point, trace=trace, system_seed=system_seed)
+    result: dict[str, Any] = sa.run(resumed, clock=clock, seed=9)
     return result
 
 
@@ -347,6 +352,27 @@ def test_the_reliable_state_is_plain_data(point: dict[str, Any]) -> None:
     for options in held["options"]:
         assert all(type(v) in (int, float) for v in options.pop("values"))
     _plain(held, "reliable")
+
+
+SWEEP = [
+    (system_seed, round(random.Random(system_seed).uniform(0.5, END / 2 - 1.0), 3) + shift)
+    for system_seed in (11, 23, 37)
+    for shift in (0.0, END / 2 - 4.0)  # (before END - 2, where the state is compared)
+]
+
+
+@pytest.mark.parametrize(("system_seed", "at"), SWEEP)
+def test_other_seeds_and_moments_continue_exactly_too(system_seed: int, at: float) -> None:
+    """Other systems (their sinks crash and dawdle on other messages) at other moments."""
+    whole = sa.run(functools.partial(main, system_seed=system_seed), seed=9)
+    saved: list[Any] = []
+    run = functools.partial(main, None, at, saved, system_seed=system_seed)
+    assert sa.run(run, seed=9) == whole
+    (point,) = saved
+    rest = resume_from(point, system_seed=system_seed)
+    assert rest["events"] == whole["events"][point["events"] :]
+    for part in ("log", "stats", "dead", "outcomes", "state"):
+        assert rest[part] == whole[part], part
 
 
 @pytest.fixture(scope="module")
