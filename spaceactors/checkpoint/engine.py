@@ -363,13 +363,15 @@ async def start(system: ActorSystem, doc: Mapping[str, Any], restoring: Restorin
 
 
 @contextlib.contextmanager
-def _damaged() -> Iterator[None]:
+def _damaged(part: str = "engine state") -> Iterator[None]:
+    """Turn what a damaged document makes restoring code raise into a `CheckpointError`
+    naming `part` of the checkpoint."""
     try:
         yield
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise CheckpointError(f"the checkpoint's engine state is damaged: {exc!r}") from None
+        raise CheckpointError(f"the checkpoint's {part} is damaged: {exc!r}") from None
 
 
 async def _start(system: ActorSystem, doc: Mapping[str, Any], restoring: Restoring) -> None:
