@@ -23,6 +23,7 @@ from tests.test_checkpoint_engine import VALUES
 
 END = 24.0
 SINKS = ["sink_u", "sink_o"]
+WAIT_AT = 1.55  # when the main task waits a moment for a message in flight
 
 
 class Recorder(sa.Actor):
@@ -195,6 +196,10 @@ async def main(
             return True
 
         watch.wait(look)
+        if trio.current_time() < WAIT_AT:  # a `delivered` wait that gives up: its mark stays
+            await trio.sleep_until(WAIT_AT)
+            with trio.move_on_after(0.001):
+                await system.reliable.delivered(max(system.reliable.state.pending))
         await trio.sleep_until(END)
         events = [] if system.trace is None else list(system.trace.events)
         result = {
@@ -291,9 +296,18 @@ def published_in_flight(system: sa.ActorSystem) -> bool:
     )
 
 
+def waited_for_in_flight(system: sa.ActorSystem) -> bool:
+    """A point where a message somebody waited for (and gave up on) is still in flight."""
+    return any(
+        e.extra is not None and e.extra.done is not None
+        for e in system.reliable.state.pending.values()
+    )
+
+
 @pytest.mark.parametrize(
     "wanted",
     [
+        waited_for_in_flight,
         with_timers_and_held,
         stopped_sender_in_flight,
         ordered_gap_of_a_live_sender,
