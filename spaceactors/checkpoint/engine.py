@@ -12,7 +12,8 @@ What a checkpoint holds, by part of the system:
   record (incarnation, crashes, last crash, start time) and spec, each actor's id, counts,
   last error and state (`Values.save_actor`);
 - the delivery schedule: actor timers (``ctx.after``/``ctx.every``, of the running incarnation)
-  and ``Router.send_later`` messages, with their (deadline, sequence) order;
+  and ``Router.send_later`` messages, with their (deadline, sequence) order, and the keys of
+  entries that will deliver nothing (called off) but still wake the schedule when due;
 - topic subscriptions in subscription order, the router's and dead letters' counts, the counts
   of actors that left the tree, the registry's next id, the system's next automatic name.
 
@@ -30,9 +31,10 @@ import attrs
 import trio
 
 from spaceactors.cell import ActorCell
+from spaceactors.checkpoint import reliable
 from spaceactors.children import Child
 from spaceactors.deadletters import DeadLetterReason
-from spaceactors.delivery import Scheduled, Tick
+from spaceactors.delivery import DeliverySchedule, Scheduled, Tick
 from spaceactors.errors import CheckpointError
 from spaceactors.lifecycle import Tally
 from spaceactors.ref import ActorRef
@@ -107,9 +109,6 @@ class Restoring:
 
 def unsupported(system: ActorSystem) -> str | None:
     """What in `system` a checkpoint cannot hold yet, whatever the moment (None: nothing)."""
-    reliable = system.reliable.state
-    if reliable.pending or reliable.streams or reliable.book.issued:
-        return "reliable delivery has been used (its streams are not checkpointed yet)"
     if system.faults is not None:
         return "a fault plan is at work (the injector is not checkpointed yet)"
     if system.router.limiter._senders:
@@ -139,7 +138,7 @@ def busy(system: ActorSystem) -> str | None:
     for _, _, entry in system.router.state.schedule.entries():
         if entry.waiting_for_room:
             return f"a scheduled message to {_target(entry)} waits for room"
-    return None
+    return reliable.busy(system)
 
 
 def _target(entry: Scheduled) -> str:
@@ -187,6 +186,8 @@ def capture(system: ActorSystem, saving: Saving) -> dict[str, Any]:
         "schedule": {
             "next": schedule.next_sequence,
             "entries": [_save_entry(item, saving) for item in schedule.entries()],
+            "off": _called_off(schedule),
+            "compact_at": schedule._compact_at,
             "delivered": schedule.delivered,
             "skipped_ticks": schedule.skipped_ticks,
         },
@@ -209,6 +210,7 @@ def capture(system: ActorSystem, saving: Saving) -> dict[str, Any]:
             [kind, t.actors, t.handled, t.restarts, t.crashes]
             for kind, t in system.lifecycle.retired.items()
         ],
+        "reliable": reliable.save(system, saving),
     }
 
 
@@ -287,6 +289,18 @@ def _whole(bare: Any, parts: Any) -> Any:
         args, kwargs = parts
         return attrs.evolve(bare, args=tuple(args), kwargs=kwargs)
     return attrs.evolve(bare, children=tuple(parts))
+
+
+def _called_off(schedule: DeliverySchedule) -> list[list[float | int]]:
+    """The (deadline, sequence) keys of the heap's entries that will deliver nothing (called
+    off, or left at an old deadline): each still wakes the schedule's task when due, and that
+    wake-up is part of the run (Trio shuffles the tasks woken together)."""
+    live = {(deadline, sequence) for deadline, sequence, _ in schedule.entries()}
+    return [
+        [deadline, sequence]
+        for deadline, sequence, _ in sorted(schedule._heap, key=lambda item: item[:2])
+        if (deadline, sequence) not in live
+    ]
 
 
 def _save_entry(item: tuple[float, int, Scheduled], saving: Saving) -> dict[str, Any]:
@@ -371,13 +385,15 @@ async def start(system: ActorSystem, doc: Mapping[str, Any], restoring: Restorin
 
 
 @contextlib.contextmanager
-def _damaged() -> Iterator[None]:
+def _damaged(part: str = "engine state") -> Iterator[None]:
+    """Turn what a damaged document makes restoring code raise into a `CheckpointError`
+    naming `part` of the checkpoint."""
     try:
         yield
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise CheckpointError(f"the checkpoint's engine state is damaged: {exc!r}") from None
+        raise CheckpointError(f"the checkpoint's {part} is damaged: {exc!r}") from None
 
 
 async def _start(system: ActorSystem, doc: Mapping[str, Any], restoring: Restoring) -> None:
@@ -400,6 +416,7 @@ async def _start(system: ActorSystem, doc: Mapping[str, Any], restoring: Restori
     system.registry.next_id = int(doc["next_id"])
     system._auto_names = itertools.count(int(doc["auto_names"]))
     _restore_counts(system, doc, restoring)
+    reliable.restore(system, doc["reliable"], restoring)
     by_supervisor = {id(supervisor): children for supervisor, children in plans}
 
     async def resume(supervisor: Supervisor) -> None:
@@ -539,6 +556,9 @@ def _restore_schedule(system: ActorSystem, doc: Mapping[str, Any], restoring: Re
                 cell._timers = []
             cell._timers.append(entry)
         items.append((entry.deadline, int(data["sequence"]), entry))
+    for deadline, sequence in doc["off"]:  # they deliver nothing, but wake the schedule
+        items.append((float(deadline), int(sequence), Scheduled(0.0, None, None, cancelled=True)))
     schedule.restore(items, int(doc["next"]))
+    schedule._compact_at = int(doc["compact_at"])
     schedule.delivered = int(doc["delivered"])
     schedule.skipped_ticks = int(doc["skipped_ticks"])

@@ -1,0 +1,83 @@
+"""A timer called off before a checkpoint still wakes the schedule that held it when its time
+comes (its entry stays in the heap until then): a resumed run must do the same, or the tasks
+woken together at that instant differ, Trio's seeded shuffle of them draws differently, and
+the run goes on otherwise than the one that never stopped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import trio
+
+import spaceactors as sa
+from spaceactors.checkpoint import engine, quiescence
+from tests.test_checkpoint_engine import VALUES, build
+
+END = 40.0
+CALLED_OFF = 3.25  # no actor's timer falls due then: only the called-off entry wakes the schedule
+
+
+class Canceller(sa.Actor):
+    """Sets timers and calls them off at once: their entries wait in the heap until due."""
+
+    async def on_start(self) -> None:
+        self.ctx.after(CALLED_OFF, "never").cancel()
+        self.ctx.every(CALLED_OFF + 0.5, "never either").cancel()
+
+    async def handle(self, message: object) -> object:
+        raise AssertionError(f"a called-off timer delivered {message!r}")
+
+
+async def main(
+    resume: dict[str, Any] | None = None, at: float | None = None, out: list[Any] | None = None
+) -> list[Any]:
+    watch = quiescence.Quiescence()
+    trio.lowlevel.add_instrument(watch)
+    async with sa.open_system(seed=3, trace=True) as system:
+        if resume is None:
+            await build(system)
+            await system.spawn(Canceller, name="canceller")
+        else:
+            await engine.restore(system, resume["engine"], engine.Restoring(VALUES, {}))
+
+            def restore_order() -> bool:
+                assert quiescence.restore_task_order(resume["tasks"]) == ([], [])
+                quiescence.restore_scheduler_state(resume["scheduler"])
+                return True
+
+            watch.wait(restore_order)
+        if at is not None and out is not None:
+
+            def take() -> bool:
+                if trio.current_time() < at or engine.busy(system) is not None:
+                    return False
+                out.append(
+                    {
+                        "engine": engine.capture(system, engine.Saving(VALUES, {})),
+                        "tasks": quiescence.task_order(),
+                        "scheduler": quiescence.scheduler_state(),
+                        "events": system.trace.count if system.trace else 0,
+                    }
+                )
+                return True
+
+            watch.wait(take)
+        if trio.current_time() < CALLED_OFF:  # a task of the run's own wakes with the entry
+            await trio.sleep_until(CALLED_OFF)
+        await trio.sleep_until(END)
+        assert system.trace is not None
+        events = list(system.trace.events)
+    return [(e.time, e.kind.value, e.actor, e.peer, e.message_type, e.detail) for e in events]
+
+
+@pytest.mark.parametrize("at", [1.5, 2.5])
+def test_a_called_off_timer_still_wakes_the_resumed_schedule(at: float) -> None:
+    whole = sa.run(main, seed=9)
+    saved: list[Any] = []
+    assert sa.run(main, None, at, saved, seed=9) == whole
+    (point,) = saved
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    clock.jump(point["engine"]["time"])
+    rest = sa.run(main, point, clock=clock, seed=9)
+    assert rest == whole[point["events"] :]
