@@ -58,18 +58,23 @@ def run(
 
 
 def comparable(summary: sim.Summary) -> sim.Summary:
-    return attrs.evolve(summary, wall_seconds=0.0, trace_hash=None)
+    """A summary less its wall-clock figure (the trace hash stays)."""
+    return attrs.evolve(summary, wall_seconds=0.0)
+
+
+LENGTHS = {"large-fleet": (40.0, 15.0)}
+"""(duration, checkpoint interval) where the default (600 s, every 150 s) is too long a test."""
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_resumed_from_any_checkpoint_the_run_ends_the_same(name: str) -> None:
-    duration = 600.0
+    duration, every = LENGTHS.get(name, (600.0, 150.0))
     whole, events, _ = run(name, duration)
-    checked, checkpointed, taken = run(name, duration, every=150.0)
+    checked, checkpointed, taken = run(name, duration, every=every)
     assert checkpointed == events  # taking checkpoints changed nothing
     assert comparable(checked) == comparable(whole)
     assert len(taken) >= 2
     for point in taken:
         resumed, rest, _ = run(name, duration, resume_from=point)
-        assert rest == events[point["trace_count"] :]
+        assert rest == events  # the saved events, then the same ones as never stopping
         assert comparable(resumed) == comparable(whole)

@@ -104,3 +104,11 @@ def test_a_station_keeps_its_deque_bound_and_trade_order(monkeypatch: pytest.Mon
     assert list(restored.state.trades) == list(trades)
     assert type(restored.state.trades) is type(trades)
     assert same(station.state, restored.state)
+
+
+def test_an_attrs_value_without_fields_round_trips() -> None:
+    from spaceactors.checkpoint import restore_value, save_value
+    from spaceactors.sim import events
+
+    saved = save_value(events.Depart(), where="a message", shared={})
+    assert restore_value(saved, shared={}, refs=lambda _: None) == events.Depart()  # type: ignore[arg-type,return-value]

@@ -288,6 +288,7 @@ def _attrs_saver(cls: type) -> SaveFn:
         "    out = {}",
         "    field = ''",
         "    try:",
+        "        pass",  # (a class without fields)
     ]
     for field in names:
         lines += [

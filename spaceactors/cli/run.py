@@ -90,9 +90,7 @@ def run_command(
         progress=bar,
         observe=args.observe,
         observe_token=args.observe_token,
-        keep_world=functools.partial(
-            _as_built, err, args.observe is not None, None if resuming else memory
-        ),
+        keep_world=functools.partial(_as_built, err, args.observe is not None, memory),
         updates=_updates(length, args.clock),
         checkpoints=None if kept is None else kept.checkpoints,
         resume_from=None if kept is None else kept.resume_from,

@@ -203,6 +203,7 @@ def add_resume_command(commands: Any, display: Callable[[argparse.ArgumentParser
 def resumed_args(args: argparse.Namespace, run: dict[str, Any]) -> argparse.Namespace:
     """``run``'s options for a resumed run: the state file's, and this command's display."""
     values = vars(args) | run
-    values |= {"clock": "virtual", "speed": None, "trace": None, "faults": None}
+    values |= {"clock": "virtual", "speed": None, "trace": None, "trace_level": None}
+    values |= {"faults": None}
     values |= {"checkpoint_every": None, "keep_checkpoints": None, "check_checkpoint": False}
     return argparse.Namespace(**values)

@@ -84,6 +84,7 @@ def save_world(world: World, saving: Saving) -> dict[str, Any]:
         "finished": world.finished.is_set(),
         "events": sorted([when, sequence] for when, sequence, _ in world._events),
         "declared_events": world.declared_events,
+        "build_from": world.build_from,
         "sequence": _peek(world, "_sequence"),
         "trade_ids": _peek(world, "trade_ids"),
     }
@@ -101,6 +102,7 @@ class Pending:
 
     events: dict[int, float]  # sequence -> when (on the run's clock)
     sequence: int
+    build_from: int  # the sequence of the build's first event
 
 
 def restore_world(world: World, doc: Mapping[str, Any], restoring: Restoring) -> Pending:
@@ -125,7 +127,12 @@ def restore_world(world: World, doc: Mapping[str, Any], restoring: Restoring) ->
             world.finished.set()
         world.trade_ids = itertools.count(int(doc["trade_ids"]))
         world.declared_events = int(doc["declared_events"])
-        pending = Pending({int(s): float(t) for t, s in doc["events"]}, int(doc["sequence"]))
+        world.build_from = int(doc["build_from"])
+        pending = Pending(
+            {int(s): float(t) for t, s in doc["events"]},
+            int(doc["sequence"]),
+            world.build_from,
+        )
     except CheckpointError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -144,8 +151,9 @@ async def declare(
         CheckpointError: the build declares events or actors the checkpoint does not match.
     """
     wanted = pending.events
-    # What was scheduled before the build (a runner's `keep_world`) keeps its place: the
-    # build's events are numbered after it, as they were.
+    # The build's events are numbered from where they were (after what a runner's
+    # `keep_world` scheduled before it, whatever it schedules this time).
+    world._sequence = itertools.count(pending.build_from)
     world.expectations = []
     world.declaring = True
     try:
@@ -206,6 +214,7 @@ def capture(
     return {
         "time": trio.current_time(),
         "trace_count": 0 if trace is None else trace.count,
+        "trace": None if trace is None else trace.state(),
         "engine": engine.capture(system, engine.Saving(values, shared(world))),
         "world": save_world(world, engine.Saving(values, {})),
         "runner": runner.save(),
@@ -237,4 +246,15 @@ async def resume(
     await declare(world, build, pending)
     await engine.start(system, doc["engine"], restoring)
     runner.restore(doc["runner"])
+    trace, saved = system.trace, doc.get("trace")
+    if (trace is None) != (saved is None):
+        raise CheckpointError(
+            "the checkpoint was taken with a trace and the resumed run has none, or the other "
+            "way round: resume it as it was run"
+        )
+    if trace is not None:
+        try:
+            trace.restore(saved)
+        except ValueError as exc:
+            raise CheckpointError(f"the checkpoint's trace: {exc}") from None
     return quiescence.take_over(doc["tasks"], doc["scheduler"])

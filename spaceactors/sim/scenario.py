@@ -317,6 +317,7 @@ async def run_scenario(
         chunk = length / max(updates, 1)
         resumed = None
         if resume_from is None:
+            world.build_from = persist.next_sequence(world)
             await _build(chosen, world, stop)
             world.declared_events = persist.next_sequence(world)
             if not isinstance(trio.lowlevel.current_clock(), trio.testing.MockClock):

@@ -102,6 +102,8 @@ class World:
         self.started = 0.0
         self.next_tick: float | None = None
         """When the tick service makes its next tick (None: not started yet)."""
+        self.build_from = 0
+        """The sequence number of the scenario build's first event."""
         self.declared_events = 0
         """How many events the scenario's build scheduled (those after it: during the run)."""
         self.declaring = False
