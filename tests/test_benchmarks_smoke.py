@@ -77,6 +77,7 @@ def test_every_benchmark_is_registered_under_its_name() -> None:
         "fleet",
         "observe",
         "checkpoint-values",
+        "checkpoint",
     ]
     assert Options(scale=10).size(counting.SIZE) == counting.SIZE // 10
     assert fanout.receivers_of(fanout.SIZE) == 10_000
