@@ -36,16 +36,24 @@ DURATION = 120.0
 EVERY = 30.0
 
 
+async def main(
+    n: int, checkpoints: Checkpointer | None, resume_from: dict[str, Any] | None
+) -> sim.Summary:
+    """The run, checkpointed or resumed: one function, as a resumed run must enter the same
+    way as the run it carries on (its tasks are found again by where they sit)."""
+    return await sim.run_scenario(
+        fleet.scenario_of(n),
+        seed=fleet.SEED,
+        duration=DURATION,
+        checkpoints=checkpoints,
+        resume_from=resume_from,
+    )
+
+
 def checkpointed(n: int) -> tuple[list[dict[str, Any]], Checkpointer]:
     taken: list[dict[str, Any]] = []
     checkpoints = Checkpointer(EVERY, taken.append)
-
-    async def main() -> sim.Summary:
-        return await sim.run_scenario(
-            fleet.scenario_of(n), seed=fleet.SEED, duration=DURATION, checkpoints=checkpoints
-        )
-
-    sa.run(main, seed=fleet.SEED)
+    sa.run(main, n, checkpoints, None, seed=fleet.SEED)
     return taken, checkpoints
 
 
@@ -66,16 +74,11 @@ def resumed(n: int, payload: bytes) -> tuple[float, float]:
         )
         return result
 
-    async def main() -> sim.Summary:
-        return await sim.run_scenario(
-            fleet.scenario_of(n), seed=fleet.SEED, duration=DURATION, resume_from=doc
-        )
-
     clock = trio.testing.MockClock(autojump_threshold=0)
     clock.jump(doc["time"])
     persist.resume = timed  # type: ignore[assignment]
     try:
-        sa.run(main, seed=fleet.SEED, clock=clock)
+        sa.run(main, n, None, doc, seed=fleet.SEED, clock=clock)
     finally:
         persist.resume = real  # type: ignore[assignment]
     return spent[0]
