@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import trio
 
 from benchmarks import (
+    checkpoint,
     counting,
     fanout,
     fleet,
@@ -36,6 +37,7 @@ BENCHMARKS = {
         tracing,
         fleet,
         observing,
+        checkpoint,
     )
 }
 

@@ -126,10 +126,26 @@ class OutcomeForgotten(SpaceActorsError):
     messages failed since, and the reliable layer dropped the oldest failures to stay bounded."""
 
 
-class CheckpointError(SpaceActorsError):
-    """A checkpoint cannot be taken or restored: the message names the actor, the field or
-    the part of the state, and what to do."""
-
-
 class RateLimited(SpaceActorsError):
     """A rate-limited sender had no token for this message; `send_waiting` would have waited."""
+
+
+class CheckpointError(SpaceActorsError):
+    """State could not be captured into a checkpoint, or restored from one.
+
+    Capturing names the actor, the field path and the type that cannot be saved, and what to
+    do (give the actor ``snapshot_state()``/``restore_state()``, or keep the value out of its
+    attributes). Restoring names where in the saved state the data is wrong (an unknown tag,
+    type or shape, a type the file may not name). A checkpoint is data, never code: nothing in
+    it is imported or executed.
+    """
+
+
+class StateFileError(SpaceActorsError, ValueError):
+    """A state file (``--state run.db``) is refused, or cannot be created, read or written.
+
+    One line naming the file and what is wrong with it: not a file, empty, truncated, not a
+    spaceactors state file, another format version, damaged (a checksum does not match, a
+    column is missing or holds the wrong type), written by another scenario or code, or a
+    write the disk refused. A file's content never causes any other exception.
+    """

@@ -8,7 +8,9 @@ writer thread).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -28,18 +30,30 @@ class Checkpointer:
     Args:
         every: seconds of the run's clock between two checkpoints (> 0).
         sink: called with each checkpoint (plain data), in the run loop: it must return fast.
+        at_once: take the first at the first moment for one once attached (else `every`
+            seconds after).
 
     Raises:
         ValueError: `every` is not a positive, finite number of seconds.
     """
 
-    def __init__(self, every: float, sink: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self, every: float, sink: Callable[[dict[str, Any]], None], *, at_once: bool = False
+    ) -> None:
         self.every = seconds("every", every, zero=False)
         if not math.isfinite(self.every):
             raise ValueError(f"every must be finite, got {every!r}")
         self.sink = sink
+        self.at_once = at_once
         self.taken = 0
         """Checkpoints handed to `sink` so far."""
+        self.pauses: list[tuple[float, float]] = []
+        """Each checkpoint's pause of the run: (wall, CPU) seconds its capture took."""
+        self.error: Exception | None = None
+        """What stopped the checkpoints (a `CheckpointError` naming what cannot be saved, or
+        what `sink` raised); `on_error` was told."""
+        self.on_error: Callable[[Exception], None] | None = None
+        """Called (in the run loop) when a checkpoint fails: no more are taken."""
         self._watch: Quiescence | None = None
         self._due = math.inf
 
@@ -47,17 +61,25 @@ class Checkpointer:
         """Start taking checkpoints of the current run (from inside it), the first `every`
         seconds from now."""
         self.detach()
-        self._due = trio.current_time() + self.every
+        self._due = trio.current_time() + (0.0 if self.at_once else self.every)
         watch = self._watch = Quiescence()
 
         def waiter() -> bool:
             now = trio.current_time()
             if now < self._due:
                 return False
-            taken = capture()
-            if taken is None:  # no moment for one: the next quiescent point is tried
-                return False
-            self.sink(taken)
+            try:
+                wall, cpu = time.perf_counter(), time.process_time()
+                taken = capture()
+                if taken is None:  # no moment for one: the next quiescent point is tried
+                    return False
+                self.pauses.append((time.perf_counter() - wall, time.process_time() - cpu))
+                self.sink(taken)
+            except Exception as exc:  # (Trio would disable the instrument and log it)
+                self.error = exc
+                if self.on_error is not None:
+                    self.on_error(exc)
+                return True
             self.taken += 1
             while self._due <= now:
                 self._due += self.every
@@ -69,5 +91,6 @@ class Checkpointer:
     def detach(self) -> None:
         """Stop taking checkpoints."""
         if self._watch is not None:
-            trio.lowlevel.remove_instrument(self._watch)
+            with contextlib.suppress(KeyError):  # (removed already)
+                trio.lowlevel.remove_instrument(self._watch)
             self._watch = None

@@ -239,7 +239,10 @@ def _save_child(supervisor: Supervisor, child: Child, saving: Saving) -> dict[st
     data: dict[str, Any] = {
         "name": child.spec.name,
         "static": child.static,
-        "spec": None if service else saving.value(child.spec, f"{where} (its spec)"),
+        # A spec's arguments (and a supervisor's child specs) may name shared objects that
+        # a resume restores after the tree is rebuilt: they are saved apart, restored last.
+        "spec": None if service else saving.value(_bare(child.spec), f"{where} (its spec)"),
+        "spec_parts": None if service else saving.value(_parts(child.spec), f"{where} (args)"),
         "incarnation": child.incarnation,
         "running": child.running,
         "wanted": child.wanted,
@@ -279,6 +282,25 @@ def _called_off(schedule: DeliverySchedule) -> list[list[float | int]]:
         for deadline, sequence, _ in sorted(schedule._heap, key=lambda item: item[:2])
         if (deadline, sequence) not in live
     ]
+
+
+def _bare(spec: Any) -> Any:
+    if isinstance(spec, ChildSpec):
+        return attrs.evolve(spec, args=(), kwargs={})
+    return attrs.evolve(spec, children=())
+
+
+def _parts(spec: Any) -> list[Any]:
+    if isinstance(spec, ChildSpec):
+        return [list(spec.args), dict(spec.kwargs)]
+    return list(spec.children)
+
+
+def _whole(bare: Any, parts: Any) -> Any:
+    if isinstance(bare, ChildSpec):
+        args, kwargs = parts
+        return attrs.evolve(bare, args=tuple(args), kwargs=kwargs)
+    return attrs.evolve(bare, children=tuple(parts))
 
 
 def _save_entry(item: tuple[float, int, Scheduled], saving: Saving) -> dict[str, Any]:
@@ -381,6 +403,9 @@ async def _start(system: ActorSystem, doc: Mapping[str, Any], restoring: Restori
     # The instances, once every ref exists (one actor's state may name any other).
     for _, children in plans:
         for child, data in children:
+            if data["spec_parts"] is not None:
+                spec = _whole(child.spec, restoring.value(data["spec_parts"]))
+                child.spec = child.runtime.spec = spec
             if "actor" in data and data["actor"]["state"] is not None:
                 cell = child.runtime
                 assert isinstance(cell, ActorCell)

@@ -21,6 +21,13 @@ from spaceactors.cli.replay import replay_command
 from spaceactors.cli.report import OutputLost, say, silence, write_output
 from spaceactors.cli.run import EXIT_BAD_INPUT, EXIT_PASSED, BadInput, run_command
 from spaceactors.cli.signals import Signals, exit_code, is_interrupt, signal_name
+from spaceactors.cli.state import (
+    StateProblem,
+    add_resume_command,
+    add_state_options,
+    for_resume,
+    resumed_args,
+)
 from spaceactors.cli.top import add_top_command, top_command
 from spaceactors.cli.traces import add_trace_commands, trace_command
 from spaceactors.scenarios.docking import DockingReport, run_docking
@@ -128,6 +135,30 @@ def _parser() -> argparse.ArgumentParser:
         metavar="F",
         help="with --clock wall: run at F times real time (default 1)",
     )
+    _display_options(run)
+    run.add_argument(
+        "--trace", metavar="FILE", help="write the event trace (.jsonl, or .sqlite/.db)"
+    )
+    run.add_argument("--faults", metavar="FILE", help="inject the fault plan in this JSON file")
+    add_state_options(run)
+    add_resume_command(commands, _display_options)
+    add_trace_commands(commands)
+    add_top_command(commands)
+    replay = commands.add_parser(
+        "replay", help="run a saved failing example again (a case file of a fault test)"
+    )
+    replay.add_argument("case", help="the case file (.spaceactors/cases/<test>-<hash>.json)")
+    replay.add_argument(
+        "--trace",
+        metavar="FILE",
+        help="write the replay's event trace (.jsonl, or .sqlite/.db), to diff with the case's",
+    )
+    return parser
+
+
+def _display_options(run: argparse.ArgumentParser) -> None:
+    """What ``run`` and ``resume`` show as they go: the observation server, the progress, the
+    summary as JSON."""
     run.add_argument(
         "--observe",
         nargs="?",
@@ -142,10 +173,6 @@ def _parser() -> argparse.ArgumentParser:
         help="the token /control and /events require (default: $SPACEACTORS_OBSERVE_TOKEN); "
         "needed to bind beyond loopback",
     )
-    run.add_argument(
-        "--trace", metavar="FILE", help="write the event trace (.jsonl, or .sqlite/.db)"
-    )
-    run.add_argument("--faults", metavar="FILE", help="inject the fault plan in this JSON file")
     run.add_argument(
         "--progress",
         choices=("auto", "always", "never"),
@@ -164,18 +191,6 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--summary-json", metavar="FILE", help="also write the whole summary as JSON to FILE"
     )
-    add_trace_commands(commands)
-    add_top_command(commands)
-    replay = commands.add_parser(
-        "replay", help="run a saved failing example again (a case file of a fault test)"
-    )
-    replay.add_argument("case", help="the case file (.spaceactors/cases/<test>-<hash>.json)")
-    replay.add_argument(
-        "--trace",
-        metavar="FILE",
-        help="write the replay's event trace (.jsonl, or .sqlite/.db), to diff with the case's",
-    )
-    return parser
 
 
 def main(
@@ -272,6 +287,13 @@ def _serve(
     if args.command == "replay":
         signals.phase = f"replaying {args.case}"
         return replay_command(args, out)
+    if args.command == "resume":
+        signals.phase = f"reading {args.state}"
+        try:
+            run, kept = for_resume(args.state)
+        except StateProblem as exc:
+            raise BadInput(str(exc)) from None
+        return run_command(resumed_args(args, run), out, err, signals, lines, resume=kept)
     return run_command(args, out, err, signals, lines)
 
 

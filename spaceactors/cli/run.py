@@ -11,6 +11,7 @@ from typing import TextIO
 
 import spaceactors as sa
 from spaceactors import sim
+from spaceactors.cli import state
 from spaceactors.cli.logs import LogLines
 from spaceactors.cli.progress import ProgressDisplay
 from spaceactors.cli.report import render_summary, say, write_output, write_summary_json
@@ -30,10 +31,16 @@ class BadInput(Exception):
 
 
 def run_command(
-    args: argparse.Namespace, out: TextIO, err: TextIO, signals: Signals, lines: LogLines
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+    signals: Signals,
+    lines: LogLines,
+    resume: state.StateRun | None = None,
 ) -> int:
     """Run ``spaceactors run``; returns the exit code (bad input raises `BadInput`). The
-    engine's log lines (`lines`) go above the progress bar while it is shown."""
+    engine's log lines (`lines`) go above the progress bar while it is shown. `resume`: the
+    state file and checkpoint of ``spaceactors resume`` (`spaceactors.cli.state`)."""
     faults = _fault_plan(args.faults) if args.faults else None
     if args.summary_json:
         _check_writable(args.summary_json, "the summary")
@@ -50,7 +57,13 @@ def run_command(
         length = chosen.run_length(args.duration)
     except sim.ScenarioError as exc:
         raise BadInput(f"--duration {args.duration:g}: {exc}") from None
+    try:
+        kept = resume or state.for_run(args, chosen, length)
+    except state.StateProblem as exc:
+        raise BadInput(str(exc)) from None
     trace = _open_trace(args.trace) if args.trace else None
+    if trace is None and kept is not None:
+        trace = sa.Trace(keep=0)  # (hashed, not kept: its hash is in the summary)
     terminal = err is not None and err.isatty()  # None: stderr is closed
     show = args.progress == "always" or (args.progress == "auto" and terminal)
     bar = (
@@ -72,6 +85,8 @@ def run_command(
         observe_token=args.observe_token,
         keep_world=None if args.observe is None else functools.partial(_observing, err),
         updates=_updates(length, args.clock),
+        checkpoints=None if kept is None else kept.checkpoints,
+        resume_from=None if kept is None else kept.resume_from,
     )
     signals.phase = f"running {chosen.name}"
     trace_error = None
@@ -82,9 +97,11 @@ def run_command(
                 lambda stop: run(stop=stop),
                 seed=args.seed,
                 virtual=args.clock == "virtual",
-                clock=clock,
+                clock=clock if kept is None or kept.resume_from is None else kept.clock(),
             )
     except sim.ScenarioBroken as exc:
+        raise BadInput(str(exc)) from None
+    except (sa.CheckpointError, sa.StateFileError) as exc:  # what a checkpoint cannot hold
         raise BadInput(str(exc)) from None
     except OSError as exc:
         if type(exc).__name__ != "CannotListen":  # (the observe extra: not imported here)
@@ -103,6 +120,11 @@ def run_command(
             bar.close()
         if trace is not None:
             trace_error = _close(trace)
+        if kept is not None:
+            try:
+                kept.close()
+            except state.StateProblem as exc:
+                raise BadInput(str(exc)) from None
     if trace_error is not None:
         stopped = (
             ""

@@ -202,8 +202,10 @@ def capture(
 
     if engine.busy(system) is not None:
         return None
+    trace = system.trace
     return {
         "time": trio.current_time(),
+        "trace_count": 0 if trace is None else trace.count,
         "engine": engine.capture(system, engine.Saving(values, shared(world))),
         "world": save_world(world, engine.Saving(values, {})),
         "runner": runner.save(),

@@ -335,6 +335,7 @@ async def run_scenario(
             )
         goods_before, end = runner.goods_before, runner.end
         if checkpoints is not None:
+            checkpoints.on_error = lambda _: halt.set()  # the run stops, and says why
             checkpoints.attach(lambda: persist.capture(system, world, runner, _values()))
         while trio.current_time() < end and not halt.is_set():
             with trio.move_on_at(runner.report_at):
@@ -354,6 +355,8 @@ async def run_scenario(
             checkpoints.detach()
     if resumed is not None:
         resumed()
+    if checkpoints is not None and checkpoints.error is not None:
+        raise checkpoints.error
     # Counted once the system has closed: what its shutdown did (messages left in mailboxes
     # become dead letters) is on the trace, so it is in the summary too.
     summary = _summarize(chosen, system, world, seed, length, wall, goods_before)

@@ -261,9 +261,7 @@ class World:
         arguments.at(time, action)
         heapq.heappush(self._events, (self.started + time, next(self._sequence), action))
 
-    def expect(
-        self, description: str, check: Check, *, needs: float | None = None
-    ) -> None:
+    def expect(self, description: str, check: Check, *, needs: float | None = None) -> None:
         """State an expectation: `check(summary)` must hold at the end, or the run fails.
 
         `check` returns a bool, or a `sim.Verdict` that says why it failed: return
