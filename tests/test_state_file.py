@@ -529,8 +529,9 @@ ACCEPTS = {"create path": str, "open path": str, "create overwrite": bool, "open
 
 @pytest.mark.parametrize("argument", CALLS)
 def test_every_argument_refuses_hostile_values_with_the_one_error(
-    run_db: Path, argument: str
+    run_db: Path, argument: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(run_db.parent)  # a path given as "x" creates ./x: in the test's folder
     with StateFile.open(run_db, writable=True) as state:
         for value in HOSTILE:
             try:
