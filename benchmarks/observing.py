@@ -35,6 +35,7 @@ from collections.abc import Callable
 import spaceactors as sa
 from benchmarks import fleet
 from benchmarks.harness import Options, header, show, target
+from spaceactors.cli.switching import quick_switching
 
 NAME = "observe"
 STATUS = "/status?limit=50"
@@ -93,15 +94,16 @@ def run_once(n: int, make: Callable[[], Watcher] | None) -> tuple[fleet.FleetRun
     gc.collect()
     watcher = None if make is None else make()
     try:
-        run = sa.run(
-            functools.partial(
-                fleet.fleet,
-                n,
-                observe=watcher is not None,
-                watch=None if watcher is None else watcher.start,
-            ),
-            seed=fleet.SEED,
-        )
+        with quick_switching(watcher is not None):  # as the command does when it observes
+            run = sa.run(
+                functools.partial(
+                    fleet.fleet,
+                    n,
+                    observe=watcher is not None,
+                    watch=None if watcher is None else watcher.start,
+                ),
+                seed=fleet.SEED,
+            )
     finally:
         if watcher is not None:
             watcher.stop()

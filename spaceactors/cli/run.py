@@ -17,6 +17,7 @@ from spaceactors.cli.logs import LogLines
 from spaceactors.cli.progress import ProgressDisplay
 from spaceactors.cli.report import render_summary, say, write_output, write_summary_json
 from spaceactors.cli.signals import Signals, exit_code, is_interrupt, signal_name
+from spaceactors.cli.switching import quick_switching
 from spaceactors.clocks import ScaledClock
 from spaceactors.trace import sink_for, sink_type
 
@@ -98,7 +99,7 @@ def run_command(
     signals.phase = f"running {chosen.name}"
     trace_error = None
     try:
-        with signals.for_trio():
+        with signals.for_trio(), quick_switching(args.observe is not None):
             summary = sa.run(
                 signals.session,
                 lambda stop: run(stop=stop),
