@@ -6,7 +6,7 @@ for every `sys.getswitchinterval` seconds (5 ms by default); answering one reque
 server a dozen such hand-overs (accepting, reading, writing, waking), so on a run going flat
 out a ``/status`` answer took 80 ms at the median. While it observes a run, the command asks
 for a hand-over every millisecond instead (measured on the 10k-ship fleet: ``/status`` p50 35
-ms and p99 64 ms, and observing costs 4% of the run's speed, against 83 ms, 131 ms and 7.4%).
+ms and p99 60-64 ms, against 83 ms and 131 ms; observing then cost 4-10% of the run's speed).
 It does so for its own process only, and puts back what it found when the run ends (docs/cli.md,
 "Memory"). The library itself never changes it.
 """
