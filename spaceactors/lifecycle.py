@@ -4,13 +4,15 @@ letters, fault rules firing and failed expectations (``system.lifecycle``).
 These events are rare (nothing here runs per message): each one is built only when somebody
 listens, so a system nobody observes pays one truth test per event. The counters an observer
 reads (messages handled, restarts, crashes) are the ones the runtime keeps anyway on each
-`ActorCell`, `ServiceCell` and `Supervisor`; `Lifecycle.retired` keeps the counts of actors that
-left the tree, per kind, so that totals never go down.
+`ActorCell`, `ServiceCell` and `Supervisor`. While an observer watches (`Lifecycle.tallying`),
+`Lifecycle.live` holds the children in the tree by kind, so that per-kind figures are read
+without walking the tree, and `Lifecycle.retired` keeps the counts of actors that left it, so
+that totals never go down.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Literal
 
 import attrs
@@ -18,6 +20,7 @@ import attrs
 from spaceactors.logfields import cause_text
 
 if TYPE_CHECKING:
+    from spaceactors.children import Child
     from spaceactors.deadletters import DeadLetter, DeadLetters
 
 EventName = Literal["restart", "give_up", "dead_letter", "expectation_failed", "fault"]
@@ -81,8 +84,25 @@ class Lifecycle:
         self.retired: dict[str, Tally] = {}
         """Per actor kind: the counts of actors removed from the tree (their totals stay),
         kept while `tallying`."""
+        self.live: dict[str, dict[Child, None]] = {}
+        """Per actor kind: the children in the tree now (as an ordered set), kept while
+        `tallying`. Read from another thread by C-level copies (``list(...)``)."""
         self.tallying = False
-        """Whether to keep `retired` (an observer turns it on as the system opens)."""
+        """Whether to keep `live` and `retired` (`start_tallying` turns it on)."""
+
+    def start_tallying(self, children: Iterable[Child]) -> None:
+        """Keep `live` and `retired` from now on; `children` are those in the tree now."""
+        self.tallying = True
+        for child in children:
+            self.enter(child)
+
+    def enter(self, child: Child) -> None:
+        """`child` joined the tree (called while `tallying`)."""
+        kind = kind_of(child.spec)
+        members = self.live.get(kind)
+        if members is None:
+            members = self.live[kind] = {}
+        members[child] = None
 
     def listen(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` with every event from now on; returns the function that stops it."""
@@ -121,15 +141,20 @@ class Lifecycle:
         for listener in list(self.listeners):
             listener(event)
 
-    def retire(self, kind: str, handled: int, restarts: int, crashes: int) -> None:
-        """Keep the counts of an actor of `kind` leaving the tree."""
+    def retire(self, child: Child) -> None:
+        """`child` left the tree (called while `tallying`): keep its counts."""
+        kind = kind_of(child.spec)
+        members = self.live.get(kind)
+        if members is not None:
+            members.pop(child, None)
         tally = self.retired.get(kind)
         if tally is None:
             tally = self.retired[kind] = Tally()
+        runtime = child.runtime
         tally.actors += 1
-        tally.handled += handled
-        tally.restarts += restarts
-        tally.crashes += crashes
+        tally.handled += getattr(runtime, "handled", 0)  # supervisors and services handle none
+        tally.restarts += runtime.restarts
+        tally.crashes += child.crashes
 
 
 REASON_LENGTH = 500
@@ -151,4 +176,3 @@ def kind_of(spec: object) -> str:
         name = getattr(factory, "__name__", None)
         return name if isinstance(name, str) else type(factory).__name__
     return "Supervisor" if hasattr(spec, "strategy") else "Service"
-

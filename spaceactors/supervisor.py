@@ -31,7 +31,7 @@ from spaceactors.errors import (
     NameTaken,
     StartFailed,
 )
-from spaceactors.lifecycle import Lifecycle, crash_reason, kind_of
+from spaceactors.lifecycle import Lifecycle, crash_reason
 from spaceactors.logfields import actor_path
 from spaceactors.policy import (
     BRUTAL_KILL,
@@ -385,6 +385,8 @@ class Supervisor:
             runtime = Supervisor(spec, self.system, self, build=False)  # see _build_tree
         child = Child(spec, runtime, static)
         self._children[spec.name] = child
+        if self.system.lifecycle.tallying:
+            self.system.lifecycle.enter(child)
         return child
 
     def _discard(self, child: Child) -> None:
@@ -401,7 +403,7 @@ class Supervisor:
         child.retire_when_stopped = False
         self._retire(child)
         if child.forget_when_stopped and self._children.get(child.spec.name) is child:
-            del self._children[child.spec.name]
+            self._discard(child)  # a static one: its counts retire with it
 
     def _retire(self, child: Child) -> None:
         """A child that will not be restarted: dynamic or temporary ones are deleted."""
@@ -544,15 +546,13 @@ class Supervisor:
 
 
 def _retire_counts(lifecycle: Lifecycle, child: Child) -> None:
-    """Keep the counts of `child` and of everything below it, leaving the tree."""
+    """`child` and everything below it leave the tree: keep their counts."""
     todo = [child]
     while todo:  # a loop, not recursion: any depth of nesting
         one = todo.pop()
-        runtime = one.runtime
-        handled = runtime.handled if isinstance(runtime, ActorCell) else 0
-        lifecycle.retire(kind_of(one.spec), handled, runtime.restarts, one.crashes)
-        if isinstance(runtime, Supervisor):
-            todo.extend(runtime._children.values())
+        lifecycle.retire(one)
+        if isinstance(one.runtime, Supervisor):
+            todo.extend(one.runtime._children.values())
 
 
 _KINDS: dict[type, str] = {ActorCell: "worker", ServiceCell: "service", Supervisor: "supervisor"}

@@ -3,6 +3,8 @@ client thread whose every request is answered (timings are never asserted)."""
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks import observing
 
 
@@ -15,6 +17,20 @@ def test_a_watched_fleet_run_does_all_its_work_and_every_request_is_answered() -
     assert run.summary.ships == 200
     assert run.summary.ship_updates == 200 * run.ticks > 0
     assert all(0 < latency < 60 for _, latency in watcher.latencies)
+    # The server's own CPU clock was read after each request, and only goes forward.
+    assert len(watcher.server_cpu) >= len(watcher.latencies)
+    used = [cpu for _, cpu in watcher.server_cpu]
+    assert used == sorted(used)
+    assert used[-1] > 0
+    share = watcher.server_share(run.first_tick)
+    assert share is None or 0 <= share < 2
+
+
+def test_the_server_share_is_its_cpu_per_wall_second_from_a_time_on() -> None:
+    watcher = observing.Watcher((observing.STATUS,), 1.0)
+    watcher.server_cpu = [(9.0, 0.5), (10.0, 1.0), (12.0, 1.2), (14.0, 1.4)]
+    assert watcher.server_share(10.0) == pytest.approx(0.1)  # 0.4 CPU s over 4 s
+    assert watcher.server_share(13.0) is None  # one sample: no interval
 
 
 def test_percentile_takes_the_value_at_that_rank() -> None:

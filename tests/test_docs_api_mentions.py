@@ -12,6 +12,8 @@ them.
 from __future__ import annotations
 
 import ast
+import contextlib
+import importlib
 import inspect
 import json
 import math
@@ -131,6 +133,11 @@ def resolve(node: ast.expr, objects: dict[str, Any]) -> Any:
 
 def attribute(owner: Any, name: str, owner_text: str) -> Any:
     """An attribute, read without running it: a property stands for the type it returns."""
+    if inspect.ismodule(owner) and not hasattr(owner, name):
+        # A submodule is an attribute of its package once imported: import what the path names
+        # (whatever other tests imported before, or not).
+        with contextlib.suppress(ModuleNotFoundError):
+            importlib.import_module(f"{owner.__name__}.{name}")
     try:
         found = inspect.getattr_static(owner, name)
     except AttributeError:

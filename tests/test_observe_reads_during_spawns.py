@@ -16,7 +16,8 @@ import trio
 import trio.testing
 
 import spaceactors as sa
-from spaceactors.observe import app, model, server
+from spaceactors.observe import model, server
+from spaceactors.observe.rates import Rates
 from spaceactors.supervisor import Supervisor
 from tests.observe_client import request
 
@@ -181,14 +182,15 @@ async def test_status_of_a_small_system_is_what_it_was(
         from spaceactors.clocks import run_control
 
         clock = run_control()
-        rates = app._Rates()
-        rates.update(model.take(system, clock))
+        rates = Rates()
+        first = model.take(system, clock)
+        rates.update(first.now, first.tree)
         await trio.sleep(2.0)
         for ref in system.registry._by_id.values():
             if ref.name.startswith("u"):
                 await ref.ask("ping")
         snap = model.take(system, clock)
-        by_child = rates.update(snap)
+        by_child = rates.update(snap.now, snap.tree)
         assert any(by_child.values())  # some rates are not zero: the order is tested
         for limit in (0, 1, 3, 7, 500):
             got = model.status(snap, limit=limit, sort=sort, rates=by_child)
@@ -207,9 +209,9 @@ async def test_rates_are_the_growth_of_each_count_per_second(
     async with sa.open_system() as system:
         refs = [await system.spawn(Other, name=f"r{i}") for i in range(4)]
         clock = run_control()
-        rates = app._Rates()
+        rates = Rates()
         first = model.take(system, clock)
-        assert rates.update(first) == {}  # one reading: no rate yet
+        assert rates.update(first.now, first.tree) == {}  # one reading: no rate yet
         before = dict(zip(first.tree.children, first.tree.handled, strict=True))
         await trio.sleep(4.0)
         for i, ref in enumerate(refs):
@@ -218,7 +220,7 @@ async def test_rates_are_the_growth_of_each_count_per_second(
         late = await system.spawn(Other, name="late")
         await late.ask("ping")
         snap = model.take(system, clock)
-        got = rates.update(snap)
+        got = rates.update(snap.now, snap.tree)
         span = snap.now - first.now
         assert span == pytest.approx(4.0)
         wanted = {
@@ -226,10 +228,22 @@ async def test_rates_are_the_growth_of_each_count_per_second(
             for child, n in zip(snap.tree.children, snap.tree.handled, strict=True)
         }
         assert got == wanted
+        in_order = [wanted[child] for child in snap.tree.children]
+        assert got.column(snap.tree) == in_order  # the tree changed: found by child
+        assert list(map(got.at(snap.tree), range(len(snap.tree)))) == in_order
         by_name = {child.spec.name: got[child] for child in snap.tree.children}
         assert by_name["r3"] == pytest.approx(6 / 4.0)
         assert by_name["late"] == 0.0  # new since the last reading: no rate yet
-        assert rates.update(model.take(system, clock)) == got  # no time passed: kept
+        again = model.take(system, clock)
+        assert rates.update(again.now, again.tree) == got  # no time passed: kept
+        await trio.sleep(2.0)
+        await refs[1].ask("ping")
+        same = model.take(system, clock)  # the same children: rates found by position
+        view = rates.update(same.now, same.tree)
+        assert view.column(same.tree) == [
+            0.5 if child.spec.name == "r1" else 0.0 for child in same.tree.children
+        ]
+        assert dict(view) == dict(zip(same.tree.children, view.column(same.tree), strict=True))
 
 
 SERVER_IMPORTS = """

@@ -12,9 +12,7 @@ from __future__ import annotations
 import hmac
 import json
 import math
-import operator
 from collections.abc import AsyncIterator, Callable
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +27,7 @@ from starlette.routing import Route
 
 from spaceactors.clocks import RunControl
 from spaceactors.observe import metrics, model
+from spaceactors.observe.rates import Rates
 from spaceactors.observe.server import SYSTEM_TIMEOUT, Observer, SystemGone
 
 DASHBOARD = Path(__file__).parent / "static" / "dashboard.html"
@@ -44,7 +43,7 @@ def _error(status: int, message: str) -> JSONResponse:
 
 def make_app(observer: Observer) -> Starlette:
     """The app serving `observer`'s system."""
-    rates = _Rates()
+    rates = Rates()
 
     def authorized(request: Request) -> bool:
         token = observer.token
@@ -88,7 +87,9 @@ def make_app(observer: Observer) -> Starlette:
             snap = await snapshot()
         except SystemGone as exc:
             return _error(503, str(exc))
-        return JSONResponse(model.status(snap, limit=limit, sort=sort, rates=rates.update(snap)))
+        return JSONResponse(
+            model.status(snap, limit=limit, sort=sort, rates=rates.update(snap.now, snap.tree))
+        )
 
     async def metrics_page(request: Request) -> Response:
         try:
@@ -167,7 +168,7 @@ def make_app(observer: Observer) -> Starlette:
             Route("/control/resume", control(resume), methods=["POST"]),
             Route("/control/step", control(step), methods=["POST"]),
             Route("/control/speed", control(speed), methods=["POST"]),
-        ]
+        ],
     )
 
 
@@ -225,27 +226,6 @@ def _integer(text: str | None, name: str, default: int, high: int) -> int:
     if not text.isdigit() or int(text) > high:
         raise ValueError(f"{name} must be an integer from 0 to {high}, got {text[:40]!r}")
     return int(text)
-
-
-class _Rates:
-    """Messages handled per second of the run's clock, by child record, between two
-    snapshots (C-level passes over the tree's columns: no bytecode per actor)."""
-
-    def __init__(self) -> None:
-        self._time: float | None = None
-        self._handled: dict[Any, int] = {}
-        self._rates: dict[Any, float] = {}
-
-    def update(self, snap: model.Snapshot) -> dict[Any, float]:
-        before, then = self._handled, self._time
-        children, handled = snap.tree.children, snap.tree.handled
-        if then is not None and snap.now > then:
-            span = snap.now - then
-            grown = map(operator.sub, handled, map(before.get, children, handled))
-            rates = map(operator.truediv, map(max, grown, repeat(0)), repeat(span))
-            self._rates = dict(zip(children, rates, strict=True))
-        self._handled, self._time = dict(zip(children, handled, strict=True)), snap.now
-        return self._rates
 
 
 __all__ = ["SYSTEM_TIMEOUT", "make_app"]

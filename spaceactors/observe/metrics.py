@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from spaceactors.lifecycle import Tally, kind_of
+from spaceactors.lifecycle import Tally
 from spaceactors.observe.model import Snapshot
+from spaceactors.observe.tree import KindCounts
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -39,44 +39,27 @@ class SnapshotCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         snap = self.snapshot
-        # Grouped by the actor's class first (one dict lookup an actor; every ship has its own
-        # spec but shares its class), then named by kind.
-        by_class: dict[Any, list[Any]] = {}  # factory or spec type -> [spec, actors, ...]
-        tree = snap.tree
-        for child, handled, restarts, crashes, depth in zip(
-            tree.children, tree.handled, tree.restarts, tree.crashes, tree.depths, strict=True
-        ):
-            spec = child.spec
-            key = getattr(spec, "factory", None) or type(spec)
-            counts = by_class.get(key)
-            if counts is None:
-                counts = by_class[key] = [spec, 0, 0, 0, 0, 0]
-            counts[1] += 1
-            counts[2] += handled
-            counts[3] += restarts
-            counts[4] += crashes
-            counts[5] += depth
-        by_kind: dict[str, list[int]] = {}  # kind -> [actors, handled, restarts, crashes, depth]
-        for spec, *numbers in by_class.values():
-            kind = kind_of(spec)
-            totals = by_kind.setdefault(kind, [0, 0, 0, 0, 0])
-            for index, number in enumerate(numbers):
-                totals[index] += number
-        retired = snap.retired
-        for kind in retired:
-            by_kind.setdefault(kind, [0, 0, 0, 0, 0])
-        gone = Tally()
+        live, retired = snap.kinds, snap.retired
+        gone = KindCounts(0, 0, 0, 0, 0)
+        none = Tally()
+        by_kind = {  # kind -> [actors, handled, restarts, crashes, depth]; counters never fall
+            kind: [
+                counts.actors,
+                counts.handled + tally.handled,
+                counts.restarts + tally.restarts,
+                counts.crashes + tally.crashes,
+                counts.mailbox_depth,
+            ]
+            for kind in sorted(live.keys() | retired.keys())
+            for counts, tally in [(live.get(kind, gone), retired.get(kind, none))]
+        }
 
         def family(
             kind: type[CounterMetricFamily | GaugeMetricFamily], name: str, doc: str, index: int
         ) -> Metric:
             metric = kind(name, doc, labels=["kind"])
-            for actor_kind, counts in sorted(by_kind.items()):
-                value = counts[index]
-                if index in (1, 2, 3):
-                    tally = retired.get(actor_kind, gone)
-                    value += (tally.handled, tally.restarts, tally.crashes)[index - 1]
-                metric.add_metric([actor_kind], value)
+            for actor_kind, counts in by_kind.items():
+                metric.add_metric([actor_kind], counts[index])
             return metric
 
         yield family(GaugeMetricFamily, "spaceactors_actors", "Actors in the tree, by kind.", 0)

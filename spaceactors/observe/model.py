@@ -10,10 +10,9 @@ orderings run no Python bytecode per actor.
 
 from __future__ import annotations
 
-import itertools
+import functools
 import math
 import time
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
@@ -21,8 +20,9 @@ import attrs
 from spaceactors.cell import ActorCell
 from spaceactors.clocks import RunControl
 from spaceactors.control import ActorState
-from spaceactors.lifecycle import Tally, kind_of
-from spaceactors.observe.tree import Tree, largest, walk
+from spaceactors.lifecycle import kind_of
+from spaceactors.observe.rates import NO_RATES, RateView
+from spaceactors.observe.tree import KindCounts, Tree, kinds, largest, walk
 
 if TYPE_CHECKING:
     from spaceactors.children import Child
@@ -50,8 +50,55 @@ class Row(NamedTuple):
     last_crash: tuple[float, str] | None
 
 
-class Snapshot(NamedTuple):
-    """Everything the server shows, read in the server's thread (`take`)."""
+class Snapshot:
+    """Everything the server shows, read in the server's thread (`take`). The tree and the
+    per-kind counts are read when first asked for: ``/metrics`` never walks the tree, and
+    ``/status`` never sums by kind."""
+
+    def __init__(
+        self,
+        system: ActorSystem,
+        *,
+        clock: str,
+        now: float,
+        sim_time: float,
+        speed: float | None,
+        paused: bool,
+        sim: dict[str, float] | None,
+    ) -> None:
+        self._system = system
+        self.clock = clock
+        self.now = now  # the run's clock
+        self.sim_time = sim_time
+        self.wall_time = time.time()
+        self.elapsed = self.wall_time - system.opened_wall
+        self.speed = speed
+        self.paused = paused
+        self.sim = sim
+        # Each live table copied by one C-level call (the system's thread may add to it
+        # meanwhile), then read at leisure.
+        self.retired = {kind: attrs.evolve(t) for kind, t in list(system.lifecycle.retired.items())}
+        letters = system.dead_letters
+        self.dead_letters = letters.total
+        self.dead_letters_by_reason = {
+            reason.value: n for reason, n in list(letters.by_reason.items())
+        }
+        reliable = system.reliable.state
+        self.reliable = {
+            "sent": reliable.book.issued - reliable.withdrawn,
+            "acknowledged": reliable.acknowledged,
+            "retries": reliable.retried,
+            "failures": reliable.failed,
+            "duplicates_suppressed": reliable.duplicates,
+            "pending": len(reliable.pending),
+        }
+        router = system.router.state
+        self.router = {
+            "failed_deliveries": router.failed,
+            "dropped": router.dropped,
+            "publishes_without_subscribers": router.unheard,
+        }
+        self.delivered_by_type = {cls.__name__: n for cls, n in list(router.delivered.items())}
 
     @property
     def offset(self) -> float:
@@ -59,62 +106,30 @@ class Snapshot(NamedTuple):
         crash's) to show it in sim seconds."""
         return self.now - self.sim_time
 
-    clock: str
-    now: float  # the run's clock
-    sim_time: float
-    wall_time: float
-    elapsed: float
-    speed: float | None
-    paused: bool
-    tree: Tree  # every child, in tree order, with its counters' columns
-    retired: dict[str, Tally]
-    dead_letters: int
-    dead_letters_by_reason: dict[str, int]
-    reliable: dict[str, int]
-    router: dict[str, int]
-    delivered_by_type: dict[str, int]
-    sim: dict[str, float] | None
+    @functools.cached_property
+    def tree(self) -> Tree:
+        """Every child, in tree order, with its counters' columns."""
+        return walk(self._system)
+
+    @functools.cached_property
+    def kinds(self) -> dict[str, KindCounts]:
+        """Per kind, the counts of the children in the tree now (retired ones not included)."""
+        return kinds(self._system)
 
 
 def take(system: ActorSystem, control: RunControl) -> Snapshot:
     """Read the system's counters (from any thread: it only reads, each table copied by one
     C-level call, so none can change under it)."""
     now = control.now()
-    tree = walk(system)
-    reliable = system.reliable.state
-    router = system.router.state
     report = system.counters.get("sim")
     sim = None if report is None else dict(report())
     return Snapshot(
+        system,
         clock=control.kind,
         now=now,
         sim_time=sim_time(system, now) if sim is None else sim.get("sim_time", now),
-        wall_time=time.time(),
-        elapsed=time.time() - system.opened_wall,
         speed=control.speed,
         paused=control.paused,
-        tree=tree,
-        # Each live table copied by one C-level call (the system's thread may add to it
-        # meanwhile), then read at leisure.
-        retired={kind: attrs.evolve(t) for kind, t in list(system.lifecycle.retired.items())},
-        dead_letters=system.dead_letters.total,
-        dead_letters_by_reason={
-            reason.value: n for reason, n in list(system.dead_letters.by_reason.items())
-        },
-        reliable={
-            "sent": reliable.book.issued - reliable.withdrawn,
-            "acknowledged": reliable.acknowledged,
-            "retries": reliable.retried,
-            "failures": reliable.failed,
-            "duplicates_suppressed": reliable.duplicates,
-            "pending": len(reliable.pending),
-        },
-        router={
-            "failed_deliveries": router.failed,
-            "dropped": router.dropped,
-            "publishes_without_subscribers": router.unheard,
-        },
-        delivered_by_type={cls.__name__: n for cls, n in list(router.delivered.items())},
         sim=sim,
     )
 
@@ -139,7 +154,7 @@ def copy(prefix: str, child: Child) -> tuple[Any, ...]:
             child,
             runtime.state,
             runtime._closing,
-            len(runtime.ref._receive._state.data),
+            len(runtime.ref._queue),
             runtime.handled,
             runtime.restarts,
             child.crashes,
@@ -244,17 +259,18 @@ def status(
     *,
     limit: int = DEFAULT_LIMIT,
     sort: str | None = None,
-    rates: Mapping[Any, float] | None = None,
+    rates: RateView = NO_RATES,
 ) -> dict[str, Any]:
     """The ``/status`` document (shape: docs/observing.md, "HTTP API").
 
-    `rates`: messages handled per second of the run's clock, by child record (the server
-    keeps them between two snapshots); `sort` one of `SORTS` (descending), else tree order.
+    `rates`: messages handled per second of the run's clock, between this snapshot and the one
+    before (`spaceactors.observe.rates.Rates`); `sort` one of `SORTS` (descending), else tree
+    order.
     """
     tree = snapshot.tree
-    rates = rates or {}
     shown = order(tree, sort, limit, rates)
-    children, offset = tree.children, snapshot.offset
+    rate = rates.at(tree)
+    offset = snapshot.offset
     return {
         "version": STATUS_VERSION,
         "clock": snapshot.clock,
@@ -265,9 +281,7 @@ def status(
         "paused": snapshot.paused,
         "totals": totals(snapshot),
         "sim": None if snapshot.sim is None else {k: _finite(v) for k, v in snapshot.sim.items()},
-        "actors": [
-            row_json(row(_shown(tree, i, sort), offset), rates.get(children[i], 0.0)) for i in shown
-        ],
+        "actors": [row_json(row(_shown(tree, i, sort), offset), rate(i)) for i in shown],
         "actors_total": len(tree),
     }
 
@@ -284,9 +298,7 @@ def _shown(tree: Tree, position: int, sort: str | None) -> tuple[Any, ...]:
     return tuple(copied)
 
 
-def order(
-    tree: Tree, sort: str | None, limit: int, rates: Mapping[Any, float]
-) -> list[int] | range:
+def order(tree: Tree, sort: str | None, limit: int, rates: RateView) -> list[int] | range:
     """The positions in `tree` of the `limit` children a document shows: by `sort`
     (descending, equal ones in tree order), else the first in tree order."""
     if sort not in SORTS:
@@ -298,7 +310,7 @@ def order(
     elif sort == "handled":
         column = tree.handled
     else:
-        column = list(map(rates.get, tree.children, itertools.repeat(0.0)))
+        column = rates.column(tree)
     return largest(column, limit)
 
 

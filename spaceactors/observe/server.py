@@ -31,6 +31,7 @@ from spaceactors.clocks import RunControl, run_control
 from spaceactors.errors import InvalidSpec
 from spaceactors.lifecycle import LifecycleEvent
 from spaceactors.observe.model import sim_time
+from spaceactors.observe.tree import walk
 from spaceactors.specs import ServiceSpec
 
 if TYPE_CHECKING:
@@ -188,7 +189,8 @@ class Observer:
     def attach(self, system: ActorSystem) -> None:
         """Serve `system` (`open_system` calls this)."""
         self.system = system
-        system.lifecycle.tallying = True  # totals that never go down
+        # Per-kind figures read without walking the tree; totals that never go down.
+        system.lifecycle.start_tallying(walk(system).children)
 
     def service(self) -> ServiceSpec:
         """The ``observe`` service for the system's tree."""

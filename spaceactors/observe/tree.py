@@ -16,8 +16,8 @@ import functools
 import itertools
 import operator
 import types
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from spaceactors.supervisor import Supervisor
 
@@ -28,10 +28,8 @@ if TYPE_CHECKING:
 _RUNTIME = operator.attrgetter("runtime")
 _RESTARTS = operator.attrgetter("runtime.restarts")
 _CRASHES = operator.attrgetter("crashes")
-_QUEUE = operator.attrgetter("_receive._state.data")
-_NO_MAILBOX = types.SimpleNamespace(
-    _receive=types.SimpleNamespace(_state=types.SimpleNamespace(data=()))
-)
+_QUEUE = operator.attrgetter("_queue")
+_NO_MAILBOX = types.SimpleNamespace(_queue=())
 """Stands for the mailbox of a child that has none (a supervisor or a service): empty."""
 
 
@@ -61,14 +59,7 @@ class Tree:
     @functools.cached_property
     def handled(self) -> list[int]:
         """Messages each child handled (0 for supervisors and services)."""
-        return list(
-            map(
-                getattr,
-                map(_RUNTIME, self.children),
-                itertools.repeat("handled"),
-                itertools.repeat(0),
-            )
-        )
+        return list(handled(self.children))
 
     @functools.cached_property
     def restarts(self) -> list[int]:
@@ -82,15 +73,48 @@ class Tree:
 
     @functools.cached_property
     def depths(self) -> list[int]:
-        """Messages waiting in each child's mailbox (0 for supervisors and services), read
-        without building trio's statistics object."""
-        refs = map(
-            getattr,
-            map(_RUNTIME, self.children),
-            itertools.repeat("ref"),
-            itertools.repeat(_NO_MAILBOX),
+        """Messages waiting in each child's mailbox (0 for supervisors and services)."""
+        return list(depths(self.children))
+
+
+def handled(children: Iterable[Child]) -> Iterator[int]:
+    """Messages each of `children` handled (0 for supervisors and services): C-level."""
+    return map(getattr, map(_RUNTIME, children), itertools.repeat("handled"), itertools.repeat(0))
+
+
+def depths(children: Iterable[Child]) -> Iterator[int]:
+    """Messages waiting in each one's mailbox (0 for supervisors and services), read without
+    building trio's statistics object: C-level."""
+    refs = map(
+        getattr, map(_RUNTIME, children), itertools.repeat("ref"), itertools.repeat(_NO_MAILBOX)
+    )
+    return map(len, map(_QUEUE, refs))
+
+
+class KindCounts(NamedTuple):
+    """The children of one kind in the tree now, and their counts summed."""
+
+    actors: int
+    handled: int
+    restarts: int
+    crashes: int
+    mailbox_depth: int
+
+
+def kinds(system: ActorSystem) -> dict[str, KindCounts]:
+    """Per kind, the counts of the children in the tree now (`Lifecycle.live`, kept while an
+    observer watches): C-level passes, Python work per kind, none per actor and no walk."""
+    counts = {}
+    for kind, members in list(system.lifecycle.live.items()):  # each list(): one C call
+        children = list(members)
+        counts[kind] = KindCounts(
+            len(children),
+            sum(handled(children)),
+            sum(map(_RESTARTS, children)),
+            sum(map(_CRASHES, children)),
+            sum(depths(children)),
         )
-        return list(map(len, map(_QUEUE, refs)))
+    return counts
 
 
 def walk(system: ActorSystem) -> Tree:

@@ -1,0 +1,154 @@
+"""/metrics reads its per-kind figures from `Lifecycle.live` (the children in the tree by kind,
+kept while an observer watches) instead of walking the tree. That table must never drift from
+the tree: every way a child joins it (spawn, a supervisor's children, a restart of a subtree)
+and every way one leaves it (stop, terminate and delete, a transient exit, a failed start, a
+whole subtree stopped, the system closing) is checked against a walk after each step, and the
+per-kind counters against the sums over the tree plus the retired ones."""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Awaitable, Callable
+
+import pytest
+import trio
+import trio.testing
+
+import spaceactors as sa
+from spaceactors.clocks import run_control
+from spaceactors.lifecycle import kind_of
+from spaceactors.observe.model import take
+from spaceactors.observe.tree import walk
+from tests.test_observe_metrics import scrape, value
+
+
+class Ship(sa.Actor):
+    async def handle(self, message: object) -> object:
+        if message == "boom":
+            raise ValueError("hull breach")
+        return message
+
+
+class Station(Ship):
+    pass
+
+
+class Refuses(sa.Actor):
+    async def on_start(self) -> None:
+        raise RuntimeError("no berth")
+
+
+def assert_live_is_the_tree(system: sa.ActorSystem) -> None:
+    tree: dict[str, set[object]] = collections.defaultdict(set)
+    for child in walk(system).children:
+        tree[kind_of(child.spec)].add(child)
+    live = {kind: set(members) for kind, members in system.lifecycle.live.items() if members}
+    assert live == dict(tree)
+
+
+def assert_counts_add_up(system: sa.ActorSystem) -> None:
+    """Per kind: the registry's sums equal the tree's, the retired ones apart."""
+    snapshot = take(system, run_control())
+    by_kind: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0, 0, 0])
+    for child in walk(system).children:
+        counts = by_kind[kind_of(child.spec)]
+        counts[0] += 1
+        counts[1] += getattr(child.runtime, "handled", 0)
+        counts[2] += child.runtime.restarts
+        counts[3] += child.crashes
+    for kind, counts in snapshot.kinds.items():
+        assert [counts.actors, counts.handled, counts.restarts, counts.crashes] == by_kind.get(
+            kind, [0, 0, 0, 0]
+        ), kind
+
+
+async def test_the_per_kind_table_follows_every_change_of_the_tree(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    async with sa.open_system(observe=True) as system:
+        user = system.user
+
+        async def spawn_fleet() -> None:
+            for i in range(5):
+                await system.spawn(Ship, name=f"ship-{i}")
+            await system.spawn(Station, name="station-0")
+
+        async def nested() -> None:
+            fighters = [sa.ChildSpec(f"fighter-{i}", Ship) for i in range(4)]
+            squad = sa.SupervisorSpec("squad", max_restarts=50, children=fighters)
+            await system.spawn_supervisor(
+                "wing", max_restarts=50, children=[squad, sa.ChildSpec("tender", Station)]
+            )
+
+        async def crash_some() -> None:
+            for name in ("ship-0", "fighter-1", "tender"):
+                with pytest.raises(sa.ActorCrashed, match="hull breach"):
+                    await system.lookup(name).ask("boom")
+            await trio.sleep(1)  # the restarts happen
+
+        async def handle_some() -> None:
+            for i in range(5):
+                await system.lookup(f"ship-{i}").ask(i)
+
+        async def stop_one() -> None:
+            await system.lookup("ship-1").stop()
+
+        async def terminate_and_delete_static() -> None:
+            squad = user.child("wing").child("squad")
+            await squad.terminate_child("fighter-0")
+            squad.delete_child("fighter-0")
+            await squad.stop_child("fighter-3")  # a static child stopped for good
+
+        async def failed_start() -> None:
+            with pytest.raises(sa.StartFailed):
+                await system.spawn(Refuses, name="refuses")
+
+        async def restart_a_subtree() -> None:
+            wing = user.child("wing")
+            await wing.terminate_child("squad")
+            assert_live_is_the_tree(system)
+            await wing.restart_child("squad")
+            with pytest.raises(sa.ActorCrashed, match="hull breach"):
+                await system.lookup("fighter-2").ask("boom")  # its subtree restarts it
+            await trio.sleep(1)
+
+        async def stop_a_subtree() -> None:
+            await user.stop_child("wing")
+
+        steps: list[Callable[[], Awaitable[object]]] = [
+            spawn_fleet,
+            nested,
+            handle_some,
+            crash_some,
+            stop_one,
+            terminate_and_delete_static,
+            failed_start,
+            restart_a_subtree,
+            stop_a_subtree,
+        ]
+        assert_live_is_the_tree(system)  # the services the system started with
+        for step in steps:
+            await step()
+            assert_live_is_the_tree(system)
+            assert_counts_add_up(system)
+        url = system.observe_url
+        assert url is not None
+        families = await scrape(url)
+        # Counters never fall: the ships, the stopped and the restarted ones together.
+        assert value(families, "spaceactors_messages_handled", kind="Ship") == 5
+        # ship-0, and fighter-1 and fighter-2 of the subtree that left
+        assert value(families, "spaceactors_restarts", kind="Ship") == 3
+        assert value(families, "spaceactors_crashes", kind="Ship") == 3
+        assert value(families, "spaceactors_crashes", kind="Station") == 1
+        assert value(families, "spaceactors_actors", kind="Ship") == 4  # ship-1 stopped
+        assert value(families, "spaceactors_actors", kind="Station") == 1  # the tender left
+
+
+async def test_a_system_nobody_observes_keeps_no_table(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    async with sa.open_system() as system:
+        await system.spawn(Ship, name="ship")
+        assert not system.lifecycle.tallying
+        assert system.lifecycle.live == {}
+        assert system.lifecycle.retired == {}
