@@ -26,9 +26,10 @@ the best ship-updates rate out of `Options.repeat`, each in a fresh ``spaceactor
 ``gc.collect()``. Target: ship-updates/s >= 200,000.
 
 Memory: each run applies the command's garbage-collector policy (``spaceactors run --gc
-tuned``, its default: `spaceactors.cli.gcpolicy.TunedGC`, applied at the world's first tick and
-restored when the run ends), so the benchmark measures what the command does; ``fleet(...,
-tuned_gc=False)`` runs with Python's own settings.
+tuned``, its default: `spaceactors.cli.gcpolicy.TunedGC`: thresholds raised as the world is
+handed over, the built world frozen at its first tick, all restored when the run ends), so the
+benchmark measures what the command does; ``fleet(..., tuned_gc=False)`` runs with Python's own
+settings.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class FleetRun:
     shutdown: float  # seconds: last progress call -> summary returned
     first_tick: float  # `clock()` at the world's first tick (the build done)
     cpu: float  # process CPU seconds in the window (`time.process_time`)
+    marks: list[tuple[float, float]]  # (`clock()`, sim time) at each progress call
 
     @property
     def updates(self) -> float:
@@ -165,6 +167,7 @@ async def fleet(
         shutdown=done - end,
         first_tick=first_tick[0],
         cpu=cpu_end - cpu_start,
+        marks=[(wall, where.sim_time) for wall, where, _, _ in marks],
     )
 
 

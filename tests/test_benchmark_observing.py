@@ -38,3 +38,29 @@ def test_percentile_takes_the_value_at_that_rank() -> None:
     assert observing.percentile(values, 0.99) == 100.0
     assert observing.percentile(values, 0.5) == 51.0
     assert observing.percentile([3.0], 0.99) == 3.0
+
+
+def test_an_alternating_run_is_split_by_phase_leaving_out_the_margins() -> None:
+    watcher = observing.Watcher((observing.STATUS,), 0.5, phase=2.0)
+    watcher.started = 100.0
+    # Progress every 0.25 s for 8 s: simulated time runs at 3/s while watched ([100, 102),
+    # [104, 106)), at 4/s while quiet; intervals ending in a phase's last 0.2 s are left out.
+    marks, sim = [], 0.0
+    for step in range(33):
+        wall = 100.0 + step * 0.25
+        marks.append((wall, sim))
+        sim += 0.25 * (3.0 if watcher.watching(wall + 0.1) else 4.0)
+    assert watcher.watching(100.5) is True
+    assert watcher.watching(102.5) is False
+    assert watcher.watching(101.9) is None
+    run = Run(marks)
+    watched_sim, watched_wall, quiet_sim, quiet_wall = observing.phase_rates(run, watcher)  # type: ignore[arg-type]
+    assert watched_sim / watched_wall == pytest.approx(3.0)
+    assert quiet_sim / quiet_wall == pytest.approx(4.0)
+    assert watched_wall == pytest.approx(2 * 1.75)  # each watched phase less its margin
+    assert quiet_wall == pytest.approx(2 * 1.75)
+
+
+class Run:
+    def __init__(self, marks: list[tuple[float, float]]) -> None:
+        self.marks = marks

@@ -88,7 +88,10 @@ async def test_reads_during_a_burst_of_spawns_never_wait_for_the_system(
     totals = [
         json.loads(body)["actors_total"] for path, _, body in answers if path.startswith("/status")
     ]
-    assert totals == sorted(totals)  # the burst only adds: each read is whole
+    # The burst adds actors, and stops one in three right after spawning it: the count seen
+    # only grows, but for that one actor alive between its spawn and its stop. A torn read (a
+    # supervisor's children copied while they change) would show any count.
+    assert all(later >= earlier - 1 for earlier, later in itertools.pairwise(totals)), totals
     assert totals[-1] > totals[0]  # and the reads were made while it went on
 
 

@@ -1,6 +1,7 @@
 """``spaceactors run`` tunes the garbage collector for the run (``--gc tuned``, the default):
-once the world is built it freezes it and raises the thresholds, and when the run ends, however
-it ends, it puts back what it found; ``--gc python`` leaves the collector alone."""
+it raises the collection thresholds as the world is handed over to be built, freezes the world
+once it is built, and when the run ends, however it ends, it puts back what it found;
+``--gc python`` leaves the collector alone."""
 
 from __future__ import annotations
 
@@ -56,13 +57,14 @@ def probe(tmp_path: Path, *options: str, fail: str = "") -> tuple[int, dict[str,
     return code, seen
 
 
-def test_the_run_is_tuned_once_built_and_the_settings_come_back(
+def test_the_build_collects_rarely_the_built_world_is_frozen_and_the_settings_come_back(
     tmp_path: Path, python_settings: tuple[int, int, int]
 ) -> None:
     code, seen = probe(tmp_path)
     assert code == 0
-    assert seen["build"] == [python_settings, False]  # the build runs with Python's own
-    assert seen["run"] == [(gcpolicy.GEN0, gcpolicy.GEN1, gcpolicy.GEN2), True]
+    tuned = (gcpolicy.GEN0, gcpolicy.GEN1, gcpolicy.GEN2)
+    assert seen["build"] == [tuned, False]  # rare collections; nothing frozen yet
+    assert seen["run"] == [tuned, True]
     assert gc.get_threshold() == python_settings
     assert gc.get_freeze_count() == 0
 
