@@ -7,7 +7,8 @@ each:
 
 - off: no server;
 - on: the server running, watched as the dashboard watches it: ``/status?limit=50`` and
-  ``/metrics`` each once a second (real time) from a client thread;
+  ``/metrics`` each once a second (real time) from a client thread, on one kept-alive
+  connection (as a browser and Prometheus keep theirs);
 - polled: ``/status?limit=50`` every 20 ms, each answer timed (wall clock, client side): the
   latency figures (p50, p99, max) are over every request of every polled run sent from the
   world's first tick on, while the scenario runs flat out; the requests sent during the build
@@ -41,8 +42,7 @@ import itertools
 import statistics
 import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections.abc import Callable
 
 import spaceactors as sa
@@ -76,6 +76,7 @@ class Watcher:
         self.errors: list[str] = []
         """What each failed request raised."""
         self._stop = threading.Event()
+        self._connection: http.client.HTTPConnection | None = None
         self._thread: threading.Thread | None = None
 
     def start(self, url: str) -> None:
@@ -92,8 +93,24 @@ class Watcher:
             return None
         return number % 2 == 0
 
+    def _get(self, path: str) -> tuple[int, bytes]:
+        """GET `path` on the kept connection (a browser's dashboard and Prometheus keep theirs
+        too), made again once if the server closed it meanwhile."""
+        assert self._connection is not None
+        for attempt in (1, 2):
+            try:
+                self._connection.request("GET", path)
+                answer = self._connection.getresponse()
+                return answer.status, answer.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self._connection.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
     def _run(self, url: str) -> None:
         turn = 0
+        self._connection = http.client.HTTPConnection(urllib.parse.urlsplit(url).netloc, timeout=10)
         self.started = time.perf_counter()
         server_clock = None  # the CPU clock of the server's thread, when it is found
         for thread in threading.enumerate():
@@ -106,25 +123,18 @@ class Watcher:
             turn += 1
             started = time.perf_counter()
             try:
-                with urllib.request.urlopen(url + path, timeout=10) as answer:
-                    answer.read()
-            except urllib.error.HTTPError as error:
-                if error.code == 503 and b"closing" in error.read():
-                    return  # the run is over: its system is closing (the server says so)
-                self.failures += 1
-                self.errors.append(repr(error))
-                continue
-            except urllib.error.URLError as error:
-                if isinstance(error.reason, ConnectionRefusedError | ConnectionResetError):
-                    return  # the run is over: its system closed the server
-                self.failures += 1
-                self.errors.append(repr(error))
-                continue
-            except (ConnectionResetError, http.client.RemoteDisconnected):
-                return  # the server closed as the run ended, this request in flight
+                status, body = self._get(path)
+            except (ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected):
+                return  # the run is over: its system closed the server
             except OSError as error:
                 self.failures += 1
                 self.errors.append(repr(error))
+                continue
+            if status == 503 and b"closing" in body:
+                return  # the run is over: its system is closing (the server says so)
+            if status != 200:
+                self.failures += 1
+                self.errors.append(f"{path}: HTTP {status}")
                 continue
             done = time.perf_counter()
             if path == STATUS:
@@ -147,6 +157,8 @@ class Watcher:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=15)
+        if self._connection is not None:
+            self._connection.close()
 
 
 def run_once(n: int, make: Callable[[], Watcher] | None) -> tuple[fleet.FleetRun, Watcher | None]:
