@@ -7,8 +7,8 @@ each:
 
 - off: no server;
 - on: the server running, watched as the dashboard watches it: ``/status?limit=50`` and
-  ``/metrics`` each once a second (real time) from a client thread, on one kept-alive
-  connection (as a browser and Prometheus keep theirs);
+  ``/metrics`` each once a second (real time) from a client in a process of its own
+  (`benchmarks.watching`), on one kept-alive connection, as a browser or Prometheus watches;
 - polled: ``/status?limit=50`` every 20 ms, each answer timed (wall clock, client side): the
   latency figures (p50, p99, max) are over every request of every polled run sent from the
   world's first tick on, while the scenario runs flat out; the requests sent during the build
@@ -34,19 +34,20 @@ Targets: on/off in one run >= 0.95 (observation costs at most 5%); ``/status`` p
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gc
-import http.client
 import itertools
+import json
 import statistics
+import subprocess
+import sys
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable
+from pathlib import Path
 
 import spaceactors as sa
-from benchmarks import fleet
+from benchmarks import fleet, watching
 from benchmarks.harness import Options, header, show, target
 from spaceactors.cli.switching import quick_switching
 
@@ -54,13 +55,14 @@ NAME = "observe"
 STATUS = "/status?limit=50"
 PHASE = 2.0
 """Real seconds of each phase of the "alternating" runs (watched, then quiet, in turn)."""
-MARGIN = 0.2
-"""Real seconds before a phase's end where no request starts, and whose progress is not
-counted (a request's work must not spill into the next phase)."""
+SAMPLE = 0.25
+"""Real seconds between two readings of the server's CPU clock."""
 
 
 class Watcher:
-    """A client thread that requests `paths` in turn every `period` real seconds, timing each."""
+    """Requests `paths` in turn every `period` real seconds from a process of its own
+    (`benchmarks.watching`), timing each; meanwhile a thread here reads the CPU clock of the
+    server's thread every `SAMPLE` seconds."""
 
     def __init__(self, paths: tuple[str, ...], period: float, phase: float | None = None) -> None:
         self.paths = paths
@@ -71,77 +73,48 @@ class Watcher:
         self.latencies: list[tuple[float, float]] = []
         """(when sent, seconds to the whole answer) of each ``/status`` request."""
         self.server_cpu: list[tuple[float, float]] = []
-        """(when, CPU seconds the server's thread had used) after each request."""
+        """(when, CPU seconds the server's thread had used), every `SAMPLE` seconds."""
         self.failures = 0
         self.errors: list[str] = []
-        """What each failed request raised."""
+        """What each failed request raised or answered."""
         self._stop = threading.Event()
-        self._connection: http.client.HTTPConnection | None = None
-        self._thread: threading.Thread | None = None
+        self._client: subprocess.Popen[str] | None = None
+        self._sampler: threading.Thread | None = None
 
     def start(self, url: str) -> None:
-        self._thread = threading.Thread(target=self._run, args=(url,), daemon=True)
-        self._thread.start()
+        self.started = time.perf_counter()
+        self._client = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.watching",
+                url,
+                str(self.period),
+                str(self.phase or 0),
+                repr(self.started),
+                *self.paths,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
 
     def watching(self, when: float) -> bool | None:
-        """Whether `when` falls in a watched phase (None: within `MARGIN` of a phase's end,
-        where a request's work may spill over)."""
-        if self.phase is None:
-            return True
-        into, number = (when - self.started) % self.phase, (when - self.started) // self.phase
-        if into > self.phase - MARGIN:
-            return None
-        return number % 2 == 0
+        """Whether `when` falls in a watched phase (None: near a phase's end)."""
+        return watching.watching(when, self.started, self.phase)
 
-    def _get(self, path: str) -> tuple[int, bytes]:
-        """GET `path` on the kept connection (a browser's dashboard and Prometheus keep theirs
-        too), made again once if the server closed it meanwhile."""
-        assert self._connection is not None
-        for attempt in (1, 2):
-            try:
-                self._connection.request("GET", path)
-                answer = self._connection.getresponse()
-                return answer.status, answer.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                self._connection.close()
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    def _run(self, url: str) -> None:
-        turn = 0
-        self._connection = http.client.HTTPConnection(urllib.parse.urlsplit(url).netloc, timeout=10)
-        self.started = time.perf_counter()
-        server_clock = None  # the CPU clock of the server's thread, when it is found
+    def _sample(self) -> None:
+        clock = None  # the CPU clock of the server's thread
         for thread in threading.enumerate():
             if thread.name == "spaceactors-observe" and thread.ident is not None:
-                server_clock = time.pthread_getcpuclockid(thread.ident)
-        while not self._stop.wait(self.period):
-            if not self.watching(time.perf_counter()):
-                continue  # a quiet phase, or too near the end of a watched one
-            path = self.paths[turn % len(self.paths)]
-            turn += 1
-            started = time.perf_counter()
+                clock = time.pthread_getcpuclockid(thread.ident)
+        while clock is not None and not self._stop.wait(SAMPLE):
             try:
-                status, body = self._get(path)
-            except (ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected):
-                return  # the run is over: its system closed the server
-            except OSError as error:
-                self.failures += 1
-                self.errors.append(repr(error))
-                continue
-            if status == 503 and b"closing" in body:
-                return  # the run is over: its system is closing (the server says so)
-            if status != 200:
-                self.failures += 1
-                self.errors.append(f"{path}: HTTP {status}")
-                continue
-            done = time.perf_counter()
-            if path == STATUS:
-                self.latencies.append((started, done - started))
-            if server_clock is not None:
-                with contextlib.suppress(OSError):  # the server's thread has just ended
-                    self.server_cpu.append((done, time.clock_gettime(server_clock)))
+                self.server_cpu.append((time.perf_counter(), time.clock_gettime(clock)))
+            except OSError:
+                return  # the server's thread has ended
 
     def server_share(self, since: float) -> float | None:
         """The CPU the server's thread used from `since` on, per wall second (1.0: a whole
@@ -154,11 +127,26 @@ class Watcher:
         return (total - used) / (end - start)
 
     def stop(self) -> None:
+        """Stop watching (the run is over) and read what the client saw."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=15)
-        if self._connection is not None:
-            self._connection.close()
+        if self._sampler is not None:
+            self._sampler.join(timeout=15)
+        client = self._client
+        if client is None:
+            return
+        client.terminate()
+        out, _ = client.communicate(timeout=15)
+        self.read(out)
+
+    def read(self, out: str) -> None:
+        """Take in the client's lines."""
+        for text in out.splitlines():
+            line = json.loads(text)
+            if "error" in line or line["status"] != 200:
+                self.failures += 1
+                self.errors.append(f"{line['path']}: {line.get('error', line.get('status'))}")
+            elif line["path"] == STATUS:
+                self.latencies.append((line["sent"], line["seconds"]))
 
 
 def run_once(n: int, make: Callable[[], Watcher] | None) -> tuple[fleet.FleetRun, Watcher | None]:
@@ -207,7 +195,8 @@ def bench(options: Options) -> list[bool]:
     header(
         NAME,
         f"large-fleet with {n:,} ships, virtual time: observation server off, on (watched "
-        "like the dashboard: /status and /metrics once a second), polled (/status every 20 ms)",
+        "like the dashboard: /status and /metrics once a second), polled (/status every 20 ms), "
+        f"alternating (watched {PHASE:g} s, quiet {PHASE:g} s)",
     )
     kinds: dict[str, Callable[[], Watcher] | None] = {
         "off": None,
