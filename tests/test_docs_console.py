@@ -147,3 +147,22 @@ def test_the_command_page_documents_every_option_of_run_and_top() -> None:
     documented = set(re.findall(r"^\| `(--[\w-]+)", page, re.M))
     assert sorted(tabled_options() - documented) == [], "an option is missing from cli.md"
     assert sorted(documented - tabled_options()) == [], "cli.md documents an option none has"
+
+
+@pytest.mark.parametrize("command", TABLED)
+def test_each_command_s_own_section_lists_its_own_options(command: str) -> None:
+    """Each command's table lists that command's options (one shared with another command is
+    listed in both: a reader of ``resume`` does not look in ``run``'s table)."""
+    page = (DOCS / "cli.md").read_text(encoding="utf-8")
+    sections = re.split(r"^## ", page, flags=re.M)
+    (section,) = [s for s in sections if s.startswith(f"`spaceactors {command} ")]
+    listed = set(re.findall(r"^\| `(--[\w-]+)", section, re.M))
+    top = parser()
+    (commands,) = [a for a in top._actions if isinstance(a, argparse._SubParsersAction)]
+    own = {
+        option
+        for action in commands.choices[command]._actions
+        for option in action.option_strings
+        if option.startswith("--") and option != "--help"
+    }
+    assert sorted(own - listed) == [], f"spaceactors {command}: options missing from its table"
