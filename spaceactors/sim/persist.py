@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
+from spaceactors.counters import peek
 from spaceactors.errors import CheckpointError
 
 if TYPE_CHECKING:
-    from spaceactors.checkpoint.engine import Restoring, Saving, Values
+    from spaceactors.checkpoint.context import Restoring, Saving, Values
     from spaceactors.sim.world import World
     from spaceactors.system import ActorSystem
 
@@ -91,8 +92,8 @@ def save_world(world: World, saving: Saving) -> dict[str, Any]:
 
 
 def _peek(world: World, name: str) -> int:
-    value: int = next(getattr(world, name))
-    setattr(world, name, itertools.count(value))
+    value, counter = peek(getattr(world, name))
+    setattr(world, name, counter)
     return value
 
 
