@@ -240,12 +240,14 @@ async def resume(
         CheckpointError: `doc` cannot be rebuilt here (the message says why).
     """
     from spaceactors.checkpoint import engine, quiescence
+    from spaceactors.checkpoint.collector import collector_paused
 
     restoring = engine.Restoring(values, {}, services={"world": world.service()})
-    engine.rebuild(system, doc["engine"], restoring)
-    pending = restore_world(world, doc["world"], restoring)
-    await declare(world, build, pending)
-    await engine.start(system, doc["engine"], restoring)
+    with collector_paused():  # (the rebuild makes the whole world and frees nothing)
+        engine.rebuild(system, doc["engine"], restoring)
+        pending = restore_world(world, doc["world"], restoring)
+        await declare(world, build, pending)
+        await engine.start(system, doc["engine"], restoring)
     runner.restore(doc["runner"])
     trace, saved = system.trace, doc.get("trace")
     if (trace is None) != (saved is None):
