@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 
 from spaceactors.cell import ActorCell
+from spaceactors.checkpoint.saving import SharedNames
 from spaceactors.children import Child
 from spaceactors.errors import CheckpointError
 from spaceactors.ref import ActorRef
@@ -47,7 +48,8 @@ class Saving:
     name: ``{"world": world}``)."""
 
     values: Values
-    shared: Mapping[str, object]
+    shared: Mapping[str, object] = attrs.field(converter=SharedNames)
+    """(kept as `SharedNames`: fixed, with each object's name by id worked out once)"""
 
     def value(self, value: object, where: str) -> object:
         return self.values.save_value(value, where=where, shared=self.shared)
