@@ -1,46 +1,70 @@
-"""Checkpoint: how long the 10k-ship fleet pauses for a checkpoint, and how long it takes to
+"""Checkpoint: how long the 10k-ship fleet stops for a checkpoint, and how long it takes to
 resume from one.
 
 large-fleet (10,000 ships, virtual time, seed 1), built as `benchmarks.fleet` builds it, runs
-120 simulated seconds with a `Checkpointer` every 30 s. Printed, over its checkpoints:
+120 simulated seconds with a `Checkpointer` every 30 s whose checkpoints go, as the command's
+do, to a `StateWriter` (msgpack encoding and SQLite writing in a thread of its own) and a
+state file in a temporary folder. Printed, over its checkpoints:
 
-- pause: the capture, the run's only stop (wall and CPU seconds, `Checkpointer.pauses`); the
-  encoding (msgpack) and the size of a checkpoint are shown beside it, as the command's writer
-  thread does them while the run goes on;
-- resume: from the encoded bytes to the resumed run's first quiescent point: decoding, then
-  rebuilding the tree, the world and the scenario's declarations (`sim.persist.resume`), timed
-  around the resumed run's own call (wall and CPU).
+- stall: the run's longest stop around a checkpoint, as the run sees it (`benchmarks.stalls`:
+  the longest stretch between two task steps, from the capture's start to the end of the
+  writer thread's encoding, the time it holds the GIL), wall and the run thread's CPU; beside
+  it the longest stretch of the same run away from every checkpoint (its own longest step);
+- capture: the synchronous capture alone (`Checkpointer.pauses`), wall and CPU;
+- the size of a checkpoint and the writer thread's encoding time;
+- resume: from the state file to the resumed run's first quiescent point, in three parts:
+  reading the latest checkpoint (`StateFile.latest`), decoding it (`writer.decode`), and
+  rebuilding the tree, the world and the scenario's declarations (`sim.persist.resume`,
+  timed around the resumed run's own call; wall and CPU). The rebuild spawns every actor
+  again: `spawn` shows what the resumed run's own spawning of its 10,000 actors costs
+  (`Supervisor._start` of each child, timed inside the rebuild).
 
-Targets (issue 15): pause <= 250 ms, resume <= 1 s, at the best of `Options.repeat` runs.
+Targets (issue 15): stall <= 250 ms, resume <= 1 s, at the best of `Options.repeat` runs.
 """
 
 from __future__ import annotations
 
 import gc
+import os
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import attrs
 import trio
 import trio.testing
 
 import spaceactors as sa
 from benchmarks import fleet
 from benchmarks.harness import Options, header, show, target
+from benchmarks.stalls import Stalls, Stretch
 from spaceactors import sim
+from spaceactors.checkpoint import writer as writing
 from spaceactors.checkpoint.driver import Checkpointer
-from spaceactors.checkpoint.writer import decode, encode
+from spaceactors.checkpoint.store import StateFile
 from spaceactors.sim import persist
+from spaceactors.supervisor import Supervisor
 
 NAME = "checkpoint"
 DURATION = 120.0
 EVERY = 30.0
 
+Times = tuple[float, float]
+"""(wall, CPU) seconds."""
+
 
 async def main(
-    n: int, checkpoints: Checkpointer | None, resume_from: dict[str, Any] | None
+    n: int,
+    checkpoints: Checkpointer | None,
+    resume_from: dict[str, Any] | None,
+    stalls: Stalls | None = None,
 ) -> sim.Summary:
     """The run, checkpointed or resumed: one function, as a resumed run must enter the same
     way as the run it carries on (its tasks are found again by where they sit)."""
+    if stalls is not None:
+        trio.lowlevel.add_instrument(stalls)
     return await sim.run_scenario(
         fleet.scenario_of(n),
         seed=fleet.SEED,
@@ -50,64 +74,175 @@ async def main(
     )
 
 
-def checkpointed(n: int) -> tuple[list[dict[str, Any]], Checkpointer]:
-    taken: list[dict[str, Any]] = []
-    checkpoints = Checkpointer(EVERY, taken.append)
-    sa.run(main, n, checkpoints, None, seed=fleet.SEED)
-    return taken, checkpoints
+@attrs.frozen
+class Checkpointed:
+    """A checkpointed run's figures."""
+
+    stalls: list[Stretch]  # the longest stretch around each checkpoint
+    elsewhere: Stretch  # the longest stretch away from every checkpoint
+    captures: list[Times]
+    encodings: list[float]  # seconds, in the writer thread
+    size: int  # bytes of the last checkpoint
 
 
-def resumed(n: int, payload: bytes) -> tuple[float, float]:
-    """(wall, CPU) seconds from the bytes to a rebuilt run: decoding, then `persist.resume`
-    (timed around the resumed run's own call)."""
-    spent: list[tuple[float, float]] = []
-    real = persist.resume
-    started = (time.perf_counter(), time.process_time())
-    doc = decode(payload, "benchmark")
-    decoded = (time.perf_counter() - started[0], time.process_time() - started[1])
+@contextmanager
+def _patched(module: Any, name: str, replacement: Any) -> Iterator[None]:
+    real = getattr(module, name)
+    setattr(module, name, replacement)
+    try:
+        yield
+    finally:
+        setattr(module, name, real)
 
-    async def timed(*args: Any, **kwargs: Any) -> Any:
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = await real(*args, **kwargs)
-        spent.append(
-            (decoded[0] + time.perf_counter() - wall, decoded[1] + time.process_time() - cpu)
-        )
+
+def checkpointed(n: int, path: str) -> Checkpointed:
+    """Run with checkpoints written to the state file at `path` (created here)."""
+    StateFile.create(path, scenario="large-fleet", seed=fleet.SEED, code="benchmark").close()
+    state = writing.StateWriter(path)
+    stalls = Stalls()
+    starts: list[float] = []
+    encoded: list[tuple[float, float]] = []  # (start, end) of each encoding, perf_counter
+    sizes: list[int] = []
+    real_encode = writing.encode
+
+    def encode(doc: dict[str, Any]) -> bytes:
+        started = time.perf_counter()
+        payload = real_encode(doc)
+        encoded.append((started, time.perf_counter()))
+        sizes.append(len(payload))
+        return payload
+
+    checkpoints: Checkpointer
+
+    def sink(doc: dict[str, Any]) -> None:
+        starts.append(time.perf_counter() - checkpoints.pauses[-1][0])
+        state.put(doc)
+
+    checkpoints = Checkpointer(EVERY, sink)
+    with _patched(writing, "encode", encode):
+        try:
+            sa.run(main, n, checkpoints, None, stalls, seed=fleet.SEED)
+        finally:
+            state.close()
+    windows = [(start, end) for start, (_, end) in zip(starts, encoded, strict=True)]
+    return Checkpointed(
+        stalls=[stalls.longest(start, end) for start, end in windows],
+        elsewhere=stalls.longest_outside(windows),
+        captures=list(checkpoints.pauses),
+        encodings=[end - start for start, end in encoded],
+        size=sizes[-1],
+    )
+
+
+@attrs.frozen
+class Resumed:
+    """A resume's figures: (wall, CPU) of each part."""
+
+    read: Times
+    decode: Times
+    rebuild: Times
+    spawn: Times  # the part of `rebuild` spent starting the children again
+
+    @property
+    def total(self) -> Times:
+        parts = (self.read, self.decode, self.rebuild)
+        return sum(p[0] for p in parts), sum(p[1] for p in parts)
+
+
+def _since(started: Times) -> Times:
+    return time.perf_counter() - started[0], time.process_time() - started[1]
+
+
+def _now() -> Times:
+    return time.perf_counter(), time.process_time()
+
+
+def resumed(n: int, path: str) -> Resumed:
+    """Resume from the latest checkpoint in `path`, timing each part."""
+    started = _now()
+    with StateFile.open(path) as state:
+        latest = state.latest()
+    assert latest is not None
+    read = _since(started)
+    started = _now()
+    doc = writing.decode(latest.payload, "benchmark")
+    decoded = _since(started)
+    rebuilt: list[Times] = []
+    spawning = [0.0, 0.0]
+    real_resume, real_start = persist.resume, Supervisor._start
+
+    async def resume(*args: Any, **kwargs: Any) -> Any:
+        began = _now()
+        result = await real_resume(*args, **kwargs)
+        rebuilt.append(_since(began))
         return result
+
+    depth = [0]
+
+    async def start(self: Supervisor, *args: Any, **kwargs: Any) -> None:
+        if rebuilt or depth[0]:  # (after the rebuild, or nested: timed by the outer one)
+            await real_start(self, *args, **kwargs)
+            return
+        began = _now()
+        depth[0] += 1
+        try:
+            await real_start(self, *args, **kwargs)
+        finally:
+            depth[0] -= 1
+        wall, cpu = _since(began)
+        spawning[0] += wall
+        spawning[1] += cpu
 
     clock = trio.testing.MockClock(autojump_threshold=0)
     clock.jump(doc["time"])
-    persist.resume = timed  # type: ignore[assignment]
-    try:
+    with _patched(persist, "resume", resume), _patched(Supervisor, "_start", start):
         sa.run(main, n, None, doc, seed=fleet.SEED, clock=clock)
-    finally:
-        persist.resume = real  # type: ignore[assignment]
-    return spent[0]
+    return Resumed(read, decoded, rebuilt[0], (spawning[0], spawning[1]))
+
+
+def _ms(times: Times | Stretch) -> str:
+    wall = times.wall if isinstance(times, Stretch) else times[0]
+    return f"{wall * 1e3:,.1f}"
+
+
+def _cpu(times: Times | Stretch) -> str:
+    cpu = times.cpu if isinstance(times, Stretch) else times[1]
+    return f"CPU {cpu * 1e3:,.1f} ms"
 
 
 def bench(options: Options) -> list[bool]:
     n = options.size(fleet.SIZE)
-    header(NAME, f"large-fleet with {n:,} ships: checkpoint pause and resume time")
-    pauses: list[tuple[float, float]] = []
-    resumes: list[tuple[float, float]] = []
-    size = 0
-    encoding = 0.0
-    for _ in range(options.repeat):
-        gc.collect()
-        taken, checkpoints = checkpointed(n)
-        pauses += checkpoints.pauses
-        started = time.perf_counter()
-        payload = encode(taken[-1])
-        encoding = time.perf_counter() - started
-        size = len(payload)
-        resumes.append(resumed(n, payload))
-    pause = min(pauses)
-    resume = min(resumes)
-    show("pause", f"{pause[0] * 1e3:,.1f}", "ms", f"CPU {pause[1] * 1e3:,.1f} ms, worst "
-         f"{max(p[0] for p in pauses) * 1e3:,.1f} ms of {len(pauses)}")  # fmt: skip
-    show("checkpoint", f"{size / 2**20:,.1f}", "MiB", f"encoded in {encoding * 1e3:,.0f} ms "
-         "(the writer thread's work)")  # fmt: skip
-    show("resume", f"{resume[0] * 1e3:,.1f}", "ms", f"CPU {resume[1] * 1e3:,.1f} ms")
+    header(NAME, f"large-fleet with {n:,} ships: checkpoint stall and resume time")
+    runs: list[Checkpointed] = []
+    resumes: list[Resumed] = []
+    with tempfile.TemporaryDirectory() as folder:
+        for attempt in range(options.repeat):
+            gc.collect()
+            path = os.path.join(folder, f"run{attempt}.db")
+            runs.append(checkpointed(n, path))
+            gc.collect()
+            resumes.append(resumed(n, path))
+    stalls = [stall for run in runs for stall in run.stalls]
+    stall = min(stalls, key=lambda s: s.wall)
+    worst = max(stalls, key=lambda s: s.wall)
+    captures = [capture for run in runs for capture in run.captures]
+    capture = min(captures)
+    elsewhere = min((run.elsewhere for run in runs), key=lambda s: s.wall)
+    resume = min(resumes, key=lambda r: r.total[0])
+    show("stall", _ms(stall), "ms", f"{_cpu(stall)}; worst {_ms(worst)} ms ({_cpu(worst)}) "
+         f"of {len(stalls)}")  # fmt: skip
+    show("  away from them", _ms(elsewhere), "ms", f"{_cpu(elsewhere)} (the run's own longest)")
+    show("capture", _ms(capture), "ms", f"{_cpu(capture)}; worst {max(captures)[0] * 1e3:,.1f} ms")
+    encoding = min(e for run in runs for e in run.encodings)
+    show("checkpoint", f"{runs[-1].size / 2**20:,.1f}", "MiB", f"encoded in "
+         f"{encoding * 1e3:,.0f} ms (writer thread)")  # fmt: skip
+    show("resume", _ms(resume.total), "ms", _cpu(resume.total))
+    show("  read", _ms(resume.read), "ms", _cpu(resume.read))
+    show("  decode", _ms(resume.decode), "ms", _cpu(resume.decode))
+    show("  rebuild", _ms(resume.rebuild), "ms", _cpu(resume.rebuild))
+    show("    of it spawning", _ms(resume.spawn), "ms", f"{_cpu(resume.spawn)} "
+         f"({resume.spawn[0] / n * 1e6:,.1f} µs per actor)")  # fmt: skip
     return [
-        target("pause (ms)", pause[0] * 1e3, 250.0, at_most=True, fmt=".1f"),
-        target("resume (ms)", resume[0] * 1e3, 1000.0, at_most=True, fmt=".1f"),
+        target("stall (ms)", stall.wall * 1e3, 250.0, at_most=True, fmt=".1f"),
+        target("resume (ms)", resume.total[0] * 1e3, 1000.0, at_most=True, fmt=".1f"),
     ]

@@ -28,6 +28,7 @@ import attrs
 import trio
 
 from spaceactors.checks import describe
+from spaceactors.counters import peek
 from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.errors import ActorUnavailable, MailboxFull
 from spaceactors.ref import ActorRef
@@ -155,8 +156,7 @@ class DeliverySchedule:
     @property
     def next_sequence(self) -> int:
         """The sequence number the next entry gets (reading it takes none)."""
-        value = next(self._sequence)
-        self._sequence = itertools.count(value)
+        value, self._sequence = peek(self._sequence)
         return value
 
     def restore(self, items: list[tuple[float, int, Scheduled]], next_sequence: int) -> None:

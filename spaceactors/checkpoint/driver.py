@@ -16,6 +16,7 @@ from typing import Any
 
 import trio
 
+from spaceactors.checkpoint.collector import collector_paused
 from spaceactors.checkpoint.quiescence import Quiescence
 from spaceactors.checks import seconds
 
@@ -70,7 +71,8 @@ class Checkpointer:
                 return False
             try:
                 wall, cpu = time.perf_counter(), time.process_time()
-                taken = capture()
+                with collector_paused():
+                    taken = capture()
                 if taken is None:  # no moment for one: the next quiescent point is tried
                     return False
                 self.pauses.append((time.perf_counter() - wall, time.process_time() - cpu))

@@ -54,13 +54,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from spaceactors.cell import ActorCell
+from spaceactors.checkpoint.context import damaged, walk
 from spaceactors.checkpoint.reliable_restore import Restorer
 from spaceactors.errors import CheckpointError
 from spaceactors.receiver import Reliably, Stream
 from spaceactors.retries import RetryOptions
 
 if TYPE_CHECKING:
-    from spaceactors.checkpoint.engine import Restoring, Saving
+    from spaceactors.checkpoint.context import Restoring, Saving
     from spaceactors.system import ActorSystem
 
 FORMAT = 1
@@ -105,10 +106,8 @@ def busy(system: ActorSystem) -> str | None:
 
 def _cells(system: ActorSystem) -> list[ActorCell]:
     """Every actor cell that may hold reliable state: the tree's, and those streams name."""
-    from spaceactors.checkpoint.engine import _walk  # (engine imports this module)
-
     found: dict[int, ActorCell] = {}
-    for _, child in _walk(system.user):
+    for _, child in walk(system.user):
         if isinstance(child.runtime, ActorCell):
             found[child.runtime.ref.id] = child.runtime
     for envelope in system.reliable.state.pending.values():
@@ -369,7 +368,5 @@ def restore(system: ActorSystem, doc: Mapping[str, Any], restoring: Restoring) -
             f"the checkpoint's reliable-delivery state is format {found!r}, this spaceactors "
             f"reads format {FORMAT}"
         )
-    from spaceactors.checkpoint.engine import _damaged  # (engine imports this module)
-
-    with _damaged("reliable-delivery state"):
+    with damaged("reliable-delivery state"):
         Restorer(system, doc, restoring).run()

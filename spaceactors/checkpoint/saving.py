@@ -25,7 +25,7 @@ import collections
 import enum
 import keyword
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Final
 
 import attrs
@@ -52,13 +52,39 @@ class Refused(Exception):
         return "".join(reversed(self.path)).removeprefix(".")
 
 
+class SharedNames(Mapping[str, object]):
+    """Shared objects by name, fixed once made, with their names by object id worked out once
+    (a checkpoint makes a `Saver` per actor and per value: tens of thousands of them)."""
+
+    __slots__ = ("_by_name", "by_id")
+
+    def __init__(self, shared: Mapping[str, object]) -> None:
+        self._by_name = dict(shared)
+        self.by_id: dict[int, int | str] = dict(
+            zip(map(id, self._by_name.values()), self._by_name, strict=True)
+        )
+
+    def __getitem__(self, name: str) -> object:
+        return self._by_name[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+
 class Saver:
     """Saves values into plain data; one per saved document, so aliasing holds within it."""
 
     __slots__ = ("memo", "n")
 
     def __init__(self, shared: Mapping[str, object]) -> None:
-        self.memo: dict[int, int | str] = dict(zip(map(id, shared.values()), shared, strict=True))
+        self.memo: dict[int, int | str] = (
+            dict(shared.by_id)
+            if type(shared) is SharedNames
+            else dict(zip(map(id, shared.values()), shared, strict=True))
+        )
         self.n = 0
 
     def save(self, value: object) -> object:

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgpack
 
+from spaceactors.checkpoint.collector import collector_paused
 from spaceactors.checkpoint.store import StateFile
 from spaceactors.errors import StateFileError
 
@@ -35,7 +36,8 @@ def decode(payload: bytes, where: str) -> dict[str, Any]:
         StateFileError: `payload` is not one (`where` names it in the message).
     """
     try:
-        doc = msgpack.unpackb(payload, raw=False, strict_map_key=True, use_list=True)
+        with collector_paused():
+            doc = msgpack.unpackb(payload, raw=False, strict_map_key=True, use_list=True)
     except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as exc:
         raise StateFileError(f"{where}: not a checkpoint this spaceactors reads ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("time"), float):

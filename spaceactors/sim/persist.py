@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
+from spaceactors.counters import peek
 from spaceactors.errors import CheckpointError
 
 if TYPE_CHECKING:
-    from spaceactors.checkpoint.engine import Restoring, Saving, Values
+    from spaceactors.checkpoint.context import Restoring, Saving, Values
     from spaceactors.sim.world import World
     from spaceactors.system import ActorSystem
 
@@ -91,8 +92,8 @@ def save_world(world: World, saving: Saving) -> dict[str, Any]:
 
 
 def _peek(world: World, name: str) -> int:
-    value: int = next(getattr(world, name))
-    setattr(world, name, itertools.count(value))
+    value, counter = peek(getattr(world, name))
+    setattr(world, name, counter)
     return value
 
 
@@ -239,12 +240,14 @@ async def resume(
         CheckpointError: `doc` cannot be rebuilt here (the message says why).
     """
     from spaceactors.checkpoint import engine, quiescence
+    from spaceactors.checkpoint.collector import collector_paused
 
     restoring = engine.Restoring(values, {}, services={"world": world.service()})
-    engine.rebuild(system, doc["engine"], restoring)
-    pending = restore_world(world, doc["world"], restoring)
-    await declare(world, build, pending)
-    await engine.start(system, doc["engine"], restoring)
+    with collector_paused():  # (the rebuild makes the whole world and frees nothing)
+        engine.rebuild(system, doc["engine"], restoring)
+        pending = restore_world(world, doc["world"], restoring)
+        await declare(world, build, pending)
+        await engine.start(system, doc["engine"], restoring)
     runner.restore(doc["runner"])
     trace, saved = system.trace, doc.get("trace")
     if (trace is None) != (saved is None):

@@ -229,12 +229,11 @@ class World:
         """
         from spaceactors.sim.ship import Ship
 
+        if self.declaring:  # (a resumed run's build, checked when it first ran: same code)
+            return self._declared(name, self.ships)
         numbers = {"capacity": capacity, "fuel": fuel, "max_speed": max_speed}
         numbers |= {"max_accel": max_accel, "credits": credits}
         arguments.ship(name, position, route, cargo, numbers, stay, sector)
-
-        if self.declaring:
-            return self._declared(name, self.ships)
         if name in self.stations or name in self.ships:
             raise ScenarioError(f"the name {name!r} is taken")
         unknown = [station for station in route if station not in self.stations]
