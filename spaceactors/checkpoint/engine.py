@@ -38,6 +38,7 @@ from spaceactors.delivery import DeliverySchedule, Scheduled, Tick
 from spaceactors.errors import CheckpointError
 from spaceactors.lifecycle import Tally
 from spaceactors.ref import ActorRef
+from spaceactors.router import Router
 from spaceactors.service import ServiceCell
 from spaceactors.specs import ChildSpec, ServiceSpec, SupervisorSpec
 from spaceactors.supervisor import Supervisor
@@ -305,7 +306,8 @@ def _called_off(schedule: DeliverySchedule) -> list[list[float | int]]:
 
 def _save_entry(item: tuple[float, int, Scheduled], saving: Saving) -> dict[str, Any]:
     deadline, sequence, entry = item
-    if entry.ref is None or entry.report is not None or entry.on_due is not None:
+    counted = getattr(entry.report, "__func__", None) is Router._count_scheduled  # send_later
+    if entry.ref is None or (entry.report is not None and not counted) or entry.on_due is not None:
         raise CheckpointError(
             "cannot checkpoint a scheduled call of the engine's own (a reliable retry or a "
             "fault window): not supported yet"
@@ -325,6 +327,7 @@ def _save_entry(item: tuple[float, int, Scheduled], saving: Saving) -> dict[str,
         "interval": entry.interval,
         "timer": timer,
         "fired": entry.fired,
+        "counted": counted,
         "message": saving.value(message, where),
     }
 
@@ -545,7 +548,8 @@ def _restore_schedule(system: ActorSystem, doc: Mapping[str, Any], restoring: Re
         ref = refs(int(data["actor"]))
         message = values.restore_value(data["message"], shared=shared, refs=refs)
         interval = None if data["interval"] is None else float(data["interval"])
-        entry = Scheduled(float(data["deadline"]), ref, message, interval)
+        report = system.router._count_scheduled if data.get("counted") else None
+        entry = Scheduled(float(data["deadline"]), ref, message, interval, report)
         entry.fired = bool(data["fired"])
         if data["timer"]:
             cell = cells[ref.id]
