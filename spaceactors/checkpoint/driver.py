@@ -54,6 +54,9 @@ class Checkpointer:
         what `sink` raised); `on_error` was told."""
         self.on_error: Callable[[Exception], None] | None = None
         """Called (in the run loop) when a checkpoint fails: no more are taken."""
+        self.origin: float | None = None
+        """When the run started, on its clock: a resumed run takes its checkpoints at the
+        same multiples of `every` from there as the run it continues (None: from `attach`)."""
         self.final_at: float | None = None
         """Also take one at the last moment for one before this time of the run's clock
         (the run's end: a checkpoint to extend the run from), if none was taken there."""
@@ -65,7 +68,12 @@ class Checkpointer:
         """Start taking checkpoints of the current run (from inside it), the first `every`
         seconds from now."""
         self.detach()
-        self._due = trio.current_time() + (0.0 if self.at_once else self.every)
+        now = trio.current_time()
+        self._due = now + (0.0 if self.at_once else self.every)
+        if not self.at_once and self.origin is not None:  # (resumed: the run's own cadence)
+            self._due = self.origin + self.every * (
+                math.floor((now - self.origin) / self.every) + 1
+            )
         self._last = -math.inf if self.at_once else trio.current_time()
         watch = self._watch = Quiescence()
 

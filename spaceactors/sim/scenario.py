@@ -342,6 +342,7 @@ async def run_scenario(
         if checkpoints is not None:
             checkpoints.on_error = lambda _: halt.set()  # the run stops, and says why
             checkpoints.final_at = end  # the last moment before the end: one to extend
+            checkpoints.origin = world.started
             checkpoints.attach(lambda: persist.capture(system, world, runner, _values()))
         while trio.current_time() < end and not halt.is_set():
             with trio.move_on_at(runner.report_at):
