@@ -10,6 +10,7 @@ Leaving ``async with open_system()`` stops everything in reverse start order; no
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -24,7 +25,7 @@ import trio
 
 from spaceactors.checks import integer, short_repr
 from spaceactors.deadletters import DEFAULT_KEEP, DeadLetters
-from spaceactors.errors import InvalidSpec
+from spaceactors.errors import CheckpointError, InvalidSpec
 from spaceactors.faultplan import FaultPlan
 from spaceactors.faults import FaultInjector
 from spaceactors.lifecycle import Lifecycle
@@ -306,7 +307,7 @@ async def open_system(
     address = _observe_address(observe, observe_token)  # checked before anything starts
     resume = _resume(resume_from)
     if resume is not None:
-        seed = _resumed_seed(resume, seed)
+        seed = resume.system_seed(seed)
     if seed is None:
         seed = current_seed() or 0
     owned_trace = trace is True or isinstance(trace, str | os.PathLike)
@@ -340,7 +341,7 @@ async def open_system(
     )
     if observer is not None:
         observer.attach(system)
-    check = None
+    check: Callable[[], None] | None = None
     try:
         async with _running(system) as running:
             if resume is not None:
@@ -349,6 +350,12 @@ async def open_system(
                 check = await program.restore(running, resume)
                 running.resumed = True
             yield running
+    except BaseException:
+        if check is not None:
+            with contextlib.suppress(CheckpointError):  # (disarmed: the block's error wins)
+                check()
+        raise
+    else:
         if check is not None:
             check()  # the resumed run rebuilt the checkpoint's tasks: it continued exactly
     finally:
@@ -379,17 +386,6 @@ def _resume(path: object) -> Resume | None:
     resume = program.load(path)
     program.at_its_time(resume)
     return resume
-
-
-def _resumed_seed(resume: Resume, seed: int | None) -> int:
-    if seed is not None and seed != resume.seed:
-        from spaceactors.errors import CheckpointError
-
-        raise CheckpointError(
-            f"{resume.path}: its system was opened with seed {resume.seed}, not {seed}: "
-            "resume it with the same seed (or none)"
-        )
-    return resume.seed
 
 
 def _observe_address(observe: object, token: object) -> str | None:

@@ -61,6 +61,19 @@ class Resume:
         """The checkpointed system's seed."""
         return int(self.doc["seed"])
 
+    def system_seed(self, seed: int | None) -> int:
+        """The seed of the resumed system: the checkpoint's (`seed`, if given, must be it).
+
+        Raises:
+            CheckpointError: `seed` is another one.
+        """
+        if seed is not None and seed != self.seed:
+            raise CheckpointError(
+                f"{self.path}: its system was opened with seed {self.seed}, not {seed}: "
+                "resume it with the same seed (or none)"
+            )
+        return self.seed
+
     @property
     def run_seed(self) -> int | None:
         """The seed of the `spaceactors.run` the checkpoint was taken in (None: outside one)."""
@@ -277,6 +290,6 @@ async def restore(system: ActorSystem, resume: Resume) -> Callable[[], None]:
         except ValueError as exc:
             raise CheckpointError(f"{resume.path}: the checkpoint's trace: {exc}") from None
     try:
-        return quiescence.take_over(doc["tasks"], doc["scheduler"])
+        return quiescence.take_over(doc["tasks"], doc["scheduler"], must_reach=False)
     except (KeyError, TypeError) as exc:
         raise CheckpointError(f"{resume.path}: the checkpoint is damaged ({exc!r})") from None
