@@ -7,10 +7,17 @@ import io
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pytest
+import trio
+import trio.testing
 
+import spaceactors as sa
+from spaceactors import sim
 from spaceactors.checkpoint import StateFile
+from spaceactors.checkpoint.driver import Checkpointer
 from spaceactors.cli.command import main
 
 RUN = ("run", "asteroid-convoy", "--progress", "never", "--checkpoint-every", "150")
@@ -106,3 +113,32 @@ def test_a_duration_at_or_below_where_the_run_stands_is_refused(
         f"spaceactors: error: --duration {duration}: the run in {tmp_path / 'copy.db'} stands "
         "at 599 s already (checkpoint 5): give a longer duration to extend it"
     ]
+
+
+@pytest.mark.parametrize("name", ["asteroid-convoy", "trade-route"])
+def test_an_extension_is_the_longer_run_when_its_reports_come_alike(name: str) -> None:
+    """Extended from 700 s to 1,400 s, a run is the 1,400 s run made from the start when the
+    runner's progress reports are spaced alike (7 s): the world carries on exactly. (The
+    command spaces them by the duration, a hundred per run: docs/long-runs.md.)"""
+    chosen = sim.load(name)
+
+    async def run(
+        duration: float, updates: int, saved: list[dict[str, Any]], doc: Any = None
+    ) -> sim.Summary:
+        checkpoints = Checkpointer(150.0, saved.append)
+        return await sim.run_scenario(
+            chosen, duration=duration, updates=updates, trace=sa.Trace(keep=0),
+            checkpoints=checkpoints, resume_from=doc,
+        )  # fmt: skip
+
+    longer = sa.run(run, 1400.0, 200, [])
+    saved: list[dict[str, Any]] = []
+    sa.run(run, 700.0, 100, saved)
+    last = saved[-1]
+    assert last["time"] == 699.0  # the checkpoint at the run's end
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    clock.jump(last["time"])
+    extended = sa.run(run, 1400.0, 200, [], last, clock=clock)
+    assert extended.trace_hash == longer.trace_hash
+    assert extended.expectations == longer.expectations
+    assert attrs.evolve(extended, wall_seconds=0) == attrs.evolve(longer, wall_seconds=0)
