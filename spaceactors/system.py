@@ -10,6 +10,7 @@ Leaving ``async with open_system()`` stops everything in reverse start order; no
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -18,13 +19,13 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from spaceactors.checks import integer, short_repr
 from spaceactors.deadletters import DEFAULT_KEEP, DeadLetters
-from spaceactors.errors import InvalidSpec
+from spaceactors.errors import CheckpointError, InvalidSpec
 from spaceactors.faultplan import FaultPlan
 from spaceactors.faults import FaultInjector
 from spaceactors.lifecycle import Lifecycle
@@ -46,6 +47,10 @@ from spaceactors.supervisor import Supervisor
 from spaceactors.tap import Tap
 from spaceactors.trace import Trace, TraceLevel, sink_for
 from spaceactors.virtual import current_seed
+
+if TYPE_CHECKING:
+    from spaceactors.checkpoint.program import Resume
+    from spaceactors.checkpoint.records import Checkpoint
 
 Target = ActorRef | int | str
 """Anything that names an actor: its ref, its numeric id or its registered name."""
@@ -120,6 +125,9 @@ class ActorSystem:
         self.user: Supervisor = self.root.child("user")
         self.gave_up: BaseException | None = None
         self._auto_names = itertools.count(1)
+        self.resumed = False
+        """True when the system was opened from a checkpoint (``open_system(resume_from=)``):
+        it holds the checkpoint's actors already, so the block must not spawn them again."""
         if self.tap is not None:
             self.tap.install(self, self.router.state.schedule)
 
@@ -177,6 +185,29 @@ class ActorSystem:
         supervisor: Supervisor = await self.user.start_child(spec)
         return supervisor
 
+    async def checkpoint(self, path: str | os.PathLike[str]) -> Checkpoint:
+        """Save the system to the state file `path` at the next moment for a checkpoint, and
+        return what was written (its ``number`` and ``sim_time``, virtual seconds).
+
+        The checkpoint is taken at the first quiescent point of the run (every task blocked,
+        the clock about to jump) where every actor is idle at its mailbox; taking it runs no
+        task and draws no random number. It holds the supervision tree, each actor's state and
+        mailbox, timers, scheduled deliveries, topics, reliable delivery, the trace's position
+        and hash, and the scheduler's state; `open_system` (``resume_from=path``) carries on
+        from it. `path` is created if missing (the `spaceactors.checkpoint.StateFile` format
+        of ``spaceactors run --state``); it keeps the last 3 checkpoints. Call it from your own
+        code, not from an actor's handler (that actor would never be idle). Virtual time only.
+
+        Raises:
+            CheckpointError: the run is on a wall clock, the system uses what checkpoints do
+                not hold yet (a fault plan, rate-limited senders), or an actor's state cannot
+                be saved (the message names the actor and field).
+            StateFileError: `path` cannot be written, or is another run's state file.
+        """
+        from spaceactors.checkpoint import program
+
+        return await program.checkpoint(self, path)
+
     def lookup(self, target: Target) -> ActorRef:
         """The live actor with this ref, id or name.
 
@@ -215,6 +246,7 @@ async def open_system(
     faults: FaultPlan | None = None,
     observe: str | bool | None = None,
     observe_token: str | None = None,
+    resume_from: str | os.PathLike[str] | None = None,
 ) -> AsyncIterator[ActorSystem]:
     """Run an actor system for the duration of the ``async with`` block.
 
@@ -244,6 +276,13 @@ async def open_system(
         observe_token: the token ``/control`` and ``/events`` require (``Authorization:
             Bearer TOKEN``); default: the environment variable ``SPACEACTORS_OBSERVE_TOKEN``.
             A server bound to an address other than loopback refuses to start without one.
+        resume_from: a state file `ActorSystem.checkpoint` wrote: the system opens with what
+            its last checkpoint holds (the tree, actors' state and mailboxes, timers,
+            scheduled deliveries, topics, reliable delivery, the trace's position and hash)
+            and ``system.resumed`` is True. The block runs from its top: spawn only
+            ``if not system.resumed``. Virtual time: a clock behind the checkpoint's time
+            jumps to it. `seed` defaults to the checkpoint's (another one is refused). Inside
+            ``spaceactors.run(main, resume_from=path)`` the first system opened resumes too.
 
     On leaving the block, every actor and supervisor is stopped in reverse start order, each
     within its shutdown policy. An exception from the block propagates unchanged after that.
@@ -255,12 +294,20 @@ async def open_system(
         OSError: the observation server cannot bind its address.
         SupervisorGaveUp: the root supervisor itself gave up (the block is cancelled first).
         ValueError: `trace` is a path whose suffix is not a trace format.
+        StateFileError: `resume_from` is missing, damaged, without a checkpoint, or written
+            by another program, another version of its code, or ``spaceactors run``.
+        CheckpointError: `resume_from` cannot be rebuilt here: a wall clock, a clock past the
+            checkpoint, another seed, a trace where it had none (or none where it had one),
+            or tasks of the block that differ from the checkpointed run's (raised on leaving).
         OSError: the trace file cannot be created, or could not be written during the run
             (a full disk: raised on leaving the block; the file keeps the events before).
     """
     _check_options(seed, dead_letter_keep, max_restarts, within, trace, faults)
     level = _trace_level(trace, trace_level)
     address = _observe_address(observe, observe_token)  # checked before anything starts
+    resume = _resume(resume_from)
+    if resume is not None:
+        seed = resume.system_seed(seed)
     if seed is None:
         seed = current_seed() or 0
     owned_trace = trace is True or isinstance(trace, str | os.PathLike)
@@ -294,9 +341,23 @@ async def open_system(
     )
     if observer is not None:
         observer.attach(system)
+    check: Callable[[], None] | None = None
     try:
         async with _running(system) as running:
+            if resume is not None:
+                from spaceactors.checkpoint import program
+
+                check = await program.restore(running, resume)
+                running.resumed = True
             yield running
+    except BaseException:
+        if check is not None:
+            with contextlib.suppress(CheckpointError):  # (disarmed: the block's error wins)
+                check()
+        raise
+    else:
+        if check is not None:
+            check()  # the resumed run rebuilt the checkpoint's tasks: it continued exactly
     finally:
         system.reliable.close()  # a delivered() waiting elsewhere must not wait forever
         system.router.close()  # what was still scheduled is a dead letter, not silently lost
@@ -309,6 +370,22 @@ async def open_system(
             recorder.closed(trace)
         if observer is not None:
             observer.close()  # its socket (the service, restarted or not, has stopped)
+
+
+def _resume(path: object) -> Resume | None:
+    """The checkpoint `open_system` resumes from: `path`'s, else the one
+    ``spaceactors.run(main, resume_from=...)`` holds for the first system opened inside."""
+    from spaceactors.virtual import take_resume
+
+    if path is None:
+        return take_resume()
+    from spaceactors.checkpoint import program
+
+    if not isinstance(path, str | os.PathLike):
+        raise InvalidSpec(f"resume_from must be a state file path, got {short_repr(path)}")
+    resume = program.load(path)
+    program.at_its_time(resume)
+    return resume
 
 
 def _observe_address(observe: object, token: object) -> str | None:

@@ -25,18 +25,34 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 import trio.testing
 from trio._core import _run as trio_run_internals
+
+if TYPE_CHECKING:
+    from spaceactors.checkpoint.program import Resume
 
 T = TypeVar("T")
 
 _RUN_SEED: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "spaceactors_run_seed", default=None
 )
+
+
+_RESUME: contextvars.ContextVar[list[Resume] | None] = contextvars.ContextVar(
+    "spaceactors_run_resume", default=None
+)
+
+
+def take_resume() -> Resume | None:
+    """The checkpoint ``run(main, resume_from=...)`` resumes, for the first system opened in
+    it (None: none, or taken already)."""
+    held = _RESUME.get()
+    return held.pop() if held else None
 
 
 def current_seed() -> int | None:
@@ -76,24 +92,59 @@ def seeded_scheduler(seed: int) -> Iterator[None]:
 def run(
     main: Callable[..., Awaitable[T]],
     *args: Any,
-    seed: int = 0,
+    seed: int | None = None,
     virtual: bool = True,
     clock: trio.abc.Clock | None = None,
+    resume_from: str | os.PathLike[str] | None = None,
 ) -> T:
     """Run `main(*args)` like `trio.run`, repeatably: virtual time and a seeded scheduler.
 
     Args:
         seed: seeds Trio's task order and becomes the default seed of every `open_system`
-            inside.
+            inside (default 0; resuming, the checkpointed run's).
         virtual: run on ``MockClock(autojump_threshold=0)``; False runs on the wall clock
             (the task order is still seeded, time is not).
         clock: a clock of your own (overrides `virtual`).
+        resume_from: a state file `ActorSystem.checkpoint` wrote: the run starts at its last
+            checkpoint's time with its seed, and the first system `main` opens resumes from
+            it (as ``open_system(resume_from=...)``; ``system.resumed`` is True). `main` runs
+            from its top. Virtual time only.
+
+    Raises:
+        StateFileError: `resume_from` is missing, damaged or another program's (one line).
+        CheckpointError: `resume_from` with a wall clock or a clock of your own, or another
+            `seed` than the checkpointed run's.
     """
+    held: list[Resume] = []
+    if resume_from is not None:
+        from spaceactors.checkpoint import program
+        from spaceactors.errors import CheckpointError
+
+        resume = program.load(resume_from)
+        if clock is not None or not virtual:
+            raise CheckpointError(
+                "run(resume_from=...) runs on virtual time from the checkpoint's instant: "
+                "give it no clock of your own"
+            )
+        saved = resume.run_seed if resume.run_seed is not None else resume.seed
+        if seed is not None and seed != saved:
+            raise CheckpointError(
+                f"{resume.path}: its run had seed {saved}, not {seed}: resume it with the "
+                "same seed (or none)"
+            )
+        seed = saved
+        clock = trio.testing.MockClock(autojump_threshold=0)
+        clock.jump(resume.time)
+        held.append(resume)
+    if seed is None:
+        seed = 0
     if clock is None and virtual:
         clock = trio.testing.MockClock(autojump_threshold=0)
     token = _RUN_SEED.set(seed)
+    resuming = _RESUME.set(held)
     try:
         with seeded_scheduler(seed):
             return trio.run(main, *args, clock=clock)
     finally:
+        _RESUME.reset(resuming)
         _RUN_SEED.reset(token)

@@ -16,6 +16,7 @@ from spaceactors.children import Child
 from spaceactors.counters import peek
 from spaceactors.delivery import DeliverySchedule, Scheduled, Tick
 from spaceactors.errors import CheckpointError
+from spaceactors.router import Router
 from spaceactors.service import ServiceCell
 from spaceactors.specs import ChildSpec, ServiceSpec
 from spaceactors.supervisor import Supervisor
@@ -168,7 +169,8 @@ def _called_off(schedule: DeliverySchedule) -> list[list[float | int]]:
 
 def _save_entry(item: tuple[float, int, Scheduled], saving: Saving) -> dict[str, Any]:
     deadline, sequence, entry = item
-    if entry.ref is None or entry.report is not None or entry.on_due is not None:
+    counted = getattr(entry.report, "__func__", None) is Router._count_scheduled  # send_later
+    if entry.ref is None or (entry.report is not None and not counted) or entry.on_due is not None:
         raise CheckpointError(
             "cannot checkpoint a scheduled call of the engine's own (a reliable retry or a "
             "fault window): not supported yet"
@@ -188,6 +190,7 @@ def _save_entry(item: tuple[float, int, Scheduled], saving: Saving) -> dict[str,
         "interval": entry.interval,
         "timer": timer,
         "fired": entry.fired,
+        "counted": counted,
         "message": saving.value(message, where),
     }
 

@@ -55,19 +55,32 @@ class Checkpointer:
         what `sink` raised); `on_error` was told."""
         self.on_error: Callable[[Exception], None] | None = None
         """Called (in the run loop) when a checkpoint fails: no more are taken."""
+        self.origin: float | None = None
+        """When the run started, on its clock: a resumed run takes its checkpoints at the
+        same multiples of `every` from there as the run it continues (None: from `attach`)."""
+        self.final_at: float | None = None
+        """Also take one at the last moment for one before this time of the run's clock
+        (the run's end: a checkpoint to extend the run from), if none was taken there."""
         self._watch: Quiescence | None = None
         self._due = math.inf
+        self._last = -math.inf
 
     def attach(self, capture: Capture) -> None:
         """Start taking checkpoints of the current run (from inside it), the first `every`
         seconds from now."""
         self.detach()
-        self._due = trio.current_time() + (0.0 if self.at_once else self.every)
+        now = trio.current_time()
+        self._due = now + (0.0 if self.at_once else self.every)
+        if not self.at_once and self.origin is not None:  # (resumed: the run's own cadence)
+            self._due = self.origin + self.every * (
+                math.floor((now - self.origin) / self.every) + 1
+            )
+        self._last = -math.inf if self.at_once else trio.current_time()
         watch = self._watch = Quiescence()
 
         def waiter() -> bool:
             now = trio.current_time()
-            if now < self._due:
+            if now < self._due and not self._final(now):
                 return False
             try:
                 wall, cpu = time.perf_counter(), time.process_time()
@@ -83,12 +96,21 @@ class Checkpointer:
                     self.on_error(exc)
                 return True
             self.taken += 1
+            self._last = now
             while self._due <= now:
                 self._due += self.every
             return False
 
         watch.wait(waiter)
         trio.lowlevel.add_instrument(watch)
+
+    def _final(self, now: float) -> bool:
+        """True at a quiescent point after which the clock jumps to `final_at` or beyond
+        (the last moment before it), if no checkpoint was taken at this instant yet."""
+        if self.final_at is None or now <= self._last:
+            return False
+        wait = trio.lowlevel.current_statistics().seconds_to_next_deadline
+        return now < self.final_at and self.final_at - now <= wait
 
     def detach(self) -> None:
         """Stop taking checkpoints."""

@@ -19,6 +19,7 @@ deterministic-scheduling hook also relies on; they fail loudly if a Trio release
 from __future__ import annotations
 
 import collections
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -149,12 +150,16 @@ def _generator() -> Any:
     return generator
 
 
-def take_over(tasks: Sequence[Sequence[Any]], scheduler: Sequence[Any]) -> Callable[[], None]:
+def take_over(
+    tasks: Sequence[Sequence[Any]], scheduler: Sequence[Any], *, must_reach: bool = True
+) -> Callable[[], None]:
     """Arm a resumed run to take over the task order and scheduler state a checkpoint holds,
     at its next quiescent point (once it has rebuilt its tasks and they all wait).
 
-    Returns a check to call when the run is over: it raises `CheckpointError` if the rebuilt
-    run's tasks did not match the checkpoint's (then the run cannot have continued exactly).
+    Returns a check to call when the run is over: it disarms the take-over if it has not
+    happened, and raises `CheckpointError` if the rebuilt run's tasks did not match the
+    checkpoint's (then the run cannot have continued exactly), or, with `must_reach`, if the
+    run never reached a quiescent point.
     """
     watch = Quiescence()
     found: list[tuple[list[TaskKey], list[TaskKey]]] = []
@@ -169,7 +174,11 @@ def take_over(tasks: Sequence[Sequence[Any]], scheduler: Sequence[Any]) -> Calla
     trio.lowlevel.add_instrument(watch)
 
     def check() -> None:
+        with contextlib.suppress(KeyError):  # (removed already)
+            trio.lowlevel.remove_instrument(watch)
         if not found:
+            if not must_reach:
+                return
             raise CheckpointError("the resumed run ended before it reached a quiescent point")
         missing, extra = found[0]
         if missing or extra:

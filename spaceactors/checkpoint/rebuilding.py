@@ -221,7 +221,8 @@ def _restore_schedule(system: ActorSystem, doc: Mapping[str, Any], restoring: Re
         ref = refs(int(data["actor"]))
         message = values.restore_value(data["message"], shared=shared, refs=refs)
         interval = None if data["interval"] is None else float(data["interval"])
-        entry = Scheduled(float(data["deadline"]), ref, message, interval)
+        report = system.router._count_scheduled if data.get("counted") else None
+        entry = Scheduled(float(data["deadline"]), ref, message, interval, report)
         entry.fired = bool(data["fired"])
         if data["timer"]:
             cell = cells[ref.id]

@@ -305,7 +305,7 @@ def _serve(
     if args.command == "resume":
         signals.phase = f"reading {args.state}"
         try:
-            run, kept = for_resume(args.state)
+            run, kept = for_resume(args.state, args.duration)
         except StateProblem as exc:
             raise BadInput(str(exc)) from None
         return run_command(resumed_args(args, run), out, err, signals, lines, resume=kept)

@@ -151,12 +151,15 @@ def for_run(args: argparse.Namespace, chosen: sim.Scenario, length: float) -> St
         raise StateProblem(str(exc)) from None
 
 
-def for_resume(path: str) -> tuple[dict[str, Any], StateRun]:
+def for_resume(path: str, duration: float | None = None) -> tuple[dict[str, Any], StateRun]:
     """The run a state file holds (``run``'s options, as it was started) and its last
-    checkpoint to resume from.
+    checkpoint to resume from. The run lasts `duration` seconds in all (from its start;
+    None: as the checkpoint has it, which is as the run was started unless a resume
+    extended it).
 
     Raises:
-        StateProblem: the file or its checkpoint is refused, or the scenario's code changed.
+        StateProblem: the file or its checkpoint is refused, the scenario's code changed, or
+            `duration` does not lie beyond where the run stands.
     """
     from spaceactors.checkpoint.writer import decode
 
@@ -169,8 +172,8 @@ def for_resume(path: str) -> tuple[dict[str, Any], StateRun]:
                 f"{path}: no checkpoint yet (the run stopped before its first): run it again"
             )
         info = meta.info
-        source, duration, every = info["source"], info["duration"], info["every"]
-        if not (isinstance(source, str) and isinstance(duration, float | int)):
+        source, every = info["source"], info["every"]
+        if not isinstance(source, str):
             raise StateProblem(f"{path}: its run's options are damaged")
         chosen = sim.load(source)
         state_code = fingerprint(chosen)
@@ -181,11 +184,20 @@ def for_resume(path: str) -> tuple[dict[str, Any], StateRun]:
                 "the same code"
             )
         doc = decode(latest.payload, f"{path}: checkpoint {latest.number}")
+        started = float(doc["world"]["clock"]["started"])
+        stands = latest.sim_time - started
+        if duration is None:
+            duration = float(doc["runner"]["end"]) - started
+        elif duration <= stands:
+            raise StateProblem(
+                f"--duration {duration:g}: the run in {path} stands at {stands:g} s already "
+                f"(checkpoint {latest.number}): give a longer duration to extend it"
+            )
         run = {"scenario": source, "seed": meta.seed, "duration": float(duration)}
         return run, StateRun(path, float(every), resume_from=doc)
     except sa.StateFileError as exc:
         raise StateProblem(str(exc)) from None
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise StateProblem(f"{path}: its run's options are damaged ({exc!r})") from None
     except (sim.ScenarioNotFound, sim.ScenarioBroken) as exc:
         raise StateProblem(f"{path}: cannot load its scenario: {exc}") from None
@@ -197,6 +209,13 @@ def add_resume_command(commands: Any, display: Callable[[argparse.ArgumentParser
         "resume", help="carry on a run from the last checkpoint of its state file"
     )
     resume.add_argument("state", help="the state file a run --state FILE kept")
+    resume.add_argument(
+        "--duration",
+        type=SECONDS,
+        metavar="SECONDS",
+        help="run to this many simulated seconds in all, beyond where the run stands "
+        "(extends a finished run; default: as the run was started)",
+    )
     display(resume)
 
 

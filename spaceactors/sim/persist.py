@@ -173,6 +173,25 @@ async def declare(
     world._sequence = itertools.count(pending.sequence)
 
 
+def extend(world: World, length: float) -> None:
+    """Make a restored world's run last `length` seconds in all (from its start): the tick
+    service, started after this, ticks on to the new end (a finished world is one no more).
+
+    Raises:
+        CheckpointError: the run already stands at or beyond `length`.
+    """
+    stands = trio.current_time() - world.started
+    if length <= stands:
+        raise CheckpointError(
+            f"the run stands at {stands:g} s already: a duration of {length:g} s would end it "
+            "before where it is (give a longer one)"
+        )
+    if world.started + length != world.ends_at:
+        world.duration = length
+        world.ends_at = world.started + length
+        world.finished = trio.Event()  # (set again once the world makes its new last tick)
+
+
 @attrs.define
 class Runner:
     """What `run_scenario` itself carries from one moment of a run to the next."""
@@ -231,13 +250,19 @@ async def resume(
     doc: Mapping[str, Any],
     runner: Runner,
     values: Values,
+    length: float | None = None,
 ) -> Callable[[], None]:
     """Rebuild the run `doc` (from `capture`) holds into `system` and `world`, freshly made
     in a run whose clock stands at the checkpoint's time. Returns the check to call once the
     run is over: it raises `CheckpointError` if the rebuilt run's tasks did not match.
 
+    `length` (seconds of simulated time in all, from the run's start) moves the run's end:
+    a finished run is extended (the world ticks on from where it stopped), a run is ended
+    sooner; the build is declared with the world's duration at `length` (`extend`).
+
     Raises:
-        CheckpointError: `doc` cannot be rebuilt here (the message says why).
+        CheckpointError: `doc` cannot be rebuilt here (the message says why), or `length`
+            does not lie beyond the checkpoint's time.
     """
     from spaceactors.checkpoint import engine, quiescence
     from spaceactors.checkpoint.collector import collector_paused
@@ -246,9 +271,13 @@ async def resume(
     with collector_paused():  # (the rebuild makes the whole world and frees nothing)
         engine.rebuild(system, doc["engine"], restoring)
         pending = restore_world(world, doc["world"], restoring)
+        if length is not None:
+            extend(world, length)
         await declare(world, build, pending)
         await engine.start(system, doc["engine"], restoring)
     runner.restore(doc["runner"])
+    if length is not None:
+        runner.end = world.ends_at
     trace, saved = system.trace, doc.get("trace")
     if (trace is None) != (saved is None):
         raise CheckpointError(

@@ -283,9 +283,11 @@ async def run_scenario(
     counts so far. The run sets `stop` itself (and stops) when its trace fails to write.
     `observe` and `observe_token` serve the observation server while it runs (as
     `open_system`'s; the world's counters are on ``/metrics`` and ``/status``).
-    `checkpoints` takes checkpoints as the run goes (virtual time); `resume_from` is one of
-    them (from `spaceactors.checkpoint`): the run rebuilds it and carries on, in a run whose
-    clock stands at its time (docs/long-runs.md).
+    `checkpoints` takes checkpoints as the run goes (virtual time), and one more at the last
+    moment before the run's end; `resume_from` is one of them (from `spaceactors.checkpoint`):
+    the run rebuilds it and carries on, in a run whose clock stands at its time, to
+    `duration` seconds in all (extending a finished run, or ending one sooner; the
+    checkpoint's own end if None) (docs/long-runs.md).
 
     Raises:
         ScenarioError: `duration` is not finite and positive, or too long (`MAX_TICKS`).
@@ -295,6 +297,8 @@ async def run_scenario(
     """
     if seed is None:
         seed = current_seed() or 0
+    if resume_from is not None and duration is None:
+        duration = _checkpoint_length(resume_from)
     length = chosen.run_length(duration)
     halt = trio.Event() if stop is None else stop
     wall = time.perf_counter()
@@ -332,11 +336,13 @@ async def run_scenario(
             runner.report_at = min(runner.end, trio.current_time() + chunk)
         else:
             resumed = await persist.resume(
-                system, world, chosen.build, resume_from, runner, _values()
+                system, world, chosen.build, resume_from, runner, _values(), length
             )
         goods_before, end = runner.goods_before, runner.end
         if checkpoints is not None:
             checkpoints.on_error = lambda _: halt.set()  # the run stops, and says why
+            checkpoints.final_at = end  # the last moment before the end: one to extend
+            checkpoints.origin = world.started
             checkpoints.attach(lambda: persist.capture(system, world, runner, _values()))
         while trio.current_time() < end and not halt.is_set():
             with trio.move_on_at(runner.report_at):
@@ -367,6 +373,16 @@ async def run_scenario(
         expectations.check(expectation, summary) for expectation in world.expectations
     )
     return attrs.evolve(summary, expectations=checked)
+
+
+def _checkpoint_length(doc: Mapping[str, Any]) -> float:
+    """The length of the run a checkpoint holds (its end, from its start), in seconds."""
+    try:
+        return float(doc["runner"]["end"]) - float(doc["world"]["clock"]["started"])
+    except (KeyError, TypeError, ValueError) as exc:
+        from spaceactors.errors import CheckpointError
+
+        raise CheckpointError(f"the checkpoint's runner state is damaged: {exc!r}") from None
 
 
 def _values() -> Values:
