@@ -45,6 +45,7 @@ __all__ = [
     "restore",
     "start",
     "unsupported",
+    "walk",
 ]
 
 
