@@ -377,14 +377,16 @@ def _resume(path: object) -> Resume | None:
     ``spaceactors.run(main, resume_from=...)`` holds for the first system opened inside."""
     from spaceactors.virtual import take_resume
 
-    if path is None:
-        return take_resume()
+    resume = take_resume() if path is None else None
+    if path is None and resume is None:
+        return None
     from spaceactors.checkpoint import program
 
-    if not isinstance(path, str | os.PathLike):
-        raise InvalidSpec(f"resume_from must be a state file path, got {short_repr(path)}")
-    resume = program.load(path)
-    program.at_its_time(resume)
+    if resume is None:
+        if not isinstance(path, str | os.PathLike):
+            raise InvalidSpec(f"resume_from must be a state file path, got {short_repr(path)}")
+        resume = program.load(path)
+    program.at_its_time(resume)  # (a main that let time pass before opening it is refused)
     return resume
 
 

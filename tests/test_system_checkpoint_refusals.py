@@ -228,3 +228,17 @@ def test_a_block_that_rebuilds_other_tasks_is_told_it_did_not_continue_exactly(
 
     with pytest.raises(sa.CheckpointError, match="did not rebuild the checkpoint's tasks"):
         sa.run(other, path, resume_from=path)
+
+
+def test_a_system_opened_after_the_checkpoints_time_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "run.db"
+    sa.run(program, path)
+
+    async def late(path: Path) -> None:
+        await trio.sleep(10.0)  # the run's clock passes the checkpoint's (5 s) first
+        await program(path)
+
+    with pytest.raises(sa.CheckpointError, match=r"taken at 5 s and this run's clock already"):
+        sa.run(late, path, resume_from=path)
+    with pytest.raises(sa.InvalidSpec, match="resume_from must be a state file path"):
+        sa.run(program, 42, True)  # type: ignore[arg-type]
