@@ -72,9 +72,7 @@ class Checkpointer:
         now = trio.current_time()
         self._due = now + (0.0 if self.at_once else self.every)
         if not self.at_once and self.origin is not None:  # (resumed: the run's own cadence)
-            self._due = self.origin + self.every * (
-                math.floor((now - self.origin) / self.every) + 1
-            )
+            self._due = self._next(self.origin, now)
         self._last = -math.inf if self.at_once else trio.current_time()
         watch = self._watch = Quiescence()
 
@@ -97,12 +95,24 @@ class Checkpointer:
                 return True
             self.taken += 1
             self._last = now
-            while self._due <= now:
-                self._due += self.every
+            self._due = self._next(self._due, now)
             return False
 
         watch.wait(waiter)
         trio.lowlevel.add_instrument(watch)
+
+    def _next(self, due: float, now: float) -> float:
+        """The first time after `now` that lies a whole number of `every` from `due`: worked
+        out, not stepped to (a tiny `every` would take a step per tick's worth of them, in the
+        run loop where no signal is handled), and strictly after `now` even where `every` is
+        below the clock's precision at `now` (adding it would change nothing)."""
+        if due > now:
+            return due
+        behind = (now - due) / self.every  # intervals since `due` (inf for a tiny `every`)
+        if behind >= 2.0**53:  # beyond the float grid at `now`: the very next instant
+            return math.nextafter(now, math.inf)
+        after = due + (math.floor(behind) + 1) * self.every
+        return after if after > now else math.nextafter(now, math.inf)
 
     def _final(self, now: float) -> bool:
         """True at a quiescent point after which the clock jumps to `final_at` or beyond

@@ -41,6 +41,9 @@ SEED = number(int, "a whole number", lambda v: 0 <= v < 2**64, "a whole number f
 COUNT = number(
     int, "a whole number", lambda v: 0 <= v <= 1_000_000, "a whole number from 0 to 1,000,000"
 )
+POSITIVE_COUNT = number(
+    int, "a whole number", lambda v: 1 <= v <= 1_000_000, "a whole number from 1 to 1,000,000"
+)
 TIME = number(float, "a time in seconds", math.isfinite, "a finite time")
 SPEED = number(
     float,

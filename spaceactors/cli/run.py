@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import functools
 import math
+import shlex
 from pathlib import Path
 from typing import TextIO
 
@@ -165,7 +166,14 @@ def run_command(
     seen = list(signals.seen)
     names = " then ".join(signal_name(signum) for signum in seen)
     signals.reported = True
-    say(err, f"spaceactors: interrupted by {names} {where}")
+    carry_on = ""
+    if kept is not None and kept.path is not None and summary.interrupted_at is not None:
+        carry_on = (
+            f"; carry on with: spaceactors resume {shlex.quote(kept.path)}"
+            if kept.checkpoints.taken or resuming
+            else "; no checkpoint was kept: run it again with --overwrite"
+        )
+    say(err, f"spaceactors: interrupted by {names} {where}{carry_on}")
     return exit_code(seen[-1])
 
 

@@ -12,6 +12,8 @@ import argparse
 import contextlib
 import hashlib
 import inspect
+import os
+import shlex
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +23,7 @@ import trio.testing
 import spaceactors as sa
 from spaceactors import sim
 from spaceactors.checkpoint.store import KEEP, StateFile
-from spaceactors.cli.arguments import COUNT, SECONDS
+from spaceactors.cli.arguments import POSITIVE_COUNT, SECONDS
 
 DEFAULT_EVERY = 600.0
 """Simulated seconds between two checkpoints, by default."""
@@ -46,9 +48,14 @@ def add_state_options(run: argparse.ArgumentParser) -> None:
     )
     run.add_argument(
         "--keep-checkpoints",
-        type=COUNT,
+        type=POSITIVE_COUNT,
         metavar="K",
         help=f"with --state: how many checkpoints the file keeps (default {KEEP})",
+    )
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="with --state: replace the state file if it exists (its checkpoints are lost)",
     )
     run.add_argument(
         "--check-checkpoint",
@@ -124,8 +131,8 @@ def for_run(args: argparse.Namespace, chosen: sim.Scenario, length: float) -> St
         StateProblem: an option or the file is refused.
     """
     if args.state is None:
-        for option in ("checkpoint_every", "keep_checkpoints"):
-            if getattr(args, option) is not None:
+        for option in ("checkpoint_every", "keep_checkpoints", "overwrite"):
+            if getattr(args, option) not in (None, False):
                 raise StateProblem(f"--{option.replace('_', '-')} needs --state FILE")
         return StateRun(None, DEFAULT_EVERY) if args.check_checkpoint else None
     if args.clock != "virtual":
@@ -138,13 +145,19 @@ def for_run(args: argparse.Namespace, chosen: sim.Scenario, length: float) -> St
                            "checkpointed)")  # fmt: skip
     every = DEFAULT_EVERY if args.checkpoint_every is None else args.checkpoint_every
     keep = KEEP if args.keep_checkpoints is None else args.keep_checkpoints
-    if keep < 1:
-        raise StateProblem("--keep-checkpoints must be 1 or more")
-    info = {"source": args.scenario, "duration": length, "every": every}
+    if every < chosen.step:
+        raise StateProblem(
+            f"--checkpoint-every {every:g} is less than one tick of {chosen.name} "
+            f"({chosen.step:g} simulated s): a run takes at most one checkpoint a tick; "
+            f"give {chosen.step:g} or more"
+        )
+    # A scenario file by its absolute path: a resume may be run from another folder.
+    source = os.path.abspath(args.scenario) if os.path.isfile(args.scenario) else args.scenario
+    info = {"source": source, "duration": length, "every": every}
     try:
         StateFile.create(
             args.state, scenario=chosen.name, seed=args.seed, code=fingerprint(chosen),
-            info=info, keep=keep,
+            info=info, keep=keep, overwrite=args.overwrite,
         ).close()  # fmt: skip
         return StateRun(args.state, every)
     except sa.StateFileError as exc:
@@ -167,12 +180,14 @@ def for_resume(path: str, duration: float | None = None) -> tuple[dict[str, Any]
         with StateFile.open(path) as state:
             meta = state.meta
             latest = state.latest()
-        if latest is None:
-            raise StateProblem(
-                f"{path}: no checkpoint yet (the run stopped before its first): run it again"
-            )
         info = meta.info
         source, every = info["source"], info["every"]
+        if latest is None:
+            raise StateProblem(
+                f"{path}: no checkpoint yet (the run stopped before its first): start it "
+                f"again: spaceactors run {shlex.quote(str(source))} --seed {meta.seed} "
+                f"--duration {info.get('duration')} --state {shlex.quote(str(path))} --overwrite"
+            )
         if not isinstance(source, str):
             raise StateProblem(f"{path}: its run's options are damaged")
         chosen = sim.load(source)
