@@ -155,3 +155,20 @@ def test_an_interrupted_run_with_a_state_file_says_how_to_carry_on(tmp_path: Pat
     assert exit_code == 130
     assert last.startswith("spaceactors: interrupted by SIGINT at t=")
     assert last.endswith("; carry on with: spaceactors resume run.db")
+
+
+def test_a_resumed_run_s_speed_counts_only_what_it_simulated_itself() -> None:
+    from spaceactors import sim
+    from spaceactors.cli.progress import eta, speed
+
+    fresh = sim.Progress(
+        sim_time=600.0, duration=1200.0, messages=0, actors=1, restarts=0, wall_seconds=6.0
+    )
+    resumed = sim.Progress(
+        sim_time=600.0, duration=1200.0, messages=0, actors=1, restarts=0, wall_seconds=1.5,
+        origin=450.0,
+    )  # fmt: skip
+    assert speed(fresh) == 100.0
+    assert speed(resumed) == 100.0  # 150 simulated s in 1.5 s, not 600 in 1.5
+    assert eta(resumed) == 6.0
+

@@ -21,9 +21,10 @@ DEFAULT_EVERY = 10.0
 
 
 def speed(progress: sim.Progress) -> float | None:
-    """Simulated seconds per wall-clock second so far (None before any wall time passed)."""
+    """Simulated seconds per wall-clock second so far (None before any wall time passed);
+    a resumed run's counts only what it simulated itself."""
     wall = progress.wall_seconds
-    return progress.sim_time / wall if wall > 0 else None
+    return (progress.sim_time - progress.origin) / wall if wall > 0 else None
 
 
 def eta(progress: sim.Progress) -> float | None:

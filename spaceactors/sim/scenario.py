@@ -156,6 +156,9 @@ class Progress:
     actors: int
     restarts: int
     wall_seconds: float
+    origin: float = 0.0
+    """The simulated time this process's run started from: 0, or the checkpoint's on a
+    resume (`wall_seconds` counts from there too)."""
 
 
 @attrs.frozen
@@ -344,11 +347,14 @@ async def run_scenario(
             checkpoints.final_at = end  # the last moment before the end: one to extend
             checkpoints.origin = world.started
             checkpoints.attach(lambda: persist.capture(system, world, runner, _values()))
+        # This process simulates from here: a resumed run's speed counts only what it runs.
+        origin = 0.0 if resumed is None else trio.current_time() - world.started
+        wall = time.perf_counter() if resumed is not None else wall
         while trio.current_time() < end and not halt.is_set():
             with trio.move_on_at(runner.report_at):
                 await halt.wait()
             if progress is not None:
-                progress(_progress(system, world, length, wall))
+                progress(_progress(system, world, length, wall, origin))
             runner.report_at = min(end, trio.current_time() + chunk)
         # On a wall clock faster than the machine (--speed 100000) the world falls behind:
         # the run ends once it has made every tick, late, rather than skip them.
@@ -423,9 +429,12 @@ async def _build_or_explain(chosen: Scenario, world: World) -> None:
         ) from exc
 
 
-def _progress(system: ActorSystem, world: World, length: float, wall: float) -> Progress:
+def _progress(
+    system: ActorSystem, world: World, length: float, wall: float, origin: float
+) -> Progress:
     stats = system.router.state
     return Progress(
+        origin=origin,
         sim_time=trio.current_time() - world.started,
         duration=length,
         messages=sum(stats.delivered.values()),
