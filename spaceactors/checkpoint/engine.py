@@ -31,7 +31,7 @@ import attrs
 import trio
 
 from spaceactors.cell import ActorCell
-from spaceactors.checkpoint import reliable
+from spaceactors.checkpoint import faults, reliable
 from spaceactors.children import Child
 from spaceactors.deadletters import DeadLetterReason
 from spaceactors.delivery import DeliverySchedule, Scheduled, Tick
@@ -109,8 +109,6 @@ class Restoring:
 
 def unsupported(system: ActorSystem) -> str | None:
     """What in `system` a checkpoint cannot hold yet, whatever the moment (None: nothing)."""
-    if system.faults is not None:
-        return "a fault plan is at work (the injector is not checkpointed yet)"
     if system.router.limiter._senders:
         return "rate-limited senders exist (their queues are not checkpointed yet)"
     return None
@@ -185,7 +183,11 @@ def capture(system: ActorSystem, saving: Saving) -> dict[str, Any]:
         "user": _save_supervisor(system.user, saving),
         "schedule": {
             "next": schedule.next_sequence,
-            "entries": [_save_entry(item, saving) for item in schedule.entries()],
+            "entries": [
+                _save_entry(item, saving)
+                for item in schedule.entries()
+                if not faults.owns(system, item[2])  # (saved with the injector)
+            ],
             "off": _called_off(schedule),
             "compact_at": schedule._compact_at,
             "delivered": schedule.delivered,
@@ -211,6 +213,7 @@ def capture(system: ActorSystem, saving: Saving) -> dict[str, Any]:
             for kind, t in system.lifecycle.retired.items()
         ],
         "reliable": reliable.save(system, saving),
+        "faults": faults.save(system, saving),
     }
 
 
@@ -417,6 +420,7 @@ async def _start(system: ActorSystem, doc: Mapping[str, Any], restoring: Restori
     system._auto_names = itertools.count(int(doc["auto_names"]))
     _restore_counts(system, doc, restoring)
     reliable.restore(system, doc["reliable"], restoring)
+    fault_schedule = faults.restore(system, doc.get("faults"), restoring)
     by_supervisor = {id(supervisor): children for supervisor, children in plans}
 
     async def resume(supervisor: Supervisor) -> None:
@@ -428,6 +432,7 @@ async def _start(system: ActorSystem, doc: Mapping[str, Any], restoring: Restori
 
     await resume(system.user)
     _restore_schedule(system, doc["schedule"], restoring)
+    fault_schedule()
 
 
 def _build(
