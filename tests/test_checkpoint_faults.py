@@ -108,3 +108,43 @@ def test_a_resume_with_another_plan_is_refused(plan: sa.FaultPlan | None, words:
     sa.run(main, None, 5.0, saved, seed=9)
     with pytest.raises(CheckpointError, match=words):
         sa.run(main, saved[0], None, None, plan, clock=resumed_clock(saved[0]), seed=9)
+
+
+def test_a_reliable_copy_a_fault_holds_back_is_refused_naming_it() -> None:
+    """The one part of a faulted run a checkpoint does not hold: it is refused, not saved
+    wrongly (see docs/long-runs.md)."""
+    from spaceactors.checkpoint import engine, quiescence
+    from tests.checkpoint_support import VALUES
+    from tests.test_checkpoint_reliable import build as reliable_build
+
+    plan = sa.FaultPlan([sa.DelayMessages(probability=1.0, minimum=0.5, maximum=0.5)])
+    errors: list[str] = []
+
+    async def scenario() -> None:
+        async with sa.open_system(seed=5, faults=plan) as system:
+            await reliable_build(system)
+            watch = quiescence.Quiescence()
+
+            def held(system: sa.ActorSystem) -> bool:
+                pending = system.reliable.state.pending.values()
+                return any(e.extra is not None and e.extra.held for e in pending)
+
+            def look() -> bool:
+                if engine.busy(system) is not None or not held(system):
+                    return False
+                try:
+                    engine.capture(system, engine.Saving(VALUES, {}))
+                except CheckpointError as exc:
+                    errors.append(str(exc))
+                return True
+
+            watch.wait(look)
+            trio.lowlevel.add_instrument(watch)
+            await trio.sleep(5.0)
+            trio.lowlevel.remove_instrument(watch)
+
+    sa.run(scenario, seed=9)
+    (error,) = errors
+    assert "\n" not in error
+    assert "a fault plan holds copies of it back" in error
+    assert "held-back copies are not checkpointed" in error
