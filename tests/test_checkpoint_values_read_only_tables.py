@@ -30,5 +30,5 @@ def test_a_read_only_table_comes_back_read_only_and_equal() -> None:
 
 
 def test_a_read_only_table_of_what_cannot_be_saved_names_it() -> None:
-    with pytest.raises(CheckpointError, match="'bad'.*object"):
+    with pytest.raises(CheckpointError, match=r"'bad'.*object"):
         round_trip(types.MappingProxyType({"bad": object()}))
