@@ -47,10 +47,10 @@ FORMAT = 1
 
 def owns(system: ActorSystem, entry: Scheduled) -> bool:
     """Whether `entry` (on the router's schedule) was put there by the fault plan."""
-    tap = system.tap
-    if tap is None or tap.faults is None:
-        return False
     call = entry.on_due if entry.on_due is not None else entry.report
+    tap = system.tap
+    if call is None or tap is None or tap.faults is None:
+        return False  # (most entries: a timer or a send_later, told nothing)
     return isinstance(call, functools.partial) and call.func in (
         tap._announced,
         tap._pause_window_opens,
@@ -77,10 +77,11 @@ def save(system: ActorSystem, saving: Saving) -> dict[str, Any] | None:
     version, internal, gauss = faults._rng.getstate()
     schedule = system.router.state.schedule
     entries: list[list[Any]] = []
+    keys: dict[int, list[Any]] = {}  # id(entry) -> its key, for the reordered copies
     for deadline, sequence, entry in schedule.entries():
         if owns(system, entry):
             entries.append([deadline, sequence, *_meaning(tap, entry, index, saving)])
-    keys = {id(entry): [deadline, sequence] for deadline, sequence, entry in schedule.entries()}
+            keys[id(entry)] = [deadline, sequence]
     held = []
     for ref, pairs in tap._held.items():
         waiting = [keys[id(entry)] for _, entry in pairs if entry.active and id(entry) in keys]
