@@ -279,13 +279,14 @@ class Supervisor:
         """
         send, receive = trio.open_memory_channel[object](math.inf)
         self._events = send
-        self._restarts.reset()  # a new incarnation starts with a clean restart history (OTP)
+        resume, self.resume = self.resume, None
+        if resume is None:  # (a resumed incarnation keeps the history its checkpoint holds)
+            self._restarts.reset()  # a new incarnation starts with a clean restart history (OTP)
         self._stopping = False
         result: Exit | StartFailed
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                resume, self.resume = self.resume, None
                 if resume is None:
                     result = await self._start_static_children()
                 else:

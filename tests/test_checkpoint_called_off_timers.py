@@ -11,8 +11,8 @@ import pytest
 import trio
 
 import spaceactors as sa
-from spaceactors.checkpoint import engine, quiescence
-from tests.test_checkpoint_engine import VALUES, build
+from tests.checkpoint_support import resume_from_point, resumed_clock, rows, take_at
+from tests.test_checkpoint_engine import build
 
 END = 40.0
 CALLED_OFF = 3.25  # no actor's timer falls due then: only the called-off entry wakes the schedule
@@ -32,43 +32,21 @@ class Canceller(sa.Actor):
 async def main(
     resume: dict[str, Any] | None = None, at: float | None = None, out: list[Any] | None = None
 ) -> list[Any]:
-    watch = quiescence.Quiescence()
-    trio.lowlevel.add_instrument(watch)
     async with sa.open_system(seed=3, trace=True) as system:
         if resume is None:
             await build(system)
             await system.spawn(Canceller, name="canceller")
         else:
-            await engine.restore(system, resume["engine"], engine.Restoring(VALUES, {}))
-
-            def restore_order() -> bool:
-                assert quiescence.restore_task_order(resume["tasks"]) == ([], [])
-                quiescence.restore_scheduler_state(resume["scheduler"])
-                return True
-
-            watch.wait(restore_order)
+            check = await resume_from_point(system, resume)
         if at is not None and out is not None:
-
-            def take() -> bool:
-                if trio.current_time() < at or engine.busy(system) is not None:
-                    return False
-                out.append(
-                    {
-                        "engine": engine.capture(system, engine.Saving(VALUES, {})),
-                        "tasks": quiescence.task_order(),
-                        "scheduler": quiescence.scheduler_state(),
-                        "events": system.trace.count if system.trace else 0,
-                    }
-                )
-                return True
-
-            watch.wait(take)
+            take_at(system, at, out)
         if trio.current_time() < CALLED_OFF:  # a task of the run's own wakes with the entry
             await trio.sleep_until(CALLED_OFF)
         await trio.sleep_until(END)
-        assert system.trace is not None
-        events = list(system.trace.events)
-    return [(e.time, e.kind.value, e.actor, e.peer, e.message_type, e.detail) for e in events]
+        events = rows(system)
+    if resume is not None:
+        check()
+    return events
 
 
 @pytest.mark.parametrize("at", [1.5, 2.5])
@@ -77,7 +55,5 @@ def test_a_called_off_timer_still_wakes_the_resumed_schedule(at: float) -> None:
     saved: list[Any] = []
     assert sa.run(main, None, at, saved, seed=9) == whole
     (point,) = saved
-    clock = trio.testing.MockClock(autojump_threshold=0)
-    clock.jump(point["engine"]["time"])
-    rest = sa.run(main, point, clock=clock, seed=9)
+    rest = sa.run(main, point, clock=resumed_clock(point), seed=9)
     assert rest == whole[point["events"] :]

@@ -3,39 +3,15 @@ continues exactly: the same events, in the same order, at the same times."""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 import trio
 
 import spaceactors as sa
-from spaceactors.checkpoint import engine, quiescence
+from tests.checkpoint_support import resume_from_point, resumed_clock, rows, take_at
 
 END = 60.0
-
-
-class DeepCopies:
-    """A stand-in converter: deep copies (the state never leaves the process)."""
-
-    def save_actor(self, actor: object, *, path: str, shared: Mapping[str, object]) -> object:
-        state = {k: v for k, v in vars(actor).items() if k != "ctx"}
-        return copy.deepcopy(state, {id(v): v for v in shared.values()})
-
-    def restore_actor(self, cls: type, data: Any, *, shared: Any, refs: Any) -> Any:
-        actor = cls.__new__(cls)
-        vars(actor).update(copy.deepcopy(data, {id(v): v for v in shared.values()}))
-        return actor
-
-    def save_value(self, value: object, *, where: str, shared: Mapping[str, object]) -> object:
-        return copy.deepcopy(value, {id(v): v for v in shared.values()})
-
-    def restore_value(self, data: object, *, shared: Any, refs: Any) -> Any:
-        return copy.deepcopy(data, {id(v): v for v in shared.values()})
-
-
-VALUES = DeepCopies()
 
 
 class Pinger(sa.Actor):
@@ -83,43 +59,18 @@ async def build(system: sa.ActorSystem) -> None:
 async def main(
     resume: dict[str, Any] | None = None, at: float | None = None, out: list[Any] | None = None
 ) -> list[Any]:
-    watch = quiescence.Quiescence()
-    trio.lowlevel.add_instrument(watch)
     async with sa.open_system(seed=3, trace=True) as system:
         if resume is None:
             await build(system)
         else:
-            await engine.restore(system, resume["engine"], engine.Restoring(VALUES, {}))
-            problems: list[Any] = []
-
-            def restore_order() -> bool:
-                problems.extend(quiescence.restore_task_order(resume["tasks"]))
-                quiescence.restore_scheduler_state(resume["scheduler"])
-                return True
-
-            watch.wait(restore_order)
+            check = await resume_from_point(system, resume)
         if at is not None and out is not None:
-
-            def take() -> bool:
-                if trio.current_time() < at or engine.busy(system) is not None:
-                    return False
-                out.append(
-                    {
-                        "engine": engine.capture(system, engine.Saving(VALUES, {})),
-                        "tasks": quiescence.task_order(),
-                        "scheduler": quiescence.scheduler_state(),
-                        "events": system.trace.count if system.trace else 0,
-                    }
-                )
-                return True
-
-            watch.wait(take)
+            take_at(system, at, out)
         await trio.sleep_until(END)
-        assert system.trace is not None
-        events = list(system.trace.events)
+        events = rows(system)
     if resume is not None:
-        assert problems == [[], []], problems
-    return [(e.time, e.kind.value, e.actor, e.peer, e.message_type, e.detail) for e in events]
+        check()
+    return events
 
 
 @pytest.mark.parametrize("at", [5.0, 12.5, 30.0])
@@ -129,7 +80,5 @@ def test_a_resumed_run_continues_the_same_events(at: float) -> None:
     interrupted = sa.run(main, None, at, saved, seed=9)
     assert interrupted == whole  # taking the checkpoint changed nothing
     (point,) = saved
-    clock = trio.testing.MockClock(autojump_threshold=0)
-    clock.jump(point["engine"]["time"])
-    rest = sa.run(main, point, clock=clock, seed=9)
+    rest = sa.run(main, point, clock=resumed_clock(point), seed=9)
     assert rest == whole[point["events"] :]

@@ -19,7 +19,7 @@ import spaceactors as sa
 from spaceactors.checkpoint import engine, quiescence
 from spaceactors.checkpoint import reliable as reliable_part
 from spaceactors.errors import CheckpointError
-from tests.test_checkpoint_engine import VALUES
+from tests.checkpoint_support import VALUES, resume_from_point, resumed_clock, take_at
 
 END = 24.0
 SINKS = ["sink_u", "sink_o"]
@@ -154,40 +154,21 @@ async def main(
 ) -> dict[str, Any]:
     watch = quiescence.Quiescence()
     trio.lowlevel.add_instrument(watch)
+    again: list[dict[str, Any]] = []
     async with sa.open_system(seed=system_seed, trace=trace) as system:
         if resume is None:
             await build(system)
         else:
-            await engine.restore(system, resume["engine"], engine.Restoring(VALUES, {}))
-            problems: list[Any] = []
+            check = await resume_from_point(system, resume)
 
-            def restore_order() -> bool:
-                problems.extend(quiescence.restore_task_order(resume["tasks"]))
-                quiescence.restore_scheduler_state(resume["scheduler"])
+            def save_again() -> bool:  # at the first quiescent point: the state as it was
                 again.append(plain_rng(reliable_part.save(system, engine.Saving(VALUES, {}))))
                 return True
 
-            watch.wait(restore_order)
+            watch.wait(save_again)
         if at is not None and out is not None:
-
-            def take() -> bool:
-                if trio.current_time() < at or engine.busy(system) is not None:
-                    return False
-                if not wanted(system):
-                    return False
-                out.append(
-                    {
-                        "engine": engine.capture(system, engine.Saving(VALUES, {})),
-                        "tasks": quiescence.task_order(),
-                        "scheduler": quiescence.scheduler_state(),
-                        "events": 0 if system.trace is None else system.trace.count,
-                    }
-                )
-                return True
-
-            watch.wait(take)
+            take_at(system, at, out, wanted)
         fingerprint: list[dict[str, Any]] = []
-        again: list[dict[str, Any]] = []
 
         def look() -> bool:
             if trio.current_time() < END - 2.0 or engine.busy(system) is not None:
@@ -211,7 +192,7 @@ async def main(
             "again": again,
         }
     if resume is not None:
-        assert problems == [[], []], problems
+        check()
     result["events"] = [
         (e.time, e.kind.value, e.actor, e.peer, e.message_type, e.detail) for e in events
     ]
@@ -220,10 +201,8 @@ async def main(
 
 def resume_from(point: dict[str, Any], trace: bool = True, system_seed: int = 5) -> dict[str, Any]:
     assert point["engine"]["time"] < END - 2.0  # before the state is compared (see `main`)
-    clock = trio.testing.MockClock(autojump_threshold=0)
-    clock.jump(point["engine"]["time"])
     resumed = functools.partial(main, point, trace=trace, system_seed=system_seed)
-    result: dict[str, Any] = sa.run(resumed, clock=clock, seed=9)
+    result: dict[str, Any] = sa.run(resumed, clock=resumed_clock(point), seed=9)
     return result
 
 

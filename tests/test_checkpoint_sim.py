@@ -26,6 +26,8 @@ def run(
     *,
     every: float | None = None,
     resume_from: dict[str, Any] | None = None,
+    seed: int = SEED,
+    faults: sa.FaultPlan | None = None,
 ) -> tuple[sim.Summary, list[Any], list[dict[str, Any]]]:
     taken: list[dict[str, Any]] = []
     events: list[Any] = []
@@ -38,8 +40,9 @@ def run(
     async def main() -> sim.Summary:
         summary = await sim.run_scenario(
             SCENARIOS[name],
-            seed=SEED,
+            seed=seed,
             duration=duration,
+            faults=faults,
             trace=sa.Trace(keep=10**7),
             keep_world=worlds.append,
             checkpoints=None if every is None else Checkpointer(every, sink),
@@ -53,7 +56,7 @@ def run(
     clock = trio.testing.MockClock(autojump_threshold=0)
     if resume_from is not None:
         clock.jump(resume_from["time"])
-    summary = sa.run(main, seed=SEED, clock=clock)
+    summary = sa.run(main, seed=seed, clock=clock)
     return summary, events, taken
 
 

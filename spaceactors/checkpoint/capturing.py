@@ -10,7 +10,7 @@ import attrs
 import trio
 
 from spaceactors.cell import ActorCell
-from spaceactors.checkpoint import reliable
+from spaceactors.checkpoint import faults, reliable
 from spaceactors.checkpoint.context import FORMAT, Saving
 from spaceactors.children import Child
 from spaceactors.counters import peek
@@ -47,7 +47,11 @@ def capture(system: ActorSystem, saving: Saving) -> dict[str, Any]:
         "user": _save_supervisor(system.user, saving),
         "schedule": {
             "next": schedule.next_sequence,
-            "entries": [_save_entry(item, saving) for item in schedule.entries()],
+            "entries": [
+                _save_entry(item, saving)
+                for item in schedule.entries()
+                if not faults.owns(system, item[2])  # (saved with the injector)
+            ],
             "off": _called_off(schedule),
             "compact_at": schedule._compact_at,
             "delivered": schedule.delivered,
@@ -73,6 +77,7 @@ def capture(system: ActorSystem, saving: Saving) -> dict[str, Any]:
             for kind, t in system.lifecycle.retired.items()
         ],
         "reliable": reliable.save(system, saving),
+        "faults": faults.save(system, saving),
     }
 
 

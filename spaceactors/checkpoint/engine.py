@@ -16,6 +16,8 @@ What a checkpoint holds, by part of the system:
   entries that will deliver nothing (called off) but still wake the schedule when due;
 - topic subscriptions in subscription order, the router's and dead letters' counts, the counts
   of actors that left the tree, the registry's next id, the system's next automatic name.
+- the fault injector's state and what it put on the router's schedule (timed faults, held-back
+  copies), saved and restored by `spaceactors.checkpoint.faults`.
 
 What a checkpoint cannot hold yet raises `CheckpointError` naming it (`unsupported`).
 """
@@ -54,8 +56,6 @@ __all__ = [
 
 def unsupported(system: ActorSystem) -> str | None:
     """What in `system` a checkpoint cannot hold yet, whatever the moment (None: nothing)."""
-    if system.faults is not None:
-        return "a fault plan is at work (the injector is not checkpointed yet)"
     if system.router.limiter._senders:
         return "rate-limited senders exist (their queues are not checkpointed yet)"
     return None

@@ -12,6 +12,7 @@ import collections
 import enum
 import random
 import sys
+import types
 from collections.abc import Callable, Mapping
 from typing import Final
 
@@ -218,6 +219,13 @@ def _ordered(loader: Loader, data: list[object]) -> object:
     return out
 
 
+def _proxy(loader: Loader, data: list[object]) -> object:
+    _shape(data, 2, "a read-only mapping")
+    out: dict[object, object] = {}
+    loader.pairs(data[1], out)
+    return types.MappingProxyType(out)
+
+
 def _defaultdict(loader: Loader, data: list[object]) -> object:
     _shape(data, 3, "a defaultdict")
     out: collections.defaultdict[object, object] = collections.defaultdict()
@@ -366,6 +374,7 @@ LOADERS: Final[dict[str, LoadFn]] = {
     "d": _dict,
     "m": _mapping,
     "o": _ordered,
+    "p": _proxy,
     "dd": _defaultdict,
     "a": _attrs,
     "e": _enum,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from spaceactors.cell import ActorCell
-from spaceactors.checkpoint import reliable
+from spaceactors.checkpoint import faults, reliable
 from spaceactors.checkpoint.context import FORMAT, Restoring, damaged
 from spaceactors.children import Child
 from spaceactors.deadletters import DeadLetterReason
@@ -93,6 +93,7 @@ async def _start(system: ActorSystem, doc: Mapping[str, Any], restoring: Restori
     system._auto_names = itertools.count(int(doc["auto_names"]))
     _restore_counts(system, doc, restoring)
     reliable.restore(system, doc["reliable"], restoring)
+    fault_schedule = faults.restore(system, doc.get("faults"), restoring)
     by_supervisor = {id(supervisor): children for supervisor, children in plans}
 
     async def resume(supervisor: Supervisor) -> None:
@@ -104,6 +105,7 @@ async def _start(system: ActorSystem, doc: Mapping[str, Any], restoring: Restori
 
     await resume(system.user)
     _restore_schedule(system, doc["schedule"], restoring)
+    fault_schedule()
 
 
 def _build(

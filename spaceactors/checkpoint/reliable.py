@@ -30,7 +30,8 @@ What the future of reliable delivery depends on, and what of it a quiescent poin
   longer points at it does nothing when due, but its time still wakes the service, and that
   wake-up is part of the run's schedule (Trio shuffles each batch of woken tasks), so it is
   kept as such, and so is the size at which the heap is next swept. Copies a fault plan holds
-  back are refused (fault plans are not checkpointed yet).
+  back are refused: a fault plan is checkpointed (`checkpoint.faults`), but not a reliable
+  copy it delays or reorders, which waits here beside its message's retry state.
 - **retry options** in use (values, queue, timer), including options a pending message still
   uses after they left the cache; the default options stay the system's own object.
 - **outcomes**: the `OutcomeBook` (the receipts ring, sparse; failures and withdrawn ids with
@@ -291,8 +292,9 @@ def _save_envelope(envelope: Reliably, saver: _Saver) -> dict[str, Any]:
     if extra is not None:
         if extra.held:
             raise CheckpointError(
-                f"cannot checkpoint {where}: a fault plan holds copies of it back (fault plans "
-                "are not checkpointed yet)"
+                f"cannot checkpoint {where}: a fault plan holds copies of it back (a reliable "
+                "message's held-back copies are not checkpointed yet): checkpoint when none is "
+                "delayed, or scope the delay away from reliable traffic"
             )
         error = extra.error
         saved_extra = {
@@ -343,7 +345,8 @@ def _save_schedule(system: ActorSystem, saver: _Saver) -> dict[str, Any]:
             ):
                 raise CheckpointError(
                     "cannot checkpoint the reliable service's schedule: it holds a copy a "
-                    "fault plan delays (fault plans are not checkpointed yet)"
+                    "fault plan delays (a reliable message's held-back copies are not "
+                    "checkpointed yet)"
                 )
             what = ["idle", None]  # its owner moved on: it does nothing when due
         entries.append([deadline, sequence, *what])

@@ -9,7 +9,9 @@ The plain form of a value (every tag below is what `loading` reads back):
   ``["t", *items]`` a tuple, ``["s", *items]`` a set, ``["f", *items]`` a frozenset,
   ``["q", maxlen, *items]`` a deque, ``["d", {key: value}]`` a dict whose keys are all ASCII
   strings, ``["m", [key, value, ...]]`` any other dict, ``["o", [key, value, ...]]`` an
-  OrderedDict, ``["dd", factory, [key, value, ...]]`` a defaultdict, ``["a", type, {field:
+  OrderedDict, ``["p", [key, value, ...]]`` a read-only mapping (``types.MappingProxyType``,
+  as `spaceactors.fields` freezes a message's tables), ``["dd", factory, [key, value, ...]]``
+  a defaultdict, ``["a", type, {field:
   value}]`` an attrs instance, ``["e", type, member]`` an enum member, ``["T", type]`` a class,
   ``["R", version, [words], gauss]`` a `random.Random`, ``["A", id]`` an `ActorRef`,
   ``["S", name]`` a shared object, and ``["r", n]`` the n-th mutable value already saved (so
@@ -25,6 +27,7 @@ import collections
 import enum
 import keyword
 import random
+import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Final
 
@@ -246,6 +249,11 @@ def _ordered(saver: Saver, value: collections.OrderedDict[object, object]) -> ob
     return ["o", saver.pairs(value)]
 
 
+def _proxy(saver: Saver, value: types.MappingProxyType[object, object]) -> object:
+    # Not numbered (like a tuple): a read-only view, of a table nobody else holds.
+    return ["p", saver.pairs(value)]
+
+
 def _defaultdict(saver: Saver, value: collections.defaultdict[object, object]) -> object:
     seen = saver.first(value)
     if seen is not None:
@@ -414,6 +422,7 @@ SAVERS: dict[type, SaveFn] = {
     dict: _dict,  # type: ignore[dict-item]
     collections.deque: _deque,  # type: ignore[dict-item]
     collections.OrderedDict: _ordered,  # type: ignore[dict-item]
+    types.MappingProxyType: _proxy,  # type: ignore[dict-item]
     collections.defaultdict: _defaultdict,  # type: ignore[dict-item]
     random.Random: _random,  # type: ignore[dict-item]
     ActorRef: _actor_ref,  # type: ignore[dict-item]

@@ -45,6 +45,8 @@ def run_command(
     engine's log lines (`lines`) go above the progress bar while it is shown. `resume`: the
     state file and checkpoint of ``spaceactors resume`` (`spaceactors.cli.state`)."""
     faults = _fault_plan(args.faults) if args.faults else None
+    if resume is not None:
+        faults = resume.faults  # (the plan the state file's run was started with)
     if args.summary_json:
         _check_writable(args.summary_json, "the summary")
     if args.trace_level is not None and not args.trace:
@@ -63,7 +65,7 @@ def run_command(
     except sim.ScenarioError as exc:
         raise BadInput(f"--duration {args.duration:g}: {exc}") from None
     try:
-        kept = resume or state.for_run(args, chosen, length)
+        kept = resume or state.for_run(args, chosen, length, faults)
     except state.StateProblem as exc:
         raise BadInput(str(exc)) from None
     trace = _open_trace(args.trace, args.trace_level) if args.trace else None

@@ -79,13 +79,20 @@ class StateRun:
     checkpoint it starts from."""
 
     def __init__(
-        self, path: str | None, every: float, *, resume_from: dict[str, Any] | None = None
+        self,
+        path: str | None,
+        every: float,
+        *,
+        resume_from: dict[str, Any] | None = None,
+        faults: sa.FaultPlan | None = None,
     ) -> None:
         from spaceactors.checkpoint.driver import Checkpointer
         from spaceactors.checkpoint.writer import StateWriter
 
         self.path = path
         self.resume_from = resume_from
+        self.faults = faults
+        """The fault plan the run was started with (resuming: the state file's)."""
         self.writer = None if path is None else StateWriter(path)
         self.checkpoints = Checkpointer(every, self._sink, at_once=resume_from is None)
         """Takes one as the run starts (a new run), then every `every` simulated seconds."""
@@ -124,8 +131,14 @@ class StateRun:
             raise StateProblem(f"{where} failed: {error}") from None
 
 
-def for_run(args: argparse.Namespace, chosen: sim.Scenario, length: float) -> StateRun | None:
-    """The state file of ``run --state FILE`` (created now), else None.
+def for_run(
+    args: argparse.Namespace,
+    chosen: sim.Scenario,
+    length: float,
+    faults: sa.FaultPlan | None = None,
+) -> StateRun | None:
+    """The state file of ``run --state FILE`` (created now), else None; it keeps `faults`
+    (the ``--faults`` plan) for ``resume``.
 
     Raises:
         StateProblem: an option or the file is refused.
@@ -140,9 +153,6 @@ def for_run(args: argparse.Namespace, chosen: sim.Scenario, length: float) -> St
     if args.trace:
         raise StateProblem("--state cannot be used with --trace yet (a resumed run would not "
                            "carry on the trace file); the summary has the trace hash")  # fmt: skip
-    if args.faults:
-        raise StateProblem("--state cannot be used with --faults yet (fault plans are not "
-                           "checkpointed)")  # fmt: skip
     every = DEFAULT_EVERY if args.checkpoint_every is None else args.checkpoint_every
     keep = KEEP if args.keep_checkpoints is None else args.keep_checkpoints
     if every < chosen.step:
@@ -153,13 +163,14 @@ def for_run(args: argparse.Namespace, chosen: sim.Scenario, length: float) -> St
         )
     # A scenario file by its absolute path: a resume may be run from another folder.
     source = os.path.abspath(args.scenario) if os.path.isfile(args.scenario) else args.scenario
-    info = {"source": source, "duration": length, "every": every}
+    plan = None if faults is None else faults.to_json().decode()
+    info = {"source": source, "duration": length, "every": every, "faults": plan}
     try:
         StateFile.create(
             args.state, scenario=chosen.name, seed=args.seed, code=fingerprint(chosen),
             info=info, keep=keep, overwrite=args.overwrite,
         ).close()  # fmt: skip
-        return StateRun(args.state, every)
+        return StateRun(args.state, every, faults=faults)
     except sa.StateFileError as exc:
         raise StateProblem(str(exc)) from None
 
@@ -208,12 +219,16 @@ def for_resume(path: str, duration: float | None = None) -> tuple[dict[str, Any]
                 f"--duration {duration:g}: the run in {path} stands at {stands:g} s already "
                 f"(checkpoint {latest.number}): give a longer duration to extend it"
             )
+        plan = info.get("faults")
+        faults = None if plan is None else sa.FaultPlan.from_json(str(plan))
         run = {"scenario": source, "seed": meta.seed, "duration": float(duration)}
-        return run, StateRun(path, float(every), resume_from=doc)
+        return run, StateRun(path, float(every), resume_from=doc, faults=faults)
     except sa.StateFileError as exc:
         raise StateProblem(str(exc)) from None
     except (KeyError, TypeError, ValueError) as exc:
         raise StateProblem(f"{path}: its run's options are damaged ({exc!r})") from None
+    except sa.DecodeError as exc:
+        raise StateProblem(f"{path}: its run's fault plan is damaged: {exc}") from None
     except (sim.ScenarioNotFound, sim.ScenarioBroken) as exc:
         raise StateProblem(f"{path}: cannot load its scenario: {exc}") from None
 
