@@ -179,3 +179,19 @@ def test_a_checkpoint_takes_no_automatic_name_nor_world_sequence() -> None:
     often = run(0.5)
     assert often[0].trace_hash == plain[0].trace_hash
     assert often[1:] == plain[1:]
+
+
+def test_a_checkpoint_encoded_in_pieces_is_byte_for_byte_msgpacks() -> None:
+    """The writer packs large lists and dicts a piece at a time (the run gets the GIL back
+    between pieces): the bytes are those of one msgpack call, whatever the shape."""
+    row = {"name": "ship-1", "x": 1.5, "cargo": ["d", {"ore": 10.0}], "big": 2**63}
+    many = {f"ship-{i}": dict(row, n=i) for i in range(300)}
+    doc: dict[str, Any] = {
+        "time": 4.5,
+        "world": {"state": ["d", {"bodies": ["d", many], "empty": [], "none": {}}]},
+        "engine": {"children": [dict(row, n=i, inner=list(range(i % 130))) for i in range(500)]},
+        "exact": [[i] * 64 for i in range(65)],  # 64 and 65 items: either side of a piece
+        "mixed": [1, "é", b"\x00", None, True, -1.0, *[{"k": list(range(70))}] * 3] * 20,
+    }
+    assert encode(doc) == msgpack.packb(doc, use_bin_type=True)
+    assert decode(encode(doc), "here") == doc

@@ -24,9 +24,102 @@ from spaceactors.errors import StateFileError
 _DONE = object()
 
 
+PIECE = 64
+"""A list or dict of more items than this is encoded item by item (`encode`)."""
+SPINE = 8
+"""How deep `encode` opens the document's small lists and dicts on the way to large ones."""
+
+
 def encode(doc: dict[str, Any]) -> bytes:
-    """A checkpoint (plain data) as the bytes a state file holds."""
-    return msgpack.packb(doc, use_bin_type=True)  # type: ignore[no-any-return]
+    """A checkpoint (plain data) as the bytes a state file holds: exactly
+    ``msgpack.packb(doc, use_bin_type=True)``, made in pieces.
+
+    msgpack packs a value in one call that holds the GIL throughout (some 200-400 ms for a
+    10,000-ship checkpoint): made by the writer thread, that would stop the run as long.
+    So a list or dict of more than `PIECE` items is packed as its header and then `PIECE`
+    items at a time, and the small ones on the way to it (the document's spine: its parts,
+    the world's attributes, down to `SPINE` levels) are opened too, so that the run's thread
+    gets the GIL back between two pieces.
+    """
+    packer = msgpack.Packer(use_bin_type=True)
+    pieces: list[bytes] = []
+    todo: list[tuple[object, int]] = [(doc, 0)]  # (value, its depth on the spine, or -1)
+    while todo:  # a loop, not recursion: any depth of nesting
+        value, depth = todo.pop()
+        kind = type(value)
+        if (kind is not list and kind is not dict) or (
+            not _large(value) and not 0 <= depth < SPINE
+        ):
+            pieces.append(packer.pack(value))
+            continue
+        n = len(value)  # type: ignore[arg-type]
+        if not _large(value):  # on the spine: open it, item by item
+            below = depth + 1
+            if kind is list:
+                pieces.append(packer.pack_array_header(n))
+                todo.extend((item, below) for item in reversed(value))  # type: ignore[call-overload]
+            else:
+                pieces.append(packer.pack_map_header(n))
+                for key, item in reversed(value.items()):  # type: ignore[attr-defined]
+                    todo += ((item, below), (key, -1))
+            continue
+        # A large one: its header, then runs of small items packed together (a run packed as
+        # a list or dict of its own, less that one's header), a large item opened on its own.
+        parts: list[tuple[object, int]] = []
+        if kind is list:
+            pieces.append(packer.pack_array_header(n))
+            items: list[Any] = value  # type: ignore[assignment]
+            start = 0
+            for index, item in enumerate(items):
+                if _large(item) or index - start == PIECE:
+                    if index > start:
+                        parts.append((_Run(items[start:index]), -1))
+                    start = index
+                    if _large(item):
+                        parts.append((item, -1))
+                        start = index + 1
+            if start < n:
+                parts.append((_Run(items[start:]), -1))
+        else:
+            pieces.append(packer.pack_map_header(n))
+            run: dict[Any, Any] = {}
+            for key, item in value.items():  # type: ignore[attr-defined]
+                if _large(item):
+                    if run:
+                        parts.append((_Run(run), -1))
+                        run = {}
+                    parts += ((key, -1), (item, -1))
+                    continue
+                run[key] = item
+                if len(run) == PIECE:
+                    parts.append((_Run(run), -1))
+                    run = {}
+            if run:
+                parts.append((_Run(run), -1))
+        todo.extend(reversed(parts))
+        while todo and type(todo[-1][0]) is _Run:
+            chunk = todo.pop()[0].items  # type: ignore[attr-defined]
+            header = (
+                packer.pack_array_header(len(chunk))
+                if type(chunk) is list
+                else packer.pack_map_header(len(chunk))
+            )
+            pieces.append(packer.pack(chunk)[len(header) :])
+    return b"".join(pieces)
+
+
+class _Run:
+    """Consecutive small items of a large list or dict, packed in one piece."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[Any] | dict[Any, Any]) -> None:
+        self.items = items
+
+
+def _large(value: object) -> bool:
+    kind = type(value)
+    return (kind is list or kind is dict) and len(value) > PIECE  # type: ignore[arg-type]
 
 
 def decode(payload: bytes, where: str) -> dict[str, Any]:
