@@ -71,8 +71,7 @@ def header(path: Path) -> bytes:
             raise StateFileError(f"{path}: no such file: give the --state file a run wrote")
         if not path.is_file():
             raise StateFileError(f"{path}: not a regular file, so not a state file: {GIVE}")
-        with path.open("rb") as file:
-            header = file.read(100)
+        header = read_head(path)[0]
     except OSError as exc:
         raise StateFileError(
             f"{path}: cannot be read ({exc.strerror or exc}): check that you may read it"
@@ -80,7 +79,7 @@ def header(path: Path) -> bytes:
     if not header:
         raise StateFileError(
             f"{path}: is empty, not a state file (a run writes its file whole): {GIVE}, or "
-            "start a new run there with --overwrite"
+            "delete it and start a new run"
         )
     if not header.startswith(MAGIC):
         raise StateFileError(
@@ -93,9 +92,7 @@ def header(path: Path) -> bytes:
 
 def truncation(path: Path) -> str | None:
     """What is wrong if `path` is shorter than its SQLite header says, else None."""
-    with path.open("rb") as file:
-        header = file.read(100)
-        size = file.seek(0, os.SEEK_END)
+    header, size = read_head(path)
     page_size = int.from_bytes(header[16:18], "big")
     wanted = int.from_bytes(header[28:32], "big") * (65536 if page_size == 1 else page_size)
     if header[24:28] == header[92:96] and size < wanted:  # the header's size is valid
@@ -150,10 +147,11 @@ def next_step(path: Path, doing: str, name: str) -> str:
     return f"fix what stopped it; {after}"
 
 
-def unwritable(path: Path, access: Callable[[str, int], bool] = os.access) -> str | None:
+def unwritable(path: Path, access: Callable[[str, int], bool] | None = None) -> str | None:
     """What keeps `path` from being written as a state file, if anything: the file itself must
     be writable, and its folder too (each write keeps a journal beside the file there).
     `access` answers whether a path grants a mode (`os.access`; tests inject their answer)."""
+    access = access or os.access
     where = os.path.abspath(path)
     folder = os.path.dirname(where)
     if not access(where, os.W_OK):
@@ -170,8 +168,24 @@ def unwritable(path: Path, access: Callable[[str, int], bool] = os.access) -> st
     return None
 
 
-_HELD: set[tuple[int, int]] = set()  # (device, inode) of the files this process holds
+_HELD: dict[tuple[int, int], int] = {}  # (device, inode) of the files held: their descriptor
 _HELD_LOCK = threading.Lock()
+
+
+def read_head(path: Path) -> tuple[bytes, int]:
+    """The first 100 bytes of `path` and its size. A file this process holds for writing is
+    read through the held descriptor: closing a descriptor of its own would drop the POSIX
+    locks SQLite holds on it in this process (see `hold`).
+
+    Raises:
+        OSError: it cannot be read.
+    """
+    stat = os.stat(path)
+    with _HELD_LOCK:
+        if (held := _HELD.get((stat.st_dev, stat.st_ino))) is not None:
+            return os.pread(held, 100, 0), os.fstat(held).st_size
+    with path.open("rb") as file:
+        return file.read(100), file.seek(0, os.SEEK_END)
 
 
 def hold(path: Path) -> int:
@@ -186,6 +200,12 @@ def hold(path: Path) -> int:
     """
     for _ in range(100):  # the file at `path` may be replaced between opening and locking
         try:
+            with _HELD_LOCK:  # checked before opening: see `read_head`
+                before = os.stat(path)
+                if (before.st_dev, before.st_ino) in _HELD:
+                    raise StateFileError(
+                        f"{path} is already open for writing in this process: close it first"
+                    )
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
             raise StateFileError(
@@ -194,13 +214,12 @@ def hold(path: Path) -> int:
         try:
             stat = os.fstat(fd)
             with _HELD_LOCK:
-                if (stat.st_dev, stat.st_ino) in _HELD:
-                    raise StateFileError(
-                        f"{path} is already open for writing in this process: close it first"
-                    )
+                if (stat.st_dev, stat.st_ino) in _HELD:  # replaced meanwhile by a held file
+                    os.close(fd)
+                    continue
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 if os.path.samestat(stat, os.stat(path)):
-                    _HELD.add((stat.st_dev, stat.st_ino))
+                    _HELD[stat.st_dev, stat.st_ino] = fd
                     return fd
         except BlockingIOError:
             os.close(fd)
@@ -224,7 +243,7 @@ def release(fd: int) -> None:
     """Give up the hold `hold` returned (after closing the connection to the file)."""
     with _HELD_LOCK:
         stat = os.fstat(fd)
-        _HELD.discard((stat.st_dev, stat.st_ino))
+        _HELD.pop((stat.st_dev, stat.st_ino), None)
         os.close(fd)
 
 
