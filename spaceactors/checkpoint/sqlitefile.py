@@ -28,6 +28,7 @@ MAGIC = b"SQLite format 3\x00"
 DAMAGED = "the file changed after it was written: use a backup copy or start a new run"
 GIVE = "give the state file a run wrote (spaceactors run SCENARIO --state FILE)"
 CUT = "it was cut short (a partial copy?): use a whole copy or start a new run"
+CREATE_STEP = "check that its folder exists, that you may write there, and that its disk has room"
 IN_USE = (
     "is in use by another process (a run or resume still writing it): wait for it to end, "
     "or stop it"
@@ -297,7 +298,9 @@ def build(where: Path, meta: tuple[int | float | str, ...], overwrite: bool) -> 
     try:
         os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     except OSError as exc:
-        raise StateFileError(f"{where}: cannot be created ({exc.strerror or exc})") from None
+        raise StateFileError(
+            f"{where}: cannot be created ({exc.strerror or exc}): {CREATE_STEP}"
+        ) from None
     try:
         db = connect(temporary, create=True)
         try:
@@ -312,9 +315,11 @@ def build(where: Path, meta: tuple[int | float | str, ...], overwrite: bool) -> 
             db.close()
         place(temporary, where, overwrite)
     except FileExistsError:
-        raise StateFileError(f"{where}: another process created it meanwhile") from None
+        raise StateFileError(
+            f"{where}: another process created it meanwhile: choose another path"
+        ) from None
     except (OSError, *SQL_ERRORS) as exc:
-        raise StateFileError(f"{where}: cannot be created ({exc})") from None
+        raise StateFileError(f"{where}: cannot be created ({exc}): {CREATE_STEP}") from None
     finally:
         temporary.unlink(missing_ok=True)
 

@@ -5,8 +5,10 @@ Format 1: ``PRAGMA application_id`` is `APPLICATION_ID`, ``PRAGMA user_version``
 ``trace_segments`` (the trace, in contiguous segments). Every row carries the sha256 of all its
 fields, verified on every read. Writes use SQLite's rollback journal with ``synchronous=FULL``:
 one transaction each, so a process killed mid-write (SIGKILL, power loss) leaves the previous
-checkpoint intact, and the next opening rolls the interrupted write back. Nothing in a file is
-run as code (no pickle, no extensions, ``trusted_schema=OFF``, no triggers or views accepted).
+checkpoint intact, and the next opening rolls the interrupted write back. One process at a
+time writes a file (an exclusive ``flock`` held while it is open for writing). Nothing in a
+file is run as code (no pickle, no extensions, ``trusted_schema=OFF``, no triggers, views or
+indexes accepted).
 """
 
 from __future__ import annotations
@@ -213,7 +215,9 @@ class StateFile:
         meta, short = self._meta, checks.shorten
         if scenario != meta.scenario:
             raise self._error(
-                f"was written by scenario {short(meta.scenario)!r}, not {short(scenario)!r}",
+                f"was written by scenario {short(meta.scenario)!r}, not {short(scenario)!r}: "
+                f"resume it with {short(meta.scenario)!r}, or give the state file of "
+                f"{short(scenario)!r}",
                 sep=" ",
             )
         if (code, __version__) != (meta.code, meta.spaceactors_version):
@@ -275,7 +279,8 @@ class StateFile:
             if sim_time < last[1] or trace_count < last[2]:
                 raise self._error(
                     f"a checkpoint at sim_time {sim_time} after {trace_count} events would go "
-                    f"back from checkpoint {last[0]} (sim_time {last[1]}, {last[2]} events)"
+                    f"back from checkpoint {last[0]} (sim_time {last[1]}, {last[2]} events): "
+                    "write checkpoints in the order they are taken"
                 )
             row = (last[0] + 1, sim_time, trace_count, time.time(), payload)
             db.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)", (*row, digest(*row)))
@@ -309,7 +314,9 @@ class StateFile:
             if stored != digest(*row[:-1]):
                 raise self._error(f"{what} is damaged (its checksum does not match): {DAMAGED}")
             if not (math.isfinite(sim_time) and sim_time >= 0 and trace_count >= 0):
-                raise self._error(f"{what} is damaged (sim_time or trace_count out of range)")
+                raise self._error(
+                    f"{what} is damaged (sim_time or trace_count out of range): {DAMAGED}"
+                )
             found.append(Checkpoint(number, sim_time, trace_count, taken_at, payload))
         return found
 
@@ -445,7 +452,7 @@ class StateFile:
 
     def _live(self) -> sqlite3.Connection:
         if self._db is None:
-            raise self._error("is closed", sep=" ")
+            raise self._error("is closed: open it again (StateFile.open)", sep=" ")
         return self._db
 
     def _typed(self, what: str, table: str, row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -466,7 +473,10 @@ class StateFile:
             except SQL_ERRORS as exc:
                 raise sql_error(self.path, doing, exc) from None
             except OSError as exc:
-                raise self._error(f"{doing} failed ({exc.strerror or exc})") from None
+                raise self._error(
+                    f"{doing} failed ({exc.strerror or exc}): check the file, its folder and "
+                    "its disk, then open it again"
+                ) from None
 
     @contextlib.contextmanager
     def _writing(self, doing: str) -> Iterator[sqlite3.Connection]:
