@@ -192,7 +192,7 @@ def test_a_read_only_or_closed_file_refuses_writes(run_db: Path) -> None:
     assert "read-only" in refusal(lambda: state.drop_trace_from(30))
     state.close()
     state.close()
-    assert refusal(state.latest) == f"{run_db} is closed"
+    assert refusal(state.latest) == f"{run_db} is closed: open it again (StateFile.open)"
     assert "closed" in refusal(lambda: list(state.trace_segments()))
 
 
@@ -273,7 +273,8 @@ def test_a_run_is_matched_by_scenario_and_code(
     with StateFile.open(run_db) as state:
         state.check_matches(scenario="docking", code="abc123")
         assert refusal(lambda: state.check_matches(scenario="large-fleet", code="abc123")) == (
-            f"{run_db} was written by scenario 'docking', not 'large-fleet'"
+            f"{run_db} was written by scenario 'docking', not 'large-fleet': resume it with "
+            "'docking', or give the state file of 'large-fleet'"
         )
         text = refusal(lambda: state.check_matches(scenario="docking", code="def456"))
         written = f"{run_db} was written by spaceactors {sa.__version__} / code abc123"

@@ -5,8 +5,10 @@ Format 1: ``PRAGMA application_id`` is `APPLICATION_ID`, ``PRAGMA user_version``
 ``trace_segments`` (the trace, in contiguous segments). Every row carries the sha256 of all its
 fields, verified on every read. Writes use SQLite's rollback journal with ``synchronous=FULL``:
 one transaction each, so a process killed mid-write (SIGKILL, power loss) leaves the previous
-checkpoint intact, and the next opening rolls the interrupted write back. Nothing in a file is
-run as code (no pickle, no extensions, ``trusted_schema=OFF``, no triggers or views accepted).
+checkpoint intact, and the next opening rolls the interrupted write back. One process at a
+time writes a file (an exclusive ``flock`` held while it is open for writing). Nothing in a
+file is run as code (no pickle, no extensions, ``trusted_schema=OFF``, no triggers, views or
+indexes accepted).
 """
 
 from __future__ import annotations
@@ -46,9 +48,12 @@ from spaceactors.checkpoint.sqlitefile import (
     connect,
     digest,
     header,
+    hold,
     refuse_existing,
+    release,
     schema_problem,
     sql_error,
+    unwritable,
 )
 from spaceactors.errors import StateFileError
 
@@ -64,12 +69,13 @@ class StateFile:
     whose one line names the file and what is wrong.
     """
 
-    def __init__(self, path: Path, db: sqlite3.Connection, writable: bool) -> None:
+    def __init__(self, path: Path, db: sqlite3.Connection, held: int | None) -> None:
         """Use `create` or `open`."""
         self.path = path
         """The file's path, as given."""
         self._db: sqlite3.Connection | None = db
-        self._writable = writable
+        self._held = held  # the descriptor holding the writer's lock (`hold`), if writable
+        self._writable = writable = held is not None
         self._lock = threading.Lock()
         self._meta = self._validate()
         with self._guard("opening"):
@@ -105,7 +111,8 @@ class StateFile:
 
         Raises:
             StateFileError: something is at `path` (a file that is not a state file is
-                never replaced; a state file only with `overwrite`), an argument is
+                never replaced; a state file only with `overwrite`, and never while another
+                process writes it), an argument is
                 invalid, or the file cannot be created.
         """
         where = checked_path(path)
@@ -119,7 +126,12 @@ class StateFile:
 
         row = (FORMAT, FORMAT_VERSION, scenario, str(seed), __version__, code, time.time(),
                info_text, keep)  # fmt: skip
-        build(where, row, overwrite)
+        replaced = hold(where) if overwrite and os.path.lexists(where) else None
+        try:  # a file replaced is held meanwhile: never one another process still writes
+            build(where, row, overwrite)
+        finally:
+            if replaced is not None:
+                release(replaced)
         return cls.open(where, writable=True)
 
     @classmethod
@@ -129,22 +141,36 @@ class StateFile:
         checkpoints and trace segments are verified as they are read). An interrupted write is
         rolled back first (this needs write access to the file, even when not `writable`).
 
+        A file open for writing is held by its one writer until it is closed (an exclusive
+        ``flock``, apart from SQLite's own locks): another process's readers still open it,
+        another writer is refused.
+
         Raises:
             StateFileError: the file is missing, a directory, empty, truncated, not SQLite,
-                a SQLite database of something else, of another format version, or damaged.
+                a SQLite database of something else, of another format version, or damaged
+                (its schema is checked whole); or, when `writable`, the file or its folder is
+                read-only, or another writer holds it.
         """
         where, writable = checked_path(path), checked_flag("writable", writable)
         head = header(where)
         if head[18:20] != b"\x01\x01":  # spaceactors never writes WAL files
             raise StateFileError(f"{where}: damaged (its header asks for WAL mode): {DAMAGED}")
+        if writable and (problem := unwritable(where)):
+            raise StateFileError(problem)
+        held = hold(where) if writable else None
         try:
-            db = connect(where)
-        except SQL_ERRORS as exc:
-            raise sql_error(where, "opening", exc) from None
-        try:
-            return cls(where, db, writable)
+            try:
+                db = connect(where)
+            except SQL_ERRORS as exc:
+                raise sql_error(where, "opening", exc) from None
+            try:
+                return cls(where, db, held)
+            except BaseException:
+                db.close()
+                raise
         except BaseException:
-            db.close()
+            if held is not None:
+                release(held)
             raise
 
     def _validate(self) -> StateMeta:
@@ -189,7 +215,9 @@ class StateFile:
         meta, short = self._meta, checks.shorten
         if scenario != meta.scenario:
             raise self._error(
-                f"was written by scenario {short(meta.scenario)!r}, not {short(scenario)!r}",
+                f"was written by scenario {short(meta.scenario)!r}, not {short(scenario)!r}: "
+                f"resume it with {short(meta.scenario)!r}, or give the state file of "
+                f"{short(scenario)!r}",
                 sep=" ",
             )
         if (code, __version__) != (meta.code, meta.spaceactors_version):
@@ -244,15 +272,15 @@ class StateFile:
             if segment is not None:
                 self._append(db, segment)
             last = db.execute(
-                "SELECT number, sim_time, trace_count FROM checkpoints ORDER BY number DESC"
-                " LIMIT 1"
+                "SELECT number, sim_time, trace_count FROM checkpoints ORDER BY number DESC LIMIT 1"
             ).fetchone() or (0, 0.0, 0)
             if type(last[1]) is not float or type(last[2]) is not int:
                 raise self._error(f"checkpoint {last[0]} is damaged (wrong types): {DAMAGED}")
             if sim_time < last[1] or trace_count < last[2]:
                 raise self._error(
                     f"a checkpoint at sim_time {sim_time} after {trace_count} events would go "
-                    f"back from checkpoint {last[0]} (sim_time {last[1]}, {last[2]} events)"
+                    f"back from checkpoint {last[0]} (sim_time {last[1]}, {last[2]} events): "
+                    "write checkpoints in the order they are taken"
                 )
             row = (last[0] + 1, sim_time, trace_count, time.time(), payload)
             db.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)", (*row, digest(*row)))
@@ -286,7 +314,9 @@ class StateFile:
             if stored != digest(*row[:-1]):
                 raise self._error(f"{what} is damaged (its checksum does not match): {DAMAGED}")
             if not (math.isfinite(sim_time) and sim_time >= 0 and trace_count >= 0):
-                raise self._error(f"{what} is damaged (sim_time or trace_count out of range)")
+                raise self._error(
+                    f"{what} is damaged (sim_time or trace_count out of range): {DAMAGED}"
+                )
             found.append(Checkpoint(number, sim_time, trace_count, taken_at, payload))
         return found
 
@@ -351,9 +381,11 @@ class StateFile:
         """The first segment matching `where` (with `index` for its ``?``), verified."""
         names = ", ".join(NAMES["trace_segments"])
         with self._guard("reading the trace"):
-            row = self._live().execute(
-                f"SELECT {names} FROM trace_segments WHERE {where} LIMIT 1", (index,)
-            ).fetchone()
+            row = (
+                self._live()
+                .execute(f"SELECT {names} FROM trace_segments WHERE {where} LIMIT 1", (index,))
+                .fetchone()
+            )
         if row is None:
             return None
         what = f"the trace segment from event {row[0]}"
@@ -405,6 +437,9 @@ class StateFile:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+            if self._held is not None:  # after the connection: see `hold`
+                release(self._held)
+                self._held = None
 
     def __enter__(self) -> StateFile:
         return self
@@ -417,7 +452,7 @@ class StateFile:
 
     def _live(self) -> sqlite3.Connection:
         if self._db is None:
-            raise self._error("is closed", sep=" ")
+            raise self._error("is closed: open it again (StateFile.open)", sep=" ")
         return self._db
 
     def _typed(self, what: str, table: str, row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -438,7 +473,10 @@ class StateFile:
             except SQL_ERRORS as exc:
                 raise sql_error(self.path, doing, exc) from None
             except OSError as exc:
-                raise self._error(f"{doing} failed ({exc.strerror or exc})") from None
+                raise self._error(
+                    f"{doing} failed ({exc.strerror or exc}): check the file, its folder and "
+                    "its disk, then open it again"
+                ) from None
 
     @contextlib.contextmanager
     def _writing(self, doing: str) -> Iterator[sqlite3.Connection]:
