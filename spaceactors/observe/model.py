@@ -22,7 +22,7 @@ from spaceactors.clocks import RunControl
 from spaceactors.control import ActorState
 from spaceactors.lifecycle import kind_of
 from spaceactors.observe.rates import NO_RATES, RateView
-from spaceactors.observe.tree import KindCounts, Tree, kinds, largest, walk
+from spaceactors.observe.tree import KindCounts, Tree, copy_items, kinds, largest, walk
 
 if TYPE_CHECKING:
     from spaceactors.children import Child
@@ -77,11 +77,11 @@ class Snapshot:
         self.sim = sim
         # Each live table copied by one C-level call (the system's thread may add to it
         # meanwhile), then read at leisure.
-        self.retired = {kind: attrs.evolve(t) for kind, t in list(system.lifecycle.retired.items())}
+        self.retired = {kind: attrs.evolve(t) for kind, t in copy_items(system.lifecycle.retired)}
         letters = system.dead_letters
         self.dead_letters = letters.total
         self.dead_letters_by_reason = {
-            reason.value: n for reason, n in list(letters.by_reason.items())
+            reason.value: n for reason, n in copy_items(letters.by_reason)
         }
         reliable = system.reliable.state
         self.reliable = {
@@ -98,7 +98,7 @@ class Snapshot:
             "dropped": router.dropped,
             "publishes_without_subscribers": router.unheard,
         }
-        self.delivered_by_type = {cls.__name__: n for cls, n in list(router.delivered.items())}
+        self.delivered_by_type = {cls.__name__: n for cls, n in copy_items(router.delivered)}
 
     @property
     def offset(self) -> float:

@@ -17,13 +17,16 @@ import itertools
 import operator
 import types
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from spaceactors.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from spaceactors.children import Child
     from spaceactors.system import ActorSystem
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 _RUNTIME = operator.attrgetter("runtime")
 _RESTARTS = operator.attrgetter("runtime.restarts")
@@ -105,8 +108,9 @@ def kinds(system: ActorSystem) -> dict[str, KindCounts]:
     """Per kind, the counts of the children in the tree now (`Lifecycle.live`, kept while an
     observer watches): C-level passes, Python work per kind, none per actor and no walk."""
     counts = {}
-    for kind, members in list(system.lifecycle.live.items()):  # each list(): one C call
-        children = list(members)
+    live = system.lifecycle.live
+    for kind, members in copy_items(live):
+        children = list(members)  # keys only: one C call that makes nothing per entry
         counts[kind] = KindCounts(
             len(children),
             sum(handled(children)),
@@ -115,6 +119,20 @@ def kinds(system: ActorSystem) -> dict[str, KindCounts]:
             sum(depths(children)),
         )
     return counts
+
+
+def copy_items(table: dict[K, V]) -> list[tuple[K, V]]:
+    """The entries of a live `table` that another thread changes, as one reading: its keys
+    copied by one C call, then each one's value (an entry removed meanwhile is left out).
+
+    Not ``list(table.items())``: that makes a tuple per entry, an allocation that can start a
+    garbage collection, whose callbacks and finalizers run Python code, where the interpreter
+    may pass to the other thread: the table changes under the copy, which then raises
+    "dictionary changed size during iteration". Copying keys (or values) allocates nothing
+    per entry."""
+    keys = list(table)
+    values = list(map(table.get, keys))
+    return [(key, value) for key, value in zip(keys, values, strict=True) if value is not None]
 
 
 def walk(system: ActorSystem) -> Tree:
