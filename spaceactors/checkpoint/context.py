@@ -21,6 +21,7 @@ from spaceactors.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from spaceactors.actor import Actor
+    from spaceactors.system import ActorSystem
 
 FORMAT = 1
 """The version of the engine's part of a checkpoint."""
@@ -103,3 +104,26 @@ def damaged(part: str = "engine state") -> Iterator[None]:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise CheckpointError(f"the checkpoint's {part} is damaged: {exc!r}") from None
+
+
+def restore_trace(system: ActorSystem, saved: Any, *, where: str, as_before: str) -> None:
+    """Put the trace's position and hash state back from a checkpoint's ``trace`` part.
+
+    `where` starts each message (the file, or nothing); `as_before` says how to open the
+    system or run again, as it was.
+
+    Raises:
+        CheckpointError: one side has a trace and the other none, or the saved state is
+            damaged.
+    """
+    trace = system.trace
+    if (trace is None) != (saved is None):
+        raise CheckpointError(
+            f"{where}the checkpoint was taken with a trace and this run has none, or the "
+            f"other way round: {as_before}"
+        )
+    if trace is not None:
+        try:
+            trace.restore(saved)
+        except ValueError as exc:
+            raise CheckpointError(f"{where}the checkpoint's trace: {exc}") from None

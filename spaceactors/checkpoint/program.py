@@ -27,6 +27,7 @@ import trio.testing
 
 from spaceactors.cell import ActorCell
 from spaceactors.checkpoint import engine, quiescence, values
+from spaceactors.checkpoint.context import restore_trace
 from spaceactors.checkpoint.records import Checkpoint, checked_path
 from spaceactors.checkpoint.store import KEEP, StateFile
 from spaceactors.checkpoint.writer import decode, encode
@@ -278,17 +279,12 @@ async def restore(system: ActorSystem, resume: Resume) -> Callable[[], None]:
     """
     doc = resume.doc
     await engine.restore(system, doc["engine"], engine.Restoring(values, {}))
-    trace, saved = system.trace, doc.get("trace")
-    if (trace is None) != (saved is None):
-        raise CheckpointError(
-            f"{resume.path}: the checkpoint was taken with a trace and this system has none, "
-            "or the other way round: open the system as it was opened"
-        )
-    if trace is not None:
-        try:
-            trace.restore(saved)
-        except ValueError as exc:
-            raise CheckpointError(f"{resume.path}: the checkpoint's trace: {exc}") from None
+    restore_trace(
+        system,
+        doc.get("trace"),
+        where=f"{resume.path}: ",
+        as_before="open the system as it was opened",
+    )
     try:
         return quiescence.take_over(doc["tasks"], doc["scheduler"], must_reach=False)
     except (KeyError, TypeError) as exc:

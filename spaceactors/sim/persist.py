@@ -266,6 +266,7 @@ async def resume(
     """
     from spaceactors.checkpoint import engine, quiescence
     from spaceactors.checkpoint.collector import collector_paused
+    from spaceactors.checkpoint.context import restore_trace
 
     restoring = engine.Restoring(values, {}, services={"world": world.service()})
     with collector_paused():  # (the rebuild makes the whole world and frees nothing)
@@ -278,15 +279,5 @@ async def resume(
     runner.restore(doc["runner"])
     if length is not None:
         runner.end = world.ends_at
-    trace, saved = system.trace, doc.get("trace")
-    if (trace is None) != (saved is None):
-        raise CheckpointError(
-            "the checkpoint was taken with a trace and the resumed run has none, or the other "
-            "way round: resume it as it was run"
-        )
-    if trace is not None:
-        try:
-            trace.restore(saved)
-        except ValueError as exc:
-            raise CheckpointError(f"the checkpoint's trace: {exc}") from None
+    restore_trace(system, doc.get("trace"), where="", as_before="resume it as it was run")
     return quiescence.take_over(doc["tasks"], doc["scheduler"])
