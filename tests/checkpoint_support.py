@@ -4,7 +4,7 @@ arms at quiescent points (take a checkpoint; take over a checkpoint's task order
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import trio
@@ -80,6 +80,30 @@ async def resume_from_point(system: sa.ActorSystem, point: Mapping[str, Any]) ->
     is over (`quiescence.take_over`)."""
     await engine.restore(system, point["engine"], engine.Restoring(VALUES, {}))
     return quiescence.take_over(point["tasks"], point["scheduler"])
+
+
+async def begin(
+    system: sa.ActorSystem,
+    build: Callable[[sa.ActorSystem], Awaitable[object]],
+    resume: Mapping[str, Any] | None,
+    at: float | None,
+    out: list[dict[str, Any]] | None,
+) -> Callable[[], None]:
+    """Start a test's run in `system`: `build` it, or rebuild the point `resume` in it; and
+    with `at` and `out`, take a checkpoint into `out` from `at` on (`take_at`). Returns the
+    check to call once the run is over (a fresh run has nothing to check)."""
+    check = nothing_to_check
+    if resume is None:
+        await build(system)
+    else:
+        check = await resume_from_point(system, resume)
+    if at is not None and out is not None:
+        take_at(system, at, out)
+    return check
+
+
+def nothing_to_check() -> None:
+    """The check of a run that resumed nothing."""
 
 
 def resumed_clock(point: Mapping[str, Any]) -> trio.testing.MockClock:

@@ -9,7 +9,7 @@ import pytest
 import trio
 
 import spaceactors as sa
-from tests.checkpoint_support import resume_from_point, resumed_clock, rows, take_at
+from tests.checkpoint_support import begin, resumed_clock, rows
 
 END = 60.0
 
@@ -60,16 +60,10 @@ async def main(
     resume: dict[str, Any] | None = None, at: float | None = None, out: list[Any] | None = None
 ) -> list[Any]:
     async with sa.open_system(seed=3, trace=True) as system:
-        if resume is None:
-            await build(system)
-        else:
-            check = await resume_from_point(system, resume)
-        if at is not None and out is not None:
-            take_at(system, at, out)
+        check = await begin(system, build, resume, at, out)
         await trio.sleep_until(END)
         events = rows(system)
-    if resume is not None:
-        check()
+    check()
     return events
 
 

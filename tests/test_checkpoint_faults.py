@@ -12,7 +12,7 @@ import trio
 
 import spaceactors as sa
 from spaceactors.errors import CheckpointError
-from tests.checkpoint_support import resume_from_point, resumed_clock, rows, take_at
+from tests.checkpoint_support import begin, resumed_clock, rows
 from tests.test_checkpoint_engine import build
 
 END = 40.0
@@ -38,12 +38,7 @@ async def main(
     plan: sa.FaultPlan | None = PLAN,
 ) -> dict[str, Any]:
     async with sa.open_system(seed=3, trace=True, faults=plan) as system:
-        if resume is None:
-            await build(system)
-        else:
-            check = await resume_from_point(system, resume)
-        if at is not None and out is not None:
-            take_at(system, at, out)
+        check = await begin(system, build, resume, at, out)
         if trio.current_time() < 25.0:
             await trio.sleep_until(25.0)
             assert system.faults is not None
@@ -56,8 +51,7 @@ async def main(
             "unmatched": [str(u) for u in system.faults.unmatched()],
             "dead": system.dead_letters.total,
         }
-    if resume is not None:
-        check()
+    check()
     return result
 
 

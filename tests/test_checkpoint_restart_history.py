@@ -10,7 +10,7 @@ import pytest
 import trio
 
 import spaceactors as sa
-from tests.checkpoint_support import resume_from_point, resumed_clock, rows, take_at
+from tests.checkpoint_support import begin, resumed_clock, rows
 
 END = 12.0
 
@@ -25,23 +25,21 @@ class Crasher(sa.Actor):
         raise RuntimeError("tick")
 
 
+async def build(system: sa.ActorSystem) -> None:
+    group = await system.spawn_supervisor(
+        "group", max_restarts=4, within=100.0, restart=sa.Restart.TEMPORARY
+    )
+    await group.start_child(sa.ChildSpec("crasher", Crasher))
+
+
 async def main(
     resume: dict[str, Any] | None = None, at: float | None = None, out: list[Any] | None = None
 ) -> list[Any]:
     async with sa.open_system(seed=3, trace=True) as system:
-        if resume is None:
-            group = await system.spawn_supervisor(
-                "group", max_restarts=4, within=100.0, restart=sa.Restart.TEMPORARY
-            )
-            await group.start_child(sa.ChildSpec("crasher", Crasher))
-        else:
-            check = await resume_from_point(system, resume)
-        if at is not None and out is not None:
-            take_at(system, at, out)
+        check = await begin(system, build, resume, at, out)
         await trio.sleep_until(END)
         events = rows(system)
-    if resume is not None:
-        check()
+    check()
     return events
 
 

@@ -23,6 +23,20 @@ def spaceactors(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def kill_after(args: list[str], state: Path, cwd: Path, wait: float) -> None:
+    """Run the command with `args`, and SIGKILL it `wait` real seconds after it has made
+    its state file `state`."""
+    process = subprocess.Popen(
+        [*COMMAND, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while not state.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # a real process: wait for it to create its state file
+    time.sleep(wait)
+    os.kill(process.pid, signal.SIGKILL)
+    process.communicate(timeout=60)
+
+
 def summary(stdout: str) -> list[str]:
     """The summary without its wall-clock figure (the first line)."""
     return stdout.splitlines()[1:]
@@ -42,19 +56,10 @@ def test_killed_at_a_random_moment_it_resumes_to_the_same_end(
 ) -> None:
     rng = random.Random(trial)
     state = tmp_path / "run.db"
-    process = subprocess.Popen(
-        [*COMMAND, *RUN, "--state", str(state), "--checkpoint-every", "20"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not state.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)  # a real process: wait for it to create its state file
-    time.sleep(rng.uniform(0.0, 0.6))
-    os.kill(process.pid, signal.SIGKILL)
-    process.communicate(timeout=60)
+    kill_after(
+        [*RUN, "--state", str(state), "--checkpoint-every", "20"], state, tmp_path,
+        rng.uniform(0.0, 0.6),
+    )  # fmt: skip
     resumed = spaceactors("resume", str(state), "--progress", "never", cwd=tmp_path)
     if resumed.returncode == 2 and "no checkpoint yet" in resumed.stderr:
         return  # killed before its first checkpoint: refused, saying so

@@ -7,11 +7,6 @@ drawn moment (checkpoints every few simulated seconds, so kills land during writ
 from __future__ import annotations
 
 import functools
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +18,7 @@ from hypothesis import strategies as st
 import spaceactors as sa
 from spaceactors.scenarios import large_fleet
 from tests.test_checkpoint_sim import SCENARIOS, comparable, run
+from tests.test_resume_command import kill_after, spaceactors
 
 PLAN = sa.FaultPlan(
     [
@@ -95,14 +91,7 @@ def test_the_plan_bends_every_scenario(name: str) -> None:
     assert {"delay", "duplicate"} <= {event.kind.value for event in events}
 
 
-COMMAND = [sys.executable, "-m", "spaceactors"]
 RUN = ["run", "asteroid-convoy", "--duration", "300", "--progress", "never"]
-
-
-def spaceactors(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*COMMAND, *args], capture_output=True, text=True, timeout=120, cwd=cwd, check=False
-    )
 
 
 def plan_file(where: Path, faulted: bool) -> list[str]:
@@ -147,30 +136,9 @@ def test_sigkilled_anywhere_the_command_resumes_to_the_same_end(
     where = tmp_path_factory.mktemp("kill")
     extra = plan_file(where, faulted)
     state = where / "run.db"
-    process = subprocess.Popen(
-        # a write every few moments: kills land in them too
-        [
-            *COMMAND,
-            *RUN,
-            "--seed",
-            str(seed),
-            *extra,
-            "--state",
-            str(state),
-            "--checkpoint-every",
-            "5",
-        ],
-        cwd=where,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not state.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)  # a real process: wait for it to create its state file
-    time.sleep(wait)
-    os.kill(process.pid, signal.SIGKILL)
-    process.communicate(timeout=60)
+    # A write every few moments: kills land in them too.
+    args = [*RUN, "--seed", str(seed), *extra, "--state", str(state), "--checkpoint-every", "5"]
+    kill_after(args, state, where, wait)
     # Whether the kill cut a checkpoint's write short (its transaction's journal is left).
     event("killed during a write" if _cut_short(state) else "killed between writes")
     resumed = spaceactors("resume", str(state), "--progress", "never", cwd=where)

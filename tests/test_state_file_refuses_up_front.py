@@ -19,20 +19,13 @@ import pytest
 import spaceactors as sa
 from spaceactors.checkpoint import StateFile
 from spaceactors.checkpoint.sqlitefile import sql_error, unwritable
+from tests.test_state_file import refusal
 
 RUN = {"scenario": "docking", "seed": 7, "code": "abc123"}
 IN_USE = (
     "is in use by another process (a run or resume still writing it): wait for it to end, "
     "or stop it"
 )
-
-
-def refusal(action: Callable[[], object]) -> str:
-    with pytest.raises(sa.StateFileError) as caught:
-        action()
-    text = str(caught.value)
-    assert "\n" not in text
-    return text
 
 
 @pytest.fixture
