@@ -19,7 +19,7 @@ import pytest
 import spaceactors as sa
 from spaceactors.checkpoint import StateFile
 from spaceactors.checkpoint.sqlitefile import sql_error, unwritable
-from tests.test_state_file import refusal
+from tests.test_state_file import refusal, sql
 
 RUN = {"scenario": "docking", "seed": 7, "code": "abc123"}
 IN_USE = (
@@ -239,20 +239,9 @@ def test_a_read_only_file_or_folder_is_refused_at_open(run_db: Path, denied: str
         where.chmod(0o755 if denied == "folder" else 0o644)
 
 
-def tampered(*statements: str) -> Callable[[Path], None]:
-    def tamper(path: Path) -> None:
-        db = sqlite3.connect(path)
-        for statement in statements:
-            db.execute(statement)
-        db.commit()
-        db.close()
-
-    return tamper
-
-
 def rebuilt_checkpoints(columns: str, select: str) -> Callable[[Path], None]:
     """The checkpoints table made again with `columns`, its rows copied by `select`."""
-    return tampered(
+    return sql(
         "ALTER TABLE checkpoints RENAME TO old",
         f"CREATE TABLE checkpoints ({columns})",
         f"INSERT INTO checkpoints SELECT {select} FROM old",
@@ -263,11 +252,11 @@ def rebuilt_checkpoints(columns: str, select: str) -> Callable[[Path], None]:
 COLUMNS = "number INTEGER PRIMARY KEY, sim_time REAL, trace_count INTEGER, taken_at REAL"
 SCHEMAS = {
     "an extra column": (
-        tampered("ALTER TABLE checkpoints ADD COLUMN note TEXT"),
+        sql("ALTER TABLE checkpoints ADD COLUMN note TEXT"),
         "table checkpoints has a column 'note' this format does not have",
     ),
     "an extra column with a default": (
-        tampered("ALTER TABLE trace_segments ADD COLUMN z INTEGER DEFAULT 0"),
+        sql("ALTER TABLE trace_segments ADD COLUMN z INTEGER DEFAULT 0"),
         "table trace_segments has a column 'z' this format does not have",
     ),
     "a column of another type": (
@@ -291,7 +280,7 @@ SCHEMAS = {
         "damaged (it holds an index 'sqlite_autoindex_checkpoints_1')",
     ),
     "an index": (
-        tampered("CREATE INDEX by_time ON checkpoints (sim_time)"),
+        sql("CREATE INDEX by_time ON checkpoints (sim_time)"),
         "damaged (it holds an index 'by_time')",
     ),
 }
@@ -380,7 +369,7 @@ NEXT_STEPS = {
     ),
     "a directory": (lambda p: (p.unlink(), p.mkdir()), f"is a directory, not a state file: {GIVE}"),
     "SQLite of something else": (
-        lambda p: (p.unlink(), tampered("CREATE TABLE notes (text TEXT)")(p)),
+        lambda p: (p.unlink(), sql("CREATE TABLE notes (text TEXT)")(p)),
         f"not a spaceactors state file (it is a SQLite database of something else): {GIVE}",
     ),
 }
