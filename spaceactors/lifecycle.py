@@ -5,9 +5,10 @@ These events are rare (nothing here runs per message): each one is built only wh
 listens, so a system nobody observes pays one truth test per event. The counters an observer
 reads (messages handled, restarts, crashes) are the ones the runtime keeps anyway on each
 `ActorCell`, `ServiceCell` and `Supervisor`. While an observer watches (`Lifecycle.tallying`),
-`Lifecycle.live` holds the children in the tree by kind, so that per-kind figures are read
-without walking the tree, and `Lifecycle.retired` keeps the counts of actors that left it, so
-that totals never go down.
+`Lifecycle.live` holds the children in the tree by kind (and `Lifecycle.troubled` those of
+them that ever restarted or crashed), so that per-kind figures are read without walking the
+tree, and `Lifecycle.retired` keeps the counts of actors that left it, so that totals never go
+down.
 """
 
 from __future__ import annotations
@@ -87,21 +88,41 @@ class Lifecycle:
         self.live: dict[str, dict[Child, None]] = {}
         """Per actor kind: the children in the tree now (as an ordered set), kept while
         `tallying`. Read from another thread by C-level copies (``list(...)``)."""
+        self.troubled: dict[str, dict[Child, None]] = {}
+        """Per actor kind: the children in the tree now that have restarted or crashed at
+        least once, kept while `tallying`: the restarts and crashes of a kind are summed over
+        these few, not over every actor of it."""
+        self.changes = 0
+        """How many times a child joined or left the tree since `tallying` began: a walk of
+        the tree read when it had a value stays the tree while it keeps it."""
         self.tallying = False
-        """Whether to keep `live` and `retired` (`start_tallying` turns it on)."""
+        """Whether to keep `live`, `troubled` and `retired` (`start_tallying` turns it on)."""
 
     def start_tallying(self, children: Iterable[Child]) -> None:
-        """Keep `live` and `retired` from now on; `children` are those in the tree now."""
+        """Keep `live`, `troubled` and `retired` from now on; `children` are those in the
+        tree now."""
         self.tallying = True
         for child in children:
             self.enter(child)
+            if child.crashes or child.runtime.restarts:
+                self.note(child)
 
     def enter(self, child: Child) -> None:
         """`child` joined the tree (called while `tallying`)."""
+        self.changes += 1
         kind = kind_of(child.spec)
         members = self.live.get(kind)
         if members is None:
             members = self.live[kind] = {}
+        members[child] = None
+
+    def note(self, child: Child) -> None:
+        """`child` crashed or is being restarted (called while `tallying`), or came back from
+        a checkpoint with counts of either: it joins `troubled`."""
+        kind = kind_of(child.spec)
+        members = self.troubled.get(kind)
+        if members is None:
+            members = self.troubled[kind] = {}
         members[child] = None
 
     def listen(self, listener: Listener) -> Callable[[], None]:
@@ -143,10 +164,12 @@ class Lifecycle:
 
     def retire(self, child: Child) -> None:
         """`child` left the tree (called while `tallying`): keep its counts."""
+        self.changes += 1
         kind = kind_of(child.spec)
-        members = self.live.get(kind)
-        if members is not None:
-            members.pop(child, None)
+        for table in (self.live, self.troubled):
+            members = table.get(kind)
+            if members is not None:
+                members.pop(child, None)
         tally = self.retired.get(kind)
         if tally is None:
             tally = self.retired[kind] = Tally()

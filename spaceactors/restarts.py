@@ -169,6 +169,8 @@ class RestartLoop:
             if child.running:
                 continue
             child.runtime.restarting()  # counted when made, not when decided (backoff)
+            if self.sup.system.lifecycle.tallying:
+                self.sup.system.lifecycle.note(child)
             self._log_restart(child)
             try:
                 await self.sup._start_watched(child)

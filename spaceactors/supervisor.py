@@ -472,6 +472,8 @@ class Supervisor:
             raise StoppedWhileStarting(f"child {child.spec.name!r} was stopped while starting")
         if exit.abnormal:
             child.crashes += 1
+            if self.system.lifecycle.tallying:
+                self.system.lifecycle.note(child)
             child.last_crash = (trio.current_time(), crash_reason(exit.error))
             self._record(EventKind.CRASH, child, describe(exit.error))
         if not child.terminating:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 import trio
@@ -18,7 +19,7 @@ import spaceactors as sa
 from spaceactors.clocks import run_control
 from spaceactors.lifecycle import kind_of
 from spaceactors.observe.model import take
-from spaceactors.observe.tree import walk
+from spaceactors.observe.tree import Walks, trouble, walk
 from tests.test_observe_metrics import scrape, value
 
 
@@ -46,9 +47,18 @@ def assert_live_is_the_tree(system: sa.ActorSystem) -> None:
     assert live == dict(tree)
 
 
-def assert_counts_add_up(system: sa.ActorSystem) -> None:
-    """Per kind: the registry's sums equal the tree's, the retired ones apart."""
+def assert_counts_add_up(system: sa.ActorSystem, walks: Walks | None = None) -> None:
+    """Per kind: the registry's sums equal the tree's, the retired ones apart; the restarts
+    and crashes summed over the troubled few equal those summed over the tree; a kept walk
+    (`walks`) is the tree now."""
     snapshot = take(system, run_control())
+    tree = walk(system)
+    if walks is not None:
+        kept = walks.tree(system)
+        assert (kept.children, kept.prefixes) == (tree.children, tree.prefixes)
+    assert trouble(system) == (sum(tree.restarts), sum(tree.crashes))
+    for kind, members in system.lifecycle.troubled.items():
+        assert set(members) <= set(system.lifecycle.live[kind]), kind
     by_kind: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0, 0, 0])
     for child in walk(system).children:
         counts = by_kind[kind_of(child.spec)]
@@ -112,6 +122,20 @@ async def test_the_per_kind_table_follows_every_change_of_the_tree(
                 await system.lookup("fighter-2").ask("boom")  # its subtree restarts it
             await trio.sleep(1)
 
+        async def restart_siblings() -> None:
+            # one_for_all: the crew restarts without having crashed
+            await system.spawn_supervisor(
+                "pair",
+                strategy=sa.Strategy.ONE_FOR_ALL,
+                max_restarts=50,
+                children=[sa.ChildSpec("pilot", Ship), sa.ChildSpec("crew", Station)],
+            )
+            with pytest.raises(sa.ActorCrashed, match="hull breach"):
+                await system.lookup("pilot").ask("boom")
+            await trio.sleep(1)
+            crew = system.user.child("pair")._children["crew"]
+            assert (crew.runtime.restarts, crew.crashes) == (1, 0)
+
         async def stop_a_subtree() -> None:
             await user.stop_child("wing")
 
@@ -124,24 +148,28 @@ async def test_the_per_kind_table_follows_every_change_of_the_tree(
             terminate_and_delete_static,
             failed_start,
             restart_a_subtree,
+            restart_siblings,
             stop_a_subtree,
         ]
         assert_live_is_the_tree(system)  # the services the system started with
+        walks = Walks()
         for step in steps:
             await step()
             assert_live_is_the_tree(system)
-            assert_counts_add_up(system)
+            assert_counts_add_up(system, walks)
         url = system.observe_url
         assert url is not None
         families = await scrape(url)
         # Counters never fall: the ships, the stopped and the restarted ones together.
         assert value(families, "spaceactors_messages_handled", kind="Ship") == 5
-        # ship-0, and fighter-1 and fighter-2 of the subtree that left
-        assert value(families, "spaceactors_restarts", kind="Ship") == 3
-        assert value(families, "spaceactors_crashes", kind="Ship") == 3
+        # ship-0, fighter-1 and fighter-2 of the subtree that left, and the pair's pilot
+        assert value(families, "spaceactors_restarts", kind="Ship") == 4
+        assert value(families, "spaceactors_crashes", kind="Ship") == 4
+        # the tender (crashed), and the pair's crew (restarted with the pilot, no crash)
+        assert value(families, "spaceactors_restarts", kind="Station") == 2
         assert value(families, "spaceactors_crashes", kind="Station") == 1
-        assert value(families, "spaceactors_actors", kind="Ship") == 4  # ship-1 stopped
-        assert value(families, "spaceactors_actors", kind="Station") == 1  # the tender left
+        assert value(families, "spaceactors_actors", kind="Ship") == 5  # ship-1 stopped
+        assert value(families, "spaceactors_actors", kind="Station") == 2  # the tender left
 
 
 async def test_a_system_nobody_observes_keeps_no_table(
@@ -152,3 +180,47 @@ async def test_a_system_nobody_observes_keeps_no_table(
         assert not system.lifecycle.tallying
         assert system.lifecycle.live == {}
         assert system.lifecycle.retired == {}
+
+
+async def test_a_walk_is_kept_while_the_tree_does_not_change(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    async with sa.open_system(observe=True) as system:
+        walks = Walks()
+        ship = await system.spawn(Ship, name="ship")
+        first = walks.tree(system)
+        before = sum(first.handled)
+        await ship.ask("hello")
+        again = walks.tree(system)
+        assert again.children is first.children  # not walked again
+        assert sum(again.handled) == before + 1  # its counters read afresh
+        with pytest.raises(sa.ActorCrashed):
+            await ship.ask("boom")
+        await trio.sleep(1)  # restarted: the same child, the tree unchanged
+        assert walks.tree(system).children is first.children
+        await system.spawn(Station, name="station")
+        grown = walks.tree(system)
+        assert grown.children is not first.children
+        assert len(grown) == len(first) + 1
+
+
+def test_restored_counts_join_an_observers_sums(tmp_path: Path) -> None:
+    state = tmp_path / "run.db"
+
+    async def program(resume: bool) -> None:  # one program for both runs, as a resume needs
+        async with sa.open_system(observe=True, resume_from=state if resume else None) as system:
+            if resume:
+                assert_live_is_the_tree(system)
+                assert_counts_add_up(system)
+                assert trouble(system) == (3, 3)
+                await trio.sleep(1)  # the rebuilt tasks run (the resume checks them at the end)
+                return
+            ship = await system.spawn(Ship, name="ship")
+            for _ in range(3):
+                with pytest.raises(sa.ActorCrashed):
+                    await ship.ask("boom")
+                await trio.sleep(1)
+            await system.checkpoint(state)
+
+    for resume in (False, True):  # each a run of its own, as a resume is
+        trio.run(program, resume, clock=trio.testing.MockClock(autojump_threshold=0))

@@ -29,6 +29,7 @@ from spaceactors.clocks import RunControl
 from spaceactors.observe import metrics, model
 from spaceactors.observe.rates import Rates
 from spaceactors.observe.server import SYSTEM_TIMEOUT, Observer, SystemGone
+from spaceactors.observe.tree import Walks
 
 DASHBOARD = Path(__file__).parent / "static" / "dashboard.html"
 KEEPALIVE = 15.0
@@ -44,6 +45,7 @@ def _error(status: int, message: str) -> JSONResponse:
 def make_app(observer: Observer) -> Starlette:
     """The app serving `observer`'s system."""
     rates = Rates()
+    walks = Walks()
 
     def authorized(request: Request) -> bool:
         token = observer.token
@@ -72,7 +74,7 @@ def make_app(observer: Observer) -> Starlette:
         # Read in the server's own thread, while the run goes on: waiting for the system's
         # thread would wait for its longest step (a 10,000-ship world tick), and answers must
         # come within 100 ms. Each count read is exact; the document is not one instant.
-        return model.take(system, control)
+        return model.take(system, control, walks)
 
     async def status(request: Request) -> Response:
         params = request.query_params

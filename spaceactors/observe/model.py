@@ -22,7 +22,16 @@ from spaceactors.clocks import RunControl
 from spaceactors.control import ActorState
 from spaceactors.lifecycle import kind_of
 from spaceactors.observe.rates import NO_RATES, RateView
-from spaceactors.observe.tree import KindCounts, Tree, copy_items, kinds, largest, walk
+from spaceactors.observe.tree import (
+    KindCounts,
+    Tree,
+    Walks,
+    copy_items,
+    kinds,
+    largest,
+    trouble,
+    walk,
+)
 
 if TYPE_CHECKING:
     from spaceactors.children import Child
@@ -65,8 +74,10 @@ class Snapshot:
         speed: float | None,
         paused: bool,
         sim: dict[str, float] | None,
+        walks: Walks | None = None,
     ) -> None:
         self._system = system
+        self._walks = walks
         self.clock = clock
         self.now = now  # the run's clock
         self.sim_time = sim_time
@@ -109,7 +120,15 @@ class Snapshot:
     @functools.cached_property
     def tree(self) -> Tree:
         """Every child, in tree order, with its counters' columns."""
-        return walk(self._system)
+        return walk(self._system) if self._walks is None else self._walks.tree(self._system)
+
+    @functools.cached_property
+    def trouble(self) -> tuple[int, int]:
+        """(restarts, crashes) of the children in the tree now: summed over the few that had
+        any while an observer tallies (`Lifecycle.troubled`), else over the tree."""
+        if self._system.lifecycle.tallying:
+            return trouble(self._system)
+        return sum(self.tree.restarts), sum(self.tree.crashes)
 
     @functools.cached_property
     def kinds(self) -> dict[str, KindCounts]:
@@ -117,9 +136,10 @@ class Snapshot:
         return kinds(self._system)
 
 
-def take(system: ActorSystem, control: RunControl) -> Snapshot:
+def take(system: ActorSystem, control: RunControl, walks: Walks | None = None) -> Snapshot:
     """Read the system's counters (from any thread: it only reads, each table copied by one
-    C-level call, so none can change under it)."""
+    C-level call, so none can change under it); its tree from `walks` if given (a server
+    keeps one: an unchanged tree is not walked again)."""
     now = control.now()
     report = system.counters.get("sim")
     sim = None if report is None else dict(report())
@@ -131,6 +151,7 @@ def take(system: ActorSystem, control: RunControl) -> Snapshot:
         speed=control.speed,
         paused=control.paused,
         sim=sim,
+        walks=walks,
     )
 
 
@@ -243,11 +264,12 @@ def totals(snapshot: Snapshot) -> dict[str, int]:
     """The whole system's counts (actors that left the tree included in the sums)."""
     tree = snapshot.tree
     retired = list(snapshot.retired.values())
+    restarts, crashes = snapshot.trouble
     return {
         "actors": len(tree),
         "messages_handled": sum(tree.handled) + sum(t.handled for t in retired),
-        "restarts": sum(tree.restarts) + sum(t.restarts for t in retired),
-        "crashes": sum(tree.crashes) + sum(t.crashes for t in retired),
+        "restarts": restarts + sum(t.restarts for t in retired),
+        "crashes": crashes + sum(t.crashes for t in retired),
         "dead_letters": snapshot.dead_letters,
         "reliable_retries": snapshot.reliable["retries"],
         "reliable_failures": snapshot.reliable["failures"],
@@ -287,12 +309,14 @@ def status(
 
 
 def _shown(tree: Tree, position: int, sort: str | None) -> tuple[Any, ...]:
-    """The copied counters of the child at `position`, its counts as the totals and the
-    order of the document read them (so that they add up, and a sorted list is sorted)."""
+    """The copied counters of the child at `position`, its counts as the order of the
+    document and its rate read them (so that a sorted list is sorted, and a rate is the
+    change of the count shown)."""
     copied = list(copy(tree.prefixes[position], tree.children[position]))
     copied[HANDLED] = tree.handled[position]
-    copied[RESTARTS] = tree.restarts[position]
-    copied[CRASHES] = tree.crashes[position]
+    if sort == "restarts":
+        copied[RESTARTS] = tree.restarts[position]
+        copied[CRASHES] = tree.crashes[position]
     if sort == "mailbox":
         copied[DEPTH] = tree.depths[position]
     return tuple(copied)

@@ -106,19 +106,33 @@ class KindCounts(NamedTuple):
 
 def kinds(system: ActorSystem) -> dict[str, KindCounts]:
     """Per kind, the counts of the children in the tree now (`Lifecycle.live`, kept while an
-    observer watches): C-level passes, Python work per kind, none per actor and no walk."""
+    observer watches): C-level passes, Python work per kind, none per actor and no walk.
+    Restarts and crashes are summed over the few that ever had one (`Lifecycle.troubled`)."""
     counts = {}
-    live = system.lifecycle.live
-    for kind, members in copy_items(live):
+    lifecycle = system.lifecycle
+    for kind, members in copy_items(lifecycle.live):
         children = list(members)  # keys only: one C call that makes nothing per entry
+        restarts, crashes = _trouble(lifecycle.troubled.get(kind))
         counts[kind] = KindCounts(
-            len(children),
-            sum(handled(children)),
-            sum(map(_RESTARTS, children)),
-            sum(map(_CRASHES, children)),
-            sum(depths(children)),
+            len(children), sum(handled(children)), restarts, crashes, sum(depths(children))
         )
     return counts
+
+
+def trouble(system: ActorSystem) -> tuple[int, int]:
+    """(restarts, crashes) of the children in the tree now, summed over those that ever
+    restarted or crashed (`Lifecycle.troubled`, kept while an observer watches): C-level
+    passes over those few."""
+    restarts = crashes = 0
+    for _, members in copy_items(system.lifecycle.troubled):
+        more_restarts, more_crashes = _trouble(members)
+        restarts, crashes = restarts + more_restarts, crashes + more_crashes
+    return restarts, crashes
+
+
+def _trouble(members: dict[Child, None] | None) -> tuple[int, int]:
+    children = [] if members is None else list(members)  # one C call, as `kinds`
+    return sum(map(_RESTARTS, children)), sum(map(_CRASHES, children))
 
 
 def copy_items(table: dict[K, V]) -> list[tuple[K, V]]:
@@ -157,6 +171,26 @@ def walk(system: ActorSystem) -> Tree:
         assert type(below.runtime) is Supervisor
         stack.append(_frame(f"{prefix}{below.spec.name}/", below.runtime))
     return Tree(children, prefixes)
+
+
+class Walks:
+    """Walks of one system's tree, the last one reused while no child joined or left the
+    tree (`Lifecycle.changes`, kept while an observer watches): a ``/status`` on a tree that
+    did not change walks nothing. Each `Tree` it gives reads its counters afresh."""
+
+    def __init__(self) -> None:
+        self._last: Tree | None = None
+        self._changes = -1
+
+    def tree(self, system: ActorSystem) -> Tree:
+        """The tree of `system` now (from the server's thread)."""
+        lifecycle = system.lifecycle
+        changes = lifecycle.changes  # read before walking: a change during it walks again
+        last = self._last
+        if last is None or changes != self._changes or not lifecycle.tallying:
+            self._last, self._changes = walk(system), changes
+            return self._last
+        return Tree(last.children, last.prefixes)
 
 
 def largest(values: Sequence[Any], limit: int) -> list[int]:
