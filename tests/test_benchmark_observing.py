@@ -37,6 +37,7 @@ def test_the_client_s_lines_count_failures_and_time_status_requests() -> None:
     ]
     watcher.read("\n".join(json.dumps(line) for line in lines))
     assert watcher.latencies == [(1.0, 0.03)]
+    assert watcher.answers == [1.0, 2.0]  # every path answered
     assert watcher.failures == 2
     assert watcher.errors == [f"{observing.STATUS}: 500", "/metrics: TimeoutError()"]
 
@@ -63,11 +64,18 @@ def test_an_alternating_run_is_split_by_phase_leaving_out_the_margins() -> None:
     assert watcher.watching(101.9) is None
     assert watching.watching(101.9, 100.0, None) is True  # no phases: always watched
     run = Run(marks)
-    watched_sim, watched_wall, quiet_sim, quiet_wall = observing.phase_rates(run, watcher)  # type: ignore[arg-type]
+    # an answer in each counted watched interval's span, one in a margin, one while quiet
+    watcher.answers = [100.3, 101.0, 101.9, 103.0, 104.6]
+    sums = observing.phase_rates(run, watcher)  # type: ignore[arg-type]
+    watched_sim, watched_wall, quiet_sim, quiet_wall, answers = sums
     assert watched_sim / watched_wall == pytest.approx(3.0)
     assert quiet_sim / quiet_wall == pytest.approx(4.0)
     assert watched_wall == pytest.approx(2 * 1.75)  # each watched phase less its margin
     assert quiet_wall == pytest.approx(2 * 1.75)
+    assert answers == 3  # not the one in a margin, nor the one while quiet
+    assert observing.slowdown(sums) == pytest.approx(0.75)
+    # 3.5 s watched did what 2.625 s quiet do: 0.875 s lost over 3 answers
+    assert observing.cost_per_answer(sums) == pytest.approx(0.875 / 3)
 
 
 class Run:
