@@ -94,7 +94,7 @@ class Lifecycle:
         these few, not over every actor of it."""
         self.changes = 0
         """How many times a child joined or left the tree since `tallying` began: a walk of
-        the tree read when it had a value stays the tree while it keeps it."""
+        the tree stays true while this count does not change."""
         self.tallying = False
         """Whether to keep `live`, `troubled` and `retired` (`start_tallying` turns it on)."""
 
