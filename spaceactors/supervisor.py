@@ -391,11 +391,13 @@ class Supervisor:
         return child
 
     def _discard(self, child: Child) -> None:
-        if self.system.lifecycle.tallying:
-            _retire_counts(self.system.lifecycle, child)
         child.runtime.close()
         if self._children.get(child.spec.name) is child:
             del self._children[child.spec.name]
+        if self.system.lifecycle.tallying:
+            # After it left the tree: an observer's walk taken before the count changes is
+            # walked again (`Lifecycle.changes`), never kept with the child still in it.
+            _retire_counts(self.system.lifecycle, child)
 
     def _retire_stopped(self, child: Child) -> None:
         """Finish `terminate_child` / `stop_child` once `child` has stopped (once only)."""
@@ -464,6 +466,11 @@ class Supervisor:
             with scope:
                 exit = await child.runtime.run(status)
         finally:
+            if exit.abnormal:  # counted before a stop in progress retires the child's counts
+                child.crashes += 1
+                child.last_crash = (trio.current_time(), crash_reason(exit.error))
+                if self.system.lifecycle.tallying and self._children.get(child.spec.name) is child:
+                    self.system.lifecycle.note(child)
             if child.incarnation == incarnation:
                 child.running = False
                 self._retire_stopped(child)  # a terminate_child whose caller left meanwhile
@@ -471,10 +478,6 @@ class Supervisor:
         if handshake and not status.done:  # raised to the starter, still waiting in start()
             raise StoppedWhileStarting(f"child {child.spec.name!r} was stopped while starting")
         if exit.abnormal:
-            child.crashes += 1
-            if self.system.lifecycle.tallying:
-                self.system.lifecycle.note(child)
-            child.last_crash = (trio.current_time(), crash_reason(exit.error))
             self._record(EventKind.CRASH, child, describe(exit.error))
         if not child.terminating:
             self._post(Exited(child, incarnation, exit))

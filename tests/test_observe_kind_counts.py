@@ -224,3 +224,47 @@ def test_restored_counts_join_an_observers_sums(tmp_path: Path) -> None:
 
     for resume in (False, True):  # each a run of its own, as a resume is
         trio.run(program, resume, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+class StopFails(Ship):
+    async def on_stop(self) -> None:
+        raise RuntimeError("stuck airlock")
+
+
+async def test_a_crash_while_stopping_is_counted_once(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    async with sa.open_system(observe=True) as system:
+        ref = await system.spawn(StopFails, name="bad")
+        with pytest.raises(sa.ActorCrashed):
+            await ref.ask("boom")
+        await ref.ask("again")  # restarted (the crashed incarnation's on_stop raised too)
+        await ref.stop()  # on_stop raises once more: a second crash, as it leaves the tree
+        await trio.sleep(1)
+        assert_live_is_the_tree(system)
+        assert_counts_add_up(system)
+        assert not system.lifecycle.troubled.get("StopFails")  # it left: counted as retired
+        tally = system.lifecycle.retired["StopFails"]
+        assert (tally.actors, tally.restarts, tally.crashes) == (1, 1, 2)
+
+
+async def test_a_walk_read_while_a_child_leaves_is_not_kept(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    """The server's thread may read at any point of the system's: here, in the middle of a
+    stop (as the stopped cell closes), which is where a kept walk could miss the change."""
+    async with sa.open_system(observe=True) as system:
+        walks = Walks()
+        ref = await system.spawn(Ship, name="leaving")
+        cell = ref._cell
+        close = cell.close
+
+        def read_then_close() -> None:
+            walks.tree(system)  # the server reads now
+            close()
+
+        cell.close = read_then_close  # type: ignore[method-assign]
+        await ref.stop()
+        await trio.sleep(1)
+        assert walks.tree(system).children == walk(system).children
+        assert "leaving" not in [child.spec.name for child in walks.tree(system).children]
