@@ -102,10 +102,10 @@ class Lifecycle:
         """Keep `live`, `troubled` and `retired` from now on; `children` are those in the
         tree now."""
         self.tallying = True
+        children = list(children)
         for child in children:
             self.enter(child)
-            if child.crashes or child.runtime.restarts:
-                self.note(child)
+        self.note_troubled(children)
 
     def enter(self, child: Child) -> None:
         """`child` joined the tree (called while `tallying`)."""
@@ -124,6 +124,13 @@ class Lifecycle:
         if members is None:
             members = self.troubled[kind] = {}
         members[child] = None
+
+    def note_troubled(self, children: Iterable[Child]) -> None:
+        """`note` each of `children` that has restarted or crashed (those in the tree when
+        tallying starts, or those a checkpoint restores)."""
+        for child in children:
+            if child.crashes or child.runtime.restarts:
+                self.note(child)
 
     def listen(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` with every event from now on; returns the function that stops it."""

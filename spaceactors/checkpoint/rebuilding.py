@@ -61,10 +61,9 @@ def rebuild(system: ActorSystem, doc: Mapping[str, Any], restoring: Restoring) -
         _build(system.user, doc["user"], restoring, restoring.plans)
         lifecycle = system.lifecycle
         if lifecycle.tallying:  # an observer watches: the restored counts join its sums
-            for _, children in restoring.plans:
-                for child, _ in children:
-                    if child.crashes or child.runtime.restarts:
-                        lifecycle.note(child)
+            lifecycle.note_troubled(
+                child for _, children in restoring.plans for child, _ in children
+            )
 
 
 async def start(system: ActorSystem, doc: Mapping[str, Any], restoring: Restoring) -> None:
