@@ -102,6 +102,24 @@ async def begin(
     return check
 
 
+async def traced_run(
+    build: Callable[[sa.ActorSystem], Awaitable[object]],
+    end: float,
+    resume: Mapping[str, Any] | None = None,
+    at: float | None = None,
+    out: list[dict[str, Any]] | None = None,
+) -> list[tuple[Any, ...]]:
+    """A test's traced run (seed 3) to `end` (virtual seconds): `build` it, or rebuild the
+    point `resume`; with `at` and `out`, checkpoint into `out` from `at` on (`begin`). Its
+    trace's rows, once the resume (if any) is checked."""
+    async with sa.open_system(seed=3, trace=True) as system:
+        check = await begin(system, build, resume, at, out)
+        await trio.sleep_until(end)
+        events = rows(system)
+    check()
+    return events
+
+
 def nothing_to_check() -> None:
     """The check of a run that resumed nothing."""
 

@@ -3,13 +3,13 @@ continues exactly: the same events, in the same order, at the same times."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
-import trio
 
 import spaceactors as sa
-from tests.checkpoint_support import begin, resumed_clock, rows
+from tests.checkpoint_support import resumed_clock, traced_run
 
 END = 60.0
 
@@ -56,15 +56,8 @@ async def build(system: sa.ActorSystem) -> None:
             await system.spawn(Pinger, NAMES, 1.0 + (i % 3), name=name)
 
 
-async def main(
-    resume: dict[str, Any] | None = None, at: float | None = None, out: list[Any] | None = None
-) -> list[Any]:
-    async with sa.open_system(seed=3, trace=True) as system:
-        check = await begin(system, build, resume, at, out)
-        await trio.sleep_until(END)
-        events = rows(system)
-    check()
-    return events
+main = functools.partial(traced_run, build, END)
+"""The run: built, or resumed (`traced_run`)."""
 
 
 @pytest.mark.parametrize("at", [5.0, 12.5, 30.0])

@@ -4,13 +4,13 @@ answered by giving up, at the same moment, not by one more restart."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
-import trio
 
 import spaceactors as sa
-from tests.checkpoint_support import begin, resumed_clock, rows
+from tests.checkpoint_support import resumed_clock, traced_run
 
 END = 12.0
 
@@ -32,15 +32,8 @@ async def build(system: sa.ActorSystem) -> None:
     await group.start_child(sa.ChildSpec("crasher", Crasher))
 
 
-async def main(
-    resume: dict[str, Any] | None = None, at: float | None = None, out: list[Any] | None = None
-) -> list[Any]:
-    async with sa.open_system(seed=3, trace=True) as system:
-        check = await begin(system, build, resume, at, out)
-        await trio.sleep_until(END)
-        events = rows(system)
-    check()
-    return events
+main = functools.partial(traced_run, build, END)
+"""The run: built, or resumed (`traced_run`)."""
 
 
 @pytest.mark.parametrize("at", [2.5, 3.5])
