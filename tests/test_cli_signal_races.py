@@ -71,7 +71,7 @@ def test_the_console_script_is_the_entry_point_that_handles_signals_first() -> N
 
     text = Path(spaceactors_command.__file__).read_text()
     first_project_import = text.index("from spaceactors")
-    assert text.index("signal.signal(signum, _raise)") < first_project_import
+    assert text.index("_handle(interrupts.raise_now)") < first_project_import
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")

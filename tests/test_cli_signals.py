@@ -118,7 +118,7 @@ def test_a_signal_stops_the_run_with_the_summary_so_far_and_a_whole_trace(
 ) -> None:
     command = Command(
         "run", "trade-route", "--duration", "100000", "--progress", "always",
-        "--trace", trace_name, cwd=tmp_path,
+        "--progress-every", "0.2", "--trace", trace_name, cwd=tmp_path,
     )  # fmt: skip
     command.wait_for(b"msg/s")  # the run is under way: virtual time, far from its end
     command.send(signum)

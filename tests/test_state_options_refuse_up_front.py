@@ -147,7 +147,7 @@ def test_an_interrupted_run_with_a_state_file_says_how_to_carry_on(tmp_path: Pat
 
     command = Command(
         "run", "trade-route", "--duration", "100000", "--progress", "always",
-        "--state", "run.db", "--checkpoint-every", "100", cwd=tmp_path,
+        "--progress-every", "0.2", "--state", "run.db", "--checkpoint-every", "100", cwd=tmp_path,
     )  # fmt: skip
     command.wait_for(b"msg/s")  # under way, its first checkpoints kept
     command.send(signal.SIGINT)

@@ -32,6 +32,7 @@ from spaceactors.cli.top import add_top_command, top_command
 from spaceactors.cli.traces import add_trace_commands, trace_command
 from spaceactors.scenarios.docking import DockingReport, run_docking
 from spaceactors.trace import TraceLevel
+from spaceactors_command import Interrupts
 
 
 def _docking_exchange() -> list[object]:
@@ -213,7 +214,7 @@ def main(
     out: TextIO | None = None,
     err: TextIO | None = None,
     *,
-    seen: list[int] | None = None,
+    interrupts: Interrupts | None = None,
 ) -> int:
     """Entry point of the ``spaceactors`` console script; returns the exit code.
 
@@ -222,12 +223,12 @@ def main(
     an output that cannot be written (one line on stderr; a bad option raises
     ``SystemExit(2)`` from argparse, also one line); 130 and 143: SIGINT (Ctrl-C) and SIGTERM
     stopped it (see `spaceactors.cli.signals`). `out` and `err` default to ``sys.stdout`` and
-    ``sys.stderr`` (None when the file descriptor is closed); `seen` holds the signals the
-    console script's entry point already saw (`spaceactors_command`).
+    ``sys.stderr`` (None when the file descriptor is closed); `interrupts` holds the signals the
+    console script's entry point already saw (`spaceactors_command.Interrupts`).
     """
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
-    signals = Signals(seen)
+    signals = Signals(interrupts)
     try:
         with signals.raising():
             if signals.seen:  # a signal came while Python imported the command

@@ -4,8 +4,10 @@ Every signal is recorded, in order, by the command's own handlers (`Signals.seen
 code is that of the last one, 130 for SIGINT and 143 for SIGTERM.
 
 Outside Trio (parsing, loading a scenario, printing) a signal raises `KeyboardInterrupt` at
-once. Inside Trio (a run, the demo) no signal ever raises: the handler records it and asks the
-run's Trio loop, through its token, to react where it is safe to. The first signal sets the run's
+once, also where Python cannot raise (a weakref callback, a ``__del__``): there it is raised
+again at the next bytecode that can, silently (`spaceactors_command.Interrupts`). Inside Trio
+(a run, the demo) no signal ever raises: the handler records it and asks the run's Trio loop,
+through its token, to react where it is safe to. The first signal sets the run's
 stop event, so the run ends before its next tick, its trace is flushed and the summary so far is
 printed; a second one cancels the run at once (`Signals.at_once`), and the session then raises
 `KeyboardInterrupt` outside the run. A signal that arrives while Trio starts or ends is recorded
@@ -25,7 +27,7 @@ from typing import TypeVar
 
 import trio
 
-HANDLED = (signal.SIGINT, signal.SIGTERM)
+from spaceactors_command import HANDLED, Interrupts
 
 _Handler = Callable[[int, FrameType | None], object]
 _T = TypeVar("_T")
@@ -56,8 +58,9 @@ class Signals:
     command leaves signals alone (Python's defaults apply).
     """
 
-    def __init__(self, seen: list[int] | None = None) -> None:
-        self.seen: list[int] = seen if seen is not None else []
+    def __init__(self, interrupts: Interrupts | None = None) -> None:
+        self._interrupts = Interrupts() if interrupts is None else interrupts
+        self.seen: list[int] = self._interrupts.seen
         """Every SIGINT and SIGTERM that reached the command, in order (the console script's
         entry point passes the ones it saw while Python imported the package)."""
         self.first: int | None = None
@@ -82,7 +85,7 @@ class Signals:
     @contextlib.contextmanager
     def raising(self) -> Iterator[None]:
         """Outside Trio: SIGINT and SIGTERM raise `KeyboardInterrupt` at once."""
-        with self._handlers(self._raise):
+        with self._handlers(self._interrupts.raise_now), self._interrupts.hooked():
             yield
 
     @contextlib.contextmanager
@@ -96,7 +99,7 @@ class Signals:
         """From now on a signal is only recorded (the command is writing its last line)."""
         if self.usable:
             for signum in HANDLED:
-                signal.signal(signum, self._record)
+                signal.signal(signum, self._interrupts.record)
 
     async def session(
         self, run: Callable[[trio.Event], Awaitable[_T]], *, stop_first: bool = True
@@ -130,15 +133,9 @@ class Signals:
             for signum, previous in saved.items():
                 signal.signal(signum, previous)
 
-    def _record(self, signum: int, frame: FrameType | None) -> None:
-        self.seen.append(signum)
-
-    def _raise(self, signum: int, frame: FrameType | None) -> None:
-        self.seen.append(signum)
-        raise KeyboardInterrupt
-
     def _in_trio(self, signum: int, frame: FrameType | None) -> None:
-        self.seen.append(signum)
+        if not self._interrupts.arrived(signum):
+            return  # an interrupt raised again: the session reacts to it as it starts
         token = self._token
         if token is not None:
             with contextlib.suppress(trio.RunFinishedError):
