@@ -3,15 +3,19 @@ resume from one.
 
 large-fleet (10,000 ships, virtual time, seed 1), built as `benchmarks.fleet` builds it, runs
 120 simulated seconds with a `Checkpointer` every 30 s whose checkpoints go, as the command's
-do, to a `StateWriter` (msgpack encoding and SQLite writing in a thread of its own) and a
-state file in a temporary folder. Printed, over its checkpoints:
+do, to a state file in a temporary folder: on Linux from a child process forked at the
+quiescent point (`spaceactors.checkpoint.forked`: the child captures, encodes and writes),
+elsewhere captured in the run and written by a `StateWriter` thread. Printed, over its
+checkpoints:
 
 - stall: the run's longest stop around a checkpoint, as the run sees it (`benchmarks.stalls`:
-  the longest stretch between two task steps, from the capture's start to the end of the
-  writer thread's encoding, the time it holds the GIL), wall and the run thread's CPU; beside
-  it the longest stretch of the same run away from every checkpoint (its own longest step);
-- capture: the synchronous capture alone (`Checkpointer.pauses`), wall and CPU;
-- the size of a checkpoint and the writer thread's encoding time;
+  the longest stretch between two task steps, from the checkpoint's start to the end of the
+  child, or of the writer thread's encoding, the time it holds the GIL), wall and the run
+  thread's CPU; beside it the longest stretch of the same run away from every checkpoint
+  (its own longest step);
+- capture: the run's own pause (`Checkpointer.pauses`: the fork, or the capture), wall and
+  CPU;
+- the size of a checkpoint and its encoding time; forked, what each child took in all;
 - resume: from the state file to the resumed run's first quiescent point, in three parts:
   reading the latest checkpoint (`StateFile.latest`), decoding it (`writer.decode`), and
   rebuilding the tree, the world and the scenario's declarations (`sim.persist.resume`,
@@ -43,6 +47,7 @@ from benchmarks.stalls import Stalls, Stretch
 from spaceactors import sim
 from spaceactors.checkpoint import writer as writing
 from spaceactors.checkpoint.driver import Checkpointer
+from spaceactors.checkpoint.forked import FORKS, ForkedWriter
 from spaceactors.checkpoint.store import StateFile
 from spaceactors.sim import persist
 from spaceactors.supervisor import Supervisor
@@ -81,8 +86,9 @@ class Checkpointed:
     stalls: list[Stretch]  # the longest stretch around each checkpoint
     elsewhere: Stretch  # the longest stretch away from every checkpoint
     captures: list[Times]
-    encodings: list[float]  # seconds, in the writer thread
+    encodings: list[float]  # seconds, in the writer thread (or child)
     size: int  # bytes of the last checkpoint
+    children: list[float] = attrs.field(factory=list)  # seconds each child took, if forked
 
 
 @contextmanager
@@ -96,8 +102,12 @@ def _patched(module: Any, name: str, replacement: Any) -> Iterator[None]:
 
 
 def checkpointed(n: int, path: str) -> Checkpointed:
-    """Run with checkpoints written to the state file at `path` (created here)."""
+    """Run with checkpoints written to the state file at `path` (created here), as the
+    command writes them: from a child process where the machine can fork, else from a
+    thread."""
     StateFile.create(path, scenario="large-fleet", seed=fleet.SEED, code="benchmark").close()
+    if FORKS:
+        return _forked(n, path)
     state = writing.StateWriter(path)
     stalls = Stalls()
     starts: list[float] = []
@@ -131,6 +141,38 @@ def checkpointed(n: int, path: str) -> Checkpointed:
         captures=list(checkpoints.pauses),
         encodings=[end - start for start, end in encoded],
         size=sizes[-1],
+    )
+
+
+def _forked(n: int, path: str) -> Checkpointed:
+    """The run pauses to fork; each child captures, encodes and writes. A checkpoint's window
+    is from its pause's start to its child's end (the child's own figures)."""
+    stalls = Stalls()
+    starts: list[float] = []
+    checkpoints = Checkpointer(EVERY, lambda doc: None)
+    writer = checkpoints.background = ForkedWriter(path)
+    real_take = writer.take
+
+    def take(*args: Any) -> None:
+        starts.append(time.perf_counter())
+        real_take(*args)
+
+    writer.take = take  # type: ignore[method-assign]
+    try:
+        sa.run(main, n, checkpoints, None, stalls, seed=fleet.SEED)
+    finally:
+        checkpoints.close()
+    windows = [
+        (start, start + done.capture + done.encode + done.write)
+        for start, done in zip(starts, writer.written, strict=True)
+    ]
+    return Checkpointed(
+        stalls=[stalls.longest(start, end) for start, end in windows],
+        elsewhere=stalls.longest_outside(windows),
+        captures=list(checkpoints.pauses),
+        encodings=[done.encode for done in writer.written],
+        size=writer.written[-1].size,
+        children=[done.capture + done.encode + done.write for done in writer.written],
     )
 
 
@@ -234,8 +276,13 @@ def bench(options: Options) -> list[bool]:
     show("  away from them", _ms(elsewhere), "ms", f"{_cpu(elsewhere)} (the run's own longest)")
     show("capture", _ms(capture), "ms", f"{_cpu(capture)}; worst {max(captures)[0] * 1e3:,.1f} ms")
     encoding = min(e for run in runs for e in run.encodings)
+    where = "child process" if runs[-1].children else "writer thread"
     show("checkpoint", f"{runs[-1].size / 2**20:,.1f}", "MiB", f"encoded in "
-         f"{encoding * 1e3:,.0f} ms (writer thread)")  # fmt: skip
+         f"{encoding * 1e3:,.0f} ms ({where})")  # fmt: skip
+    children = [took for run in runs for took in run.children]
+    if children:
+        show("  child", f"{min(children) * 1e3:,.0f}", "ms", "capture, encode and write, "
+             f"beside the run; worst {max(children) * 1e3:,.0f} ms")  # fmt: skip
     show("resume", _ms(resume.total), "ms", _cpu(resume.total))
     show("  read", _ms(resume.read), "ms", _cpu(resume.read))
     show("  decode", _ms(resume.decode), "ms", _cpu(resume.decode))

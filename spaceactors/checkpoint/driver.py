@@ -2,8 +2,8 @@
 quiescent point where the run can be checkpointed (`spaceactors.checkpoint.quiescence`).
 
 The capture runs synchronously in Trio's run loop, outside every task; what it returns (plain
-data) goes to `sink`, which must not block the run for long (the command's sink hands it to a
-writer thread).
+data) goes to `sink`, which must not block the run for long (a writer thread's queue). With a
+`background` writer the run only forks there, and the child captures, encodes and writes.
 """
 
 from __future__ import annotations
@@ -12,16 +12,23 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from spaceactors.checkpoint.collector import collector_paused
 from spaceactors.checkpoint.quiescence import Quiescence
 from spaceactors.checks import seconds
+from spaceactors.errors import CheckpointError
+
+if TYPE_CHECKING:
+    from spaceactors.checkpoint.forked import ForkedWriter
 
 Capture = Callable[[], dict[str, Any] | None]
 """Returns the run's state, or None when this quiescent point is no moment for one."""
+Ready = Callable[[], bool]
+"""Whether this quiescent point is a moment for a checkpoint (`Capture` would not return
+None)."""
 
 
 class Checkpointer:
@@ -61,13 +68,25 @@ class Checkpointer:
         self.final_at: float | None = None
         """Also take one at the last moment for one before this time of the run's clock
         (the run's end: a checkpoint to extend the run from), if none was taken there."""
+        self.background: ForkedWriter | None = None
+        """Take each checkpoint in a child process that captures, encodes and writes it
+        (`spaceactors.checkpoint.forked`): the run pauses only to fork, and `sink` is not
+        called. Needs the `ready` check of `attach`."""
         self._watch: Quiescence | None = None
         self._due = math.inf
         self._last = -math.inf
 
-    def attach(self, capture: Capture) -> None:
+    def attach(self, capture: Capture, ready: Ready | None = None) -> None:
         """Start taking checkpoints of the current run (from inside it), the first `every`
-        seconds from now."""
+        seconds from now. `ready` says whether a quiescent point is a moment for one (needed
+        by a `background` writer, which captures in the child: there it is too late to find
+        out).
+
+        Raises:
+            ValueError: a `background` writer without `ready`.
+        """
+        if self.background is not None and ready is None:
+            raise ValueError("a background writer needs ready= (its capture runs in a child)")
         self.detach()
         now = trio.current_time()
         self._due = now + (0.0 if self.at_once else self.every)
@@ -82,12 +101,19 @@ class Checkpointer:
                 return False
             try:
                 wall, cpu = time.perf_counter(), time.process_time()
-                with collector_paused():
-                    taken = capture()
-                if taken is None:  # no moment for one: the next quiescent point is tried
-                    return False
-                self.pauses.append((time.perf_counter() - wall, time.process_time() - cpu))
-                self.sink(taken)
+                if self.background is not None:
+                    assert ready is not None
+                    if not ready():
+                        return False  # no moment for one: the next quiescent point is tried
+                    self.background.take(_captured(capture), now)
+                    self.pauses.append((time.perf_counter() - wall, time.process_time() - cpu))
+                else:
+                    with collector_paused():
+                        taken = capture()
+                    if taken is None:
+                        return False
+                    self.pauses.append((time.perf_counter() - wall, time.process_time() - cpu))
+                    self.sink(taken)
             except Exception as exc:  # (Trio would disable the instrument and log it)
                 self.error = exc
                 if self.on_error is not None:
@@ -100,6 +126,17 @@ class Checkpointer:
 
         watch.wait(waiter)
         trio.lowlevel.add_instrument(watch)
+
+    def close(self) -> None:
+        """Stop taking checkpoints and wait for the `background` writer's last one.
+
+        Raises:
+            CheckpointError, StateFileError: the last checkpoint failed (the background
+                writer's `close`).
+        """
+        self.detach()
+        if self.background is not None:
+            self.background.close()
 
     def _next(self, due: float, now: float) -> float:
         """The first time after `now` that lies a whole number of `every` from `due`: worked
@@ -128,3 +165,13 @@ class Checkpointer:
             with contextlib.suppress(KeyError):  # (removed already)
                 trio.lowlevel.remove_instrument(self._watch)
             self._watch = None
+
+
+def _captured(capture: Capture) -> Callable[[], dict[str, Any]]:
+    def captured() -> dict[str, Any]:
+        doc = capture()
+        if doc is None:  # `ready` said it was a moment for one
+            raise CheckpointError("the run was not at a moment for a checkpoint after all")
+        return doc
+
+    return captured

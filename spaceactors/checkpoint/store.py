@@ -173,6 +173,35 @@ class StateFile:
                 release(held)
             raise
 
+    @contextlib.contextmanager
+    def forked(self) -> Iterator[StateFile]:
+        """This file, open for writing in a child process forked while this process had it
+        open for writing: a connection of the child's own (an SQLite connection must not be
+        used across ``fork``) under the writer's lock the child inherited, which stays this
+        process's to release. Use it only in such a child.
+
+        Raises:
+            StateFileError: this file is not open for writing, or opening it again failed.
+        """
+        with self._guard("opening"):
+            self._live()
+            if self._held is None:
+                raise self._error("was opened read-only: open it with writable=True", sep=" ")
+        try:
+            db = connect(self.path)
+        except SQL_ERRORS as exc:
+            raise sql_error(self.path, "opening", exc) from None
+        try:
+            child = StateFile(self.path, db, self._held)
+        except BaseException:
+            db.close()
+            raise
+        try:
+            yield child
+        finally:
+            child._held = None  # the lock's descriptor is the parent's: never released here
+            child.close()
+
     def _validate(self) -> StateMeta:
         with self._guard("reading"):
             db = self._live()

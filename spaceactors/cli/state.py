@@ -87,15 +87,22 @@ class StateRun:
         faults: sa.FaultPlan | None = None,
     ) -> None:
         from spaceactors.checkpoint.driver import Checkpointer
+        from spaceactors.checkpoint.forked import FORKS, ForkedWriter
         from spaceactors.checkpoint.writer import StateWriter
 
         self.path = path
         self.resume_from = resume_from
         self.faults = faults
         """The fault plan the run was started with (resuming: the state file's)."""
-        self.writer = None if path is None else StateWriter(path)
         self.checkpoints = Checkpointer(every, self._sink, at_once=resume_from is None)
-        """Takes one as the run starts (a new run), then every `every` simulated seconds."""
+        """Takes one as the run starts (a new run), then every `every` simulated seconds:
+        in a child process where one can fork (the run pauses only to fork), else captured
+        in the run and written by a thread."""
+        self.writer = None
+        if path is not None and FORKS:
+            self.checkpoints.background = ForkedWriter(path)
+        elif path is not None:
+            self.writer = StateWriter(path)
 
     def _sink(self, doc: dict[str, Any]) -> None:
         from spaceactors.checkpoint.writer import encode
@@ -123,8 +130,11 @@ class StateRun:
         try:
             if self.writer is not None:
                 self.writer.close()
+            self.checkpoints.close()
         except sa.StateFileError as exc:
             raise StateProblem(str(exc)) from None
+        except sa.CheckpointError as exc:  # (taken in a child: known once it is written)
+            raise StateProblem(f"a checkpoint failed: {exc}") from None
         error = self.checkpoints.error
         if error is not None:
             where = "the checkpoint at the start" if self.path is None else "a checkpoint"

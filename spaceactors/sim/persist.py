@@ -217,6 +217,13 @@ def next_sequence(world: World) -> int:
     return _peek(world, "_sequence")
 
 
+def ready(system: ActorSystem) -> bool:
+    """This quiescent point is a moment for a checkpoint (`capture` would not return None)."""
+    from spaceactors.checkpoint import engine
+
+    return engine.busy(system) is None
+
+
 def capture(
     system: ActorSystem, world: World, runner: Runner, values: Values
 ) -> dict[str, Any] | None:
@@ -228,7 +235,7 @@ def capture(
     """
     from spaceactors.checkpoint import engine, quiescence
 
-    if engine.busy(system) is not None:
+    if not ready(system):
         return None
     trace = system.trace
     return {

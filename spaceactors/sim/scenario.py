@@ -346,7 +346,10 @@ async def run_scenario(
             checkpoints.on_error = lambda _: halt.set()  # the run stops, and says why
             checkpoints.final_at = end  # the last moment before the end: one to extend
             checkpoints.origin = world.started
-            checkpoints.attach(lambda: persist.capture(system, world, runner, _values()))
+            checkpoints.attach(
+                lambda: persist.capture(system, world, runner, _values()),
+                ready=lambda: persist.ready(system),
+            )
         # This process simulates from here: a resumed run's speed counts only what it runs.
         origin = 0.0 if resumed is None else trio.current_time() - world.started
         wall = time.perf_counter() if resumed is not None else wall

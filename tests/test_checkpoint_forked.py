@@ -1,0 +1,240 @@
+"""Checkpoints written by a child process (`spaceactors.checkpoint.forked`): what the child
+writes, and what happens when its capture fails, when it is killed, when Ctrl-C reaches it,
+and when the run's process is killed while it writes. Real processes: bounded waits."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import spaceactors as sa
+from spaceactors.checkpoint import StateFile
+from spaceactors.checkpoint.driver import Checkpointer
+from spaceactors.checkpoint.forked import FORKS, ForkedWriter
+from spaceactors.checkpoint.writer import decode
+
+pytestmark = pytest.mark.skipif(not FORKS, reason="checkpoints are forked on Linux only")
+
+TIMEOUT = 30.0
+
+
+@pytest.fixture
+def run_db(tmp_path: Path) -> Path:
+    path = tmp_path / "run.db"
+    StateFile.create(path, scenario="test", seed=1, code="test").close()
+    return path
+
+
+def doc_at(sim_time: float) -> Callable[[], dict[str, Any]]:
+    return lambda: {"time": sim_time, "trace_count": 0, "ships": list(range(100))}
+
+
+def latest(path: Path) -> float | None:
+    with StateFile.open(path) as state:
+        point = state.latest()
+    return None if point is None else point.sim_time
+
+
+def test_a_child_writes_the_checkpoint_the_run_held_when_it_forked(run_db: Path) -> None:
+    writer = ForkedWriter(run_db)
+    writer.take(doc_at(5.0), 5.0)
+    assert writer.child is not None
+    writer.close()
+    with StateFile.open(run_db) as state:
+        point = state.latest()
+    assert point is not None
+    assert point.sim_time == 5.0
+    assert decode(point.payload, "test") == doc_at(5.0)()
+    (written,) = writer.written
+    assert written.sim_time == 5.0
+    assert written.size == len(point.payload)
+    assert writer.child is None
+
+
+def test_the_file_is_held_against_other_writers_while_the_writer_is_open(run_db: Path) -> None:
+    writer = ForkedWriter(run_db)
+    with pytest.raises(sa.StateFileError, match="already open for writing"):
+        StateFile.open(run_db, writable=True)
+    writer.close()
+    StateFile.open(run_db, writable=True).close()
+
+
+def _unsaveable() -> dict[str, Any]:
+    raise sa.CheckpointError("actor 'user/probe': field 'socket' cannot be saved")
+
+
+def test_what_cannot_be_captured_is_named_at_the_next_checkpoint(run_db: Path) -> None:
+    writer = ForkedWriter(run_db)
+    writer.take(doc_at(1.0), 1.0)
+    writer.take(_unsaveable, 2.0)  # the run goes on: the child finds out
+    with pytest.raises(sa.CheckpointError, match="field 'socket' cannot be saved"):
+        writer.take(doc_at(3.0), 3.0)
+    writer.close()
+    assert latest(run_db) == 1.0
+
+
+def test_a_failed_last_checkpoint_is_raised_by_close(run_db: Path) -> None:
+    writer = ForkedWriter(run_db)
+    writer.take(_unsaveable, 2.0)
+    with pytest.raises(sa.CheckpointError, match="'user/probe'"):
+        writer.close()
+    writer.close()  # closed: nothing more to say
+    assert latest(run_db) is None
+
+
+def _killed() -> dict[str, Any]:
+    os.kill(os.getpid(), signal.SIGKILL)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def test_a_child_killed_while_writing_leaves_the_previous_checkpoint(run_db: Path) -> None:
+    writer = ForkedWriter(run_db)
+    writer.take(doc_at(1.0), 1.0)
+    writer.take(_killed, 2.0)
+    with pytest.raises(
+        sa.StateFileError,
+        match=r"the checkpoint at t=2 was not written: its writer process was killed by "
+        r"SIGKILL; the previous checkpoint is intact",
+    ):
+        writer.close()
+    assert latest(run_db) == 1.0
+
+
+def _waits_for(marker: Path, sim_time: float) -> Callable[[], dict[str, Any]]:
+    def capture() -> dict[str, Any]:
+        deadline = time.monotonic() + TIMEOUT
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return doc_at(sim_time)()
+
+    return capture
+
+
+def test_ctrl_c_reaches_the_child_and_does_not_stop_its_checkpoint(
+    run_db: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C signals the whole process group: the run stops and waits for the child, which
+    finishes the checkpoint."""
+    marker = tmp_path / "go"
+    writer = ForkedWriter(run_db)
+    writer.take(_waits_for(marker, 7.0), 7.0)
+    assert writer.child is not None
+    time.sleep(0.2)  # the child has set its signals (a real signal: bounded)
+    os.kill(writer.child, signal.SIGINT)
+    marker.touch()
+    writer.close()
+    assert latest(run_db) == 7.0
+
+
+KILLED_RUN = """
+import sys, time
+from pathlib import Path
+from spaceactors.checkpoint.forked import ForkedWriter
+
+path, marker = Path(sys.argv[1]), Path(sys.argv[2])
+writer = ForkedWriter(path)
+writer.take(lambda: {"time": 1.0, "trace_count": 0}, 1.0)
+writer.close()
+
+
+def slow():
+    while not marker.exists():  # never, in the test: the run is killed first
+        time.sleep(0.01)
+    return {"time": 2.0, "trace_count": 0}
+
+
+writer = ForkedWriter(path)
+writer.take(slow, 2.0)
+print(writer.child, flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_kill_of_the_run_ends_its_child_and_frees_the_file_at_once(
+    run_db: Path, tmp_path: Path
+) -> None:
+    """``kill -9`` of the run while its child writes: the child dies with it (its write is
+    rolled back) and ``resume`` can open the file for writing at once."""
+    with subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, str(run_db), str(tmp_path / "never")],
+        stdout=subprocess.PIPE,
+    ) as process:
+        assert process.stdout is not None
+        try:
+            child = int(process.stdout.readline())
+        finally:
+            process.kill()
+            process.wait(timeout=TIMEOUT)
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        try:
+            StateFile.open(run_db, writable=True).close()
+            break
+        except sa.StateFileError:
+            assert time.monotonic() < deadline, f"child {child} still holds the file"
+            time.sleep(0.01)
+    assert latest(run_db) == 1.0
+
+
+NOTHING_TWICE = """
+import atexit, sys
+from pathlib import Path
+from spaceactors.checkpoint.forked import ForkedWriter
+
+print("before", end="")  # buffered when the process forks
+atexit.register(print, " at exit")
+writer = ForkedWriter(Path(sys.argv[1]))
+writer.take(lambda: {"time": 1.0, "trace_count": 0}, 1.0)
+writer.close()
+"""
+
+
+def test_nothing_of_the_run_happens_twice_in_its_child(run_db: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", NOTHING_TWICE, str(run_db)],
+        capture_output=True,
+        timeout=TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"before at exit\n"
+    assert done.stderr == b""
+    assert latest(run_db) == 1.0
+
+
+def test_a_background_writer_needs_to_know_when_the_run_is_ready(run_db: Path) -> None:
+    checkpoints = Checkpointer(10.0, lambda doc: None)
+    checkpoints.background = writer = ForkedWriter(run_db)
+    try:
+        with pytest.raises(ValueError, match="needs ready="):
+            checkpoints.attach(doc_at(0.0))
+    finally:
+        writer.close()
+
+
+def test_the_command_writes_from_a_thread_where_it_cannot_fork(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spaceactors.checkpoint import forked
+    from spaceactors.cli import main
+
+    argv = ["run", "trade-route", "--duration", "3000", "--checkpoint-every", "600"]
+    assert main([*argv, "--state", str(tmp_path / "forked.db")]) == 0
+    monkeypatch.setattr(forked, "FORKS", False)
+    assert main([*argv, "--state", str(tmp_path / "thread.db")]) == 0
+    capsys.readouterr()
+    with (
+        StateFile.open(tmp_path / "forked.db") as one,
+        StateFile.open(tmp_path / "thread.db") as two,
+    ):
+        assert [(p.sim_time, p.payload) for p in one.checkpoints()] == [
+            (p.sim_time, p.payload) for p in two.checkpoints()
+        ]
+        assert len(one.checkpoints()) == 3
