@@ -16,12 +16,14 @@ checkpoints:
 - capture: the run's own pause (`Checkpointer.pauses`: the fork, or the capture), wall and
   CPU;
 - the size of a checkpoint and its encoding time; forked, what each child took in all;
-- resume: from the state file to the resumed run's first quiescent point, in three parts:
-  reading the latest checkpoint (`StateFile.latest`), decoding it (`writer.decode`), and
-  rebuilding the tree, the world and the scenario's declarations (`sim.persist.resume`,
-  timed around the resumed run's own call; wall and CPU). The rebuild spawns every actor
-  again: `spawn` shows what the resumed run's own spawning of its 10,000 actors costs
-  (`Supervisor._start` of each child, timed inside the rebuild).
+- resume: from the state file to the resumed run's first quiescent point, where it takes over
+  the checkpoint's task order and goes on, in four parts: reading the latest checkpoint
+  (`StateFile.latest`), decoding it (`writer.decode`), rebuilding the tree, the world and the
+  scenario's declarations (`sim.persist.resume`, timed around the resumed run's own call;
+  wall and CPU), and from there to the take-over (`quiescence.restore_task_order`: with
+  Python's own collector settings, the collections that scan the rebuilt heap fall here).
+  The rebuild spawns every actor again: `spawn` shows what the resumed run's own spawning
+  of its 10,000 actors costs (`Supervisor._start` of each child, timed inside the rebuild).
 
 Targets (issue 15): stall <= 250 ms, resume <= 1 s, at the best of `Options.repeat` runs.
 """
@@ -45,6 +47,7 @@ from benchmarks import fleet
 from benchmarks.harness import Options, header, show, target
 from benchmarks.stalls import Stalls, Stretch
 from spaceactors import sim
+from spaceactors.checkpoint import quiescence
 from spaceactors.checkpoint import writer as writing
 from spaceactors.checkpoint.driver import Checkpointer
 from spaceactors.checkpoint.forked import FORKS, ForkedWriter
@@ -184,10 +187,11 @@ class Resumed:
     decode: Times
     rebuild: Times
     spawn: Times  # the part of `rebuild` spent starting the children again
+    take_over: Times  # from the rebuild's end to the take-over at the first quiescent point
 
     @property
     def total(self) -> Times:
-        parts = (self.read, self.decode, self.rebuild)
+        parts = (self.read, self.decode, self.rebuild, self.take_over)
         return sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 
@@ -235,11 +239,27 @@ def resumed(n: int, path: str) -> Resumed:
         spawning[0] += wall
         spawning[1] += cpu
 
+    taken_over: list[Times] = []
+
+    def take_over(saved: Any) -> Any:
+        result = real_take_over(saved)
+        taken_over.append(_now())
+        return result
+
+    real_take_over = quiescence.restore_task_order
     clock = trio.testing.MockClock(autojump_threshold=0)
     clock.jump(doc["time"])
-    with _patched(persist, "resume", resume), _patched(Supervisor, "_start", start):
+    with (
+        _patched(persist, "resume", resume),
+        _patched(Supervisor, "_start", start),
+        _patched(quiescence, "restore_task_order", take_over),
+    ):
+        began = _now()
         sa.run(main, n, None, doc, seed=fleet.SEED, clock=clock)
-    return Resumed(read, decoded, rebuilt[0], (spawning[0], spawning[1]))
+    until = taken_over[0]
+    whole = until[0] - began[0], until[1] - began[1]
+    after = whole[0] - rebuilt[0][0], whole[1] - rebuilt[0][1]
+    return Resumed(read, decoded, rebuilt[0], (spawning[0], spawning[1]), after)
 
 
 def _ms(times: Times | Stretch) -> str:
@@ -289,6 +309,8 @@ def bench(options: Options) -> list[bool]:
     show("  rebuild", _ms(resume.rebuild), "ms", _cpu(resume.rebuild))
     show("    of it spawning", _ms(resume.spawn), "ms", f"{_cpu(resume.spawn)} "
          f"({resume.spawn[0] / n * 1e6:,.1f} µs per actor)")  # fmt: skip
+    show("  take-over", _ms(resume.take_over), "ms", f"{_cpu(resume.take_over)} (to the "
+         "first quiescent point: the collector scans the rebuilt heap)")  # fmt: skip
     return [
         target("stall (ms)", stall.wall * 1e3, 250.0, at_most=True, fmt=".1f"),
         target("resume (ms)", resume.total[0] * 1e3, 1000.0, at_most=True, fmt=".1f"),
