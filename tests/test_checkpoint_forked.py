@@ -135,7 +135,7 @@ def test_ctrl_c_reaches_the_child_and_does_not_stop_its_checkpoint(
 
 
 KILLED_RUN = """
-import sys, time
+import os, signal, sys, time
 from pathlib import Path
 from spaceactors.checkpoint.forked import ForkedWriter
 
@@ -154,17 +154,21 @@ def slow():
 writer = ForkedWriter(path)
 writer.take(slow, 2.0)
 print(writer.child, flush=True)
+if sys.argv[3] == "at once":  # most often before the child has run a line
+    os.kill(os.getpid(), signal.SIGKILL)
 time.sleep(60)
 """
 
 
+@pytest.mark.parametrize("when", ["at once", "while it writes"])
 def test_a_kill_of_the_run_ends_its_child_and_frees_the_file_at_once(
-    run_db: Path, tmp_path: Path
+    run_db: Path, tmp_path: Path, when: str
 ) -> None:
     """``kill -9`` of the run while its child writes: the child dies with it (its write is
-    rolled back) and ``resume`` can open the file for writing at once."""
+    rolled back) and ``resume`` can open the file for writing at once. Killed at once after
+    the fork, the run is gone before its child starts: the child finds that out itself."""
     with subprocess.Popen(
-        [sys.executable, "-c", KILLED_RUN, str(run_db), str(tmp_path / "never")],
+        [sys.executable, "-c", KILLED_RUN, str(run_db), str(tmp_path / "never"), when],
         stdout=subprocess.PIPE,
     ) as process:
         assert process.stdout is not None
@@ -178,8 +182,8 @@ def test_a_kill_of_the_run_ends_its_child_and_frees_the_file_at_once(
         try:
             StateFile.open(run_db, writable=True).close()
             break
-        except sa.StateFileError:
-            assert time.monotonic() < deadline, f"child {child} still holds the file"
+        except sa.StateFileError as exc:
+            assert time.monotonic() < deadline, f"child {child} still holds the file: {exc}"
             time.sleep(0.01)
     assert latest(run_db) == 1.0
 

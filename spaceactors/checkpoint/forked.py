@@ -96,6 +96,7 @@ class ForkedWriter:
         if state is None:
             raise StateFileError(f"{self.path}: the checkpoint writer is closed")
         read, write = os.pipe()
+        parent = os.getpid()  # before: the child may start after the run has died
         try:
             with warnings.catch_warnings():  # Python 3.12+ warns of threads (an observer's):
                 # the child touches no lock of theirs (no logging, no Trio, no shared file)
@@ -110,7 +111,7 @@ class ForkedWriter:
             ) from None
         if pid == 0:  # the child: never returns
             os.close(read)
-            _child(state, capture, sim_time, write, parent=os.getppid())
+            _child(state, capture, sim_time, write, parent=parent)
         os.close(write)
         self._child = (pid, read, sim_time)
 
