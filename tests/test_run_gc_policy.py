@@ -118,3 +118,39 @@ def test_applying_says_so_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("gc:")]
     assert len(lines) == 1, lines
     assert "--gc python" in lines[0]
+
+
+RESUMED = """
+import gc, json
+from spaceactors import sim
+
+def record(when, world):
+    with open({path!r}, "a") as f:
+        frozen = not any(o is world for o in gc.get_objects())
+        f.write(json.dumps([when, frozen]) + "\\n")
+
+@sim.scenario(duration=60)
+async def probe(world):
+    await world.add_station("a", (0, 0, 0), sector="x")
+    world.at(10.0, lambda: record("run", world))
+    world.at(70.0, lambda: record("resumed", world))
+"""
+
+
+def test_a_resumed_world_is_frozen_once_rebuilt(
+    tmp_path: Path, python_settings: tuple[int, int, int]
+) -> None:
+    """Else the collections that scan the rebuilt heap (a million objects for the 10,000-ship
+    fleet) follow as the resumed run goes on."""
+    records, scenario, state = tmp_path / "gc.jsonl", tmp_path / "probe.py", tmp_path / "r.db"
+    scenario.write_text(RESUMED.format(path=str(records)))
+    quiet = {"out": io.StringIO(), "err": io.StringIO()}
+    assert (
+        main(["run", str(scenario), "--state", str(state), "--checkpoint-every", "20"], **quiet)
+        == 0
+    )
+    assert main(["resume", str(state), "--duration", "80"], **quiet) == 0
+    seen = dict(json.loads(line) for line in records.read_text().splitlines())
+    assert seen == {"run": True, "resumed": True}
+    assert gc.get_threshold() == python_settings
+    assert gc.get_freeze_count() == 0

@@ -6,9 +6,10 @@ end, so full collections (every ~2 s of a run flat out) cost 300-500 ms each, ho
 about 40% of the run's time, and an observation server stalled for as long; while the world
 is built, the same full collections rescan the growing heap (some 1.3 CPU s of a 10,000-ship
 build). So this policy collects the young generation only after `GEN0` allocations from the
-moment the world is handed over to be built, and once it is built (its first tick) moves
-everything alive into the collector's permanent generation (`gc.freeze`: never scanned again):
-nearly no collection runs during the build or the run, each one short.
+moment the world is handed over to be built, and once it is built (its first tick; a resumed
+world: once rebuilt) moves everything alive into the collector's permanent generation
+(`gc.freeze`: never scanned again): nearly no collection runs during the build or the run,
+each one short.
 
 A library must not change the collector's settings for the whole process behind its user's
 back: the command may, and says so (docs/cli.md, "Memory"). `TunedGC.restore` puts back what it

@@ -83,7 +83,7 @@ def run_command(
     memory = TunedGC() if args.gc == "tuned" else None
     resuming = kept is not None and kept.resume_from is not None
     if resuming and memory is not None:
-        memory.apply()  # (a resumed world is rebuilt, not built: no first tick to wait for)
+        memory.raise_thresholds()  # frozen once rebuilt (`_as_built`): no first tick to wait for
     run = functools.partial(
         sim.run_scenario,
         chosen,
@@ -94,7 +94,9 @@ def run_command(
         progress=bar,
         observe=args.observe,
         observe_token=args.observe_token,
-        keep_world=functools.partial(_as_built, err, args.observe is not None, memory),
+        keep_world=functools.partial(
+            _as_built, err, args.observe is not None, memory, resuming=resuming
+        ),
         updates=_updates(length, args.clock),
         checkpoints=None if kept is None else kept.checkpoints,
         resume_from=None if kept is None else kept.resume_from,
@@ -210,12 +212,22 @@ def _check_observe(args: argparse.Namespace) -> None:
         raise BadInput(f"--observe {args.observe}: {exc}") from None
 
 
-def _as_built(err: TextIO, observing: bool, memory: TunedGC | None, world: sim.World) -> None:
+def _as_built(
+    err: TextIO,
+    observing: bool,
+    memory: TunedGC | None,
+    world: sim.World,
+    *,
+    resuming: bool = False,
+) -> None:
     """The command's ``keep_world``: say where the observation server listens (as the run
-    starts), and apply the memory policy once the world is built (docs/cli.md, "Memory")."""
+    starts), and apply the memory policy once the world is built (docs/cli.md, "Memory"): a
+    resumed world is handed over rebuilt, so at once."""
     if observing:
         say(err, f"spaceactors: observing at {world.system.observe_url}")
-    if memory is not None:
+    if memory is not None and resuming:
+        memory.apply()
+    elif memory is not None:
         memory.at_first_tick(world)
 
 

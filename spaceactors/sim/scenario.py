@@ -280,17 +280,17 @@ async def run_scenario(
 ) -> Summary:
     """Run `chosen` in the current Trio run (use `spaceactors.run` for virtual time).
 
-    `progress` is called `updates` times along the way; `keep_world` gets the world before
-    it runs (to record trajectories, say). Setting `stop` ends the run before its next tick
-    (or cancels the build, if it is still building): the summary has `interrupted_at` and the
-    counts so far. The run sets `stop` itself (and stops) when its trace fails to write.
-    `observe` and `observe_token` serve the observation server while it runs (as
-    `open_system`'s; the world's counters are on ``/metrics`` and ``/status``).
+    `progress` is called `updates` times along the way; `keep_world` gets the world before it is
+    built (to record trajectories, say), a resumed run's once it is rebuilt. Setting `stop` ends
+    the run before its next tick (or cancels the build, if it is still building): the summary
+    has `interrupted_at` and the counts so far. The run sets `stop` itself (and stops) when its
+    trace fails to write. `observe` and `observe_token` serve the observation server while it
+    runs (as `open_system`'s; the world's counters are on ``/metrics`` and ``/status``).
     `checkpoints` takes checkpoints as the run goes (virtual time), and one more at the last
     moment before the run's end; `resume_from` is one of them (from `spaceactors.checkpoint`):
-    the run rebuilds it and carries on, in a run whose clock stands at its time, to
-    `duration` seconds in all (extending a finished run, or ending one sooner; the
-    checkpoint's own end if None) (docs/long-runs.md).
+    the run rebuilds it and carries on, in a run whose clock stands at its time, to `duration`
+    seconds in all (extending a finished run, or ending one sooner; the checkpoint's own end if
+    None) (docs/long-runs.md).
 
     Raises:
         ScenarioError: `duration` is not finite and positive, or too long (`MAX_TICKS`).
@@ -318,7 +318,7 @@ async def run_scenario(
             system.trace.on_error = lambda _: halt.set()
         world = World(system, step=chosen.step, duration=length)
         world.started = trio.current_time()
-        if keep_world is not None:
+        if keep_world is not None and resume_from is None:
             keep_world(world)
         runner = persist.Runner()
         chunk = length / max(updates, 1)
@@ -341,6 +341,8 @@ async def run_scenario(
             resumed = await persist.resume(
                 system, world, chosen.build, resume_from, runner, _values(), length
             )
+            if keep_world is not None:
+                keep_world(world)
         goods_before, end = runner.goods_before, runner.end
         if checkpoints is not None:
             checkpoints.on_error = lambda _: halt.set()  # the run stops, and says why
