@@ -258,10 +258,15 @@ async def resume(
     runner: Runner,
     values: Values,
     length: float | None = None,
+    rebuilt: Callable[[], None] | None = None,
 ) -> Callable[[], None]:
     """Rebuild the run `doc` (from `capture`) holds into `system` and `world`, freshly made
     in a run whose clock stands at the checkpoint's time. Returns the check to call once the
     run is over: it raises `CheckpointError` if the rebuilt run's tasks did not match.
+
+    `rebuilt` is called once everything is rebuilt, while the garbage collector is still
+    held off (`collector_paused`): a ``gc.freeze()`` there keeps the collector from scanning
+    the million objects of a 10,000-ship rebuild as soon as it runs again.
 
     `length` (seconds of simulated time in all, from the run's start) moves the run's end:
     a finished run is extended (the world ticks on from where it stopped), a run is ended
@@ -283,6 +288,8 @@ async def resume(
             extend(world, length)
         await declare(world, build, pending)
         await engine.start(system, doc["engine"], restoring)
+        if rebuilt is not None:
+            rebuilt()
     runner.restore(doc["runner"])
     if length is not None:
         runner.end = world.ends_at

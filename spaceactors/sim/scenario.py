@@ -18,6 +18,7 @@ what happened and which expectations held.
 
 from __future__ import annotations
 
+import functools
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
@@ -338,11 +339,10 @@ async def run_scenario(
                 await system.user.start_child(world.service())
             runner.report_at = min(runner.end, trio.current_time() + chunk)
         else:
+            kept = None if keep_world is None else functools.partial(keep_world, world)
             resumed = await persist.resume(
-                system, world, chosen.build, resume_from, runner, _values(), length
+                system, world, chosen.build, resume_from, runner, _values(), length, kept
             )
-            if keep_world is not None:
-                keep_world(world)
         goods_before, end = runner.goods_before, runner.end
         if checkpoints is not None:
             checkpoints.on_error = lambda _: halt.set()  # the run stops, and says why
