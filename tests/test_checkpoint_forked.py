@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -118,17 +119,18 @@ def _waits_for(marker: Path, sim_time: float) -> Callable[[], dict[str, Any]]:
     return capture
 
 
-def test_ctrl_c_reaches_the_child_and_does_not_stop_its_checkpoint(
-    run_db: Path, tmp_path: Path
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_group_reaches_the_child_and_does_not_stop_its_checkpoint(
+    run_db: Path, tmp_path: Path, signum: int
 ) -> None:
-    """Ctrl-C signals the whole process group: the run stops and waits for the child, which
-    finishes the checkpoint."""
+    """Ctrl-C, or a service manager's stop, signals the whole process group: the run stops
+    and waits for the child, which finishes the checkpoint."""
     marker = tmp_path / "go"
     writer = ForkedWriter(run_db)
     writer.take(_waits_for(marker, 7.0), 7.0)
     assert writer.child is not None
     time.sleep(0.2)  # the child has set its signals (a real signal: bounded)
-    os.kill(writer.child, signal.SIGINT)
+    os.kill(writer.child, signum)
     marker.touch()
     writer.close()
     assert latest(run_db) == 7.0
@@ -244,3 +246,137 @@ def test_the_command_writes_from_a_thread_where_it_cannot_fork(
             (p.sim_time, p.payload) for p in two.checkpoints()
         ]
         assert len(one.checkpoints()) == 3
+
+
+def test_a_new_runs_first_checkpoint_is_waited_for(run_db: Path) -> None:
+    writer = ForkedWriter(run_db, wait_first=True)
+    with pytest.raises(sa.CheckpointError, match="field 'socket' cannot be saved"):
+        writer.take(_unsaveable, 0.0)  # named at once, before the run goes on
+    writer.close()
+    writer = ForkedWriter(run_db, wait_first=True)
+    writer.take(doc_at(0.0), 0.0)
+    assert writer.child is None  # waited for
+    writer.take(_waits_for(run_db, 1.0), 1.0)  # the next is not
+    assert writer.child is not None
+    writer.close()
+    assert latest(run_db) == 1.0
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_a_state_file_deleted_or_replaced_is_never_written_in_its_place(
+    run_db: Path, tmp_path: Path, how: str
+) -> None:
+    writer = ForkedWriter(run_db, wait_first=True)
+    writer.take(doc_at(1.0), 1.0)  # written: waited for
+    os.unlink(run_db)
+    if how == "replaced":
+        StateFile.create(tmp_path / "other.db", scenario="other", seed=2, code="x").close()
+        os.rename(tmp_path / "other.db", run_db)
+    writer.take(doc_at(2.0), 2.0)
+    with pytest.raises(
+        sa.StateFileError,
+        match=r"run.db was deleted or replaced by another file while this run wrote it: the "
+        r"run's checkpoints stop here",
+    ):
+        writer.close()
+    if how == "replaced":
+        with StateFile.open(run_db) as other:
+            assert other.meta.scenario == "other"
+            assert other.latest() is None
+
+
+ACTOR_IN_THE_FILE = """
+import attrs
+import spaceactors as sa
+from spaceactors import sim
+
+
+@attrs.define
+class Log:
+    lines: list[str] = attrs.field(factory=list)
+
+
+class Beacon(sa.Actor):
+    def __init__(self):
+        self.log = Log()
+        self.pings = 0
+
+    async def on_start(self):
+        self.ctx.every(10.0, "ping")
+
+    async def handle(self, message):
+        self.pings += 1
+        self.log.lines.append(f"{message} {self.pings}")
+
+
+@sim.scenario(duration=300)
+async def beacon(world):
+    await world.add_station("a", (0, 0, 0), sector="x")
+    if not world.declaring:  # resumed, the checkpoint holds it already
+        await world.system.spawn(Beacon, name="beacon-7")
+    world.expect("the beacon pinged", lambda s: True)
+"""
+
+
+def test_an_actor_class_defined_in_a_scenario_file_is_checkpointed_and_resumed(
+    tmp_path: Path,
+) -> None:
+    """The file is loaded under the same module name in every process: a resume in another
+    process finds its classes again."""
+    (tmp_path / "beacon.py").write_text(ACTOR_IN_THE_FILE)
+
+    def command(*argv: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "spaceactors", *argv],
+            cwd=tmp_path,
+            capture_output=True,
+            timeout=TIMEOUT * 4,
+        )
+        assert done.returncode == 0, done.stderr.decode()
+        return done.stdout.decode().split(" simulated in ")[1].split("\n", 1)[1]
+
+    whole = command(
+        "run", "beacon.py", "--state", "r.db", "--checkpoint-every", "50", "--keep-checkpoints", "9"
+    )
+    with sqlite3.connect(tmp_path / "r.db") as db:  # as if killed after the one at 200 s
+        db.execute("DELETE FROM checkpoints WHERE sim_time > 200")
+    db.close()
+    assert command("resume", "r.db") == whole
+
+
+UNSAVEABLE_IN_THE_FILE = """
+import spaceactors as sa
+from spaceactors import sim
+
+
+class Beacon(sa.Actor):
+    def __init__(self):
+        self.callback = lambda: None  # code: a checkpoint cannot save it
+
+    async def handle(self, message):
+        pass
+
+
+@sim.scenario(duration=300000)
+async def beacon(world):
+    await world.add_station("a", (0, 0, 0), sector="x")
+    if not world.declaring:
+        await world.system.spawn(Beacon, name="beacon-7")
+"""
+
+
+def test_a_new_run_names_what_cannot_be_saved_at_its_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spaceactors.cli import main
+
+    (tmp_path / "beacon.py").write_text(UNSAVEABLE_IN_THE_FILE)
+    argv = ["run", str(tmp_path / "beacon.py"), "--state", str(tmp_path / "r.db")]
+    assert main([*argv, "--progress", "never"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    (line,) = err.splitlines()
+    assert line.startswith("spaceactors: error: the checkpoint at the start failed: ")
+    assert "beacon-7" in line
+    assert "'callback' holds a function" in line
+    assert latest(tmp_path / "r.db") is None

@@ -11,8 +11,9 @@ than the run slows the run, as `spaceactors.checkpoint.writer` does) and raises 
 wrong in it, so a checkpoint that failed stops the run at the next one, deterministically, or
 at `ForkedWriter.close`. The child touches nothing the run shares: no Trio, no signal
 wake-up, a connection to the state file of its own under the writer's lock it inherited
-(`StateFile.forked`); it ignores SIGINT (a Ctrl-C reaches the whole process group: the run
-stops and waits for it), and dies with the run (``PR_SET_PDEATHSIG``: a ``kill -9`` of the run
+(`StateFile.forked`: never another file put at the path meanwhile); it ignores SIGINT and
+SIGTERM (a Ctrl-C, or a service manager's stop, reaches the whole process group: the run stops
+and waits for it), and dies with the run (``PR_SET_PDEATHSIG``: a ``kill -9`` of the run
 leaves the previous checkpoint whole and the file free for ``resume`` at once). It leaves by
 ``os._exit``: nothing of the run's (``atexit``, buffered output) runs twice.
 
@@ -67,8 +68,12 @@ class ForkedWriter:
         StateFileError: the file cannot be opened for writing.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, wait_first: bool = False) -> None:
         self.path = path
+        self.wait_first = wait_first
+        """Wait for the first checkpoint's child at once (`take` raises what went wrong in
+        it): a new run's checkpoint at t=0 names what cannot be saved before the run goes
+        on."""
         self.written: list[Written] = []
         """Each checkpoint a child wrote, in order (known once the next one is taken, or
         after `close`)."""
@@ -114,6 +119,8 @@ class ForkedWriter:
             _child(state, capture, sim_time, write, parent=parent)
         os.close(write)
         self._child = (pid, read, sim_time)
+        if self.wait_first and not self.written:
+            self._reap()
 
     def close(self) -> None:
         """Wait for the last child, then give the file up (idempotent).
@@ -207,8 +214,8 @@ def _detach_from_run(parent: int) -> None:
     """The child leaves the run's signals alone and dies with it."""
     with contextlib.suppress(ValueError, OSError):
         signal.set_wakeup_fd(-1)  # Trio's: a signal here must not wake the run's loop
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # sent to the group: the run stops, then
+        signal.signal(signum, signal.SIG_IGN)  # waits for this checkpoint (systemd, Ctrl-C)
     import ctypes
 
     with contextlib.suppress(OSError, AttributeError):

@@ -43,7 +43,7 @@ ALLOWED: Final[frozenset[type]] = frozenset(
 """The types a checkpoint may name besides attrs classes, enums and `Actor` subclasses."""
 
 _NAMES: dict[type, str] = {}
-_RESOLVED: dict[str, type] = {}
+_RESOLVED: dict[str, tuple[types.ModuleType, type]] = {}
 
 
 class Unnameable(Exception):
@@ -91,9 +91,9 @@ def resolve(name: object) -> type:
     """
     if type(name) is not str:
         raise Unnameable(f"a type name must be a string, got {type(name).__name__}")
-    cls = _RESOLVED.get(name)
-    if cls is not None:
-        return cls
+    cached = _RESOLVED.get(name)
+    if cached is not None and sys.modules.get(cached[0].__name__) is cached[0]:
+        return cached[1]  # (a module loaded again, a scenario file say, is looked up again)
     found = _lookup(name)
     if found is None:
         raise Unnameable(f"type {name[:200]!r} is not defined by any imported module")
@@ -101,7 +101,7 @@ def resolve(name: object) -> type:
         raise Unnameable(f"{name[:200]!r} names a {type(found).__name__}, not a class")
     if not allowed(found):
         raise Unnameable(f"type {name[:200]!r} may not be restored from a checkpoint")
-    _RESOLVED[name] = found
+    _RESOLVED[name] = (sys.modules[name.partition(":")[0]], found)
     return found
 
 

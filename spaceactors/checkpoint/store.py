@@ -180,19 +180,26 @@ class StateFile:
         used across ``fork``) under the writer's lock the child inherited, which stays this
         process's to release. Use it only in such a child.
 
+        The file at the path must still be the one this process holds: a state file replaced
+        or deleted meanwhile is refused, never written in its place.
+
         Raises:
-            StateFileError: this file is not open for writing, or opening it again failed.
+            StateFileError: this file is not open for writing, the file at its path is no
+                longer the one held, or opening it again failed.
         """
         with self._guard("opening"):
             self._live()
-            if self._held is None:
+            held = self._held
+            if held is None:
                 raise self._error("was opened read-only: open it with writable=True", sep=" ")
+        self._still_held(held)
         try:
             db = connect(self.path)
         except SQL_ERRORS as exc:
             raise sql_error(self.path, "opening", exc) from None
         try:
-            child = StateFile(self.path, db, self._held)
+            self._still_held(held)  # (replaced while connecting: never write the other one)
+            child = StateFile(self.path, db, held)
         except BaseException:
             db.close()
             raise
@@ -201,6 +208,20 @@ class StateFile:
         finally:
             child._held = None  # the lock's descriptor is the parent's: never released here
             child.close()
+
+    def _still_held(self, held: int) -> None:
+        try:
+            same = os.path.samestat(os.fstat(held), os.stat(self.path))
+        except FileNotFoundError:
+            same = False
+        except OSError as exc:
+            raise self._error(f"cannot be checked ({exc.strerror or exc})") from None
+        if not same:
+            raise self._error(
+                "was deleted or replaced by another file while this run wrote it: the run's "
+                "checkpoints stop here; put the file back, or start the run again",
+                sep=" ",
+            )
 
     def _validate(self) -> StateMeta:
         with self._guard("reading"):

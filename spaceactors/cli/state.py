@@ -99,8 +99,8 @@ class StateRun:
         in a child process where one can fork (the run pauses only to fork), else captured
         in the run and written by a thread."""
         self.writer = None
-        if path is not None and FORKS:
-            self.checkpoints.background = ForkedWriter(path)
+        if path is not None and FORKS:  # (a new run's first, at t=0, is waited for)
+            self.checkpoints.background = ForkedWriter(path, wait_first=resume_from is None)
         elif path is not None:
             self.writer = StateWriter(path)
 
@@ -137,7 +137,8 @@ class StateRun:
             raise StateProblem(f"a checkpoint failed: {exc}") from None
         error = self.checkpoints.error
         if error is not None:
-            where = "the checkpoint at the start" if self.path is None else "a checkpoint"
+            first = self.checkpoints.taken == 0 and self.resume_from is None
+            where = "the checkpoint at the start" if first else "a checkpoint"
             raise StateProblem(f"{where} failed: {error}") from None
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import pkgutil
+import sys
 from pathlib import Path
 
 from spaceactors.checks import short_repr
@@ -60,19 +62,36 @@ def load(name_or_path: str) -> Scenario:
     raise ScenarioNotFound(f"no scenario named {name_or_path!r} (shipped: {names})")
 
 
+def module_name_of(path: Path) -> str:
+    """The module name a scenario file is loaded under: the same for the same file in every
+    process (a checkpoint names the file's classes by it, and a resume in another process
+    loads the file again), and registered in ``sys.modules`` while loaded."""
+    digest = hashlib.sha256(str(path.resolve()).encode("utf-8", "surrogateescape"))
+    return f"spaceactors_scenario_{digest.hexdigest()[:16]}"
+
+
 def _from_file(path: Path) -> list[Scenario]:
     """The scenarios the file at `path` defines (else those it imports)."""
     if path.is_dir():
         raise ScenarioNotFound(f"no scenario file at {path} (it is a directory)")
     if not path.is_file():
         raise ScenarioNotFound(f"no scenario file at {path}")
-    module_name = f"spaceactors_scenario_{abs(hash(path.resolve()))}"
+    module_name = module_name_of(path)
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ScenarioNotFound(f"{path} is not a scenario file (a Python file ending in .py)")
     module = importlib.util.module_from_spec(spec)
+    previous = sys.modules.get(module_name)
+    sys.modules[module_name] = module  # its classes are found by name (checkpoints)
     try:
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            if previous is None:
+                sys.modules.pop(module_name, None)
+            else:
+                sys.modules[module_name] = previous
+            raise
     except SyntaxError as exc:
         raise ScenarioBroken(f"{_at(path, exc.lineno)}: syntax error: {exc.msg}") from None
     except OSError as exc:
