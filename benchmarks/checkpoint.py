@@ -25,7 +25,7 @@ checkpoints:
   everything frozen once rebuilt), as ``spaceactors resume`` does; with Python's own settings
   the collections that scan the rebuilt heap (some 0.9 s) would fall in the take-over.
   The rebuild spawns every actor again: `spawn` shows what the resumed run's own spawning
-  of its 10,000 actors costs (`Supervisor._start` of each child, timed inside the rebuild).
+  of its 10,000 actors costs (`rebuilding.respawn`, timed inside the rebuild).
 
 Targets (issue 15): stall <= 250 ms, resume <= 1 s, at the best of `Options.repeat` runs.
 """
@@ -49,14 +49,13 @@ from benchmarks import fleet
 from benchmarks.harness import Options, header, show, target
 from benchmarks.stalls import Stalls, Stretch
 from spaceactors import sim
-from spaceactors.checkpoint import quiescence
+from spaceactors.checkpoint import quiescence, rebuilding
 from spaceactors.checkpoint import writer as writing
 from spaceactors.checkpoint.driver import Checkpointer
 from spaceactors.checkpoint.forked import FORKS, ForkedWriter
 from spaceactors.checkpoint.store import StateFile
 from spaceactors.cli.gcpolicy import TunedGC
 from spaceactors.sim import persist
-from spaceactors.supervisor import Supervisor
 
 NAME = "checkpoint"
 DURATION = 120.0
@@ -219,8 +218,8 @@ def resumed(n: int, path: str) -> Resumed:
     doc = writing.decode(latest.payload, "benchmark")
     decoded = _since(started)
     rebuilt: list[Times] = []
-    spawning = [0.0, 0.0]
-    real_resume, real_start = persist.resume, Supervisor._start
+    spawning: list[Times] = []
+    real_resume, real_respawn = persist.resume, rebuilding.respawn
 
     async def resume(*args: Any, **kwargs: Any) -> Any:
         began = _now()
@@ -228,21 +227,10 @@ def resumed(n: int, path: str) -> Resumed:
         rebuilt.append(_since(began))
         return result
 
-    depth = [0]
-
-    async def start(self: Supervisor, *args: Any, **kwargs: Any) -> None:
-        if rebuilt or depth[0]:  # (after the rebuild, or nested: timed by the outer one)
-            await real_start(self, *args, **kwargs)
-            return
+    async def respawn(*args: Any, **kwargs: Any) -> None:
         began = _now()
-        depth[0] += 1
-        try:
-            await real_start(self, *args, **kwargs)
-        finally:
-            depth[0] -= 1
-        wall, cpu = _since(began)
-        spawning[0] += wall
-        spawning[1] += cpu
+        await real_respawn(*args, **kwargs)
+        spawning.append(_since(began))
 
     taken_over: list[Times] = []
 
@@ -256,7 +244,7 @@ def resumed(n: int, path: str) -> Resumed:
     clock.jump(doc["time"])
     with (
         _patched(persist, "resume", resume),
-        _patched(Supervisor, "_start", start),
+        _patched(rebuilding, "respawn", respawn),
         _patched(quiescence, "restore_task_order", take_over),
     ):
         memory = TunedGC()  # as ``spaceactors resume`` does: frozen once rebuilt
@@ -269,7 +257,7 @@ def resumed(n: int, path: str) -> Resumed:
     until = taken_over[0]
     whole = until[0] - began[0], until[1] - began[1]
     after = whole[0] - rebuilt[0][0], whole[1] - rebuilt[0][1]
-    return Resumed(read, decoded, rebuilt[0], (spawning[0], spawning[1]), after)
+    return Resumed(read, decoded, rebuilt[0], spawning[0], after)
 
 
 def _ms(times: Times | Stretch) -> str:

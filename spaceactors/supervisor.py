@@ -416,11 +416,20 @@ class Supervisor:
         else:
             self._discard(child)
 
-    async def _start(self, child: Child, *, resumed: bool = False) -> None:
+    async def _start(
+        self,
+        child: Child,
+        *,
+        resumed: bool = False,
+        started: trio.TaskStatus[None] | None = None,
+    ) -> None:
         """Start one incarnation of `child`; waits for its start handshake when it has one.
 
         `resumed`: the incarnation a checkpoint holds (`child` and its runtime carry its
-        counts already): it is not a new one, and records nothing.
+        counts already): it is not a new one, and records nothing. `started`: do not wait;
+        the child's runner calls ``started.started()`` once it has started, or when it ends
+        if it never did (`spaceactors.checkpoint.rebuilding.respawn` waits for a whole
+        supervisor's children at once).
 
         Raises:
             StartFailed: it cannot be built, or its start raised.
@@ -445,7 +454,9 @@ class Supervisor:
         child.running, child.terminating, child.wanted = True, False, True
         # Each child's task is named after it: a checkpoint finds it again by that name.
         name = child.spec.name
-        if runtime.needs_start_handshake:
+        if started is not None:
+            self.nursery.start_soon(self._run_child, child, False, started, name=name)
+        elif runtime.needs_start_handshake:
             await self.nursery.start(self._run_child, child, True, name=name)
         else:
             self.nursery.start_soon(self._run_child, child, False, name=name)
@@ -466,6 +477,8 @@ class Supervisor:
             with scope:
                 exit = await child.runtime.run(status)
         finally:
+            if not handshake and not status.done:  # (no one waits, or a `started` count)
+                status.started()
             if exit.abnormal:  # counted before a stop in progress retires the child's counts
                 child.crashes += 1
                 child.last_crash = (trio.current_time(), crash_reason(exit.error))

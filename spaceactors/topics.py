@@ -35,8 +35,24 @@ def check_topic(topic: object, *, pattern: bool) -> str:
     """Return `topic` if valid, else raise `InvalidTopic` saying why.
 
     A topic is a non-empty string of dot-separated non-empty parts; a pattern may also end in
-    ``.*`` or be ``*`` alone.
+    ``.*`` or be ``*`` alone. The topics found valid are remembered (up to `_CHECKED` of them):
+    a fleet's ships subscribe to, and publish on, the same few topics over and over.
     """
+    if type(topic) is str and (topic, pattern) in _checked:
+        return topic
+    text = _check_topic(topic, pattern)
+    if len(_checked) >= _CHECKED:
+        _checked.clear()
+    _checked[text, pattern] = None
+    return text
+
+
+_CHECKED = 4096
+"""How many valid topics `check_topic` remembers (then it starts again)."""
+_checked: dict[tuple[str, bool], None] = {}
+
+
+def _check_topic(topic: object, pattern: bool) -> str:
     text = checks.name("a topic", topic, InvalidTopic)
     parts = text.split(".")
     if pattern and parts[-1] == WILDCARD:
