@@ -271,23 +271,27 @@ def _attrs(loader: Loader, data: list[object]) -> object:
             raise
     if _CACHED_HASH.get(cls, False):
         setter(instance, "_attrs_cached_hash", None)
-    try:
-        attrs.validate(instance)  # type: ignore[arg-type]
-    except Exception as exc:  # a validator's own error type: say it as ours
-        raise Bad(f"{cls.__qualname__} refuses the saved fields: {exc}") from None
+    if _VALIDATED[cls]:  # (attrs.validate of a class without validators does nothing)
+        try:
+            attrs.validate(instance)  # type: ignore[arg-type]
+        except Exception as exc:  # a validator's own error type: say it as ours
+            raise Bad(f"{cls.__qualname__} refuses the saved fields: {exc}") from None
     return instance
 
 
 _NAMES: dict[type, frozenset[str]] = {}
 _CACHED_HASH: dict[type, bool] = {}
+_VALIDATED: dict[type, bool] = {}
 
 
 def _field_names(cls: type) -> frozenset[str]:
     names = _NAMES.get(cls)
     if names is None:
-        names = _NAMES[cls] = frozenset(field.name for field in attrs.fields(cls))
+        fields = attrs.fields(cls)
+        names = _NAMES[cls] = frozenset(field.name for field in fields)
         slots = {name for klass in cls.__mro__ for name in vars(klass).get("__slots__", ())}
         _CACHED_HASH[cls] = "_attrs_cached_hash" in slots
+        _VALIDATED[cls] = any(field.validator is not None for field in fields)
     return names
 
 
