@@ -380,3 +380,35 @@ def test_a_new_run_names_what_cannot_be_saved_at_its_start(
     assert "beacon-7" in line
     assert "'callback' holds a function" in line
     assert latest(tmp_path / "r.db") is None
+
+
+def test_a_scenario_file_loaded_twice_is_the_same_and_edited_is_new(tmp_path: Path) -> None:
+    from spaceactors import sim
+    from spaceactors.checkpoint.names import type_name
+
+    path = tmp_path / "beacon.py"
+    path.write_text(ACTOR_IN_THE_FILE)
+    first, again = sim.load(str(path)), sim.load(str(path))
+    assert first is again  # run once: its classes keep the names checkpoints give them
+    beacon = sys.modules[first.build.__module__].Beacon
+    assert type_name(beacon).endswith(":Beacon")
+    path.write_text(ACTOR_IN_THE_FILE + "\n# edited\n")
+    assert sim.load(str(path)) is not first
+    assert type_name(beacon).endswith(":Beacon")  # the first load's classes still have theirs
+
+
+def test_a_scenario_file_through_a_symlink_resumes_by_the_path_it_was_given(
+    tmp_path: Path,
+) -> None:
+    """A ``current -> release`` deploy: the run was given ``cur/beacon.py``; the resume loads
+    the file by that path, wherever ``cur`` points now (the same code)."""
+    for release in ("v1", "v2"):
+        (tmp_path / release).mkdir()
+        (tmp_path / release / "beacon.py").write_text(ACTOR_IN_THE_FILE)
+    (tmp_path / "cur").symlink_to("v1")
+    from spaceactors import sim
+
+    first = sim.load(str(tmp_path / "cur" / "beacon.py"))
+    (tmp_path / "cur").unlink()
+    (tmp_path / "cur").symlink_to("v2")
+    assert sim.load(str(tmp_path / "cur" / "beacon.py")) is first

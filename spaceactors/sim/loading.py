@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import pkgutil
 import sys
+import types
 from pathlib import Path
 
 from spaceactors.checks import short_repr
@@ -31,7 +32,10 @@ def load(name_or_path: str) -> Scenario:
     """A shipped scenario by name, or the scenario a Python file defines.
 
     A file that defines several needs the name of one after a colon: ``fleet.py:convoy``.
-    Scenarios a file imports count only when it defines none of its own.
+    Scenarios a file imports count only when it defines none of its own. A file is run once
+    per process for as long as it is unchanged (as ``import`` does): loading it again gives the
+    same scenarios, whose classes a checkpoint names by a module name made from the file's
+    path and source (`module_name_of`); once edited, it is run again.
 
     Raises:
         ScenarioNotFound: no such name or file, a file that is not ``.py``, a file that
@@ -62,11 +66,13 @@ def load(name_or_path: str) -> Scenario:
     raise ScenarioNotFound(f"no scenario named {name_or_path!r} (shipped: {names})")
 
 
-def module_name_of(path: Path) -> str:
-    """The module name a scenario file is loaded under: the same for the same file in every
-    process (a checkpoint names the file's classes by it, and a resume in another process
-    loads the file again), and registered in ``sys.modules`` while loaded."""
-    digest = hashlib.sha256(str(path.resolve()).encode("utf-8", "surrogateescape"))
+def module_name_of(path: Path, source: bytes) -> str:
+    """The module name the scenario file at `path` holding `source` is loaded under: the same
+    for the same file (its absolute path as given, symlinks kept) and the same source in every
+    process. A checkpoint names the file's classes by it, and a resume in another process
+    loads the file again."""
+    digest = hashlib.sha256(str(path.absolute()).encode("utf-8", "surrogateescape"))
+    digest.update(b"\0" + hashlib.sha256(source).digest())
     return f"spaceactors_scenario_{digest.hexdigest()[:16]}"
 
 
@@ -76,21 +82,24 @@ def _from_file(path: Path) -> list[Scenario]:
         raise ScenarioNotFound(f"no scenario file at {path} (it is a directory)")
     if not path.is_file():
         raise ScenarioNotFound(f"no scenario file at {path}")
-    module_name = module_name_of(path)
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        raise ScenarioBroken(f"cannot read {path}: {exc.strerror or exc}") from None
+    module_name = module_name_of(path, source)
+    loaded = sys.modules.get(module_name)
+    if loaded is not None:  # this file, unchanged, loaded before: as ``import`` does, that one
+        return _scenarios_of(path, loaded, module_name)  # (its classes keep their names)
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ScenarioNotFound(f"{path} is not a scenario file (a Python file ending in .py)")
     module = importlib.util.module_from_spec(spec)
-    previous = sys.modules.get(module_name)
     sys.modules[module_name] = module  # its classes are found by name (checkpoints)
     try:
         try:
             spec.loader.exec_module(module)
         except BaseException:
-            if previous is None:
-                sys.modules.pop(module_name, None)
-            else:
-                sys.modules[module_name] = previous
+            sys.modules.pop(module_name, None)
             raise
     except SyntaxError as exc:
         raise ScenarioBroken(f"{_at(path, exc.lineno)}: syntax error: {exc.msg}") from None
@@ -106,6 +115,10 @@ def _from_file(path: Path) -> list[Scenario]:
     except BaseException as exc:
         line = _line_in(exc, str(path))
         raise ScenarioBroken(f"{_at(path, line)}: {type(exc).__name__}: {exc}") from None
+    return _scenarios_of(path, module, module_name)
+
+
+def _scenarios_of(path: Path, module: types.ModuleType, module_name: str) -> list[Scenario]:
     scenarios = [value for value in vars(module).values() if isinstance(value, Scenario)]
     own = [found for found in scenarios if found.build.__module__ == module_name]
     if not (own or scenarios):
