@@ -547,3 +547,15 @@ def test_every_argument_refuses_hostile_values_with_the_one_error(
                 assert type(value) is ACCEPTS.get(argument, int), (argument, value)
             else:
                 assert len(str(refused)) < 300 + len(str(run_db)), str(refused)
+
+
+def test_a_run_that_stopped_before_its_first_checkpoint_is_started_again_not_resumed(
+    tmp_path: Path,
+) -> None:
+    empty = tmp_path / "empty.db"
+    make(empty).close()
+    text = refusal(lambda: make(empty, scenario="large-fleet"))
+    assert text == (
+        f"{empty}: already holds a run that stopped before its first checkpoint: start it "
+        "again over it (overwrite=True, --overwrite), or choose another path"
+    )

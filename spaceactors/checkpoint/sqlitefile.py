@@ -340,11 +340,31 @@ def refuse_existing(path: Path, overwrite: bool) -> None:
             f"{path}: already exists and is not a spaceactors state file: choose another "
             "path (it is never overwritten)"
         )
+    if not overwrite and _no_checkpoint(path):
+        raise StateFileError(
+            f"{path}: already holds a run that stopped before its first checkpoint: start it "
+            "again over it (overwrite=True, --overwrite), or choose another path"
+        )
     if not overwrite:
         raise StateFileError(
             f"{path}: already holds a run: resume it (spaceactors resume {path}), choose "
             "another path, or replace it (overwrite=True, --overwrite)"
         )
+
+
+def _no_checkpoint(path: Path) -> bool:
+    """The state file at `path` certainly holds no checkpoint (False when it cannot be told)."""
+    try:
+        db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    except (ValueError, *SQL_ERRORS):
+        return False
+    try:
+        (count,) = db.execute("SELECT count(*) FROM checkpoints").fetchone()
+        return bool(count == 0)
+    except (ValueError, TypeError, *SQL_ERRORS):
+        return False
+    finally:
+        db.close()
 
 
 def schema_problem(db: sqlite3.Connection, path: Path) -> str | None:
