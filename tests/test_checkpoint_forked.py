@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
+import trio.testing
 
 import spaceactors as sa
 from spaceactors.checkpoint import StateFile
@@ -412,3 +414,28 @@ def test_a_scenario_file_through_a_symlink_resumes_by_the_path_it_was_given(
     (tmp_path / "cur").unlink()
     (tmp_path / "cur").symlink_to("v2")
     assert sim.load(str(tmp_path / "cur" / "beacon.py")) is first
+
+
+def test_a_class_the_resume_cannot_find_names_the_child_and_what_to_do(tmp_path: Path) -> None:
+    from spaceactors import sim
+
+    path = tmp_path / "beacon.py"
+    path.write_text(ACTOR_IN_THE_FILE)
+    chosen = sim.load(str(path))
+    saved: list[dict[str, Any]] = []
+
+    async def run(resume_from: dict[str, Any] | None) -> sim.Summary:
+        checkpoints = None if resume_from else Checkpointer(100.0, saved.append)
+        return await sim.run_scenario(
+            chosen, seed=1, duration=300, checkpoints=checkpoints, resume_from=resume_from
+        )
+
+    sa.run(run, None)
+    del sys.modules[chosen.build.__module__]  # as in another process that never loaded it
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    clock.jump(saved[0]["time"])
+    with pytest.raises(sa.CheckpointError) as caught:
+        sa.run(run, saved[0], clock=clock)
+    text = str(caught.value)
+    assert text.startswith("child 'beacon-7' of 'root/user': ")
+    assert ":Beacon' is not defined by any imported module (import the module" in text

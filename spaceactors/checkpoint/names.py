@@ -96,7 +96,10 @@ def resolve(name: object) -> type:
         return cached[1]  # (a module loaded again, a scenario file say, is looked up again)
     found = _lookup(name)
     if found is None:
-        raise Unnameable(f"type {name[:200]!r} is not defined by any imported module")
+        raise Unnameable(
+            f"type {name[:200]!r} is not defined by any imported module (import the module "
+            "that defines it first; a scenario file's classes come with the same file)"
+        )
     if not isinstance(found, type):
         raise Unnameable(f"{name[:200]!r} names a {type(found).__name__}, not a class")
     if not allowed(found):

@@ -6,8 +6,9 @@ puts back actors' state and every count and starts what was running; `restore` i
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -91,7 +92,8 @@ async def _start(system: ActorSystem, doc: Mapping[str, Any], restoring: Restori
             if "actor" in data and data["actor"]["state"] is not None:
                 cell = child.runtime
                 assert isinstance(cell, ActorCell)
-                cls = values.restore_value(data["actor"]["class"], shared=shared, refs=refs)
+                with _naming(f"actor {child.spec.name!r}"):
+                    cls = values.restore_value(data["actor"]["class"], shared=shared, refs=refs)
                 cell.restored = values.restore_actor(
                     cls, data["actor"]["state"], shared=shared, refs=refs
                 )
@@ -156,7 +158,8 @@ def _build(
                         f"{supervisor.path!r}, and the resumed run offers none by that name"
                     )
             else:
-                spec = values.restore_value(data["spec"], shared=shared, refs=_no_refs)
+                with _naming(f"child {str(data.get('name'))[:80]!r} of {supervisor.path!r}"):
+                    spec = values.restore_value(data["spec"], shared=shared, refs=_no_refs)
             if not isinstance(spec, ChildSpec | SupervisorSpec | ServiceSpec):
                 raise CheckpointError(f"child {data['name']!r}: its spec is not a child spec")
             child = supervisor._children.get(spec.name) if data["static"] else None
@@ -286,3 +289,12 @@ class _Started:
         self._left -= 1
         if self._left == 0:
             self.all.set()
+
+
+@contextlib.contextmanager
+def _naming(what: str) -> Iterator[None]:
+    """A `CheckpointError` raised inside names `what` (the child or actor being restored)."""
+    try:
+        yield
+    except CheckpointError as exc:
+        raise CheckpointError(f"{what}: {exc}") from None
