@@ -308,7 +308,7 @@ def test_a_full_disk_is_refused_saying_a_resume_carries_on(run_db: Path) -> None
         assert text == (
             f"{run_db}: writing a checkpoint failed (database or disk is full): free space on "
             "its disk; the file is unchanged, and a plain resume carries on from its last "
-            f"checkpoint (spaceactors resume {run_db})"
+            f"checkpoint (spaceactors resume {run_db}; with none yet, start the run again)"
         )
         assert [c.payload for c in state.checkpoints()] == [b"first"]
 

@@ -135,7 +135,7 @@ def next_step(path: Path, doing: str, name: str) -> str:
     writing = not doing.startswith(("opening", "reading"))
     after = (
         "the file is unchanged, and a plain resume carries on from its last checkpoint "
-        f"(spaceactors resume {path})"
+        f"(spaceactors resume {path}; with none yet, start the run again)"
         if writing
         else "then open it again"
     )
