@@ -189,6 +189,10 @@ class RestartLoop:
                     },
                 )
                 child.started_at = now  # it never ran: no quiet period
+                child.crashes += 1  # an incarnation that ended with an error, before it ran
+                child.last_crash = (now, crash_reason(exc.__cause__ or exc))
+                if self.sup.system.lifecycle.tallying:
+                    self.sup.system.lifecycle.note(child)
                 self.sup._post(StartFailedEvent(child, child.incarnation, failed(exc)))
                 return
             except StoppedWhileStarting:

@@ -268,3 +268,42 @@ async def test_a_walk_read_while_a_child_leaves_is_not_kept(
         await trio.sleep(1)
         assert walks.tree(system).children == walk(system).children
         assert "leaving" not in [child.spec.name for child in walks.tree(system).children]
+
+
+class StartsOnce(sa.Actor):
+    """Starts, crashes on "boom", then fails its next start, then starts again."""
+
+    starts = 0
+
+    async def on_start(self) -> None:
+        type(self).starts += 1
+        if type(self).starts == 2:
+            raise RuntimeError("reactor cold")
+
+    async def handle(self, message: object) -> object:
+        if message == "boom":
+            raise ValueError("hull breach")
+        return message
+
+
+async def test_a_restart_that_fails_to_start_is_counted_as_a_crash(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    """As ``spaceactors_crashes`` says: incarnations that ended with an error, failed
+    starts included."""
+    StartsOnce.starts = 0
+    async with sa.open_system(observe=True, max_restarts=10, within=60) as system:
+        ref = await system.spawn(StartsOnce, name="tug")
+        with pytest.raises(sa.ActorCrashed):
+            await ref.ask("boom")
+        await trio.sleep(5)  # restarted: the start fails, then the next one works
+        assert await ref.ask("ping") == "ping"
+        (child,) = [c for c in walk(system).children if c.spec.name == "tug"]
+        assert (child.runtime.restarts, child.crashes) == (2, 2)
+        assert child.last_crash is not None
+        assert child.last_crash[1] == "RuntimeError: reactor cold"
+        assert_counts_add_up(system)
+        assert system.observe_url is not None
+        families = await scrape(system.observe_url)
+        assert value(families, "spaceactors_crashes", kind="StartsOnce") == 2
+        assert value(families, "spaceactors_restarts", kind="StartsOnce") == 2

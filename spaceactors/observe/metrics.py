@@ -75,7 +75,7 @@ class SnapshotCollector(Collector):
         yield family(
             CounterMetricFamily,
             "spaceactors_crashes",
-            "Incarnations that ended with an error (failed starts included), by kind.",
+            "Incarnations that ended with an error (failed restarts included), by kind.",
             3,
         )
         yield family(
