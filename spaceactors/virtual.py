@@ -9,9 +9,11 @@ Same seed, same code: the same events in the same order, and the same trace hash
 Trio randomizes the order in which tasks that became runnable together are run, from a
 module-level ``random.Random``. Hypothesis makes that order deterministic through a hook Trio
 provides for it (sorting each batch by task creation, then shuffling with the seeded generator);
-`seeded_scheduler` uses the same hook, and restores the previous state afterwards. The hook is
-private to Trio; `seeded_scheduler` fails loudly, rather than silently losing determinism, if a
-Trio release removes it.
+`seeded_scheduler` uses the same hook, and restores the previous state afterwards. The
+generator is one for the whole process: while a seeded run goes, a Trio run in another thread
+(the observation server's) draws from a generator of its own, never from the run's sequence.
+The hook is private to Trio; `seeded_scheduler` fails loudly, rather than silently losing
+determinism, if a Trio release removes it.
 
 What a seed cannot make repeatable: real I/O (sockets, files being read, subprocesses), threads
 (``trio.to_thread``), wall-clock reads (``time.time``, ``datetime.now``), unseeded randomness
@@ -26,6 +28,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import random
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -82,11 +86,50 @@ def seeded_scheduler(seed: int) -> Iterator[None]:
     saved_flag = trio_run_internals._ALLOW_DETERMINISTIC_SCHEDULING
     generator.seed(f"spaceactors/{seed}")
     trio_run_internals._ALLOW_DETERMINISTIC_SCHEDULING = True  # type: ignore[misc]
+    trio_run_internals._r = _ThisThread(generator, threading.get_ident())
     try:
         yield
     finally:
+        trio_run_internals._r = generator
         trio_run_internals._ALLOW_DETERMINISTIC_SCHEDULING = saved_flag  # type: ignore[misc]
         generator.setstate(saved_state)
+
+
+class _ThisThread(random.Random):
+    """Trio's scheduler generator while a seeded run goes: the seeded one in the run's thread,
+    an unseeded one of its own in any other thread.
+
+    The generator is one object for the whole process. A Trio run in another thread (the
+    observation server's, serving ``/status`` while the run goes) would otherwise draw from
+    the seeded run's sequence whenever it served a request, and the run's order of tasks would
+    depend on when requests came. In the run's thread the draws are exactly the seeded
+    generator's (``getrandbits`` and ``random`` are what ``shuffle`` and ``uniform`` use).
+    """
+
+    def __init__(self, seeded: random.Random, thread: int) -> None:
+        self._seeded = seeded
+        self._thread = thread
+        self._others = random.Random()
+        super().__init__()
+
+    def seed(self, *args: Any, **kwargs: Any) -> None:
+        """(Called by ``random.Random.__init__``: the seeded generator keeps its seed.)"""
+
+    def _current(self) -> random.Random:
+        return self._seeded if threading.get_ident() == self._thread else self._others
+
+    def random(self) -> float:
+        return self._current().random()
+
+    def getrandbits(self, k: int) -> int:
+        return self._current().getrandbits(k)
+
+    def getstate(self) -> Any:
+        """The seeded generator's state (a checkpoint's scheduler state)."""
+        return self._seeded.getstate()
+
+    def setstate(self, state: Any) -> None:
+        self._seeded.setstate(state)
 
 
 def run(

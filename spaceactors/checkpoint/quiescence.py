@@ -32,6 +32,12 @@ TaskKey = tuple[str, ...]
 """Where a task sits in the run's task tree: one part per level, each
 ``"<nursery index>:<task name>#<ordinal among siblings of that name>"``."""
 
+OUTSIDE = frozenset({"0:observe#0"})
+"""Tasks that take no part in the run, with all below them: the observation service's
+(`spaceactors.observe`), idle unless the run is steered. A checkpoint's task order leaves them
+out, and a resumed run's are not matched against it, so a run resumes with or without an
+observer, whichever it was taken with."""
+
 
 class Quiescence(trio.abc.Instrument):
     """A Trio instrument that calls its waiters at quiescent points.
@@ -64,7 +70,7 @@ class Quiescence(trio.abc.Instrument):
 
 
 def _walk() -> Iterator[tuple[TaskKey, Any]]:
-    """Every task of the run with its key, parents before children."""
+    """Every task of the run with its key, parents before children (none `OUTSIDE`)."""
     root = trio.lowlevel.current_root_task()
     if root is None:  # pragma: no cover - only called inside a run
         raise RuntimeError("not inside a Trio run")
@@ -77,7 +83,9 @@ def _walk() -> Iterator[tuple[TaskKey, Any]]:
             for child in sorted(nursery.child_tasks, key=_counter):
                 ordinal = seen[child.name]
                 seen[child.name] += 1
-                todo.append(((*key, f"{index}:{child.name}#{ordinal}"), child))
+                part = f"{index}:{child.name}#{ordinal}"
+                if part not in OUTSIDE:
+                    todo.append(((*key, part), child))
 
 
 def _counter(task: Any) -> int:
@@ -112,7 +120,8 @@ def restore_task_order(saved: Sequence[Sequence[Any]]) -> tuple[list[TaskKey], l
             or type(pair[1]) is not int
         ):
             raise ValueError(f"a task order entry must be [[str, ...], int], got {pair!r:.80}")
-        ranks[tuple(pair[0])] = pair[1]
+        if OUTSIDE.isdisjoint(pair[0]):  # (taken before OUTSIDE was left out: ignored)
+            ranks[tuple(pair[0])] = pair[1]
     found = dict(_walk())
     base = -len(ranks) - 1  # every restored task sorts before those made from now on
     for key, rank in ranks.items():

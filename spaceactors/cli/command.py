@@ -25,7 +25,6 @@ from spaceactors.cli.state import (
     StateProblem,
     add_resume_command,
     add_state_options,
-    check_observing,
     for_resume,
     resumed_args,
 )
@@ -308,7 +307,6 @@ def _serve(
         signals.phase = f"reading {args.state}"
         try:
             run, kept = for_resume(args.state, args.duration)
-            check_observing(args.state, kept, args.observe is not None)
         except StateProblem as exc:
             raise BadInput(str(exc)) from None
         return run_command(resumed_args(args, run), out, err, signals, lines, resume=kept)

@@ -260,35 +260,6 @@ def add_resume_command(commands: Any, display: Callable[[argparse.ArgumentParser
     display(resume)
 
 
-OBSERVER_TASK = "0:observe#0"
-"""How the observation service's task is named in a checkpoint's task order."""
-
-
-def check_observing(path: str, kept: StateRun, observing: bool) -> None:
-    """A resumed run has the tasks of the run it continues: observed (``--observe``) if that
-    one was, and not otherwise (the observation service's tasks take their place in the
-    seeded schedule).
-
-    Raises:
-        StateProblem: ``--observe`` is given for a run that was not observed, or missing for
-            one that was.
-    """
-    doc = kept.resume_from or {}
-    tasks = doc.get("tasks") or []
-    observed = any(OBSERVER_TASK in key for key, _ in tasks if isinstance(key, list))
-    if observed and not observing:
-        raise StateProblem(
-            f"{path}: the run was observed (--observe) when checkpointed, and a resumed run "
-            "must have the same tasks: resume it with --observe"
-        )
-    if observing and not observed:
-        raise StateProblem(
-            f"{path}: the run was not observed when checkpointed, and a resumed run must have "
-            "the same tasks: resume it without --observe (watch a run from its start: run it "
-            "with --observe)"
-        )
-
-
 def resumed_args(args: argparse.Namespace, run: dict[str, Any]) -> argparse.Namespace:
     """``run``'s options for a resumed run: the state file's, and this command's display."""
     values = vars(args) | run
