@@ -30,7 +30,7 @@ import contextvars
 import os
 import random
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, MutableSequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
@@ -103,7 +103,7 @@ class _ThisThread(random.Random):
     observation server's, serving ``/status`` while the run goes) would otherwise draw from
     the seeded run's sequence whenever it served a request, and the run's order of tasks would
     depend on when requests came. In the run's thread the draws are exactly the seeded
-    generator's (``getrandbits`` and ``random`` are what ``shuffle`` and ``uniform`` use).
+    generator's own (``shuffle``, ``random`` and ``getrandbits`` go to it whole).
     """
 
     def __init__(self, seeded: random.Random, thread: int) -> None:
@@ -117,6 +117,10 @@ class _ThisThread(random.Random):
 
     def _current(self) -> random.Random:
         return self._seeded if threading.get_ident() == self._thread else self._others
+
+    def shuffle(self, x: MutableSequence[Any]) -> None:
+        """(What Trio's scheduler calls for each batch: one choice of generator per batch.)"""
+        self._current().shuffle(x)
 
     def random(self) -> float:
         return self._current().random()
