@@ -233,8 +233,9 @@ class Observer:
             system.observe_url = None
             if thread.is_alive():
                 self._shutdown()
-                with trio.CancelScope(shield=True):
-                    await finished.wait()
+                # Joined without yielding to the run: the server takes real time to close
+                # (its graceful timeout), and a virtual clock would meanwhile jump on and let
+                # the rest of the run go on for a varying while (another trace each time).
                 thread.join()
             if self.control.steerable and self.control.paused:
                 self.control.resume()  # nobody can resume it now: a frozen clock never stops
