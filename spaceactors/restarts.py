@@ -189,10 +189,7 @@ class RestartLoop:
                     },
                 )
                 child.started_at = now  # it never ran: no quiet period
-                child.crashes += 1  # an incarnation that ended with an error, before it ran
-                child.last_crash = (now, crash_reason(exc.__cause__ or exc))
-                if self.sup.system.lifecycle.tallying:
-                    self.sup.system.lifecycle.note(child)
+                self.sup._crashed(child, exc.__cause__ or exc)  # ended before it ran
                 self.sup._post(StartFailedEvent(child, child.incarnation, failed(exc)))
                 return
             except StoppedWhileStarting:

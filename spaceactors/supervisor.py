@@ -480,10 +480,7 @@ class Supervisor:
             if not handshake and not status.done:  # (no one waits, or a `started` count)
                 status.started()
             if exit.abnormal:  # counted before a stop in progress retires the child's counts
-                child.crashes += 1
-                child.last_crash = (trio.current_time(), crash_reason(exit.error))
-                if self.system.lifecycle.tallying and self._children.get(child.spec.name) is child:
-                    self.system.lifecycle.note(child)
+                self._crashed(child, exit.error)
             if child.incarnation == incarnation:
                 child.running = False
                 self._retire_stopped(child)  # a terminate_child whose caller left meanwhile
@@ -494,6 +491,14 @@ class Supervisor:
             self._record(EventKind.CRASH, child, describe(exit.error))
         if not child.terminating:
             self._post(Exited(child, incarnation, exit))
+
+    def _crashed(self, child: Child, error: BaseException | None) -> None:
+        """Count an incarnation of `child` that ended with `error` (or failed to start), and
+        note it for an observer while it is in the tree."""
+        child.crashes += 1
+        child.last_crash = (trio.current_time(), crash_reason(error))
+        if self.system.lifecycle.tallying and self._children.get(child.spec.name) is child:
+            self.system.lifecycle.note(child)
 
     def _restarted(self, child: Child) -> None:
         """Tell the lifecycle listeners about a restart, with the cause of the crash before."""

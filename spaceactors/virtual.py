@@ -107,13 +107,17 @@ class _ThisThread(random.Random):
     """
 
     def __init__(self, seeded: random.Random, thread: int) -> None:
+        self._made = False
         self._seeded = seeded
         self._thread = thread
         self._others = random.Random()
-        super().__init__()
+        super().__init__()  # (calls `seed`: ignored, the seeded generator keeps its seed)
+        self._made = True
 
     def seed(self, *args: Any, **kwargs: Any) -> None:
-        """(Called by ``random.Random.__init__``: the seeded generator keeps its seed.)"""
+        """Seed this thread's generator (a `seeded_scheduler` nested in the run's thread)."""
+        if self._made:
+            self._current().seed(*args, **kwargs)
 
     def _current(self) -> random.Random:
         return self._seeded if threading.get_ident() == self._thread else self._others
