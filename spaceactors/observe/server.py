@@ -233,9 +233,14 @@ class Observer:
             system.observe_url = None
             if thread.is_alive():
                 self._shutdown()
-                # Joined without yielding to the run: the server takes real time to close
-                # (its graceful timeout), and a virtual clock would meanwhile jump on and let
-                # the rest of the run go on for a varying while (another trace each time).
+                if self.control.steerable:
+                    # The server takes real time to close (its graceful timeout), answering
+                    # the requests in flight from the run's thread: time stands still
+                    # meanwhile, or a virtual clock would jump on and let the rest of the run
+                    # go on for a varying while (another trace each time). Resumed below.
+                    self.control.pause()
+                with trio.CancelScope(shield=True):
+                    await finished.wait()
                 thread.join()
             if self.control.steerable and self.control.paused:
                 self.control.resume()  # nobody can resume it now: a frozen clock never stops
