@@ -33,6 +33,10 @@ class DeadLetterReason(enum.Enum):
     DROPPED_SLOW_RECEIVER = "dropped_slow_receiver"
     DELIVERY_FAILED = "delivery_failed"
     SERVICE_FAILED = "service_failed"
+    MALFORMED_ENTRY = "malformed_entry"
+    """An entry read from another node's stream could not be decoded (multi-node)."""
+    NODE_DOWN = "node_down"
+    """The actor's node was declared down before the message reached it (multi-node)."""
     UNSENT_AT_CLOSE = "unsent_at_close"
     """A scheduled message (`Router.send_later`, or a copy a fault plan held back) still
     waiting to go out when the system closed."""
@@ -49,6 +53,7 @@ class DeadLetter:
         reason: why it could not be delivered or handled.
         detail: a human-readable explanation (e.g. the crash's exception).
         sender: the name of the sending actor, when the message came from one.
+        node: the node the message was for or came from, when it crossed nodes.
     """
 
     time: float
@@ -57,6 +62,7 @@ class DeadLetter:
     reason: DeadLetterReason
     detail: str = ""
     sender: str | None = None
+    node: str | None = None
 
     @property
     def message_type(self) -> str:

@@ -32,13 +32,19 @@ class Ask:
     a late reply then becomes a dead letter.
     """
 
-    __slots__ = ("_abandoned", "_result", "_waiter", "message")
+    __slots__ = ("_abandoned", "_result", "_waiter", "message", "reply_to")
 
-    def __init__(self, message: object) -> None:
+    def __init__(
+        self,
+        message: object,
+        reply_to: typing.Callable[[outcome.Outcome[Any]], None] | None = None,
+    ) -> None:
         self.message = message
         self._waiter: trio.lowlevel.Task | None = None
         self._result: outcome.Outcome[Any] | None = None
         self._abandoned = False
+        self.reply_to = reply_to
+        """Called with the reply instead of waking a waiter: a request from another node."""
 
     def resolve(self, result: outcome.Outcome[Any]) -> bool:
         """Deliver the reply (or error); False if the asker already gave up."""
@@ -47,6 +53,8 @@ class Ask:
         waiter, self._waiter = self._waiter, None
         if waiter is None:
             self._result = result
+            if self.reply_to is not None:
+                self.reply_to(result)
         else:
             trio.lowlevel.reschedule(waiter, result)
         return True

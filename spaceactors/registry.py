@@ -6,7 +6,7 @@ use it. An actor is registered from the moment `spawn` returns until it stops fo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
@@ -17,6 +17,15 @@ from spaceactors.ref import ActorRef
 if TYPE_CHECKING:
     from typing import NoReturn
 
+
+class Directory(Protocol):
+    """The cluster-wide names of a system that is a node of a cluster (``system.node``)."""
+
+    def lookup(self, name: str) -> ActorRef | None:
+        """A ref to the actor called `name` on another node, or None."""
+
+    def released(self, name: str) -> None:
+        """The actor called `name` here stopped for good: release the name cluster-wide."""
 
 
 def not_a_target(target: object) -> NoReturn:
@@ -42,6 +51,8 @@ class Registry:
     _by_id: dict[int, ActorRef] = attrs.field(factory=dict)
     _by_name: dict[str, ActorRef] = attrs.field(factory=dict)
     _next_id: int = 1
+    directory: Directory | None = None
+    """Names on the other nodes of the cluster, when the system is a node of one."""
 
     def allocate_id(self) -> int:
         """A fresh actor id, never reused within a system."""
@@ -79,6 +90,12 @@ class Registry:
             del self._by_id[ref.id]
         if self._by_name.get(ref.name) is ref:
             del self._by_name[ref.name]
+            if self.directory is not None:
+                self.directory.released(ref.name)
+
+    def local(self, name: str) -> ActorRef | None:
+        """The live actor called `name` in this system (never one on another node)."""
+        return self._by_name.get(name)
 
     def get(self, target: ActorRef | int | str) -> ActorRef | None:
         """The live actor `target` names, or None.
@@ -87,7 +104,10 @@ class Registry:
             TypeError: `target` is not an `ActorRef`, an int or a str (a bool is no actor id).
         """
         if isinstance(target, str):
-            return self._by_name.get(target)
+            ref = self._by_name.get(target)
+            if ref is None and self.directory is not None:
+                return self.directory.lookup(target)
+            return ref
         if isinstance(target, int) and not isinstance(target, bool):
             return self._by_id.get(target)
         if not isinstance(target, ActorRef):

@@ -154,6 +154,10 @@ class Supervisor:
         refusal = self._refusal(action)
         if refusal is not None:
             raise refusal
+        node = self.system.node
+        if node is not None and isinstance(spec, ChildSpec):  # a name is cluster-wide
+            self.system.registry.check_name_free(spec.name)
+            await node.reserve(spec.name, spec.mailbox_size)
         child = self._add(spec, static=False)
         try:
             if isinstance(child.runtime, Supervisor):
@@ -161,9 +165,13 @@ class Supervisor:
             await self._start(child)
         except (StartFailed, NameTaken):
             self._discard(child)
+            if node is not None:
+                node.released(spec.name)
             raise
         except StoppedWhileStarting:
             self._discard(child)
+            if node is not None:
+                node.released(spec.name)
             raise self._refusal(action) or ActorUnavailable(
                 f"child {spec.name!r} of {self.path!r} was stopped while starting"
             ) from None

@@ -51,6 +51,7 @@ from spaceactors.virtual import current_seed
 if TYPE_CHECKING:
     from spaceactors.checkpoint.program import Resume
     from spaceactors.checkpoint.records import Checkpoint
+    from spaceactors.transport.node import Node
 
 Target = ActorRef | int | str
 """Anything that names an actor: its ref, its numeric id or its registered name."""
@@ -72,9 +73,12 @@ class ActorSystem:
         trace: Trace | None = None,
         faults: FaultPlan | None = None,
         observe: ServiceSpec | None = None,
+        cluster: Callable[[ActorSystem], Node] | None = None,
     ) -> None:
         self.seed = seed
         self.registry = Registry()
+        self.node: Node | None = None
+        """This system's membership of a cluster (``open_system(cluster=...)``), else None."""
         self.dead_letters = DeadLetters(keep=dead_letter_keep)
         self.lifecycle = Lifecycle(self.dead_letters)
         """Lifecycle events (restarts with their cause, give-ups, dead letters, faults) for
@@ -102,11 +106,17 @@ class ActorSystem:
         self.router = Router(self)
         self.reliable = Reliable(self)
         self.limiter = Limiter()
-        services = (
+        services: tuple[ServiceSpec, ...] = (
             ServiceSpec("router", self.router.serve),
             ServiceSpec("reliable", self.reliable.serve),
             ServiceSpec("limiter", self.limiter.serve),
-        ) + (() if observe is None else (observe,))
+        )
+        if cluster is not None:
+            self.node = cluster(self)
+            self.registry.directory = self.node
+            services += (ServiceSpec("node", self.node.serve),)
+        if observe is not None:
+            services += (observe,)
         self.root = Supervisor(
             SupervisorSpec(
                 "root",
@@ -247,6 +257,8 @@ async def open_system(
     observe: str | bool | None = None,
     observe_token: str | None = None,
     resume_from: str | os.PathLike[str] | None = None,
+    cluster: object = None,
+    node: str | None = None,
 ) -> AsyncIterator[ActorSystem]:
     """Run an actor system for the duration of the ``async with`` block.
 
@@ -283,6 +295,12 @@ async def open_system(
             ``if not system.resumed``. Virtual time: a clock behind the checkpoint's time
             jumps to it. `seed` defaults to the checkpoint's (another one is refused). Inside
             ``spaceactors.run(main, resume_from=path)`` the first system opened resumes too.
+        cluster: make this system a node of a cluster (docs/nodes.md): a Redis or Valkey URL
+            (``redis://[user:password@]host:port[/db]``, ``rediss://`` for TLS; needs
+            ``pip install 'spaceactors[redis]'``), or a `spaceactors.transport.LocalBroker`
+            for nodes in one process. Names become cluster-wide; `ActorSystem.lookup` finds
+            actors on every node (``system.node``).
+        node: this node's name in the cluster (default: ``HOSTNAME-PID``).
 
     On leaving the block, every actor and supervisor is stopped in reverse start order, each
     within its shutdown policy. An exception from the block propagates unchanged after that.
@@ -305,6 +323,7 @@ async def open_system(
     _check_options(seed, dead_letter_keep, max_restarts, within, trace, faults)
     level = _trace_level(trace, trace_level)
     address = _observe_address(observe, observe_token)  # checked before anything starts
+    join = _cluster(cluster, node)
     resume = _resume(resume_from)
     if resume is not None:
         seed = resume.system_seed(seed)
@@ -338,6 +357,7 @@ async def open_system(
         trace=trace,
         faults=faults,
         observe=None if observer is None else observer.service(),
+        cluster=join,
     )
     if observer is not None:
         observer.attach(system)
@@ -422,6 +442,22 @@ def _observer(address: str, token: str | None) -> Any:
     from spaceactors.observe import Observer
 
     return Observer(address, token)
+
+
+def _cluster(cluster: object, node: object) -> Callable[[ActorSystem], Node] | None:
+    """How the system joins `cluster` as `node` (the transport is imported only now).
+
+    Raises:
+        InvalidSpec: `cluster` or `node` is invalid.
+        ImportError: `cluster` is a Redis URL and the ``redis`` extra is not installed.
+    """
+    if cluster is None:
+        if node is not None:
+            raise InvalidSpec("node= names this system in a cluster: give cluster= too")
+        return None
+    from spaceactors.transport import joining
+
+    return joining(cluster, node)
 
 
 def _trace_level(trace: object, level: object) -> TraceLevel:

@@ -1,0 +1,38 @@
+"""Several actor systems as one cluster: the transport interface and its backends.
+
+Open a system as a node with ``open_system(cluster="redis://HOST:PORT", node="alpha")``; see
+docs/nodes.md. The backends: `RedisStreams` (Redis or Valkey Streams through coredis, the
+extra ``spaceactors[redis]``) and `LocalBroker` (in process, for tests). A system that is no
+node never imports this package, and local sends never touch it.
+"""
+
+from spaceactors.transport.base import BrokerUnavailable, Entry, NodeNameTaken, Transport
+from spaceactors.transport.local import LocalBroker, LocalTransport
+from spaceactors.transport.node import DEFAULT_WINDOW, Link, Node, NodeLost
+from spaceactors.transport.remote import RemoteRef
+from spaceactors.transport.spec import (
+    ClusterSpec,
+    check_node_name,
+    default_node_name,
+    joining,
+    transport_for,
+)
+
+__all__ = [
+    "DEFAULT_WINDOW",
+    "BrokerUnavailable",
+    "ClusterSpec",
+    "Entry",
+    "Link",
+    "LocalBroker",
+    "LocalTransport",
+    "Node",
+    "NodeLost",
+    "NodeNameTaken",
+    "RemoteRef",
+    "Transport",
+    "check_node_name",
+    "default_node_name",
+    "joining",
+    "transport_for",
+]

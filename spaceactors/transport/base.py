@@ -1,0 +1,140 @@
+"""The transport interface: what a node needs from a broker, whichever it is.
+
+A node owns one inbox (a stream with a consumer group, as in Redis Streams), appends to other
+nodes' inboxes, reads its own, acknowledges what it handled, and claims a dead node's
+unacknowledged entries. Beside the streams, a broker keeps membership (a heartbeat key with a
+time to live per node) and the cluster-wide name directory. Two backends implement it behind
+the same conformance tests (tests/test_transport_conformance.py): `LocalBroker` (in process)
+and `RedisStreams` (Redis or Valkey through coredis).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import Literal
+
+import attrs
+
+from spaceactors.errors import SpaceActorsError
+
+
+Beat = Literal["kept", "rejoined", "lost"]
+"""What a heartbeat found (`Transport.beat`)."""
+
+
+class BrokerUnavailable(SpaceActorsError):
+    """The broker cannot be reached (or answered with an error); the call may be retried."""
+
+
+class NodeNameTaken(SpaceActorsError, ValueError):
+    """A node of this name is alive in the cluster already."""
+
+
+@attrs.frozen
+class Entry:
+    """One entry read from a stream.
+
+    Attributes:
+        id: the broker's entry id (Redis Streams: ``"<ms>-<seq>"``).
+        data: the entry's bytes (one envelope: `spaceactors.transport.wire`).
+        node: the node whose inbox holds it (another node's, for a claimed entry).
+    """
+
+    id: str
+    data: bytes
+    node: str
+
+
+class Transport(abc.ABC):
+    """One node's connection to the broker. Use it as ``async with transport:``.
+
+    Every method may raise `BrokerUnavailable`. Reads are cancel-safe: an entry read but not
+    acknowledged stays pending for this node, and `read` hands pending entries out again first
+    after `rewind`.
+    """
+
+    node: str
+    """This node's name."""
+
+    async def __aenter__(self) -> Transport:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:  # noqa: B027 - a backend with nothing to close keeps it
+        """Let go of the connection (idempotent)."""
+
+    @abc.abstractmethod
+    async def join(self, ttl: float) -> None:
+        """Create this node's inbox, take its name and start its heartbeat (`ttl` seconds).
+
+        Raises:
+            NodeNameTaken: a live node has this name.
+        """
+
+    @abc.abstractmethod
+    async def beat(self, ttl: float) -> Beat:
+        """Refresh the heartbeat.
+
+        Returns ``"kept"``; ``"rejoined"`` if the broker had lost it without the node being
+        declared down (a broker restarted empty: the inbox and membership are made again,
+        names must be registered again); ``"lost"`` if the node was declared down, or its
+        name taken by another node meanwhile."""
+
+    @abc.abstractmethod
+    async def leave(self) -> None:
+        """Leave the cluster cleanly: heartbeat, membership and names gone."""
+
+    @abc.abstractmethod
+    async def members(self) -> dict[str, bool]:
+        """Every node that joined and was not taken over, and whether its heartbeat is alive."""
+
+    @abc.abstractmethod
+    async def declare_down(self, node: str) -> bool:
+        """Mark `node` down, once for the cluster: True for the one caller that did it, and
+        only if its heartbeat has expired (nothing is ever taken from a live node)."""
+
+    @abc.abstractmethod
+    async def forget(self, node: str) -> None:
+        """Remove a node that was declared down from the members (its inbox is drained)."""
+
+    @abc.abstractmethod
+    async def append(self, batch: Sequence[tuple[str, bytes]]) -> None:
+        """Append each ``(node, data)`` to that node's inbox, in order, in one round trip."""
+
+    @abc.abstractmethod
+    async def read(self, count: int, block: float) -> list[Entry]:
+        """Up to `count` entries of this node's inbox, waiting up to `block` seconds for one.
+
+        After `rewind` it first hands out what was read and never acknowledged."""
+
+    def rewind(self) -> None:  # noqa: B027 - a backend that never loses a read keeps it
+        """Hand out again, at the next `read`, the entries read but not acknowledged."""
+
+    @abc.abstractmethod
+    async def ack(self, node: str, ids: Sequence[str]) -> None:
+        """Acknowledge entries of `node`'s inbox (this node's own, or claimed ones)."""
+
+    @abc.abstractmethod
+    async def claim(self, node: str, count: int) -> list[Entry]:
+        """Take over up to `count` unacknowledged entries of the dead `node`'s inbox (Redis:
+        ``XAUTOCLAIM``); an empty list once none are left."""
+
+    @abc.abstractmethod
+    async def claim_name(self, name: str, holder: bytes) -> bytes | None:
+        """Register `name` for `holder` unless another node holds it: None on success (the
+        name was free, or this node's), else the holder record of the node that has it."""
+
+    @abc.abstractmethod
+    async def release_name(self, name: str, holder: bytes) -> None:
+        """Unregister `name` if `holder` still holds it."""
+
+    @abc.abstractmethod
+    async def name(self, name: str) -> bytes | None:
+        """The holder of `name`, or None."""
+
+    @abc.abstractmethod
+    async def names(self) -> dict[str, bytes]:
+        """Every registered name and its holder."""

@@ -1,0 +1,298 @@
+"""The Redis (or Valkey) Streams backend, through coredis (anyio-based: it runs under Trio).
+
+Keys, under the cluster's prefix ``P`` (``spaceactors`` by default):
+
+- ``P:inbox:NODE``: a node's inbox, a stream with the consumer group ``nodes``. Nodes write
+  with pipelined ``XADD`` (one round trip per batch), read with ``XREADGROUP`` and
+  acknowledge with ``XACK``; a dead node's pending entries are taken over with
+  ``XAUTOCLAIM`` (its unread ones with ``XREADGROUP`` under the claimer's consumer name).
+- ``P:alive:NODE``: the heartbeat, a key with a time to live (``SET ... PX``).
+- ``P:nodes``: the members (a set); ``P:down:NODE``: set once (``SET NX``) by the node that
+  declared NODE down, so exactly one takes its inbox over.
+- ``P:names``: the name directory (a hash: name -> holder record).
+
+Nothing that must arrive goes over pub/sub: a slow subscriber is cut off by the server.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+import coredis
+import coredis.exceptions
+
+from spaceactors.transport.base import Beat, BrokerUnavailable, Entry, NodeNameTaken, Transport
+from spaceactors.transport.redis_url import redacted
+from spaceactors.transport.wire import holder_prefix
+
+GROUP = "nodes"
+
+_CLAIM = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if (not current) or string.find(current, ARGV[3], 1, true) == 1 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  return false
+end
+return current
+"""
+
+_RELEASE = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+_FORGET = """
+redis.call('SREM', KEYS[1], ARGV[1])
+local names = redis.call('HGETALL', KEYS[2])
+for i = 1, #names, 2 do
+  if string.find(names[i + 1], ARGV[2], 1, true) == 1 then
+    redis.call('HDEL', KEYS[2], names[i])
+  end
+end
+return 0
+"""
+
+_BEAT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('EXISTS', KEYS[1]) == 1 then
+  return -1
+end
+return 0
+"""
+
+
+class RedisStreams(Transport):
+    """Node `node`'s connection to the Redis server at `url`.
+
+    Args:
+        url: ``redis://[[user]:password@]host:port[/db]`` or ``rediss://`` for TLS.
+        node: this node's name.
+        prefix: the cluster's key prefix (several clusters may share one server).
+        timeout: seconds to wait for a connection or an answer before `BrokerUnavailable`.
+
+    Raises:
+        ValueError: `url` is not a ``redis://`` or ``rediss://`` URL.
+    """
+
+    def __init__(
+        self, url: str, node: str, *, prefix: str = "spaceactors", timeout: float = 5.0
+    ) -> None:
+        if not isinstance(url, str) or not url.startswith(("redis://", "rediss://")):
+            raise ValueError(
+                f"the Redis URL must start with redis:// or rediss://, got {redacted(str(url))!r}"
+            )
+        self.node = node
+        self.url = url
+        self.prefix = prefix
+        self._token = secrets.token_hex(8)
+        self._client: Any = coredis.Redis.from_url(
+            url, stream_timeout=None, connect_timeout=timeout
+        )
+        self._entered = False
+        self._rewound = True
+        self._inbox = self._key("inbox", node)
+        self._claiming: dict[str, str] = {}  # dead node -> XAUTOCLAIM cursor ("": walked)
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    def __repr__(self) -> str:
+        return f"<RedisStreams {self.node!r} at {redacted(self.url)}>"
+
+    async def __aenter__(self) -> RedisStreams:
+        try:
+            await self._client.__aenter__()
+        except (OSError, coredis.exceptions.RedisError) as exc:
+            raise BrokerUnavailable(f"cannot reach Redis at {redacted(self.url)}: {exc}") from None
+        self._entered = True
+        return self
+
+    async def aclose(self) -> None:
+        if self._entered:
+            self._entered = False
+            await self._client.__aexit__(None, None, None)
+
+    async def _do(self, request: Any) -> Any:
+        try:
+            return await request
+        except (OSError, coredis.exceptions.RedisError, TimeoutError) as exc:
+            raise BrokerUnavailable(f"Redis at {redacted(self.url)}: {exc}") from None
+
+    async def join(self, ttl: float) -> None:
+        taken = await self._do(
+            self._client.set(
+                self._key("alive", self.node),
+                self._token,
+                condition=coredis.PureToken.NX,
+                px=_ms(ttl),
+            )
+        )
+        if not taken:
+            raise NodeNameTaken(f"a node named {self.node!r} is alive in the cluster already")
+        await self._do(self._client.delete([self._key("down", self.node)]))
+        await self._do(self._client.sadd(self._key("nodes"), [self.node]))
+        try:
+            await self._client.xgroup_create(self._inbox, GROUP, identifier="0", mkstream=True)
+        except coredis.exceptions.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise BrokerUnavailable(f"Redis at {redacted(self.url)}: {exc}") from None
+        except (OSError, coredis.exceptions.RedisError) as exc:
+            raise BrokerUnavailable(f"Redis at {redacted(self.url)}: {exc}") from None
+        self._rewound = True
+
+    async def beat(self, ttl: float) -> Beat:
+        alive, down = self._key("alive", self.node), self._key("down", self.node)
+        kept = await self._do(self._client.eval(_BEAT, [alive, down], [self._token, _ms(ttl)]))
+        if kept == 1:
+            return "kept"
+        if kept == -1:
+            return "lost"
+        try:  # the server lost the key, and nobody declared this node down: join again
+            await self.join(ttl)
+        except NodeNameTaken:
+            return "lost"
+        return "rejoined"
+
+    async def leave(self) -> None:
+        await self._do(self._client.delete([self._key("alive", self.node)]))
+        await self._forget(self.node)
+
+    async def members(self) -> dict[str, bool]:
+        nodes = sorted(_text(n) for n in await self._do(self._client.smembers(self._key("nodes"))))
+        if not nodes:
+            return {}
+        alive = await self._do(self._client.mget([self._key("alive", n) for n in nodes]))
+        return {node: value is not None for node, value in zip(nodes, alive, strict=True)}
+
+    async def declare_down(self, node: str) -> bool:
+        if await self._do(self._client.exists([self._key("alive", node)])):
+            return False
+        won = await self._do(
+            self._client.set(self._key("down", node), self.node, condition=coredis.PureToken.NX)
+        )
+        return bool(won)
+
+    async def forget(self, node: str) -> None:
+        await self._forget(node)
+
+    async def _forget(self, node: str) -> None:
+        prefix = holder_prefix(node)
+        await self._do(
+            self._client.eval(_FORGET, [self._key("nodes"), self._key("names")], [node, prefix])
+        )
+
+    async def append(self, batch: Sequence[tuple[str, bytes]]) -> None:
+        if not batch:
+            return
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for node, data in batch:
+                    pipe.xadd(self._key("inbox", node), {"e": data})
+        except (OSError, coredis.exceptions.RedisError, TimeoutError) as exc:
+            raise BrokerUnavailable(f"Redis at {redacted(self.url)}: {exc}") from None
+
+    async def read(self, count: int, block: float) -> list[Entry]:
+        if self._rewound:
+            self._rewound = False
+            pending = await self._read_group(self._inbox, "0", count, None)
+            if pending:
+                return pending
+        return await self._read_group(self._inbox, ">", count, block)
+
+    async def _read_group(
+        self, stream: str, start: str, count: int, block: float | None
+    ) -> list[Entry]:
+        node = stream.rsplit(":", 1)[1]
+        wait = None if block is None else max(1, _ms(block))
+        try:
+            answer = await self._do(
+                self._client.xreadgroup(GROUP, self.node, {stream: start}, count=count, block=wait)
+            )
+        except BrokerUnavailable as exc:
+            if "NOGROUP" in str(exc):  # the inbox was deleted (FLUSHALL): make it again
+                await self.join_group(stream)
+                return []
+            raise
+        if not answer:
+            return []
+        return [
+            Entry(_text(entry.identifier), _data(entry.field_values), node)
+            for entries in answer.values()
+            for entry in entries
+        ]
+
+    async def join_group(self, stream: str) -> None:
+        try:
+            await self._client.xgroup_create(stream, GROUP, identifier="0", mkstream=True)
+        except coredis.exceptions.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise BrokerUnavailable(f"Redis at {redacted(self.url)}: {exc}") from None
+        except (OSError, coredis.exceptions.RedisError) as exc:
+            raise BrokerUnavailable(f"Redis at {redacted(self.url)}: {exc}") from None
+
+    def rewind(self) -> None:
+        self._rewound = True
+
+    async def ack(self, node: str, ids: Sequence[str]) -> None:
+        if ids:
+            await self._do(self._client.xack(self._key("inbox", node), GROUP, list(ids)))
+
+    async def claim(self, node: str, count: int) -> list[Entry]:
+        stream = self._key("inbox", node)
+        # XAUTOCLAIM with no minimum idle time would hand this node's claims back to it:
+        # walk the pending list once, cursor by cursor.
+        cursor = self._claiming.get(node, "0-0")
+        while cursor != "":
+            answer = await self._do(
+                self._client.xautoclaim(stream, GROUP, self.node, 0, cursor, count=count)
+            )
+            following = _text(answer[0])
+            cursor = self._claiming[node] = "" if following == "0-0" else following
+            claimed = [
+                Entry(_text(entry.identifier), _data(entry.field_values), node)
+                for entry in answer[1]
+                if entry is not None
+            ]
+            if claimed:
+                return claimed
+        # Entries it never read are not pending: read them under this node's consumer name.
+        return await self._read_group(stream, ">", count, None)
+
+    async def claim_name(self, name: str, holder: bytes) -> bytes | None:
+        current = await self._do(
+            self._client.eval(
+                _CLAIM, [self._key("names")], [name, holder, holder_prefix(self.node)]
+            )
+        )
+        return None if current is None else bytes(current)
+
+    async def release_name(self, name: str, holder: bytes) -> None:
+        await self._do(self._client.eval(_RELEASE, [self._key("names")], [name, holder]))
+
+    async def name(self, name: str) -> bytes | None:
+        value = await self._do(self._client.hget(self._key("names"), name))
+        return None if value is None else bytes(value)
+
+    async def names(self) -> dict[str, bytes]:
+        table = await self._do(self._client.hgetall(self._key("names")))
+        return {_text(k): bytes(v) for k, v in table.items()}
+
+
+def _ms(seconds: float) -> int:
+    return max(1, math.ceil(seconds * 1000))
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _data(fields: Any) -> bytes:
+    value = fields.get(b"e", b"") if hasattr(fields, "get") else b""
+    return bytes(value) if isinstance(value, bytes | bytearray) else b""

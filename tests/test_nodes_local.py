@@ -1,0 +1,139 @@
+"""Several nodes in one Trio run, on the in-process broker, in virtual time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import attrs
+import pytest
+import trio
+import trio.testing
+
+import spaceactors as sa
+from spaceactors.transport import ClusterSpec, LocalBroker, RemoteRef
+
+
+@attrs.frozen
+class Ping:
+    n: int
+
+
+@attrs.frozen
+class Unregistered:
+    n: int
+
+
+sa.default_codec.register(Ping, tag="test_nodes_local.Ping")
+
+
+class Echo(sa.Actor):
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    async def handle(self, message: object) -> object:
+        assert isinstance(message, Ping)
+        self.seen.append(message.n)
+        if message.n < 0:
+            raise ValueError("negative")
+        return message.n * 2
+
+
+@asynccontextmanager
+async def two_nodes(**options: object) -> AsyncIterator[tuple[sa.ActorSystem, sa.ActorSystem]]:
+    broker = LocalBroker()
+    spec = ClusterSpec(broker, **options)  # type: ignore[arg-type]
+    async with (
+        sa.open_system(cluster=spec, node="a") as a,
+        sa.open_system(cluster=spec, node="b") as b,
+    ):
+        await trio.sleep(2)  # a membership round: each knows the other
+        yield a, b
+
+
+async def test_a_remote_actor_answers_send_ask_status_and_stop(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    async with two_nodes() as (a, b):
+        await b.spawn(Echo, name="echo")
+        await trio.sleep(0.1)
+        ref = a.lookup("echo")
+        assert isinstance(ref, RemoteRef)
+        assert ref.node == "b"
+        assert await ref.ask(Ping(21), timeout=5) == 42
+        assert await a.ask("echo", Ping(1), timeout=5) == 2
+        await a.send("echo", Ping(3))
+        await trio.sleep(0.1)
+        status = await ref.ask(sa.GetStatus(), timeout=5)
+        assert status.name == "echo"
+        assert status.handled == 3
+        assert ref.status() == status  # the last one heard
+        with pytest.raises(sa.ActorCrashed, match="negative"):
+            await ref.ask(Ping(-1), timeout=5)
+        await ref.stop()
+        await trio.sleep(0.1)
+        with pytest.raises(sa.ActorNotFound):
+            a.lookup("echo")
+
+
+async def test_a_name_is_cluster_wide(virtual_clock: trio.testing.MockClock) -> None:
+    async with two_nodes() as (a, b):
+        await b.spawn(Echo, name="echo")
+        with pytest.raises(sa.NameTaken, match="node 'b'"):
+            await a.spawn(Echo, name="echo")
+        await b.lookup("echo").stop()
+        await a.spawn(Echo, name="echo")  # free again
+        await trio.sleep(0.1)
+        assert isinstance(b.lookup("echo"), RemoteRef)
+
+
+async def test_what_cannot_be_encoded_fails_at_the_sender(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    async with two_nodes() as (a, b):
+        await b.spawn(Echo, name="echo")
+        await trio.sleep(0.1)
+        with pytest.raises(sa.EncodeError, match="not registered"):
+            await a.send("echo", Unregistered(1))
+        assert a.node is not None
+        assert a.node.sent == 0
+
+
+async def test_a_slow_remote_mailbox_pushes_back_on_the_sender(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    async with two_nodes(window=4) as (a, b):
+        echo = await b.spawn(Echo, name="echo", mailbox_size=2)
+        echo.pause()
+        await trio.sleep(0.1)
+        sent = 0
+        with trio.move_on_after(5):
+            for n in range(100):
+                await a.send("echo", Ping(n))
+                sent += 1
+        assert sent < 10  # window + mailbox + the reader's one in hand
+        echo.resume()
+        for n in range(sent, 100):
+            await a.send("echo", Ping(n))
+        await trio.sleep(1)
+        assert echo.status().handled == 100
+
+
+async def test_a_node_that_stops_heartbeating_is_declared_down(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    broker = LocalBroker()
+    spec = ClusterSpec(broker)
+    async with sa.open_system(cluster=spec, node="a") as a:
+        with trio.CancelScope() as scope:
+            async with sa.open_system(cluster=spec, node="b") as b:
+                await b.spawn(Echo, name="echo")
+                await trio.sleep(2)
+                ref = a.lookup("echo")
+                broker.sever("b")
+                with pytest.raises(sa.ActorUnavailable, match="node 'b'"):
+                    await ref.ask(Ping(1), timeout=30)
+                scope.cancel()
+        assert a.node is not None
+        assert "b" in a.node.down
+        assert "node_down" in [event for _, event, _ in a.node.events]
