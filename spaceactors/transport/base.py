@@ -18,7 +18,6 @@ import attrs
 
 from spaceactors.errors import SpaceActorsError
 
-
 Beat = Literal["kept", "rejoined", "lost"]
 """What a heartbeat found (`Transport.beat`)."""
 
