@@ -15,6 +15,7 @@ from benchmarks import (
     counting,
     fanout,
     fleet,
+    nodes,
     observing,
     pingpong,
     reliable,
@@ -40,6 +41,7 @@ BENCHMARKS = {
         observing,
         checkpoint_values,
         checkpoint,
+        nodes,
     )
 }
 

@@ -242,6 +242,9 @@ class Supervisor:
         if child is not None:
             child.forget_when_stopped = True
             await self.terminate_child(name)
+            node = self.system.node
+            if node is not None and isinstance(child.spec, ChildSpec):
+                await node.release(name)  # the name is free cluster-wide once this returns
 
     async def stop(self) -> None:
         """Stop this supervisor and its children for good (through its parent)."""

@@ -7,6 +7,8 @@ the suite's virtual clock changes nothing it checks.
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -17,6 +19,7 @@ from benchmarks import (
     counting,
     fanout,
     fleet,
+    nodes,
     pingpong,
     reliable,
     routing,
@@ -78,6 +81,7 @@ def test_every_benchmark_is_registered_under_its_name() -> None:
         "observe",
         "checkpoint-values",
         "checkpoint",
+        "nodes",
     ]
     assert Options(scale=10).size(counting.SIZE) == counting.SIZE // 10
     assert fanout.receivers_of(fanout.SIZE) == 10_000
@@ -105,6 +109,19 @@ async def test_fleet_runs_large_fleet_scaled_down(autojump_clock: trio.testing.M
     assert run.window > 0
     assert run.build > 0
     assert run.messages > 0
+
+
+def test_nodes_runs_quick_and_loses_nothing_at_a_kill(capsys: pytest.CaptureFixture[str]) -> None:
+    """Real processes, a real redis-server and the real clock: the --quick sizes, once."""
+    if shutil.which("redis-server") is None:
+        message = "redis-server is not installed (Debian: apt-get install redis-server)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    results = nodes.bench(Options(repeat=1, scale=10))  # raises if a one-way message is lost
+    out = capsys.readouterr().out
+    assert len(results) == 5, out
+    assert results[-1], out  # 0 lost at the kill: every payload handled before it or claimed
 
 
 def test_fanout_refuses_a_size_that_is_not_whole_rounds() -> None:

@@ -16,6 +16,7 @@ import spaceactors as sa
 from spaceactors import sim
 from spaceactors.cli.arguments import DEFAULT_OBSERVE, SECONDS, SEED, SPEED
 from spaceactors.cli.logs import LogFileError, LogLines, command_logging
+from spaceactors.cli.nodes import add_node_command, add_run_options, node_command, run_on_nodes
 from spaceactors.cli.progress import DEFAULT_EVERY
 from spaceactors.cli.replay import replay_command
 from spaceactors.cli.report import OutputLost, say, silence, write_output
@@ -150,9 +151,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--faults", metavar="FILE", help="inject the fault plan in this JSON file")
     add_state_options(run)
+    add_run_options(run)
     add_resume_command(commands, _display_options)
     add_trace_commands(commands)
     add_top_command(commands)
+    add_node_command(commands)
     replay = commands.add_parser(
         "replay", help="run a saved failing example again (a case file of a fault test)"
     )
@@ -300,6 +303,10 @@ def _serve(
         return trace_command(args, out, signals)
     if args.command == "top":
         return top_command(args, out, signals)
+    if args.command == "node":
+        return node_command(args, err, signals)
+    if args.command == "run" and args.nodes is not None:
+        return run_on_nodes(args, out, err, signals)
     if args.command == "replay":
         signals.phase = f"replaying {args.case}"
         return replay_command(args, out)

@@ -42,6 +42,7 @@ from spaceactors.virtual import current_seed
 if TYPE_CHECKING:
     from spaceactors.checkpoint.driver import Checkpointer
     from spaceactors.checkpoint.engine import Values
+    from spaceactors.sim.shard import Placement
 
 Build = Callable[[World], Awaitable[None]]
 
@@ -278,6 +279,9 @@ async def run_scenario(
     observe_token: str | None = None,
     checkpoints: Checkpointer | None = None,
     resume_from: Mapping[str, Any] | None = None,
+    cluster: object = None,
+    node: str | None = None,
+    placement: Placement | None = None,
 ) -> Summary:
     """Run `chosen` in the current Trio run (use `spaceactors.run` for virtual time).
 
@@ -291,7 +295,9 @@ async def run_scenario(
     moment before the run's end; `resume_from` is one of them (from `spaceactors.checkpoint`):
     the run rebuilds it and carries on, in a run whose clock stands at its time, to `duration`
     seconds in all (extending a finished run, or ending one sooner; the checkpoint's own end if
-    None) (docs/long-runs.md).
+    None) (docs/long-runs.md). `cluster` and `node` make the run's system a node of a
+    cluster (as `open_system`'s); with `placement`, the node simulates only its share of the
+    world (`spaceactors.sim.shard`: ``spaceactors run --nodes``).
 
     Raises:
         ScenarioError: `duration` is not finite and positive, or too long (`MAX_TICKS`).
@@ -314,10 +320,13 @@ async def run_scenario(
         within=60.0,
         observe=observe,
         observe_token=observe_token,
+        cluster=cluster,
+        node=node,
     ) as system:
         if system.trace is not None:
             system.trace.on_error = lambda _: halt.set()
         world = World(system, step=chosen.step, duration=length)
+        world.placement = placement
         world.started = trio.current_time()
         if keep_world is not None and resume_from is None:
             keep_world(world)

@@ -40,6 +40,7 @@ from spaceactors.sim.records import ShipRecord as ShipRecord
 from spaceactors.specs import ServiceSpec
 
 if TYPE_CHECKING:
+    from spaceactors.sim.shard import Placement
     from spaceactors.sim.station import StationState
     from spaceactors.system import ActorSystem
 
@@ -112,6 +113,13 @@ class World:
         a hazard...) changes nothing, as the checkpoint holds the world."""
         self.ends_at = math.inf
         """No tick at or after this time (the runner sets it, so the last tick is certain)."""
+        self.placement: Placement | None = None
+        """In a run sharded across nodes (``spaceactors run --nodes``): which sectors this
+        node simulates (`spaceactors.sim.shard`); None: all of them."""
+        self.elsewhere: dict[str, StationSite] = {}
+        """Stations that another node of a sharded run simulates (their refs are remote)."""
+        self.elsewhere_ships: dict[str, ActorRef] = {}
+        """Ships that another node of a sharded run simulates."""
         system.counters["sim"] = self.counters
 
     def counters(self) -> dict[str, float]:
@@ -174,8 +182,11 @@ class World:
         )
         if self.declaring:
             return self._declared(name, self.stations)
-        if name in self.stations or name in self.ships:
-            raise ScenarioError(f"the name {name!r} is taken")
+        self._check_free(name)
+        if self.placement is not None and not self.placement.station_here(name, sector):
+            site = StationSite(name, position, sector, self.placement.ref(self, name, sector))
+            self.elsewhere[name] = site
+            return site.ref
         state = StationState(
             sector,
             Market.of(prices or {"ore": 10.0, "water": 4.0, "fuel": 2.0}, stock),
@@ -234,13 +245,18 @@ class World:
         numbers = {"capacity": capacity, "fuel": fuel, "max_speed": max_speed}
         numbers |= {"max_accel": max_accel, "credits": credits}
         arguments.ship(name, position, route, cargo, numbers, stay, sector)
-        if name in self.stations or name in self.ships:
-            raise ScenarioError(f"the name {name!r} is taken")
-        unknown = [station for station in route if station not in self.stations]
+        self._check_free(name)
+        sites = {**self.stations, **self.elsewhere}
+        unknown = [station for station in route if station not in sites]
         if unknown:
             raise ScenarioError(f"ship {name!r} has unknown stations on its route: {unknown}")
         body = Body(name, *position, max_accel=max_accel, max_speed=max_speed, fuel=fuel)
-        home = sector or (self.stations[route[0]].sector if route else self._nearest_sector(body))
+        home = sector or (sites[route[0]].sector if route else self._nearest_sector(body))
+        if self.placement is not None and not self.placement.ship_here(
+            name, home, [sites[station].sector for station in route]
+        ):
+            self.elsewhere_ships[name] = self.placement.ref(self, name, home)
+            return self.elsewhere_ships[name]
         self.records[name] = ShipRecord(
             name,
             capacity,
@@ -256,6 +272,14 @@ class World:
         ref = await self.system.spawn(Ship, self, name=name)
         self.ships[name] = ref
         return ref
+
+    def _check_free(self, name: str) -> None:
+        if name in self.stations or name in self.ships or self._away(name):
+            raise ScenarioError(f"the name {name!r} is taken")
+
+    def _away(self, name: str) -> bool:
+        """True when another node of a sharded run simulates the ship or station `name`."""
+        return name in self.elsewhere or name in self.elsewhere_ships
 
     def at(self, time: float, action: Callable[[], Awaitable[None] | None]) -> None:
         """Run `action` (a function, sync or async) when the simulation reaches `time` seconds."""
@@ -318,20 +342,20 @@ class World:
     ) -> None:
         """Something goes wrong aboard `ship`: it stops and calls for help."""
         arguments.emergency(emergency_type, severity)
-        if self.declaring:
+        if self.declaring or self._away(ship):
             return
         await self.system.send(self._ship(ship), ev.Emergency(emergency_type, severity))
 
     async def crash(self, name: str) -> None:
         """Make the actor `name` crash (its supervisor restarts it)."""
-        if self.declaring:
+        if self.declaring or self._away(name):
             return
         await self.system.send(name, ev.Sabotage())
 
     async def market_shock(self, station: str, commodity: str, factor: float) -> None:
         """A commodity's stock at `station` is multiplied by `factor` (its price follows)."""
         arguments.non_negative("market_shock(factor)", factor)
-        if self.declaring:
+        if self.declaring or self._away(station):
             return
         site = self.stations.get(station)
         if site is None:
@@ -349,8 +373,8 @@ class World:
         """`followers` hold station around `leader` (each told with a FormationRequest); the
         leader cruises at 80% of its top speed so that they can catch up and keep up."""
         followers = list(arguments.formation(followers, formation, spacing))
-        if self.declaring:
-            return
+        if self.declaring or self._away(leader):
+            return  # (a formation's ships share a sector, so a node: `Placement`)
         lead = self._ship(leader)
         self.bodies[leader].cruise = FORMATION_CRUISE
         for index, follower in enumerate(followers, start=1):
@@ -380,9 +404,10 @@ class World:
         return ref
 
     def _nearest_sector(self, body: Body) -> str:
-        if not self.stations:
+        sites = [*self.stations.values(), *self.elsewhere.values()]
+        if not sites:
             return "deep"
-        site = min(self.stations.values(), key=lambda s: body.distance_to(s.position))
+        site = min(sites, key=lambda s: body.distance_to(s.position))
         return site.sector
 
     # --- the tick service ---------------------------------------------------------------------
@@ -397,6 +422,8 @@ class World:
             self.next_tick = trio.current_time() if self.first_tick is None else self.first_tick
         while self.next_tick < self.ends_at:
             await trio.sleep_until(self.next_tick)  # late (a wall clock too fast): no skip
+            if self.placement is not None:  # every node makes this tick together
+                await self.placement.lockstep(self)
             await self.tick()
             self.next_tick += self.step
         self.finished.set()

@@ -11,10 +11,12 @@ and `RedisStreams` (Redis or Valkey through coredis).
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Sequence
 from typing import Literal
 
 import attrs
+import trio
 
 from spaceactors.errors import SpaceActorsError
 
@@ -55,12 +57,20 @@ class Transport(abc.ABC):
 
     node: str
     """This node's name."""
+    real_time = True
+    """The broker keeps real time (heartbeat keys expire in it): a virtual-time run stands
+    still while it answers. False for one on the run's own clock (`LocalBroker`)."""
 
     async def __aenter__(self) -> Transport:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    def sibling(self) -> Transport:
+        """Another connection of this node to the broker, for a thread of its own (the
+        heartbeat of a node in lockstep); the same node, the same heartbeat."""
+        return self
 
     async def aclose(self) -> None:  # noqa: B027 - a backend with nothing to close keeps it
         """Let go of the connection (idempotent)."""
@@ -105,7 +115,8 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     async def read(self, count: int, block: float) -> list[Entry]:
-        """Up to `count` entries of this node's inbox, waiting up to `block` seconds for one.
+        """Up to `count` entries of this node's inbox, waiting up to `block` seconds for one
+        (0: not at all).
 
         After `rewind` it first hands out what was read and never acknowledged."""
 
@@ -120,6 +131,22 @@ class Transport(abc.ABC):
     async def claim(self, node: str, count: int) -> list[Entry]:
         """Take over up to `count` unacknowledged entries of the dead `node`'s inbox (Redis:
         ``XAUTOCLAIM``); an empty list once none are left."""
+
+    @abc.abstractmethod
+    async def barrier(self, key: str, count: int, patience: float) -> bool:
+        """Arrive at the barrier `key` and wait until `count` nodes have: True, or False after
+        `patience` seconds (each node arrives once per key)."""
+
+    def closing(self) -> contextlib.AbstractAsyncContextManager[object]:
+        """Where a node says its last words at a shutdown (its final writes, then `leave`),
+        its own tasks cancelled: a backend whose connections die with them (Redis) opens
+        one here."""
+        return contextlib.nullcontext()
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep `seconds` on the broker's clock: heartbeats keep to the time in which keys
+        expire, whatever clock the run has (Redis: real time, even in a virtual-time run)."""
+        await trio.sleep(seconds)
 
     @abc.abstractmethod
     async def claim_name(self, name: str, holder: bytes) -> bytes | None:

@@ -40,6 +40,7 @@ class LocalBroker:
         self._names: dict[str, bytes] = {}
         self._ids = itertools.count(1)
         self._severed: set[str] = set()
+        self._barriers: dict[str, tuple[int, trio.Event]] = {}
         self.available = True
 
     def connect(self, node: str) -> LocalTransport:
@@ -80,6 +81,8 @@ class LocalBroker:
 
 class LocalTransport(Transport):
     """Node `node`'s connection to a `LocalBroker`."""
+
+    real_time = False
 
     def __init__(self, broker: LocalBroker, node: str) -> None:
         self.node = node
@@ -151,7 +154,7 @@ class LocalTransport(Transport):
             mine = [i for i, owner in stream.owner.items() if owner == self.node][:count]
             if mine:
                 return [Entry(i, stream.entries[i], self.node) for i in mine]
-        if not stream.unread:
+        if not stream.unread and block > 0:
             stream.arrived = trio.Event()
             with trio.move_on_after(block):
                 await stream.arrived.wait()
@@ -184,6 +187,17 @@ class LocalTransport(Transport):
         for entry_id in ids:
             stream.owner[entry_id] = self.node
         return [Entry(i, stream.entries[i], node) for i in ids]
+
+    async def barrier(self, key: str, count: int, patience: float) -> bool:
+        broker = await self._call()
+        arrived, done = broker._barriers.get(key, (0, trio.Event()))
+        arrived += 1
+        broker._barriers[key] = (arrived, done)
+        if arrived >= count:
+            done.set()
+        with trio.move_on_after(patience):
+            await done.wait()
+        return done.is_set()
 
     async def claim_name(self, name: str, holder: bytes) -> bytes | None:
         broker = await self._call()

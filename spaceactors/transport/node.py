@@ -14,13 +14,18 @@ credits stop coming back, and remote senders wait as a local one does.
 from __future__ import annotations
 
 import collections
+import contextlib
+import functools
 import itertools
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+import math
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import outcome
 import trio
+import trio.testing
 
 from spaceactors.codec import Codec, default_codec
 from spaceactors.control import ActorStatus
@@ -33,6 +38,7 @@ from spaceactors.errors import (
     NameTaken,
 )
 from spaceactors.ref import ActorRef, Ask
+from spaceactors.specs import DEFAULT_MAILBOX_SIZE
 from spaceactors.transport.base import BrokerUnavailable, Entry, Transport
 from spaceactors.transport.remote import RemoteRef, _StatusRequest
 from spaceactors.transport.wire import (
@@ -50,11 +56,14 @@ if TYPE_CHECKING:
     from spaceactors.system import ActorSystem
 
 logger = logging.getLogger("spaceactors.transport")
+_T = TypeVar("_T")
 
 DEFAULT_WINDOW = 1024
 """Entries a node may have in flight towards another before its senders wait."""
 BATCH = 1024
 """The most entries one ``append`` (one round trip) or one ``read`` carries."""
+POLL = 0.002
+"""Real seconds between two reads of the inbox in a virtual-time run (reads never block it)."""
 
 _COUNTED = (Kind.TELL, Kind.ASK, Kind.STATUS)  # the kinds that take a credit
 
@@ -111,6 +120,7 @@ class Node:
         ttl: seconds without a heartbeat after which a node is declared down.
         window: the credit window towards each other node, in entries.
         codec: encodes what crosses nodes (default: `spaceactors.default_codec`).
+        lockstep: the node of a sharded run (see `lockstep`).
     """
 
     def __init__(
@@ -122,6 +132,7 @@ class Node:
         ttl: float = 3.0,
         window: int = DEFAULT_WINDOW,
         codec: Codec | None = None,
+        lockstep: bool = False,
     ) -> None:
         self.system = system
         self.transport = transport
@@ -144,10 +155,28 @@ class Node:
         self._corr = itertools.count(1)
         self._outbox: collections.deque[tuple[str, bytes]] = collections.deque()
         self._posted = trio.Event()
+        self._writing = False  # a batch is on its way
+        self._written = trio.lowlevel.ParkingLot()  # woken after each batch
         self._owed: dict[str, int] = {}
         self._releases: list[str] = []
         self._released = trio.Event()
         self._nursery: trio.Nursery | None = None
+        self.tick = 0
+        """Barriers passed (`barrier`): what this node's entries are stamped with."""
+        self.lockstep = lockstep
+        """A node of a sharded run: it talks to the broker at barriers only (`barrier`),
+        hands each entry over after the tick its sender was in, registers no names (its
+        actors are reached by node and name: `remote`), and keeps its heartbeat in a thread
+        of its own. Nothing it does then depends on when the broker answers: the same seed
+        gives the same run."""
+        self._unacked: list[Entry] = []  # (lockstep) acknowledged at the next barrier
+        self._held: list[tuple[int, str, int, Entry]] = []  # (tick, source, arrival, entry)
+        self._arrivals = itertools.count()
+        self._virtual: trio.testing.MockClock | None = None  # frozen while the broker answers
+        self._io: trio.lowlevel.TrioToken | None = None  # the broker's thread (`_broker`)
+        self._threaded = False
+        self._io_scope: trio.CancelScope | None = None
+        self._holds = 0
         self.sent = 0
         self.received = 0
         self.malformed = 0
@@ -159,29 +188,103 @@ class Node:
 
     async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The node's service (supervised under ``services``): join, run, leave."""
-        async with self.transport:
-            await self.transport.join(self.ttl)
+        clock = trio.lowlevel.current_clock()
+        if self.transport.real_time and isinstance(clock, trio.testing.MockClock):
+            self._virtual = clock
+        async with contextlib.AsyncExitStack() as stack:
+            threaded = self._threaded = self.lockstep and self._virtual is not None
+            nursery = await stack.enter_async_context(trio.open_nursery())
+            if threaded:  # the broker is talked to from a thread of its own (`_broker`)
+                ready = threading.Event()
+                nursery.start_soon(self._broker, ready)
+                await trio.to_thread.run_sync(ready.wait, abandon_on_cancel=True)
+            else:
+                await stack.enter_async_context(self.transport)
+            await self._call(self.transport.join, self.ttl)
+            names = await self._call(self.transport.names)
+            self.members = await self._call(self.transport.members)
             self.directory = {}
-            for name, data in (await self.transport.names()).items():
+            for name, data in names.items():
                 try:
                     self.directory[name] = Holder.decode(data)
                 except DecodeError:
                     continue
-            self.members = await self.transport.members()
             try:
-                async with trio.open_nursery() as nursery:
-                    self._nursery = nursery
-                    nursery.start_soon(self._write)
-                    nursery.start_soon(self._read)
-                    nursery.start_soon(self._beat)
-                    nursery.start_soon(self._monitor)
-                    nursery.start_soon(self._release_names)
+                async with trio.open_nursery() as tasks:
+                    self._nursery = tasks
+                    if not threaded:
+                        tasks.start_soon(self._beat)
+                        tasks.start_soon(self._monitor)
+                    if not self.lockstep:
+                        tasks.start_soon(self._write)
+                        tasks.start_soon(self._read)
+                        tasks.start_soon(self._release_names)
                     task_status.started()
+                    await trio.sleep_forever()  # (until the system stops: it leaves then)
             finally:
                 self._nursery = None
                 with trio.CancelScope(shield=True), trio.move_on_after(2.0):
-                    await self._flush()
-                    await self.transport.leave()
+                    try:
+                        if threaded:
+                            await self._flush()
+                            await self._call(self.transport.leave)
+                        else:
+                            async with self.transport.closing():
+                                await self._flush()
+                                await self.transport.leave()
+                    except BrokerUnavailable as exc:  # the others will declare it down
+                        logger.warning("node %r cannot leave cleanly: %s", self.name, exc)
+                self._stop_broker()
+
+    async def _call(self, call: Callable[..., Awaitable[_T]], *args: Any) -> _T:
+        """`await call(*args)` on the broker (virtual time stands still meanwhile), in the
+        broker's thread when the node has one (`_broker`)."""
+        with self._frozen():
+            if not self._threaded:
+                return await call(*args)
+            if self._io is None:
+                raise BrokerUnavailable(f"node {self.name!r}: the broker's thread has ended")
+            request = functools.partial(trio.from_thread.run, call, *args, trio_token=self._io)
+            return await trio.to_thread.run_sync(request, abandon_on_cancel=True)
+
+    async def _broker(self, ready: threading.Event) -> None:
+        """(lockstep, virtual time) A Trio run of its own, in a thread, on the real clock,
+        that talks to the broker for this node: heartbeats, membership checks, and every
+        call of `_call`. A call then wakes the seeded run once, when it is answered, and
+        never while others run: when the broker answers decides nothing in the run. It
+        runs until `_stop_broker` (after the node has left)."""
+        token = trio.lowlevel.current_trio_token()
+        transport = self.transport
+
+        async def broker() -> None:
+            with trio.CancelScope() as scope:
+                async with transport:
+                    self._io, self._io_scope = trio.lowlevel.current_trio_token(), scope
+                    ready.set()
+                    while True:
+                        await trio.sleep(self.heartbeat)
+                        if await transport.beat(self.ttl) == "lost":
+                            raise NodeLost(
+                                f"node {self.name!r} missed its heartbeat for over {self.ttl} s"
+                            )
+                        members = await transport.members()
+                        dead = {peer for peer, alive in members.items() if not alive}
+                        if dead - self.down - {self.name}:
+                            # (a node that left is no news: the run is not woken for it)
+                            with contextlib.suppress(trio.RunFinishedError):
+                                trio.from_thread.run_sync(self._saw, members, trio_token=token)
+
+        try:
+            await trio.to_thread.run_sync(trio.run, broker)  # (it ends when told to)
+        finally:
+            self._io = None
+
+    def _stop_broker(self) -> None:
+        """End the broker's thread (from the seeded run: thread-safe, never blocks)."""
+        io, scope = self._io, self._io_scope
+        if io is not None and scope is not None:
+            with contextlib.suppress(trio.RunFinishedError):
+                io.run_sync_soon(scope.cancel)
 
     async def _flush(self) -> None:
         """Write what is still queued (at the end: replies, credits, name releases)."""
@@ -191,7 +294,7 @@ class Node:
         while self._outbox:
             batch = [self._outbox.popleft() for _ in range(min(BATCH, len(self._outbox)))]
             try:
-                await self.transport.append(batch)
+                await self._call(self.transport.append, batch)
             except BrokerUnavailable:
                 return
 
@@ -223,12 +326,13 @@ class Node:
         else:
             kind, payload, corr = Kind.TELL, self.codec.encode(message, "msgpack"), 0
         self.sent += 1
-        return Envelope(kind, self.name, corr, ref.id, ref.name, None, payload).encode()
+        return Envelope(kind, self.name, corr, ref.id, ref.name, None, payload, self.tick).encode()
 
     def post(self, peer: str, data: bytes) -> None:
         """Queue an entry for `peer`'s inbox (the writer sends it with the next batch)."""
         self._outbox.append((peer, data))
-        self._posted.set()
+        if not self.lockstep:  # (in lockstep: written at the next barrier)
+            self._posted.set()
 
     def _reply(self, peer: str, corr: int, result: outcome.Outcome[Any]) -> None:
         if isinstance(result, outcome.Value):
@@ -239,7 +343,7 @@ class Node:
                 kind, payload = Kind.FAIL, pack_error(exc)
         else:
             kind, payload = Kind.FAIL, pack_error(result.error)  # type: ignore[attr-defined]
-        self.post(peer, Envelope(kind, self.name, corr, payload=payload).encode())
+        self.post(peer, Envelope(kind, self.name, corr, payload=payload, tick=self.tick).encode())
 
     async def _write(self) -> None:
         outbox = self._outbox
@@ -248,7 +352,12 @@ class Node:
                 self._posted = trio.Event()
                 await self._posted.wait()
             batch = [outbox.popleft() for _ in range(min(BATCH, len(outbox)))]
-            await self._retrying("write", self.transport.append, batch)
+            self._writing = True
+            try:
+                await self._retrying("write", self.transport.append, batch)
+            finally:
+                self._writing = False
+                self._written.unpark_all()
 
     async def _retrying(self, what: str, call: Callable[..., Any], *args: Any) -> Any:
         """`call(*args)` until the broker answers: backing off up to 2 s, logging once."""
@@ -256,12 +365,12 @@ class Node:
         failing = False
         while True:
             try:
-                result = await call(*args)
+                result = await self._call(call, *args)
             except BrokerUnavailable as exc:
                 if not failing:
                     logger.warning("node %r cannot %s: %s; retrying", self.name, what, exc)
                     failing = True
-                await trio.sleep(delay)
+                await self.transport.pause(delay)
                 delay = min(delay * 2, 2.0)
                 continue
             if failing:
@@ -270,11 +379,37 @@ class Node:
 
     # --- receiving ------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _frozen(self) -> Iterator[None]:
+        """Virtual time stands still while the broker answers (a run on a `MockClock` with
+        a broker in real time): otherwise the clock would jump while a reply is on its way,
+        and time out what waits for it."""
+        clock = self._virtual
+        if clock is None:
+            yield
+            return
+        self._holds += 1
+        clock.autojump_threshold = math.inf
+        try:
+            yield
+        finally:
+            self._holds -= 1
+            if not self._holds:
+                clock.autojump_threshold = 0
+
     async def _read(self) -> None:
         transport = self.transport
+        polling = self._virtual is not None  # virtual time: no read may block it
         while True:
             try:
-                entries = await transport.read(BATCH, self.heartbeat)
+                if polling:
+                    await transport.pause(POLL)
+                    if self.lockstep:
+                        continue  # read at the barriers
+                    with self._frozen():
+                        entries = await transport.read(BATCH, 0.0)
+                else:
+                    entries = await transport.read(BATCH, self.heartbeat)
             except BrokerUnavailable:
                 transport.rewind()
                 await self._retrying("read", transport.members)  # waits for the broker
@@ -286,15 +421,21 @@ class Node:
             return
         for entry in entries:
             await self._dispatch(entry, claimed_from)
+        if self.lockstep:
+            self._unacked += entries  # (at the next barrier: no broker call mid-tick)
+        else:
+            await self._acknowledge(entries)
+        owed, self._owed = self._owed, {}
+        for peer, credits in owed.items():
+            if peer not in self.down:
+                self.post(peer, Envelope(Kind.CREDIT, self.name, credits, tick=self.tick).encode())
+
+    async def _acknowledge(self, entries: list[Entry]) -> None:
         ids: dict[str, list[str]] = {}
         for entry in entries:
             ids.setdefault(entry.node, []).append(entry.id)
         for node, some in ids.items():
             await self._retrying("acknowledge", self.transport.ack, node, some)
-        owed, self._owed = self._owed, {}
-        for peer, credits in owed.items():
-            if peer not in self.down:
-                self.post(peer, Envelope(Kind.CREDIT, self.name, credits).encode())
 
     async def _dispatch(self, entry: Entry, claimed_from: str | None) -> None:
         try:
@@ -308,18 +449,24 @@ class Node:
             self._owed[envelope.source] = self._owed.get(envelope.source, 0) + 1
         if kind is Kind.REPLY or kind is Kind.FAIL:
             if claimed_from is None:
-                self._answered(envelope)
+                try:
+                    self._answered(envelope)
+                except DecodeError as exc:  # (one nobody waits for, and no answer at all)
+                    self._malformed(entry, str(exc), envelope)
             return
         if kind is Kind.CREDIT:
             if claimed_from is None:
                 self.link(envelope.source).grant(envelope.corr)
             return
         if kind is Kind.NAME:
-            self._name_changed(envelope)
+            try:
+                self._name_changed(envelope)
+            except DecodeError as exc:
+                self._malformed(entry, str(exc), envelope)
             return
         ref = self.system.registry.local(envelope.target_name)
         if ref is None:
-            self._undeliverable(envelope, claimed_from)
+            self._undeliverable(entry, envelope, claimed_from)
             return
         if kind is Kind.STATUS:
             self._reply(envelope.source, envelope.corr, outcome.Value(ref.status()))
@@ -361,7 +508,7 @@ class Node:
             )
         )
 
-    def _undeliverable(self, envelope: Envelope, claimed_from: str | None) -> None:
+    def _undeliverable(self, entry: Entry, envelope: Envelope, claimed_from: str | None) -> None:
         where = claimed_from or self.name
         if claimed_from is not None:
             reason, detail = DeadLetterReason.NODE_DOWN, f"node {where!r} is down"
@@ -375,8 +522,13 @@ class Node:
             )
         try:
             message: object = self.codec.decode(envelope.payload, "msgpack")
-        except DecodeError:
-            message = envelope.payload
+        except DecodeError as exc:
+            if envelope.kind in (Kind.TELL, Kind.ASK):  # a message that is none: malformed,
+                self._malformed(entry, str(exc), envelope)  # wherever it was bound
+                if envelope.kind is Kind.ASK:
+                    self._reply(envelope.source, envelope.corr, outcome.Error(exc))
+                return
+            message = envelope.payload  # (STATUS, STOP: no payload)
         self.system.dead_letters.record(
             DeadLetter(
                 trio.current_time(), envelope.target_name, message, reason, detail, node=where
@@ -387,8 +539,12 @@ class Node:
 
     def _answered(self, envelope: Envelope) -> None:
         waiting = self._asks.pop(envelope.corr, None)
-        if waiting is None:
-            return  # the asker's node forgot it (it gave up, or its target's node went down)
+        if waiting is None:  # the asker's node forgot it (it gave up, or its target's node
+            if envelope.kind is Kind.REPLY:  # went down): dropped, once known to be an answer
+                unpack_reply(self.codec, envelope.payload)  # DecodeError: malformed
+            else:
+                unpack_error(envelope.payload)
+            return
         request, ref = waiting
         try:
             if envelope.kind is Kind.REPLY:
@@ -436,7 +592,70 @@ class Node:
             )
         return ref
 
+    def remote(self, name: str, node: str, capacity: int = DEFAULT_MAILBOX_SIZE) -> RemoteRef:
+        """A ref to the actor called `name` on `node`, whether or not it is there yet (a
+        message that arrives before it is becomes a dead letter there)."""
+        key = (node, name)
+        ref = self._refs.get(key)
+        if ref is None:
+            ref = self._refs[key] = RemoteRef(self, node, 0, name, capacity)
+        return ref
+
+    async def barrier(self, key: str, count: int, patience: float) -> None:
+        """Wait until `count` nodes have reached the barrier `key` (each once), then hand
+        over what the other nodes sent before they reached it: in the order of their names,
+        each one's entries in the order it sent them (the same order in every run).
+
+        Raises:
+            TimeoutError: they have not all come within `patience` real seconds.
+        """
+        if not self.lockstep:
+            await self._flush_now()  # what this node sent before the barrier is on its way
+            await self._meet(key, count, patience)
+            return
+        with self._frozen():
+            # Every other task waits first, so that no task runs while the broker answers
+            # (when it answers would decide which tasks run together, and in what order).
+            await trio.testing.wait_all_tasks_blocked()
+            while self._outbox:
+                batch = [self._outbox.popleft() for _ in range(min(BATCH, len(self._outbox)))]
+                await self._retrying("write", self.transport.append, batch)
+            acks, self._unacked = self._unacked, []
+            await self._acknowledge(acks)
+            await self._meet(key, count, patience)
+            reached, self.tick = self.tick, self.tick + 1
+            while True:
+                entries = await self._retrying("read", self.transport.read, BATCH, 0.0)
+                if not entries:
+                    break
+                for entry in entries:
+                    try:
+                        envelope = decode(entry.data)
+                        tick, source = envelope.tick, envelope.source
+                    except DecodeError:
+                        tick, source = 0, ""  # (handed over at once: a dead letter)
+                    self._held.append((tick, source, next(self._arrivals), entry))
+        ready = sorted(held for held in self._held if held[0] <= reached)
+        self._held = [held for held in self._held if held[0] > reached]
+        await self._handle([entry for *_, entry in ready])
+
+    async def _meet(self, key: str, count: int, patience: float) -> None:
+        barrier = self.transport.barrier
+        if not await self._retrying("wait at a barrier", barrier, key, count, patience):
+            raise TimeoutError(
+                f"node {self.name!r}: not every one of {count} nodes reached {key!r} within "
+                f"{patience:g} s (one may have died: see its output)"
+            )
+
+    async def _flush_now(self) -> None:
+        """Wait until the writer has written everything queued so far (in order)."""
+        while self._outbox or self._writing:
+            self._posted.set()
+            await self._written.park()
+
     def holds(self, name: str, node: str) -> bool:
+        if self.lockstep:  # no directory: reached by node and name
+            return node not in self.down
         holder = self.directory.get(name)
         return holder is not None and holder.node == node and node not in self.down
 
@@ -462,7 +681,8 @@ class Node:
         request = Ask(None)
         corr = next(self._corr)
         self._asks[corr] = (request, ref)
-        self.post(ref.node, Envelope(Kind.STOP, self.name, corr, ref.id, ref.name).encode())
+        stop = Envelope(Kind.STOP, self.name, corr, ref.id, ref.name, tick=self.tick)
+        self.post(ref.node, stop.encode())
         try:
             await request.wait()
         except ActorNotFound:
@@ -476,6 +696,8 @@ class Node:
         Raises:
             NameTaken: an actor on another node holds it.
         """
+        if self.lockstep:
+            return  # a sharded run's actors are reached by node and name (`remote`)
         await self._release_now(name)  # released just now: let go of it first, in order
         holder = Holder(self.name, 0, capacity)
         current = await self._retrying(
@@ -491,13 +713,24 @@ class Node:
         self.directory[name] = holder
         self._announce(name, holder)
 
+    async def release(self, name: str) -> None:
+        """Wait until `name`, whose actor here stopped for good, is free cluster-wide (at most
+        `ttl` seconds: while the broker is away the release goes on in the background)."""
+        if self._nursery is None:
+            return  # the node is not running: it leaves the cluster, names and all
+        with trio.move_on_after(self.ttl):
+            await self._release_now(name)
+
     async def _release_now(self, name: str) -> None:
-        if name in self._releases:
-            self._releases.remove(name)
+        """Release `name` if it waits to be, and return once it is (a release that another
+        task began is waited for: the name stays in `_releases` until the broker answered)."""
+        while name in self._releases:
             await self._retrying(
                 "release a name", self.transport.release_name, name, self._holder(name)
             )
-            self._announce(name, None)
+            if name in self._releases:  # (not done meanwhile by the other task)
+                self._releases.remove(name)
+                self._announce(name, None)
 
     def _holder(self, name: str) -> bytes:
         holder = self.directory.get(name)
@@ -516,11 +749,8 @@ class Node:
             if not self._releases:
                 self._released = trio.Event()
                 await self._released.wait()
-            name = self._releases.pop(0)
-            await self._retrying(
-                "release a name", self.transport.release_name, name, self._holder(name)
-            )
-            self._announce(name, None)
+                continue  # (released meanwhile by `_release_now`: the list may be empty)
+            await self._release_now(self._releases[0])
 
     def _announce(self, name: str, holder: Holder | None) -> None:
         if holder is None:
@@ -528,7 +758,9 @@ class Node:
             if current is not None and current.node == self.name:
                 del self.directory[name]
         payload = b"" if holder is None else holder.encode()
-        data = Envelope(Kind.NAME, self.name, target_name=name, payload=payload).encode()
+        data = Envelope(
+            Kind.NAME, self.name, target_name=name, payload=payload, tick=self.tick
+        ).encode()
         for peer, alive in self.members.items():
             if alive and peer != self.name and peer not in self.down:
                 self.post(peer, data)
@@ -540,16 +772,20 @@ class Node:
             if current is not None and current.node == envelope.source:
                 del self.directory[name]
             return
-        try:
-            self.directory[name] = Holder.decode(envelope.payload)
-        except DecodeError as exc:
-            logger.warning("node %r: a name record from %r: %s", self.name, envelope.source, exc)
+        self.directory[name] = Holder.decode(envelope.payload)  # DecodeError: malformed
 
     # --- membership -----------------------------------------------------------------------
 
+    def _saw(self, members: dict[str, bool]) -> None:
+        """(lockstep) The members changed: a node that went down fails what waits on it."""
+        self.members = members
+        for peer, alive in members.items():
+            if not alive and peer != self.name and peer not in self.down:
+                self._node_down(peer)
+
     async def _beat(self) -> None:
         while True:
-            await trio.sleep(self.heartbeat)
+            await self.transport.pause(self.heartbeat)
             beat = await self._retrying("heartbeat", self.transport.beat, self.ttl)
             if beat == "rejoined":
                 await self._rejoined()
@@ -574,11 +810,12 @@ class Node:
 
     async def _monitor(self) -> None:
         while True:
-            await trio.sleep(self.heartbeat)
+            await self.transport.pause(self.heartbeat)
             members = await self._retrying("read the members", self.transport.members)
             for peer in members:
                 if peer not in self.members and peer != self.name:
                     self._event("node_up", peer)
+                    self._introduce(peer)
             self.members = members
             for peer, alive in members.items():
                 if alive or peer == self.name or peer in self.down:
@@ -586,6 +823,16 @@ class Node:
                 self._node_down(peer)
                 if await self._retrying("declare a node down", self.transport.declare_down, peer):
                     await self._take_over(peer)
+
+    def _introduce(self, peer: str) -> None:
+        """Announce this node's names to `peer`, new here: it read the directory when it
+        joined, and missed what this node registered since, before it knew of `peer`."""
+        for name, holder in self.directory.items():
+            if holder.node == self.name:
+                data = Envelope(
+                    Kind.NAME, self.name, target_name=name, payload=holder.encode(), tick=self.tick
+                )
+                self.post(peer, data.encode())
 
     def _node_down(self, peer: str) -> None:
         """`peer` stopped heartbeating: fail what waits on it, forget its names."""

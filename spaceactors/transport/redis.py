@@ -16,19 +16,32 @@ Nothing that must arrive goes over pub/sub: a slow subscriber is cut off by the 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
-from collections.abc import Sequence
+import time
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import anyio
 import coredis
 import coredis.exceptions
+import trio
 
 from spaceactors.transport.base import Beat, BrokerUnavailable, Entry, NodeNameTaken, Transport
 from spaceactors.transport.redis_url import redacted
 from spaceactors.transport.wire import holder_prefix
 
 GROUP = "nodes"
+
+_FAILURES = (
+    OSError,
+    TimeoutError,
+    coredis.exceptions.RedisError,
+    anyio.ClosedResourceError,  # a connection of a pool cancelled under it (a shutdown)
+    anyio.BrokenResourceError,
+)
+"""What a call to Redis raises when the server is away: `BrokerUnavailable` for the caller."""
 
 _CLAIM = """
 local current = redis.call('HGET', KEYS[1], ARGV[1])
@@ -37,6 +50,16 @@ if (not current) or string.find(current, ARGV[3], 1, true) == 1 then
   return false
 end
 return current
+"""
+
+_ARRIVE = """
+local arrived = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], 3600)
+if arrived == tonumber(ARGV[1]) then
+  for i = 1, arrived do redis.call('RPUSH', KEYS[2], '1') end
+  redis.call('EXPIRE', KEYS[2], 3600)
+end
+return arrived
 """
 
 _RELEASE = """
@@ -92,6 +115,7 @@ class RedisStreams(Transport):
         self.url = url
         self.prefix = prefix
         self._token = secrets.token_hex(8)
+        self._timeout = timeout
         self._client: Any = coredis.Redis.from_url(
             url, stream_timeout=None, connect_timeout=timeout
         )
@@ -99,6 +123,11 @@ class RedisStreams(Transport):
         self._rewound = True
         self._inbox = self._key("inbox", node)
         self._claiming: dict[str, str] = {}  # dead node -> XAUTOCLAIM cursor ("": walked)
+
+    def sibling(self) -> RedisStreams:
+        twin = RedisStreams(self.url, self.node, prefix=self.prefix, timeout=self._timeout)
+        twin._token = self._token  # the same heartbeat key
+        return twin
 
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -109,7 +138,7 @@ class RedisStreams(Transport):
     async def __aenter__(self) -> RedisStreams:
         try:
             await self._client.__aenter__()
-        except (OSError, coredis.exceptions.RedisError) as exc:
+        except _FAILURES as exc:
             raise BrokerUnavailable(f"cannot reach Redis at {redacted(self.url)}: {exc}") from None
         self._entered = True
         return self
@@ -122,7 +151,7 @@ class RedisStreams(Transport):
     async def _do(self, request: Any) -> Any:
         try:
             return await request
-        except (OSError, coredis.exceptions.RedisError, TimeoutError) as exc:
+        except _FAILURES as exc:
             raise BrokerUnavailable(f"Redis at {redacted(self.url)}: {exc}") from None
 
     async def join(self, ttl: float) -> None:
@@ -138,13 +167,7 @@ class RedisStreams(Transport):
             raise NodeNameTaken(f"a node named {self.node!r} is alive in the cluster already")
         await self._do(self._client.delete([self._key("down", self.node)]))
         await self._do(self._client.sadd(self._key("nodes"), [self.node]))
-        try:
-            await self._client.xgroup_create(self._inbox, GROUP, identifier="0", mkstream=True)
-        except coredis.exceptions.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise BrokerUnavailable(f"Redis at {redacted(self.url)}: {exc}") from None
-        except (OSError, coredis.exceptions.RedisError) as exc:
-            raise BrokerUnavailable(f"Redis at {redacted(self.url)}: {exc}") from None
+        await self.join_group(self._inbox)
         self._rewound = True
 
     async def beat(self, ttl: float) -> Beat:
@@ -163,6 +186,24 @@ class RedisStreams(Transport):
     async def leave(self) -> None:
         await self._do(self._client.delete([self._key("alive", self.node)]))
         await self._forget(self.node)
+
+    @contextlib.asynccontextmanager
+    async def closing(self) -> AsyncIterator[object]:
+        """Swap in, for the block, a client opened here, under the caller's (shielded)
+        scope: at a shutdown the client's connections were cancelled with the node's tasks
+        (they run in a task group of the node's), and the node still has its last words to
+        say (replies, name releases, leaving), or the others would wait on it for ever."""
+        client = self._client
+        self._client = coredis.Redis.from_url(
+            self.url, stream_timeout=None, connect_timeout=self._timeout
+        )
+        try:
+            async with self._client:
+                yield None
+        except _FAILURES as exc:
+            raise BrokerUnavailable(f"Redis at {redacted(self.url)}: {exc}") from None
+        finally:
+            self._client = client
 
     async def members(self) -> dict[str, bool]:
         nodes = sorted(_text(n) for n in await self._do(self._client.smembers(self._key("nodes"))))
@@ -195,7 +236,7 @@ class RedisStreams(Transport):
             async with self._client.pipeline(transaction=False) as pipe:
                 for node, data in batch:
                     pipe.xadd(self._key("inbox", node), {"e": data})
-        except (OSError, coredis.exceptions.RedisError, TimeoutError) as exc:
+        except _FAILURES as exc:
             raise BrokerUnavailable(f"Redis at {redacted(self.url)}: {exc}") from None
 
     async def read(self, count: int, block: float) -> list[Entry]:
@@ -210,16 +251,16 @@ class RedisStreams(Transport):
         self, stream: str, start: str, count: int, block: float | None
     ) -> list[Entry]:
         node = stream.rsplit(":", 1)[1]
-        wait = None if block is None else max(1, _ms(block))
+        wait = None if block is None or block <= 0 else max(1, _ms(block))
         try:
-            answer = await self._do(
-                self._client.xreadgroup(GROUP, self.node, {stream: start}, count=count, block=wait)
+            answer = await self._client.xreadgroup(
+                GROUP, self.node, {stream: start}, count=count, block=wait
             )
-        except BrokerUnavailable as exc:
-            if "NOGROUP" in str(exc):  # the inbox was deleted (FLUSHALL): make it again
-                await self.join_group(stream)
-                return []
-            raise
+        except coredis.exceptions.StreamConsumerGroupError:  # NOGROUP: the inbox was deleted
+            await self.join_group(stream)  # (FLUSHALL, a restart): make it again
+            return []
+        except _FAILURES as exc:
+            raise BrokerUnavailable(f"Redis at {redacted(self.url)}: {exc}") from None
         if not answer:
             return []
         return [
@@ -229,12 +270,12 @@ class RedisStreams(Transport):
         ]
 
     async def join_group(self, stream: str) -> None:
+        # coredis strips the error code: BUSYGROUP (the group exists, as wanted) is this class.
         try:
             await self._client.xgroup_create(stream, GROUP, identifier="0", mkstream=True)
-        except coredis.exceptions.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise BrokerUnavailable(f"Redis at {redacted(self.url)}: {exc}") from None
-        except (OSError, coredis.exceptions.RedisError) as exc:
+        except coredis.exceptions.StreamDuplicateConsumerGroupError:
+            pass
+        except _FAILURES as exc:
             raise BrokerUnavailable(f"Redis at {redacted(self.url)}: {exc}") from None
 
     def rewind(self) -> None:
@@ -264,6 +305,16 @@ class RedisStreams(Transport):
                 return claimed
         # Entries it never read are not pending: read them under this node's consumer name.
         return await self._read_group(stream, ">", count, None)
+
+    async def barrier(self, key: str, count: int, patience: float) -> bool:
+        arrived, go = self._key("barrier", key), self._key("barrier", key, "go")
+        await self._do(self._client.eval(_ARRIVE, [arrived, go], [count]))
+        answer = await self._do(self._client.blpop([go], timeout=max(patience, 0.01)))
+        return answer is not None
+
+    async def pause(self, seconds: float) -> None:
+        # Keys expire in real time: a heartbeat must not follow a virtual clock.
+        await trio.to_thread.run_sync(time.sleep, seconds, abandon_on_cancel=True)
 
     async def claim_name(self, name: str, holder: bytes) -> bytes | None:
         current = await self._do(

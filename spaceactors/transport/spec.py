@@ -34,6 +34,8 @@ class ClusterSpec:
         prefix: the key prefix of the cluster on the broker (clusters may share a server).
         codec: encodes what crosses nodes; register your message classes with it (default:
             `spaceactors.default_codec`).
+        lockstep: the node of a sharded run (``spaceactors run --nodes``): it meets the
+            others at barriers (`Node.barrier`) and registers no names (`Node.lockstep`).
 
     Raises:
         InvalidSpec: an option is out of range.
@@ -45,6 +47,7 @@ class ClusterSpec:
     window: int = DEFAULT_WINDOW
     prefix: str = "spaceactors"
     codec: Codec = default_codec
+    lockstep: bool = False
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.broker, str | LocalBroker):
@@ -136,6 +139,7 @@ def joining(cluster: object, node: object) -> Callable[[ActorSystem], Node]:
             ttl=spec.ttl,
             window=spec.window,
             codec=spec.codec,
+            lockstep=spec.lockstep,
         )
 
     return join

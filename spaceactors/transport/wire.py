@@ -1,7 +1,7 @@
 """The envelope every stream entry carries, and the name directory's holder records.
 
 An envelope is a msgpack array ``[WIRE, kind, source, corr, target_id, target_name, sender,
-payload]``: `payload` is the message in the codec's msgpack format (its own envelope carries
+payload, tick]``: `payload` is the message in the codec's msgpack format (its own envelope carries
 the message schema version). Everything read from a broker is decoded here, strictly: a
 malformed or hostile entry raises `DecodeError` saying what was wrong, never anything else.
 """
@@ -63,6 +63,8 @@ class Envelope:
     target_name: str = ""
     sender: str | None = None
     payload: bytes = b""
+    tick: int = 0
+    """The world tick its sender was in, in a sharded run (delivered after that tick)."""
 
     def encode(self) -> bytes:
         """The entry's bytes."""
@@ -76,11 +78,14 @@ class Envelope:
                 self.target_name,
                 self.sender,
                 self.payload,
+                self.tick,
             ]
         )
 
 
 _KINDS = {int(kind): kind for kind in Kind}
+_BARE = {int(Kind.STOP), int(Kind.STATUS), int(Kind.CREDIT)}  # never with a payload
+_LOADED = {int(Kind.TELL), int(Kind.ASK), int(Kind.REPLY), int(Kind.FAIL)}  # always with one
 
 
 def packb(value: object, *, strict: bool = True) -> bytes:
@@ -111,9 +116,9 @@ def decode(data: object) -> Envelope:
             f"a stream entry of envelope version {short_repr(fields[0])} was refused: this "
             f"node speaks version {WIRE}; run the same spaceactors version on every node"
         )
-    if len(fields) != 8:
-        raise DecodeError(f"an envelope has 8 fields, this one {len(fields)}")
-    _, kind, source, corr, target_id, target_name, sender, payload = fields
+    if len(fields) != 9:
+        raise DecodeError(f"an envelope has 9 fields, this one {len(fields)}")
+    _, kind, source, corr, target_id, target_name, sender, payload, tick = fields
     if type(kind) is not int or kind not in _KINDS:
         raise DecodeError(f"unknown envelope kind {short_repr(kind)}")
     _check("source", source, str)
@@ -123,9 +128,14 @@ def decode(data: object) -> Envelope:
     if sender is not None:
         _check("sender", sender, str)
     _check("payload", payload, bytes)
-    if corr < 0 or target_id < 0:
-        raise DecodeError("an envelope's corr and target_id are >= 0")
-    return Envelope(_KINDS[kind], source, corr, target_id, target_name, sender, payload)
+    _check("tick", tick, int)
+    if corr < 0 or target_id < 0 or tick < 0:
+        raise DecodeError("an envelope's corr, target_id and tick are >= 0")
+    if payload and kind in _BARE:
+        raise DecodeError(f"an envelope of kind {_KINDS[kind].name} carries no payload")
+    if not payload and kind in _LOADED:
+        raise DecodeError(f"an envelope of kind {_KINDS[kind].name} carries a payload")
+    return Envelope(_KINDS[kind], source, corr, target_id, target_name, sender, payload, tick)
 
 
 def _check(field: str, value: object, kind: type) -> None:

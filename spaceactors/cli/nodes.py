@@ -1,0 +1,363 @@
+"""``spaceactors node`` (a worker node of a cluster) and ``spaceactors run --nodes N`` (a
+scenario sharded across N worker nodes): docs/nodes.md.
+
+A worker node is an actor system joined to the cluster, with one actor, ``worker.NAME``, that
+runs the share of a sharded run it is asked to (`RunShard`), each in a Trio run of its own
+(virtual time, in a thread), itself a node of the cluster for the run. The command that runs a
+scenario on N nodes surveys the scenario (`spaceactors.sim.shard.Survey`), deals its sectors
+to the nodes (`spaceactors.sim.shard.plan`), asks every worker for its share and prints the
+merged summary. Without ``--redis`` it starts a private redis-server; it starts the workers it
+does not find in the cluster itself, and stops them at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TextIO, TypeVar
+
+import attrs
+import cattrs
+import trio
+import trio.testing
+
+import spaceactors as sa
+from spaceactors import sim
+from spaceactors.cli.arguments import POSITIVE_COUNT
+from spaceactors.cli.report import render_summary, say, write_output, write_summary_json
+from spaceactors.cli.run import BadInput
+from spaceactors.cli.signals import Signals
+from spaceactors.sim.expectations import check
+from spaceactors.sim.shard import (
+    CheckShard,
+    Placement,
+    RunShard,
+    Survey,
+    merge,
+    plan,
+    restarted,
+    verdicts,
+    whole_world,
+)
+
+WORKER = "worker."
+"""A worker node ``NAME`` runs the actor ``worker.NAME``."""
+STARTUP = 30.0
+"""Real seconds to wait for the workers this command starts to join the cluster."""
+
+_summaries = cattrs.Converter()
+_T = TypeVar("_T")
+
+
+def add_node_command(commands: Any) -> None:
+    """Add ``node`` to the command's subparsers."""
+    node = commands.add_parser(
+        "node", help="run a worker node of a cluster (on Redis or Valkey Streams)"
+    )
+    node.add_argument("--redis", metavar="URL", required=True, help=_REDIS_HELP)
+    node.add_argument("--name", help="this node's name (default: HOSTNAME-PID)")
+    node.add_argument("--prefix", default="spaceactors", help="the cluster's key prefix")
+
+
+_REDIS_HELP = (
+    "the cluster's Redis or Valkey: redis://[user:password@]HOST:PORT[/DB] (rediss:// for TLS)"
+)
+
+
+def add_run_options(run: argparse.ArgumentParser) -> None:
+    """Add ``--nodes`` and ``--redis`` to ``run``."""
+    run.add_argument(
+        "--nodes",
+        type=POSITIVE_COUNT,
+        metavar="N",
+        help="shard the run by sector across N worker nodes (docs/nodes.md)",
+    )
+    run.add_argument(
+        "--redis",
+        metavar="URL",
+        help="with --nodes: the cluster's Redis (default: a private redis-server, and N "
+        "local workers)",
+    )
+    run.add_argument("--prefix", default="spaceactors", help=argparse.SUPPRESS)
+
+
+# --- the worker ----------------------------------------------------------------------------
+
+
+class ShardRun:
+    """One share of a sharded run, in a Trio run of its own (call `run` in a thread)."""
+
+    def __init__(self, job: RunShard, url: str, prefix: str) -> None:
+        self.job = job
+        self.url = url
+        self.prefix = prefix
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._stop: trio.Event | None = None
+        self.world: sim.World | None = None
+
+    def run(self) -> sim.Summary:
+        from spaceactors.transport import ClusterSpec
+
+        job = self.job
+        chosen = sim.load(job.scenario)
+
+        async def share(stop: trio.Event) -> sim.Summary:
+            self._token, self._stop = trio.lowlevel.current_trio_token(), stop
+            return await sim.run_scenario(
+                chosen,
+                seed=job.seed,
+                duration=job.duration,
+                cluster=ClusterSpec(self.url, prefix=self.prefix, lockstep=True),
+                node=job.nodes[job.index],
+                placement=Placement(job.index, job.sectors, job.nodes, job.run),
+                stop=stop,
+                keep_world=self._keep,
+            )
+
+        return sa.run(lambda: share(trio.Event()), seed=job.seed)
+
+    def _keep(self, world: sim.World) -> None:
+        self.world = world
+
+    def check(
+        self, summary: sim.Summary, restarts: dict[str, tuple[int, str | None]]
+    ) -> list[list[object]]:
+        """Its world's expectations, checked on the whole run (`whole_world`)."""
+        assert self.world is not None
+        whole_world(self.world, restarts)
+        return [list(check(e, summary)) for e in self.world.expectations]
+
+    def stop(self) -> None:
+        """End the share before its next tick (from any thread)."""
+        if self._token is not None and self._stop is not None:
+            with contextlib.suppress(trio.RunFinishedError):
+                trio.from_thread.run_sync(self._stop.set, trio_token=self._token)
+
+
+class Worker(sa.Actor):
+    """``worker.NAME``: runs the shares of sharded runs it is asked to, one at a time; each
+    answer is the share's summary (as plain data)."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.last: ShardRun | None = None  # its expectations are checked next
+
+    async def handle(self, message: object) -> object:
+        if isinstance(message, CheckShard):
+            if self.last is None or self.last.job.run != message.run:
+                raise ValueError(f"this worker did not run a share of {message.run!r}")
+            share, self.last = self.last, None
+            summary = _summaries.structure(message.summary, sim.Summary)
+            return share.check(summary, message.restarts)
+        if not isinstance(message, RunShard):
+            raise TypeError(f"a worker runs RunShard, not {type(message).__name__}")
+        share = self.last = ShardRun(message, self.url, self.prefix)
+        try:
+            summary = await trio.to_thread.run_sync(share.run, abandon_on_cancel=True)
+        except trio.Cancelled:
+            share.stop()
+            raise
+        assert share.world is not None
+        return {"summary": _summaries.unstructure(summary), "restarts": restarted(share.world)}
+
+
+def node_command(args: argparse.Namespace, err: TextIO, signals: Signals) -> int:
+    """Run ``spaceactors node`` until a signal stops it."""
+    from spaceactors.transport import default_node_name
+    from spaceactors.transport.redis_url import redacted
+
+    name = args.name or default_node_name()
+    spec = _spec(args.redis, args.prefix)
+
+    async def serve() -> None:
+        async with sa.open_system(cluster=spec, node=name) as system:
+            await system.spawn(Worker, args.redis, args.prefix, name=WORKER + name)
+            say(err, f"spaceactors: node {name!r} joined {redacted(args.redis)}")
+            await trio.sleep_forever()
+
+    signals.phase = f"running node {name!r}"
+    with signals.for_trio():
+        sa.run(signals.session, lambda stop: _until(stop, serve), virtual=False)
+    return 0
+
+
+async def _until(stop: trio.Event, body: Callable[[], Awaitable[_T]]) -> _T:
+    """`body()`, cancelled when `stop` is set (a signal): then `KeyboardInterrupt`."""
+    result: list[_T] = []
+    async with trio.open_nursery() as nursery:
+
+        async def watch() -> None:
+            await stop.wait()
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(watch)
+        result.append(await body())
+        nursery.cancel_scope.cancel()
+    if not result:
+        raise KeyboardInterrupt
+    return result[0]
+
+
+def _spec(url: str, prefix: str) -> Any:
+    from spaceactors.transport import ClusterSpec
+
+    try:
+        return ClusterSpec(url, prefix=prefix)
+    except sa.InvalidSpec as exc:
+        raise BadInput(str(exc)) from None
+
+
+# --- the command that runs a scenario on N nodes --------------------------------------------
+
+
+def run_on_nodes(args: argparse.Namespace, out: TextIO, err: TextIO, signals: Signals) -> int:
+    """``spaceactors run SCENARIO --nodes N``: returns the exit code."""
+    for option, given in (
+        ("--clock wall", args.clock == "wall"),
+        ("--trace", args.trace),
+        ("--faults", args.faults),
+        ("--state", getattr(args, "state", None)),
+        ("--observe", args.observe),
+    ):
+        if given:
+            raise BadInput(f"--nodes does not take {option} (yet): run it on one node")
+    from spaceactors.transport.server import RedisNotInstalled, RedisServer
+
+    try:
+        chosen = sim.load(args.scenario)
+        length = chosen.run_length(args.duration)
+    except (sim.ScenarioNotFound, sim.ScenarioBroken, sim.ScenarioError) as exc:
+        raise BadInput(str(exc)) from None
+    with contextlib.ExitStack() as stack:
+        url = args.redis
+        if url is None:
+            try:
+                server = RedisServer()
+            except RedisNotInstalled as exc:
+                raise BadInput(str(exc)) from None
+            stack.callback(server.close)
+            signals.phase = "starting a private redis-server"
+            server.start()
+            url = server.url
+        spec = _spec(url, args.prefix)
+        signals.phase = f"running {chosen.name} on {args.nodes} nodes"
+        with signals.for_trio():
+            summary = sa.run(
+                signals.session,
+                lambda stop: _until(
+                    stop, lambda: _coordinate(chosen, args, spec, url, length, err, stack)
+                ),
+                virtual=False,
+            )
+    write_output(out, render_summary(summary))
+    if args.summary_json:
+        write_summary_json(args.summary_json, summary)
+    return 0 if summary.passed else 1
+
+
+async def _coordinate(
+    chosen: sim.Scenario,
+    args: argparse.Namespace,
+    spec: Any,
+    url: str,
+    length: float,
+    err: TextIO,
+    stack: contextlib.ExitStack,
+) -> sim.Summary:
+    survey = await _survey(chosen, args.seed, length)
+    sectors = plan(survey, args.nodes)
+    run = secrets.token_hex(4)
+    async with sa.open_system(cluster=spec, node=f"run-{os.getpid()}-{run}") as system:
+        workers = await _workers(system, args.nodes, url, args.prefix, stack)
+        from spaceactors.transport.redis_url import redacted
+
+        say(
+            err,
+            f"spaceactors: running {chosen.name} on {len(workers)} nodes "
+            f"({', '.join(workers)}) via {redacted(url)}",
+        )
+        nodes = tuple(f"{worker}.{run}" for worker in workers)
+        parts: list[sim.Summary | None] = [None] * len(workers)
+        restarts: dict[str, tuple[int, str | None]] = {}
+
+        async def share(index: int, worker: str) -> None:
+            job = RunShard(run, args.scenario, args.seed, length, index, sectors, nodes)
+            answer = await system.ask(WORKER + worker, job)
+            parts[index] = _summaries.structure(answer["summary"], sim.Summary)
+            restarts.update({name: (n, error) for name, (n, error) in answer["restarts"].items()})
+
+        async with trio.open_nursery() as nursery:
+            for index, worker in enumerate(workers):
+                nursery.start_soon(share, index, worker)
+        done = [part for part in parts if part is not None]
+        merged = merge(done)
+        if merged.interrupted_at is not None:
+            return merged
+        whole = _summaries.unstructure(merged)
+        checks: list[list[tuple[str, bool, str]]] = [[] for _ in workers]
+
+        async def check_share(index: int, worker: str) -> None:
+            answer = await system.ask(WORKER + worker, CheckShard(run, whole, restarts))
+            checks[index] = [(str(d), bool(h), str(w)) for d, h, w in answer]
+
+        async with trio.open_nursery() as nursery:
+            for index, worker in enumerate(workers):
+                nursery.start_soon(check_share, index, worker)
+    failed_events = tuple(
+        {e for part in done for e in part.expectations if not e[1] and "event" in e[0]}
+    )
+    return attrs.evolve(merged, expectations=failed_events + verdicts(checks))
+
+
+async def _survey(chosen: sim.Scenario, seed: int, length: float) -> Survey:
+    """Build the scenario once, simulating nothing, to learn its sectors and ships."""
+    survey = Survey()
+    async with sa.open_system(seed=seed) as system:
+        world = sim.World(system, step=chosen.step, duration=length)
+        world.placement = survey
+        await chosen.build(world)
+    return survey
+
+
+async def _workers(
+    system: sa.ActorSystem, count: int, url: str, prefix: str, stack: contextlib.ExitStack
+) -> list[str]:
+    """`count` worker nodes of the cluster: those there, then local ones started for it."""
+    node = system.node
+    assert node is not None
+    await trio.sleep(0.2)
+    found = sorted(name[len(WORKER) :] for name in node.directory if name.startswith(WORKER))
+    started: list[str] = []
+    for i in range(count - len(found)):
+        name = f"local-{os.getpid()}-{i}"
+        process = subprocess.Popen(  # noqa: ASYNC220 - fork and exec only; stopped by the stack
+            [sys.executable, "-m", "spaceactors", "node", "--redis", url, "--name", name,
+             "--prefix", prefix],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        stack.callback(_stop_worker, process)
+        started.append(name)
+    with trio.move_on_after(STARTUP):
+        while not all(WORKER + name in node.directory for name in started):  # noqa: ASYNC110
+            await trio.sleep(0.05)  # (the directory changes as the node reads its inbox)
+    missing = [name for name in started if WORKER + name not in node.directory]
+    if missing:
+        raise BadInput(f"the worker nodes {missing} did not join within {STARTUP:g} s")
+    return (found + started)[:count]
+
+
+def _stop_worker(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
