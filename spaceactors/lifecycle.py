@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from spaceactors.children import Child
     from spaceactors.deadletters import DeadLetter, DeadLetters
 
-EventName = Literal["restart", "give_up", "dead_letter", "expectation_failed", "fault"]
+EventName = Literal[
+    "restart", "give_up", "dead_letter", "expectation_failed", "fault", "node_up", "node_down"
+]
 """The kinds of lifecycle events (the ``event:`` names of the server's ``/events`` stream)."""
 
 

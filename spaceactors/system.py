@@ -308,7 +308,11 @@ async def open_system(
     Raises:
         InvalidSpec: an option is invalid (the message names it), or `observe` binds beyond
             loopback without a token; nothing was started.
-        ImportError: `observe` is given but the ``observe`` extra is not installed.
+        ImportError: `observe` is given but the ``observe`` extra is not installed, or
+            `cluster` is a Redis URL and the ``redis`` extra is not.
+        spaceactors.transport.BrokerUnavailable: `cluster` cannot be reached (or refused
+            the credentials); the block did not run.
+        spaceactors.transport.NodeNameTaken: a live node of the cluster has the name `node`.
         OSError: the observation server cannot bind its address.
         SupervisorGaveUp: the root supervisor itself gave up (the block is cancelled first).
         ValueError: `trace` is a path whose suffix is not a trace format.
@@ -364,6 +368,8 @@ async def open_system(
     check: Callable[[], None] | None = None
     try:
         async with _running(system) as running:
+            if running.node is not None:
+                await running.node.joined()  # (a broker out of reach: raised here)
             if resume is not None:
                 from spaceactors.checkpoint import program
 

@@ -41,6 +41,8 @@ class EventKind(enum.Enum):
     FAULT = "fault"  # a fault rule was switched on or off
     FORGET = "forget"  # the reliable layer forgot the outcome of an old failure (KEEP_FAILURES)
     UNMATCHED = "unmatched"  # a fault rule that did nothing in the run (when the system closes)
+    NODE_UP = "node_up"  # another node joined the cluster (as this node saw it)
+    NODE_DOWN = "node_down"  # another node stopped heartbeating and was declared down
 
 
 @attrs.frozen
@@ -177,7 +179,8 @@ class TraceLevel(enum.Enum):
 
     - ``off``: nothing (the hash is that of no events);
     - ``lifecycle``: supervision (``crash``, ``restart``, ``stop``, ``give_up``), dead letters
-      (``dead_letter``) and faults (every kind in `FAULT_KINDS`, and ``unmatched``);
+      (``dead_letter``), faults (every kind in `FAULT_KINDS`, and ``unmatched``) and the
+      cluster's members (``node_up``, ``node_down``);
     - ``messages``: and the messages' journeys: ``send``, ``deliver`` (a held-back copy
       arriving) and ``forget`` (the reliable layer forgetting an old failure);
     - ``everything``: and ``handle`` (each message an actor handles): every kind.
@@ -217,6 +220,8 @@ _LIFECYCLE = FAULT_KINDS | {
     EventKind.GIVE_UP,
     EventKind.DEAD_LETTER,
     EventKind.UNMATCHED,
+    EventKind.NODE_UP,
+    EventKind.NODE_DOWN,
 }
 _MESSAGES = _LIFECYCLE | {EventKind.SEND, EventKind.DELIVER, EventKind.FORGET}
 _LEVEL_KINDS = {

@@ -124,7 +124,7 @@ def test_every_command_line_shown_parses_as_the_command_reads_it() -> None:
     assert wrong == [], "\n".join(wrong)
 
 
-TABLED = ("run", "top", "resume")
+TABLED = ("run", "top", "resume", "node")
 """The commands whose options cli.md lists in tables of ``--option`` rows (with the command's
 own options, those before the command: ``--log-json``)."""
 

@@ -25,12 +25,19 @@ import spaceactors
 import spaceactors.checkpoint
 import spaceactors.sim
 import spaceactors.testing
+import spaceactors.transport
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 API = DOCS / "api"
 PAGES = sorted(page.relative_to(DOCS).as_posix() for page in DOCS.rglob("*.md"))
-PACKAGES = [spaceactors, spaceactors.checkpoint, spaceactors.sim, spaceactors.testing]
+PACKAGES = [
+    spaceactors,
+    spaceactors.checkpoint,
+    spaceactors.sim,
+    spaceactors.testing,
+    spaceactors.transport,
+]
 DIRECTIVE = re.compile(r"^::: *(?P<identifier>[\w.]+) *$", re.M)
 LINK = re.compile(r"\]\((?P<target>[^)#\s]+)(?:#[^)]*)?\)")
 

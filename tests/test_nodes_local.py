@@ -124,7 +124,9 @@ async def test_a_node_that_stops_heartbeating_is_declared_down(
 ) -> None:
     broker = LocalBroker()
     spec = ClusterSpec(broker)
-    async with sa.open_system(cluster=spec, node="a") as a:
+    heard: list[sa.LifecycleEvent] = []
+    async with sa.open_system(cluster=spec, node="a", trace=True) as a:
+        a.lifecycle.listen(heard.append)
         with trio.CancelScope() as scope:
             async with sa.open_system(cluster=spec, node="b") as b:
                 await b.spawn(Echo, name="echo")
@@ -137,3 +139,7 @@ async def test_a_node_that_stops_heartbeating_is_declared_down(
         assert a.node is not None
         assert "b" in a.node.down
         assert "node_down" in [event for _, event, _ in a.node.events]
+        assert a.trace is not None
+        downs = [e for e in a.trace.events if e.kind is sa.EventKind.NODE_DOWN]
+        assert [e.actor for e in downs] == ["b"]
+        assert [(e.kind, e.actor) for e in heard if e.kind == "node_down"] == [("node_down", "b")]

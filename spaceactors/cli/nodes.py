@@ -18,11 +18,12 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TextIO, TypeVar
 
 import attrs
 import cattrs
+import outcome
 import trio
 import trio.testing
 
@@ -83,7 +84,9 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
         help="with --nodes: the cluster's Redis (default: a private redis-server, and N "
         "local workers)",
     )
-    run.add_argument("--prefix", default="spaceactors", help=argparse.SUPPRESS)
+    run.add_argument(
+        "--prefix", default="spaceactors", help="with --nodes: the cluster's key prefix on Redis"
+    )
 
 
 # --- the worker ----------------------------------------------------------------------------
@@ -169,10 +172,11 @@ class Worker(sa.Actor):
 
 def node_command(args: argparse.Namespace, err: TextIO, signals: Signals) -> int:
     """Run ``spaceactors node`` until a signal stops it."""
-    from spaceactors.transport import default_node_name
     from spaceactors.transport.redis_url import redacted
+    from spaceactors.transport.spec import check_node_name, default_node_name
 
-    name = args.name or default_node_name()
+    with _one_line():
+        name = check_node_name(args.name) if args.name else default_node_name()
     spec = _spec(args.redis, args.prefix)
 
     async def serve() -> None:
@@ -182,14 +186,15 @@ def node_command(args: argparse.Namespace, err: TextIO, signals: Signals) -> int
             await trio.sleep_forever()
 
     signals.phase = f"running node {name!r}"
-    with signals.for_trio():
+    with signals.for_trio(), _one_line():
         sa.run(signals.session, lambda stop: _until(stop, serve), virtual=False)
     return 0
 
 
 async def _until(stop: trio.Event, body: Callable[[], Awaitable[_T]]) -> _T:
-    """`body()`, cancelled when `stop` is set (a signal): then `KeyboardInterrupt`."""
-    result: list[_T] = []
+    """`body()`, cancelled when `stop` is set (a signal): then `KeyboardInterrupt`. What
+    it raises is raised as it is (not in an exception group)."""
+    result: list[outcome.Outcome[_T]] = []
     async with trio.open_nursery() as nursery:
 
         async def watch() -> None:
@@ -197,11 +202,25 @@ async def _until(stop: trio.Event, body: Callable[[], Awaitable[_T]]) -> _T:
             nursery.cancel_scope.cancel()
 
         nursery.start_soon(watch)
-        result.append(await body())
+        try:
+            result.append(outcome.Value(await body()))
+        except Exception as exc:  # (a Cancelled goes on: the nursery's scope catches it)
+            result.append(outcome.Error(exc))
         nursery.cancel_scope.cancel()
     if not result:
         raise KeyboardInterrupt
-    return result[0]
+    return result[0].unwrap()
+
+
+@contextlib.contextmanager
+def _one_line() -> Iterator[None]:
+    """What the cluster refuses, as the command's one line (exit code 2)."""
+    from spaceactors.transport import BrokerUnavailable, NodeNameTaken
+
+    try:
+        yield
+    except (sa.InvalidSpec, BrokerUnavailable, NodeNameTaken, TimeoutError) as exc:
+        raise BadInput(str(exc)) from None
 
 
 def _spec(url: str, prefix: str) -> Any:
@@ -247,7 +266,7 @@ def run_on_nodes(args: argparse.Namespace, out: TextIO, err: TextIO, signals: Si
             url = server.url
         spec = _spec(url, args.prefix)
         signals.phase = f"running {chosen.name} on {args.nodes} nodes"
-        with signals.for_trio():
+        with signals.for_trio(), _one_line():
             summary = sa.run(
                 signals.session,
                 lambda stop: _until(

@@ -7,32 +7,21 @@ node never imports this package, and local sends never touch it.
 """
 
 from spaceactors.transport.base import BrokerUnavailable, Entry, NodeNameTaken, Transport
-from spaceactors.transport.local import LocalBroker, LocalTransport
-from spaceactors.transport.node import DEFAULT_WINDOW, Link, Node, NodeLost
+from spaceactors.transport.local import LocalBroker
+from spaceactors.transport.node import DEFAULT_WINDOW, Node, NodeLost
 from spaceactors.transport.remote import RemoteRef
-from spaceactors.transport.spec import (
-    ClusterSpec,
-    check_node_name,
-    default_node_name,
-    joining,
-    transport_for,
-)
+from spaceactors.transport.spec import ClusterSpec
+from spaceactors.transport.spec import joining as joining  # (what open_system calls)
 
 __all__ = [
     "DEFAULT_WINDOW",
     "BrokerUnavailable",
     "ClusterSpec",
     "Entry",
-    "Link",
     "LocalBroker",
-    "LocalTransport",
     "Node",
     "NodeLost",
     "NodeNameTaken",
     "RemoteRef",
     "Transport",
-    "check_node_name",
-    "default_node_name",
-    "joining",
-    "transport_for",
 ]

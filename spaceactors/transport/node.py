@@ -21,7 +21,7 @@ import logging
 import math
 import threading
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import outcome
 import trio
@@ -39,6 +39,7 @@ from spaceactors.errors import (
 )
 from spaceactors.ref import ActorRef, Ask
 from spaceactors.specs import DEFAULT_MAILBOX_SIZE
+from spaceactors.trace_event import EventKind
 from spaceactors.transport.base import BrokerUnavailable, Entry, Transport
 from spaceactors.transport.remote import RemoteRef, _StatusRequest
 from spaceactors.transport.wire import (
@@ -175,6 +176,8 @@ class Node:
         self._virtual: trio.testing.MockClock | None = None  # frozen while the broker answers
         self._io: trio.lowlevel.TrioToken | None = None  # the broker's thread (`_broker`)
         self._threaded = False
+        self._joined = trio.Event()
+        self._join_error: BaseException | None = None
         self._io_scope: trio.CancelScope | None = None
         self._holds = 0
         self.sent = 0
@@ -200,9 +203,18 @@ class Node:
                 await trio.to_thread.run_sync(ready.wait, abandon_on_cancel=True)
             else:
                 await stack.enter_async_context(self.transport)
-            await self._call(self.transport.join, self.ttl)
-            names = await self._call(self.transport.names)
-            self.members = await self._call(self.transport.members)
+            try:
+                await self._call(self.transport.join, self.ttl)
+                names = await self._call(self.transport.names)
+                self.members = await self._call(self.transport.members)
+            except Exception as exc:
+                if self._joined.is_set():
+                    raise  # (a restart that cannot join: the supervisor's to handle)
+                self._join_error = exc  # `open_system` raises it, saying why, and closes
+                self._joined.set()
+                task_status.started()
+                await trio.sleep_forever()
+            self._joined.set()
             self.directory = {}
             for name, data in names.items():
                 try:
@@ -235,6 +247,17 @@ class Node:
                     except BrokerUnavailable as exc:  # the others will declare it down
                         logger.warning("node %r cannot leave cleanly: %s", self.name, exc)
                 self._stop_broker()
+
+    async def joined(self) -> None:
+        """Wait until the node has first joined the cluster (`open_system` does).
+
+        Raises:
+            BrokerUnavailable: the broker could not be reached (or refused the credentials).
+            NodeNameTaken: a live node has this node's name.
+        """
+        await self._joined.wait()
+        if self._join_error is not None:
+            raise self._join_error
 
     async def _call(self, call: Callable[..., Awaitable[_T]], *args: Any) -> _T:
         """`await call(*args)` on the broker (virtual time stands still meanwhile), in the
@@ -866,9 +889,15 @@ class Node:
             taken,
         )
 
-    def _event(self, event: str, peer: str) -> None:
+    def _event(self, event: Literal["node_up", "node_down"], peer: str) -> None:
+        """Another node joined or went down: on the trace (``node_up``, ``node_down``, the
+        node's name as the actor) and to lifecycle listeners (the server's ``/events``)."""
         now = trio.current_time()
         self.events.append((now, event, peer))
+        detail = "joined the cluster" if event == "node_up" else "stopped heartbeating: down"
+        tap = self.system.tap
+        if tap is not None:
+            tap.record(EventKind(event), peer, detail=detail)
         lifecycle = self.system.lifecycle
         if lifecycle.listeners:
-            lifecycle.emit(event, now, peer, f"node {peer!r}: {event.replace('_', ' ')}")  # type: ignore[arg-type]
+            lifecycle.emit(event, now, peer, f"node {peer!r} {detail}")
