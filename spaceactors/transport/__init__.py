@@ -6,9 +6,15 @@ extra ``spaceactors[redis]``) and `LocalBroker` (in process, for tests). A syste
 node never imports this package, and local sends never touch it.
 """
 
-from spaceactors.transport.base import BrokerUnavailable, Entry, NodeNameTaken, Transport
+from spaceactors.transport.base import (
+    BrokerUnavailable,
+    Entry,
+    NodeLost,
+    NodeNameTaken,
+    Transport,
+)
 from spaceactors.transport.local import LocalBroker
-from spaceactors.transport.node import DEFAULT_WINDOW, Node, NodeLost
+from spaceactors.transport.node import DEFAULT_WINDOW, Node
 from spaceactors.transport.remote import RemoteRef
 from spaceactors.transport.spec import ClusterSpec
 from spaceactors.transport.spec import joining as joining  # (what open_system calls)

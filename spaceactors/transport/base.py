@@ -24,6 +24,16 @@ Beat = Literal["kept", "rejoined", "lost"]
 """What a heartbeat found (`Transport.beat`)."""
 
 
+BATCH = 1024
+"""The most entries one ``append`` (one round trip) or one ``read`` carries."""
+POLL = 0.002
+"""Real seconds between two reads of the inbox in a virtual-time run (reads never block it)."""
+
+
+class NodeLost(Exception):
+    """This node's heartbeat expired: the cluster may have declared it down."""
+
+
 class BrokerUnavailable(SpaceActorsError):
     """The broker cannot be reached (or answered with an error); the call may be retried."""
 

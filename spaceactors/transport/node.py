@@ -28,29 +28,22 @@ import trio
 import trio.testing
 
 from spaceactors.codec import Codec, default_codec
-from spaceactors.control import ActorStatus
-from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.errors import (
     ActorNotFound,
-    ActorUnavailable,
     DecodeError,
     EncodeError,
-    NameTaken,
 )
 from spaceactors.ref import ActorRef, Ask
 from spaceactors.specs import DEFAULT_MAILBOX_SIZE
-from spaceactors.trace_event import EventKind
-from spaceactors.transport.base import BrokerUnavailable, Entry, Transport
+from spaceactors.transport import inbox, lockstep, membership, names
+from spaceactors.transport.base import BATCH, BrokerUnavailable, Entry, Transport
 from spaceactors.transport.remote import RemoteRef, _StatusRequest
 from spaceactors.transport.wire import (
     Envelope,
     Holder,
     Kind,
-    decode,
     pack_error,
     pack_reply,
-    unpack_error,
-    unpack_reply,
 )
 
 if TYPE_CHECKING:
@@ -61,16 +54,6 @@ _T = TypeVar("_T")
 
 DEFAULT_WINDOW = 1024
 """Entries a node may have in flight towards another before its senders wait."""
-BATCH = 1024
-"""The most entries one ``append`` (one round trip) or one ``read`` carries."""
-POLL = 0.002
-"""Real seconds between two reads of the inbox in a virtual-time run (reads never block it)."""
-
-_COUNTED = (Kind.TELL, Kind.ASK, Kind.STATUS)  # the kinds that take a credit
-
-
-class NodeLost(Exception):
-    """This node's heartbeat expired: the cluster may have declared it down."""
 
 
 class Link:
@@ -276,38 +259,11 @@ class Node:
         call of `_call`. A call then wakes the seeded run once, when it is answered, and
         never while others run: when the broker answers decides nothing in the run. It
         runs until `_stop_broker` (after the node has left)."""
-        token = trio.lowlevel.current_trio_token()
-        transport = self.transport
-
-        async def broker() -> None:
-            with trio.CancelScope() as scope:
-                async with transport:
-                    self._io, self._io_scope = trio.lowlevel.current_trio_token(), scope
-                    ready.set()
-                    while True:
-                        await trio.sleep(self.heartbeat)
-                        if await transport.beat(self.ttl) == "lost":
-                            raise NodeLost(
-                                f"node {self.name!r} missed its heartbeat for over {self.ttl} s"
-                            )
-                        members = await transport.members()
-                        dead = {peer for peer, alive in members.items() if not alive}
-                        if dead - self.down - {self.name}:
-                            # (a node that left is no news: the run is not woken for it)
-                            with contextlib.suppress(trio.RunFinishedError):
-                                trio.from_thread.run_sync(self._saw, members, trio_token=token)
-
-        try:
-            await trio.to_thread.run_sync(trio.run, broker)  # (it ends when told to)
-        finally:
-            self._io = None
+        await lockstep._broker(self, ready)
 
     def _stop_broker(self) -> None:
         """End the broker's thread (from the seeded run: thread-safe, never blocks)."""
-        io, scope = self._io, self._io_scope
-        if io is not None and scope is not None:
-            with contextlib.suppress(trio.RunFinishedError):
-                io.run_sync_soon(scope.cancel)
+        lockstep._stop_broker(self)
 
     async def _flush(self) -> None:
         """Write what is still queued (at the end: replies, credits, name releases)."""
@@ -421,208 +377,39 @@ class Node:
                 clock.autojump_threshold = 0
 
     async def _read(self) -> None:
-        transport = self.transport
-        polling = self._virtual is not None  # virtual time: no read may block it
-        while True:
-            try:
-                if polling:
-                    await transport.pause(POLL)
-                    if self.lockstep:
-                        continue  # read at the barriers
-                    with self._frozen():
-                        entries = await transport.read(BATCH, 0.0)
-                else:
-                    entries = await transport.read(BATCH, self.heartbeat)
-            except BrokerUnavailable:
-                transport.rewind()
-                await self._retrying("read", transport.members)  # waits for the broker
-                continue
-            await self._handle(entries)
+        await inbox._read(self)
 
     async def _handle(self, entries: list[Entry], claimed_from: str | None = None) -> None:
-        if not entries:
-            return
-        for entry in entries:
-            await self._dispatch(entry, claimed_from)
-        if self.lockstep:
-            self._unacked += entries  # (at the next barrier: no broker call mid-tick)
-        else:
-            await self._acknowledge(entries)
-        owed, self._owed = self._owed, {}
-        for peer, credits in owed.items():
-            if peer not in self.down:
-                self.post(peer, Envelope(Kind.CREDIT, self.name, credits, tick=self.tick).encode())
+        await inbox._handle(self, entries, claimed_from)
 
     async def _acknowledge(self, entries: list[Entry]) -> None:
-        ids: dict[str, list[str]] = {}
-        for entry in entries:
-            ids.setdefault(entry.node, []).append(entry.id)
-        for node, some in ids.items():
-            await self._retrying("acknowledge", self.transport.ack, node, some)
+        await inbox._acknowledge(self, entries)
 
     async def _dispatch(self, entry: Entry, claimed_from: str | None) -> None:
-        try:
-            envelope = decode(entry.data)
-        except DecodeError as exc:
-            self._malformed(entry, str(exc))
-            return
-        self.received += 1
-        kind = envelope.kind
-        if kind in _COUNTED and claimed_from is None:
-            self._owed[envelope.source] = self._owed.get(envelope.source, 0) + 1
-        if kind is Kind.REPLY or kind is Kind.FAIL:
-            if claimed_from is None:
-                try:
-                    self._answered(envelope)
-                except DecodeError as exc:  # (one nobody waits for, and no answer at all)
-                    self._malformed(entry, str(exc), envelope)
-            return
-        if kind is Kind.CREDIT:
-            if claimed_from is None:
-                self.link(envelope.source).grant(envelope.corr)
-            return
-        if kind is Kind.NAME:
-            try:
-                self._name_changed(envelope)
-            except DecodeError as exc:
-                self._malformed(entry, str(exc), envelope)
-            return
-        ref = self.system.registry.local(envelope.target_name)
-        if ref is None:
-            self._undeliverable(entry, envelope, claimed_from)
-            return
-        if kind is Kind.STATUS:
-            self._reply(envelope.source, envelope.corr, outcome.Value(ref.status()))
-            return
-        if kind is Kind.STOP:
-            assert self._nursery is not None
-            self._nursery.start_soon(self._stop_local, ref, envelope)
-            return
-        try:
-            message = self.codec.decode(envelope.payload, "msgpack")
-        except DecodeError as exc:
-            self._malformed(entry, str(exc), envelope)
-            if kind is Kind.ASK:
-                self._reply(envelope.source, envelope.corr, outcome.Error(exc))
-            return
-        if kind is Kind.ASK:
-            source, corr = envelope.source, envelope.corr
-            message = Ask(message, lambda result: self._reply(source, corr, result))
-        try:
-            await ref.send(message)
-        except ActorUnavailable as exc:  # recorded as a dead letter by the actor's cell
-            if kind is Kind.ASK:
-                self._reply(envelope.source, envelope.corr, outcome.Error(exc))
+        await inbox._dispatch(self, entry, claimed_from)
 
     def _malformed(self, entry: Entry, problem: str, envelope: Envelope | None = None) -> None:
-        self.malformed += 1
-        target = f"inbox of node {entry.node!r}"
-        if envelope is not None and envelope.target_name:
-            target = envelope.target_name
-        logger.warning("node %r: entry %s: %s", self.name, entry.id, problem)
-        self.system.dead_letters.record(
-            DeadLetter(
-                trio.current_time(),
-                target,
-                bytes(entry.data[:256]),
-                DeadLetterReason.MALFORMED_ENTRY,
-                f"entry {entry.id}: {problem}",
-                node=envelope.source if envelope is not None else entry.node,
-            )
-        )
+        inbox._malformed(self, entry, problem, envelope)
 
     def _undeliverable(self, entry: Entry, envelope: Envelope, claimed_from: str | None) -> None:
-        where = claimed_from or self.name
-        if claimed_from is not None:
-            reason, detail = DeadLetterReason.NODE_DOWN, f"node {where!r} is down"
-            error: Exception = ActorUnavailable(
-                f"actor {envelope.target_name!r}: its node {where!r} went down"
-            )
-        else:
-            reason, detail = DeadLetterReason.UNKNOWN_ACTOR, f"no live actor on node {where!r}"
-            error = ActorNotFound(
-                f"no live actor has the name {envelope.target_name!r} on node {where!r}"
-            )
-        try:
-            message: object = self.codec.decode(envelope.payload, "msgpack")
-        except DecodeError as exc:
-            if envelope.kind in (Kind.TELL, Kind.ASK):  # a message that is none: malformed,
-                self._malformed(entry, str(exc), envelope)  # wherever it was bound
-                if envelope.kind is Kind.ASK:
-                    self._reply(envelope.source, envelope.corr, outcome.Error(exc))
-                return
-            message = envelope.payload  # (STATUS, STOP: no payload)
-        self.system.dead_letters.record(
-            DeadLetter(
-                trio.current_time(), envelope.target_name, message, reason, detail, node=where
-            )
-        )
-        if envelope.kind in (Kind.ASK, Kind.STATUS, Kind.STOP):
-            self._reply(envelope.source, envelope.corr, outcome.Error(error))
+        inbox._undeliverable(self, entry, envelope, claimed_from)
 
     def _answered(self, envelope: Envelope) -> None:
-        waiting = self._asks.pop(envelope.corr, None)
-        if waiting is None:  # the asker's node forgot it (it gave up, or its target's node
-            if envelope.kind is Kind.REPLY:  # went down): dropped, once known to be an answer
-                unpack_reply(self.codec, envelope.payload)  # DecodeError: malformed
-            else:
-                unpack_error(envelope.payload)
-            return
-        request, ref = waiting
-        try:
-            if envelope.kind is Kind.REPLY:
-                value = unpack_reply(self.codec, envelope.payload)
-                if type(request.message) is _StatusRequest and isinstance(value, ActorStatus):
-                    ref._cell.last_status = value  # type: ignore[attr-defined]
-                result: outcome.Outcome[Any] = outcome.Value(value)
-            else:
-                result = outcome.Error(unpack_error(envelope.payload))
-        except DecodeError as exc:
-            result = outcome.Error(exc)
-        if not request.resolve(result) and isinstance(result, outcome.Value):
-            self.system.dead_letters.record(
-                DeadLetter(
-                    trio.current_time(),
-                    envelope.source,
-                    result.value,
-                    DeadLetterReason.REPLY_AFTER_TIMEOUT,
-                    "the asker gave up",
-                    node=envelope.source,
-                )
-            )
+        inbox._answered(self, envelope)
 
     async def _stop_local(self, ref: ActorRef, envelope: Envelope) -> None:
-        try:
-            await ref.stop()
-            await self._release_now(ref.name)  # free cluster-wide once the stop returns
-        except Exception as exc:
-            self._reply(envelope.source, envelope.corr, outcome.Error(exc))
-        else:
-            self._reply(envelope.source, envelope.corr, outcome.Value(None))
+        await inbox._stop_local(self, ref, envelope)
 
     # --- remote refs ----------------------------------------------------------------------
 
     def lookup(self, name: str) -> RemoteRef | None:
         """A ref to the actor called `name` on another live node, or None."""
-        holder = self.directory.get(name)
-        if holder is None or holder.node == self.name or holder.node in self.down:
-            return None
-        key = (holder.node, name)
-        ref = self._refs.get(key)
-        if ref is None or ref.capacity != holder.capacity:
-            ref = self._refs[key] = RemoteRef(
-                self, holder.node, holder.actor_id, name, holder.capacity
-            )
-        return ref
+        return names.lookup(self, name)
 
     def remote(self, name: str, node: str, capacity: int = DEFAULT_MAILBOX_SIZE) -> RemoteRef:
         """A ref to the actor called `name` on `node`, whether or not it is there yet (a
         message that arrives before it is becomes a dead letter there)."""
-        key = (node, name)
-        ref = self._refs.get(key)
-        if ref is None:
-            ref = self._refs[key] = RemoteRef(self, node, 0, name, capacity)
-        return ref
+        return names.remote(self, name, node, capacity)
 
     async def barrier(self, key: str, count: int, patience: float) -> None:
         """Wait until `count` nodes have reached the barrier `key` (each once), then hand
@@ -632,55 +419,17 @@ class Node:
         Raises:
             TimeoutError: they have not all come within `patience` real seconds.
         """
-        if not self.lockstep:
-            await self._flush_now()  # what this node sent before the barrier is on its way
-            await self._meet(key, count, patience)
-            return
-        with self._frozen():
-            # Every other task waits first, so that no task runs while the broker answers
-            # (when it answers would decide which tasks run together, and in what order).
-            await trio.testing.wait_all_tasks_blocked()
-            while self._outbox:
-                batch = [self._outbox.popleft() for _ in range(min(BATCH, len(self._outbox)))]
-                await self._retrying("write", self.transport.append, batch)
-            acks, self._unacked = self._unacked, []
-            await self._acknowledge(acks)
-            await self._meet(key, count, patience)
-            reached, self.tick = self.tick, self.tick + 1
-            while True:
-                entries = await self._retrying("read", self.transport.read, BATCH, 0.0)
-                if not entries:
-                    break
-                for entry in entries:
-                    try:
-                        envelope = decode(entry.data)
-                        tick, source = envelope.tick, envelope.source
-                    except DecodeError:
-                        tick, source = 0, ""  # (handed over at once: a dead letter)
-                    self._held.append((tick, source, next(self._arrivals), entry))
-        ready = sorted(held for held in self._held if held[0] <= reached)
-        self._held = [held for held in self._held if held[0] > reached]
-        await self._handle([entry for *_, entry in ready])
+        await lockstep.barrier(self, key, count, patience)
 
     async def _meet(self, key: str, count: int, patience: float) -> None:
-        barrier = self.transport.barrier
-        if not await self._retrying("wait at a barrier", barrier, key, count, patience):
-            raise TimeoutError(
-                f"node {self.name!r}: not every one of {count} nodes reached {key!r} within "
-                f"{patience:g} s (one may have died: see its output)"
-            )
+        await lockstep._meet(self, key, count, patience)
 
     async def _flush_now(self) -> None:
         """Wait until the writer has written everything queued so far (in order)."""
-        while self._outbox or self._writing:
-            self._posted.set()
-            await self._written.park()
+        await lockstep._flush_now(self)
 
     def holds(self, name: str, node: str) -> bool:
-        if self.lockstep:  # no directory: reached by node and name
-            return node not in self.down
-        holder = self.directory.get(name)
-        return holder is not None and holder.node == node and node not in self.down
+        return names.holds(self, name, node)
 
     def why_unavailable(self, ref: RemoteRef) -> str:
         if ref.node in self.down:
@@ -719,185 +468,64 @@ class Node:
         Raises:
             NameTaken: an actor on another node holds it.
         """
-        if self.lockstep:
-            return  # a sharded run's actors are reached by node and name (`remote`)
-        await self._release_now(name)  # released just now: let go of it first, in order
-        holder = Holder(self.name, 0, capacity)
-        current = await self._retrying(
-            "register a name", self.transport.claim_name, name, holder.encode()
-        )
-        if current is not None:
-            other = Holder.decode(current)
-            self.directory[name] = other
-            raise NameTaken(
-                f"the name {name!r} is taken by an actor on node {other.node!r}; "
-                "stop it first or choose another name"
-            )
-        self.directory[name] = holder
-        self._announce(name, holder)
+        await names.reserve(self, name, capacity)
 
     async def release(self, name: str) -> None:
         """Wait until `name`, whose actor here stopped for good, is free cluster-wide (at most
         `ttl` seconds: while the broker is away the release goes on in the background)."""
-        if self._nursery is None:
-            return  # the node is not running: it leaves the cluster, names and all
-        with trio.move_on_after(self.ttl):
-            await self._release_now(name)
+        await names.release(self, name)
 
     async def _release_now(self, name: str) -> None:
         """Release `name` if it waits to be, and return once it is (a release that another
         task began is waited for: the name stays in `_releases` until the broker answered)."""
-        while name in self._releases:
-            await self._retrying(
-                "release a name", self.transport.release_name, name, self._holder(name)
-            )
-            if name in self._releases:  # (not done meanwhile by the other task)
-                self._releases.remove(name)
-                self._announce(name, None)
+        await names._release_now(self, name)
 
     def _holder(self, name: str) -> bytes:
-        holder = self.directory.get(name)
-        return holder.encode() if holder is not None else Holder(self.name, 0, 1).encode()
+        return names._holder(self, name)
 
     def released(self, name: str) -> None:
         """An actor here stopped for good: its name is released cluster-wide (soon)."""
-        holder = self.directory.get(name)
-        if holder is None or holder.node != self.name:
-            return
-        self._releases.append(name)
-        self._released.set()
+        names.released(self, name)
 
     async def _release_names(self) -> None:
-        while True:
-            if not self._releases:
-                self._released = trio.Event()
-                await self._released.wait()
-                continue  # (released meanwhile by `_release_now`: the list may be empty)
-            await self._release_now(self._releases[0])
+        await names._release_names(self)
 
     def _announce(self, name: str, holder: Holder | None) -> None:
-        if holder is None:
-            current = self.directory.get(name)
-            if current is not None and current.node == self.name:
-                del self.directory[name]
-        payload = b"" if holder is None else holder.encode()
-        data = Envelope(
-            Kind.NAME, self.name, target_name=name, payload=payload, tick=self.tick
-        ).encode()
-        for peer, alive in self.members.items():
-            if alive and peer != self.name and peer not in self.down:
-                self.post(peer, data)
+        names._announce(self, name, holder)
 
     def _name_changed(self, envelope: Envelope) -> None:
-        name = envelope.target_name
-        if not envelope.payload:
-            current = self.directory.get(name)
-            if current is not None and current.node == envelope.source:
-                del self.directory[name]
-            return
-        self.directory[name] = Holder.decode(envelope.payload)  # DecodeError: malformed
+        names._name_changed(self, envelope)
 
     # --- membership -----------------------------------------------------------------------
 
     def _saw(self, members: dict[str, bool]) -> None:
         """(lockstep) The members changed: a node that went down fails what waits on it."""
-        self.members = members
-        for peer, alive in members.items():
-            if not alive and peer != self.name and peer not in self.down:
-                self._node_down(peer)
+        membership._saw(self, members)
 
     async def _beat(self) -> None:
-        while True:
-            await self.transport.pause(self.heartbeat)
-            beat = await self._retrying("heartbeat", self.transport.beat, self.ttl)
-            if beat == "rejoined":
-                await self._rejoined()
-            elif beat == "lost":
-                raise NodeLost(
-                    f"node {self.name!r} missed its heartbeat for over {self.ttl} s; the "
-                    "cluster may have declared it down and taken its inbox over"
-                )
+        await membership._beat(self)
 
     async def _rejoined(self) -> None:
         """The broker came back empty: register this node's names again."""
-        logger.warning("node %r joined again: the broker had lost the cluster's state", self.name)
-        for name, holder in list(self.directory.items()):
-            if holder.node == self.name and self.system.registry.local(name) is not None:
-                current = await self._retrying(
-                    "register a name", self.transport.claim_name, name, holder.encode()
-                )
-                if current is not None:
-                    logger.warning(
-                        "node %r: %r was taken meanwhile by another node", self.name, name
-                    )
+        await names._rejoined(self)
 
     async def _monitor(self) -> None:
-        while True:
-            await self.transport.pause(self.heartbeat)
-            members = await self._retrying("read the members", self.transport.members)
-            for peer in members:
-                if peer not in self.members and peer != self.name:
-                    self._event("node_up", peer)
-                    self._introduce(peer)
-            self.members = members
-            for peer, alive in members.items():
-                if alive or peer == self.name or peer in self.down:
-                    continue
-                self._node_down(peer)
-                if await self._retrying("declare a node down", self.transport.declare_down, peer):
-                    await self._take_over(peer)
+        await membership._monitor(self)
 
     def _introduce(self, peer: str) -> None:
         """Announce this node's names to `peer`, new here: it read the directory when it
         joined, and missed what this node registered since, before it knew of `peer`."""
-        for name, holder in self.directory.items():
-            if holder.node == self.name:
-                data = Envelope(
-                    Kind.NAME, self.name, target_name=name, payload=holder.encode(), tick=self.tick
-                )
-                self.post(peer, data.encode())
+        names._introduce(self, peer)
 
     def _node_down(self, peer: str) -> None:
         """`peer` stopped heartbeating: fail what waits on it, forget its names."""
-        self.down.add(peer)
-        self._event("node_down", peer)
-        self.link(peer).fail()
-        for corr, (request, ref) in list(self._asks.items()):
-            if ref.node == peer:
-                del self._asks[corr]
-                request.resolve(
-                    outcome.Error(ActorUnavailable(f"node {peer!r} went down before answering"))
-                )
-        for name, holder in list(self.directory.items()):
-            if holder.node == peer:
-                del self.directory[name]
+        membership._node_down(self, peer)
 
     async def _take_over(self, peer: str) -> None:
         """Claim and handle every unacknowledged entry of `peer`'s inbox; then forget it."""
-        taken = 0
-        while True:
-            entries = await self._retrying("claim entries", self.transport.claim, peer, BATCH)
-            if not entries:
-                break
-            taken += len(entries)
-            await self._handle(entries, claimed_from=peer)
-        await self._retrying("forget a node", self.transport.forget, peer)
-        logger.warning(
-            "node %r declared node %r down and handled its %d unacknowledged entries",
-            self.name,
-            peer,
-            taken,
-        )
+        await membership._take_over(self, peer)
 
     def _event(self, event: Literal["node_up", "node_down"], peer: str) -> None:
         """Another node joined or went down: on the trace (``node_up``, ``node_down``, the
         node's name as the actor) and to lifecycle listeners (the server's ``/events``)."""
-        now = trio.current_time()
-        self.events.append((now, event, peer))
-        detail = "joined the cluster" if event == "node_up" else "stopped heartbeating: down"
-        tap = self.system.tap
-        if tap is not None:
-            tap.record(EventKind(event), peer, detail=detail)
-        lifecycle = self.system.lifecycle
-        if lifecycle.listeners:
-            lifecycle.emit(event, now, peer, f"node {peer!r} {detail}")
+        membership._event(self, event, peer)

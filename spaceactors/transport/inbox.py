@@ -1,0 +1,223 @@
+"""What a node reads from its inbox: messages into local mailboxes, replies to the asks it
+waits on, credits, name changes; and what it cannot decode, as dead letters (the bodies of
+`Node`'s methods)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import outcome
+import trio
+import trio.testing
+
+from spaceactors.control import ActorStatus
+from spaceactors.deadletters import DeadLetter, DeadLetterReason
+from spaceactors.errors import (
+    ActorNotFound,
+    ActorUnavailable,
+    DecodeError,
+)
+from spaceactors.ref import ActorRef, Ask
+from spaceactors.transport.base import BATCH, POLL, BrokerUnavailable, Entry
+from spaceactors.transport.remote import _StatusRequest
+from spaceactors.transport.wire import (
+    Envelope,
+    Kind,
+    decode,
+    unpack_error,
+    unpack_reply,
+)
+
+if TYPE_CHECKING:
+    from spaceactors.transport.node import Node
+
+logger = logging.getLogger("spaceactors.transport")
+
+_COUNTED = (Kind.TELL, Kind.ASK, Kind.STATUS)  # the kinds that take a credit
+
+
+async def _read(node: Node) -> None:
+    transport = node.transport
+    polling = node._virtual is not None  # virtual time: no read may block it
+    while True:
+        try:
+            if polling:
+                await transport.pause(POLL)
+                if node.lockstep:
+                    continue  # read at the barriers
+                with node._frozen():
+                    entries = await transport.read(BATCH, 0.0)
+            else:
+                entries = await transport.read(BATCH, node.heartbeat)
+        except BrokerUnavailable:
+            transport.rewind()
+            await node._retrying("read", transport.members)  # waits for the broker
+            continue
+        await node._handle(entries)
+
+
+async def _handle(node: Node, entries: list[Entry], claimed_from: str | None = None) -> None:
+    if not entries:
+        return
+    for entry in entries:
+        await node._dispatch(entry, claimed_from)
+    if node.lockstep:
+        node._unacked += entries  # (at the next barrier: no broker call mid-tick)
+    else:
+        await node._acknowledge(entries)
+    owed, node._owed = node._owed, {}
+    for peer, credits in owed.items():
+        if peer not in node.down:
+            node.post(peer, Envelope(Kind.CREDIT, node.name, credits, tick=node.tick).encode())
+
+
+async def _acknowledge(node: Node, entries: list[Entry]) -> None:
+    ids: dict[str, list[str]] = {}
+    for entry in entries:
+        ids.setdefault(entry.node, []).append(entry.id)
+    for inbox, some in ids.items():
+        await node._retrying("acknowledge", node.transport.ack, inbox, some)
+
+
+async def _dispatch(node: Node, entry: Entry, claimed_from: str | None) -> None:
+    try:
+        envelope = decode(entry.data)
+    except DecodeError as exc:
+        node._malformed(entry, str(exc))
+        return
+    node.received += 1
+    kind = envelope.kind
+    if kind in _COUNTED and claimed_from is None:
+        node._owed[envelope.source] = node._owed.get(envelope.source, 0) + 1
+    if kind is Kind.REPLY or kind is Kind.FAIL:
+        if claimed_from is None:
+            try:
+                node._answered(envelope)
+            except DecodeError as exc:  # (one nobody waits for, and no answer at all)
+                node._malformed(entry, str(exc), envelope)
+        return
+    if kind is Kind.CREDIT:
+        if claimed_from is None:
+            node.link(envelope.source).grant(envelope.corr)
+        return
+    if kind is Kind.NAME:
+        try:
+            node._name_changed(envelope)
+        except DecodeError as exc:
+            node._malformed(entry, str(exc), envelope)
+        return
+    ref = node.system.registry.local(envelope.target_name)
+    if ref is None:
+        node._undeliverable(entry, envelope, claimed_from)
+        return
+    if kind is Kind.STATUS:
+        node._reply(envelope.source, envelope.corr, outcome.Value(ref.status()))
+        return
+    if kind is Kind.STOP:
+        assert node._nursery is not None
+        node._nursery.start_soon(node._stop_local, ref, envelope)
+        return
+    try:
+        message = node.codec.decode(envelope.payload, "msgpack")
+    except DecodeError as exc:
+        node._malformed(entry, str(exc), envelope)
+        if kind is Kind.ASK:
+            node._reply(envelope.source, envelope.corr, outcome.Error(exc))
+        return
+    if kind is Kind.ASK:
+        source, corr = envelope.source, envelope.corr
+        message = Ask(message, lambda result: node._reply(source, corr, result))
+    try:
+        await ref.send(message)
+    except ActorUnavailable as exc:  # recorded as a dead letter by the actor's cell
+        if kind is Kind.ASK:
+            node._reply(envelope.source, envelope.corr, outcome.Error(exc))
+
+
+def _malformed(node: Node, entry: Entry, problem: str, envelope: Envelope | None = None) -> None:
+    node.malformed += 1
+    target = f"inbox of node {entry.node!r}"
+    if envelope is not None and envelope.target_name:
+        target = envelope.target_name
+    logger.warning("node %r: entry %s: %s", node.name, entry.id, problem)
+    node.system.dead_letters.record(
+        DeadLetter(
+            trio.current_time(),
+            target,
+            bytes(entry.data[:256]),
+            DeadLetterReason.MALFORMED_ENTRY,
+            f"entry {entry.id}: {problem}",
+            node=envelope.source if envelope is not None else entry.node,
+        )
+    )
+
+
+def _undeliverable(node: Node, entry: Entry, envelope: Envelope, claimed_from: str | None) -> None:
+    where = claimed_from or node.name
+    if claimed_from is not None:
+        reason, detail = DeadLetterReason.NODE_DOWN, f"node {where!r} is down"
+        error: Exception = ActorUnavailable(
+            f"actor {envelope.target_name!r}: its node {where!r} went down"
+        )
+    else:
+        reason, detail = DeadLetterReason.UNKNOWN_ACTOR, f"no live actor on node {where!r}"
+        error = ActorNotFound(
+            f"no live actor has the name {envelope.target_name!r} on node {where!r}"
+        )
+    try:
+        message: object = node.codec.decode(envelope.payload, "msgpack")
+    except DecodeError as exc:
+        if envelope.kind in (Kind.TELL, Kind.ASK):  # a message that is none: malformed,
+            node._malformed(entry, str(exc), envelope)  # wherever it was bound
+            if envelope.kind is Kind.ASK:
+                node._reply(envelope.source, envelope.corr, outcome.Error(exc))
+            return
+        message = envelope.payload  # (STATUS, STOP: no payload)
+    node.system.dead_letters.record(
+        DeadLetter(trio.current_time(), envelope.target_name, message, reason, detail, node=where)
+    )
+    if envelope.kind in (Kind.ASK, Kind.STATUS, Kind.STOP):
+        node._reply(envelope.source, envelope.corr, outcome.Error(error))
+
+
+def _answered(node: Node, envelope: Envelope) -> None:
+    waiting = node._asks.pop(envelope.corr, None)
+    if waiting is None:  # the asker's node forgot it (it gave up, or its target's node
+        if envelope.kind is Kind.REPLY:  # went down): dropped, once known to be an answer
+            unpack_reply(node.codec, envelope.payload)  # DecodeError: malformed
+        else:
+            unpack_error(envelope.payload)
+        return
+    request, ref = waiting
+    try:
+        if envelope.kind is Kind.REPLY:
+            value = unpack_reply(node.codec, envelope.payload)
+            if type(request.message) is _StatusRequest and isinstance(value, ActorStatus):
+                ref._cell.last_status = value  # type: ignore[attr-defined]
+            result: outcome.Outcome[Any] = outcome.Value(value)
+        else:
+            result = outcome.Error(unpack_error(envelope.payload))
+    except DecodeError as exc:
+        result = outcome.Error(exc)
+    if not request.resolve(result) and isinstance(result, outcome.Value):
+        node.system.dead_letters.record(
+            DeadLetter(
+                trio.current_time(),
+                envelope.source,
+                result.value,
+                DeadLetterReason.REPLY_AFTER_TIMEOUT,
+                "the asker gave up",
+                node=envelope.source,
+            )
+        )
+
+
+async def _stop_local(node: Node, ref: ActorRef, envelope: Envelope) -> None:
+    try:
+        await ref.stop()
+        await node._release_now(ref.name)  # free cluster-wide once the stop returns
+    except Exception as exc:
+        node._reply(envelope.source, envelope.corr, outcome.Error(exc))
+    else:
+        node._reply(envelope.source, envelope.corr, outcome.Value(None))
