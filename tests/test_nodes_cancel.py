@@ -3,9 +3,6 @@ ask's answer and strand nothing; a reader's read cancelled mid-wait loses no ent
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
-
 import attrs
 import pytest
 import trio
@@ -16,18 +13,8 @@ from hypothesis import strategies as st
 import spaceactors as sa
 from spaceactors.transport import ClusterSpec, LocalBroker, RemoteRef, Transport
 from tests.conftest import WallClock
+from tests.nodes_support import until
 from tests.redis_server import RedisServer
-
-
-async def until(check: Callable[[], object], step: float = 0.02) -> None:
-    """Poll `check` (a function, sync or async) every `step` seconds until it is true."""
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        await trio.sleep(step)
 
 
 @attrs.frozen

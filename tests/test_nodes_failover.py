@@ -3,12 +3,10 @@ over, on a real redis-server (real time: bounded)."""
 
 from __future__ import annotations
 
-import inspect
 import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 
 import attrs
 import coredis
@@ -18,6 +16,7 @@ import trio
 import spaceactors as sa
 from spaceactors.transport import ClusterSpec, RemoteRef
 from tests.conftest import WallClock
+from tests.nodes_support import until
 
 HEARTBEAT, TTL = 0.2, 1.0
 
@@ -58,17 +57,6 @@ class Work:
 
 
 sa.default_codec.register(Work, tag="test_nodes_failover.Work")
-
-
-async def until(check: Callable[[], object], step: float = 0.02) -> None:
-    """Poll `check` (a function, sync or async) every `step` seconds until it is true."""
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        await trio.sleep(step)
 
 
 async def pending_of(url: str, node: str) -> int:

@@ -5,8 +5,7 @@ message still arrives, in order, asks answered."""
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -31,6 +30,7 @@ from spaceactors.transport.wire import (
     unpack_reply,
 )
 from tests.conftest import WallClock
+from tests.nodes_support import until
 
 
 @attrs.frozen
@@ -91,17 +91,6 @@ steps = st.lists(
     min_size=1,
     max_size=30,
 )
-
-
-async def until(check: Callable[[], object], step: float = 0.02) -> None:
-    """Poll `check` (a function, sync or async) every `step` seconds until it is true."""
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        await trio.sleep(step)
 
 
 @asynccontextmanager

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import socket
 import traceback
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import trio
 import spaceactors as sa
 from spaceactors.transport import BrokerUnavailable, ClusterSpec, RemoteRef
 from tests.conftest import WallClock
+from tests.nodes_support import until
 from tests.redis_server import RedisServer
 
 HEARTBEAT, TTL = 0.2, 1.0
@@ -55,17 +55,6 @@ async def two_nodes(url: str, **options: object) -> AsyncIterator[tuple[sa.Actor
         sa.open_system(cluster=spec, node="b") as b,
     ):
         yield a, b
-
-
-async def until(check: Callable[[], object], step: float = 0.02) -> None:
-    """Poll `check` (a function, sync or async) every `step` seconds until it is true."""
-    while True:
-        result = check()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        await trio.sleep(step)
 
 
 async def remote(system: sa.ActorSystem, name: str) -> RemoteRef:
