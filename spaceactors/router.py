@@ -313,8 +313,11 @@ class Router:
     ) -> int:
         """Send `message` to every live actor except `sender`, each once.
 
+        On a node of a cluster (``open_system(cluster=...)``) it goes to every other live
+        node too, whose actors get it (`broadcast_here`); the count is this node's.
+
         Returns:
-            How many actors got it.
+            How many actors (of this node) got it.
 
         Raises:
             PublishFailed: with ``policy=Delivery.FAIL``, some mailboxes were full.
@@ -326,6 +329,18 @@ class Router:
         check_sender(sender)
         check_policy(policy)
         self.refuse_if_stopped(f"broadcast {type(message).__name__}")
+        node = self._system.node
+        relay = None if node is None else node.relaying(message)  # EncodeError: nothing sent
+        delivered = await self.broadcast_here(message, sender=sender, policy=policy)
+        if relay is not None:
+            await relay()
+        return delivered
+
+    async def broadcast_here(
+        self, message: object, *, sender: ActorRef | None = None, policy: Delivery = Delivery.BLOCK
+    ) -> int:
+        """`broadcast` to the actors of this system only (what another node's broadcast does
+        here): returns how many got it."""
         receivers = {ref: policy for ref in self._system.registry.refs() if ref is not sender}
         return await self._fan_out("broadcast", receivers, message, sender)
 
@@ -367,10 +382,12 @@ class Router:
         """Send `message` to every subscriber of `topic` (wildcards included), each once.
 
         Each subscriber's policy decides what happens if its mailbox is full. A topic nobody
-        listens to is not an error: it returns 0 and is counted.
+        listens to is not an error: it returns 0 and is counted. On a node of a cluster it
+        goes to every other live node too, whose subscribers get it (`publish_here`); the
+        count is this node's.
 
         Returns:
-            How many subscribers got it.
+            How many subscribers (of this node) got it.
 
         Raises:
             InvalidTopic: the topic is malformed.
@@ -378,9 +395,24 @@ class Router:
             ActorUnavailable: the router has stopped (after leaving `open_system`, or while
                 the services shut down).
             TypeError: `sender` is not an `ActorRef` or None.
+            EncodeError: on a node of a cluster, `message` cannot be encoded (nothing is
+                sent, here or there).
         """
         if not self.life.serving:
             self.refuse_if_stopped(f"publish to {short_repr(topic)}")
+        node = self._system.node
+        if node is None:
+            return await self.publish_here(topic, message, sender=sender)
+        relay = node.relaying(message, topic=topic)  # EncodeError: nothing sent
+        delivered = await self.publish_here(topic, message, sender=sender)
+        await relay()
+        return delivered
+
+    async def publish_here(
+        self, topic: str, message: object, *, sender: ActorRef | None = None
+    ) -> int:
+        """`publish` to the subscribers of this system only (what another node's publish does
+        here): returns how many got it."""
         receivers = self.state.topics.match(topic)
         if sender is not None:
             check_sender(sender)

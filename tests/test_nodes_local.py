@@ -143,3 +143,34 @@ async def test_a_node_that_stops_heartbeating_is_declared_down(
         downs = [e for e in a.trace.events if e.kind is sa.EventKind.NODE_DOWN]
         assert [e.actor for e in downs] == ["b"]
         assert [(e.kind, e.actor) for e in heard if e.kind == "node_down"] == [("node_down", "b")]
+
+
+class Listener(sa.Actor):
+    def __init__(self) -> None:
+        self.heard: list[int] = []
+
+    async def handle(self, message: object) -> object:
+        if isinstance(message, Ping):
+            self.heard.append(message.n)
+        return list(self.heard)  # ("heard?")
+
+
+async def test_broadcast_and_publish_reach_the_actors_of_every_node(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    async with two_nodes() as (a, b):
+        here = await a.spawn(Listener, name="here")
+        there = await b.spawn(Listener, name="there")
+        b.router.subscribe(there, "news.*")
+        a.router.subscribe(here, "news.*")
+        assert await a.router.publish("news.belt", Ping(1)) == 1  # this node's count
+        assert await a.router.broadcast(Ping(2)) == 1
+        await trio.sleep(0.5)
+        await b.router.publish("news.belt", Ping(3))
+        await trio.sleep(0.5)
+        assert await there.ask("heard?", timeout=5) == [1, 2, 3]
+        assert await here.ask("heard?", timeout=5) == [1, 2, 3]
+        with pytest.raises(sa.EncodeError):
+            await a.router.publish("news.belt", Unregistered(4))
+        await trio.sleep(0.5)
+        assert await here.ask("heard?", timeout=5) == [1, 2, 3]  # nothing sent, here or there

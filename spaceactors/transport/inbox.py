@@ -17,6 +17,7 @@ from spaceactors.errors import (
     ActorNotFound,
     ActorUnavailable,
     DecodeError,
+    InvalidTopic,
 )
 from spaceactors.ref import ActorRef, Ask
 from spaceactors.transport.base import BATCH, POLL, BrokerUnavailable, Entry
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("spaceactors.transport")
 
-_COUNTED = (Kind.TELL, Kind.ASK, Kind.STATUS)  # the kinds that take a credit
+_COUNTED = (Kind.TELL, Kind.ASK, Kind.STATUS, Kind.BROADCAST, Kind.PUBLISH)  # take a credit
 
 
 async def _read(node: Node) -> None:
@@ -106,6 +107,10 @@ async def _dispatch(node: Node, entry: Entry, claimed_from: str | None) -> None:
             node._name_changed(envelope)
         except DecodeError as exc:
             node._malformed(entry, str(exc), envelope)
+        return
+    if kind is Kind.BROADCAST or kind is Kind.PUBLISH:
+        if claimed_from is None:  # (a dead node's: its sender's own actors had it)
+            await _fan_out_here(node, entry, envelope)
         return
     ref = node.system.registry.local(envelope.target_name)
     if ref is None:
@@ -221,3 +226,20 @@ async def _stop_local(node: Node, ref: ActorRef, envelope: Envelope) -> None:
         node._reply(envelope.source, envelope.corr, outcome.Error(exc))
     else:
         node._reply(envelope.source, envelope.corr, outcome.Value(None))
+
+
+async def _fan_out_here(node: Node, entry: Entry, envelope: Envelope) -> None:
+    """Another node's broadcast or publish, to the actors of this one."""
+    try:
+        message = node.codec.decode(envelope.payload, "msgpack")
+    except DecodeError as exc:
+        node._malformed(entry, str(exc), envelope)
+        return
+    router = node.system.router
+    try:
+        if envelope.kind is Kind.BROADCAST:
+            await router.broadcast_here(message)
+        else:
+            await router.publish_here(envelope.target_name, message)
+    except (ActorUnavailable, InvalidTopic) as exc:  # (this node is stopping; a bad topic)
+        node._malformed(entry, str(exc), envelope)

@@ -83,6 +83,15 @@ class Link:
         self.send_nowait(ref, message)
         await trio.lowlevel.checkpoint()
 
+    async def send_data(self, data: bytes) -> None:
+        """Post an entry already encoded, waiting for a credit (nothing if the peer is down)."""
+        while not self.down and self.credits <= 0:
+            await self._lot.park()
+        if not self.down:
+            self.credits -= 1
+            self._node.post(self.peer, data)
+        await trio.lowlevel.checkpoint()
+
     def grant(self, credits: int) -> None:
         self.credits += credits
         self._lot.unpark_all()
@@ -436,6 +445,31 @@ class Node:
             return f"node {ref.node!r} is down"
         return "the actor has stopped"
 
+    def relaying(
+        self, message: object, topic: str | None = None
+    ) -> Callable[[], Awaitable[None]]:
+        """A broadcast (or a publish to `topic`) of this node, for the other live nodes:
+        encoded now, sent when the returned function is awaited (each copy takes a credit of
+        its link: it waits while one is spent). A node of a sharded run relays nothing: its
+        groups of sectors are independent (docs/nodes.md).
+
+        Raises:
+            EncodeError: `message` cannot be encoded (nothing is sent).
+        """
+        if self.lockstep:
+            return _nothing
+        kind = Kind.BROADCAST if topic is None else Kind.PUBLISH
+        payload = self.codec.encode(message, "msgpack")
+        data = Envelope(kind, self.name, target_name=topic or "", payload=payload).encode()
+        peers = [p for p, alive in self.members.items() if alive and p != self.name]
+
+        async def relay() -> None:
+            for peer in peers:
+                if peer not in self.down:
+                    await self.link(peer).send_data(data)
+
+        return relay
+
     def control(self, ref: RemoteRef, command: object) -> None:
         """Send a control command (`Pause`, `Resume`) to a remote actor, credit or not."""
         if ref.node in self.down:
@@ -529,3 +563,7 @@ class Node:
         """Another node joined or went down: on the trace (``node_up``, ``node_down``, the
         node's name as the actor) and to lifecycle listeners (the server's ``/events``)."""
         membership._event(self, event, peer)
+
+
+async def _nothing() -> None:
+    """What a node of a sharded run relays."""

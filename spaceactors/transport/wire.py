@@ -50,6 +50,11 @@ class Kind(enum.IntEnum):
     """The reader of the source's entries grants `corr` more (the credit window)."""
     NAME = 7
     """A name was registered (`payload`: its holder) or released (empty) cluster-wide."""
+    BROADCAST = 8
+    """A broadcast from another node: hand `payload` to every actor here."""
+    PUBLISH = 9
+    """A publish from another node to the topic `target_name`: hand `payload` to the
+    subscribers here."""
 
 
 @attrs.frozen
@@ -85,7 +90,14 @@ class Envelope:
 
 _KINDS = {int(kind): kind for kind in Kind}
 _BARE = {int(Kind.STOP), int(Kind.STATUS), int(Kind.CREDIT)}  # never with a payload
-_LOADED = {int(Kind.TELL), int(Kind.ASK), int(Kind.REPLY), int(Kind.FAIL)}  # always with one
+_LOADED = {  # always with one
+    int(Kind.TELL),
+    int(Kind.ASK),
+    int(Kind.REPLY),
+    int(Kind.FAIL),
+    int(Kind.BROADCAST),
+    int(Kind.PUBLISH),
+}
 
 
 def packb(value: object, *, strict: bool = True) -> bytes:
