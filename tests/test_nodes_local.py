@@ -174,3 +174,62 @@ async def test_broadcast_and_publish_reach_the_actors_of_every_node(
             await a.router.publish("news.belt", Unregistered(4))
         await trio.sleep(0.5)
         assert await here.ask("heard?", timeout=5) == [1, 2, 3]  # nothing sent, here or there
+
+
+class Counter(sa.Actor):
+    def __init__(self, start: int = 0) -> None:
+        self.seen = start
+
+    async def handle(self, message: object) -> object:
+        if isinstance(message, Ping):
+            self.seen += 1
+        return self.seen
+
+
+async def test_an_actor_whose_node_dies_starts_again_on_a_live_node_with_its_messages(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    broker = LocalBroker()
+    spec = ClusterSpec(broker)
+    async with (
+        sa.open_system(cluster=spec, node="a") as a,
+        sa.open_system(cluster=spec, node="c") as c,
+    ):
+        with trio.CancelScope() as doomed:
+            async with sa.open_system(cluster=spec, node="b") as b:
+                await trio.sleep(2)
+                assert a.node is not None
+                echo = await a.node.spawn(Counter, 100, name="echo", on="b")
+                await a.node.spawn(Counter, name="temp", on="b", restart=sa.Restart.TEMPORARY)
+                assert b.lookup("echo").status().restarts == 0  # it runs on b
+                assert await echo.ask(Ping(0), timeout=5) == 101
+                broker.sever("b")  # b dies: it reads nothing more, and stops heartbeating
+                for n in range(5):
+                    await echo.send(Ping(n))  # into b's inbox, never read there
+                await trio.sleep(10)  # b is declared down; echo starts again elsewhere
+                doomed.cancel()
+        assert [(name, dead, where) for _, name, dead, where in a.node.respawned] == [
+            ("echo", "b", "c")
+        ]
+        moved = a.lookup("echo")
+        assert isinstance(moved, RemoteRef) and moved.node == "c"
+        assert await moved.ask(Ping(99), timeout=5) == 106  # the 5 from b's inbox, and this
+        with pytest.raises(sa.ActorNotFound):
+            a.lookup("temp")  # temporary: not started again
+
+
+async def test_spawn_on_another_node_refuses_what_cannot_start_there(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    async with two_nodes() as (a, b):
+        assert a.node is not None
+        with pytest.raises(sa.ActorUnavailable, match="'nowhere' is not a live node"):
+            await a.node.spawn(Counter, name="x", on="nowhere")
+        with pytest.raises(sa.InvalidSpec, match="Actor subclass"):
+            await a.node.spawn(dict, name="x", on="b")  # type: ignore[arg-type]
+        await b.spawn(Counter, name="taken")
+        await trio.sleep(0.1)
+        with pytest.raises(sa.NameTaken):
+            await a.node.spawn(Counter, name="taken", on="b")
+        with pytest.raises(sa.EncodeError):
+            await a.node.spawn(Counter, object(), name="y", on="b")

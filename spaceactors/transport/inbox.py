@@ -20,6 +20,7 @@ from spaceactors.errors import (
     InvalidTopic,
 )
 from spaceactors.ref import ActorRef, Ask
+from spaceactors.transport import children
 from spaceactors.transport.base import BATCH, POLL, BrokerUnavailable, Entry
 from spaceactors.transport.remote import _StatusRequest
 from spaceactors.transport.wire import (
@@ -112,8 +113,19 @@ async def _dispatch(node: Node, entry: Entry, claimed_from: str | None) -> None:
         if claimed_from is None:  # (a dead node's: its sender's own actors had it)
             await _fan_out_here(node, entry, envelope)
         return
+    if kind is Kind.SPAWN:
+        if claimed_from is None and node._nursery is not None:
+            node._nursery.start_soon(children.start_here, node, envelope)
+        else:  # (asked of a node that died: the asker hears it went down)
+            node._undeliverable(entry, envelope, claimed_from)
+        return
     ref = node.system.registry.local(envelope.target_name)
     if ref is None:
+        if claimed_from is not None:  # a dead node's: is the actor running elsewhere now?
+            moved = node.lookup(envelope.target_name)
+            if moved is not None and moved.node != claimed_from:
+                node.post(moved.node, entry.data)  # as sent: its answer goes to the asker
+                return
         node._undeliverable(entry, envelope, claimed_from)
         return
     if kind is Kind.STATUS:

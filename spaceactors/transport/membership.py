@@ -18,6 +18,7 @@ from spaceactors.trace_event import EventKind
 if TYPE_CHECKING:
     from spaceactors.transport.node import Node
 
+from spaceactors.transport import children
 from spaceactors.transport.base import BATCH, NodeLost
 
 logger = logging.getLogger("spaceactors.transport")
@@ -73,9 +74,14 @@ def _node_down(node: Node, peer: str) -> None:
     for name, holder in list(node.directory.items()):
         if holder.node == peer:
             del node.directory[name]
+    children.node_down(node, peer)  # its actors of this node: started again elsewhere
 
 
 async def _take_over(node: Node, peer: str) -> None:
+    await node._retrying("forget a node", node.transport.forget, peer)  # (frees its names)
+    # The nodes that had actors there start them again meanwhile (`children`): give them
+    # two heartbeats (they see it down within one), then deliver to where they are now.
+    await node.transport.pause(2 * node.heartbeat)
     taken = 0
     while True:
         entries = await node._retrying("claim entries", node.transport.claim, peer, BATCH)
@@ -83,7 +89,6 @@ async def _take_over(node: Node, peer: str) -> None:
             break
         taken += len(entries)
         await node._handle(entries, claimed_from=peer)
-    await node._retrying("forget a node", node.transport.forget, peer)
     logger.warning(
         "node %r declared node %r down and handled its %d unacknowledged entries",
         node.name,

@@ -33,9 +33,10 @@ from spaceactors.errors import (
     DecodeError,
     EncodeError,
 )
+from spaceactors.policy import Restart
 from spaceactors.ref import ActorRef, Ask
 from spaceactors.specs import DEFAULT_MAILBOX_SIZE
-from spaceactors.transport import inbox, lockstep, membership, names
+from spaceactors.transport import children, inbox, lockstep, membership, names
 from spaceactors.transport.base import BATCH, BrokerUnavailable, Entry, Transport
 from spaceactors.transport.remote import RemoteRef, _StatusRequest
 from spaceactors.transport.wire import (
@@ -47,6 +48,7 @@ from spaceactors.transport.wire import (
 )
 
 if TYPE_CHECKING:
+    from spaceactors.actor import Actor
     from spaceactors.system import ActorSystem
 
 logger = logging.getLogger("spaceactors.transport")
@@ -144,6 +146,10 @@ class Node:
         """(time, event, node) for each node that joined or went down, as seen here."""
         self._links: dict[str, Link] = {}
         self._refs: dict[tuple[str, str], RemoteRef] = {}
+        self._placed: dict[str, children.Placed] = {}  # actors this node started on others
+        self.respawned: list[tuple[float, str, str, str]] = []
+        """(time, actor, the node that went down, the node it runs on now) for each actor
+        this node started again elsewhere (`spawn`)."""
         self._asks: dict[int, tuple[Ask, RemoteRef]] = {}
         self._corr = itertools.count(1)
         self._outbox: collections.deque[tuple[str, bytes]] = collections.deque()
@@ -445,9 +451,45 @@ class Node:
             return f"node {ref.node!r} is down"
         return "the actor has stopped"
 
-    def relaying(
-        self, message: object, topic: str | None = None
-    ) -> Callable[[], Awaitable[None]]:
+    async def spawn(
+        self,
+        factory: type[Actor],
+        *args: Any,
+        name: str,
+        on: str,
+        mailbox_size: int = DEFAULT_MAILBOX_SIZE,
+        restart: Restart = Restart.PERMANENT,
+        **kwargs: Any,
+    ) -> RemoteRef:
+        """Start an actor on the node `on`, and keep it running while this node lives.
+
+        `on` supervises it: its crashes restart it there, by `restart` (under its ``user``
+        supervisor). If `on` is declared down, this node starts it again on a live node
+        (another first, the one with the fewest of this node's actors; else this one),
+        unless it is `Restart.TEMPORARY` (OTP: never restarted); what was sent to it and
+        not yet taken from `on`'s inbox is delivered to the new one (at least once). The
+        class must be importable by the same path on `on` (a module both nodes have);
+        arguments travel as replies do (plain data, or registered messages).
+
+        Returns:
+            A ref to it (by name: it stays valid when the actor moves).
+
+        Raises:
+            ActorUnavailable: `on` is not a live node of the cluster.
+            InvalidSpec: `factory` is no `Actor` subclass importable on `on`, or an option
+                is invalid.
+            EncodeError: an argument cannot be encoded.
+            NameTaken: an actor of the cluster has `name`.
+            StartFailed: the actor's constructor or `on_start` raised on `on`.
+        """
+        if on == self.name:
+            await self.system.spawn(
+                factory, *args, name=name, mailbox_size=mailbox_size, restart=restart, **kwargs
+            )
+            return self.remote(name, on, mailbox_size)
+        return await children.spawn(self, factory, args, kwargs, name, on, mailbox_size, restart)
+
+    def relaying(self, message: object, topic: str | None = None) -> Callable[[], Awaitable[None]]:
         """A broadcast (or a publish to `topic`) of this node, for the other live nodes:
         encoded now, sent when the returned function is awaited (each copy takes a credit of
         its link: it waits while one is spent). A node of a sharded run relays nothing: its

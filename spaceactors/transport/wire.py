@@ -22,6 +22,9 @@ from spaceactors.errors import (
     ActorUnavailable,
     DecodeError,
     EncodeError,
+    InvalidSpec,
+    NameTaken,
+    StartFailed,
 )
 
 WIRE = 1
@@ -55,6 +58,9 @@ class Kind(enum.IntEnum):
     PUBLISH = 9
     """A publish from another node to the topic `target_name`: hand `payload` to the
     subscribers here."""
+    SPAWN = 10
+    """Start the actor `target_name` here (`payload`: its class and arguments); answered by
+    REPLY or FAIL (`spaceactors.transport.children`)."""
 
 
 @attrs.frozen
@@ -97,6 +103,7 @@ _LOADED = {  # always with one
     int(Kind.FAIL),
     int(Kind.BROADCAST),
     int(Kind.PUBLISH),
+    int(Kind.SPAWN),
 }
 
 
@@ -207,7 +214,16 @@ def holder_node(holder: bytes) -> str:
 
 _ERRORS: dict[str, type[Exception]] = {
     cls.__name__: cls
-    for cls in (ActorCrashed, ActorNotFound, ActorUnavailable, DecodeError, EncodeError)
+    for cls in (
+        ActorCrashed,
+        ActorNotFound,
+        ActorUnavailable,
+        DecodeError,
+        EncodeError,
+        InvalidSpec,
+        NameTaken,
+        StartFailed,
+    )
 }
 
 
