@@ -193,7 +193,7 @@ async def test_an_actor_whose_node_dies_starts_again_on_a_live_node_with_its_mes
     spec = ClusterSpec(broker)
     async with (
         sa.open_system(cluster=spec, node="a") as a,
-        sa.open_system(cluster=spec, node="c") as c,
+        sa.open_system(cluster=spec, node="c"),
     ):
         with trio.CancelScope() as doomed:
             async with sa.open_system(cluster=spec, node="b") as b:
@@ -212,7 +212,8 @@ async def test_an_actor_whose_node_dies_starts_again_on_a_live_node_with_its_mes
             ("echo", "b", "c")
         ]
         moved = a.lookup("echo")
-        assert isinstance(moved, RemoteRef) and moved.node == "c"
+        assert isinstance(moved, RemoteRef)
+        assert moved.node == "c"
         assert await moved.ask(Ping(99), timeout=5) == 106  # the 5 from b's inbox, and this
         with pytest.raises(sa.ActorNotFound):
             a.lookup("temp")  # temporary: not started again
