@@ -234,3 +234,13 @@ async def test_spawn_on_another_node_refuses_what_cannot_start_there(
             await a.node.spawn(Counter, name="taken", on="b")
         with pytest.raises(sa.EncodeError):
             await a.node.spawn(Counter, object(), name="y", on="b")
+
+
+async def test_reliable_delivery_to_another_node_is_refused_saying_so(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    async with two_nodes() as (a, b):
+        await b.spawn(Echo, name="echo")
+        await trio.sleep(0.1)
+        with pytest.raises(sa.EncodeError, match="reliable delivery reaches the actors of this"):
+            await a.reliable.send(a.lookup("echo"), Ping(1))

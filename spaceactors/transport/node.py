@@ -34,11 +34,12 @@ from spaceactors.errors import (
     EncodeError,
 )
 from spaceactors.policy import Restart
+from spaceactors.receiver import Reliably
 from spaceactors.ref import ActorRef, Ask
 from spaceactors.specs import DEFAULT_MAILBOX_SIZE
 from spaceactors.transport import children, inbox, lockstep, membership, names
 from spaceactors.transport.base import BATCH, BrokerUnavailable, Entry, Transport
-from spaceactors.transport.remote import RemoteRef, _StatusRequest
+from spaceactors.transport.remote import RemoteRef, _StatusRequest, reliable_refused
 from spaceactors.transport.wire import (
     Envelope,
     Holder,
@@ -317,6 +318,8 @@ class Node:
                 kind, payload = Kind.ASK, self.codec.encode(inner, "msgpack")
             corr = next(self._corr)
             self._asks[corr] = (message, ref)
+        elif type(message) is Reliably:
+            raise reliable_refused(ref)
         else:
             kind, payload, corr = Kind.TELL, self.codec.encode(message, "msgpack"), 0
         self.sent += 1

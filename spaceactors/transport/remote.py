@@ -15,7 +15,7 @@ import trio
 
 from spaceactors.control import ActorState, ActorStatus, GetStatus
 from spaceactors.deadletters import DeadLetter, DeadLetterReason
-from spaceactors.errors import ActorUnavailable
+from spaceactors.errors import ActorUnavailable, EncodeError
 from spaceactors.ref import ActorRef, Ask
 
 if TYPE_CHECKING:
@@ -80,6 +80,13 @@ class RemoteCell:
             f"{type(payload).__name__} recorded as a dead letter"
         )
 
+    _receiver = None  # (no reliable streams end here: `receiver` says why)
+
+    @property
+    def receiver(self) -> object:
+        """What reliable delivery asks of an actor's cell: refused for a remote actor."""
+        raise reliable_refused(self._ref)
+
     def status(self) -> ActorStatus:
         if self.last_status is not None:
             return self.last_status
@@ -137,3 +144,11 @@ class _StatusRequest:
 
     def __init__(self, request: GetStatus) -> None:
         self.request = request
+
+
+def reliable_refused(ref: RemoteRef) -> EncodeError:
+    """The error for reliable delivery to an actor on another node (not there yet)."""
+    return EncodeError(
+        f"reliable delivery reaches the actors of this node only, and {ref.name!r} is on "
+        f"node {ref.node!r}: send to it with send() or ask() (docs/nodes.md)"
+    )
