@@ -43,7 +43,7 @@ KIND_CODES: tuple[EventKind, ...] = tuple(
     for value in (
         "send", "deliver", "handle", "drop", "duplicate", "delay", "reorder", "dead_letter",
         "crash", "restart", "give_up", "stop", "pause", "resume", "slow", "partition", "heal",
-        "fault", "forget", "unmatched",
+        "fault", "forget", "unmatched", "node_up", "node_down",
     )
 )  # fmt: skip
 """The event kinds in the order a segment numbers them (fixed: new kinds go at the end)."""
