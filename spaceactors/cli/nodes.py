@@ -30,6 +30,7 @@ import trio.testing
 import spaceactors as sa
 from spaceactors import sim
 from spaceactors.cli.arguments import POSITIVE_COUNT
+from spaceactors.cli.gcpolicy import TunedGC
 from spaceactors.cli.report import render_summary, say, write_output, write_summary_json
 from spaceactors.cli.run import BadInput
 from spaceactors.cli.signals import Signals
@@ -108,6 +109,12 @@ class ShardRun:
 
         job = self.job
         chosen = sim.load(job.scenario)
+        memory = TunedGC() if job.gc == "tuned" else None
+
+        def keep(world: sim.World) -> None:
+            self.world = world
+            if memory is not None:  # the command's memory policy (--gc), as on one node:
+                memory.at_first_tick(world)  # else full collections take seconds of a share
 
         async def share(stop: trio.Event) -> sim.Summary:
             self._token, self._stop = trio.lowlevel.current_trio_token(), stop
@@ -119,13 +126,14 @@ class ShardRun:
                 node=job.nodes[job.index],
                 placement=Placement(job.index, job.sectors, job.nodes, job.run),
                 stop=stop,
-                keep_world=self._keep,
+                keep_world=keep,
             )
 
-        return sa.run(lambda: share(trio.Event()), seed=job.seed)
-
-    def _keep(self, world: sim.World) -> None:
-        self.world = world
+        try:
+            return sa.run(lambda: share(trio.Event()), seed=job.seed)
+        finally:
+            if memory is not None:
+                memory.restore()
 
     def check(
         self, summary: sim.Summary, restarts: dict[str, tuple[int, str | None]]
@@ -306,7 +314,7 @@ async def _coordinate(
         restarts: dict[str, tuple[int, str | None]] = {}
 
         async def share(index: int, worker: str) -> None:
-            job = RunShard(run, args.scenario, args.seed, length, index, sectors, nodes)
+            job = RunShard(run, args.scenario, args.seed, length, index, sectors, nodes, args.gc)
             answer = await system.ask(WORKER + worker, job)
             parts[index] = _summaries.structure(answer["summary"], sim.Summary)
             restarts.update({name: (n, error) for name, (n, error) in answer["restarts"].items()})

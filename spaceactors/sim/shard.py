@@ -44,6 +44,8 @@ class RunShard:
         index: this share's number, from 0.
         sectors: sector -> the share that simulates it, for every sector of the run.
         nodes: the node name each share's simulation joins the cluster as, by share number.
+        gc: the command's memory policy for the share (``--gc``): "tuned"
+            (`spaceactors.cli.gcpolicy.TunedGC`, as a run on one node) or "python".
     """
 
     run: str
@@ -53,6 +55,7 @@ class RunShard:
     index: int
     sectors: dict[str, int]
     nodes: tuple[str, ...]
+    gc: str = "tuned"
 
 
 @attrs.frozen
