@@ -44,6 +44,11 @@ COUNT = number(
 POSITIVE_COUNT = number(
     int, "a whole number", lambda v: 1 <= v <= 1_000_000, "a whole number from 1 to 1,000,000"
 )
+MAX_NODES = 64
+"""The most nodes ``spaceactors run --nodes`` shards a run across."""
+NODES = number(
+    int, "a whole number", lambda v: 1 <= v <= MAX_NODES, f"a whole number from 1 to {MAX_NODES}"
+)
 TIME = number(float, "a time in seconds", math.isfinite, "a finite time")
 SPEED = number(
     float,

@@ -29,7 +29,7 @@ import trio.testing
 
 import spaceactors as sa
 from spaceactors import sim
-from spaceactors.cli.arguments import POSITIVE_COUNT
+from spaceactors.cli.arguments import NODES
 from spaceactors.cli.gcpolicy import TunedGC
 from spaceactors.cli.report import render_summary, say, write_output, write_summary_json
 from spaceactors.cli.run import BadInput
@@ -75,7 +75,7 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     """Add ``--nodes`` and ``--redis`` to ``run``."""
     run.add_argument(
         "--nodes",
-        type=POSITIVE_COUNT,
+        type=NODES,
         metavar="N",
         help="shard the run by sector across N worker nodes (docs/nodes.md)",
     )
@@ -261,6 +261,12 @@ def run_on_nodes(args: argparse.Namespace, out: TextIO, err: TextIO, signals: Si
         length = chosen.run_length(args.duration)
     except (sim.ScenarioNotFound, sim.ScenarioBroken, sim.ScenarioError) as exc:
         raise BadInput(str(exc)) from None
+    if args.redis is None and args.nodes > local_workers():  # (all of them local)
+        raise BadInput(
+            f"--nodes {args.nodes} would start {args.nodes} local worker processes, and at most "
+            f"{local_workers()} are started on this machine ({os.cpu_count() or 1} cores): "
+            "give --redis with workers started by spaceactors node (docs/nodes.md), or fewer"
+        )
     with contextlib.ExitStack() as stack:
         url = args.redis
         if url is None:
@@ -360,8 +366,16 @@ async def _workers(
     assert node is not None
     await trio.sleep(0.2)
     found = sorted(name[len(WORKER) :] for name in node.directory if name.startswith(WORKER))
+    wanted = count - len(found)
+    most = local_workers()
+    if wanted > most:
+        raise BadInput(
+            f"--nodes {count} would start {wanted} local worker processes here, and at most "
+            f"{most} are started on this machine ({os.cpu_count() or 1} cores): start more "
+            "with spaceactors node (docs/nodes.md), or ask for fewer"
+        )
     started: list[str] = []
-    for i in range(count - len(found)):
+    for i in range(wanted):
         name = f"local-{os.getpid()}-{i}"
         process = subprocess.Popen(  # noqa: ASYNC220 - fork and exec only; stopped by the stack
             [sys.executable, "-m", "spaceactors", "node", "--redis", url, "--name", name,
@@ -378,6 +392,11 @@ async def _workers(
     if missing:
         raise BadInput(f"the worker nodes {missing} did not join within {STARTUP:g} s")
     return (found + started)[:count]
+
+
+def local_workers() -> int:
+    """The most worker processes ``run --nodes`` starts on this machine: 4 per core."""
+    return 4 * (os.cpu_count() or 1)
 
 
 def _stop_worker(process: subprocess.Popen[bytes]) -> None:

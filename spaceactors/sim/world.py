@@ -246,7 +246,7 @@ class World:
         numbers |= {"max_accel": max_accel, "credits": credits}
         arguments.ship(name, position, route, cargo, numbers, stay, sector)
         self._check_free(name)
-        sites = {**self.stations, **self.elsewhere}
+        sites = self.stations if not self.elsewhere else {**self.stations, **self.elsewhere}
         unknown = [station for station in route if station not in sites]
         if unknown:
             raise ScenarioError(f"ship {name!r} has unknown stations on its route: {unknown}")
@@ -274,7 +274,7 @@ class World:
         return ref
 
     def _check_free(self, name: str) -> None:
-        if name in self.stations or name in self.ships or self._away(name):
+        if name in self.stations or name in self.ships or (self.placement and self._away(name)):
             raise ScenarioError(f"the name {name!r} is taken")
 
     def _away(self, name: str) -> bool:
