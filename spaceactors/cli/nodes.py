@@ -103,6 +103,7 @@ class ShardRun:
         self._token: trio.lowlevel.TrioToken | None = None
         self._stop: trio.Event | None = None
         self.world: sim.World | None = None
+        self.placement: Placement | None = None
 
     def run(self) -> sim.Summary:
         from spaceactors.transport import ClusterSpec
@@ -118,13 +119,14 @@ class ShardRun:
 
         async def share(stop: trio.Event) -> sim.Summary:
             self._token, self._stop = trio.lowlevel.current_trio_token(), stop
+            self.placement = Placement(job.index, job.sectors, job.nodes, job.run, stop.set)
             return await sim.run_scenario(
                 chosen,
                 seed=job.seed,
                 duration=job.duration,
                 cluster=ClusterSpec(self.url, prefix=self.prefix, lockstep=True),
                 node=job.nodes[job.index],
-                placement=Placement(job.index, job.sectors, job.nodes, job.run),
+                placement=self.placement,
                 stop=stop,
                 keep_world=keep,
             )
@@ -175,7 +177,12 @@ class Worker(sa.Actor):
             share.stop()
             raise
         assert share.world is not None
-        return {"summary": _summaries.unstructure(summary), "restarts": restarted(share.world)}
+        assert share.placement is not None
+        return {
+            "summary": _summaries.unstructure(summary),
+            "restarts": restarted(share.world),
+            "failure": share.placement.failure,
+        }
 
 
 def node_command(args: argparse.Namespace, err: TextIO, signals: Signals) -> int:
@@ -213,6 +220,8 @@ async def _until(stop: trio.Event, body: Callable[[], Awaitable[_T]]) -> _T:
         try:
             result.append(outcome.Value(await body()))
         except Exception as exc:  # (a Cancelled goes on: the nursery's scope catches it)
+            while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+                exc = exc.exceptions[0]  # (one task's error, out of its nursery)
             result.append(outcome.Error(exc))
         nursery.cancel_scope.cancel()
     if not result:
@@ -229,6 +238,8 @@ def _one_line() -> Iterator[None]:
         yield
     except (sa.InvalidSpec, BrokerUnavailable, NodeNameTaken, TimeoutError) as exc:
         raise BadInput(str(exc)) from None
+    except (sa.ActorCrashed, sa.ActorUnavailable, sa.ActorNotFound) as exc:  # a worker's
+        raise BadInput(f"a worker node failed: {exc}") from None
 
 
 def _spec(url: str, prefix: str) -> Any:
@@ -322,6 +333,8 @@ async def _coordinate(
         async def share(index: int, worker: str) -> None:
             job = RunShard(run, args.scenario, args.seed, length, index, sectors, nodes, args.gc)
             answer = await system.ask(WORKER + worker, job)
+            if answer["failure"] is not None:
+                raise BadInput(f"the run stopped on node {worker!r} {answer['failure']}")
             parts[index] = _summaries.structure(answer["summary"], sim.Summary)
             restarts.update({name: (n, error) for name, (n, error) in answer["restarts"].items()})
 

@@ -15,10 +15,11 @@ only the ships of its own node.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import attrs
+import trio
 
 from spaceactors.codec import default_codec
 from spaceactors.control import ActorState, ActorStatus
@@ -28,7 +29,7 @@ from spaceactors.sim.scenario import TOP_RESTARTERS, Restarter, Summary
 if TYPE_CHECKING:
     from spaceactors.sim.world import World
 
-BARRIER_TIMEOUT = 120.0
+BARRIER_TIMEOUT = 30.0
 """Real seconds a node waits at a tick's barrier for the others before the run fails."""
 
 
@@ -79,11 +80,22 @@ default_codec.register(CheckShard, tag="spaceactors.CheckShard")
 class Placement:
     """Which node simulates what, as a world builds (`World.placement`)."""
 
-    def __init__(self, index: int, sectors: dict[str, int], nodes: Sequence[str], run: str) -> None:
+    def __init__(
+        self,
+        index: int,
+        sectors: dict[str, int],
+        nodes: Sequence[str],
+        run: str,
+        halt: Callable[[], None] | None = None,
+    ) -> None:
         self.index = index
         self.sectors = sectors
         self.nodes = tuple(nodes)
         self.run = run
+        self.halt = halt
+        """Called when the other nodes stop coming to the barrier (the run's ``stop``)."""
+        self.failure: str | None = None
+        """Why this share stopped early: a node did not reach a tick's barrier."""
         self._ticks = 0
 
     def _owner(self, sector: str) -> int:
@@ -108,7 +120,13 @@ class Placement:
         the wait is on the broker, in real time), and take what they sent before it."""
         node = world.system.node
         assert node is not None, "a sharded world runs in a system that is a cluster's node"
-        await node.barrier(f"{self.run}:{self._ticks}", len(self.nodes), BARRIER_TIMEOUT)
+        try:
+            await node.barrier(f"{self.run}:{self._ticks}", len(self.nodes), BARRIER_TIMEOUT)
+        except TimeoutError as exc:  # a node died: this share stops, saying so (no retry)
+            self.failure = f"at tick {self._ticks}: {exc}"
+            if self.halt is not None:
+                self.halt()
+            await trio.sleep_forever()
         self._ticks += 1
 
 
