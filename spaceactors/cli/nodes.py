@@ -47,6 +47,8 @@ from spaceactors.sim.shard import (
     whole_world,
 )
 
+REDIS_VARIABLE = "SPACEACTORS_REDIS"
+"""The environment variable ``spaceactors node`` reads its ``--redis`` URL from by default."""
 WORKER = "worker."
 """A worker node ``NAME`` runs the actor ``worker.NAME``."""
 STARTUP = 30.0
@@ -61,7 +63,12 @@ def add_node_command(commands: Any) -> None:
     node = commands.add_parser(
         "node", help="run a worker node of a cluster (on Redis or Valkey Streams)"
     )
-    node.add_argument("--redis", metavar="URL", required=True, help=_REDIS_HELP)
+    node.add_argument(
+        "--redis",
+        metavar="URL",
+        default=os.environ.get(REDIS_VARIABLE),
+        help=_REDIS_HELP + f" (default: ${REDIS_VARIABLE}, which keeps a password out of ps)",
+    )
     node.add_argument("--name", help="this node's name (default: HOSTNAME-PID)")
     node.add_argument("--prefix", default="spaceactors", help="the cluster's key prefix")
 
@@ -191,7 +198,9 @@ def node_command(args: argparse.Namespace, err: TextIO, signals: Signals) -> int
     from spaceactors.transport.spec import check_node_name, default_node_name
 
     with _one_line():
-        name = check_node_name(args.name) if args.name else default_node_name()
+        name = default_node_name() if args.name is None else check_node_name(args.name)
+    if not args.redis:
+        raise BadInput(f"give the cluster's Redis: --redis URL, or ${REDIS_VARIABLE}")
     spec = _spec(args.redis, args.prefix)
 
     async def serve() -> None:
@@ -290,7 +299,7 @@ def run_on_nodes(args: argparse.Namespace, out: TextIO, err: TextIO, signals: Si
             server.start()
             url = server.url
         spec = _spec(url, args.prefix)
-        signals.phase = f"running {chosen.name} on {args.nodes} nodes"
+        signals.phase = f"running {chosen.name} on {_nodes(args.nodes)}"
         with signals.for_trio(), _one_line():
             summary = sa.run(
                 signals.session,
@@ -323,7 +332,7 @@ async def _coordinate(
 
         say(
             err,
-            f"spaceactors: running {chosen.name} on {len(workers)} nodes "
+            f"spaceactors: running {chosen.name} on {_nodes(len(workers))} "
             f"({', '.join(workers)}) via {redacted(url)}",
         )
         nodes = tuple(f"{worker}.{run}" for worker in workers)
@@ -378,7 +387,11 @@ async def _workers(
     node = system.node
     assert node is not None
     await trio.sleep(0.2)
-    found = sorted(name[len(WORKER) :] for name in node.directory if name.startswith(WORKER))
+    found: list[str] = []
+    for name, holder in sorted(node.directory.items()):  # live workers no other run holds
+        live = name.startswith(WORKER) and node.members.get(holder.node)
+        if len(found) < count and live and await _lease(system, name[len(WORKER) :]):
+            found.append(name[len(WORKER) :])
     wanted = count - len(found)
     most = local_workers()
     if wanted > most:
@@ -391,10 +404,10 @@ async def _workers(
     for i in range(wanted):
         name = f"local-{os.getpid()}-{i}"
         process = subprocess.Popen(  # noqa: ASYNC220 - fork and exec only; stopped by the stack
-            [sys.executable, "-m", "spaceactors", "node", "--redis", url, "--name", name,
-             "--prefix", prefix],
+            [sys.executable, "-m", "spaceactors", "node", "--name", name, "--prefix", prefix],
+            env={**os.environ, REDIS_VARIABLE: url},  # (its password is not on a command line)
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )  # fmt: skip
         stack.callback(_stop_worker, process)
         started.append(name)
@@ -404,7 +417,27 @@ async def _workers(
     missing = [name for name in started if WORKER + name not in node.directory]
     if missing:
         raise BadInput(f"the worker nodes {missing} did not join within {STARTUP:g} s")
+    for name in started:
+        await _lease(system, name)
     return (found + started)[:count]
+
+
+class Lease(sa.Actor):
+    """``lease.WORKER``: held (cluster-wide, by its name) by the run that uses the worker, for
+    as long as it runs; another run at the same time takes other workers."""
+
+
+async def _lease(system: sa.ActorSystem, worker: str) -> bool:
+    """Take `worker` for this run: False if another run holds it."""
+    try:
+        await system.spawn(Lease, name=f"lease.{worker}", restart=sa.Restart.TEMPORARY)
+    except sa.NameTaken:
+        return False
+    return True
+
+
+def _nodes(count: int) -> str:
+    return f"{count} node{'' if count == 1 else 's'}"
 
 
 def local_workers() -> int:

@@ -116,9 +116,12 @@ class RedisStreams(Transport):
         self.prefix = prefix
         self._token = secrets.token_hex(8)
         self._timeout = timeout
-        self._client: Any = coredis.Redis.from_url(
-            url, stream_timeout=None, connect_timeout=timeout
-        )
+        try:
+            self._client: Any = coredis.Redis.from_url(
+                url, stream_timeout=None, connect_timeout=timeout
+            )
+        except ValueError as exc:  # a port that is none, out of range...
+            raise ValueError(f"the Redis URL {redacted(url)!r} is not one: {exc}") from None
         self._entered = False
         self._rewound = True
         self._inbox = self._key("inbox", node)

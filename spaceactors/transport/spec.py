@@ -117,7 +117,10 @@ def transport_for(spec: ClusterSpec, node: str) -> Transport:
         raise ImportError(
             f"cluster= with a Redis URL needs coredis ({exc}): pip install 'spaceactors[redis]'"
         ) from exc
-    return RedisStreams(broker, node, prefix=spec.prefix)
+    try:
+        return RedisStreams(broker, node, prefix=spec.prefix)
+    except ValueError as exc:
+        raise InvalidSpec(str(exc)) from None
 
 
 def joining(cluster: object, node: object) -> Callable[[ActorSystem], Node]:
