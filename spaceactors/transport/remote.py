@@ -19,7 +19,8 @@ from spaceactors.errors import ActorUnavailable, EncodeError
 from spaceactors.ref import ActorRef, Ask
 
 if TYPE_CHECKING:
-    from spaceactors.transport.node import Link, Node
+    from spaceactors.transport.link import Link
+    from spaceactors.transport.node import Node
 
 
 class RemoteMailbox:
