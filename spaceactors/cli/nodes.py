@@ -254,10 +254,8 @@ def _one_line() -> Iterator[None]:
 def _spec(url: str, prefix: str) -> Any:
     from spaceactors.transport import ClusterSpec
 
-    try:
+    with _one_line():
         return ClusterSpec(url, prefix=prefix)
-    except sa.InvalidSpec as exc:
-        raise BadInput(str(exc)) from None
 
 
 # --- the command that runs a scenario on N nodes --------------------------------------------

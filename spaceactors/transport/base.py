@@ -77,11 +77,6 @@ class Transport(abc.ABC):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def sibling(self) -> Transport:
-        """Another connection of this node to the broker, for a thread of its own (the
-        heartbeat of a node in lockstep); the same node, the same heartbeat."""
-        return self
-
     async def aclose(self) -> None:  # noqa: B027 - a backend with nothing to close keeps it
         """Let go of the connection (idempotent)."""
 

@@ -71,7 +71,7 @@ async def barrier(node: Node, key: str, count: int, patience: float) -> None:
         # (when it answers would decide which tasks run together, and in what order).
         await trio.testing.wait_all_tasks_blocked()
         while node._outbox:
-            batch = [node._outbox.popleft() for _ in range(min(BATCH, len(node._outbox)))]
+            batch = node.next_batch()
             await node._retrying("write", node.transport.append, batch)
         acks, node._unacked = node._unacked, []
         await node._acknowledge(acks)

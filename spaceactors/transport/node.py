@@ -34,13 +34,12 @@ from spaceactors.errors import (
     EncodeError,
 )
 from spaceactors.policy import Restart
-from spaceactors.receiver import Reliably
 from spaceactors.ref import ActorRef, Ask
 from spaceactors.specs import DEFAULT_MAILBOX_SIZE
 from spaceactors.transport import children, inbox, lockstep, membership, names
 from spaceactors.transport.base import BATCH, BrokerUnavailable, Entry, Transport
 from spaceactors.transport.link import Link
-from spaceactors.transport.remote import RemoteRef, _StatusRequest, reliable_refused
+from spaceactors.transport.remote import RemoteRef, _StatusRequest
 from spaceactors.transport.wire import (
     Envelope,
     Holder,
@@ -243,7 +242,7 @@ class Node:
             self._announce(name, None)
         self._releases.clear()
         while self._outbox:
-            batch = [self._outbox.popleft() for _ in range(min(BATCH, len(self._outbox)))]
+            batch = self.next_batch()
             try:
                 await self._call(self.transport.append, batch)
             except BrokerUnavailable:
@@ -274,12 +273,15 @@ class Node:
                 kind, payload = Kind.ASK, self.codec.encode(inner, "msgpack")
             corr = next(self._corr)
             self._asks[corr] = (message, ref)
-        elif type(message) is Reliably:
-            raise reliable_refused(ref)
         else:
             kind, payload, corr = Kind.TELL, self.codec.encode(message, "msgpack"), 0
         self.sent += 1
         return Envelope(kind, self.name, corr, ref.id, ref.name, None, payload, self.tick).encode()
+
+    def next_batch(self) -> list[tuple[str, bytes]]:
+        """Take the next entries to write (at most `BATCH`, in the order posted)."""
+        outbox = self._outbox
+        return [outbox.popleft() for _ in range(min(BATCH, len(outbox)))]
 
     def post(self, peer: str, data: bytes) -> None:
         """Queue an entry for `peer`'s inbox (the writer sends it with the next batch)."""
@@ -304,7 +306,7 @@ class Node:
             if not outbox:
                 self._posted = trio.Event()
                 await self._posted.wait()
-            batch = [outbox.popleft() for _ in range(min(BATCH, len(outbox)))]
+            batch = self.next_batch()
             self._writing = True
             try:
                 await self._retrying("write", self.transport.append, batch)

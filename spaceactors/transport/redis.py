@@ -127,11 +127,6 @@ class RedisStreams(Transport):
         self._inbox = self._key("inbox", node)
         self._claiming: dict[str, str] = {}  # dead node -> XAUTOCLAIM cursor ("": walked)
 
-    def sibling(self) -> RedisStreams:
-        twin = RedisStreams(self.url, self.node, prefix=self.prefix, timeout=self._timeout)
-        twin._token = self._token  # the same heartbeat key
-        return twin
-
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
