@@ -112,6 +112,7 @@ from spaceactors.specs import (
     ChildCounts,
     ChildInfo,
     ChildSpec,
+    ServiceSpec,
     SupervisorSpec,
 )
 from spaceactors.supervisor import Supervisor
@@ -228,6 +229,7 @@ __all__ = [
     "Scope",
     "SegmentSink",
     "ServiceAvailability",
+    "ServiceSpec",
     "ShipMessage",
     "ShipSpecs",
     "ShipToShip",

@@ -110,6 +110,7 @@ class Stream:
         "next_seq",
         "ordered",
         "ref",
+        "remote_ack",
         "sacked",
         "sender",
         "starts",
@@ -136,6 +137,9 @@ class Stream:
         self.held: dict[int, Reliably] = {}  # ordered streams: arrived early, waiting for `low`
         self.sacked: list[int] = []  # settled out of order since the last acknowledgement
         self.touched = False  # settled something since the last acknowledgement
+        # A receiver end whose sender is on another node: how its acknowledgements travel
+        # there (`spaceactors.transport.reliably`); None in one process.
+        self.remote_ack: Callable[[Stream, int, list[int]], None] | None = None
 
     def forget_if_idle(self) -> None:
         """The sender has stopped: if nothing of it is in flight, the receiver forgets the
@@ -184,6 +188,19 @@ class Stream:
                 starts.insert(run, seq)
                 ends.insert(run, seq + 1)
 
+    def advance(self, mark: int) -> None:
+        """Every number below `mark` is settled (somebody else said so: the sender, for a
+        receiver end started anew on another node); held envelopes below it are dropped."""
+        if mark <= self.low:
+            return
+        starts, ends = self.starts, self.ends
+        while starts and starts[0] <= mark:  # runs the mark reaches: it moves past them
+            mark = max(mark, ends[0])
+            del starts[0], ends[0]
+        self.low = mark
+        for seq in [seq for seq in self.held if seq < mark]:
+            del self.held[seq]
+
     def gaps(self) -> int:
         """How many runs of settled numbers lie above the mark (one per gap before them)."""
         return len(self.starts)
@@ -201,7 +218,8 @@ class ReceiverState:
 
     def __init__(self, acknowledge: Acknowledge) -> None:
         self.acknowledge = acknowledge
-        self.streams: dict[tuple[int | None, bool], Stream] = {}  # by (sender id, ordered)
+        # By (sender id, ordered); a sender on another node: ((its node, stream id), ordered).
+        self.streams: dict[tuple[object, bool], Stream] = {}
         self.handling: Reliably | None = None  # the reliable message `handle` is busy with
         self.touched: list[Stream] = []  # streams with settlements not yet acknowledged
 
@@ -232,6 +250,11 @@ class ReceiverState:
             if sacked:
                 stream.sacked = []
             acknowledge(stream, stream.low, sacked)
+
+    def in_hand(self, envelope: Reliably) -> bool:
+        """Whether `envelope` is being handled now, or held for its turn (a retry falling due
+        for it is no lost attempt)."""
+        return self.handling is envelope or envelope.stream.held.get(envelope.seq) is envelope
 
     def close(self) -> None:
         """The actor stopped for good: acknowledge what it handled, and let go of what its

@@ -33,6 +33,7 @@ from spaceactors.control import ActorState
 from spaceactors.delivery import Scheduled
 from spaceactors.errors import (
     ActorUnavailable,
+    EncodeError,
     MailboxFull,
 )
 from spaceactors.outcomes import KEEP_FAILURES, KEEP_RECEIPTS, Receipt, receipt
@@ -41,6 +42,7 @@ from spaceactors.ref import ActorRef
 from spaceactors.registry import check_sender
 from spaceactors.retries import ReliableState, Retries, RetryOptions, options_key
 from spaceactors.service import ServiceLife
+from spaceactors.topics import Delivery
 
 __all__ = [
     "DEFAULT_MAX_DELAY",
@@ -121,6 +123,8 @@ class Reliable:
             ActorUnavailable: the target has stopped (recorded as a dead letter), or the
                 reliable service has (after leaving `open_system`, or while the services shut
                 down): nothing would retry it.
+            EncodeError: the target is on another node and the message cannot be encoded
+                (nothing was sent; docs/nodes.md).
             TypeError: `target` is not an `ActorRef`, an int or a str, or `sender` is not an
                 `ActorRef` or None.
             ValueError: an option is out of range.
@@ -160,6 +164,9 @@ class Reliable:
                     ref._send.send_nowait(envelope)
                 except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
                     await self._transmit_first(envelope)  # full, or stopped: the slow path
+                except EncodeError:  # (to another node) as if never sent
+                    self._retries.withdraw(envelope, [])
+                    raise
                 else:
                     checks.queue[message_id] = envelope  # `Retries.enqueue`, inlined
                     if checks.timer is None:
@@ -189,7 +196,8 @@ class Reliable:
         `Router.publish` matches them) gets its own message, as if by `send` with these options
         (its own sender→subscriber stream). Every first transmission waits for room, whatever
         the subscription's `Delivery` policy. Fault rules scoped to the topic apply to every
-        transmission, retries included.
+        transmission, retries included. In a cluster, the subscribers of the other live nodes
+        get theirs too (each node tells the others of its subscriptions: docs/nodes.md).
 
         Returns:
             The message id per subscriber, for `delivered`; empty if nobody listens (counted as
@@ -199,6 +207,8 @@ class Reliable:
 
         Raises:
             InvalidTopic: the topic is malformed (or a pattern).
+            EncodeError: there are subscribers on other nodes and the message cannot be
+                encoded (the ones this node had got theirs).
             ActorUnavailable: the reliable service has stopped (after leaving `open_system`, or
                 while the services shut down): nothing would retry the messages.
             TypeError: `sender` is not an `ActorRef` or None.
@@ -210,6 +220,9 @@ class Reliable:
         ids: dict[ActorRef, MessageId] = {}
         try:
             receivers = router.state.topics.match(topic)  # InvalidTopic for a malformed topic
+            node = self._system.node
+            if node is not None:  # the subscribers of the other nodes of a cluster
+                receivers.update(dict.fromkeys(node.subscribers(topic), Delivery.BLOCK))
             if sender is not None:
                 receivers.pop(sender, None)
             await trio.lowlevel.checkpoint_if_cancelled()  # a cancelled call sends nothing
@@ -398,6 +411,9 @@ class Reliable:
 
     def acknowledge(self, stream: Stream, low: int, sacked: list[int]) -> None:
         """The receiver settled every number of `stream` below `low`, and those in `sacked`."""
+        if stream.remote_ack is not None:  # the receiver end of a stream from another node
+            stream.remote_ack(stream, low, sacked)
+            return
         unacked = stream.unacked
         pending = self.state.pending
         book = self.state.book

@@ -220,7 +220,7 @@ class Retries:
             receiver.flush()
             if envelope.settled_at is not None:
                 return
-        if receiver.handling is envelope or stream.held.get(envelope.seq) is envelope:
+        if receiver.in_hand(envelope):
             # Being handled right now, or received and waiting for an earlier message of its
             # stream (which is delivered or failed and skipped in time): not a lost attempt.
             self._arm(envelope)

@@ -362,6 +362,8 @@ class Router:
         if not actor.alive:
             raise ActorUnavailable(f"actor {actor.name!r} has stopped; it cannot subscribe")
         self.state.topics.subscribe(actor, topic, policy)
+        if self._system.node is not None:  # (a reliable publish from another node reaches it)
+            self._system.node.subscription(actor, topic, True)
 
     def unsubscribe(self, ref: Target, topic: str) -> bool:
         """Remove the subscription of the actor `ref` names to `topic`; False if it had none
@@ -372,7 +374,11 @@ class Router:
             ActorNotFound: no live actor has that id or name.
             TypeError: `ref` is not an `ActorRef`, an int or a str.
         """
-        return self.state.topics.unsubscribe(self._system.registry.resolve(ref), topic)
+        actor = self._system.registry.resolve(ref)
+        removed = self.state.topics.unsubscribe(actor, topic)
+        if removed and self._system.node is not None:
+            self._system.node.subscription(actor, topic, False)
+        return removed
 
     def subscribers(self, topic: str) -> list[ActorRef]:
         """Who a publish to `topic` would reach now."""
@@ -505,6 +511,9 @@ class Router:
 
     def forget(self, ref: ActorRef) -> None:
         """Drop everything the router holds about a stopped actor."""
+        node = self._system.node
+        if node is not None and ref in self.state.topics.by_actor():
+            node.subscription(ref, "", False)
         self.state.topics.forget(ref)
 
     def close(self) -> None:

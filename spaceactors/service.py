@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import trio
 
 from spaceactors.checks import describe
-from spaceactors.errors import ActorUnavailable
+from spaceactors.children import Handshake
+from spaceactors.errors import ActorUnavailable, StartFailed
 from spaceactors.policy import SHUTDOWN_EXIT, Exit, failed
 
 if TYPE_CHECKING:
@@ -49,12 +50,22 @@ class ServiceCell:
         """Nothing to build before a service starts."""
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> Exit:
-        """Serve until asked to stop (a shutdown) or until `serve` raises (a failure)."""
+        """Serve until asked to stop (a shutdown) or until `serve` raises (a failure).
+
+        Raises:
+            StartFailed: `serve` raised before ``task_status.started()`` (as an actor's
+                `on_start`: OTP's ``start_child`` answers ``{error, Reason}``).
+        """
+        status = Handshake(task_status)
         with trio.CancelScope() as self._stop:
             try:
-                await self.spec.serve(task_status)
+                await self.spec.serve(status)
             except Exception as exc:
                 self.last_error = describe(exc)
+                if not status.done:
+                    raise StartFailed(
+                        f"service {self.name!r} failed to start: {describe(exc)}"
+                    ) from exc
                 logger.warning("service %r crashed", self.name, exc_info=exc)
                 return failed(exc)
         return SHUTDOWN_EXIT

@@ -94,9 +94,13 @@ class ChildSpec:
 class ServiceSpec:
     """A supervised service: a plain task with no mailbox, running `serve` until stopped.
 
-    The engine's own services (the router's delivery service, ...) are children of this kind.
-    `serve` must call ``task_status.started()`` once ready; a service keeps what must survive
-    its restarts in a state object outside the task.
+    The engine's own services (the router's delivery service, ...) are children of this kind,
+    and so is a child on another node (`spaceactors.transport.Node.child`). `serve` must call
+    ``task_status.started()`` once ready; if it raises before, starting it raises
+    `StartFailed` (as an actor's `on_start`); after, a raise is a crash (restarted by
+    `restart`), a return a normal exit. Cancelling it is how it is stopped. A service keeps
+    what must survive its restarts in a state object outside the task.
+    `Supervisor.start_child` returns its runtime (``restarts``, ``last_error``).
     """
 
     name: str

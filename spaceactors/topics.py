@@ -122,6 +122,10 @@ class TopicTable:
                     break
         return found
 
+    def by_actor(self) -> dict[ActorRef, set[str]]:
+        """Each subscribed actor's topics and patterns (the table's own: do not change it)."""
+        return self._by_actor
+
     def exact(self, topic: str) -> list[ActorRef]:
         """The subscribers of exactly `topic` (no wildcard subscriptions)."""
         return list(self._exact.get(topic, ()))

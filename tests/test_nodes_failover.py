@@ -62,7 +62,10 @@ sa.default_codec.register(Work, tag="test_nodes_failover.Work")
 async def pending_of(url: str, node: str) -> int:
     """How many entries of `node`'s inbox are read and unacknowledged."""
     async with coredis.Redis.from_url(url) as client:
-        summary = await client.xpending(f"spaceactors:inbox:{node}", "nodes")
+        inbox = f"spaceactors:inbox:{node}"
+        if not await client.exists([inbox]):
+            return 0  # (taken over: the node was retired, its inbox deleted)
+        summary = await client.xpending(inbox, "nodes")
         return int(summary.pending)  # type: ignore[union-attr]
 
 

@@ -236,11 +236,109 @@ async def test_spawn_on_another_node_refuses_what_cannot_start_there(
             await a.node.spawn(Counter, object(), name="y", on="b")
 
 
-async def test_reliable_delivery_to_another_node_is_refused_saying_so(
+async def test_a_supervisors_child_on_another_node_is_restarted_when_that_node_dies(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    broker = LocalBroker()
+    spec = ClusterSpec(broker)
+    async with (
+        sa.open_system(cluster=spec, node="a") as a,
+        sa.open_system(cluster=spec, node="c"),
+    ):
+        assert a.node is not None
+        with trio.CancelScope() as doomed:
+            async with sa.open_system(cluster=spec, node="b"):
+                await trio.sleep(2)
+                sup = await a.spawn_supervisor("depots", max_restarts=2, within=60)
+                await sup.start_child(a.node.child(Counter, 10, name="depot", on="b"))
+                temporary = a.node.child(
+                    Counter, name="scratch", on="b", restart=sa.Restart.TEMPORARY
+                )
+                await sup.start_child(temporary)
+                depot = a.lookup("depot")
+                assert isinstance(depot, RemoteRef)
+                assert depot.node == "b"
+                assert await depot.ask(Ping(0), timeout=5) == 11
+                broker.sever("b")
+                await trio.sleep(10)  # b is declared down; the supervisor hears it
+                doomed.cancel()
+        moved = a.lookup("depot")
+        assert isinstance(moved, RemoteRef)
+        assert moved.node == "c"  # the live node with the fewest of a's actors
+        assert await moved.ask(Ping(0), timeout=5) == 11  # a fresh incarnation (no inbox)
+        info = {row.name: row for row in sup.which_children()}
+        assert info["depot"].running
+        assert "scratch" not in info  # temporary: not restarted, and gone from the tree
+        assert a.node.respawned == []  # its supervisor restarted it, not the node
+        with pytest.raises(sa.ActorNotFound):
+            a.lookup("scratch")
+        await sup.terminate_child("depot")  # stopping the child stops the actor there
+        await trio.sleep(1)
+        with pytest.raises(sa.ActorNotFound):
+            a.lookup("depot")
+
+
+async def test_a_child_on_another_node_that_stops_exits_normally(
     virtual_clock: trio.testing.MockClock,
 ) -> None:
     async with two_nodes() as (a, b):
-        await b.spawn(Echo, name="echo")
-        await trio.sleep(0.1)
-        with pytest.raises(sa.EncodeError, match="reliable delivery reaches the actors of this"):
-            await a.reliable.send(a.lookup("echo"), Ping(1))
+        assert a.node is not None
+        sup = await a.spawn_supervisor("depots")
+        await sup.start_child(
+            a.node.child(Counter, name="transient", on="b", restart=sa.Restart.TRANSIENT)
+        )
+        await sup.start_child(a.node.child(Counter, name="permanent", on="b"))
+        await b.registry.resolve("transient").stop()
+        await b.registry.resolve("permanent").stop()
+        await trio.sleep(1)
+        info = {row.name: row.running for row in sup.which_children()}
+        assert info == {"permanent": True}  # OTP: a transient child's normal exit ends it
+        assert sup.which_children()[0].handle.restarts == 1
+        assert b.registry.local("permanent") is not None  # started again
+        with pytest.raises(sa.StartFailed, match="not a live node"):
+            await sup.start_child(a.node.child(Counter, name="x", on="nowhere"))
+
+
+async def test_a_take_over_left_unfinished_by_a_node_that_died_is_finished_by_another(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    broker = LocalBroker()
+    spec = ClusterSpec(broker)
+    taken_by: list[str] = []
+    async with sa.open_system(cluster=spec, node="c") as c:
+        assert c.node is not None
+        c_declares = c.node.transport.declare_down
+
+        async def after_a(peer: str) -> bool:  # c waits until a has won b's take-over
+            return bool(taken_by) and await c_declares(peer)
+
+        c.node.transport.declare_down = after_a  # type: ignore[method-assign]
+        with trio.CancelScope() as doomed:
+            async with (
+                sa.open_system(cluster=spec, node="a") as a,
+                sa.open_system(cluster=spec, node="b") as b,
+            ):
+                assert a.node is not None
+                a_declares = a.node.transport.declare_down
+
+                async def and_dies(peer: str) -> bool:  # a wins it, and dies at once
+                    won = await a_declares(peer)
+                    if won:
+                        taken_by.append(peer)
+                        broker.sever("a")
+                    return won
+
+                a.node.transport.declare_down = and_dies  # type: ignore[method-assign]
+                await b.spawn(Echo, name="echo")
+                await trio.sleep(2)
+                broker.sever("b")  # b dies with messages in its inbox
+                for n in range(3):
+                    await c.send("echo", Ping(n))
+                await trio.sleep(20)
+                doomed.cancel()
+        assert taken_by == ["b"]
+        assert "b" not in broker._members  # taken over by c, then retired
+        assert "a" not in broker._members
+        letters = [d for d in c.dead_letters.recent() if d.node == "b"]
+        assert [d.reason for d in letters] == [sa.DeadLetterReason.NODE_DOWN] * 3
+        assert sorted(d.message.n for d in letters) == [0, 1, 2]  # type: ignore[attr-defined]

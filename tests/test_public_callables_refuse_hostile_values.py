@@ -92,6 +92,10 @@ def _value(summary: object) -> float:
     return 1.0
 
 
+async def _serve(task_status: object) -> None:
+    """A service's `serve` (never run here)."""
+
+
 # Valid arguments for the callables whose required arguments cannot be guessed.
 BASE: dict[str, dict[str, Any]] = {
     "ActorControl": {"target": 1, "command": sa.Shutdown()},
@@ -121,6 +125,7 @@ BASE: dict[str, dict[str, Any]] = {
     "RequestDocking": {"ship_specs": sa.ShipSpecs("hauler", 1.0, 1.0, 1.0)},
     "ResourceRequest": {"resource_type": "ore", "quantity": 1.0, "max_price": 1.0},
     "ServiceAvailability": {"repairs": True, "refueling": True, "crew_quarters": True},
+    "ServiceSpec": {"name": "svc", "serve": _serve},
     "ShipSpecs": {"ship_class": "hauler", "length": 1.0, "mass": 1.0, "cargo_capacity": 1.0},
     "ShipToShip": {"sender": 1, "recipient": 2, "content": sa.DistressSignal(
         next(iter(sa.EmergencyType)), sa.Vec3(), 1

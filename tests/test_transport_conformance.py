@@ -46,6 +46,23 @@ class Backend:
         async with self.transport("killer") as transport:
             await transport._client.delete([f"conformance:alive:{node}"])  # type: ignore[attr-defined]
 
+    async def inbox_length(self, node: str) -> int:
+        """How many entries `node`'s inbox holds (acknowledged or not)."""
+        if self.server is None:
+            stream = self.broker._streams.get(node)
+            return 0 if stream is None else len(stream.entries)
+        async with self.transport("counter") as transport:
+            client = transport._client  # type: ignore[attr-defined]
+            length: int = await client.xlen(f"conformance:inbox:{node}")
+            return length
+
+    async def inbox_exists(self, node: str) -> bool:
+        if self.server is None:
+            return node in self.broker._streams
+        async with self.transport("counter") as transport:
+            client = transport._client  # type: ignore[attr-defined]
+            return bool(await client.exists([f"conformance:inbox:{node}"]))
+
     def outage(self) -> None:
         if self.server is None:
             self.broker.down()
@@ -141,7 +158,51 @@ async def test_a_dead_nodes_entries_are_claimed_once_and_never_from_a_live_one(
             await a.ack("b", [e.id for e in claimed])
             assert await a.claim("b", 10) == []
             await a.forget("b")
+            assert "b" in await a.members()  # listed until its take-over is done
+            await a.retire("b")
             assert "b" not in await a.members()
+            assert await backend.inbox_length("b") == 0
+
+
+async def test_a_take_over_whose_taker_dies_is_taken_by_the_next(
+    backend: Backend, clock: trio.abc.Clock
+) -> None:
+    with trio.fail_after(10):
+        async with (
+            backend.node("a") as a,
+            backend.node("b"),
+            backend.node("c") as c,
+        ):
+            await a.append([("b", b"1"), ("b", b"2")])
+            await backend.kill("b")
+            assert await a.declare_down("b")
+            assert not await c.declare_down("b")  # a, alive, takes it over
+            first = await a.claim("b", 1)
+            await a.ack("b", [e.id for e in first])
+            await backend.kill("a")  # a dies before it is done
+            assert await c.declare_down("b")  # the lease of a dead node: c takes the rest
+            rest = await c.claim("b", 10)
+            assert [e.data for e in first + rest] == d("1", "2")
+            await c.ack("b", [e.id for e in rest])
+            await c.retire("b")
+            assert "b" not in await c.members()
+
+
+async def test_acknowledged_entries_are_deleted_and_an_empty_inbox_goes_with_its_node(
+    backend: Backend, clock: trio.abc.Clock
+) -> None:
+    with trio.fail_after(10):
+        async with backend.node("a") as a:
+            async with backend.node("b") as b:
+                await a.append([("b", b"1"), ("b", b"2")])
+                entries = await b.read(10, 0.1)
+                assert await backend.inbox_length("b") == 2
+                await b.ack("b", [entries[0].id])
+                assert await backend.inbox_length("b") == 1  # only what is in flight
+                await b.ack("b", [entries[1].id])
+                assert await backend.inbox_length("b") == 0
+                await b.leave()
+            assert not await backend.inbox_exists("b")
 
 
 async def test_names_are_held_by_one_node(backend: Backend, clock: trio.abc.Clock) -> None:
@@ -190,3 +251,46 @@ async def test_a_node_declared_down_finds_out_at_its_next_beat(
             await backend.kill("b")
             assert await a.declare_down("b")
             assert await b.beat(TTL) == "lost"
+
+
+async def test_a_barrier_lets_every_node_through_together_or_says_one_is_late(
+    backend: Backend, clock: trio.abc.Clock
+) -> None:
+    with trio.fail_after(10):
+        async with backend.node("a") as a, backend.node("b") as b:
+            passages: dict[str, str] = {}
+
+            async def meet(name: str, transport: Transport, key: str) -> None:
+                passages[name] = await transport.barrier(key, 2, 5.0, halt="run")
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(meet, "a", a, "t0")
+                nursery.start_soon(meet, "b", b, "t0")
+            assert passages == {"a": "all", "b": "all"}
+            assert await a.barrier("t1", 2, 0.2) == "late"  # b never came
+
+
+async def test_a_raised_halt_is_the_same_answer_at_a_barrier_for_every_node(
+    backend: Backend, clock: trio.abc.Clock
+) -> None:
+    with trio.fail_after(10):
+        async with (
+            backend.node("a") as a,
+            backend.node("b") as b,
+            backend.node("c", join=False) as c,
+        ):
+            passages: list[str] = []
+
+            async def meet(transport: Transport, key: str, halt: str | None) -> None:
+                passages.append(await transport.barrier(key, 2, 5.0, halt=halt))
+
+            await c.raise_halt("run")  # (any client may raise it: the command does)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(meet, a, "t0", "run")
+                nursery.start_soon(meet, b, "t0", "run")
+            assert passages == ["halt", "halt"]
+            passages.clear()
+            async with trio.open_nursery() as nursery:  # a barrier that watches another halt
+                nursery.start_soon(meet, a, "t1", "other")
+                nursery.start_soon(meet, b, "t1", "other")
+            assert passages == ["all", "all"]

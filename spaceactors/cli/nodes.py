@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import secrets
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import attrs
 import cattrs
@@ -32,7 +33,7 @@ from spaceactors import sim
 from spaceactors.cli.arguments import NODES
 from spaceactors.cli.gcpolicy import TunedGC
 from spaceactors.cli.report import render_summary, say, write_output, write_summary_json
-from spaceactors.cli.run import BadInput
+from spaceactors.cli.run import BadInput, ended
 from spaceactors.cli.signals import Signals
 from spaceactors.sim.expectations import check
 from spaceactors.sim.shard import (
@@ -47,7 +48,15 @@ from spaceactors.sim.shard import (
     whole_world,
 )
 
+if TYPE_CHECKING:
+    from spaceactors.transport import Node
+    from spaceactors.transport.server import RedisServer
+
+logger = logging.getLogger("spaceactors.cli")
+
 REDIS_VARIABLE = "SPACEACTORS_REDIS"
+PARENT_VARIABLE = "SPACEACTORS_PARENT"
+"""Set by ``run --nodes`` for the workers it starts: its process id (they leave without it)."""
 """The environment variable ``spaceactors node`` reads its ``--redis`` URL from by default."""
 WORKER = "worker."
 """A worker node ``NAME`` runs the actor ``worker.NAME``."""
@@ -153,10 +162,10 @@ class ShardRun:
         return [list(check(e, summary)) for e in self.world.expectations]
 
     def stop(self) -> None:
-        """End the share before its next tick (from any thread)."""
+        """End the share before its next tick (from any thread, a Trio run's included)."""
         if self._token is not None and self._stop is not None:
             with contextlib.suppress(trio.RunFinishedError):
-                trio.from_thread.run_sync(self._stop.set, trio_token=self._token)
+                self._token.run_sync_soon(self._stop.set)
 
 
 class Worker(sa.Actor):
@@ -180,8 +189,12 @@ class Worker(sa.Actor):
         share = self.last = ShardRun(message, self.url, self.prefix)
         try:
             summary = await trio.to_thread.run_sync(share.run, abandon_on_cancel=True)
-        except trio.Cancelled:
+        except trio.Cancelled:  # this node is stopping (a signal): the whole run stops
             share.stop()
+            node = self.ctx.system.node
+            if node is not None:
+                with trio.CancelScope(shield=True), trio.move_on_after(2.0):
+                    await node.raise_halt(message.run)  # the others stop at their next tick
             raise
         assert share.world is not None
         assert share.placement is not None
@@ -207,12 +220,23 @@ def node_command(args: argparse.Namespace, err: TextIO, signals: Signals) -> int
         async with sa.open_system(cluster=spec, node=name) as system:
             await system.spawn(Worker, args.redis, args.prefix, name=WORKER + name)
             say(err, f"spaceactors: node {name!r} joined {redacted(args.redis)}")
-            await trio.sleep_forever()
+            await _while_parent_lives()
 
     signals.phase = f"running node {name!r}"
     with signals.for_trio(), _one_line():
         sa.run(signals.session, lambda stop: _until(stop, serve), virtual=False)
     return 0
+
+
+async def _while_parent_lives() -> None:
+    """Forever; or, for a worker that ``run --nodes`` started (`PARENT_VARIABLE`), until that
+    command's process is gone (killed: nothing stopped its workers), checked every second."""
+    parent = os.environ.get(PARENT_VARIABLE)
+    if not parent:
+        await trio.sleep_forever()
+    while str(os.getppid()) == parent:  # noqa: ASYNC110 - no event tells of a parent's death
+        await trio.sleep(1.0)
+    logger.warning("the command that started this worker node has gone: it leaves")
 
 
 async def _until(stop: trio.Event, body: Callable[[], Awaitable[_T]]) -> _T:
@@ -287,6 +311,7 @@ def run_on_nodes(args: argparse.Namespace, out: TextIO, err: TextIO, signals: Si
         )
     with contextlib.ExitStack() as stack:
         url = args.redis
+        server = None
         if url is None:
             try:
                 server = RedisServer()
@@ -301,15 +326,42 @@ def run_on_nodes(args: argparse.Namespace, out: TextIO, err: TextIO, signals: Si
         with signals.for_trio(), _one_line():
             summary = sa.run(
                 signals.session,
-                lambda stop: _until(
-                    stop, lambda: _coordinate(chosen, args, spec, url, length, err, stack)
+                lambda stop: _server_lives(
+                    server, lambda: _coordinate(chosen, args, spec, url, length, err, stack, stop)
                 ),
                 virtual=False,
             )
+    signals.phase = "printing the summary"
     write_output(out, render_summary(summary))
     if args.summary_json:
         write_summary_json(args.summary_json, summary)
-    return 0 if summary.passed else 1
+    return ended(summary, signals, err)
+
+
+async def _server_lives(server: RedisServer | None, body: Callable[[], Awaitable[_T]]) -> _T:
+    """`body()`; but if the private redis-server (`server`) exits meanwhile, `BadInput` at
+    once (nodes would wait for it forever: nobody starts it again)."""
+    if server is None or server.process is None:
+        return await body()
+    process = server.process
+    result: list[_T] = []
+
+    async def watch() -> None:
+        while process.poll() is None:  # noqa: ASYNC110 - no event tells of a process's end
+            await trio.sleep(0.5)
+        raise BadInput(
+            f"the run's private redis-server exited (code {process.returncode}) while the run "
+            "went on; nothing of it is kept: run it again"
+        )
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch)
+            result.append(await body())
+            nursery.cancel_scope.cancel()
+    except* BadInput as group:
+        raise group.exceptions[0] from None
+    return result[0]
 
 
 async def _coordinate(
@@ -320,12 +372,15 @@ async def _coordinate(
     length: float,
     err: TextIO,
     stack: contextlib.ExitStack,
+    stop: trio.Event,
 ) -> sim.Summary:
-    survey = await _survey(chosen, args.seed, length)
+    """The run: until its shares run, `stop` (a signal) cancels it (`KeyboardInterrupt`);
+    once they do, it halts every share at the same tick, and the summary so far comes back."""
+    survey = await _until(stop, lambda: _survey(chosen, args.seed, length))
     sectors = plan(survey, args.nodes)
     run = secrets.token_hex(4)
     async with sa.open_system(cluster=spec, node=f"run-{os.getpid()}-{run}") as system:
-        workers = await _workers(system, args.nodes, url, args.prefix, stack)
+        workers = await _until(stop, lambda: _workers(system, args.nodes, url, args.prefix, stack))
         from spaceactors.transport.redis_url import redacted
 
         say(
@@ -345,9 +400,17 @@ async def _coordinate(
             parts[index] = _summaries.structure(answer["summary"], sim.Summary)
             restarts.update({name: (n, error) for name, (n, error) in answer["restarts"].items()})
 
-        async with trio.open_nursery() as nursery:
-            for index, worker in enumerate(workers):
-                nursery.start_soon(share, index, worker)
+        async def halt_on_stop(node: Node) -> None:
+            await stop.wait()
+            await node.raise_halt(run)  # every share stops before the next tick they meet at
+
+        assert system.node is not None
+        async with trio.open_nursery() as watching:
+            watching.start_soon(halt_on_stop, system.node)
+            async with trio.open_nursery() as nursery:
+                for index, worker in enumerate(workers):
+                    nursery.start_soon(share, index, worker)
+            watching.cancel_scope.cancel()
         done = [part for part in parts if part is not None]
         merged = merge(done)
         if merged.interrupted_at is not None:
@@ -403,9 +466,11 @@ async def _workers(
         name = f"local-{os.getpid()}-{i}"
         process = subprocess.Popen(  # noqa: ASYNC220 - fork and exec only; stopped by the stack
             [sys.executable, "-m", "spaceactors", "node", "--name", name, "--prefix", prefix],
-            env={**os.environ, REDIS_VARIABLE: url},  # (its password is not on a command line)
+            # (the URL in its environment: no password on a command line)
+            env={**os.environ, REDIS_VARIABLE: url, PARENT_VARIABLE: str(os.getpid())},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C is the command's to handle (it halts the run)
         )  # fmt: skip
         stack.callback(_stop_worker, process)
         started.append(name)

@@ -159,6 +159,19 @@ def run_command(
             raise BadInput(
                 f"cannot write the summary {args.summary_json}: {exc.strerror or exc}"
             ) from None
+    carry_on = ""
+    if kept is not None and kept.path is not None and summary.interrupted_at is not None:
+        carry_on = (
+            f"; carry on with: spaceactors resume {shlex.quote(kept.path)}"
+            if kept.checkpoints.taken or resuming
+            else "; no checkpoint was kept: run it again with --overwrite"
+        )
+    return ended(summary, signals, err, carry_on)
+
+
+def ended(summary: sim.Summary, signals: Signals, err: TextIO, carry_on: str = "") -> int:
+    """The exit code of a run whose summary is printed: passed or failed, or, if signals
+    came, the last one's (after one line naming them and where the run stopped)."""
     if not signals.seen:
         return EXIT_PASSED if summary.passed else EXIT_FAILED
     where = (
@@ -170,13 +183,6 @@ def run_command(
     seen = list(signals.seen)
     names = " then ".join(signal_name(signum) for signum in seen)
     signals.reported = True
-    carry_on = ""
-    if kept is not None and kept.path is not None and summary.interrupted_at is not None:
-        carry_on = (
-            f"; carry on with: spaceactors resume {shlex.quote(kept.path)}"
-            if kept.checkpoints.taken or resuming
-            else "; no checkpoint was kept: run it again with --overwrite"
-        )
     say(err, f"spaceactors: interrupted by {names} {where}{carry_on}")
     return exit_code(seen[-1])
 

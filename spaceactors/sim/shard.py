@@ -93,7 +93,9 @@ class Placement:
         self.nodes = tuple(nodes)
         self.run = run
         self.halt = halt
-        """Called when the other nodes stop coming to the barrier (the run's ``stop``)."""
+        """Called when the share stops early (the run's ``stop``): a node did not come to a
+        barrier, or the command raised the halt named `run` (Ctrl-C): then every share
+        stops at the same tick."""
         self.failure: str | None = None
         """Why this share stopped early: a node did not reach a tick's barrier."""
         self._ticks = 0
@@ -120,10 +122,13 @@ class Placement:
         the wait is on the broker, in real time), and take what they sent before it."""
         node = world.system.node
         assert node is not None, "a sharded world runs in a system that is a cluster's node"
+        key = f"{self.run}:{self._ticks}"
         try:
-            await node.barrier(f"{self.run}:{self._ticks}", len(self.nodes), BARRIER_TIMEOUT)
+            halted = await node.barrier(key, len(self.nodes), BARRIER_TIMEOUT, halt=self.run)
         except TimeoutError as exc:  # a node died: this share stops, saying so (no retry)
             self.failure = f"at tick {self._ticks}: {exc}"
+            halted = True
+        if halted:  # a node died, or the command halted the run (all stop before this tick)
             if self.halt is not None:
                 self.halt()
             await trio.sleep_forever()

@@ -11,6 +11,7 @@ from spaceactors.transport.base import (
     Entry,
     NodeLost,
     NodeNameTaken,
+    Passage,
     Transport,
 )
 from spaceactors.transport.local import LocalBroker
@@ -28,6 +29,7 @@ __all__ = [
     "Node",
     "NodeLost",
     "NodeNameTaken",
+    "Passage",
     "RemoteRef",
     "Transport",
 ]

@@ -21,6 +21,9 @@ import trio
 from spaceactors.errors import SpaceActorsError
 
 Beat = Literal["kept", "rejoined", "lost"]
+Passage = Literal["all", "halt", "late"]
+"""How a barrier ended: every node came; every node came and the halt it watches had been
+raised by then (the same answer for each of them); not every node came in time."""
 """What a heartbeat found (`Transport.beat`)."""
 
 
@@ -99,7 +102,8 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     async def leave(self) -> None:
-        """Leave the cluster cleanly: heartbeat, membership and names gone."""
+        """Leave the cluster cleanly: heartbeat, membership and names gone, and the inbox too
+        if nothing is left in it."""
 
     @abc.abstractmethod
     async def members(self) -> dict[str, bool]:
@@ -107,12 +111,19 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     async def declare_down(self, node: str) -> bool:
-        """Mark `node` down, once for the cluster: True for the one caller that did it, and
-        only if its heartbeat has expired (nothing is ever taken from a live node)."""
+        """Mark `node` down and take its inbox over: True for the one caller that does, and
+        only if its heartbeat has expired (nothing is ever taken from a live node). The mark
+        is a lease on the take-over: if the node that holds it dies too before it `retire`s
+        `node`, the next caller gets it (and takes over what is left)."""
 
     @abc.abstractmethod
     async def forget(self, node: str) -> None:
-        """Remove a node that was declared down from the members (its inbox is drained)."""
+        """Free every name the node `node`, declared down, held (it stays a member until it
+        is retired: its inbox may still hold entries)."""
+
+    @abc.abstractmethod
+    async def retire(self, node: str) -> None:
+        """The node `node`'s inbox is taken over: it leaves the members, and its inbox goes."""
 
     @abc.abstractmethod
     async def append(self, batch: Sequence[tuple[str, bytes]]) -> None:
@@ -130,7 +141,8 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     async def ack(self, node: str, ids: Sequence[str]) -> None:
-        """Acknowledge entries of `node`'s inbox (this node's own, or claimed ones)."""
+        """Acknowledge entries of `node`'s inbox (this node's own, or claimed ones): they
+        are deleted (an inbox holds only what is not acknowledged yet)."""
 
     @abc.abstractmethod
     async def claim(self, node: str, count: int) -> list[Entry]:
@@ -138,9 +150,18 @@ class Transport(abc.ABC):
         ``XAUTOCLAIM``); an empty list once none are left."""
 
     @abc.abstractmethod
-    async def barrier(self, key: str, count: int, patience: float) -> bool:
-        """Arrive at the barrier `key` and wait until `count` nodes have: True, or False after
-        `patience` seconds (each node arrives once per key)."""
+    async def barrier(
+        self, key: str, count: int, patience: float, halt: str | None = None
+    ) -> Passage:
+        """Arrive at the barrier `key` and wait until `count` nodes have (each arrives once
+        per key): ``"all"``, or ``"halt"`` if the halt named `halt` was raised (`raise_halt`)
+        before the last one came (decided once, for all of them), or ``"late"`` after
+        `patience` seconds."""
+
+    @abc.abstractmethod
+    async def raise_halt(self, halt: str) -> None:
+        """Raise the halt named `halt`: barriers that watch it answer ``"halt"`` from the next
+        one that completes (kept for an hour)."""
 
     def closing(self) -> contextlib.AbstractAsyncContextManager[object]:
         """Where a node says its last words at a shutdown (its final writes, then `leave`),

@@ -49,6 +49,10 @@ class Placed:
     mailbox_size: int
     restart: Restart
     where: str
+    supervised: bool = False
+    """Started by `Node.child`: its supervisor restarts it (`spaceactors.transport.supervised`)."""
+    starts: int = 0
+    """How many times it was started."""
 
 
 def import_path(factory: object) -> str:
@@ -70,16 +74,21 @@ def import_path(factory: object) -> str:
     return f"{factory.__module__}:{factory.__qualname__}"
 
 
-async def spawn(
+def placement(
     node: Node,
     factory: type[Actor],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    name: str,
-    on: str,
     mailbox_size: int,
     restart: Restart,
-) -> RemoteRef:
+    on: str,
+) -> Placed:
+    """What it takes to start `factory` on another node (its arguments encoded).
+
+    Raises:
+        InvalidSpec: `factory` is no importable `Actor` subclass.
+        EncodeError: an argument cannot be encoded.
+    """
     path = import_path(factory)
     payload = packb(
         {
@@ -90,10 +99,40 @@ async def spawn(
             "restart": restart.value,
         }
     )
-    placed = Placed(path, payload, mailbox_size, restart, on)
+    return Placed(path, payload, mailbox_size, restart, on)
+
+
+async def spawn(
+    node: Node,
+    factory: type[Actor],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    name: str,
+    on: str,
+    mailbox_size: int,
+    restart: Restart,
+) -> RemoteRef:
+    placed = placement(node, factory, args, kwargs, mailbox_size, restart, on)
     await _start_on(node, name, placed, on)
     node._placed[name] = placed
     return node.remote(name, on, mailbox_size)
+
+
+async def start(node: Node, name: str, placed: Placed, where: str) -> None:
+    """Start `name` as `placed` says, on `where` (this node or another).
+
+    Raises:
+        ActorUnavailable: `where` is not a live node.
+        NameTaken, StartFailed, InvalidSpec, DecodeError: as `Node.spawn`.
+    """
+    if where == node.name:
+        factory, args, kwargs, mailbox_size, restart = _decode(node, placed.payload)
+        await node.system.spawn(
+            factory, *args, name=name, mailbox_size=mailbox_size, restart=restart, **kwargs
+        )
+    else:
+        await _start_on(node, name, placed, where)
+    placed.starts += 1
 
 
 async def _start_on(node: Node, name: str, placed: Placed, on: str) -> None:
@@ -157,8 +196,8 @@ def _decode(
 def node_down(node: Node, peer: str) -> None:
     """`peer` went down: start its actors of this node again elsewhere, by restart type."""
     for name, placed in list(node._placed.items()):
-        if placed.where != peer:
-            continue
+        if placed.where != peer or placed.supervised:
+            continue  # (a supervised one: its supervisor hears it, `supervised`)
         if placed.restart is Restart.TEMPORARY:
             del node._placed[name]  # (OTP: a temporary child is never restarted)
             logger.warning(
@@ -171,15 +210,9 @@ def node_down(node: Node, peer: str) -> None:
 async def _respawn(node: Node, name: str, placed: Placed, dead: str) -> None:
     await node._retrying("forget a node", node.transport.forget, dead)  # (frees its names)
     for attempt in range(RESPAWN_TRIES):
-        where = _pick(node)
+        where = pick(node)
         try:
-            if where == node.name:
-                factory, args, kwargs, mailbox_size, restart = _decode(node, placed.payload)
-                await node.system.spawn(
-                    factory, *args, name=name, mailbox_size=mailbox_size, restart=restart, **kwargs
-                )
-            else:
-                await _start_on(node, name, placed, where)
+            await start(node, name, placed, where)
         except (NameTaken, ActorUnavailable, BrokerUnavailable) as exc:
             if attempt + 1 == RESPAWN_TRIES:
                 logger.warning("node %r cannot start %r again: %s", node.name, name, exc)
@@ -194,7 +227,7 @@ async def _respawn(node: Node, name: str, placed: Placed, dead: str) -> None:
         return
 
 
-def _pick(node: Node) -> str:
+def pick(node: Node) -> str:
     """Where to start an actor again: the live node with the fewest of ours (others first)."""
     live = [
         peer

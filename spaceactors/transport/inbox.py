@@ -20,7 +20,7 @@ from spaceactors.errors import (
     InvalidTopic,
 )
 from spaceactors.ref import ActorRef, Ask
-from spaceactors.transport import children
+from spaceactors.transport import children, reliably, subscriptions
 from spaceactors.transport.base import BATCH, POLL, BrokerUnavailable, Entry
 from spaceactors.transport.remote import _StatusRequest
 from spaceactors.transport.wire import (
@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("spaceactors.transport")
 
-_COUNTED = (Kind.TELL, Kind.ASK, Kind.STATUS, Kind.BROADCAST, Kind.PUBLISH)  # take a credit
+_COUNTED = (Kind.TELL, Kind.ASK, Kind.STATUS, Kind.BROADCAST, Kind.PUBLISH, Kind.RELIABLE)
+"""The kinds that take a credit (they go into mailboxes)."""
 
 
 async def _read(node: Node) -> None:
@@ -103,6 +104,20 @@ async def _dispatch(node: Node, entry: Entry, claimed_from: str | None) -> None:
         if claimed_from is None:
             node.link(envelope.source).grant(envelope.corr)
         return
+    if kind is Kind.ACK:
+        if claimed_from is None:
+            try:
+                reliably.acknowledged(node, envelope)
+            except DecodeError as exc:
+                node._malformed(entry, str(exc), envelope)
+        return
+    if kind is Kind.SUBSCRIBE:
+        if claimed_from is None:
+            try:
+                subscriptions.heard(node, envelope)
+            except DecodeError as exc:
+                node._malformed(entry, str(exc), envelope)
+        return
     if kind is Kind.NAME:
         try:
             node._name_changed(envelope)
@@ -134,6 +149,17 @@ async def _dispatch(node: Node, entry: Entry, claimed_from: str | None) -> None:
     if kind is Kind.STOP:
         assert node._nursery is not None
         node._nursery.start_soon(node._stop_local, ref, envelope)
+        return
+    if kind is Kind.RELIABLE or kind is Kind.SKIP:
+        try:
+            if kind is Kind.SKIP:
+                reliably.skipped(node, ref, envelope)
+            else:
+                await reliably.deliver(node, ref, envelope)
+        except DecodeError as exc:
+            node._malformed(entry, str(exc), envelope)
+        except ActorUnavailable:
+            pass  # stopped: a dead letter (the sender's retries find it stopped, then fail)
         return
     try:
         message = node.codec.decode(envelope.payload, "msgpack")

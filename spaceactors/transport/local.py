@@ -14,7 +14,14 @@ from collections.abc import Sequence
 import attrs
 import trio
 
-from spaceactors.transport.base import Beat, BrokerUnavailable, Entry, NodeNameTaken, Transport
+from spaceactors.transport.base import (
+    Beat,
+    BrokerUnavailable,
+    Entry,
+    NodeNameTaken,
+    Passage,
+    Transport,
+)
 from spaceactors.transport.wire import holder_node
 
 
@@ -36,11 +43,12 @@ class LocalBroker:
         self._streams: dict[str, _Stream] = {}
         self._alive: dict[str, float] = {}  # node -> heartbeat deadline (the run's clock)
         self._members: set[str] = set()
-        self._down: set[str] = set()
+        self._down: dict[str, str] = {}  # a node declared down -> the node taking it over
         self._names: dict[str, bytes] = {}
         self._ids = itertools.count(1)
         self._severed: set[str] = set()
-        self._barriers: dict[str, tuple[int, trio.Event]] = {}
+        self._barriers: dict[str, tuple[int, trio.Event, bool]] = {}  # (arrived, done, halted)
+        self._halts: set[str] = set()
         self.available = True
 
     def connect(self, node: str) -> LocalTransport:
@@ -100,7 +108,7 @@ class LocalTransport(Transport):
             raise NodeNameTaken(f"a node named {self.node!r} is alive in the cluster already")
         broker._alive[self.node] = trio.current_time() + ttl
         broker._members.add(self.node)
-        broker._down.discard(self.node)
+        broker._down.pop(self.node, None)
         broker.stream(self.node)
         self._rewound = True
 
@@ -115,6 +123,9 @@ class LocalTransport(Transport):
         broker = await self._call()
         broker._alive.pop(self.node, None)
         broker._members.discard(self.node)
+        stream = broker._streams.get(self.node)
+        if stream is not None and not stream.entries:
+            del broker._streams[self.node]
         for name, holder in list(broker._names.items()):
             if holder_node(holder) == self.node:
                 del broker._names[name]
@@ -125,17 +136,24 @@ class LocalTransport(Transport):
 
     async def declare_down(self, node: str) -> bool:
         broker = await self._call()
-        if broker.alive(node) or node in broker._down:
+        holder = broker._down.get(node)
+        if broker.alive(node) or holder == self.node:
             return False
-        broker._down.add(node)
+        if holder is not None and broker.alive(holder):
+            return False  # taken over by a live node
+        broker._down[node] = self.node
         return True
 
     async def forget(self, node: str) -> None:
         broker = await self._call()
-        broker._members.discard(node)
         for name, holder in list(broker._names.items()):
             if holder_node(holder) == node:
                 del broker._names[name]
+
+    async def retire(self, node: str) -> None:
+        broker = await self._call()
+        broker._members.discard(node)
+        broker._streams.pop(node, None)
 
     async def append(self, batch: Sequence[tuple[str, bytes]]) -> None:
         broker = await self._call()
@@ -188,16 +206,25 @@ class LocalTransport(Transport):
             stream.owner[entry_id] = self.node
         return [Entry(i, stream.entries[i], node) for i in ids]
 
-    async def barrier(self, key: str, count: int, patience: float) -> bool:
+    async def barrier(
+        self, key: str, count: int, patience: float, halt: str | None = None
+    ) -> Passage:
         broker = await self._call()
-        arrived, done = broker._barriers.get(key, (0, trio.Event()))
+        arrived, done, _ = broker._barriers.get(key, (0, trio.Event(), False))
         arrived += 1
-        broker._barriers[key] = (arrived, done)
+        halted = halt is not None and halt in broker._halts
+        broker._barriers[key] = (arrived, done, halted)
         if arrived >= count:
             done.set()
         with trio.move_on_after(patience):
             await done.wait()
-        return done.is_set()
+        if not done.is_set():
+            return "late"
+        return "halt" if broker._barriers[key][2] else "all"
+
+    async def raise_halt(self, halt: str) -> None:
+        broker = await self._call()
+        broker._halts.add(halt)
 
     async def claim_name(self, name: str, holder: bytes) -> bytes | None:
         broker = await self._call()

@@ -21,7 +21,7 @@ from spaceactors.transport.wire import (
 if TYPE_CHECKING:
     from spaceactors.transport.node import Node
 
-from spaceactors.transport.base import BATCH, NodeLost
+from spaceactors.transport.base import BATCH, NodeLost, Passage
 
 logger = logging.getLogger("spaceactors.transport")
 
@@ -61,11 +61,12 @@ def _stop_broker(node: Node) -> None:
             io.run_sync_soon(scope.cancel)
 
 
-async def barrier(node: Node, key: str, count: int, patience: float) -> None:
+async def barrier(
+    node: Node, key: str, count: int, patience: float, halt: str | None = None
+) -> bool:
     if not node.lockstep:
         await node._flush_now()  # what this node sent before the barrier is on its way
-        await node._meet(key, count, patience)
-        return
+        return await node._meet(key, count, patience, halt)
     with node._frozen():
         # Every other task waits first, so that no task runs while the broker answers
         # (when it answers would decide which tasks run together, and in what order).
@@ -75,7 +76,7 @@ async def barrier(node: Node, key: str, count: int, patience: float) -> None:
             await node._retrying("write", node.transport.append, batch)
         acks, node._unacked = node._unacked, []
         await node._acknowledge(acks)
-        await node._meet(key, count, patience)
+        halted = await node._meet(key, count, patience, halt)
         reached, node.tick = node.tick, node.tick + 1
         while True:
             entries = await node._retrying("read", node.transport.read, BATCH, 0.0)
@@ -91,15 +92,20 @@ async def barrier(node: Node, key: str, count: int, patience: float) -> None:
     ready = sorted(held for held in node._held if held[0] <= reached)
     node._held = [held for held in node._held if held[0] > reached]
     await node._handle([entry for *_, entry in ready])
+    return halted
 
 
-async def _meet(node: Node, key: str, count: int, patience: float) -> None:
+async def _meet(node: Node, key: str, count: int, patience: float, halt: str | None) -> bool:
     barrier = node.transport.barrier
-    if not await node._retrying("wait at a barrier", barrier, key, count, patience):
+    passage: Passage = await node._retrying(
+        "wait at a barrier", barrier, key, count, patience, halt
+    )
+    if passage == "late":
         raise TimeoutError(
             f"node {node.name!r}: not every one of {count} nodes reached {key!r} within "
             f"{patience:g} s (one may have died: see its output)"
         )
+    return passage == "halt"
 
 
 async def _flush_now(node: Node) -> None:

@@ -18,7 +18,7 @@ from spaceactors.trace_event import EventKind
 if TYPE_CHECKING:
     from spaceactors.transport.node import Node
 
-from spaceactors.transport import children
+from spaceactors.transport import children, reliably, subscriptions
 from spaceactors.transport.base import BATCH, NodeLost
 
 logger = logging.getLogger("spaceactors.transport")
@@ -54,9 +54,11 @@ async def _monitor(node: Node) -> None:
                 node._introduce(peer)
         node.members = members
         for peer, alive in members.items():
-            if alive or peer == node.name or peer in node.down:
+            if alive or peer == node.name:
                 continue
-            node._node_down(peer)
+            if peer not in node.down:
+                node._node_down(peer)
+            # Listed until it is retired: if the node taking it over died too, take the rest.
             if await node._retrying("declare a node down", node.transport.declare_down, peer):
                 await node._take_over(peer)
 
@@ -74,7 +76,10 @@ def _node_down(node: Node, peer: str) -> None:
     for name, holder in list(node.directory.items()):
         if holder.node == peer:
             del node.directory[name]
+    reliably.forget(node, peer)  # the receiver ends of its reliable streams
+    subscriptions.node_down(node, peer)
     children.node_down(node, peer)  # its actors of this node: started again elsewhere
+    node.notify()
 
 
 async def _take_over(node: Node, peer: str) -> None:
@@ -89,6 +94,7 @@ async def _take_over(node: Node, peer: str) -> None:
             break
         taken += len(entries)
         await node._handle(entries, claimed_from=peer)
+    await node._retrying("retire a node", node.transport.retire, peer)
     logger.warning(
         "node %r declared node %r down and handled its %d unacknowledged entries",
         node.name,

@@ -95,6 +95,7 @@ def _holder(node: Node, name: str) -> bytes:
 
 
 def released(node: Node, name: str) -> None:
+    node.notify()
     holder = node.directory.get(name)
     if holder is None or holder.node != node.name:
         return
@@ -126,6 +127,7 @@ def _announce(node: Node, name: str, holder: Holder | None) -> None:
 
 
 def _name_changed(node: Node, envelope: Envelope) -> None:
+    node.notify()
     name = envelope.target_name
     if not envelope.payload:
         current = node.directory.get(name)

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import functools
 import itertools
 import logging
-import math
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import outcome
@@ -30,14 +28,25 @@ import trio.testing
 from spaceactors.codec import Codec, default_codec
 from spaceactors.errors import (
     ActorNotFound,
-    DecodeError,
     EncodeError,
 )
 from spaceactors.policy import Restart
+from spaceactors.receiver import Reliably, Stream
 from spaceactors.ref import ActorRef, Ask
-from spaceactors.specs import DEFAULT_MAILBOX_SIZE
-from spaceactors.transport import children, inbox, lockstep, membership, names
-from spaceactors.transport.base import BATCH, BrokerUnavailable, Entry, Transport
+from spaceactors.specs import DEFAULT_MAILBOX_SIZE, ServiceSpec
+from spaceactors.topics import TopicTable
+from spaceactors.transport import (
+    children,
+    connection,
+    inbox,
+    lockstep,
+    membership,
+    names,
+    reliably,
+    subscriptions,
+    supervised,
+)
+from spaceactors.transport.base import BATCH, Entry, Transport
 from spaceactors.transport.link import Link
 from spaceactors.transport.remote import RemoteRef, _StatusRequest
 from spaceactors.transport.wire import (
@@ -107,6 +116,7 @@ class Node:
         """(time, actor, the node that went down, the node it runs on now) for each actor
         this node started again elsewhere (`spawn`)."""
         self._asks: dict[int, tuple[Ask, RemoteRef]] = {}
+        self.streams: dict[int, Stream] = {}  # reliable streams from here with unsettled messages
         self._corr = itertools.count(1)
         self._outbox: collections.deque[tuple[str, bytes]] = collections.deque()
         self._posted = trio.Event()
@@ -115,6 +125,9 @@ class Node:
         self._owed: dict[str, int] = {}
         self._releases: list[str] = []
         self._released = trio.Event()
+        self._changed = trio.Event()  # set (and made anew) when a name or a member changes
+        self.topics = TopicTable()
+        """The subscriptions of the other nodes' actors (`RemoteRef` keys)."""
         self._nursery: trio.Nursery | None = None
         self.tick = 0
         """Barriers passed (`barrier`): what this node's entries are stamped with."""
@@ -145,62 +158,7 @@ class Node:
 
     async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The node's service (supervised under ``services``): join, run, leave."""
-        clock = trio.lowlevel.current_clock()
-        if self.transport.real_time and isinstance(clock, trio.testing.MockClock):
-            self._virtual = clock
-        async with contextlib.AsyncExitStack() as stack:
-            threaded = self._threaded = self.lockstep and self._virtual is not None
-            nursery = await stack.enter_async_context(trio.open_nursery())
-            if threaded:  # the broker is talked to from a thread of its own (`_broker`)
-                ready = threading.Event()
-                nursery.start_soon(self._broker, ready)
-                await trio.to_thread.run_sync(ready.wait, abandon_on_cancel=True)
-            else:
-                await stack.enter_async_context(self.transport)
-            try:
-                await self._call(self.transport.join, self.ttl)
-                names = await self._call(self.transport.names)
-                self.members = await self._call(self.transport.members)
-            except Exception as exc:
-                if self._joined.is_set():
-                    raise  # (a restart that cannot join: the supervisor's to handle)
-                self._join_error = exc  # `open_system` raises it, saying why, and closes
-                self._joined.set()
-                task_status.started()
-                await trio.sleep_forever()
-            self._joined.set()
-            self.directory = {}
-            for name, data in names.items():
-                try:
-                    self.directory[name] = Holder.decode(data)
-                except DecodeError:
-                    continue
-            try:
-                async with trio.open_nursery() as tasks:
-                    self._nursery = tasks
-                    if not threaded:
-                        tasks.start_soon(self._beat)
-                        tasks.start_soon(self._monitor)
-                    if not self.lockstep:
-                        tasks.start_soon(self._write)
-                        tasks.start_soon(self._read)
-                        tasks.start_soon(self._release_names)
-                    task_status.started()
-                    await trio.sleep_forever()  # (until the system stops: it leaves then)
-            finally:
-                self._nursery = None
-                with trio.CancelScope(shield=True), trio.move_on_after(2.0):
-                    try:
-                        if threaded:
-                            await self._flush()
-                            await self._call(self.transport.leave)
-                        else:
-                            async with self.transport.closing():
-                                await self._flush()
-                                await self.transport.leave()
-                    except BrokerUnavailable as exc:  # the others will declare it down
-                        logger.warning("node %r cannot leave cleanly: %s", self.name, exc)
-                self._stop_broker()
+        await connection.serve(self, task_status)
 
     async def joined(self) -> None:
         """Wait until the node has first joined the cluster (`open_system` does).
@@ -216,13 +174,24 @@ class Node:
     async def _call(self, call: Callable[..., Awaitable[_T]], *args: Any) -> _T:
         """`await call(*args)` on the broker (virtual time stands still meanwhile), in the
         broker's thread when the node has one (`_broker`)."""
-        with self._frozen():
-            if not self._threaded:
-                return await call(*args)
-            if self._io is None:
-                raise BrokerUnavailable(f"node {self.name!r}: the broker's thread has ended")
-            request = functools.partial(trio.from_thread.run, call, *args, trio_token=self._io)
-            return await trio.to_thread.run_sync(request, abandon_on_cancel=True)
+        return await connection._call(self, call, *args)
+
+    async def _flush(self) -> None:
+        """Write what is still queued (at the end: replies, credits, name releases)."""
+        await connection._flush(self)
+
+    async def _write(self) -> None:
+        await connection._write(self)
+
+    async def _retrying(self, what: str, call: Callable[..., Any], *args: Any) -> Any:
+        """`call(*args)` until the broker answers: backing off up to 2 s, logging once."""
+        return await connection._retrying(self, what, call, *args)
+
+    def _frozen(self) -> contextlib.AbstractContextManager[None]:
+        """Virtual time stands still while the broker answers (a run on a `MockClock` with
+        a broker in real time): otherwise the clock would jump while a reply is on its way,
+        and time out what waits for it."""
+        return connection._frozen(self)
 
     async def _broker(self, ready: threading.Event) -> None:
         """(lockstep, virtual time) A Trio run of its own, in a thread, on the real clock,
@@ -235,18 +204,6 @@ class Node:
     def _stop_broker(self) -> None:
         """End the broker's thread (from the seeded run: thread-safe, never blocks)."""
         lockstep._stop_broker(self)
-
-    async def _flush(self) -> None:
-        """Write what is still queued (at the end: replies, credits, name releases)."""
-        for name in self._releases:
-            self._announce(name, None)
-        self._releases.clear()
-        while self._outbox:
-            batch = self.next_batch()
-            try:
-                await self._call(self.transport.append, batch)
-            except BrokerUnavailable:
-                return
 
     # --- sending --------------------------------------------------------------------------
 
@@ -265,6 +222,9 @@ class Node:
         Raises:
             EncodeError: the message cannot be encoded (nothing is registered).
         """
+        if type(message) is Reliably:
+            self.sent += 1
+            return reliably.encode(self, ref, message)
         if type(message) is Ask:
             inner = message.message
             if type(inner) is _StatusRequest:
@@ -300,57 +260,7 @@ class Node:
             kind, payload = Kind.FAIL, pack_error(result.error)  # type: ignore[attr-defined]
         self.post(peer, Envelope(kind, self.name, corr, payload=payload, tick=self.tick).encode())
 
-    async def _write(self) -> None:
-        outbox = self._outbox
-        while True:
-            if not outbox:
-                self._posted = trio.Event()
-                await self._posted.wait()
-            batch = self.next_batch()
-            self._writing = True
-            try:
-                await self._retrying("write", self.transport.append, batch)
-            finally:
-                self._writing = False
-                self._written.unpark_all()
-
-    async def _retrying(self, what: str, call: Callable[..., Any], *args: Any) -> Any:
-        """`call(*args)` until the broker answers: backing off up to 2 s, logging once."""
-        delay = 0.05
-        failing = False
-        while True:
-            try:
-                result = await self._call(call, *args)
-            except BrokerUnavailable as exc:
-                if not failing:
-                    logger.warning("node %r cannot %s: %s; retrying", self.name, what, exc)
-                    failing = True
-                await self.transport.pause(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            if failing:
-                logger.warning("node %r: the broker answers again", self.name)
-            return result
-
     # --- receiving ------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _frozen(self) -> Iterator[None]:
-        """Virtual time stands still while the broker answers (a run on a `MockClock` with
-        a broker in real time): otherwise the clock would jump while a reply is on its way,
-        and time out what waits for it."""
-        clock = self._virtual
-        if clock is None:
-            yield
-            return
-        self._holds += 1
-        clock.autojump_threshold = math.inf
-        try:
-            yield
-        finally:
-            self._holds -= 1
-            if not self._holds:
-                clock.autojump_threshold = 0
 
     async def _read(self) -> None:
         await inbox._read(self)
@@ -387,18 +297,27 @@ class Node:
         message that arrives before it is becomes a dead letter there)."""
         return names.remote(self, name, node, capacity)
 
-    async def barrier(self, key: str, count: int, patience: float) -> None:
+    async def barrier(self, key: str, count: int, patience: float, halt: str | None = None) -> bool:
         """Wait until `count` nodes have reached the barrier `key` (each once), then hand
         over what the other nodes sent before they reached it: in the order of their names,
         each one's entries in the order it sent them (the same order in every run).
 
+        Returns:
+            True if the halt `halt` was raised (`Transport.raise_halt`) before the last node
+            came: every node that meets at `key` gets the same answer.
+
         Raises:
             TimeoutError: they have not all come within `patience` real seconds.
         """
-        await lockstep.barrier(self, key, count, patience)
+        return await lockstep.barrier(self, key, count, patience, halt)
 
-    async def _meet(self, key: str, count: int, patience: float) -> None:
-        await lockstep._meet(self, key, count, patience)
+    async def raise_halt(self, halt: str) -> None:
+        """Raise the halt named `halt`: the barriers that watch it answer True from the next
+        one that completes (`barrier`): how ``run --nodes`` stops every share at one tick."""
+        await self._retrying("raise a halt", self.transport.raise_halt, halt)
+
+    async def _meet(self, key: str, count: int, patience: float, halt: str | None) -> bool:
+        return await lockstep._meet(self, key, count, patience, halt)
 
     async def _flush_now(self) -> None:
         """Wait until the writer has written everything queued so far (in order)."""
@@ -449,6 +368,58 @@ class Node:
             )
             return self.remote(name, on, mailbox_size)
         return await children.spawn(self, factory, args, kwargs, name, on, mailbox_size, restart)
+
+    def child(
+        self,
+        factory: type[Actor],
+        *args: Any,
+        name: str,
+        on: str,
+        mailbox_size: int = DEFAULT_MAILBOX_SIZE,
+        restart: Restart = Restart.PERMANENT,
+        **kwargs: Any,
+    ) -> ServiceSpec:
+        """A supervisor's child that runs on the node `on`: pass it to
+        `Supervisor.start_child` or a `SupervisorSpec`'s children.
+
+        The child (a service standing for the actor in its supervisor's tree) starts the
+        actor on `on` and runs while it does. When `on` is declared down, the child exits
+        abnormally and its supervisor restarts it by its restart type, strategy and
+        intensity (OTP: a child on another node exits with ``noconnection``); a restart
+        starts the actor on `on` if it is live, else on the live node with the fewest of
+        this node's actors. When the actor stops for good on `on`, the child exits
+        normally; stopping the child stops the actor. The actor's crashes are `on`'s to
+        restart, by `restart`, as for `spawn` (`spaceactors.transport.supervised`). Find it
+        with ``system.lookup(name)``.
+
+        Raises:
+            InvalidSpec: `factory` is no `Actor` subclass importable on other nodes, or an
+                option is invalid.
+            EncodeError: an argument cannot be encoded.
+
+        Starting the child raises `StartFailed` (the actor could not start, or `on` is not
+        a live node) or `NameTaken`, as for a child of this node.
+        """
+        return supervised.child_spec(self, factory, args, kwargs, name, on, mailbox_size, restart)
+
+    def subscription(self, ref: ActorRef, topic: str, subscribed: bool) -> None:
+        """This node's actor `ref` subscribed to `topic` or unsubscribed from it (`topic` "":
+        from every topic, as it stopped): the router tells the node, which tells the others."""
+        subscriptions.changed(self, ref, topic, subscribed)
+
+    def subscribers(self, topic: str) -> list[ActorRef]:
+        """The actors of the other live nodes subscribed to `topic` (a reliable publish
+        reaches them: `spaceactors.transport.subscriptions`)."""
+        return subscriptions.subscribers(self, topic)
+
+    async def changed(self) -> None:
+        """Wait until a name or a member of the cluster changes (as this node hears it)."""
+        await self._changed.wait()
+
+    def notify(self) -> None:
+        """A name or a member changed: wake whoever waits in `changed`."""
+        self._changed.set()
+        self._changed = trio.Event()
 
     def relaying(self, message: object, topic: str | None = None) -> Callable[[], Awaitable[None]]:
         """A broadcast (or a publish to `topic`) of this node, for the other live nodes:
@@ -550,9 +521,10 @@ class Node:
         await membership._monitor(self)
 
     def _introduce(self, peer: str) -> None:
-        """Announce this node's names to `peer`, new here: it read the directory when it
-        joined, and missed what this node registered since, before it knew of `peer`."""
+        """Announce this node's names and subscriptions to `peer`, new here: it read the
+        directory when it joined, and missed what this node registered since."""
         names._introduce(self, peer)
+        subscriptions.introduce(self, peer)
 
     def _node_down(self, peer: str) -> None:
         """`peer` stopped heartbeating: fail what waits on it, forget its names."""

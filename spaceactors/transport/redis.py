@@ -7,8 +7,12 @@ Keys, under the cluster's prefix ``P`` (``spaceactors`` by default):
   acknowledge with ``XACK``; a dead node's pending entries are taken over with
   ``XAUTOCLAIM`` (its unread ones with ``XREADGROUP`` under the claimer's consumer name).
 - ``P:alive:NODE``: the heartbeat, a key with a time to live (``SET ... PX``).
-- ``P:nodes``: the members (a set); ``P:down:NODE``: set once (``SET NX``) by the node that
-  declared NODE down, so exactly one takes its inbox over.
+- ``P:nodes``: the members (a set); ``P:down:NODE``: the node that declared NODE down and
+  takes its inbox over (a lease: if that node dies too, the next one to declare NODE down
+  takes it; kept an hour). A node taken over is retired: out of the members, its inbox gone.
+- Acknowledged entries are deleted (``XACK`` and ``XDEL`` in one round trip): an inbox holds
+  only what is in flight. A node that leaves takes its inbox with it when it is empty; a
+  barrier's keys go once every node has passed it.
 - ``P:names``: the name directory (a hash: name -> holder record).
 
 Nothing that must arrive goes over pub/sub: a slow subscriber is cut off by the server.
@@ -28,7 +32,14 @@ import coredis
 import coredis.exceptions
 import trio
 
-from spaceactors.transport.base import Beat, BrokerUnavailable, Entry, NodeNameTaken, Transport
+from spaceactors.transport.base import (
+    Beat,
+    BrokerUnavailable,
+    Entry,
+    NodeNameTaken,
+    Passage,
+    Transport,
+)
 from spaceactors.transport.redis_url import redacted
 from spaceactors.transport.wire import holder_prefix
 
@@ -56,8 +67,11 @@ _ARRIVE = """
 local arrived = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], 3600)
 if arrived == tonumber(ARGV[1]) then
-  for i = 1, arrived do redis.call('RPUSH', KEYS[2], '1') end
+  local token = 'all'
+  if redis.call('EXISTS', KEYS[3]) == 1 then token = 'halt' end
+  for i = 1, arrived do redis.call('RPUSH', KEYS[2], token) end
   redis.call('EXPIRE', KEYS[2], 3600)
+  redis.call('DEL', KEYS[1])
 end
 return arrived
 """
@@ -69,8 +83,24 @@ end
 return 0
 """
 
+_DECLARE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local holder = redis.call('GET', KEYS[2])
+if holder == ARGV[1] then return 0 end
+if holder and redis.call('EXISTS', ARGV[2] .. holder) == 1 then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', 3600)
+return 1
+"""
+
+_EMPTY_GOES = """
+if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('XLEN', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
 _FORGET = """
-redis.call('SREM', KEYS[1], ARGV[1])
+if ARGV[3] == '1' then redis.call('SREM', KEYS[1], ARGV[1]) end
 local names = redis.call('HGETALL', KEYS[2])
 for i = 1, #names, 2 do
   if string.find(names[i + 1], ARGV[2], 1, true) == 1 then
@@ -183,7 +213,8 @@ class RedisStreams(Transport):
 
     async def leave(self) -> None:
         await self._do(self._client.delete([self._key("alive", self.node)]))
-        await self._forget(self.node)
+        await self._forget(self.node, leaving=True)
+        await self._do(self._client.eval(_EMPTY_GOES, [self._inbox], []))
 
     @contextlib.asynccontextmanager
     async def closing(self) -> AsyncIterator[object]:
@@ -211,21 +242,21 @@ class RedisStreams(Transport):
         return {node: value is not None for node, value in zip(nodes, alive, strict=True)}
 
     async def declare_down(self, node: str) -> bool:
-        if await self._do(self._client.exists([self._key("alive", node)])):
-            return False
-        won = await self._do(
-            self._client.set(self._key("down", node), self.node, condition=coredis.PureToken.NX)
-        )
+        keys = [self._key("alive", node), self._key("down", node)]
+        won = await self._do(self._client.eval(_DECLARE, keys, [self.node, self._key("alive", "")]))
         return bool(won)
 
     async def forget(self, node: str) -> None:
-        await self._forget(node)
+        await self._forget(node, leaving=False)
 
-    async def _forget(self, node: str) -> None:
+    async def retire(self, node: str) -> None:
+        await self._do(self._client.srem(self._key("nodes"), [node]))
+        await self._do(self._client.delete([self._key("inbox", node)]))
+
+    async def _forget(self, node: str, *, leaving: bool) -> None:
         prefix = holder_prefix(node)
-        await self._do(
-            self._client.eval(_FORGET, [self._key("nodes"), self._key("names")], [node, prefix])
-        )
+        keys = [self._key("nodes"), self._key("names")]
+        await self._do(self._client.eval(_FORGET, keys, [node, prefix, "1" if leaving else "0"]))
 
     async def append(self, batch: Sequence[tuple[str, bytes]]) -> None:
         if not batch:
@@ -280,8 +311,15 @@ class RedisStreams(Transport):
         self._rewound = True
 
     async def ack(self, node: str, ids: Sequence[str]) -> None:
-        if ids:
-            await self._do(self._client.xack(self._key("inbox", node), GROUP, list(ids)))
+        if not ids:
+            return
+        stream = self._key("inbox", node)
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.xack(stream, GROUP, list(ids))
+                pipe.xdel(stream, list(ids))  # (one group reads it: nobody else needs them)
+        except _FAILURES as exc:
+            raise BrokerUnavailable(f"Redis at {redacted(self.url)}: {exc}") from None
 
     async def claim(self, node: str, count: int) -> list[Entry]:
         stream = self._key("inbox", node)
@@ -304,11 +342,19 @@ class RedisStreams(Transport):
         # Entries it never read are not pending: read them under this node's consumer name.
         return await self._read_group(stream, ">", count, None)
 
-    async def barrier(self, key: str, count: int, patience: float) -> bool:
+    async def barrier(
+        self, key: str, count: int, patience: float, halt: str | None = None
+    ) -> Passage:
         arrived, go = self._key("barrier", key), self._key("barrier", key, "go")
-        await self._do(self._client.eval(_ARRIVE, [arrived, go], [count]))
+        halted = self._key("halt", halt or "")
+        await self._do(self._client.eval(_ARRIVE, [arrived, go, halted], [count]))
         answer = await self._do(self._client.blpop([go], timeout=max(patience, 0.01)))
-        return answer is not None
+        if answer is None:
+            return "late"
+        return "halt" if halt and _text(answer[1]) == "halt" else "all"
+
+    async def raise_halt(self, halt: str) -> None:
+        await self._do(self._client.set(self._key("halt", halt), "1", ex=3600))
 
     async def pause(self, seconds: float) -> None:
         # Keys expire in real time: a heartbeat must not follow a virtual clock.

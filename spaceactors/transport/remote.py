@@ -4,21 +4,27 @@ A `RemoteRef` is an `ActorRef` whose mailbox is the stream to the node the actor
 ``send`` waits while the sender's credit window towards that node is spent (backpressure across
 nodes), ``try_send`` raises `MailboxFull` then, ``ask`` covers the whole round trip with its
 timeout. Messages are encoded at the sender, so one that cannot be encoded fails there with
-`EncodeError`, and nothing is sent.
+`EncodeError`, and nothing is sent. Reliable delivery to a remote ref keeps the sender ends of
+its streams here (`RemoteReceiver`) and the receiver ends on the actor's node
+(`spaceactors.transport.reliably`).
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from spaceactors.control import ActorState, ActorStatus, GetStatus
 from spaceactors.deadletters import DeadLetter, DeadLetterReason
-from spaceactors.errors import ActorUnavailable, EncodeError
+from spaceactors.errors import ActorUnavailable, MailboxFull
+from spaceactors.receiver import Reliably
 from spaceactors.ref import ActorRef, Ask
+from spaceactors.transport import reliably
 
 if TYPE_CHECKING:
+    from spaceactors.receiver import Stream
     from spaceactors.transport.link import Link
     from spaceactors.transport.node import Node
 
@@ -35,7 +41,15 @@ class RemoteMailbox:
 
     def send_nowait(self, message: object) -> None:
         """Raises ``trio.WouldBlock`` (no credit), ``trio.BrokenResourceError`` (node down),
-        `EncodeError` (nothing sent)."""
+        `EncodeError` (nothing sent).
+
+        A reliable message's retry whose actor's node is down goes to where the actor's name
+        is held now (`spaceactors.transport.reliably.moved`)."""
+        if self._link.down and type(message) is Reliably:
+            ref = reliably.moved(self._ref._link_node, message)
+            if ref is not None:
+                ref._send.send_nowait(message)
+                return
         self._link.send_nowait(self._ref, message)
 
     async def send(self, message: object) -> None:
@@ -48,12 +62,13 @@ class RemoteMailbox:
 class RemoteCell:
     """What a ref asks of its cell, answered for an actor on another node."""
 
-    __slots__ = ("_node", "_ref", "last_status")
+    __slots__ = ("_node", "_receiver", "_ref", "last_status")
 
     def __init__(self, node: Node, ref: RemoteRef) -> None:
         self._node = node
         self._ref = ref
         self.last_status: ActorStatus | None = None
+        self._receiver: RemoteReceiver | None = None
 
     @property
     def alive(self) -> bool:
@@ -81,12 +96,12 @@ class RemoteCell:
             f"{type(payload).__name__} recorded as a dead letter"
         )
 
-    _receiver = None  # (no reliable streams end here: `receiver` says why)
-
     @property
-    def receiver(self) -> object:
-        """What reliable delivery asks of an actor's cell: refused for a remote actor."""
-        raise reliable_refused(self._ref)
+    def receiver(self) -> RemoteReceiver:
+        """The sender ends of the reliable streams from this node to the actor."""
+        if self._receiver is None:
+            self._receiver = RemoteReceiver(self._node)
+        return self._receiver
 
     def status(self) -> ActorStatus:
         if self.last_status is not None:
@@ -147,9 +162,39 @@ class _StatusRequest:
         self.request = request
 
 
-def reliable_refused(ref: RemoteRef) -> EncodeError:
-    """The error for reliable delivery to an actor on another node (not there yet)."""
-    return EncodeError(
-        f"reliable delivery reaches the actors of this node only, and {ref.name!r} is on "
-        f"node {ref.node!r}: send to it with send() or ask() (docs/nodes.md)"
-    )
+class RemoteReceiver:
+    """What reliable delivery asks of a receiver, answered for an actor on another node: the
+    sender ends of the streams from this node to it (the receiver ends are on its node:
+    `spaceactors.transport.reliably`)."""
+
+    __slots__ = ("_node", "busy", "handling", "streams", "touched")
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self.streams: dict[tuple[object, bool], Stream] = {}
+        self.handling = None  # (never: it is handled on its own node)
+        self.touched: list[Stream] = []  # (never: acknowledgements come over the wire)
+        self.busy: set[int] = set()  # ids its node said it is handling or holding for order
+
+    def flush(self) -> None:
+        """Nothing to acknowledge here: the actor's node acknowledges over the wire."""
+
+    def in_hand(self, envelope: Reliably) -> bool:
+        """Whether the actor's node said, since the last retry, that it has `envelope` in hand
+        (handling it, or holding it for order): then a retry falling due is no lost attempt,
+        and a copy goes out uncounted, as a probe (if the actor crashed meanwhile, the copy
+        reaches its next incarnation; if not, its node says again that it is in hand)."""
+        if envelope.message_id not in self.busy:
+            return False
+        self.busy.discard(envelope.message_id)
+        with contextlib.suppress(MailboxFull, ActorUnavailable):
+            envelope.stream.ref.try_send(envelope)
+        return True
+
+    def skip(self, stream: Stream, seq: int) -> Reliably | None:
+        """The sender gave up on `seq`: tell the actor's node (nothing is held here)."""
+        reliably.skip(self._node, stream, seq)
+        return None
+
+    def close(self) -> None:
+        """Nothing to let go of here."""

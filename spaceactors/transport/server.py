@@ -76,8 +76,8 @@ class RedisServer:
         ]  # fmt: skip
         if self.password:
             arguments += ["--requirepass", self.password]
-        self.process = subprocess.Popen(
-            arguments, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        self.process = subprocess.Popen(  # its own session: a Ctrl-C is for its owner
+            arguments, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
         deadline = time.monotonic() + timeout
         while not self._listening():

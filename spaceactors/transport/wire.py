@@ -61,6 +61,15 @@ class Kind(enum.IntEnum):
     SPAWN = 10
     """Start the actor `target_name` here (`payload`: its class and arguments); answered by
     REPLY or FAIL (`spaceactors.transport.children`)."""
+    RELIABLE = 11
+    """A reliable message for the target (`spaceactors.transport.reliably`)."""
+    ACK = 12
+    """The acknowledgement of a reliable stream the source receives."""
+    SKIP = 13
+    """The sender gave up on a number of a reliable stream to the target."""
+    SUBSCRIBE = 14
+    """The source's actor `target_name` subscribed to a topic or unsubscribed
+    (`spaceactors.transport.subscriptions`)."""
 
 
 @attrs.frozen
@@ -104,6 +113,10 @@ _LOADED = {  # always with one
     int(Kind.BROADCAST),
     int(Kind.PUBLISH),
     int(Kind.SPAWN),
+    int(Kind.RELIABLE),
+    int(Kind.ACK),
+    int(Kind.SKIP),
+    int(Kind.SUBSCRIBE),
 }
 
 
