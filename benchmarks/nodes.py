@@ -10,6 +10,10 @@ The benchmark starts its own ``redis-server`` on a free loopback port
   must have grown by exactly N (0 lost). Target >= 15,000 msgs/s.
 - Ask latency: M sequential ``ask`` round trips to the peer's ``echo``, each timed; p50 and p99
   of the best run (fastest in total). Targets: p50 <= 5 ms, p99 <= 25 ms.
+- Reliable one-way: the same N payloads by ``system.reliable.send`` to the ``sink``, timed
+  until every one is acknowledged (`Reliable.delivered`); the sink must have counted each
+  exactly once (target: 0 handled twice or never). No rate target: it is shown beside the
+  plain one-way figure.
 - A SIGKILLed node: a new peer (``ClusterSpec(heartbeat=0.2, ttl=1.0)``, as this node) whose
   ``slow`` actor handles a payload every 2 ms; this node sends it K payloads at once (within
   the credit window), waits until it has handled a quarter, and SIGKILLs it. This node declares
@@ -272,6 +276,24 @@ async def one_way(url: str, peer: Peer, redis: int, n: int) -> Timed:
     return Timed(seconds, after - before, cpu)
 
 
+async def reliable_one_way(url: str, peer: Peer, redis: int, n: int) -> Timed:
+    """`n` payloads by reliable delivery, until every one is acknowledged."""
+    async with node(url) as system:
+        sink = await remote(system, f"{peer.node}-sink")
+        before: int = await sink.ask(Read(), timeout=30)
+        body = b"x" * BODY
+        messages = [Payload(i, body) for i in range(n)]
+        send, delivered = system.reliable.send, system.reliable.delivered
+        with Cpu((os.getpid(), peer.process.pid, redis)) as cpu:
+            start = clock()
+            ids = [await send(sink, message, timeout=5.0) for message in messages]
+            for message_id in ids:
+                await delivered(message_id)
+            seconds = clock() - start
+        after: int = await sink.ask(Read(), timeout=60)
+    return Timed(seconds, after - before, cpu)
+
+
 async def asks(url: str, peer: Peer, redis: int, n: int) -> Timed:
     latencies: list[float] = []
     async with node(url) as system:
@@ -529,6 +551,10 @@ def bench(options: Options) -> list[bool]:
                 m,
                 "asks",
             )
+            reliable = [
+                trio.run(reliable_one_way, server.url, peer, redis, n)
+                for _ in range(options.repeat)
+            ]
         finally:
             peer.close()
         kills = []
@@ -542,6 +568,14 @@ def bench(options: Options) -> list[bool]:
         server.close()
     rate = throughput.count / throughput.seconds
     show("one-way", f"{rate:,.0f}", "msg/s", f"{throughput.seconds:.2f} s; {throughput.cpu}")
+    fastest = min(reliable, key=lambda run: run.seconds)
+    show(
+        "reliable",
+        f"{n / fastest.seconds:,.0f}",
+        "msg/s",
+        f"one way, each acknowledged: {fastest.seconds:.2f} s; {fastest.cpu}",
+    )
+    twice = sum(abs(run.count - n) for run in reliable)
     p50 = statistics.median(latency.latencies)
     p99 = percentile(latency.latencies, 0.99)
     show(
@@ -567,5 +601,6 @@ def bench(options: Options) -> list[bool]:
         target("ask p99 (ms)", p99 * 1e3, 25.0, at_most=True, fmt=".2f"),
         target("kill->all (s)", worst.done, TTL + 1.0, at_most=True, fmt=".2f"),
         target("lost at a kill", lost, 0, at_most=True, fmt="d"),
+        target("reliable: not once", twice, 0, at_most=True, fmt="d"),
     ]
     return results + sharded_fleet(ships, duration, options.repeat)

@@ -342,3 +342,59 @@ async def test_a_take_over_left_unfinished_by_a_node_that_died_is_finished_by_an
         letters = [d for d in c.dead_letters.recent() if d.node == "b"]
         assert [d.reason for d in letters] == [sa.DeadLetterReason.NODE_DOWN] * 3
         assert sorted(d.message.n for d in letters) == [0, 1, 2]  # type: ignore[attr-defined]
+
+
+class Silent(sa.Actor):
+    """Never answers in time: its asker waits until something else ends the wait."""
+
+    async def handle(self, message: object) -> object:
+        await trio.sleep_forever()
+
+
+async def test_an_ask_to_a_node_that_leaves_fails_saying_so(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    async with two_nodes() as (a, b):
+        assert b.node is not None
+        await b.spawn(Silent, name="silent")
+        await trio.sleep(0.5)
+        ref = a.lookup("silent")
+        failed: list[BaseException] = []
+
+        async def ask() -> None:
+            try:
+                await ref.ask(Ping(1))  # no timeout: only b leaving ends it
+            except sa.ActorUnavailable as exc:
+                failed.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ask)
+            await trio.sleep(1)
+            await b.node.transport.leave()  # b leaves the cluster (it answers nothing more)
+        assert [str(exc) for exc in failed] == ["node 'b' left the cluster before answering"]
+        with pytest.raises(sa.ActorUnavailable, match="node 'b' is down"):
+            await ref.send(Ping(2))
+
+
+async def test_a_node_that_died_and_joins_again_under_its_name_is_reached_again(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    broker = LocalBroker()
+    spec = ClusterSpec(broker)
+    async with sa.open_system(cluster=spec, node="a") as a:
+        with trio.CancelScope() as doomed:
+            async with sa.open_system(cluster=spec, node="b") as b:
+                await b.spawn(Echo, name="echo")
+                await trio.sleep(2)
+                broker.sever("b")  # b's process dies
+                await trio.sleep(10)  # declared down, taken over, retired
+                doomed.cancel()
+        assert a.node is not None
+        assert "b" in a.node.down
+        async with sa.open_system(cluster=spec, node="b") as b:  # a new process, same name
+            await b.spawn(Echo, name="echo")
+            await trio.sleep(2)
+            assert "b" not in a.node.down
+            echo = a.lookup("echo")
+            assert isinstance(echo, RemoteRef)
+            assert await echo.ask(Ping(4), timeout=5) == 8

@@ -16,6 +16,7 @@ import trio
 import trio.testing
 
 from spaceactors.errors import DecodeError
+from spaceactors.transport import inbox, lockstep, membership, names
 from spaceactors.transport.base import BrokerUnavailable
 from spaceactors.transport.wire import Holder
 
@@ -37,13 +38,13 @@ async def serve(node: Node, task_status: trio.TaskStatus[None] = trio.TASK_STATU
         nursery = await stack.enter_async_context(trio.open_nursery())
         if threaded:  # the broker is talked to from a thread of its own (`_broker`)
             ready = threading.Event()
-            nursery.start_soon(node._broker, ready)
+            nursery.start_soon(lockstep._broker, node, ready)
             await trio.to_thread.run_sync(ready.wait, abandon_on_cancel=True)
         else:
             await stack.enter_async_context(node.transport)
         try:
             await node._call(node.transport.join, node.ttl)
-            names = await node._call(node.transport.names)
+            held = await node._call(node.transport.names)
             node.members = await node._call(node.transport.members)
         except Exception as exc:
             if node._joined.is_set():
@@ -54,7 +55,7 @@ async def serve(node: Node, task_status: trio.TaskStatus[None] = trio.TASK_STATU
             await trio.sleep_forever()
         node._joined.set()
         node.directory = {}
-        for name, data in names.items():
+        for name, data in held.items():
             try:
                 node.directory[name] = Holder.decode(data)
             except DecodeError:
@@ -63,12 +64,12 @@ async def serve(node: Node, task_status: trio.TaskStatus[None] = trio.TASK_STATU
             async with trio.open_nursery() as tasks:
                 node._nursery = tasks
                 if not threaded:
-                    tasks.start_soon(node._beat)
-                    tasks.start_soon(node._monitor)
+                    tasks.start_soon(membership._beat, node)
+                    tasks.start_soon(membership._monitor, node)
                 if not node.lockstep:
                     tasks.start_soon(node._write)
-                    tasks.start_soon(node._read)
-                    tasks.start_soon(node._release_names)
+                    tasks.start_soon(inbox._read, node)
+                    tasks.start_soon(names._release_names, node)
                 task_status.started()
                 await trio.sleep_forever()  # (until the system stops: it leaves then)
         finally:
@@ -84,7 +85,7 @@ async def serve(node: Node, task_status: trio.TaskStatus[None] = trio.TASK_STATU
                             await node.transport.leave()
                 except BrokerUnavailable as exc:  # the others will declare it down
                     logger.warning("node %r cannot leave cleanly: %s", node.name, exc)
-            node._stop_broker()
+            lockstep._stop_broker(node)
 
 
 async def _call(node: Node, call: Callable[..., Awaitable[_T]], *args: Any) -> _T:

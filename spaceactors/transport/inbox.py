@@ -5,6 +5,7 @@ waits on, credits, name changes; and what it cannot decode, as dead letters (the
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import outcome
@@ -20,7 +21,7 @@ from spaceactors.errors import (
     InvalidTopic,
 )
 from spaceactors.ref import ActorRef, Ask
-from spaceactors.transport import children, reliably, subscriptions
+from spaceactors.transport import children, names, reliably, subscriptions
 from spaceactors.transport.base import BATCH, POLL, BrokerUnavailable, Entry
 from spaceactors.transport.remote import _StatusRequest
 from spaceactors.transport.wire import (
@@ -40,6 +41,15 @@ _COUNTED = (Kind.TELL, Kind.ASK, Kind.STATUS, Kind.BROADCAST, Kind.PUBLISH, Kind
 """The kinds that take a credit (they go into mailboxes)."""
 
 
+_NEWS: dict[Kind, Callable[[Node, Envelope], None]] = {
+    Kind.ACK: reliably.acknowledged,
+    Kind.SUBSCRIBE: subscriptions.heard,
+    Kind.NAME: names._name_changed,
+}
+"""What another node tells this one (not for an actor): a reliable stream's acknowledgement,
+a subscription, a name; each raises `DecodeError` for what is none."""
+
+
 async def _read(node: Node) -> None:
     transport = node.transport
     polling = node._virtual is not None  # virtual time: no read may block it
@@ -57,18 +67,18 @@ async def _read(node: Node) -> None:
             transport.rewind()
             await node._retrying("read", transport.members)  # waits for the broker
             continue
-        await node._handle(entries)
+        await _handle(node, entries)
 
 
 async def _handle(node: Node, entries: list[Entry], claimed_from: str | None = None) -> None:
     if not entries:
         return
     for entry in entries:
-        await node._dispatch(entry, claimed_from)
+        await _dispatch(node, entry, claimed_from)
     if node.lockstep:
         node._unacked += entries  # (at the next barrier: no broker call mid-tick)
     else:
-        await node._acknowledge(entries)
+        await _acknowledge(node, entries)
     owed, node._owed = node._owed, {}
     for peer, credits in owed.items():
         if peer not in node.down:
@@ -87,7 +97,7 @@ async def _dispatch(node: Node, entry: Entry, claimed_from: str | None) -> None:
     try:
         envelope = decode(entry.data)
     except DecodeError as exc:
-        node._malformed(entry, str(exc))
+        _malformed(node, entry, str(exc))
         return
     node.received += 1
     kind = envelope.kind
@@ -96,33 +106,21 @@ async def _dispatch(node: Node, entry: Entry, claimed_from: str | None) -> None:
     if kind is Kind.REPLY or kind is Kind.FAIL:
         if claimed_from is None:
             try:
-                node._answered(envelope)
+                _answered(node, envelope)
             except DecodeError as exc:  # (one nobody waits for, and no answer at all)
-                node._malformed(entry, str(exc), envelope)
+                _malformed(node, entry, str(exc), envelope)
         return
     if kind is Kind.CREDIT:
         if claimed_from is None:
             node.link(envelope.source).grant(envelope.corr)
         return
-    if kind is Kind.ACK:
-        if claimed_from is None:
+    heard = _NEWS.get(kind)
+    if heard is not None:
+        if claimed_from is None:  # (a dead node's copy: this node had its own)
             try:
-                reliably.acknowledged(node, envelope)
+                heard(node, envelope)
             except DecodeError as exc:
-                node._malformed(entry, str(exc), envelope)
-        return
-    if kind is Kind.SUBSCRIBE:
-        if claimed_from is None:
-            try:
-                subscriptions.heard(node, envelope)
-            except DecodeError as exc:
-                node._malformed(entry, str(exc), envelope)
-        return
-    if kind is Kind.NAME:
-        try:
-            node._name_changed(envelope)
-        except DecodeError as exc:
-            node._malformed(entry, str(exc), envelope)
+                _malformed(node, entry, str(exc), envelope)
         return
     if kind is Kind.BROADCAST or kind is Kind.PUBLISH:
         if claimed_from is None:  # (a dead node's: its sender's own actors had it)
@@ -132,7 +130,7 @@ async def _dispatch(node: Node, entry: Entry, claimed_from: str | None) -> None:
         if claimed_from is None and node._nursery is not None:
             node._nursery.start_soon(children.start_here, node, envelope)
         else:  # (asked of a node that died: the asker hears it went down)
-            node._undeliverable(entry, envelope, claimed_from)
+            _undeliverable(node, entry, envelope, claimed_from)
         return
     ref = node.system.registry.local(envelope.target_name)
     if ref is None:
@@ -141,14 +139,14 @@ async def _dispatch(node: Node, entry: Entry, claimed_from: str | None) -> None:
             if moved is not None and moved.node != claimed_from:
                 node.post(moved.node, entry.data)  # as sent: its answer goes to the asker
                 return
-        node._undeliverable(entry, envelope, claimed_from)
+        _undeliverable(node, entry, envelope, claimed_from)
         return
     if kind is Kind.STATUS:
         node._reply(envelope.source, envelope.corr, outcome.Value(ref.status()))
         return
     if kind is Kind.STOP:
         assert node._nursery is not None
-        node._nursery.start_soon(node._stop_local, ref, envelope)
+        node._nursery.start_soon(_stop_local, node, ref, envelope)
         return
     if kind is Kind.RELIABLE or kind is Kind.SKIP:
         try:
@@ -157,14 +155,14 @@ async def _dispatch(node: Node, entry: Entry, claimed_from: str | None) -> None:
             else:
                 await reliably.deliver(node, ref, envelope)
         except DecodeError as exc:
-            node._malformed(entry, str(exc), envelope)
+            _malformed(node, entry, str(exc), envelope)
         except ActorUnavailable:
             pass  # stopped: a dead letter (the sender's retries find it stopped, then fail)
         return
     try:
         message = node.codec.decode(envelope.payload, "msgpack")
     except DecodeError as exc:
-        node._malformed(entry, str(exc), envelope)
+        _malformed(node, entry, str(exc), envelope)
         if kind is Kind.ASK:
             node._reply(envelope.source, envelope.corr, outcome.Error(exc))
         return
@@ -212,7 +210,7 @@ def _undeliverable(node: Node, entry: Entry, envelope: Envelope, claimed_from: s
         message: object = node.codec.decode(envelope.payload, "msgpack")
     except DecodeError as exc:
         if envelope.kind in (Kind.TELL, Kind.ASK):  # a message that is none: malformed,
-            node._malformed(entry, str(exc), envelope)  # wherever it was bound
+            _malformed(node, entry, str(exc), envelope)  # wherever it was bound
             if envelope.kind is Kind.ASK:
                 node._reply(envelope.source, envelope.corr, outcome.Error(exc))
             return
@@ -271,7 +269,7 @@ async def _fan_out_here(node: Node, entry: Entry, envelope: Envelope) -> None:
     try:
         message = node.codec.decode(envelope.payload, "msgpack")
     except DecodeError as exc:
-        node._malformed(entry, str(exc), envelope)
+        _malformed(node, entry, str(exc), envelope)
         return
     router = node.system.router
     try:
@@ -280,4 +278,4 @@ async def _fan_out_here(node: Node, entry: Entry, envelope: Envelope) -> None:
         else:
             await router.publish_here(envelope.target_name, message)
     except (ActorUnavailable, InvalidTopic) as exc:  # (this node is stopping; a bad topic)
-        node._malformed(entry, str(exc), envelope)
+        _malformed(node, entry, str(exc), envelope)

@@ -46,14 +46,16 @@ class LocalBroker:
         self._down: dict[str, str] = {}  # a node declared down -> the node taking it over
         self._names: dict[str, bytes] = {}
         self._ids = itertools.count(1)
-        self._severed: set[str] = set()
+        self._connections: dict[str, list[LocalTransport]] = {}
         self._barriers: dict[str, tuple[int, trio.Event, bool]] = {}  # (arrived, done, halted)
         self._halts: set[str] = set()
         self.available = True
 
     def connect(self, node: str) -> LocalTransport:
         """A transport for the node `node`."""
-        return LocalTransport(self, node)
+        transport = LocalTransport(self, node)
+        self._connections.setdefault(node, []).append(transport)
+        return transport
 
     def down(self) -> None:
         """Fail every call from now on, as a broker that went away."""
@@ -66,11 +68,13 @@ class LocalBroker:
             stream.arrived.set()
 
     def sever(self, node: str) -> None:
-        """Cut `node` off from now on, as a process that died (it leaves nothing cleanly)."""
-        self._severed.add(node)
+        """Cut `node`'s connections off from now on, as a process that died (it leaves
+        nothing cleanly). A node that connects under its name later is a new process."""
+        for transport in self._connections.pop(node, []):
+            transport.severed = True
 
-    def check(self, node: str) -> None:
-        if not self.available or node in self._severed:
+    def check(self, transport: LocalTransport) -> None:
+        if not self.available or transport.severed:
             raise BrokerUnavailable("the in-process broker is down")
 
     def alive(self, node: str) -> bool:
@@ -96,10 +100,11 @@ class LocalTransport(Transport):
         self.node = node
         self._broker = broker
         self._rewound = True
+        self.severed = False
 
     async def _call(self) -> LocalBroker:
         await trio.lowlevel.checkpoint()
-        self._broker.check(self.node)
+        self._broker.check(self)
         return self._broker
 
     async def join(self, ttl: float) -> None:
@@ -176,7 +181,7 @@ class LocalTransport(Transport):
             stream.arrived = trio.Event()
             with trio.move_on_after(block):
                 await stream.arrived.wait()
-            broker.check(self.node)
+            broker.check(self)
         taken, stream.unread = stream.unread[:count], stream.unread[count:]
         for entry_id in taken:
             stream.owner[entry_id] = self.node

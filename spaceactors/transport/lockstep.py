@@ -21,6 +21,7 @@ from spaceactors.transport.wire import (
 if TYPE_CHECKING:
     from spaceactors.transport.node import Node
 
+from spaceactors.transport import inbox, membership
 from spaceactors.transport.base import BATCH, NodeLost, Passage
 
 logger = logging.getLogger("spaceactors.transport")
@@ -46,7 +47,9 @@ async def _broker(node: Node, ready: threading.Event) -> None:
                     if dead - node.down - {node.name}:
                         # (a node that left is no news: the run is not woken for it)
                         with contextlib.suppress(trio.RunFinishedError):
-                            trio.from_thread.run_sync(node._saw, members, trio_token=token)
+                            trio.from_thread.run_sync(
+                                membership._saw, node, members, trio_token=token
+                            )
 
     try:
         await trio.to_thread.run_sync(trio.run, broker)  # (it ends when told to)
@@ -65,8 +68,8 @@ async def barrier(
     node: Node, key: str, count: int, patience: float, halt: str | None = None
 ) -> bool:
     if not node.lockstep:
-        await node._flush_now()  # what this node sent before the barrier is on its way
-        return await node._meet(key, count, patience, halt)
+        await _flush_now(node)  # what this node sent before the barrier is on its way
+        return await _meet(node, key, count, patience, halt)
     with node._frozen():
         # Every other task waits first, so that no task runs while the broker answers
         # (when it answers would decide which tasks run together, and in what order).
@@ -75,8 +78,8 @@ async def barrier(
             batch = node.next_batch()
             await node._retrying("write", node.transport.append, batch)
         acks, node._unacked = node._unacked, []
-        await node._acknowledge(acks)
-        halted = await node._meet(key, count, patience, halt)
+        await inbox._acknowledge(node, acks)
+        halted = await _meet(node, key, count, patience, halt)
         reached, node.tick = node.tick, node.tick + 1
         while True:
             entries = await node._retrying("read", node.transport.read, BATCH, 0.0)
@@ -91,7 +94,7 @@ async def barrier(
                 node._held.append((tick, source, next(node._arrivals), entry))
     ready = sorted(held for held in node._held if held[0] <= reached)
     node._held = [held for held in node._held if held[0] > reached]
-    await node._handle([entry for *_, entry in ready])
+    await inbox._handle(node, [entry for *_, entry in ready])
     return halted
 
 

@@ -18,7 +18,7 @@ from spaceactors.trace_event import EventKind
 if TYPE_CHECKING:
     from spaceactors.transport.node import Node
 
-from spaceactors.transport import children, reliably, subscriptions
+from spaceactors.transport import children, inbox, names, reliably, subscriptions
 from spaceactors.transport.base import BATCH, NodeLost
 
 logger = logging.getLogger("spaceactors.transport")
@@ -28,7 +28,7 @@ def _saw(node: Node, members: dict[str, bool]) -> None:
     node.members = members
     for peer, alive in members.items():
         if not alive and peer != node.name and peer not in node.down:
-            node._node_down(peer)
+            _node_down(node, peer)
 
 
 async def _beat(node: Node) -> None:
@@ -36,7 +36,7 @@ async def _beat(node: Node) -> None:
         await node.transport.pause(node.heartbeat)
         beat = await node._retrying("heartbeat", node.transport.beat, node.ttl)
         if beat == "rejoined":
-            await node._rejoined()
+            await names._rejoined(node)
         elif beat == "lost":
             raise NodeLost(
                 f"node {node.name!r} missed its heartbeat for over {node.ttl} s; the "
@@ -48,30 +48,39 @@ async def _monitor(node: Node) -> None:
     while True:
         await node.transport.pause(node.heartbeat)
         members = await node._retrying("read the members", node.transport.members)
-        for peer in members:
-            if peer not in node.members and peer != node.name:
-                node._event("node_up", peer)
-                node._introduce(peer)
+        for peer, alive in members.items():
+            if peer == node.name:
+                continue
+            if peer not in node.members or (alive and peer in node.down):
+                if peer in node.down:
+                    _came_back(node, peer)
+                _event(node, "node_up", peer)
+                names._introduce(node, peer)
+                subscriptions.introduce(node, peer)
+        for peer in node.members:
+            if peer not in members and peer != node.name and peer not in node.down:
+                _node_down(node, peer, left=True)
         node.members = members
         for peer, alive in members.items():
             if alive or peer == node.name:
                 continue
             if peer not in node.down:
-                node._node_down(peer)
+                _node_down(node, peer)
             # Listed until it is retired: if the node taking it over died too, take the rest.
             if await node._retrying("declare a node down", node.transport.declare_down, peer):
-                await node._take_over(peer)
+                await _take_over(node, peer)
 
 
-def _node_down(node: Node, peer: str) -> None:
+def _node_down(node: Node, peer: str, *, left: bool = False) -> None:
     node.down.add(peer)
-    node._event("node_down", peer)
+    _event(node, "node_down", peer, "left the cluster" if left else "stopped heartbeating: down")
     node.link(peer).fail()
+    gone = "left the cluster" if left else "went down"
     for corr, (request, ref) in list(node._asks.items()):
         if ref.node == peer:
             del node._asks[corr]
             request.resolve(
-                outcome.Error(ActorUnavailable(f"node {peer!r} went down before answering"))
+                outcome.Error(ActorUnavailable(f"node {peer!r} {gone} before answering"))
             )
     for name, holder in list(node.directory.items()):
         if holder.node == peer:
@@ -93,7 +102,7 @@ async def _take_over(node: Node, peer: str) -> None:
         if not entries:
             break
         taken += len(entries)
-        await node._handle(entries, claimed_from=peer)
+        await inbox._handle(node, entries, claimed_from=peer)
     await node._retrying("retire a node", node.transport.retire, peer)
     logger.warning(
         "node %r declared node %r down and handled its %d unacknowledged entries",
@@ -103,10 +112,19 @@ async def _take_over(node: Node, peer: str) -> None:
     )
 
 
-def _event(node: Node, event: Literal["node_up", "node_down"], peer: str) -> None:
+def _came_back(node: Node, peer: str) -> None:
+    """`peer`, down or gone, joined again (a new process under its name): reachable again,
+    through a new link (refs made before stay failed: look the actors up again)."""
+    node.down.discard(peer)
+    node._links.pop(peer, None)
+    for key in [key for key in node._refs if key[0] == peer]:
+        del node._refs[key]
+
+
+def _event(node: Node, event: Literal["node_up", "node_down"], peer: str, detail: str = "") -> None:
     now = trio.current_time()
     node.events.append((now, event, peer))
-    detail = "joined the cluster" if event == "node_up" else "stopped heartbeating: down"
+    detail = detail or ("joined the cluster" if event == "node_up" else "stopped heartbeating")
     tap = node.system.tap
     if tap is not None:
         tap.record(EventKind(event), peer, detail=detail)

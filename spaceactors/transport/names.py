@@ -82,7 +82,7 @@ async def release(node: Node, name: str) -> None:
 async def _release_now(node: Node, name: str) -> None:
     while name in node._releases:
         await node._retrying(
-            "release a name", node.transport.release_name, name, node._holder(name)
+            "release a name", node.transport.release_name, name, _holder(node, name)
         )
         if name in node._releases:  # (not done meanwhile by the other task)
             node._releases.remove(name)

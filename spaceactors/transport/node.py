@@ -17,9 +17,8 @@ import collections
 import contextlib
 import itertools
 import logging
-import threading
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import outcome
 import trio
@@ -38,9 +37,7 @@ from spaceactors.topics import TopicTable
 from spaceactors.transport import (
     children,
     connection,
-    inbox,
     lockstep,
-    membership,
     names,
     reliably,
     subscriptions,
@@ -193,18 +190,6 @@ class Node:
         and time out what waits for it."""
         return connection._frozen(self)
 
-    async def _broker(self, ready: threading.Event) -> None:
-        """(lockstep, virtual time) A Trio run of its own, in a thread, on the real clock,
-        that talks to the broker for this node: heartbeats, membership checks, and every
-        call of `_call`. A call then wakes the seeded run once, when it is answered, and
-        never while others run: when the broker answers decides nothing in the run. It
-        runs until `_stop_broker` (after the node has left)."""
-        await lockstep._broker(self, ready)
-
-    def _stop_broker(self) -> None:
-        """End the broker's thread (from the seeded run: thread-safe, never blocks)."""
-        lockstep._stop_broker(self)
-
     # --- sending --------------------------------------------------------------------------
 
     def link(self, peer: str) -> Link:
@@ -262,30 +247,6 @@ class Node:
 
     # --- receiving ------------------------------------------------------------------------
 
-    async def _read(self) -> None:
-        await inbox._read(self)
-
-    async def _handle(self, entries: list[Entry], claimed_from: str | None = None) -> None:
-        await inbox._handle(self, entries, claimed_from)
-
-    async def _acknowledge(self, entries: list[Entry]) -> None:
-        await inbox._acknowledge(self, entries)
-
-    async def _dispatch(self, entry: Entry, claimed_from: str | None) -> None:
-        await inbox._dispatch(self, entry, claimed_from)
-
-    def _malformed(self, entry: Entry, problem: str, envelope: Envelope | None = None) -> None:
-        inbox._malformed(self, entry, problem, envelope)
-
-    def _undeliverable(self, entry: Entry, envelope: Envelope, claimed_from: str | None) -> None:
-        inbox._undeliverable(self, entry, envelope, claimed_from)
-
-    def _answered(self, envelope: Envelope) -> None:
-        inbox._answered(self, envelope)
-
-    async def _stop_local(self, ref: ActorRef, envelope: Envelope) -> None:
-        await inbox._stop_local(self, ref, envelope)
-
     # --- remote refs ----------------------------------------------------------------------
 
     def lookup(self, name: str) -> RemoteRef | None:
@@ -315,13 +276,6 @@ class Node:
         """Raise the halt named `halt`: the barriers that watch it answer True from the next
         one that completes (`barrier`): how ``run --nodes`` stops every share at one tick."""
         await self._retrying("raise a halt", self.transport.raise_halt, halt)
-
-    async def _meet(self, key: str, count: int, patience: float, halt: str | None) -> bool:
-        return await lockstep._meet(self, key, count, patience, halt)
-
-    async def _flush_now(self) -> None:
-        """Wait until the writer has written everything queued so far (in order)."""
-        await lockstep._flush_now(self)
 
     def holds(self, name: str, node: str) -> bool:
         return names.holds(self, name, node)
@@ -488,56 +442,14 @@ class Node:
         task began is waited for: the name stays in `_releases` until the broker answered)."""
         await names._release_now(self, name)
 
-    def _holder(self, name: str) -> bytes:
-        return names._holder(self, name)
-
     def released(self, name: str) -> None:
         """An actor here stopped for good: its name is released cluster-wide (soon)."""
         names.released(self, name)
 
-    async def _release_names(self) -> None:
-        await names._release_names(self)
-
     def _announce(self, name: str, holder: Holder | None) -> None:
         names._announce(self, name, holder)
 
-    def _name_changed(self, envelope: Envelope) -> None:
-        names._name_changed(self, envelope)
-
     # --- membership -----------------------------------------------------------------------
-
-    def _saw(self, members: dict[str, bool]) -> None:
-        """(lockstep) The members changed: a node that went down fails what waits on it."""
-        membership._saw(self, members)
-
-    async def _beat(self) -> None:
-        await membership._beat(self)
-
-    async def _rejoined(self) -> None:
-        """The broker came back empty: register this node's names again."""
-        await names._rejoined(self)
-
-    async def _monitor(self) -> None:
-        await membership._monitor(self)
-
-    def _introduce(self, peer: str) -> None:
-        """Announce this node's names and subscriptions to `peer`, new here: it read the
-        directory when it joined, and missed what this node registered since."""
-        names._introduce(self, peer)
-        subscriptions.introduce(self, peer)
-
-    def _node_down(self, peer: str) -> None:
-        """`peer` stopped heartbeating: fail what waits on it, forget its names."""
-        membership._node_down(self, peer)
-
-    async def _take_over(self, peer: str) -> None:
-        """Claim and handle every unacknowledged entry of `peer`'s inbox; then forget it."""
-        await membership._take_over(self, peer)
-
-    def _event(self, event: Literal["node_up", "node_down"], peer: str) -> None:
-        """Another node joined or went down: on the trace (``node_up``, ``node_down``, the
-        node's name as the actor) and to lifecycle listeners (the server's ``/events``)."""
-        membership._event(self, event, peer)
 
 
 async def _nothing() -> None:
