@@ -120,9 +120,10 @@ def test_nodes_runs_quick_and_loses_nothing_at_a_kill(capsys: pytest.CaptureFixt
         pytest.skip(message)
     results = nodes.bench(Options(repeat=1, scale=10))  # raises if a one-way message is lost
     out = capsys.readouterr().out
-    assert len(results) == 8, out
+    assert len(results) == 9, out
     assert results[4], out  # 0 lost at the kill: every payload handled before it or claimed
-    assert results[6], out  # the sharded fleet lost no cargo, and its expectations held
+    assert results[5], out  # reliable delivery: each payload handled once, none lost
+    assert results[7], out  # the sharded fleet lost no cargo, and its expectations held
     assert "shares of 1,000 + 1,000 ships" in out
 
 
