@@ -203,6 +203,8 @@ async def test_a_message_never_acknowledged_fails_and_is_a_dead_letter(
         letters = a.dead_letters.recent()
         assert [letter.reason for letter in letters] == [sa.DeadLetterReason.DELIVERY_FAILED]
         assert a.reliable.pending_count() == 0
+        assert a.node is not None
+        assert a.node.streams == {}  # nothing unsettled: the stream's id is forgotten
         weather.blocked.clear()  # the stream goes on past the failed number
         later = await a.reliable.send(a.lookup("worker"), Job(2), ordered=False)
         await a.reliable.delivered(later)

@@ -106,6 +106,8 @@ def skip(node: Node, stream: Stream, seq: int) -> None:
     given_up = stream.unacked.get(seq)
     if given_up is not None and given_up.settled_at is not None:
         del stream.unacked[seq]  # (its acknowledgement may never come: its node may be down)
+        if not stream.unacked:
+            node.streams.pop(stream.id, None)  # nothing unsettled: no acknowledgement to await
     ref = stream.ref
     where = getattr(ref, "node", None)
     if where is None or where in node.down:
