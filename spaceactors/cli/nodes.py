@@ -33,10 +33,11 @@ from spaceactors import sim
 from spaceactors.cli.arguments import NODES
 from spaceactors.cli.gcpolicy import TunedGC
 from spaceactors.cli.report import render_summary, say, write_output, write_summary_json
-from spaceactors.cli.run import BadInput, ended
-from spaceactors.cli.signals import Signals
+from spaceactors.cli.run import EXIT_FAILED, BadInput, ended
+from spaceactors.cli.signals import Signals, exit_code, signal_name
 from spaceactors.sim.expectations import check
 from spaceactors.sim.shard import (
+    BARRIER_TIMEOUT,
     CheckShard,
     Placement,
     RunShard,
@@ -168,13 +169,33 @@ class ShardRun:
                 self._token.run_sync_soon(self._stop.set)
 
 
+class Shares:
+    """The share a worker node runs now, if any: what its command halts when it is stopped."""
+
+    def __init__(self) -> None:
+        self.running: ShardRun | None = None
+        self.done = trio.Event()
+
+    async def halt(self, node: Node) -> None:
+        """Halt the run of the share under way (every share stops at the same tick), and
+        wait until this one has ended (its summary so far goes to the command)."""
+        share = self.running
+        if share is None:
+            return
+        with trio.move_on_after(5.0):
+            await node.raise_halt(share.job.run)
+        with trio.move_on_after(BARRIER_TIMEOUT + 5.0):  # (a share still building: its
+            await self.done.wait()  # first barrier, then it halts)
+
+
 class Worker(sa.Actor):
     """``worker.NAME``: runs the shares of sharded runs it is asked to, one at a time; each
     answer is the share's summary (as plain data)."""
 
-    def __init__(self, url: str, prefix: str) -> None:
+    def __init__(self, url: str, prefix: str, shares: Shares | None = None) -> None:
         self.url = url
         self.prefix = prefix
+        self.shares = Shares() if shares is None else shares
         self.last: ShardRun | None = None  # its expectations are checked next
 
     async def handle(self, message: object) -> object:
@@ -186,16 +207,20 @@ class Worker(sa.Actor):
             return share.check(summary, message.restarts)
         if not isinstance(message, RunShard):
             raise TypeError(f"a worker runs RunShard, not {type(message).__name__}")
-        share = self.last = ShardRun(message, self.url, self.prefix)
+        share = self.last = self.shares.running = ShardRun(message, self.url, self.prefix)
+        self.shares.done = trio.Event()
         try:
             summary = await trio.to_thread.run_sync(share.run, abandon_on_cancel=True)
-        except trio.Cancelled:  # this node is stopping (a signal): the whole run stops
+        except trio.Cancelled:  # hard-cancelled: the others stop at their next tick
             share.stop()
             node = self.ctx.system.node
             if node is not None:
                 with trio.CancelScope(shield=True), trio.move_on_after(2.0):
-                    await node.raise_halt(message.run)  # the others stop at their next tick
+                    await node.raise_halt(message.run)
             raise
+        finally:
+            self.shares.running = None
+            self.shares.done.set()
         assert share.world is not None
         assert share.placement is not None
         return {
@@ -216,27 +241,40 @@ def node_command(args: argparse.Namespace, err: TextIO, signals: Signals) -> int
         raise BadInput(f"give the cluster's Redis: --redis URL, or ${REDIS_VARIABLE}")
     spec = _spec(args.redis, args.prefix)
 
-    async def serve() -> None:
+    async def serve(stop: trio.Event) -> None:
+        shares = Shares()
         async with sa.open_system(cluster=spec, node=name) as system:
-            await system.spawn(Worker, args.redis, args.prefix, name=WORKER + name)
+            await system.spawn(Worker, args.redis, args.prefix, shares, name=WORKER + name)
             say(err, f"spaceactors: node {name!r} joined {redacted(args.redis)}")
-            await _while_parent_lives()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_set_when_parent_dies, stop)
+                await stop.wait()
+                nursery.cancel_scope.cancel()
+            assert system.node is not None
+            await shares.halt(system.node)  # a run under way stops at one tick, with a summary
 
     signals.phase = f"running node {name!r}"
     with signals.for_trio(), _one_line():
-        sa.run(signals.session, lambda stop: _until(stop, serve), virtual=False)
-    return 0
+        sa.run(signals.session, serve, virtual=False)
+    if not signals.seen:
+        return 0  # (its parent, the command that started it, has gone)
+    signals.quiet()
+    signals.reported = True
+    names = " then ".join(signal_name(signum) for signum in signals.seen)
+    say(err, f"spaceactors: node {name!r} left the cluster (interrupted by {names})")
+    return exit_code(signals.seen[-1])
 
 
-async def _while_parent_lives() -> None:
-    """Forever; or, for a worker that ``run --nodes`` started (`PARENT_VARIABLE`), until that
+async def _set_when_parent_dies(stop: trio.Event) -> None:
+    """For a worker that ``run --nodes`` started (`PARENT_VARIABLE`): set `stop` once that
     command's process is gone (killed: nothing stopped its workers), checked every second."""
     parent = os.environ.get(PARENT_VARIABLE)
     if not parent:
-        await trio.sleep_forever()
+        return
     while str(os.getppid()) == parent:  # noqa: ASYNC110 - no event tells of a parent's death
         await trio.sleep(1.0)
     logger.warning("the command that started this worker node has gone: it leaves")
+    stop.set()
 
 
 async def _until(stop: trio.Event, body: Callable[[], Awaitable[_T]]) -> _T:
@@ -335,6 +373,14 @@ def run_on_nodes(args: argparse.Namespace, out: TextIO, err: TextIO, signals: Si
     write_output(out, render_summary(summary))
     if args.summary_json:
         write_summary_json(args.summary_json, summary)
+    if summary.interrupted_at is not None and not signals.seen:
+        say(
+            err,
+            f"spaceactors: the run was halted at t={summary.interrupted_at:,.1f} s of "
+            f"{summary.duration:,.0f} s by one of its worker nodes (stopped by a signal); "
+            "its expectations were not checked",
+        )
+        return EXIT_FAILED
     return ended(summary, signals, err)
 
 
@@ -360,8 +406,17 @@ async def _server_lives(server: RedisServer | None, body: Callable[[], Awaitable
             result.append(await body())
             nursery.cancel_scope.cancel()
     except* BadInput as group:
-        raise group.exceptions[0] from None
+        raise _first(group) from None
     return result[0]
+
+
+def _first(group: BaseExceptionGroup[BadInput]) -> BadInput:
+    """The first `BadInput` in `group` (nurseries nest their groups)."""
+    found: BaseException = group
+    while isinstance(found, BaseExceptionGroup):
+        found = found.exceptions[0]
+    assert isinstance(found, BadInput)
+    return found
 
 
 async def _coordinate(
@@ -394,7 +449,10 @@ async def _coordinate(
 
         async def share(index: int, worker: str) -> None:
             job = RunShard(run, args.scenario, args.seed, length, index, sectors, nodes, args.gc)
-            answer = await system.ask(WORKER + worker, job)
+            try:
+                answer = await system.ask(WORKER + worker, job)
+            except (sa.ActorUnavailable, sa.ActorNotFound, sa.ActorCrashed) as exc:
+                raise BadInput(f"the run stopped: worker node {worker!r}: {exc}") from None
             if answer["failure"] is not None:
                 raise BadInput(f"the run stopped on node {worker!r} {answer['failure']}")
             parts[index] = _summaries.structure(answer["summary"], sim.Summary)
