@@ -109,6 +109,7 @@ class Stream:
         "low",
         "next_seq",
         "ordered",
+        "queued",
         "ref",
         "remote_ack",
         "sacked",
@@ -140,6 +141,7 @@ class Stream:
         # A receiver end whose sender is on another node: how its acknowledgements travel
         # there (`spaceactors.transport.reliably`); None in one process.
         self.remote_ack: Callable[[Stream, int, list[int]], None] | None = None
+        self.queued: set[int] | None = None  # (its receiver end there) numbers in the mailbox
 
     def forget_if_idle(self) -> None:
         """The sender has stopped: if nothing of it is in flight, the receiver forgets the

@@ -215,6 +215,8 @@ async def test_an_actor_whose_node_dies_starts_again_on_a_live_node_with_its_mes
         assert isinstance(moved, RemoteRef)
         assert moved.node == "c"
         assert await moved.ask(Ping(99), timeout=5) == 106  # the 5 from b's inbox, and this
+        assert await echo.ask(Ping(100), timeout=5) == 107  # the ref by name followed it
+        assert echo.node == "c"
         with pytest.raises(sa.ActorNotFound):
             a.lookup("temp")  # temporary: not started again
 

@@ -319,3 +319,76 @@ async def test_a_node_that_joins_later_learns_the_subscriptions_already_there(
             assert [ref.name for ref in ids] == ["listener"]
             await b.reliable.delivered(ids[next(iter(ids))])
         assert await listener.ask("seen?", timeout=5) == [1]
+
+
+class SlowTally(sa.Actor):
+    """Takes 10 ms per message; counts what it handles, where (readable after its node died)."""
+
+    handled: list[tuple[str, int]] = []
+
+    async def handle(self, message: object) -> object:
+        if isinstance(message, Job):
+            await trio.sleep(0.01)
+            SlowTally.handled.append((self.ctx.system.node.name, message.n))  # type: ignore[union-attr]
+        return None
+
+
+async def test_what_was_acknowledged_before_a_failover_is_not_handled_again(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    SlowTally.handled = []
+    broker = LocalBroker()
+    spec = ClusterSpec(broker)
+    acknowledged: set[int] = set()
+    async with (
+        sa.open_system(cluster=spec, node="a") as a,
+        sa.open_system(cluster=spec, node="c"),
+    ):
+        assert a.node is not None
+        with trio.CancelScope() as doomed:
+            async with sa.open_system(cluster=spec, node="b"):
+                await trio.sleep(2)
+                tally = await a.node.spawn(SlowTally, name="tally", on="b", mailbox_size=20)
+                ids = {
+                    await a.reliable.send(tally, Job(n), timeout=0.5, max_retries=50): n
+                    for n in range(300)
+                }  # retries pile copies up in b's inbox, unread behind its small mailbox
+                await trio.sleep(1.5)
+                for message_id, n in ids.items():
+                    if a.reliable.state.pending.get(message_id) is None:
+                        acknowledged.add(n)
+                broker.sever("b")
+                await trio.sleep(30)
+                doomed.cancel()
+        for message_id in ids:
+            await a.reliable.delivered(message_id)
+    assert 50 < len(acknowledged) < 250
+    on_c = [n for where, n in SlowTally.handled if where == "c"]
+    assert set(on_c) | {n for where, n in SlowTally.handled if where == "b"} == set(range(300))
+    assert len(on_c) == len(set(on_c))  # once each on c
+    assert not set(on_c) & acknowledged  # nothing acknowledged before the kill runs again
+
+
+async def test_a_message_reported_failed_was_not_handled_and_one_handled_did_not_fail(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    """As in one process: behind a slow receiver some messages run out of retries; each
+    outcome is true (failed: never handled; delivered: handled once)."""
+    async with two_nodes(Weather(random.Random(0))) as (a, b):
+        worker = await b.spawn(Worker, 0.5, name="worker")
+        await trio.sleep(0.1)
+        ref = a.lookup("worker")
+        ids = {await a.reliable.send(ref, Job(n), jitter=0.0): n for n in range(50)}
+        failed, delivered = set(), set()
+        for message_id, n in ids.items():
+            try:
+                await a.reliable.delivered(message_id)
+            except sa.DeliveryFailed:
+                failed.add(n)
+            else:
+                delivered.add(n)
+        await trio.sleep(30)
+        handled = await worker.ask("seen?", timeout=60)
+    assert len(handled) == len(set(handled))
+    assert set(handled) == delivered
+    assert failed == set(range(50)) - delivered

@@ -50,9 +50,27 @@ _NEWS: dict[Kind, Callable[[Node, Envelope], None]] = {
 a subscription, a name; each raises `DecodeError` for what is none."""
 
 
+_NEWS_CODES = frozenset(
+    int(kind)
+    for kind in (Kind.REPLY, Kind.FAIL, Kind.CREDIT, Kind.NAME, Kind.ACK, Kind.SKIP, Kind.SUBSCRIBE)
+)
+"""The kinds the reader handles at once, ahead of messages waiting for room in a mailbox: none
+of them waits, and held back behind a full mailbox they would stall other nodes (a credit, a
+reply) or come too late (a reliable stream's skip, after its message was handled)."""
+
+
+def _is_news(entry: Entry) -> bool:
+    """An entry of a `_NEWS_CODES` kind (msgpack: a 9-array, version 1, then the kind)."""
+    data = entry.data
+    return len(data) > 2 and data[0] == 0x99 and data[1] == 0x01 and data[2] in _NEWS_CODES
+
+
 async def _read(node: Node) -> None:
+    """Read this node's inbox: news at once; messages, in order, to `_deliver` (the reader
+    never waits for room in a mailbox, so nothing else waits behind a slow actor)."""
     transport = node.transport
     polling = node._virtual is not None  # virtual time: no read may block it
+    queued = node._queued
     while True:
         try:
             if polling:
@@ -67,7 +85,25 @@ async def _read(node: Node) -> None:
             transport.rewind()
             await node._retrying("read", transport.members)  # waits for the broker
             continue
+        news = [entry for entry in entries if _is_news(entry)]
+        if news:
+            await _handle(node, news)
+        messages = [
+            entry
+            for entry in entries
+            if not _is_news(entry) and (entry.node, entry.id) not in queued  # (read again
+        ]  # after a rewind: queued already)
+        if messages:
+            queued.update((entry.node, entry.id) for entry in messages)
+            node._deliveries.send_nowait(messages)  # (bounded by the credit windows)
+
+
+async def _deliver(node: Node, receive: trio.MemoryReceiveChannel[list[Entry]]) -> None:
+    """Put the messages the reader queued in their mailboxes, in order, waiting for room;
+    acknowledge them and give their credits back once they are in."""
+    async for entries in receive:
         await _handle(node, entries)
+        node._queued.difference_update((entry.node, entry.id) for entry in entries)
 
 
 async def _handle(node: Node, entries: list[Entry], claimed_from: str | None = None) -> None:
@@ -79,6 +115,8 @@ async def _handle(node: Node, entries: list[Entry], claimed_from: str | None = N
         node._unacked += entries  # (at the next barrier: no broker call mid-tick)
     else:
         await _acknowledge(node, entries)
+    if not node._owed:
+        return
     owed, node._owed = node._owed, {}
     for peer, credits in owed.items():
         if peer not in node.down:
@@ -132,6 +170,8 @@ async def _dispatch(node: Node, entry: Entry, claimed_from: str | None) -> None:
         else:  # (asked of a node that died: the asker hears it went down)
             _undeliverable(node, entry, envelope, claimed_from)
         return
+    if claimed_from is not None and (kind is Kind.RELIABLE or kind is Kind.SKIP):
+        return  # a stranded copy: its sender's stream brings it where the actor is now
     ref = node.system.registry.local(envelope.target_name)
     if ref is None:
         if claimed_from is not None:  # a dead node's: is the actor running elsewhere now?

@@ -17,6 +17,7 @@ import collections
 import contextlib
 import itertools
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -120,6 +121,8 @@ class Node:
         self._writing = False  # a batch is on its way
         self._written = trio.lowlevel.ParkingLot()  # woken after each batch
         self._owed: dict[str, int] = {}
+        self._deliveries, self._delivering = trio.open_memory_channel[list[Entry]](math.inf)
+        self._queued: set[tuple[str, str]] = set()  # (inbox, entry id) read, not yet delivered
         self._releases: list[str] = []
         self._released = trio.Event()
         self._changed = trio.Event()  # set (and made anew) when a name or a member changes

@@ -16,16 +16,19 @@ order work there exactly as in one process. Three envelope kinds carry what the 
 - ``SKIP`` ``[stream id, number, ordered]``: the sender gave up on a number (it failed after
   its retries, its first transmission was cancelled, or it could not be encoded).
 
-A copy that arrives already settled is acknowledged again at once (the first acknowledgement
-may have gone down with a node). The sender end also tracks what is settled (its own receiver
+Each message is acknowledged as soon as it is handled (in one process the sender sees the
+receiver end, and batches suffice; across nodes a late acknowledgement would cost retries). A
+copy that arrives already settled is acknowledged again at once (the first acknowledgement may
+have gone down with a node). The sender end also tracks what is settled (its own receiver
 fields: acknowledged or given up), which is the ``floor`` it sends.
 
-**When the receiving actor's node goes down**, retries go to where its name is held now
-(`moved`: a new incarnation on another node or on this one), and the dead node's unacknowledged
-entries are forwarded there too (`spaceactors.transport.membership`): the new receiver end
-de-duplicates both. Exactly-once holds while both nodes live; a message the dead node had
-handled but not yet acknowledged is handled again by the new incarnation (at least once, as in
-Akka's reliable delivery without a durable queue).
+**When the receiving actor's node goes down**, the stream's ref follows the actor's name to
+its new incarnation (`RemoteRef`), so the retries go there, starting a receiver end from the
+sender's floor. The dead node's stranded ``RELIABLE`` and ``SKIP`` entries are not forwarded:
+they carry the floor of when they were sent, and the sender's retries bring each unsettled
+message again. Exactly-once holds while both nodes live; a message the dead node had handled
+but not yet acknowledged is handled again by the new incarnation (at least once, as in Akka's
+reliable delivery without a durable queue).
 """
 
 from __future__ import annotations
@@ -116,19 +119,6 @@ def skip(node: Node, stream: Stream, seq: int) -> None:
     node.post(where, Envelope(Kind.SKIP, node.name, 0, ref.id, ref.name, payload=payload).encode())
 
 
-def moved(node: Node, envelope: Reliably) -> ActorRef | None:
-    """Where a retry of `envelope` goes now that its actor's node is down: the actor holding
-    its name now (on another live node, or on this one), or None (it has not started again,
-    or never will: the retry counts as a lost attempt)."""
-    stream = envelope.stream
-    name = stream.ref.name
-    ref: ActorRef | None = node.lookup(name) or node.system.registry.local(name)
-    if ref is not None and ref.alive:
-        stream.ref = ref  # from now on, its retries go there
-        return ref
-    return None
-
-
 # --- the receiving node -----------------------------------------------------------------------
 
 
@@ -141,9 +131,6 @@ async def deliver(node: Node, ref: ActorRef, envelope: Envelope) -> None:
     stream_id, seq, ordered, message_id, floor, data = _fields(
         envelope, "a reliable message", int, int, bool, int, int, bytes
     )
-    if envelope.source == node.name:  # forwarded back here after a failover: the sender
-        await _returned(node, stream_id, seq)  # end is this node's own
-        return
     message = node.codec.decode(data, "msgpack")
     receiver = ref._cell.receiver
     stream = _receiver_end(node, receiver, ref, envelope.source, stream_id, ordered, floor)
@@ -152,13 +139,20 @@ async def deliver(node: Node, ref: ActorRef, envelope: Envelope) -> None:
         reliable.state.duplicates += 1
         _acknowledge(node, envelope.source, stream, stream.low, [] if seq < stream.low else [seq])
         return
-    handling = receiver.handling
-    if seq in stream.held or (
-        handling is not None and handling.stream is stream and handling.seq == seq
-    ):  # in hand: its retry is no lost attempt
-        _acknowledge(node, envelope.source, stream, stream.low, [], [seq])
-        return
-    await ref.send(Reliably(message_id, message, stream, seq, None, trio.current_time()))
+    queued = stream.queued
+    if queued is None:
+        queued = stream.queued = set()
+    if seq in queued or seq in stream.held:  # in hand (in the mailbox, held for its turn, or
+        _acknowledge(node, envelope.source, stream, stream.low, [], [seq])  # being handled):
+        return  # its retry is no lost attempt, and the copy is not queued again
+    envelope_here = Reliably(message_id, message, stream, seq, None, trio.current_time())
+    envelope_here.more()  # acknowledged as soon as it is handled: its sender cannot look
+    queued.add(seq)
+    try:
+        await ref.send(envelope_here)
+    except BaseException:
+        queued.discard(seq)
+        raise
 
 
 def skipped(node: Node, ref: ActorRef, envelope: Envelope) -> None:
@@ -170,6 +164,9 @@ def skipped(node: Node, ref: ActorRef, envelope: Envelope) -> None:
     stream_id, seq, ordered = _fields(envelope, "a skip", int, int, bool)
     receiver = ref._cell.receiver
     stream = _receiver_end(node, receiver, ref, envelope.source, stream_id, ordered, 0)
+    handling = receiver.handling
+    if handling is not None and handling.stream is stream and handling.seq == seq:
+        return  # given up while it was being handled: it settles (and is acknowledged) as such
     ready = receiver.skip(stream, seq)
     receiver.flush()
     if ready is not None:
@@ -209,7 +206,16 @@ def _receiver_end(
 
 
 def _post_ack(node: Node, source: str, stream: Stream, low: int, sacked: list[int]) -> None:
-    """`Reliable.acknowledge` for a receiver end whose sender is on node `source`."""
+    """`Reliable.acknowledge` for a receiver end whose sender is on node `source`: what it
+    settles is no longer in hand."""
+    queued = stream.queued
+    if queued:
+        if low - stream.acked <= len(queued):  # (`acked`: the mark last sent, here)
+            queued.difference_update(range(stream.acked, low))
+        else:  # (a mark far ahead: the floor a new receiver end started from)
+            queued.difference_update([seq for seq in queued if seq < low])
+        queued.difference_update(sacked)
+    stream.acked = max(stream.acked, low)
     _acknowledge(node, source, stream, low, sacked)
 
 
@@ -225,17 +231,6 @@ def _acknowledge(
         return
     payload = packb([stream.id, low, sacked, in_hand or []])
     node.post(source, Envelope(Kind.ACK, node.name, payload=payload, tick=node.tick).encode())
-
-
-async def _returned(node: Node, stream_id: int, seq: int) -> None:
-    """This node's own transmission, forwarded back from a dead node: hand the original to
-    where its actor is now, unless it is settled already."""
-    stream = node.streams.get(stream_id)
-    original = None if stream is None else stream.unacked.get(seq)
-    if stream is None or original is None or original.settled_at is not None:
-        await trio.lowlevel.checkpoint()
-        return
-    _hand_over(stream.ref, original)
 
 
 def _hand_over(ref: ActorRef, envelope: Reliably) -> None:

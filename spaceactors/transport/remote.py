@@ -43,16 +43,17 @@ class RemoteMailbox:
         """Raises ``trio.WouldBlock`` (no credit), ``trio.BrokenResourceError`` (node down),
         `EncodeError` (nothing sent).
 
-        A reliable message's retry whose actor's node is down goes to where the actor's name
-        is held now (`spaceactors.transport.reliably.moved`)."""
-        if self._link.down and type(message) is Reliably:
-            ref = reliably.moved(self._ref._link_node, message)
-            if ref is not None:
-                ref._send.send_nowait(message)
-                return
+        If the actor's node is down and its name is held elsewhere now, the ref follows it
+        there (`RemoteRef.follow`)."""
+        if self._link.down and self._ref.follow():
+            self._ref._send.send_nowait(message)
+            return
         self._link.send_nowait(self._ref, message)
 
     async def send(self, message: object) -> None:
+        if self._link.down and self._ref.follow():
+            await self._ref._send.send(message)
+            return
         await self._link.send(self._ref, message)
 
     def close(self) -> None:
@@ -73,7 +74,7 @@ class RemoteCell:
     @property
     def alive(self) -> bool:
         ref = self._ref
-        return self._node.holds(ref.name, ref.node)
+        return self._node.holds(ref.name, ref.node) or ref.follow()
 
     def unavailable(self, message: object, sender: ActorRef | None = None) -> ActorUnavailable:
         """Record `message` as a dead letter (its node is down, or the actor gone)."""
@@ -135,6 +136,21 @@ class RemoteRef(ActorRef):
     def _open_mailbox(self) -> None:
         node: Node = self._link_node
         self._send = RemoteMailbox(node.link(self.node), self)  # type: ignore[assignment]
+
+    def follow(self) -> bool:
+        """If this ref's node is down and its actor's name is held on a live node now (it
+        was started again there), point this ref there; whether it did. So a ref by name
+        stays valid when its actor moves (`Node.spawn`, `Node.child`)."""
+        node: Node = self._link_node
+        if self.node not in node.down:
+            return False
+        holder = node.directory.get(self.name)
+        if holder is None or holder.node in node.down:
+            return False
+        self.node = holder.node  # (its own node: through its own inbox, as from another)
+        self.capacity = holder.capacity
+        self._open_mailbox()
+        return True
 
     def __repr__(self) -> str:
         return f"<RemoteRef {self.name!r} on {self.node!r}>"
