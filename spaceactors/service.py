@@ -16,7 +16,7 @@ import trio
 
 from spaceactors.checks import describe
 from spaceactors.children import Handshake
-from spaceactors.errors import ActorUnavailable, StartFailed
+from spaceactors.errors import ActorUnavailable, NameTaken, StartFailed
 from spaceactors.policy import SHUTDOWN_EXIT, Exit, failed
 
 if TYPE_CHECKING:
@@ -63,6 +63,8 @@ class ServiceCell:
             except Exception as exc:
                 self.last_error = describe(exc)
                 if not status.done:
+                    if isinstance(exc, StartFailed | NameTaken):
+                        raise  # (saying why already, as `start_child` documents them)
                     raise StartFailed(
                         f"service {self.name!r} failed to start: {describe(exc)}"
                     ) from exc

@@ -292,7 +292,7 @@ async def test_a_child_on_another_node_that_stops_exits_normally(
         await sup.start_child(a.node.child(Counter, name="permanent", on="b"))
         await b.registry.resolve("transient").stop()
         await b.registry.resolve("permanent").stop()
-        await trio.sleep(1)
+        await trio.sleep(3)  # (two heartbeats: b stays, so they stopped)
         info = {row.name: row.running for row in sup.which_children()}
         assert info == {"permanent": True}  # OTP: a transient child's normal exit ends it
         assert sup.which_children()[0].handle.restarts == 1
@@ -400,3 +400,47 @@ async def test_a_node_that_died_and_joins_again_under_its_name_is_reached_again(
             echo = a.lookup("echo")
             assert isinstance(echo, RemoteRef)
             assert await echo.ask(Ping(4), timeout=5) == 8
+
+
+async def test_a_child_whose_node_leaves_cleanly_is_started_again_elsewhere(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    spec = ClusterSpec(LocalBroker())
+    async with (
+        sa.open_system(cluster=spec, node="ceres") as ceres,
+        sa.open_system(cluster=spec, node="pallas"),
+    ):
+        assert ceres.node is not None
+        async with sa.open_system(cluster=spec, node="vesta"):
+            await trio.sleep(2)
+            sup = await ceres.spawn_supervisor("beacons", max_restarts=5, within=60)
+            for restart in sa.Restart:
+                name = f"b-{restart.value}"
+                await sup.start_child(
+                    ceres.node.child(Counter, name=name, on="vesta", restart=restart)
+                )
+        await trio.sleep(10)  # vesta has left: the supervisor hears it
+        running = {row.name: row.running for row in sup.which_children()}
+        assert running == {"b-permanent": True, "b-transient": True}  # temporary: gone
+        for name in running:
+            moved = ceres.lookup(name)
+            assert isinstance(moved, RemoteRef)
+            assert moved.node == "pallas"
+            assert await moved.ask(Ping(0), timeout=5) == 1
+
+
+async def test_a_child_on_another_node_that_cannot_start_says_where_and_why(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    async with two_nodes() as (a, b):
+        assert a.node is not None
+        sup = await a.spawn_supervisor("depots")
+        await b.spawn(Counter, name="taken")
+        await trio.sleep(0.5)
+        with pytest.raises(sa.NameTaken, match="the name 'taken' is taken"):
+            await sup.start_child(a.node.child(Counter, name="taken", on="b"))
+        with pytest.raises(
+            sa.StartFailed, match="child 'x' could not start on node 'nowhere': node 'nowhere'"
+        ):
+            await sup.start_child(a.node.child(Counter, name="x", on="nowhere"))
+        assert sup.which_children() == []

@@ -66,10 +66,10 @@ def import_path(factory: object) -> str:
             f"an actor started on another node must be a spaceactors.Actor subclass, "
             f"got {short_repr(factory)}"
         )
-    if "<locals>" in factory.__qualname__ or factory.__module__ == "__main__":
+    if "<locals>" in factory.__qualname__:
         raise InvalidSpec(
             f"{factory.__qualname__} must be importable on the other node: define it at the "
-            "top of a module that both nodes can import (not in __main__ or a function)"
+            "top of a module that both nodes can import (not in a function)"
         )
     return f"{factory.__module__}:{factory.__qualname__}"
 
@@ -181,7 +181,13 @@ def _decode(
         for part in qualname.split("."):
             target = getattr(target, part)
     except (ImportError, AttributeError) as exc:
-        raise InvalidSpec(f"cannot import {path!r} on node {node.name!r}: {exc}") from None
+        hint = (
+            " (a class of a script is importable only by the nodes that script runs: put it "
+            "in a module every node can import)"
+            if module_name == "__main__"
+            else ""
+        )
+        raise InvalidSpec(f"cannot import {path!r} on node {node.name!r}: {exc}{hint}") from None
     factory = target
     import_path(factory)  # an Actor subclass, and the one asked for
     return (

@@ -24,6 +24,7 @@ import contextlib
 import math
 import secrets
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -140,6 +141,12 @@ class RedisStreams(Transport):
         if not isinstance(url, str) or not url.startswith(("redis://", "rediss://")):
             raise ValueError(
                 f"the Redis URL must start with redis:// or rediss://, got {redacted(str(url))!r}"
+            )
+        database = urllib.parse.urlsplit(url).path.lstrip("/")
+        if database and not database.isdigit():
+            raise ValueError(
+                f"the Redis URL {redacted(url)!r} names database {database!r}: a database is "
+                "a number (redis://HOST:PORT/0)"
             )
         self.node = node
         self.url = url

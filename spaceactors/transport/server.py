@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -59,7 +62,8 @@ class RedisServer:
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> None:
-        """Start it and wait until it listens.
+        """Start it and wait until it listens. On Linux it ends when the thread that started
+        it does (call it from the main thread: it never outlives this process).
 
         Raises:
             RuntimeError: it exited, or did not listen within `timeout` seconds.
@@ -77,7 +81,11 @@ class RedisServer:
         if self.password:
             arguments += ["--requirepass", self.password]
         self.process = subprocess.Popen(  # its own session: a Ctrl-C is for its owner
-            arguments, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            arguments,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_ends_with_its_parent,
         )
         deadline = time.monotonic() + timeout
         while not self._listening():
@@ -113,3 +121,19 @@ class RedisServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _ends_with_its_parent() -> None:
+    """(In the child, before redis-server starts, Linux only) SIGTERM when the thread that
+    started it ends: a private server never outlives its command, even a SIGKILLed one.
+    (`RedisServer.start` from the main thread, then: a thread of Trio's cache ends when idle.)"""
+    if sys.platform != "linux":
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+
+
+_PR_SET_PDEATHSIG = 1

@@ -8,9 +8,10 @@ which restarts it by its restart type, its strategy and its intensity. Here that
 - starting it starts the actor on its node (``SPAWN``, as `Node.spawn` does) and reports the
   service started once the actor runs;
 - the task then waits while the actor's name is held on that node; when the node is declared
-  down, the task fails with `ActorUnavailable` (an abnormal exit: permanent and transient
-  children are restarted, temporary ones not); when the actor stops for good there (its name
-  is released), the task returns (a normal exit: only a permanent child is restarted);
+  down or leaves, the task fails with `ActorUnavailable` (an abnormal exit: permanent and
+  transient children are restarted, temporary ones not); when the actor stops for good there
+  (its name is released, and its node stays two heartbeats more), the task returns (a normal
+  exit: only a permanent child is restarted);
 - a restart starts the actor again: on the node asked for if it is live, else on the live node
   with the fewest of this node's actors (another first, else this one);
 - stopping the task (the supervisor terminating or restarting the child, a shutdown) stops the
@@ -29,7 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from spaceactors.errors import ActorUnavailable, NameTaken
+from spaceactors.errors import (
+    ActorUnavailable,
+    DecodeError,
+    InvalidSpec,
+    NameTaken,
+    StartFailed,
+)
 from spaceactors.policy import Restart
 from spaceactors.specs import ServiceSpec
 from spaceactors.transport import children
@@ -68,7 +75,10 @@ async def _serve(
 ) -> None:
     restarted = placed.starts > 0  # (a first start insists on `on`)
     where = on if not restarted or _live(node, on) else children.pick(node)
-    await _start(node, name, placed, where, restarted)
+    try:
+        await _start(node, name, placed, where, restarted)
+    except (ActorUnavailable, StartFailed, InvalidSpec, DecodeError) as exc:
+        raise StartFailed(f"child {name!r} could not start on node {where!r}: {exc}") from exc
     node._placed[name] = placed
     task_status.started()
     try:
@@ -80,8 +90,12 @@ async def _serve(
         raise
     finally:
         node._placed.pop(name, None)
+    if where != node.name:  # its name was released: it stopped, or its node is leaving
+        with trio.move_on_after(2 * node.heartbeat):  # (a node that leaves is gone by then)
+            while where not in node.down:
+                await node.changed()
     if where in node.down:
-        raise ActorUnavailable(f"actor {name!r}: its node {where!r} went down")
+        raise ActorUnavailable(f"actor {name!r}: its node {where!r} went down or left")
     # Otherwise it stopped for good there: a normal exit.
 
 
