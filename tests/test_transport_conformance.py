@@ -11,7 +11,7 @@ import trio
 import trio.testing
 
 from spaceactors.transport import BrokerUnavailable, LocalBroker, NodeNameTaken, Transport
-from spaceactors.transport.wire import Holder
+from spaceactors.transport.wire import Envelope, Holder, Kind
 from tests.conftest import WallClock
 from tests.redis_server import RedisServer
 
@@ -188,7 +188,7 @@ async def test_a_take_over_whose_taker_dies_is_taken_by_the_next(
             assert "b" not in await c.members()
 
 
-async def test_acknowledged_entries_are_deleted_and_an_empty_inbox_goes_with_its_node(
+async def test_acknowledged_entries_are_deleted_and_an_inbox_goes_with_its_node(
     backend: Backend, clock: trio.abc.Clock
 ) -> None:
     with trio.fail_after(10):
@@ -201,8 +201,16 @@ async def test_acknowledged_entries_are_deleted_and_an_empty_inbox_goes_with_its
                 assert await backend.inbox_length("b") == 1  # only what is in flight
                 await b.ack("b", [entries[1].id])
                 assert await backend.inbox_length("b") == 0
+                assert not await a.has_left("b")
                 await b.leave()
             assert not await backend.inbox_exists("b")
+            assert await a.has_left("b")
+            news = Envelope(Kind.CREDIT, "a", 5).encode()  # news for a node that has gone
+            message = Envelope(Kind.TELL, "a", 0, 0, "x", None, b"\x01").encode()
+            await a.append([("b", news)])
+            assert not await backend.inbox_exists("b")  # dropped: no inbox made for it
+            await a.append([("b", message)])  # (a message is kept: the node may join again)
+            assert await backend.inbox_length("b") == 1
 
 
 async def test_names_are_held_by_one_node(backend: Backend, clock: trio.abc.Clock) -> None:

@@ -102,8 +102,13 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     async def leave(self) -> None:
-        """Leave the cluster cleanly: heartbeat, membership and names gone, and the inbox too
-        if nothing is left in it."""
+        """Leave the cluster cleanly: heartbeat, membership, names and inbox gone (what is
+        still in the inbox is lost: nobody takes over a node that left); marked as left."""
+
+    @abc.abstractmethod
+    async def has_left(self, node: str) -> bool:
+        """Whether `node` left the cluster cleanly (in the last hour): a node missing from
+        the members for another reason (a broker that restarted empty) has not."""
 
     @abc.abstractmethod
     async def members(self) -> dict[str, bool]:
@@ -127,7 +132,8 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     async def append(self, batch: Sequence[tuple[str, bytes]]) -> None:
-        """Append each ``(node, data)`` to that node's inbox, in order, in one round trip."""
+        """Append each ``(node, data)`` to that node's inbox, in order, in one round trip
+        (`wire.is_news` to a node whose inbox is gone: dropped)."""
 
     @abc.abstractmethod
     async def read(self, count: int, block: float) -> list[Entry]:

@@ -28,6 +28,7 @@ from spaceactors.transport.wire import (
     Envelope,
     Kind,
     decode,
+    is_news,
     unpack_error,
     unpack_reply,
 )
@@ -50,21 +51,6 @@ _NEWS: dict[Kind, Callable[[Node, Envelope], None]] = {
 a subscription, a name; each raises `DecodeError` for what is none."""
 
 
-_NEWS_CODES = frozenset(
-    int(kind)
-    for kind in (Kind.REPLY, Kind.FAIL, Kind.CREDIT, Kind.NAME, Kind.ACK, Kind.SKIP, Kind.SUBSCRIBE)
-)
-"""The kinds the reader handles at once, ahead of messages waiting for room in a mailbox: none
-of them waits, and held back behind a full mailbox they would stall other nodes (a credit, a
-reply) or come too late (a reliable stream's skip, after its message was handled)."""
-
-
-def _is_news(entry: Entry) -> bool:
-    """An entry of a `_NEWS_CODES` kind (msgpack: a 9-array, version 1, then the kind)."""
-    data = entry.data
-    return len(data) > 2 and data[0] == 0x99 and data[1] == 0x01 and data[2] in _NEWS_CODES
-
-
 async def _read(node: Node) -> None:
     """Read this node's inbox: news at once; messages, in order, to `_deliver` (the reader
     never waits for room in a mailbox, so nothing else waits behind a slow actor)."""
@@ -85,13 +71,13 @@ async def _read(node: Node) -> None:
             transport.rewind()
             await node._retrying("read", transport.members)  # waits for the broker
             continue
-        news = [entry for entry in entries if _is_news(entry)]
+        news = [entry for entry in entries if is_news(entry.data)]
         if news:
             await _handle(node, news)
         messages = [
             entry
             for entry in entries
-            if not _is_news(entry) and (entry.node, entry.id) not in queued  # (read again
+            if not is_news(entry.data) and (entry.node, entry.id) not in queued  # (read again
         ]  # after a rewind: queued already)
         if messages:
             queued.update((entry.node, entry.id) for entry in messages)

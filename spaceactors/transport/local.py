@@ -22,7 +22,7 @@ from spaceactors.transport.base import (
     Passage,
     Transport,
 )
-from spaceactors.transport.wire import holder_node
+from spaceactors.transport.wire import holder_node, is_news
 
 
 @attrs.define
@@ -49,6 +49,7 @@ class LocalBroker:
         self._connections: dict[str, list[LocalTransport]] = {}
         self._barriers: dict[str, tuple[int, trio.Event, bool]] = {}  # (arrived, done, halted)
         self._halts: set[str] = set()
+        self._left: set[str] = set()
         self.available = True
 
     def connect(self, node: str) -> LocalTransport:
@@ -114,6 +115,7 @@ class LocalTransport(Transport):
         broker._alive[self.node] = trio.current_time() + ttl
         broker._members.add(self.node)
         broker._down.pop(self.node, None)
+        broker._left.discard(self.node)
         broker.stream(self.node)
         self._rewound = True
 
@@ -128,12 +130,15 @@ class LocalTransport(Transport):
         broker = await self._call()
         broker._alive.pop(self.node, None)
         broker._members.discard(self.node)
-        stream = broker._streams.get(self.node)
-        if stream is not None and not stream.entries:
-            del broker._streams[self.node]
+        broker._left.add(self.node)
+        broker._streams.pop(self.node, None)  # (nobody takes a left node over)
         for name, holder in list(broker._names.items()):
             if holder_node(holder) == self.node:
                 del broker._names[name]
+
+    async def has_left(self, node: str) -> bool:
+        broker = await self._call()
+        return node in broker._left
 
     async def members(self) -> dict[str, bool]:
         broker = await self._call()
@@ -163,6 +168,8 @@ class LocalTransport(Transport):
     async def append(self, batch: Sequence[tuple[str, bytes]]) -> None:
         broker = await self._call()
         for node, data in batch:
+            if node not in broker._streams and is_news(data):
+                continue  # (news to a node that has gone)
             stream = broker.stream(node)
             entry_id = broker.new_id()
             stream.entries[entry_id] = bytes(data)

@@ -57,9 +57,14 @@ async def _monitor(node: Node) -> None:
                 _event(node, "node_up", peer)
                 names._introduce(node, peer)
                 subscriptions.introduce(node, peer)
-        for peer in node.members:
-            if peer not in members and peer != node.name and peer not in node.down:
+        for peer, was in node.members.items():
+            if peer in members or peer == node.name or peer in node.down:
+                continue
+            # Gone from the members: it left, or the broker restarted empty (it joins again).
+            if await node._retrying("ask if a node left", node.transport.has_left, peer):
                 _node_down(node, peer, left=True)
+            else:
+                members = {**members, peer: was}  # (kept as it was until it joins again)
         node.members = members
         for peer, alive in members.items():
             if alive or peer == node.name:

@@ -7,12 +7,14 @@ Keys, under the cluster's prefix ``P`` (``spaceactors`` by default):
   acknowledge with ``XACK``; a dead node's pending entries are taken over with
   ``XAUTOCLAIM`` (its unread ones with ``XREADGROUP`` under the claimer's consumer name).
 - ``P:alive:NODE``: the heartbeat, a key with a time to live (``SET ... PX``).
-- ``P:nodes``: the members (a set); ``P:down:NODE``: the node that declared NODE down and
-  takes its inbox over (a lease: if that node dies too, the next one to declare NODE down
-  takes it; kept an hour). A node taken over is retired: out of the members, its inbox gone.
+- ``P:nodes``: the members (a set); ``P:left:NODE``: NODE left cleanly (kept an hour);
+  ``P:down:NODE``: the node that declared NODE down and takes its inbox over (a lease: if
+  that node dies too, the next one to declare NODE down takes it; kept an hour). A node
+  taken over is retired: out of the members, its inbox gone.
 - Acknowledged entries are deleted (``XACK`` and ``XDEL`` in one round trip): an inbox holds
-  only what is in flight. A node that leaves takes its inbox with it when it is empty; a
-  barrier's keys go once every node has passed it.
+  only what is in flight. A node that leaves takes its inbox with it (nobody reads it); news
+  to a node whose inbox has gone is dropped (``XADD NOMKSTREAM``); a barrier's keys go once
+  every node has passed it.
 - ``P:names``: the name directory (a hash: name -> holder record).
 
 Nothing that must arrive goes over pub/sub: a slow subscriber is cut off by the server.
@@ -42,7 +44,7 @@ from spaceactors.transport.base import (
     Transport,
 )
 from spaceactors.transport.redis_url import redacted
-from spaceactors.transport.wire import holder_prefix
+from spaceactors.transport.wire import holder_prefix, is_news
 
 GROUP = "nodes"
 
@@ -91,13 +93,6 @@ if holder == ARGV[1] then return 0 end
 if holder and redis.call('EXISTS', ARGV[2] .. holder) == 1 then return 0 end
 redis.call('SET', KEYS[2], ARGV[1], 'EX', 3600)
 return 1
-"""
-
-_EMPTY_GOES = """
-if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('XLEN', KEYS[1]) == 0 then
-  redis.call('DEL', KEYS[1])
-end
-return 0
 """
 
 _FORGET = """
@@ -200,7 +195,8 @@ class RedisStreams(Transport):
         )
         if not taken:
             raise NodeNameTaken(f"a node named {self.node!r} is alive in the cluster already")
-        await self._do(self._client.delete([self._key("down", self.node)]))
+        gone = [self._key("down", self.node), self._key("left", self.node)]
+        await self._do(self._client.delete(gone))
         await self._do(self._client.sadd(self._key("nodes"), [self.node]))
         await self.join_group(self._inbox)
         self._rewound = True
@@ -219,9 +215,10 @@ class RedisStreams(Transport):
         return "rejoined"
 
     async def leave(self) -> None:
+        await self._do(self._client.set(self._key("left", self.node), "1", ex=3600))
         await self._do(self._client.delete([self._key("alive", self.node)]))
         await self._forget(self.node, leaving=True)
-        await self._do(self._client.eval(_EMPTY_GOES, [self._inbox], []))
+        await self._do(self._client.delete([self._inbox]))  # (nobody takes a left node over)
 
     @contextlib.asynccontextmanager
     async def closing(self) -> AsyncIterator[object]:
@@ -240,6 +237,9 @@ class RedisStreams(Transport):
             raise BrokerUnavailable(f"Redis at {redacted(self.url)}: {exc}") from None
         finally:
             self._client = client
+
+    async def has_left(self, node: str) -> bool:
+        return bool(await self._do(self._client.exists([self._key("left", node)])))
 
     async def members(self) -> dict[str, bool]:
         nodes = sorted(_text(n) for n in await self._do(self._client.smembers(self._key("nodes"))))
@@ -270,8 +270,9 @@ class RedisStreams(Transport):
             return
         try:
             async with self._client.pipeline(transaction=False) as pipe:
-                for node, data in batch:
-                    pipe.xadd(self._key("inbox", node), {"e": data})
+                for node, data in batch:  # (news to a node that has gone: dropped)
+                    nomkstream = True if is_news(data) else None
+                    pipe.xadd(self._key("inbox", node), {"e": data}, nomkstream=nomkstream)
         except _FAILURES as exc:
             raise BrokerUnavailable(f"Redis at {redacted(self.url)}: {exc}") from None
 

@@ -120,6 +120,25 @@ _LOADED = {  # always with one
 }
 
 
+_NEWS_CODES = frozenset(
+    int(kind)
+    for kind in (Kind.REPLY, Kind.FAIL, Kind.CREDIT, Kind.NAME, Kind.ACK, Kind.SKIP, Kind.SUBSCRIBE)
+)
+
+
+def is_news(data: bytes) -> bool:
+    """Whether an entry tells its node something rather than carrying a message for an actor
+    (a reply, a credit, a name, an acknowledgement, a skip, a subscription): read from its
+    first bytes (msgpack: a 9-array, version 1, then the kind), without decoding it.
+
+    A node handles news as soon as it reads it, ahead of messages waiting for room in a
+    mailbox (none of it waits; behind a slow actor it would stall other nodes, or come too
+    late); and news to a node that has gone (its inbox deleted) is dropped, not kept in an
+    inbox nobody reads.
+    """
+    return len(data) > 2 and data[0] == 0x99 and data[1] == WIRE and data[2] in _NEWS_CODES
+
+
 def packb(value: object, *, strict: bool = True) -> bytes:
     """msgpack bytes of `value` (bin type for bytes; `strict`: no tuple or subclass)."""
     data: bytes = msgpack.packb(value, use_bin_type=True, strict_types=strict)
