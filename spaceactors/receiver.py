@@ -141,7 +141,9 @@ class Stream:
         # A receiver end whose sender is on another node: how its acknowledgements travel
         # there (`spaceactors.transport.reliably`); None in one process.
         self.remote_ack: Callable[[Stream, int, list[int]], None] | None = None
-        self.queued: set[int] | None = None  # (its receiver end there) numbers in the mailbox
+        # A receiver end whose sender is on another node: the numbers in the mailbox or being
+        # handled, with the actor's restart count when they went in.
+        self.queued: dict[int, int] | None = None
 
     def forget_if_idle(self) -> None:
         """The sender has stopped: if nothing of it is in flight, the receiver forgets the

@@ -392,3 +392,33 @@ async def test_a_message_reported_failed_was_not_handled_and_one_handled_did_not
     assert len(handled) == len(set(handled))
     assert set(handled) == delivered
     assert failed == set(range(50)) - delivered
+
+
+class CrashOnce(sa.Actor):
+    """Crashes the first time it handles Job(1) (across incarnations: a class-level flag)."""
+
+    crashed = False
+    handled: list[int] = []
+
+    async def handle(self, message: object) -> object:
+        if isinstance(message, Job):
+            if message.n == 1 and not CrashOnce.crashed:
+                CrashOnce.crashed = True
+                raise RuntimeError("boom")
+            CrashOnce.handled.append(message.n)
+        return None
+
+
+async def test_a_crash_while_handling_a_message_from_another_node_is_retried_into_the_restart(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    CrashOnce.crashed, CrashOnce.handled = False, []
+    async with two_nodes(Weather(random.Random(0))) as (a, b):
+        await b.spawn(CrashOnce, name="fragile")
+        await trio.sleep(0.1)
+        ref = a.lookup("fragile")
+        ids = [await a.reliable.send(ref, Job(n), ordered=True) for n in range(3)]
+        with trio.fail_after(60):
+            receipts = [await a.reliable.delivered(message_id) for message_id in ids]
+        assert receipts[1].attempts >= 2  # the crash settled nothing: a retry brought it
+        assert CrashOnce.handled == [0, 1, 2]  # each once, in order

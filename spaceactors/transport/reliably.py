@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -141,17 +142,20 @@ async def deliver(node: Node, ref: ActorRef, envelope: Envelope) -> None:
         return
     queued = stream.queued
     if queued is None:
-        queued = stream.queued = set()
-    if seq in queued or seq in stream.held:  # in hand (in the mailbox, held for its turn, or
-        _acknowledge(node, envelope.source, stream, stream.low, [], [seq])  # being handled):
-        return  # its retry is no lost attempt, and the copy is not queued again
+        queued = stream.queued = {}
+    incarnation = ref._cell.restarts  # (a crash while handling settles nothing: a copy
+    if queued.get(seq) == incarnation or seq in stream.held:  # after a restart goes in)
+        # In hand (in the mailbox, held for its turn, or being handled): its retry is no
+        # lost attempt, and the copy is not queued again.
+        _acknowledge(node, envelope.source, stream, stream.low, [], [seq])
+        return
     envelope_here = Reliably(message_id, message, stream, seq, None, trio.current_time())
     envelope_here.more()  # acknowledged as soon as it is handled: its sender cannot look
-    queued.add(seq)
+    queued[seq] = incarnation
     try:
         await ref.send(envelope_here)
     except BaseException:
-        queued.discard(seq)
+        queued.pop(seq, None)
         raise
 
 
@@ -211,10 +215,11 @@ def _post_ack(node: Node, source: str, stream: Stream, low: int, sacked: list[in
     queued = stream.queued
     if queued:
         if low - stream.acked <= len(queued):  # (`acked`: the mark last sent, here)
-            queued.difference_update(range(stream.acked, low))
+            settled: Iterable[int] = range(stream.acked, low)
         else:  # (a mark far ahead: the floor a new receiver end started from)
-            queued.difference_update([seq for seq in queued if seq < low])
-        queued.difference_update(sacked)
+            settled = [seq for seq in queued if seq < low]
+        for seq in [*settled, *sacked]:
+            queued.pop(seq, None)
     stream.acked = max(stream.acked, low)
     _acknowledge(node, source, stream, low, sacked)
 
