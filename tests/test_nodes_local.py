@@ -444,3 +444,27 @@ async def test_a_child_on_another_node_that_cannot_start_says_where_and_why(
         ):
             await sup.start_child(a.node.child(Counter, name="x", on="nowhere"))
         assert sup.which_children() == []
+
+
+async def test_a_full_mailbox_holds_back_only_what_its_senders_node_sent(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    spec = ClusterSpec(LocalBroker())
+    async with (
+        sa.open_system(cluster=spec, node="a") as a,
+        sa.open_system(cluster=spec, node="b") as b,
+        sa.open_system(cluster=spec, node="c") as c,
+    ):
+        slow = await b.spawn(Echo, name="slow", mailbox_size=2)
+        await b.spawn(Echo, name="fast")
+        slow.pause()
+        await trio.sleep(2)
+        with trio.move_on_after(1):  # a fills slow's mailbox, then its window waits
+            for n in range(50):
+                await a.send("slow", Ping(n))
+        assert await c.ask("fast", Ping(4), timeout=5) == 8  # another node: not held back
+        status = await c.lookup("slow").ask(sa.GetStatus(), timeout=5)  # nor a status
+        assert status.mailbox_depth == 2
+        await c.lookup("slow").stop()  # nor a stop: the jam can be cleared from anywhere
+        with pytest.raises(sa.ActorNotFound):
+            b.registry.resolve("slow")

@@ -188,6 +188,14 @@ class Shares:
             await self.done.wait()  # first barrier, then it halts)
 
 
+async def _coordinator_gone(node: Node, coordinator: str) -> None:
+    """Return once the node `coordinator` is down or has left (never, for "")."""
+    if not coordinator:
+        await trio.sleep_forever()
+    while coordinator not in node.down:
+        await node.changed()
+
+
 class Worker(sa.Actor):
     """``worker.NAME``: runs the shares of sharded runs it is asked to, one at a time; each
     answer is the share's summary (as plain data)."""
@@ -197,6 +205,17 @@ class Worker(sa.Actor):
         self.prefix = prefix
         self.shares = Shares() if shares is None else shares
         self.last: ShardRun | None = None  # its expectations are checked next
+
+    async def _halt_without(self, coordinator: str, share: ShardRun) -> None:
+        """The command that asked for `share` is gone (killed): nobody waits for the run,
+        so it stops, every share at once."""
+        node = self.ctx.system.node
+        assert node is not None
+        await _coordinator_gone(node, coordinator)
+        logger.warning("the command of run %s is gone: the run stops", share.job.run)
+        with trio.move_on_after(5.0):
+            await node.raise_halt(share.job.run)
+        share.stop()
 
     async def handle(self, message: object) -> object:
         if isinstance(message, CheckShard):
@@ -210,7 +229,10 @@ class Worker(sa.Actor):
         share = self.last = self.shares.running = ShardRun(message, self.url, self.prefix)
         self.shares.done = trio.Event()
         try:
-            summary = await trio.to_thread.run_sync(share.run, abandon_on_cancel=True)
+            async with trio.open_nursery() as watching:
+                watching.start_soon(self._halt_without, message.coordinator, share)
+                summary = await trio.to_thread.run_sync(share.run, abandon_on_cancel=True)
+                watching.cancel_scope.cancel()
         except trio.Cancelled:  # hard-cancelled: the others stop at their next tick
             share.stop()
             node = self.ctx.system.node
@@ -444,11 +466,14 @@ async def _coordinate(
             f"({', '.join(workers)}) via {redacted(url)}",
         )
         nodes = tuple(f"{worker}.{run}" for worker in workers)
+        coordinator = system.node.name if system.node is not None else ""
         parts: list[sim.Summary | None] = [None] * len(workers)
         restarts: dict[str, tuple[int, str | None]] = {}
 
         async def share(index: int, worker: str) -> None:
-            job = RunShard(run, args.scenario, args.seed, length, index, sectors, nodes, args.gc)
+            job = RunShard(
+                run, args.scenario, args.seed, length, index, sectors, nodes, args.gc, coordinator
+            )
             try:
                 answer = await system.ask(WORKER + worker, job)
             except (sa.ActorUnavailable, sa.ActorNotFound, sa.ActorCrashed) as exc:

@@ -47,6 +47,8 @@ class RunShard:
         nodes: the node name each share's simulation joins the cluster as, by share number.
         gc: the command's memory policy for the share (``--gc``): "tuned"
             (`spaceactors.cli.gcpolicy.TunedGC`, as a run on one node) or "python".
+        coordinator: the node of the command that runs the scenario: when it is gone, the
+            run is halted ("": none to watch).
     """
 
     run: str
@@ -57,6 +59,7 @@ class RunShard:
     sectors: dict[str, int]
     nodes: tuple[str, ...]
     gc: str = "tuned"
+    coordinator: str = ""
 
 
 @attrs.frozen

@@ -69,7 +69,6 @@ async def serve(node: Node, task_status: trio.TaskStatus[None] = trio.TASK_STATU
                 if not node.lockstep:
                     tasks.start_soon(node._write)
                     tasks.start_soon(inbox._read, node)
-                    tasks.start_soon(inbox._deliver, node, node._delivering)
                     tasks.start_soon(names._release_names, node)
                 task_status.started()
                 await trio.sleep_forever()  # (until the system stops: it leaves then)

@@ -5,6 +5,7 @@ waits on, credits, name changes; and what it cannot decode, as dead letters (the
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from spaceactors.transport.wire import (
     Kind,
     decode,
     is_news,
+    source_of,
     unpack_error,
     unpack_reply,
 )
@@ -74,25 +76,42 @@ async def _read(node: Node) -> None:
         news = [entry for entry in entries if is_news(entry.data)]
         if news:
             await _handle(node, news)
-        messages = [
-            entry
-            for entry in entries
-            if not is_news(entry.data) and (entry.node, entry.id) not in queued  # (read again
-        ]  # after a rewind: queued already)
-        if messages:
+        by_source: dict[str, list[Entry]] = {}
+        for entry in entries:
+            if not is_news(entry.data) and (entry.node, entry.id) not in queued:  # (read again
+                by_source.setdefault(source_of(entry.data), []).append(entry)  # after a rewind)
+        for source, messages in by_source.items():
             queued.update((entry.node, entry.id) for entry in messages)
-            node._deliveries.send_nowait(messages)  # (bounded by the credit windows)
+            _deliveries(node, source).send_nowait(messages)  # (bounded by the credit windows)
 
 
-async def _deliver(node: Node, receive: trio.MemoryReceiveChannel[list[Entry]]) -> None:
-    """Put the messages the reader queued in their mailboxes, in order, waiting for room;
-    acknowledge them and give their credits back once they are in."""
+def _deliveries(node: Node, source: str) -> trio.MemorySendChannel[list[Entry]]:
+    """The queue of messages from node `source` (its own task puts them in mailboxes)."""
+    channel = node._deliveries.get(source)
+    if channel is None:
+        channel, receive = trio.open_memory_channel[list[Entry]](math.inf)
+        node._deliveries[source] = channel
+        assert node._nursery is not None
+        node._nursery.start_soon(_deliver, node, source, receive)
+    return channel
+
+
+async def _deliver(
+    node: Node, source: str, receive: trio.MemoryReceiveChannel[list[Entry]]
+) -> None:
+    """Put the messages from `source` the reader queued in their mailboxes, in order, waiting
+    for room; acknowledge them and give their credits back once they are in. One task per
+    node that sends here: a full mailbox holds back only what that node sent."""
     async for entries in receive:
-        await _handle(node, entries)
+        await _handle(node, entries, source=source)
         node._queued.difference_update((entry.node, entry.id) for entry in entries)
 
 
-async def _handle(node: Node, entries: list[Entry], claimed_from: str | None = None) -> None:
+async def _handle(
+    node: Node, entries: list[Entry], claimed_from: str | None = None, source: str | None = None
+) -> None:
+    """Dispatch `entries`, acknowledge them, give back their credits (only `source`'s, if
+    given: another node's messages may still be on their way into a mailbox)."""
     if not entries:
         return
     for entry in entries:
@@ -103,7 +122,10 @@ async def _handle(node: Node, entries: list[Entry], claimed_from: str | None = N
         await _acknowledge(node, entries)
     if not node._owed:
         return
-    owed, node._owed = node._owed, {}
+    if source is None:
+        owed, node._owed = node._owed, {}
+    else:
+        owed = {source: node._owed.pop(source)} if source in node._owed else {}
     for peer, credits in owed.items():
         if peer not in node.down:
             node.post(peer, Envelope(Kind.CREDIT, node.name, credits, tick=node.tick).encode())

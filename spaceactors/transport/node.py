@@ -17,7 +17,6 @@ import collections
 import contextlib
 import itertools
 import logging
-import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -121,7 +120,7 @@ class Node:
         self._writing = False  # a batch is on its way
         self._written = trio.lowlevel.ParkingLot()  # woken after each batch
         self._owed: dict[str, int] = {}
-        self._deliveries, self._delivering = trio.open_memory_channel[list[Entry]](math.inf)
+        self._deliveries: dict[str, trio.MemorySendChannel[list[Entry]]] = {}  # by source
         self._queued: set[tuple[str, str]] = set()  # (inbox, entry id) read, not yet delivered
         self._releases: list[str] = []
         self._released = trio.Event()
@@ -285,7 +284,7 @@ class Node:
 
     def why_unavailable(self, ref: RemoteRef) -> str:
         if ref.node in self.down:
-            return f"node {ref.node!r} is down"
+            return f"node {ref.node!r} is down or has left"
         return "the actor has stopped"
 
     async def spawn(
@@ -309,7 +308,8 @@ class Node:
         arguments travel as replies do (plain data, or registered messages).
 
         Returns:
-            A ref to it (by name: it stays valid when the actor moves).
+            A ref to it (by name: it follows the actor when it moves; while it is being
+            started again elsewhere, a send raises `ActorUnavailable`).
 
         Raises:
             ActorUnavailable: `on` is not a live node of the cluster.

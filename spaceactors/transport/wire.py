@@ -122,14 +122,26 @@ _LOADED = {  # always with one
 
 _NEWS_CODES = frozenset(
     int(kind)
-    for kind in (Kind.REPLY, Kind.FAIL, Kind.CREDIT, Kind.NAME, Kind.ACK, Kind.SKIP, Kind.SUBSCRIBE)
+    for kind in (
+        Kind.REPLY,
+        Kind.FAIL,
+        Kind.CREDIT,
+        Kind.NAME,
+        Kind.ACK,
+        Kind.SKIP,
+        Kind.SUBSCRIBE,
+        Kind.STATUS,
+        Kind.STOP,
+        Kind.SPAWN,
+    )
 )
 
 
 def is_news(data: bytes) -> bool:
-    """Whether an entry tells its node something rather than carrying a message for an actor
-    (a reply, a credit, a name, an acknowledgement, a skip, a subscription): read from its
-    first bytes (msgpack: a 9-array, version 1, then the kind), without decoding it.
+    """Whether an entry tells its node something rather than carrying a message for an
+    actor's mailbox (a reply, a credit, a name, an acknowledgement, a skip, a subscription;
+    a status request, a stop or a spawn, which no mailbox holds back): read from its first
+    bytes (msgpack: a 9-array, version 1, then the kind), without decoding it.
 
     A node handles news as soon as it reads it, ahead of messages waiting for room in a
     mailbox (none of it waits; behind a slow actor it would stall other nodes, or come too
@@ -137,6 +149,24 @@ def is_news(data: bytes) -> bool:
     inbox nobody reads.
     """
     return len(data) > 2 and data[0] == 0x99 and data[1] == WIRE and data[2] in _NEWS_CODES
+
+
+def source_of(data: bytes) -> str:
+    """The source node of an entry, read from its first bytes ("" if they are not an
+    envelope's: the entry is malformed, and its dispatch says so)."""
+    if len(data) < 4 or data[0] != 0x99 or data[1] != WIRE:
+        return ""
+    head = data[3]
+    if 0xA0 <= head <= 0xBF:  # fixstr
+        start, length = 4, head & 0x1F
+    elif head == 0xD9 and len(data) > 4:  # str 8
+        start, length = 5, data[4]
+    else:
+        return ""
+    try:
+        return bytes(data[start : start + length]).decode()
+    except UnicodeDecodeError:
+        return ""
 
 
 def packb(value: object, *, strict: bool = True) -> bytes:
