@@ -468,3 +468,24 @@ async def test_a_full_mailbox_holds_back_only_what_its_senders_node_sent(
         await c.lookup("slow").stop()  # nor a stop: the jam can be cleared from anywhere
         with pytest.raises(sa.ActorNotFound):
             b.registry.resolve("slow")
+
+
+async def test_the_children_of_a_supervisor_whose_node_dies_stop_with_it(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    broker = LocalBroker()
+    spec = ClusterSpec(broker)
+    async with sa.open_system(cluster=spec, node="b") as b:
+        with trio.CancelScope() as doomed:
+            async with sa.open_system(cluster=spec, node="a") as a:
+                assert a.node is not None
+                await trio.sleep(2)
+                sup = await a.spawn_supervisor("depots")
+                await sup.start_child(a.node.child(Counter, name="linked", on="b"))
+                await a.node.spawn(Counter, name="free", on="b")  # (not a child: it stays)
+                assert b.registry.local("linked") is not None
+                broker.sever("a")  # the supervisor's node dies
+                await trio.sleep(10)
+                doomed.cancel()
+        assert b.registry.local("linked") is None  # OTP: linked to its supervisor
+        assert b.registry.local("free") is not None

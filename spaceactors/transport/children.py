@@ -82,8 +82,11 @@ def placement(
     mailbox_size: int,
     restart: Restart,
     on: str,
+    linked: bool = False,
 ) -> Placed:
-    """What it takes to start `factory` on another node (its arguments encoded).
+    """What it takes to start `factory` on another node (its arguments encoded). A `linked`
+    actor is stopped by the node it runs on when this node goes (a supervisor's child: OTP's
+    link between a supervisor and its children, across nodes).
 
     Raises:
         InvalidSpec: `factory` is no importable `Actor` subclass.
@@ -97,6 +100,7 @@ def placement(
             "kwargs": {key: pack_reply(node.codec, value) for key, value in kwargs.items()},
             "mailbox_size": mailbox_size,
             "restart": restart.value,
+            "linked": linked,
         }
     )
     return Placed(path, payload, mailbox_size, restart, on)
@@ -162,7 +166,31 @@ async def start_here(node: Node, envelope: Envelope) -> None:
     except Exception as exc:
         node._reply(envelope.source, envelope.corr, outcome.Error(exc))
     else:
+        if _linked(envelope.payload):
+            node.linked[envelope.target_name] = envelope.source
         node._reply(envelope.source, envelope.corr, outcome.Value(None))
+
+
+def _linked(payload: bytes) -> bool:
+    try:
+        return msgpack.unpackb(payload, raw=False, strict_map_key=True).get("linked") is True
+    except Exception:  # (decoded once already: it is a spawn request)
+        return False
+
+
+def unlink(node: Node, peer: str) -> None:
+    """`peer` went down or left: stop the actors here it started as a supervisor's
+    children (their supervisor is gone: OTP's link takes them down with it)."""
+    for name, owner in list(node.linked.items()):
+        if owner != peer:
+            continue
+        del node.linked[name]
+        ref = node.system.registry.local(name)
+        if ref is not None and node._nursery is not None:
+            logger.warning(
+                "node %r: %r stops, its supervisor's node %r is gone", node.name, name, peer
+            )
+            node._nursery.start_soon(ref.stop)
 
 
 def _decode(

@@ -93,6 +93,7 @@ def _node_down(node: Node, peer: str, *, left: bool = False) -> None:
     reliably.forget(node, peer)  # the receiver ends of its reliable streams
     subscriptions.node_down(node, peer)
     children.node_down(node, peer)  # its actors of this node: started again elsewhere
+    children.unlink(node, peer)  # the children here of its supervisors: stopped
     node.notify()
 
 

@@ -109,6 +109,8 @@ class Node:
         self._links: dict[str, Link] = {}
         self._refs: dict[tuple[str, str], RemoteRef] = {}
         self._placed: dict[str, children.Placed] = {}  # actors this node started on others
+        self.linked: dict[str, str] = {}
+        """Actors here that another node's supervisors started (name -> that node)."""
         self.respawned: list[tuple[float, str, str, str]] = []
         """(time, actor, the node that went down, the node it runs on now) for each actor
         this node started again elsewhere (`spawn`)."""
@@ -345,9 +347,10 @@ class Node:
         intensity (OTP: a child on another node exits with ``noconnection``); a restart
         starts the actor on `on` if it is live, else on the live node with the fewest of
         this node's actors. When the actor stops for good on `on`, the child exits
-        normally; stopping the child stops the actor. The actor's crashes are `on`'s to
-        restart, by `restart`, as for `spawn` (`spaceactors.transport.supervised`). Find it
-        with ``system.lookup(name)``.
+        normally; stopping the child stops the actor, and so does this node's death (the
+        node the actor runs on stops it: OTP's link between a supervisor and its children).
+        The actor's crashes are `on`'s to restart, by `restart`, as for `spawn`
+        (`spaceactors.transport.supervised`). Find it with ``system.lookup(name)``.
 
         Raises:
             InvalidSpec: `factory` is no `Actor` subclass importable on other nodes, or an

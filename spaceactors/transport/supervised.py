@@ -65,7 +65,7 @@ def child_spec(
         InvalidSpec: `factory` is no importable `Actor` subclass, or an option is invalid.
         EncodeError: an argument cannot be encoded.
     """
-    placed = children.placement(node, factory, args, kwargs, mailbox_size, restart, on)
+    placed = children.placement(node, factory, args, kwargs, mailbox_size, restart, on, True)
     placed.supervised = True  # (its supervisor restarts it, not `children.node_down`)
     return ServiceSpec(name, functools.partial(_serve, node, name, placed, on), restart=restart)
 
