@@ -324,9 +324,10 @@ def _interrupted(signals: Signals, last: int) -> str:
     """The one line a signal (`last`, the last one seen) that ended the command ends it with."""
     name = signal_name(last)
     if signals.at_once and signals.first is not None:
+        kept = "; the trace keeps the events until then" if signals.tracing else ""
         return (
             f"spaceactors: stopped at once by a second signal ({name}) while "
-            f"{signals.phase}: no summary; the trace keeps the events until then"
+            f"{signals.phase}: no summary{kept}"
         )
     return f"spaceactors: interrupted by {name} while {signals.phase}"
 

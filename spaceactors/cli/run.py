@@ -69,6 +69,7 @@ def run_command(
     except state.StateProblem as exc:
         raise BadInput(str(exc)) from None
     trace = _open_trace(args.trace, args.trace_level) if args.trace else None
+    signals.tracing = trace is not None
     if trace is None and kept is not None:
         trace = sa.Trace(keep=0)  # (hashed, not kept: its hash is in the summary)
     terminal = err is not None and err.isatty()  # None: stderr is closed

@@ -71,6 +71,8 @@ class Signals:
         """The command wrote the line that names the signals (the run's summary line)."""
         self.phase = "starting"
         """What the command was doing, for the line an interrupt ends with."""
+        self.tracing = False
+        """The run writes a trace file (kept up to a second signal: the line says so)."""
         self.usable = threading.current_thread() is threading.main_thread()
         self._token: trio.lowlevel.TrioToken | None = None
         self._stop: trio.Event | None = None
