@@ -106,20 +106,16 @@ def placement(
     return Placed(path, payload, mailbox_size, restart, on)
 
 
-async def spawn(
-    node: Node,
-    factory: type[Actor],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    name: str,
-    on: str,
-    mailbox_size: int,
-    restart: Restart,
-) -> RemoteRef:
-    placed = placement(node, factory, args, kwargs, mailbox_size, restart, on)
-    await _start_on(node, name, placed, on)
+async def spawn(node: Node, name: str, placed: Placed) -> RemoteRef:
+    """`Node.spawn` on another node: start `name` where `placed` says, and remember it."""
+    await _start_on(node, name, placed, placed.where)
     node._placed[name] = placed
-    return node.remote(name, on, mailbox_size)
+    return node.remote(name, placed.where, placed.mailbox_size)
+
+
+def live(node: Node, peer: str) -> bool:
+    """Whether `peer` (this node included) is a live node of the cluster."""
+    return peer == node.name or (bool(node.members.get(peer)) and peer not in node.down)
 
 
 async def start(node: Node, name: str, placed: Placed, where: str) -> None:
@@ -141,7 +137,7 @@ async def start(node: Node, name: str, placed: Placed, where: str) -> None:
 
 async def _start_on(node: Node, name: str, placed: Placed, on: str) -> None:
     """Ask `on` to start `name` and wait for its answer (an error is raised here)."""
-    if on not in node.members or on in node.down or not node.members[on]:
+    if not live(node, on):
         raise ActorUnavailable(f"node {on!r} is not a live node of the cluster")
     request = Ask(None)
     corr = next(node._corr)
@@ -242,36 +238,48 @@ def node_down(node: Node, peer: str) -> None:
 
 
 async def _respawn(node: Node, name: str, placed: Placed, dead: str) -> None:
-    await node._retrying("forget a node", node.transport.forget, dead)  # (frees its names)
+    try:
+        where = await start_again(node, name, placed)
+    except (NameTaken, ActorUnavailable, BrokerUnavailable) as exc:
+        logger.warning("node %r cannot start %r again: %s", node.name, name, exc)
+        return
+    node.respawned.append((trio.current_time(), name, dead, where))
+    logger.warning(
+        "node %r started %r again on node %r (node %r went down)", node.name, name, where, dead
+    )
+
+
+async def start_again(node: Node, name: str, placed: Placed, where: str | None = None) -> str:
+    """Start `name` again, its node gone: once the names that node held are freed, on
+    `where` (default: `pick`), then, while a name is still held or a node not there yet, on
+    `pick`'s choice, up to `RESPAWN_TRIES` times with a backoff. Returns where it runs.
+
+    Raises:
+        NameTaken, ActorUnavailable, BrokerUnavailable: the last try's error.
+    """
+    if placed.where in node.down:  # (the node that takes its inbox over frees them too)
+        await node._retrying("forget a node", node.transport.forget, placed.where)
     for attempt in range(RESPAWN_TRIES):
-        where = pick(node)
+        target = where if attempt == 0 and where is not None else pick(node)
         try:
-            await start(node, name, placed, where)
-        except (NameTaken, ActorUnavailable, BrokerUnavailable) as exc:
+            await start(node, name, placed, target)
+        except (NameTaken, ActorUnavailable, BrokerUnavailable):
             if attempt + 1 == RESPAWN_TRIES:
-                logger.warning("node %r cannot start %r again: %s", node.name, name, exc)
-                return
+                raise
             await trio.sleep(min(0.05 * 2**attempt, node.heartbeat))
             continue
-        placed.where = where
-        node.respawned.append((trio.current_time(), name, dead, where))
-        logger.warning(
-            "node %r started %r again on node %r (node %r went down)", node.name, name, where, dead
-        )
-        return
+        placed.where = target
+        return target
+    raise AssertionError("unreachable: the last try raises")  # pragma: no cover
 
 
 def pick(node: Node) -> str:
     """Where to start an actor again: the live node with the fewest of ours (others first)."""
-    live = [
-        peer
-        for peer, alive in sorted(node.members.items())
-        if alive and peer != node.name and peer not in node.down
-    ]
-    if not live:
+    others = [peer for peer in sorted(node.members) if peer != node.name and live(node, peer)]
+    if not others:
         return node.name
-    counts = dict.fromkeys(live, 0)
+    counts = dict.fromkeys(others, 0)
     for placed in node._placed.values():
         if placed.where in counts:
             counts[placed.where] += 1
-    return min(live, key=lambda peer: (counts[peer], peer))
+    return min(others, key=lambda peer: (counts[peer], peer))

@@ -73,13 +73,15 @@ async def _read(node: Node) -> None:
             transport.rewind()
             await node._retrying("read", transport.members)  # waits for the broker
             continue
-        news = [entry for entry in entries if is_news(entry.data)]
-        if news:
-            await _handle(node, news)
+        news: list[Entry] = []
         by_source: dict[str, list[Entry]] = {}
         for entry in entries:
-            if not is_news(entry.data) and (entry.node, entry.id) not in queued:  # (read again
-                by_source.setdefault(source_of(entry.data), []).append(entry)  # after a rewind)
+            if is_news(entry.data):
+                news.append(entry)
+            elif (entry.node, entry.id) not in queued:  # (else read again after a rewind)
+                by_source.setdefault(source_of(entry.data), []).append(entry)
+        if news:
+            await _handle(node, news)
         for source, messages in by_source.items():
             queued.update((entry.node, entry.id) for entry in messages)
             _deliveries(node, source).send_nowait(messages)  # (bounded by the credit windows)

@@ -326,7 +326,8 @@ class Node:
                 factory, *args, name=name, mailbox_size=mailbox_size, restart=restart, **kwargs
             )
             return self.remote(name, on, mailbox_size)
-        return await children.spawn(self, factory, args, kwargs, name, on, mailbox_size, restart)
+        placed = children.placement(self, factory, args, kwargs, mailbox_size, restart, on)
+        return await children.spawn(self, name, placed)
 
     def child(
         self,
@@ -360,7 +361,8 @@ class Node:
         Starting the child raises `StartFailed` (the actor could not start, or `on` is not
         a live node) or `NameTaken`, as for a child of this node.
         """
-        return supervised.child_spec(self, factory, args, kwargs, name, on, mailbox_size, restart)
+        placed = children.placement(self, factory, args, kwargs, mailbox_size, restart, on, True)
+        return supervised.child_spec(self, name, placed)
 
     def subscription(self, ref: ActorRef, topic: str, subscribed: bool) -> None:
         """This node's actor `ref` subscribed to `topic` or unsubscribed from it (`topic` "":

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -34,49 +34,36 @@ from spaceactors.errors import (
     ActorUnavailable,
     DecodeError,
     InvalidSpec,
-    NameTaken,
     StartFailed,
 )
-from spaceactors.policy import Restart
 from spaceactors.specs import ServiceSpec
 from spaceactors.transport import children
-from spaceactors.transport.base import BrokerUnavailable
 
 if TYPE_CHECKING:
-    from spaceactors.actor import Actor
     from spaceactors.transport.node import Node
 
 logger = logging.getLogger("spaceactors.transport")
 
 
-def child_spec(
-    node: Node,
-    factory: type[Actor],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    name: str,
-    on: str,
-    mailbox_size: int,
-    restart: Restart,
-) -> ServiceSpec:
-    """The `ServiceSpec` of `Node.child` (its arguments are encoded once, here).
-
-    Raises:
-        InvalidSpec: `factory` is no importable `Actor` subclass, or an option is invalid.
-        EncodeError: an argument cannot be encoded.
-    """
-    placed = children.placement(node, factory, args, kwargs, mailbox_size, restart, on, True)
+def child_spec(node: Node, name: str, placed: children.Placed) -> ServiceSpec:
+    """The `ServiceSpec` of `Node.child`: the actor `name`, to start as `placed` says."""
     placed.supervised = True  # (its supervisor restarts it, not `children.node_down`)
-    return ServiceSpec(name, functools.partial(_serve, node, name, placed, on), restart=restart)
+    on = placed.where
+    return ServiceSpec(
+        name, functools.partial(_serve, node, name, placed, on), restart=placed.restart
+    )
 
 
 async def _serve(
     node: Node, name: str, placed: children.Placed, on: str, task_status: trio.TaskStatus[None]
 ) -> None:
-    restarted = placed.starts > 0  # (a first start insists on `on`)
-    where = on if not restarted or _live(node, on) else children.pick(node)
+    where = on
     try:
-        await _start(node, name, placed, where, restarted)
+        if placed.starts == 0:  # (a first start insists on `on`)
+            await children.start(node, name, placed, on)
+        else:
+            preferred = on if children.live(node, on) else None
+            where = await children.start_again(node, name, placed, preferred)
     except (ActorUnavailable, StartFailed, InvalidSpec, DecodeError) as exc:
         raise StartFailed(f"child {name!r} could not start on node {where!r}: {exc}") from exc
     node._placed[name] = placed
@@ -97,28 +84,6 @@ async def _serve(
     if where in node.down:
         raise ActorUnavailable(f"actor {name!r}: its node {where!r} went down or left")
     # Otherwise it stopped for good there: a normal exit.
-
-
-async def _start(node: Node, name: str, placed: children.Placed, where: str, patient: bool) -> None:
-    """Start `name` on `where`; if `patient` (a restart), wait for a dead node's hold on the
-    name to go, and for a live node, as `children` does for `Node.spawn`'s actors."""
-    for attempt in range(children.RESPAWN_TRIES):
-        if placed.where in node.down:  # (frees the names it held)
-            await node._retrying("forget a node", node.transport.forget, placed.where)
-        try:
-            await children.start(node, name, placed, where)
-        except (NameTaken, ActorUnavailable, BrokerUnavailable):
-            if not patient or attempt + 1 == children.RESPAWN_TRIES:
-                raise
-            await trio.sleep(min(0.05 * 2**attempt, node.heartbeat))
-            where = children.pick(node)
-            continue
-        placed.where = where
-        return
-
-
-def _live(node: Node, peer: str) -> bool:
-    return peer == node.name or (bool(node.members.get(peer)) and peer not in node.down)
 
 
 def _held(node: Node, name: str, where: str) -> bool:
