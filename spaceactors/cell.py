@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import typing
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import outcome
 import trio
@@ -29,6 +29,7 @@ from spaceactors.receiver import ReceiverState, Reliably, Stream
 from spaceactors.ref import ActorRef, Ask
 
 if TYPE_CHECKING:
+    from spaceactors.children import Child
     from spaceactors.specs import ChildSpec
     from spaceactors.supervisor import Supervisor
     from spaceactors.system import ActorSystem
@@ -49,8 +50,45 @@ def _payload(message: object) -> object:
     return message.message if isinstance(message, Ask | Reliably | Tick) else message
 
 
+class Handshake:
+    """The start handshake a child runner passes on: remembers whether it completed."""
+
+    __slots__ = ("_inner", "done")
+
+    def __init__(self, inner: trio.TaskStatus[None]) -> None:
+        self._inner = inner
+        self.done = False
+
+    def started(self, value: Any = None) -> None:
+        self.done = True
+        self._inner.started(value)
+
+
 class ActorCell:
     """The runtime of one supervised actor across all its incarnations."""
+
+    __slots__ = (
+        "_closing",
+        "_control",
+        "_crashed_on",
+        "_live",
+        "_next",
+        "_paused",
+        "_receiver",
+        "_resumed",
+        "_timers",
+        "actor",
+        "handled",
+        "last_error",
+        "outbound",
+        "ref",
+        "restarts",
+        "restored",
+        "spec",
+        "state",
+        "supervisor",
+        "system",
+    )
 
     def __init__(self, spec: ChildSpec, system: ActorSystem, supervisor: Supervisor) -> None:
         self.spec = spec
@@ -61,7 +99,7 @@ class ActorCell:
         self.restarts = 0
         self.handled = 0
         self.last_error: str | None = None
-        self._control: list[object] = []  # rarely used: a list is far smaller than a deque
+        self._control: list[object] | None = None  # rarely used: made by the first command
         self._paused = False
         self._closing = False  # stopped for good once this incarnation ends: refuses messages
         self._resumed: trio.Event | None = None
@@ -121,6 +159,8 @@ class ActorCell:
             )
         if not self.alive or self._closing:
             raise self.unavailable(command)
+        if self._control is None:
+            self._control = []
         self._control.append(command)
         if self.ref._receive.statistics().tasks_waiting_receive:
             # The loop is parked on an empty mailbox: the sentinel goes straight to it and
@@ -180,37 +220,156 @@ class ActorCell:
             )
         self._next = actor
 
-    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> Exit:
-        """Run the prepared incarnation to its end: ``on_start``, the loop, ``on_stop``.
+    async def run(
+        self,
+        child: Child,
+        handshake: bool,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """The task of one incarnation, started by the supervisor (`Supervisor._launch`): its
+        cancel scope, ``on_start``, the loop, ``on_stop``, and what the supervisor is told of
+        the end (`Supervisor._ended`, `Supervisor._exited`).
+
+        `handshake`: the starter waits in ``nursery.start`` for `task_status`, which is
+        started once ``on_start`` returns. The supervisor's part and the actor's, and the loop,
+        are written out in one frame rather than called: thousands of idle actors each keep
+        one coroutine frame, not three.
 
         Raises:
             StartFailed: `on_start` raised (before ``task_status.started()``).
+            StoppedWhileStarting: it was stopped before its start handshake completed.
         """
-        actor, self._next = self._next, None
-        assert actor is not None, "prepare() must come before run()"
-        actor.ctx = self._live = ActorContext(self)
-        self.actor = actor
-        resumed, self.restored = self.restored is actor, None
-        self.state = ActorState.STARTING
-        if self.system.tap is not None and not resumed:
-            self.system.tap.actor_started(self)
+        scope, incarnation = child.scope, child.incarnation
+        assert scope is not None, "Supervisor._launch sets the scope first"
+        # Most actors start with no one waiting: they run without a handshake to watch.
+        if task_status is not trio.TASK_STATUS_IGNORED:
+            task_status = Handshake(task_status)
+        exit: Exit = SHUTDOWN_EXIT  # what a hard cancel by the supervisor amounts to
+        ending: Exit | None = None  # how the loop ended (set by every way out of it)
         try:
-            if not resumed:  # (a resumed incarnation started before its checkpoint)
-                try:
-                    await actor.on_start()
-                except Exception as exc:
-                    raise self._start_failed(exc) from exc
-            self.state = ActorState.RUNNING  # a Pause sent since is obeyed before any message
-            task_status.started()
-            exit = await self._loop(actor)
+            with scope:
+                actor, self._next = self._next, None
+                assert actor is not None, "prepare() must come before run()"
+                actor.ctx = self._live = ActorContext(self)
+                self.actor = actor
+                self.state = ActorState.STARTING
+                tap = self.system.tap
+                if self.restored is actor:  # resumed: it started before its checkpoint
+                    self.restored = None
+                else:
+                    if tap is not None:
+                        tap.actor_started(self)
+                    if type(actor).on_start is not Actor.on_start:  # (the default does nothing)
+                        try:
+                            await actor.on_start()
+                        except Exception as exc:
+                            raise self._start_failed(exc) from exc
+                self.state = ActorState.RUNNING  # a Pause sent since is obeyed before any message
+                task_status.started()
+                receive = self.ref._receive  # (no bound methods kept: they cost an idle actor)
+                # The channel's buffer: a mailbox holds at least one slot, so an empty buffer
+                # means no sender waits either: the loop parks without raising WouldBlock.
+                queue = self.ref._queue
+                message: Any  # (one name for a message in any wrapper: a frame slot each)
+                budget = CHECKPOINT_EVERY
+                while True:
+                    if self._control:
+                        ending = await self._obey(self._control)
+                        if ending is not None:
+                            break
+                    budget -= 1
+                    if not budget:
+                        budget = CHECKPOINT_EVERY
+                        if self._receiver is not None:
+                            self._receiver.flush()  # acknowledge in batches of at most this many
+                        await trio.lowlevel.checkpoint()
+                    if queue:
+                        message = receive.receive_nowait()
+                    else:
+                        if self._receiver is not None:
+                            self._receiver.flush()  # drained: acknowledge what it handled
+                        try:
+                            message = await receive.receive()
+                        except trio.EndOfChannel:  # closed for good and drained: stop as asked
+                            ending = SHUTDOWN_EXIT
+                            break
+                        budget = CHECKPOINT_EVERY
+                    kind = type(message)
+                    try:
+                        if tap is not None and kind is not Tick:
+                            await tap.before_handle(self, message)
+                        if kind is Ask:
+                            result = await actor.handle(message.message)
+                            if not message.resolve(outcome.Value(result)):
+                                self.dead_letter(
+                                    result,
+                                    DeadLetterReason.REPLY_AFTER_TIMEOUT,
+                                    "the asker gave up",
+                                )
+                        elif kind is Reliably:
+                            stream = message.stream
+                            if message.seq < stream.low or (
+                                stream.starts and stream.settled(message.seq)
+                            ):
+                                # a copy of one it handled
+                                self.system.reliable.state.duplicates += 1
+                            elif stream.ordered:
+                                await self._handle_in_order(actor.handle, message)
+                            else:  # the fast path of `_handle_reliably` (a crash: see `_crashed`)
+                                receiver: ReceiverState = self._receiver  # type: ignore[assignment]
+                                receiver.handling = message
+                                await actor.handle(message.message)
+                                receiver.handling = None
+                                if (
+                                    message.seq == stream.low
+                                    and not stream.starts
+                                    and stream.touched
+                                ):
+                                    stream.low += 1  # `receiver.settle`'s commonest case
+                                    if message.extra is not None:  # somebody may wait for it
+                                        receiver.flush()
+                                else:
+                                    receiver.settle(message)
+                        elif kind is Tick:  # a timer's message, or the wake-up sentinel
+                            if message.entry.cancelled or message.owner is not actor.ctx:
+                                continue  # cancelled, or set by an earlier incarnation
+                            if tap is not None:
+                                await tap.before_handle(self, message)
+                            await actor.handle(message.message)
+                        else:
+                            await actor.handle(message)
+                    except Exception as exc:
+                        ending = self._crashed(message, exc)
+                        break
+                    except trio.Cancelled:
+                        if self._receiver is not None:
+                            self._receiver.handling = None  # not handled: its retry may go out
+                        if isinstance(message, Ask):
+                            message.resolve(outcome.Error(self._gone(message)))
+                        self.dead_letter(
+                            message, DeadLetterReason.ACTOR_STOPPED, "hard-cancelled while handling"
+                        )
+                        raise
+                    self.handled += 1
+                self._end_loop()
+                assert ending is not None
+                exit = await self._stop(actor, ending)
         finally:
-            if self._receiver is not None:
-                self._receiver.flush()  # what it handled is acknowledged, whatever comes next
-            self._live = self.actor = None  # from here on (on_stop included) no timers
-            self._cancel_timers()
-            self._end_incarnation()
-            self.state = ActorState.RESTARTING  # between incarnations until the supervisor decides
-        return await self._stop(actor, exit)
+            if self._live is not None:  # (the loop did not end by itself: a raise, a cancel)
+                self._end_loop()
+            status = task_status if isinstance(task_status, Handshake) else None
+            self.supervisor._ended(child, incarnation, scope, status, handshake, exit)
+        self.supervisor._exited(child, incarnation, status, handshake, exit)
+
+    def _end_loop(self) -> None:
+        """The incarnation's loop is over: what it handled is acknowledged, its timers are
+        cancelled, its control commands dropped; from here on (on_stop included) no timers."""
+        if self._receiver is not None:
+            self._receiver.flush()
+        self._live = self.actor = None
+        self._cancel_timers()
+        self._end_incarnation()
+        self.state = ActorState.RESTARTING  # between incarnations until the supervisor decides
 
     def _start_failed(self, exc: Exception) -> StartFailed:
         self.last_error = describe(exc)
@@ -220,7 +379,7 @@ class ActorCell:
         """Control commands sent to the incarnation that ends (a pause, a Shutdown, ctx.stop())
         end with it: a restart starts fresh and RUNNING, as in OTP. Commands sent between two
         incarnations (while RESTARTING) are for the next one."""
-        self._control.clear()
+        self._control = None
         self._paused = False
 
     async def _stop(self, actor: Actor, exit: Exit) -> Exit:
@@ -260,7 +419,7 @@ class ActorCell:
         self._closing = False
         self.system.registry.remove(self.ref)
         self.system.router.forget(self.ref)
-        self._control.clear()
+        self._control = None
         self.ref._send.close()
         if self.outbound:
             for stream in self.outbound:
@@ -319,88 +478,6 @@ class ActorCell:
         return Timer(entry)
 
     # --- the loop -------------------------------------------------------------------------
-
-    async def _loop(self, actor: Actor) -> Exit:
-        handle = actor.handle
-        receive_nowait = self.ref._receive.receive_nowait
-        receive = self.ref._receive.receive
-        control = self._control
-        tap = self.system.tap
-        budget = CHECKPOINT_EVERY
-        while True:
-            if control:
-                exit = await self._obey(control)
-                if exit is not None:
-                    return exit
-            budget -= 1
-            if not budget:
-                budget = CHECKPOINT_EVERY
-                if self._receiver is not None:
-                    self._receiver.flush()  # acknowledge in batches of at most this many
-                await trio.lowlevel.checkpoint()
-            try:
-                message = receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                message = _EMPTY
-            if message is _EMPTY:  # park outside the except clause: no exception kept alive
-                if self._receiver is not None:
-                    self._receiver.flush()  # drained: acknowledge what it handled
-                try:
-                    message = await receive()
-                except trio.EndOfChannel:  # closed for good and drained: stop as asked
-                    return SHUTDOWN_EXIT
-                budget = CHECKPOINT_EVERY
-            kind = type(message)
-            try:
-                if tap is not None and kind is not Tick:
-                    await tap.before_handle(self, message)
-                if kind is Ask:
-                    request = typing.cast(Ask, message)
-                    result = await handle(request.message)
-                    if not request.resolve(outcome.Value(result)):
-                        self.dead_letter(
-                            result, DeadLetterReason.REPLY_AFTER_TIMEOUT, "the asker gave up"
-                        )
-                elif kind is Reliably:
-                    envelope: Reliably = message  # type: ignore[assignment]
-                    stream = envelope.stream
-                    seq = envelope.seq
-                    if seq < stream.low or (stream.starts and stream.settled(seq)):  # a copy
-                        self.system.reliable.state.duplicates += 1
-                    elif stream.ordered:
-                        await self._handle_in_order(handle, envelope)
-                    else:  # the fast path of `_handle_reliably` (a crash: see `_crashed`)
-                        receiver: ReceiverState = self._receiver  # type: ignore[assignment]
-                        receiver.handling = envelope
-                        await handle(envelope.message)
-                        receiver.handling = None
-                        if seq == stream.low and not stream.starts and stream.touched:
-                            stream.low = seq + 1  # `receiver.settle`'s commonest case, inlined
-                            if envelope.extra is not None:  # somebody may wait for it
-                                receiver.flush()
-                        else:
-                            receiver.settle(envelope)
-                elif kind is Tick:  # a timer's message, or the wake-up sentinel
-                    tick = typing.cast(Tick, message)
-                    if tick.entry.cancelled or tick.owner is not actor.ctx:
-                        continue  # the timer was cancelled, or set by an earlier incarnation
-                    if tap is not None:
-                        await tap.before_handle(self, message)
-                    await handle(tick.message)
-                else:
-                    await handle(message)
-            except Exception as exc:
-                return self._crashed(message, exc)
-            except trio.Cancelled:
-                if self._receiver is not None:
-                    self._receiver.handling = None  # no longer handled: its retry may go out
-                if isinstance(message, Ask):
-                    message.resolve(outcome.Error(self._gone(message)))
-                self.dead_letter(
-                    message, DeadLetterReason.ACTOR_STOPPED, "hard-cancelled while handling"
-                )
-                raise
-            self.handled += 1
 
     async def _handle_reliably(
         self, handle: Callable[[object], Awaitable[object]], envelope: Reliably

@@ -6,12 +6,13 @@ and the one way children are stopped (graceful request, deadline, hard cancel).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 import trio
 
 from spaceactors.cell import ActorCell
+from spaceactors.cell import Handshake as Handshake
 from spaceactors.policy import BRUTAL_KILL, Exit
 
 if TYPE_CHECKING:
@@ -28,9 +29,10 @@ class Child:
     spec: ChildSpec | ServiceSpec | SupervisorSpec
     runtime: ActorCell | ServiceCell | Supervisor
     static: bool
-    # Both made fresh by each start; a child never started has neither.
+    # Made fresh by each start; a child never started has none.
     scope: trio.CancelScope | None = None
-    done: trio.Event | None = None
+    # Set when the incarnation of `scope` ends: made by the first who waits (`ended`).
+    ended: tuple[trio.CancelScope, trio.Event] | None = None
     incarnation: int = 0
     running: bool = False
     terminating: bool = False  # the supervisor is stopping it: its exit is not a failure
@@ -91,20 +93,6 @@ class StoppedWhileStarting(Exception):
     """A child was stopped before it finished starting (internal: callers translate it)."""
 
 
-class Handshake:
-    """The start handshake a child runner passes on: remembers whether it completed."""
-
-    __slots__ = ("_inner", "done")
-
-    def __init__(self, inner: trio.TaskStatus[None]) -> None:
-        self._inner = inner
-        self.done = False
-
-    def started(self, value: Any = None) -> None:
-        self.done = True
-        self._inner.started(value)
-
-
 async def terminate_together(children: list[Child], *, final: bool) -> None:
     """Stop running children in parallel, each within its own shutdown policy.
 
@@ -116,8 +104,8 @@ async def terminate_together(children: list[Child], *, final: bool) -> None:
     now = trio.current_time()
     waiting: list[trio.Event] = []
     for child in children:
-        scope, done = child.scope, child.done
-        if not child.running or scope is None or done is None:
+        scope = child.scope
+        if not child.running or scope is None:
             continue
         child.terminating = True
         policy = child.spec.shutdown
@@ -128,7 +116,15 @@ async def terminate_together(children: list[Child], *, final: bool) -> None:
             # Trio hard-cancels it at its deadline by itself, whether or not anyone still
             # waits here (a caller of stop() may be cancelled meanwhile).
             scope.deadline = min(scope.deadline, now + policy)
-        waiting.append(done)
+        waiting.append(ended(child, scope))
     for done in waiting:
         if not done.is_set():  # waiting on a set Event still yields: once per child
             await done.wait()
+
+
+def ended(child: Child, scope: trio.CancelScope) -> trio.Event:
+    """An event set when the incarnation of `child` that runs in `scope` ends. Made on demand
+    (most children are never waited for: a whole fleet need not carry an event each)."""
+    if child.ended is None or child.ended[0] is not scope:
+        child.ended = (scope, trio.Event())
+    return child.ended[1]

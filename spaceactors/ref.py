@@ -93,7 +93,7 @@ class ActorRef:
         self._open_mailbox()
 
     def _open_mailbox(self) -> None:
-        self._send, self._receive = trio.open_memory_channel[object](self.capacity)
+        self._send, self._receive = trio.open_memory_channel(self.capacity)
         # The channel's buffer itself: its length is the mailbox's depth, read by an observer
         # in one step for each of thousands of actors (not through three private attributes).
         self._queue: collections.deque[object] = self._receive._state.data

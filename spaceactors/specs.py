@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import types
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,15 @@ def _check_name(owner: str, name: object) -> None:
     checks.name(f"{owner}.name", name, InvalidSpec)
 
 
+NO_KWARGS: Mapping[str, Any] = types.MappingProxyType({})
+"""The keyword arguments of a spec that has none: one shared, read-only mapping."""
+
+_VALID_LIMIT = 1024
+_valid: dict[tuple[object, ...], None] = {}
+"""(factory, restart, type(shutdown), shutdown, type(mailbox_size), mailbox_size) of the
+`ChildSpec` options checked so far, for classes: a bounded cache (cleared when full)."""
+
+
 @attrs.frozen
 class ChildSpec:
     """How to start one actor under a supervisor, and how to treat it when it ends.
@@ -64,6 +74,27 @@ class ChildSpec:
 
     def __attrs_post_init__(self) -> None:
         _check_name("ChildSpec", self.name)
+        # The options a class was spawned with are checked once (a fleet spawns one class
+        # with the same options thousands of times). Keyed by type too: ``True == 1``.
+        factory, shutdown, size = self.factory, self.shutdown, self.mailbox_size
+        key = (factory, self.restart, type(shutdown), shutdown, type(size), size)
+        if (
+            type(factory) is type
+            and key in _valid
+            and type(self.args) is tuple
+            and (
+                self.kwargs is NO_KWARGS
+                or (type(self.kwargs) is dict and all(type(arg) is str for arg in self.kwargs))
+            )
+        ):
+            return
+        self._check_options()
+        if type(factory) is type:
+            if len(_valid) >= _VALID_LIMIT:
+                _valid.clear()
+            _valid[key] = None
+
+    def _check_options(self) -> None:
         if not callable(self.factory):
             raise InvalidSpec(
                 f"child {self.name!r}: factory must be callable, got {short_repr(self.factory)}"

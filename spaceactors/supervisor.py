@@ -446,6 +446,27 @@ class Supervisor:
             StartFailed: it cannot be built, or its start raised.
             StoppedWhileStarting: it was stopped before it finished starting.
         """
+        if self._launch(child, resumed=resumed, started=started):
+            await self._handshake(child, resumed=resumed)
+
+    async def _handshake(self, child: Child, *, resumed: bool = False) -> None:
+        """Start the task of an incarnation `_launch` built, and wait for its ``on_start``."""
+        runtime = child.runtime
+        task = runtime.run if isinstance(runtime, ActorCell) else self._run_child
+        await self.nursery.start(task, child, True, name=child.spec.name)
+        if not resumed:
+            child.started_at = trio.current_time()
+
+    def _launch(
+        self,
+        child: Child,
+        *,
+        resumed: bool = False,
+        started: trio.TaskStatus[None] | None = None,
+    ) -> bool:
+        """What `_start` does without waiting: build the next incarnation and start its task;
+        True instead of starting it when it has a start handshake to wait for (the caller
+        then starts it with ``nursery.start``). Raises as `_start` does."""
         runtime = child.runtime
         try:
             runtime.reopen()
@@ -454,24 +475,26 @@ class Supervisor:
             if isinstance(exc, StartFailed):
                 raise
             raise StartFailed(f"child {child.spec.name!r} cannot restart: {exc}") from exc
-        child.scope, child.done = trio.CancelScope(), trio.Event()
+        child.scope, child.ended = trio.CancelScope(), None
         if not resumed:
             child.incarnation += 1
             if child.incarnation > 1:
                 self._record(EventKind.RESTART, child, f"incarnation {child.incarnation}")
                 if self.system.lifecycle.listeners:
                     self._restarted(child)
-        started_at = child.started_at
         child.running, child.terminating, child.wanted = True, False, True
         # Each child's task is named after it: a checkpoint finds it again by that name.
         name = child.spec.name
+        task = runtime.run if isinstance(runtime, ActorCell) else self._run_child
         if started is not None:
-            self.nursery.start_soon(self._run_child, child, False, started, name=name)
+            self.nursery.start_soon(task, child, False, started, name=name)
         elif runtime.needs_start_handshake:
-            await self.nursery.start(self._run_child, child, True, name=name)
+            return True
         else:
-            self.nursery.start_soon(self._run_child, child, False, name=name)
-        child.started_at = started_at if resumed else trio.current_time()
+            self.nursery.start_soon(task, child, False, name=name)
+        if not resumed:
+            child.started_at = trio.current_time()
+        return False
 
     async def _run_child(
         self,
@@ -479,24 +502,60 @@ class Supervisor:
         handshake: bool,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        scope, done, incarnation = child.scope, child.done, child.incarnation
-        if scope is None or done is None:  # pragma: no cover - _start sets both first
+        """The task of one incarnation of a service or a supervisor (an actor's is its cell's
+        own `ActorCell.run`, which does the same in one frame with its loop)."""
+        scope, incarnation = child.scope, child.incarnation
+        if scope is None:  # pragma: no cover - _launch sets it first
             raise RuntimeError(f"child {child.spec.name!r} was run without being started")
-        status = Handshake(task_status)
+        status = None if task_status is trio.TASK_STATUS_IGNORED else Handshake(task_status)
         exit = SHUTDOWN_EXIT  # what a hard cancel by this supervisor amounts to
+        runtime = child.runtime
+        assert not isinstance(runtime, ActorCell)
         try:
             with scope:
-                exit = await child.runtime.run(status)
+                exit = await runtime.run(task_status if status is None else status)
         finally:
-            if not handshake and not status.done:  # (no one waits, or a `started` count)
-                status.started()
-            if exit.abnormal:  # counted before a stop in progress retires the child's counts
-                self._crashed(child, exit.error)
-            if child.incarnation == incarnation:
-                child.running = False
-                self._retire_stopped(child)  # a terminate_child whose caller left meanwhile
-            done.set()
-        if handshake and not status.done:  # raised to the starter, still waiting in start()
+            self._ended(child, incarnation, scope, status, handshake, exit)
+        self._exited(child, incarnation, status, handshake, exit)
+
+    def _ended(
+        self,
+        child: Child,
+        incarnation: int,
+        scope: trio.CancelScope,
+        status: Handshake | None,
+        handshake: bool,
+        exit: Exit,
+    ) -> None:
+        """An incarnation's task is ending, however (in its ``finally``): count it, mark the
+        child stopped, and wake whoever waits for this incarnation's end."""
+        if status is not None and not handshake and not status.done:  # a `started` count
+            status.started()
+        if exit.abnormal:  # counted before a stop in progress retires the child's counts
+            self._crashed(child, exit.error)
+        if child.incarnation == incarnation:
+            child.running = False
+            self._retire_stopped(child)  # a terminate_child whose caller left meanwhile
+        ended = child.ended
+        if ended is not None and ended[0] is scope:  # someone waits for this incarnation
+            ended[1].set()
+
+    def _exited(
+        self,
+        child: Child,
+        incarnation: int,
+        status: Handshake | None,
+        handshake: bool,
+        exit: Exit,
+    ) -> None:
+        """An incarnation's task ended without raising: report its exit to this supervisor's
+        task (unless the supervisor is the one stopping it).
+
+        Raises:
+            StoppedWhileStarting: it was stopped before its start handshake completed (the
+                starter, waiting in ``nursery.start``, gets this).
+        """
+        if handshake and status is not None and not status.done:  # the starter still waits
             raise StoppedWhileStarting(f"child {child.spec.name!r} was stopped while starting")
         if exit.abnormal:
             self._record(EventKind.CRASH, child, describe(exit.error))

@@ -1,6 +1,7 @@
-"""Reliable send's option cache never lets a value skip validation because it equals one seen.
+"""Option caches never let a value skip validation because it equals one seen.
 
-`reliable.send` validates each (timeout, max_delay, jitter) combination once and caches it.
+`reliable.send` validates each (timeout, max_delay, jitter) combination once and caches it, and
+`ChildSpec` (so `spawn` and `spawn_many`) each class's (restart, shutdown, mailbox_size).
 ``True == 1``, ``False == 0`` and ``Decimal(1) == 1``, so a cache keyed by value alone let
 ``timeout=True`` ride on a cached ``timeout=1``: the cache is keyed by type too.
 """
@@ -64,3 +65,40 @@ async def test_a_bool_is_refused_whether_or_not_its_number_was_used_first(
         await system.reliable.send(ref, 1, jitter=0)
         with pytest.raises(ValueError, match=r"^jitter must be a number, got False"):
             await system.reliable.send(ref, 1, jitter=False)
+
+
+# (spawn option, the valid value used first, an equal value of the wrong type used after it)
+SPAWN_EQUAL_BUT_WRONG: list[tuple[str, object, object]] = [
+    ("mailbox_size", 1, True),
+    ("mailbox_size", 2, Decimal(2)),
+    ("mailbox_size", 2, 2.0),
+    ("shutdown", 1, True),
+    ("shutdown", 0, False),
+    ("shutdown", 0.5, fractions.Fraction(1, 2)),
+]
+
+
+@pytest.mark.parametrize(("option", "good", "bad"), SPAWN_EQUAL_BUT_WRONG)
+async def test_a_spawn_option_equal_to_a_cached_one_but_of_the_wrong_type_is_refused(
+    autojump_clock: trio.testing.MockClock, option: str, good: object, bad: object
+) -> None:
+    async with sa.open_system() as system:
+        await system.spawn(Idle, **{option: good})
+        for attempt in range(2):  # refused every time, not only the first
+            with pytest.raises(sa.InvalidSpec, match=option):
+                await system.spawn(Idle, name=f"bad-{attempt}", **{option: bad})
+        with pytest.raises(sa.InvalidSpec, match=option):
+            sa.ChildSpec("direct", Idle, **{option: bad})  # type: ignore[arg-type]
+        await system.spawn(Idle, name="good-again", **{option: good})  # from the cache
+        names = [info.name for info in system.user.which_children()]
+        assert "good-again" in names and not [name for name in names if "bad" in name]
+
+
+async def test_args_and_kwargs_are_checked_whatever_the_cache_holds(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    sa.ChildSpec("first", Idle)
+    with pytest.raises(sa.InvalidSpec, match="args must be a tuple"):
+        sa.ChildSpec("second", Idle, args=[1])  # type: ignore[arg-type]
+    with pytest.raises(sa.InvalidSpec, match="kwargs must be a mapping of argument names"):
+        sa.ChildSpec("third", Idle, kwargs={1: 2})  # type: ignore[dict-item]

@@ -1,0 +1,135 @@
+"""Starting many actors at once (`ActorSystem.spawn_many`): a fleet in one call.
+
+One call checks every name before anything starts, then builds and starts the whole batch
+without yielding to other tasks, lets the new tasks take their first step (to their
+mailboxes), and only then waits for the ``on_start`` of the actors that define one.
+
+Python's cyclic garbage collector makes a burst of new objects expensive: as the heap grows
+it runs a full collection each time the objects that survived young collections reach a
+quarter of the heap, so a heap that grows tenfold is scanned whole a dozen times (about five
+times its final size), plus the young scans. That was over half of a fleet's build time. So the
+burst and its tasks' first steps run with automatic collection paused: the collector then
+finds the batch once, scans it young once, and once in a full collection. It is resumed as it
+was (a collector the user disabled stays disabled) as soon as the first steps are done: two
+scheduling rounds, in which other tasks that are ready run too. The collector's thresholds and
+frozen objects are never touched: the process's settings stay the user's.
+
+The batch starts whole or not at all: a name taken (by a live actor, a child of the
+supervisor, or twice in the batch) refuses it before anything starts, and a constructor or an
+``on_start`` that raises stops the actors of the batch already started and discards them all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+import trio
+
+from spaceactors.children import Child, StoppedWhileStarting, terminate_together
+from spaceactors.errors import ActorUnavailable, NameTaken
+from spaceactors.specs import ChildSpec
+
+if TYPE_CHECKING:
+    from spaceactors.ref import ActorRef
+    from spaceactors.supervisor import Supervisor
+
+
+FIRST_STEPS = 2
+"""Scheduling rounds the pause lasts after the burst: Trio runs a round's tasks in either
+order, so in two rounds every task started in this one has run its first step."""
+
+
+@contextlib.contextmanager
+def collection_paused() -> Iterator[None]:
+    """Pause automatic garbage collection for a burst that does not yield to other tasks;
+    resume it on leaving if it was enabled on entering (a disabled collector stays so)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+async def start_many(supervisor: Supervisor, specs: Iterable[ChildSpec]) -> list[ActorRef]:
+    """Start an actor for each of `specs` under `supervisor`, in order; return their refs.
+
+    Raises:
+        TypeError: an item of `specs` is not a `ChildSpec`.
+        NameTaken: a name is taken, or appears twice in `specs` (nothing started).
+        StartFailed: a constructor or an ``on_start`` raised (the batch is stopped and
+            discarded; the error names the actor).
+        ActorUnavailable: the supervisor is stopping or not running.
+    """
+    batch = list(specs)
+    action = f"start {len(batch)} actors"
+    refusal = supervisor._refusal(action)
+    if refusal is not None:
+        raise refusal
+    _check_names(supervisor, batch)
+    if supervisor.system.node is not None:  # a name is cluster-wide: reserved one by one
+        return await _one_by_one(supervisor, batch)
+    children: list[Child] = []
+    try:
+        waiting: list[Child] = []
+        with collection_paused():
+            for spec in batch:
+                child = supervisor._add(spec, static=False)
+                children.append(child)
+                if supervisor._launch(child):
+                    waiting.append(child)
+            # The batch's tasks take their first step (to their mailboxes) in the scheduling
+            # round after this one, at the latest: their frames are made in the pause too.
+            for _ in range(FIRST_STEPS):
+                await trio.lowlevel.checkpoint()
+        for child in waiting:
+            await supervisor._handshake(child)
+    except BaseException as exc:
+        with trio.CancelScope(shield=True):
+            await terminate_together([child for child in children if child.running], final=True)
+        for child in children:
+            supervisor._discard(child)
+        if isinstance(exc, StoppedWhileStarting):
+            raise supervisor._refusal(action) or ActorUnavailable(
+                f"a child of {supervisor.path!r} was stopped while its batch started: {exc}"
+            ) from None
+        raise
+    refusal = supervisor._refusal(action)
+    if refusal is not None:  # the stop that began meanwhile is stopping the batch
+        raise refusal
+    return [child.runtime.ref for child in children]  # type: ignore[union-attr]
+
+
+def _check_names(supervisor: Supervisor, batch: list[ChildSpec]) -> None:
+    seen: set[str] = set()
+    registry = supervisor.system.registry
+    for spec in batch:
+        if not isinstance(spec, ChildSpec):
+            raise TypeError(f"spawn_many takes ChildSpecs, got {spec!r}")
+        name = spec.name
+        if name in seen:
+            raise NameTaken(f"the name {name!r} appears twice in the batch; nothing was started")
+        seen.add(name)
+        registry.check_name_free(name)
+        if name in supervisor._children:
+            raise NameTaken(f"supervisor {supervisor.path!r} already has a child named {name!r}")
+
+
+async def _one_by_one(supervisor: Supervisor, batch: list[ChildSpec]) -> list[ActorRef]:
+    """On a node of a cluster: each name reserved and started in turn; the batch stopped if
+    one fails."""
+    refs: list[ActorRef] = []
+    try:
+        for spec in batch:
+            refs.append(await supervisor.start_child(spec))
+    except BaseException:
+        with trio.CancelScope(shield=True):
+            for ref in refs:
+                with contextlib.suppress(ActorUnavailable):
+                    await supervisor.stop_child(ref.name)
+        raise
+    return refs
