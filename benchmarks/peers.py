@@ -69,14 +69,18 @@ class Figure:
     cpu_high: float
 
 
-def measure(workload: Callable[[int], Sample], n: int, repeat: int) -> Figure:
-    """One warm-up run, then the medians of `repeat` runs, each checked to have done `n`."""
+def measure(label: str, workload: Callable[[int], Sample], n: int, repeat: int) -> Figure:
+    """One warm-up run, then the medians of `repeat` runs, each checked to have done `n`.
+
+    Raises:
+        RuntimeError: a run did not do its work (the message names `label`).
+    """
     samples: list[Sample] = []
     for attempt in range(repeat + 1):
         gc.collect()
         sample = workload(n)
         if sample.count != n:
-            raise RuntimeError(f"{workload.__qualname__}({n}) counted {sample.count}, expected {n}")
+            raise RuntimeError(f"{label}({n}) counted {sample.count}, expected {n}")
         if attempt:
             samples.append(sample)
 
@@ -146,7 +150,10 @@ def bench(options: Options) -> list[bool]:
     for workload in SIZES:
         figures = {
             engine.name: measure(
-                getattr(engine, workload), size(engine, workload, options), options.repeat
+                f"{engine.name} {workload}",
+                getattr(engine, workload),
+                size(engine, workload, options),
+                options.repeat,
             )
             for engine in engines
         }

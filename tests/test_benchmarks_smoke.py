@@ -162,8 +162,8 @@ def test_a_peer_not_installed_is_reported_and_skipped(
 
 
 def test_peers_refuses_a_run_that_did_not_do_all_its_work() -> None:
-    with pytest.raises(RuntimeError, match="counted 99, expected 100"):
-        peers.measure(lambda n: peers.Sample(0.001, 0.001, n - 1), 100, repeat=1)
+    with pytest.raises(RuntimeError, match=r"pykka tell\(100\) counted 99, expected 100"):
+        peers.measure("pykka tell", lambda n: peers.Sample(0.001, 0.001, n - 1), 100, repeat=1)
 
 
 def test_fanout_refuses_a_size_that_is_not_whole_rounds() -> None:
