@@ -1,4 +1,5 @@
-# The two commands of the README: `make run` and `make test`.
+# The two commands of the README: `make run` and `make test` (and `make bench`, which also
+# installs the peers it compares with: the `bench` extra).
 # Both create .venv on first use; the stamp file makes re-runs skip the install
 # until pyproject.toml changes.
 
@@ -7,6 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
+STAMP_BENCH := $(VENV)/.installed-bench
 
 .PHONY: run test lint typecheck docs pytest notebooks bench soak clean
 
@@ -20,6 +22,10 @@ $(STAMP_RUN): pyproject.toml | $(BIN)/python
 
 $(STAMP_TEST): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(STAMP_RUN)
+
+$(STAMP_BENCH): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN)
@@ -39,7 +45,7 @@ docs: $(STAMP_TEST)
 pytest: $(STAMP_TEST)
 	$(BIN)/pytest -q
 
-bench: $(STAMP_RUN)
+bench: $(STAMP_BENCH)
 	$(BIN)/python -m benchmarks
 
 # Reliable delivery through loss, duplication, delays and crashes (not in `make test`): a million

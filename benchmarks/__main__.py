@@ -17,6 +17,7 @@ from benchmarks import (
     fleet,
     nodes,
     observing,
+    peers,
     pingpong,
     reliable,
     routing,
@@ -42,6 +43,7 @@ BENCHMARKS = {
         checkpoint_values,
         checkpoint,
         nodes,
+        peers,
     )
 }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -20,6 +21,7 @@ from benchmarks import (
     fanout,
     fleet,
     nodes,
+    peers,
     pingpong,
     reliable,
     routing,
@@ -82,6 +84,7 @@ def test_every_benchmark_is_registered_under_its_name() -> None:
         "checkpoint-values",
         "checkpoint",
         "nodes",
+        "peers",
     ]
     assert Options(scale=10).size(counting.SIZE) == counting.SIZE // 10
     assert fanout.receivers_of(fanout.SIZE) == 10_000
@@ -125,6 +128,42 @@ def test_nodes_runs_quick_and_loses_nothing_at_a_kill(capsys: pytest.CaptureFixt
     assert results[5], out  # reliable delivery: each payload handled once, none lost
     assert results[7], out  # the sharded fleet lost no cargo, and its expectations held
     assert "shares of 1,000 + 1,000 ships" in out
+
+
+PEERS = ["pykka", "thespian", "triotp"]
+
+
+@pytest.mark.parametrize("workload", peers.SIZES)
+@pytest.mark.parametrize("engine", peers.ENGINES)
+def test_each_peer_does_all_its_work(engine: str, workload: str) -> None:
+    """Real threads and the real clock: each run's count is checked (and must be N)."""
+    try:
+        loaded = peers.ENGINES[engine]()
+    except ImportError:
+        assert engine in PEERS  # raw Trio and spaceactors are always there
+        pytest.skip(f"{engine} is {peers.INSTALL}")
+    sample = getattr(loaded, workload)(100)
+    assert sample.count == 100
+    assert sample.wall > 0
+    assert sample.cpu >= 0
+
+
+def test_a_peer_not_installed_is_reported_and_skipped(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for module in [*PEERS, "thespian.actors"]:  # imported by name, cached or not
+        monkeypatch.setitem(sys.modules, module, None)  # its import raises ImportError
+    assert peers.bench(Options(repeat=1, scale=100)) == []
+    out = capsys.readouterr().out
+    for package in PEERS:
+        assert f"{package:<22}{peers.INSTALL}" in out
+        assert f"  {package} " not in out.split("peers tell")[1]  # no row
+    assert "spaceactors" in out.split("peers spawn")[1]
+
+
+def test_peers_refuses_a_run_that_did_not_do_all_its_work() -> None:
+    with pytest.raises(RuntimeError, match=r"pykka tell\(100\) counted 99, expected 100"):
+        peers.measure("pykka tell", lambda n: peers.Sample(0.001, 0.001, n - 1), 100, repeat=1)
 
 
 def test_fanout_refuses_a_size_that_is_not_whole_rounds() -> None:
