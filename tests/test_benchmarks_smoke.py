@@ -40,7 +40,7 @@ VERSIONS = {
         (counting, (counting.actor, counting.raw)),
         (pingpong, (pingpong.actor, pingpong.raw)),
         (thread_ring, (thread_ring.actor, thread_ring.raw)),
-        (spawn, (spawn.actor, spawn.raw)),
+        (spawn, (spawn.actor, spawn.many, spawn.raw)),
         (fanout, (fanout.broadcast, fanout.publish, fanout.raw)),
         (routing, (routing.router,)),
         (reliable, (reliable.reliable, reliable.bucket, reliable.current_time)),
@@ -64,9 +64,14 @@ async def test_spawn_measures_the_memory_its_actors_keep(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     actors = await spawn.actor(N, traced=True)
+    batch = await spawn.many(N, traced=True)
     tasks = await spawn.raw(N, traced=True)
-    assert actors.count == tasks.count == N
+    assert actors.count == batch.count == tasks.count == N
     assert actors.memory > tasks.memory > 0
+    assert batch.memory > tasks.memory
+    assert actors.cpu is not None
+    assert batch.cpu is not None
+    assert tasks.cpu is not None
 
 
 def test_every_benchmark_is_registered_under_its_name() -> None:
