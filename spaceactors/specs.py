@@ -47,6 +47,14 @@ _valid: dict[tuple[object, ...], None] = {}
 `ChildSpec` options checked so far, for classes: a bounded cache (cleared when full)."""
 
 
+def _seen(key: tuple[object, ...]) -> bool:
+    """Whether `key` was checked before; an unhashable option never was (it is invalid)."""
+    try:
+        return key in _valid
+    except TypeError:
+        return False
+
+
 @attrs.frozen
 class ChildSpec:
     """How to start one actor under a supervisor, and how to treat it when it ends.
@@ -80,7 +88,7 @@ class ChildSpec:
         key = (factory, self.restart, type(shutdown), shutdown, type(size), size)
         if (
             type(factory) is type
-            and key in _valid
+            and _seen(key)
             and type(self.args) is tuple
             and (
                 self.kwargs is NO_KWARGS
@@ -89,7 +97,7 @@ class ChildSpec:
         ):
             return
         self._check_options()
-        if type(factory) is type:
+        if type(factory) is type:  # (valid, so hashable: restart is a Restart, the rest numbers)
             if len(_valid) >= _VALID_LIMIT:
                 _valid.clear()
             _valid[key] = None

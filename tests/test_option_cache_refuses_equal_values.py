@@ -103,3 +103,13 @@ async def test_args_and_kwargs_are_checked_whatever_the_cache_holds(
         sa.ChildSpec("second", Idle, args=[1])  # type: ignore[arg-type]
     with pytest.raises(sa.InvalidSpec, match="kwargs must be a mapping of argument names"):
         sa.ChildSpec("third", Idle, kwargs={1: 2})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize("option", ["restart", "shutdown", "mailbox_size"])
+async def test_an_unhashable_spawn_option_is_refused_not_looked_up(
+    autojump_clock: trio.testing.MockClock, option: str
+) -> None:
+    async with sa.open_system() as system:
+        await system.spawn(Idle)  # the cache holds this class's defaults
+        with pytest.raises(sa.InvalidSpec, match=option):
+            await system.spawn(Idle, **{option: [1]})
