@@ -1,8 +1,9 @@
 """What every benchmark shares: one timed run, warm-up plus best-of-N, and the printed report.
 
 Each version of a benchmark (actor or raw) is an async function ``f(n) -> Run`` that times its
-own hot part with `time.perf_counter` (setup and teardown stay outside the timing) and returns
-how many messages, round trips, hops or actors it verifiably handled. Every run gets a fresh
+own hot part with `time.perf_counter` (setup and teardown stay outside the timing), and where a
+ratio is budgeted on it, with `time.process_time` too (``Run.cpu``), and returns how many
+messages, round trips, hops or actors it verifiably handled. Every run gets a fresh
 ``trio.run`` with the default clock, after a ``gc.collect()`` so no run pays for the previous
 one's garbage.
 """

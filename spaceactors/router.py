@@ -107,7 +107,9 @@ class Router:
     def __init__(self, system: ActorSystem) -> None:
         self._system = system
         self.state = RouterState()
-        self._tap = system.tap  # (set once, before the router is made; read on every route)
+        self._delivered = self.state.delivered  # (the hot path's; never replaced, only updated)
+        if system.tap is not None:  # (set once, before the router is made)
+            self.route = self._route_through_tap  # type: ignore[method-assign]
         self.life = ServiceLife("router")
         system.dead_letters.listeners.append(self._announce_dead_letter)
 
@@ -151,9 +153,7 @@ class Router:
             )
             raise
 
-    async def route(
-        self, target: Target, message: object, *, sender: ActorRef | None = None
-    ) -> None:
+    async def route(self, target: Target, message: object, sender: ActorRef | None = None) -> None:
         """Send `message` to the actor `target` names, waiting while its mailbox is full.
 
         Raises:
@@ -161,29 +161,45 @@ class Router:
             ActorUnavailable: the actor has stopped (recorded as a dead letter).
             TypeError: `target` is not an `ActorRef`, an int or a str (nothing is sent).
         """
+        # The hot path of every tell (benchmarked: `benchmarks.routing`). A system with a tap
+        # (a trace, a fault plan) routes through `_route_through_tap` instead (bound in
+        # `__init__`); `sender` is positional-or-keyword, as a keyword-only default costs a
+        # lookup on every call.
         cls = type(message)
-        if cls in CONTROL_TYPES:  # control commands never wait for room
-            self.try_route(target, message, sender=sender)
-            await trio.lowlevel.checkpoint()
+        if cls in CONTROL_TYPES:
+            await self._route_control(target, message, sender)
             return
         ref = target if type(target) is ActorRef else self.resolve(target, message, sender)
-        if self._tap is not None:
-            await self._route_tapped(ref, message, sender)
-            return
         try:
             try:
-                ref._send.send_nowait(message)  # ActorRef.send's fast path, inlined (benchmarked)
+                ref._send.send_nowait(message)  # ActorRef.send's fast path, inlined
             except trio.WouldBlock:
                 await ref._send.send(message)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             self.state.failed += 1
             check_sender(sender)
             raise ref._cell.unavailable(message, sender) from None
-        delivered = self.state.delivered
         try:  # (a raise is free when none comes: cheaper than ``get`` on every message)
-            delivered[cls] += 1
+            self._delivered[cls] += 1
         except KeyError:
-            delivered[cls] = 1
+            self._delivered[cls] = 1
+
+    async def _route_through_tap(
+        self, target: Target, message: object, sender: ActorRef | None = None
+    ) -> None:
+        """`route` in a system with a tap: traced, and the fault plan applied."""
+        if type(message) in CONTROL_TYPES:
+            await self._route_control(target, message, sender)
+            return
+        ref = target if type(target) is ActorRef else self.resolve(target, message, sender)
+        await self._route_tapped(ref, message, sender)
+
+    async def _route_control(
+        self, target: Target, message: object, sender: ActorRef | None
+    ) -> None:
+        """A control command never waits for room (it takes the out-of-band lane)."""
+        self.try_route(target, message, sender=sender)
+        await trio.lowlevel.checkpoint()
 
     def try_route(self, target: Target, message: object, *, sender: ActorRef | None = None) -> None:
         """Like `route`, but raises `MailboxFull` instead of waiting."""

@@ -212,10 +212,11 @@ def _child_counts(child: Child, data: Mapping[str, Any]) -> None:
 def _restore_counts(system: ActorSystem, doc: Mapping[str, Any], restoring: Restoring) -> None:
     values, shared, refs = restoring.values, restoring.shared, restoring.ref
     router = system.router.state
-    router.delivered = {
-        values.restore_value(cls, shared=shared, refs=refs): int(n)
+    router.delivered.clear()  # (the same table: the router's hot path holds it)
+    router.delivered.update(
+        (values.restore_value(cls, shared=shared, refs=refs), int(n))
         for cls, n in doc["router"]["delivered"]
-    }
+    )
     router.failed = int(doc["router"]["failed"])
     router.dropped = int(doc["router"]["dropped"])
     router.unheard = int(doc["router"]["unheard"])
