@@ -43,6 +43,8 @@ class Ship(Actor):
         return self.world.bodies[self.rec.name].position
 
     async def on_start(self) -> None:
+        if self.ctx.restarts:  # (counted by the world as it happens: progress reads it)
+            self.world.note_restart(self.ctx.name, self.ctx.self_ref)
         self.rec: ShipRecord = self.world.records[self.ctx.name].snapshot()
         self._subscribe(self.rec.sector)
         self._follow_markets()
