@@ -49,6 +49,14 @@ FLOATS = (
 """The float columns (`tx`...: the target; `ox`...: the offset from the leader)."""
 FLAGS = ("has_target", "arrived", "stranded")
 """The boolean columns: steering to a target; told `Arrived` there; told `FuelExhausted`."""
+BLOCKS = {
+    "position": ("x", "y", "z"),
+    "velocity": ("vx", "vy", "vz"),
+    "aim": ("tx", "ty", "tz"),
+    "slot": ("ox", "oy", "oz"),
+}
+"""The float columns kept as the rows of one ``(3, capacity)`` array each."""
+SCALARS = tuple(name for name in FLOATS if not any(name in rows for rows in BLOCKS.values()))
 INTS = ("leader", "sector")
 """The integer columns: the leader's row (-1: none); the home sector's number (the world's)."""
 NO_LEADER = -1
@@ -85,26 +93,30 @@ class Fleet:
     leader: Ints
     sector: Ints
 
+    position: Floats
+    """``(3, capacity)``: rows `x`, `y`, `z` (each of those a view of one row)."""
+    velocity: Floats
+    """``(3, capacity)``: rows `vx`, `vy`, `vz`."""
+    aim: Floats
+    """``(3, capacity)``: rows `tx`, `ty`, `tz` (the target, where `has_target`)."""
+    slot: Floats
+    """``(3, capacity)``: rows `ox`, `oy`, `oz` (the offset from the leader)."""
+
     def __init__(self, capacity: int = 16) -> None:
         self.size = 0
-        self.capacity = max(1, capacity)
+        self.capacity = 0
         self.names: list[str] = []
         self.views: list[Body] = []
         self.rows: dict[str, int] = {}
         """Each body's row, by name."""
-        for name in FLOATS:
-            setattr(self, name, np.zeros(self.capacity, dtype=np.float64))
-        for name in FLAGS:
-            setattr(self, name, np.zeros(self.capacity, dtype=np.bool_))
-        for name in INTS:
-            setattr(self, name, np.full(self.capacity, NO_LEADER, dtype=np.int64))
+        self._grow(max(1, capacity))
 
     def __len__(self) -> int:
         return self.size
 
     def add(self, view: Body, values: Mapping[str, float]) -> int:
-        """Append a row for `view` with the float columns `values` (the others: 0, or
-        ``speed_factor`` and ``cruise`` 1); returns its index."""
+        """Append a row for `view` with the float columns `values` (the others: 0); returns
+        its index."""
         if self.size == self.capacity:
             self._grow(self.capacity * 2)
         index = self.size
@@ -121,13 +133,23 @@ class Fleet:
         return index
 
     def _grow(self, capacity: int) -> None:
-        for name in (*FLOATS, *FLAGS, *INTS):
-            old = getattr(self, name)
-            new = np.full(capacity, NO_LEADER, dtype=old.dtype) if name in INTS else None
-            if new is None:
-                new = np.zeros(capacity, dtype=old.dtype)
-            new[: self.size] = old[: self.size]
-            setattr(self, name, new)
+        """Make room for `capacity` rows (the rows so far copied over)."""
+        n = self.size
+        for block, names in BLOCKS.items():
+            new = np.zeros((3, capacity), dtype=np.float64)
+            if n:
+                new[:, :n] = getattr(self, block)[:, :n]
+            setattr(self, block, new)
+            for row, name in enumerate(names):
+                setattr(self, name, new[row])
+        for name in (*SCALARS, *FLAGS, *INTS):
+            dtype = np.float64 if name in SCALARS else np.bool_ if name in FLAGS else np.int64
+            column = np.full(capacity, NO_LEADER, dtype=dtype) if name in INTS else None
+            if column is None:
+                column = np.zeros(capacity, dtype=dtype)
+            if n:
+                column[:n] = getattr(self, name)[:n]
+            setattr(self, name, column)
         self.capacity = capacity
 
     # --- the tick -------------------------------------------------------------------------------
@@ -136,77 +158,59 @@ class Fleet:
         """Advance every body by `dt` seconds (the world's tick).
 
         Every body first steers from where everyone was at the start of the tick (a follower
-        aims at its leader's slot, not where the leader has just moved), then every body moves.
+        aims at its leader's slot, and its velocity, as they were), then every body moves.
         A body steers towards its target, or its offset from its leader, with bounded
         acceleration along a braking curve, never above its top speed (times the weather's
         speed factor and its cruise share); each change of velocity burns fuel, the last drops
-        only part of a burn; with an empty tank it keeps its velocity (it drifts).
+        only part of a burn; with an empty tank, or nothing to steer to, it keeps its velocity
+        (it drifts).
         """
         n = self.size
         if n == 0:
             return
-        x, y, z = self.x[:n], self.y[:n], self.z[:n]
-        vx, vy, vz = self.vx[:n], self.vy[:n], self.vz[:n]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self._steer(n, dt)
+        position = self.position[:, :n]
+        position += self.velocity[:, :n] * dt
+
+    def _steer(self, n: int, dt: float) -> None:
+        """Change the velocity (and fuel) of every body that steers."""
+        position, velocity = self.position[:, :n], self.velocity[:, :n]
         fuel = self.fuel[:n]
         lead = self.leader[:n]
         follows = lead >= 0
-        steering = (follows | self.has_target[:n]) & (fuel > 0.0)
-        rows = np.flatnonzero(steering)
-        if len(rows):
-            self._steer(rows, lead, follows, dt)
-        x += vx * dt
-        y += vy * dt
-        z += vz * dt
-
-    def _steer(self, rows: Ints, lead: Ints, follows: Flags, dt: float) -> None:
-        """Change the velocity (and fuel) of the bodies at `rows` (those that steer)."""
-        x, y, z = self.x[rows], self.y[rows], self.z[rows]
-        vx, vy, vz = self.vx[rows], self.vy[rows], self.vz[rows]
-        following = follows[rows]
-        leaders = np.where(following, lead[rows], 0)
-        # The goal: the leader's slot (and its velocity), else the target (and standing still).
-        dx = np.where(following, self.x[leaders] + self.ox[rows], self.tx[rows]) - x
-        dy = np.where(following, self.y[leaders] + self.oy[rows], self.ty[rows]) - y
-        dz = np.where(following, self.z[leaders] + self.oz[rows], self.tz[rows]) - z
-        wx = np.where(following, self.vx[leaders], 0.0)
-        wy = np.where(following, self.vy[leaders], 0.0)
-        wz = np.where(following, self.vz[leaders], 0.0)
-        distance = np.sqrt(dx * dx + dy * dy + dz * dz)
-        moving = ~((distance < 1e-6) & (vx == wx) & (vy == wy) & (vz == wz))  # else on station
-        accel = self.max_accel[rows]
-        top = self.max_speed[rows] * self.speed_factor[rows] * self.cruise[rows]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # Close the gap as fast as it can still brake in time, never overshoot in one tick.
-            reach = np.minimum(
-                np.minimum(top, np.sqrt(2.0 * accel * distance) * 0.9), distance / dt
+        # The goal: the target (standing still there), or the leader's slot and velocity.
+        d = self.aim[:, :n] - position
+        w = np.zeros_like(d)
+        followers = np.flatnonzero(follows)
+        if len(followers):
+            leaders = lead[followers]
+            d[:, followers] = (
+                position[:, leaders] + self.slot[:, followers] - position[:, followers]
             )
-            scale = np.where(distance > 1e-9, reach / distance, 0.0)
-            ux, uy, uz = wx + dx * scale, wy + dy * scale, wz + dz * scale
-            wanted = np.sqrt(ux * ux + uy * uy + uz * uz)
-            over = wanted > top  # even chasing a faster leader, never above its top speed
-            cap = np.where(over, top / wanted, 1.0)
-            ux, uy, uz = (
-                np.where(over, ux * cap, ux),
-                np.where(over, uy * cap, uy),
-                np.where(over, uz * cap, uz),
-            )
-            dvx, dvy, dvz = ux - vx, uy - vy, uz - vz
-            change = np.sqrt(dvx * dvx + dvy * dvy + dvz * dvz)
-            limit = accel * dt
-            hard = change > limit
-            shrink = np.where(hard, limit / change, 1.0)
-            dvx, dvy, dvz = _where(hard, shrink, dvx, dvy, dvz)
-            change = np.where(hard, limit, change)
-            cost = change * self.burn[rows]
-            tank = self.fuel[rows]
-            short = cost > tank  # the last drops: only part of the burn happens
-            part = np.where(short, tank / cost, 1.0)
-            dvx, dvy, dvz = _where(short, part, dvx, dvy, dvz)
-            cost = np.where(short, tank, cost)
-        self.fuel[rows] = np.where(moving, tank - cost, tank)
-        self.vx[rows] = np.where(moving, vx + dvx, vx)
-        self.vy[rows] = np.where(moving, vy + dvy, vy)
-        self.vz[rows] = np.where(moving, vz + dvz, vz)
+            w[:, followers] = velocity[:, leaders]
+        distance = np.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
+        still = (distance < 1e-6) & (velocity == w).all(axis=0)  # on station: nothing to burn
+        steering = (follows | self.has_target[:n]) & (fuel > 0.0) & ~still
+        accel = self.max_accel[:n]
+        top = self.max_speed[:n] * self.speed_factor[:n] * self.cruise[:n]
+        # Close the gap as fast as it can still brake in time, never overshoot in one tick.
+        reach = np.minimum(np.minimum(top, np.sqrt(2.0 * accel * distance) * 0.9), distance / dt)
+        u = w + d * np.where(distance > 1e-9, reach / distance, 0.0)
+        wanted = np.sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2])
+        # Even chasing a faster leader, never above its own top speed.
+        u *= np.where(wanted > top, top / wanted, 1.0)
+        dv = u - velocity
+        change = np.sqrt(dv[0] * dv[0] + dv[1] * dv[1] + dv[2] * dv[2])
+        limit = accel * dt
+        hard = change > limit
+        dv *= np.where(hard, limit / change, 1.0)
+        cost = np.where(hard, limit, change) * self.burn[:n]
+        short = cost > fuel  # the last drops: only part of the burn happens
+        dv *= np.where(short, fuel / cost, 1.0)
+        cost = np.where(short, fuel, cost)
+        fuel -= np.where(steering, cost, 0.0)
+        velocity += np.where(steering, dv, 0.0)
 
     # --- checkpoints ---------------------------------------------------------------------------
 
@@ -238,14 +242,3 @@ class Fleet:
         self.names = names
         self.rows = {name: index for index, name in enumerate(names)}
         self.views = [view(self, index) for index in range(n)]
-
-
-def _where(
-    mask: Flags, factor: Floats, a: Floats, b: Floats, c: Floats
-) -> tuple[Floats, Floats, Floats]:
-    """``(a, b, c) * factor`` where `mask`, else unchanged."""
-    return (
-        np.where(mask, a * factor, a),
-        np.where(mask, b * factor, b),
-        np.where(mask, c * factor, c),
-    )
