@@ -144,9 +144,7 @@ class Fleet:
                 setattr(self, name, new[row])
         for name in (*SCALARS, *FLAGS, *INTS):
             dtype = np.float64 if name in SCALARS else np.bool_ if name in FLAGS else np.int64
-            column = np.full(capacity, NO_LEADER, dtype=dtype) if name in INTS else None
-            if column is None:
-                column = np.zeros(capacity, dtype=dtype)
+            column: npt.NDArray[Any] = np.full(capacity, NO_LEADER if name in INTS else 0, dtype)
             if n:
                 column[:n] = getattr(self, name)[:n]
             setattr(self, name, column)
