@@ -62,9 +62,9 @@ class Ship(Actor):
         self.world.commit(rec.snapshot())
 
     async def handle(self, message: object) -> object:
-        if type(message) is m.MarketUpdate:  # the most frequent message: commit only a change
-            if self._prices_moved(message):
-                self.world.commit(self.rec.snapshot())
+        if type(message) is m.MarketUpdate:  # the most frequent message: no copy of the record
+            if _prices_moved(message, self.rec.prices):  # the last commit moves the same way
+                _prices_moved(message, self.world.records[self.rec.name].prices)
             return None
         await self._dispatch(message)
         self.world.commit(self.rec.snapshot())  # a crash above leaves the last commit standing
@@ -221,18 +221,6 @@ class Ship(Actor):
         self.world.refuelled(rec.name, result.fuel)  # with the commit: no await in between
         self.world.commit(rec.snapshot())
 
-    def _prices_moved(self, update: m.MarketUpdate) -> bool:
-        """Apply a market update to the prices this ship knows; True if any moved."""
-        moved = False
-        prices = self.rec.prices
-        for key, change in update.price_changes.items():
-            station, _, item = key.partition("/")
-            known = prices.get(station)
-            if known is not None and item in known:
-                known[item] = max(0.0, known[item] + change)
-                moved = True
-        return moved
-
     # --- distress and rescue -------------------------------------------------------------------
 
     async def _call_for_help(
@@ -380,3 +368,16 @@ class Ship(Actor):
         """Listen to the markets of the stations on its route (not to every market around)."""
         for station in dict.fromkeys(self.rec.route):
             self.ctx.subscribe(self.world.market_topic(station))
+
+
+def _prices_moved(update: m.MarketUpdate, prices: dict[str, dict[str, float]]) -> bool:
+    """Apply a market update to `prices` (station -> commodity -> price, what a ship knows);
+    True if any moved."""
+    moved = False
+    for key, change in update.price_changes.items():
+        station, _, item = key.partition("/")
+        known = prices.get(station)
+        if known is not None and item in known:
+            known[item] = max(0.0, known[item] + change)
+            moved = True
+    return moved
