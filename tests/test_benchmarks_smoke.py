@@ -78,6 +78,7 @@ def test_every_benchmark_is_registered_under_its_name() -> None:
         "reliable",
         "tracing",
         "fleet",
+        "scaling",
         "observe",
         "checkpoint-values",
         "checkpoint",
