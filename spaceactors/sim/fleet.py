@@ -116,17 +116,17 @@ class Fleet:
 
     def add(self, view: Body, values: Mapping[str, float]) -> int:
         """Append a row for `view` with the float columns `values` (the others: 0); returns
-        its index."""
+        its index.
+
+        Raises:
+            AttributeError: `values` names a column the fleet does not have.
+        """
         if self.size == self.capacity:
             self._grow(self.capacity * 2)
         index = self.size
         self.size += 1
-        for name in FLOATS:
-            getattr(self, name)[index] = values.get(name, 0.0)
-        for name in FLAGS:
-            getattr(self, name)[index] = False
-        for name in INTS:
-            getattr(self, name)[index] = NO_LEADER
+        for name, value in values.items():  # (a new row holds 0, False and NO_LEADER)
+            getattr(self, name)[index] = value
         self.names.append(view.name)
         self.views.append(view)
         self.rows[view.name] = index
