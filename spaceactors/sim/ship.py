@@ -37,6 +37,7 @@ class Ship(Actor):
     def __init__(self, world: World) -> None:
         self.world = world
         self.offers: list[ev.RescueOffer] = []
+        self.markets: set[str] = set()  # the stations whose markets this incarnation follows
 
     @property
     def body_position(self) -> Point:
@@ -144,6 +145,7 @@ class Ship(Actor):
     async def _request_berth(self) -> None:
         rec = self.rec
         assert rec.station is not None
+        self._follow_market(rec.station)  # (its prices come with the berth: updates follow)
         manifest = [m.CargoItem(k, v, 0.0) for k, v in sorted(rec.cargo.items()) if v > 0]
         request = m.RequestDocking(HULL, manifest)
         site = self.world.stations[rec.station]
@@ -365,8 +367,18 @@ class Ship(Actor):
             router.unsubscribe(self.ctx.self_ref, f"{kind}.{sector}")
 
     def _follow_markets(self) -> None:
-        """Listen to the markets of the stations on its route (not to every market around)."""
+        """Listen to the markets of the stations on its route whose prices it knows (a ship
+        learns a station's prices when it docks there; an update to prices it does not know
+        would change nothing)."""
         for station in dict.fromkeys(self.rec.route):
+            if station in self.rec.prices:
+                self._follow_market(station)
+
+    def _follow_market(self, station: str) -> None:
+        """Listen to `station`'s market from now on (a ship asks a berth of a station of its
+        route only: it follows the markets of its route, from its first request at each)."""
+        if station not in self.markets:
+            self.markets.add(station)
             self.ctx.subscribe(self.world.market_topic(station))
 
 
