@@ -64,15 +64,14 @@ def bench(options: Options) -> list[bool]:
         cost = per_ship(run, n)
         costs.append(cost)
         largest = run
-        wall = run.build + run.window + run.shutdown
+        wall = (run.build + run.window + run.shutdown) / (n * run.ticks) * 1e6
         show(
             f"{n:,} ships",
             f"{cost:,.2f}",
             "µs/ship-tick",
             f"CPU: build {run.cpu_build:,.2f} s, run {run.cpu:,.2f} s, shutdown "
             f"{run.cpu_shutdown:,.2f} s; wall: build {run.build:,.2f} s, run "
-            f"{run.window:,.2f} s, shutdown {run.shutdown:,.2f} s ({wall / (n * run.ticks) * 1e6:,.2f}"
-            " µs/ship-tick)",
+            f"{run.window:,.2f} s, shutdown {run.shutdown:,.2f} s ({wall:,.2f} µs/ship-tick)",
         )
     assert largest is not None
     ratio = max(costs) / min(costs)
