@@ -155,13 +155,14 @@ class Fleet:
     def step(self, dt: float) -> None:
         """Advance every body by `dt` seconds (the world's tick).
 
-        Every body first steers from where everyone was at the start of the tick (a follower
-        aims at its leader's slot, and its velocity, as they were), then every body moves.
-        A body steers towards its target, or its offset from its leader, with bounded
-        acceleration along a braking curve, never above its top speed (times the weather's
-        speed factor and its cruise share); each change of velocity burns fuel, the last drops
-        only part of a burn; with an empty tank, or nothing to steer to, it keeps its velocity
-        (it drifts).
+        Every body first steers, then every body moves. A body steers towards its target, or
+        its offset from its leader, with bounded acceleration along a braking curve, never
+        above its top speed (times the weather's speed factor and its cruise share); each
+        change of velocity burns fuel, the last drops only part of a burn; with an empty tank,
+        or nothing to steer to, it keeps its velocity (it drifts). A follower aims at its
+        leader's slot as it was at the start of the tick, and matches the leader's velocity
+        as the scalar loop of earlier versions saw it: already changed this tick when the
+        leader comes before it in the fleet, else as it was.
         """
         n = self.size
         if n == 0:
@@ -172,43 +173,63 @@ class Fleet:
         position += self.velocity[:, :n] * dt
 
     def _steer(self, n: int, dt: float) -> None:
-        """Change the velocity (and fuel) of every body that steers."""
-        position, velocity = self.position[:, :n], self.velocity[:, :n]
-        fuel = self.fuel[:n]
+        """Change the velocity (and fuel) of every body that steers: those with a target at
+        once, then the followers."""
         lead = self.leader[:n]
         follows = lead >= 0
-        # The goal: the target (standing still there), or the leader's slot and velocity.
-        d = self.aim[:, :n] - position
-        w = np.zeros_like(d)
-        followers = np.flatnonzero(follows)
-        if len(followers):
-            leaders = lead[followers]
-            d[:, followers] = (
-                position[:, leaders] + self.slot[:, followers] - position[:, followers]
-            )
-            w[:, followers] = velocity[:, leaders]
+        rows = np.flatnonzero(follows)
+        leaders = lead[rows]
+        before = self.velocity[:, leaders]  # (a copy: the leaders' velocities as they were)
+        aiming = self.has_target[:n] & ~follows
+        self._burn(slice(0, n), self.aim[:, :n] - self.position[:, :n], None, aiming, dt)
+        if not len(rows):
+            return
+        if follows[leaders].any():  # a leader that follows another: one by one, in order
+            for i in range(len(rows)):
+                self._follow(rows[i : i + 1], leaders[i : i + 1], before[:, i : i + 1], dt)
+        else:
+            self._follow(rows, leaders, before, dt)
+
+    def _follow(self, rows: Ints, leaders: Ints, before: Floats, dt: float) -> None:
+        """Steer the followers at `rows` to their slots by `leaders` (`before`: the leaders'
+        velocities at the start of the tick)."""
+        position = self.position
+        goal = position[:, leaders] + self.slot[:, rows] - position[:, rows]
+        match = np.where(leaders < rows, self.velocity[:, leaders], before)
+        self._burn(rows, goal, match, np.ones(len(rows), dtype=np.bool_), dt)
+
+    def _burn(
+        self, rows: slice | Ints, d: Floats, w: Floats | None, wanted: Flags, dt: float
+    ) -> None:
+        """Steer the bodies at `rows` (those of them `wanted`, with fuel) to close the gap `d`
+        and match the velocity `w` (None: stand still)."""
+        velocity = self.velocity[:, rows]
+        fuel = self.fuel[rows]
         distance = np.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
-        still = (distance < 1e-6) & (velocity == w).all(axis=0)  # on station: nothing to burn
-        steering = (follows | self.has_target[:n]) & (fuel > 0.0) & ~still
-        accel = self.max_accel[:n]
-        top = self.max_speed[:n] * self.speed_factor[:n] * self.cruise[:n]
+        matched = (velocity == 0.0) if w is None else (velocity == w)
+        still = (distance < 1e-6) & matched.all(axis=0)  # on station: nothing to burn
+        accel = self.max_accel[rows]
+        top = self.max_speed[rows] * self.speed_factor[rows] * self.cruise[rows]
         # Close the gap as fast as it can still brake in time, never overshoot in one tick.
         reach = np.minimum(np.minimum(top, np.sqrt(2.0 * accel * distance) * 0.9), distance / dt)
-        u = w + d * np.where(distance > 1e-9, reach / distance, 0.0)
-        wanted = np.sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2])
+        u = d * np.where(distance > 1e-9, reach / distance, 0.0)
+        if w is not None:
+            u = w + u
+        speed = np.sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2])
         # Even chasing a faster leader, never above its own top speed.
-        u *= np.where(wanted > top, top / wanted, 1.0)
+        u *= np.where(speed > top, top / speed, 1.0)
         dv = u - velocity
         change = np.sqrt(dv[0] * dv[0] + dv[1] * dv[1] + dv[2] * dv[2])
         limit = accel * dt
         hard = change > limit
         dv *= np.where(hard, limit / change, 1.0)
-        cost = np.where(hard, limit, change) * self.burn[:n]
+        cost = np.where(hard, limit, change) * self.burn[rows]
         short = cost > fuel  # the last drops: only part of the burn happens
         dv *= np.where(short, fuel / cost, 1.0)
         cost = np.where(short, fuel, cost)
-        fuel -= np.where(steering, cost, 0.0)
-        velocity += np.where(steering, dv, 0.0)
+        steering = wanted & (fuel > 0.0) & ~still
+        self.fuel[rows] = fuel - np.where(steering, cost, 0.0)
+        self.velocity[:, rows] = velocity + np.where(steering, dv, 0.0)
 
     # --- checkpoints ---------------------------------------------------------------------------
 
