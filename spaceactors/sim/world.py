@@ -1,16 +1,17 @@
 """The world: the bodies, stations, sectors, hazards and weather of one simulation, and the tick
 service that drives its physics at a fixed step in simulation time.
 
-The world holds what must outlive any actor: each ship's `Body` (where it is) and its last
-consistent `ShipRecord` (what it is doing, carrying and owns), so a crashed ship restarts where
-it was. It runs as the ``world`` service under the supervision tree; each tick it runs the
-scenario's events that are due, moves every body (`physics.step`), and tells ships what their
+The world holds what must outlive any actor: each ship's body (where it is: a row of the
+fleet's arrays, `Fleet`, seen through a `Body`) and its last consistent `ShipRecord` (what it is
+doing, carrying and owns), so a crashed ship restarts where it was. It runs as the ``world``
+service under the supervision tree; each tick (`spaceactors.sim.tick`) it runs the scenario's
+events that are due, moves the whole fleet at once, and tells the ships concerned what their
 sensors see: arrival, an empty tank, entering or leaving a hazard.
 
 Sectors are named regions; each has topics ``hazard.<sector>``, ``weather.<sector>`` and
 ``distress.<sector>``, and each station in it publishes its market on
 ``market.<sector>.<station>`` (so ``market.<sector>.*`` hears the whole sector's markets, and a
-ship listens only to the markets on its route).
+ship listens only to the markets on its route, from its first request for a berth at each).
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ from spaceactors.sim.physics import formation_offset as formation_offset
 from spaceactors.sim.records import Hazard, Metrics, StationSite
 from spaceactors.sim.records import ShipMode as ShipMode
 from spaceactors.sim.records import ShipRecord as ShipRecord
-from spaceactors.sim.sensing import ARRIVAL_RADIUS as ARRIVAL_RADIUS
-from spaceactors.sim.sensing import ARRIVAL_SPEED as ARRIVAL_SPEED
-from spaceactors.sim.sensing import sense, weather
+from spaceactors.sim.tick import ARRIVAL_RADIUS as ARRIVAL_RADIUS
+from spaceactors.sim.tick import ARRIVAL_SPEED as ARRIVAL_SPEED
+from spaceactors.sim.tick import run_tick
 from spaceactors.specs import ServiceSpec
 
 if TYPE_CHECKING:
@@ -458,38 +459,8 @@ class World:
         await trio.sleep_forever()  # the run is over; the system stops us
 
     async def tick(self) -> None:
-        now = trio.current_time()
-        while self._events and self._events[0][0] <= now:
-            _, _, action = heapq.heappop(self._events)
-            try:
-                result = action()
-                if result is not None:
-                    await result
-            except Exception as exc:  # a scenario bug: the run fails, saying which event
-                when = trio.current_time() - self.started
-                self.event_errors.append(f"at {when:g} s: {type(exc).__name__}: {exc}")
-                lifecycle = self.system.lifecycle
-                if lifecycle.listeners:  # the summary's "every scheduled event ran" fails
-                    lifecycle.emit(
-                        "expectation_failed",
-                        trio.current_time(),
-                        "world",
-                        f"every scheduled event ran: at {when:g} s: {type(exc).__name__}: {exc}",
-                    )
-        weather(self, now)
-        self.fleet.step(self.step)
-        self.metrics.ticks += 1
-        self.metrics.ship_updates += len(self.fleet)
-        sense(self, now)
-        if self.trajectories is not None:
-            self._record_trajectories(now)
-
-    def _record_trajectories(self, now: float) -> None:
-        fleet, trajectories = self.fleet, self.trajectories
-        assert trajectories is not None
-        n = len(fleet)
-        for name, x, y in zip(fleet.names, fleet.x[:n].tolist(), fleet.y[:n].tolist(), strict=True):
-            trajectories.setdefault(name, []).append((now, x, y))
+        """One tick: the due events, the weather, the physics, the sensors (`sim.tick`)."""
+        await run_tick(self)
 
     # --- used by ships ------------------------------------------------------------------------
 

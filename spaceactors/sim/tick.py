@@ -1,4 +1,5 @@
-"""The world's sensors and weather, run each tick on the fleet's arrays.
+"""The world's tick: the scenario's events that are due, the weather, the physics of the whole
+fleet (`Fleet.step`), and the sensors, run on the fleet's arrays.
 
 Each tick the world finds, with array operations over the whole fleet, the few ships something
 may have happened to: close and slow enough at their target (arrival), an empty tank not yet
@@ -10,10 +11,12 @@ message. Space weather sets the speed factor of every ship of a stormy sector, b
 
 from __future__ import annotations
 
+import heapq
 import math
 from typing import TYPE_CHECKING
 
 import numpy as np
+import trio
 
 from spaceactors.errors import ActorUnavailable, MailboxFull
 from spaceactors.sim import events as ev
@@ -28,6 +31,51 @@ ARRIVAL_RADIUS = 60.0  # m: close enough to a target to have arrived
 ARRIVAL_SPEED = 5.0  # m/s: ... and slow enough
 STORM_FACTOR = 0.5  # a ship's share of its top speed in space weather
 HAZARD_MARGIN = 1.0 + 1e-9  # the array test's radius, a hair wide: the exact test decides
+
+
+async def run_tick(world: World) -> None:
+    """One tick of `world`, at the current time (`World.tick`)."""
+    now = trio.current_time()
+    await _run_due_events(world, now)
+    weather(world, now)
+    world.fleet.step(world.step)
+    world.metrics.ticks += 1
+    world.metrics.ship_updates += len(world.fleet)
+    sense(world, now)
+    if world.trajectories is not None:
+        _record_trajectories(world, world.trajectories, now)
+
+
+async def _run_due_events(world: World, now: float) -> None:
+    """Run the scenario's events due by `now`; one that raises is a scenario bug: the run
+    fails, saying which event (`World.event_errors`)."""
+    events = world._events
+    while events and events[0][0] <= now:
+        _, _, action = heapq.heappop(events)
+        try:
+            result = action()
+            if result is not None:
+                await result
+        except Exception as exc:
+            when = trio.current_time() - world.started
+            world.event_errors.append(f"at {when:g} s: {type(exc).__name__}: {exc}")
+            lifecycle = world.system.lifecycle
+            if lifecycle.listeners:  # the summary's "every scheduled event ran" fails
+                lifecycle.emit(
+                    "expectation_failed",
+                    trio.current_time(),
+                    "world",
+                    f"every scheduled event ran: at {when:g} s: {type(exc).__name__}: {exc}",
+                )
+
+
+def _record_trajectories(
+    world: World, trajectories: dict[str, list[tuple[float, float, float]]], now: float
+) -> None:
+    fleet = world.fleet
+    n = len(fleet)
+    for name, x, y in zip(fleet.names, fleet.x[:n].tolist(), fleet.y[:n].tolist(), strict=True):
+        trajectories.setdefault(name, []).append((now, x, y))
 
 
 def weather(world: World, now: float) -> None:
