@@ -58,6 +58,8 @@ BLOCKS = {
 """The float columns kept as the rows of one ``(3, capacity)`` array each."""
 SCALARS = tuple(name for name in FLOATS if not any(name in rows for rows in BLOCKS.values()))
 INTS = ("leader", "sector")
+FEW = 2
+"""When fewer than 1 / `FEW` of the bodies steer, the step works on their rows only."""
 """The integer columns: the leader's row (-1: none); the home sector's number (the world's)."""
 NO_LEADER = -1
 
@@ -208,6 +210,29 @@ class Fleet:
         distance = np.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
         matched = (velocity == 0.0) if w is None else (velocity == w)
         still = (distance < 1e-6) & matched.all(axis=0)  # on station: nothing to burn
+        steering = wanted & (fuel > 0.0) & ~still
+        if isinstance(rows, slice) and w is None:
+            picked = np.flatnonzero(steering)
+            if len(picked) * FEW < len(fuel):  # most hold still (docked, queued): only the rest
+                if len(picked):
+                    self._thrust(
+                        picked, d[:, picked], None, distance[picked], velocity[:, picked], None, dt
+                    )
+                return
+        self._thrust(rows, d, w, distance, velocity, steering, dt)
+
+    def _thrust(
+        self,
+        rows: slice | Ints,
+        d: Floats,
+        w: Floats | None,
+        distance: Floats,
+        velocity: Floats,
+        steering: Flags | None,
+        dt: float,
+    ) -> None:
+        """Change the velocity and fuel of the bodies at `rows` (those `steering`; None: all)."""
+        fuel = self.fuel[rows]
         accel = self.max_accel[rows]
         top = self.max_speed[rows] * self.speed_factor[rows] * self.cruise[rows]
         # Close the gap as fast as it can still brake in time, never overshoot in one tick.
@@ -227,9 +252,11 @@ class Fleet:
         short = cost > fuel  # the last drops: only part of the burn happens
         dv *= np.where(short, fuel / cost, 1.0)
         cost = np.where(short, fuel, cost)
-        steering = wanted & (fuel > 0.0) & ~still
-        self.fuel[rows] = fuel - np.where(steering, cost, 0.0)
-        self.velocity[:, rows] = velocity + np.where(steering, dv, 0.0)
+        if steering is not None:
+            cost = np.where(steering, cost, 0.0)
+            dv = np.where(steering, dv, 0.0)
+        self.fuel[rows] = fuel - cost
+        self.velocity[:, rows] = velocity + dv
 
     # --- checkpoints ---------------------------------------------------------------------------
 
