@@ -214,9 +214,7 @@ def _check(
         check.point("Body.target", target)
     check.point("Body.offset", offset)
     if leader is not None and not isinstance(leader, Body):
-        raise check.ScenarioError(
-            f"Body.leader must be a Body or None, got {short_repr(leader)}"
-        )
+        raise check.ScenarioError(f"Body.leader must be a Body or None, got {short_repr(leader)}")
 
 
 def link_leaders(fleet: Fleet) -> None:
