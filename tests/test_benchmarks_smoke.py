@@ -25,6 +25,7 @@ from benchmarks import (
     pingpong,
     reliable,
     routing,
+    scaling,
     spawn,
     thread_ring,
     tracing,
@@ -85,6 +86,7 @@ def test_every_benchmark_is_registered_under_its_name() -> None:
         "reliable",
         "tracing",
         "fleet",
+        "scaling",
         "observe",
         "checkpoint-values",
         "checkpoint",
@@ -117,6 +119,21 @@ async def test_fleet_runs_large_fleet_scaled_down(autojump_clock: trio.testing.M
     assert run.window > 0
     assert run.build > 0
     assert run.messages > 0
+
+
+async def test_scaling_counts_build_run_and_shutdown_per_ship_tick(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    ships = Options(scale=10).size(scaling.SIZES[0])  # the --quick smallest size
+    duration = scaling.TICKS * fleet.large_fleet.large_fleet.step
+    with trio.fail_after(600):
+        run = await fleet.fleet(ships, duration=duration)
+    assert run.ticks == scaling.TICKS
+    assert run.summary.ship_updates == ships * scaling.TICKS
+    assert 0 < run.cpu_build < run.cpu_total
+    assert 0 <= run.cpu_shutdown < run.cpu_total
+    assert scaling.per_ship(run, ships) == run.cpu_total / (ships * scaling.TICKS) * 1e6
+    assert [Options(scale=10).size(n) for n in scaling.SIZES] == [100, 1_000, 10_000]
 
 
 def test_nodes_runs_quick_and_loses_nothing_at_a_kill(capsys: pytest.CaptureFixture[str]) -> None:

@@ -591,9 +591,15 @@ async def test_a_ship_that_changes_sector_hears_the_new_sector_only(
         assert world.records["hauler"].sector == "outer"
         assert all(hears(f"{kind}.outer") for kind in ("distress", "hazard", "weather"))
         assert not any(hears(f"{kind}.belt") for kind in ("distress", "hazard", "weather"))
-        # The markets it follows are those on its route, wherever it is.
+        # The markets it follows are those on its route it has asked a berth of (it knows
+        # their prices), wherever it is: Ceres's, and Pallas's once it asks there.
         assert hears("market.belt.ceres")
+        assert not hears("market.outer.pallas")
+        with trio.fail_after(600.0):
+            while world.records["hauler"].station != "pallas":  # noqa: ASYNC110
+                await trio.sleep(1.0)
         assert hears("market.outer.pallas")
+        assert hears("market.belt.ceres")
 
 
 # --- building a world --------------------------------------------------------------------------

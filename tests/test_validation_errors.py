@@ -454,4 +454,4 @@ def test_scenario_error_is_still_importable_from_the_world_module() -> None:
 
     assert exported is from_world is ScenarioError
     assert issubclass(ScenarioError, ValueError)
-    assert typing.get_type_hints(Body)["x"] is float
+    assert typing.get_type_hints(Body.__init__)["x"] is float

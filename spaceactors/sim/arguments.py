@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -68,10 +69,14 @@ def table(what: str, value: object, *, strictly_positive: bool = False) -> dict[
     if not isinstance(value, Mapping):
         raise ScenarioError(f"{what} must be a mapping of name -> number, got {short_repr(value)}")
     check = positive if strictly_positive else non_negative
-    return {
-        name(f"{what} key", key): check(f"{what}[{short_repr(key)}]", number)
-        for key, number in value.items()
-    }
+    checked = {}
+    for key, number in value.items():
+        label = name(f"{what} key", key)
+        plain = type(number) is float and number < math.inf  # (the common case: no message)
+        if not (plain and (number > 0.0 if strictly_positive else number >= 0.0)):
+            number = check(f"{what}[{short_repr(key)}]", number)
+        checked[label] = number
+    return checked
 
 
 def names(what: str, value: object) -> tuple[str, ...]:

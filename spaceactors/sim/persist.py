@@ -30,12 +30,10 @@ if TYPE_CHECKING:
     from spaceactors.sim.world import World
     from spaceactors.system import ActorSystem
 
-FORMAT = 1
+FORMAT = 2
 """The version of the simulation's part of a checkpoint."""
 
 STATE = (
-    "bodies",
-    "_bodies",
     "records",
     "ships",
     "stations",
@@ -45,12 +43,12 @@ STATE = (
     "metrics",
     "event_errors",
     "trajectories",
-    "_arrived",
-    "_stranded",
-    "_inside",
-    "_intercepts",
+    "inside",
+    "intercepts",
+    "sectors",
 )
-"""The world's attributes a checkpoint saves as data (one value: shared objects stay shared)."""
+"""The world's attributes a checkpoint saves as data (one value: shared objects stay shared);
+its fleet (the bodies' arrays) is saved apart, column by column (`Fleet.save`)."""
 
 CLOCK = ("step", "duration", "started", "ends_at", "first_tick", "next_tick")
 """The world's times (floats, or None)."""
@@ -81,6 +79,7 @@ def save_world(world: World, saving: Saving) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "state": saving.value({name: getattr(world, name) for name in STATE}, "the world"),
+        "fleet": world.fleet.save(),
         "clock": {name: getattr(world, name) for name in CLOCK},
         "finished": world.finished.is_set(),
         "events": sorted([when, sequence] for when, sequence, _ in world._events),
@@ -89,6 +88,18 @@ def save_world(world: World, saving: Saving) -> dict[str, Any]:
         "sequence": _peek(world, "_sequence"),
         "trade_ids": _peek(world, "trade_ids"),
     }
+
+
+def _restore_fleet(world: World, doc: Mapping[str, Any]) -> None:
+    """Rebuild the world's fleet and its bodies (views of its rows) from `Fleet.save`'s."""
+    from spaceactors.sim.fleet import Fleet
+    from spaceactors.sim.physics import Body, link_leaders
+
+    fleet = Fleet()
+    fleet.load(doc, Body.view)
+    link_leaders(fleet)
+    world.fleet = fleet
+    world.bodies = dict(zip(fleet.names, fleet.views, strict=True))
 
 
 def _peek(world: World, name: str) -> int:
@@ -121,6 +132,7 @@ def restore_world(world: World, doc: Mapping[str, Any], restoring: Restoring) ->
         state = restoring.value(doc["state"])
         for name in STATE:
             setattr(world, name, state[name])
+        _restore_fleet(world, doc["fleet"])
         for name in CLOCK:
             value = doc["clock"][name]
             setattr(world, name, None if value is None else float(value))
@@ -288,6 +300,7 @@ async def resume(
             extend(world, length)
         await declare(world, build, pending)
         await engine.start(system, doc["engine"], restoring)
+        world.find_restarted()
         if rebuilt is not None:
             rebuilt()
     runner.restore(doc["runner"])

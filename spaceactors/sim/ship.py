@@ -37,12 +37,15 @@ class Ship(Actor):
     def __init__(self, world: World) -> None:
         self.world = world
         self.offers: list[ev.RescueOffer] = []
+        self.markets: set[str] = set()  # the stations whose markets this incarnation follows
 
     @property
     def body_position(self) -> Point:
         return self.world.bodies[self.rec.name].position
 
     async def on_start(self) -> None:
+        if self.ctx.restarts:  # (counted by the world as it happens: progress reads it)
+            self.world.note_restart(self.ctx.name, self.ctx.self_ref)
         self.rec: ShipRecord = self.world.records[self.ctx.name].snapshot()
         self._subscribe(self.rec.sector)
         self._follow_markets()
@@ -60,9 +63,9 @@ class Ship(Actor):
         self.world.commit(rec.snapshot())
 
     async def handle(self, message: object) -> object:
-        if type(message) is m.MarketUpdate:  # the most frequent message: commit only a change
-            if self._prices_moved(message):
-                self.world.commit(self.rec.snapshot())
+        if type(message) is m.MarketUpdate:  # the most frequent message: no copy of the record
+            if _prices_moved(message, self.rec.prices):  # the last commit moves the same way
+                _prices_moved(message, self.world.records[self.rec.name].prices)
             return None
         await self._dispatch(message)
         self.world.commit(self.rec.snapshot())  # a crash above leaves the last commit standing
@@ -142,6 +145,7 @@ class Ship(Actor):
     async def _request_berth(self) -> None:
         rec = self.rec
         assert rec.station is not None
+        self._follow_market(rec.station)  # (its prices come with the berth: updates follow)
         manifest = [m.CargoItem(k, v, 0.0) for k, v in sorted(rec.cargo.items()) if v > 0]
         request = m.RequestDocking(HULL, manifest)
         site = self.world.stations[rec.station]
@@ -218,18 +222,6 @@ class Ship(Actor):
         rec.mode = ShipMode.DOCKED
         self.world.refuelled(rec.name, result.fuel)  # with the commit: no await in between
         self.world.commit(rec.snapshot())
-
-    def _prices_moved(self, update: m.MarketUpdate) -> bool:
-        """Apply a market update to the prices this ship knows; True if any moved."""
-        moved = False
-        prices = self.rec.prices
-        for key, change in update.price_changes.items():
-            station, _, item = key.partition("/")
-            known = prices.get(station)
-            if known is not None and item in known:
-                known[item] = max(0.0, known[item] + change)
-                moved = True
-        return moved
 
     # --- distress and rescue -------------------------------------------------------------------
 
@@ -375,6 +367,29 @@ class Ship(Actor):
             router.unsubscribe(self.ctx.self_ref, f"{kind}.{sector}")
 
     def _follow_markets(self) -> None:
-        """Listen to the markets of the stations on its route (not to every market around)."""
+        """Listen to the markets of the stations on its route whose prices it knows (a ship
+        learns a station's prices when it docks there; an update to prices it does not know
+        would change nothing)."""
         for station in dict.fromkeys(self.rec.route):
+            if station in self.rec.prices:
+                self._follow_market(station)
+
+    def _follow_market(self, station: str) -> None:
+        """Listen to `station`'s market from now on (a ship asks a berth of a station of its
+        route only: it follows the markets of its route, from its first request at each)."""
+        if station not in self.markets:
+            self.markets.add(station)
             self.ctx.subscribe(self.world.market_topic(station))
+
+
+def _prices_moved(update: m.MarketUpdate, prices: dict[str, dict[str, float]]) -> bool:
+    """Apply a market update to `prices` (station -> commodity -> price, what a ship knows);
+    True if any moved."""
+    moved = False
+    for key, change in update.price_changes.items():
+        station, _, item = key.partition("/")
+        known = prices.get(station)
+        if known is not None and item in known:
+            known[item] = max(0.0, known[item] + change)
+            moved = True
+    return moved

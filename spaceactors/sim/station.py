@@ -75,6 +75,8 @@ class Station(Actor):
         self.state = state
 
     async def on_start(self) -> None:
+        if self.ctx.restarts:  # (counted by the world as it happens: progress reads it)
+            self.world.note_restart(self.ctx.name, self.ctx.self_ref)
         self.ctx.every(BERTH_CHECK, ev.BerthCheck())
         self.ctx.every(self.state.market_interval, ev.MarketTick())
         if not self.state.last_prices:

@@ -1,16 +1,17 @@
 """The world: the bodies, stations, sectors, hazards and weather of one simulation, and the tick
 service that drives its physics at a fixed step in simulation time.
 
-The world holds what must outlive any actor: each ship's `Body` (where it is) and its last
-consistent `ShipRecord` (what it is doing, carrying and owns), so a crashed ship restarts where
-it was. It runs as the ``world`` service under the supervision tree; each tick it runs the
-scenario's events that are due, moves every body (`physics.step`), and tells ships what their
+The world holds what must outlive any actor: each ship's body (where it is: a row of the
+fleet's arrays, `Fleet`, seen through a `Body`) and its last consistent `ShipRecord` (what it is
+doing, carrying and owns), so a crashed ship restarts where it was. It runs as the ``world``
+service under the supervision tree; each tick (`spaceactors.sim.tick`) it runs the scenario's
+events that are due, moves the whole fleet at once, and tells the ships concerned what their
 sensors see: arrival, an empty tank, entering or leaving a hazard.
 
 Sectors are named regions; each has topics ``hazard.<sector>``, ``weather.<sector>`` and
 ``distress.<sector>``, and each station in it publishes its market on
 ``market.<sector>.<station>`` (so ``market.<sector>.*`` hears the whole sector's markets, and a
-ship listens only to the markets on its route).
+ship listens only to the markets on its route, from its first request for a berth at each).
 """
 
 from __future__ import annotations
@@ -24,19 +25,23 @@ from typing import TYPE_CHECKING
 import trio
 
 from spaceactors import messages as m
-from spaceactors.errors import ActorUnavailable, CheckpointError, MailboxFull
+from spaceactors.errors import CheckpointError
 from spaceactors.ref import ActorRef
 from spaceactors.sim import arguments
 from spaceactors.sim import events as ev
 from spaceactors.sim.arguments import ScenarioError as ScenarioError
 from spaceactors.sim.expectations import Check
 from spaceactors.sim.expectations import Expectation as Expectation
+from spaceactors.sim.fleet import Fleet
 from spaceactors.sim.market import Market
-from spaceactors.sim.physics import Body, Point, step
+from spaceactors.sim.physics import Body, Point
 from spaceactors.sim.physics import formation_offset as formation_offset
 from spaceactors.sim.records import Hazard, Metrics, StationSite
 from spaceactors.sim.records import ShipMode as ShipMode
 from spaceactors.sim.records import ShipRecord as ShipRecord
+from spaceactors.sim.tick import ARRIVAL_RADIUS as ARRIVAL_RADIUS
+from spaceactors.sim.tick import ARRIVAL_SPEED as ARRIVAL_SPEED
+from spaceactors.sim.tick import run_tick
 from spaceactors.specs import ServiceSpec
 
 if TYPE_CHECKING:
@@ -44,8 +49,6 @@ if TYPE_CHECKING:
     from spaceactors.sim.station import StationState
     from spaceactors.system import ActorSystem
 
-ARRIVAL_RADIUS = 60.0  # m: close enough to a target to have arrived
-ARRIVAL_SPEED = 5.0  # m/s: ... and slow enough
 FORMATION_CRUISE = 0.8  # a leader's share of its top speed, so that followers can close up
 
 
@@ -81,7 +84,10 @@ class World:
         self.duration = duration
         """How long this run lasts, in seconds of simulation time (what `--duration` says,
         else the scenario's own): expectations scale with it (`sim.scaled`)."""
+        self.fleet = Fleet()
+        """Every ship's body here, as arrays the tick steps at once (`Fleet`)."""
         self.bodies: dict[str, Body] = {}
+        """Each ship's body (a view of its row of `fleet`), by name."""
         self.records: dict[str, ShipRecord] = {}
         self.ships: dict[str, ActorRef] = {}
         self.stations: dict[str, StationSite] = {}
@@ -92,13 +98,14 @@ class World:
         self.expectations: list[Expectation] = []
         self.event_errors: list[str] = []
         self.trajectories: dict[str, list[tuple[float, float, float]]] | None = None
-        self._bodies: list[Body] = []
         self._events: list[tuple[float, int, Callable[[], Awaitable[None] | None]]] = []
         self._sequence = itertools.count()
-        self._arrived: set[str] = set()
-        self._stranded: set[str] = set()
-        self._inside: dict[str, str] = {}  # ship -> hazard it is in
-        self._intercepts: dict[str, str] = {}  # ship -> the ship it is flying alongside
+        self.inside: dict[str, str] = {}  # ship -> hazard it is in
+        self.intercepts: dict[str, str] = {}  # ship -> the ship it is flying alongside
+        self.sectors: dict[str, int] = {}  # sector -> its number in `fleet.sector`
+        self.restarted: dict[str, ActorRef] = {}
+        """The ships and stations that have restarted (or crashed) at least once: the
+        run's restarts are summed over these few (`restarts`), not over every actor."""
         self.trade_ids = itertools.count(1)
         self.started = 0.0
         self.next_tick: float | None = None
@@ -250,8 +257,7 @@ class World:
         unknown = [station for station in route if station not in sites]
         if unknown:
             raise ScenarioError(f"ship {name!r} has unknown stations on its route: {unknown}")
-        body = Body(name, *position, max_accel=max_accel, max_speed=max_speed, fuel=fuel)
-        home = sector or (sites[route[0]].sector if route else self._nearest_sector(body))
+        home = sector or (sites[route[0]].sector if route else self._nearest_sector(position))
         if self.placement is not None and not self.placement.ship_here(
             name, home, [sites[station].sector for station in route]
         ):
@@ -267,8 +273,11 @@ class World:
             stay=stay,
             tank=fuel,
         )
+        body = Body.in_fleet(
+            self.fleet, name, position, max_accel=max_accel, max_speed=max_speed, fuel=fuel
+        )
+        self.fleet.sector[body.index] = self.sector_number(home)
         self.bodies[name] = body
-        self._bodies.append(body)
         ref = await self.system.spawn(Ship, self, name=name)
         self.ships[name] = ref
         return ref
@@ -403,12 +412,32 @@ class World:
             raise ScenarioError(f"no ship named {name!r}")
         return ref
 
-    def _nearest_sector(self, body: Body) -> str:
+    def _nearest_sector(self, position: Point) -> str:
         sites = [*self.stations.values(), *self.elsewhere.values()]
         if not sites:
             return "deep"
-        site = min(sites, key=lambda s: body.distance_to(s.position))
+        site = min(sites, key=lambda s: math.dist(position, s.position))
         return site.sector
+
+    def sector_number(self, sector: str) -> int:
+        """`sector`'s number in the fleet's ``sector`` column (numbered as first met)."""
+        number = self.sectors.get(sector)
+        if number is None:
+            number = self.sectors[sector] = len(self.sectors)
+        return number
+
+    def restarts(self) -> int:
+        """How many times the ships and stations have restarted so far (O(restarted))."""
+        return sum(ref._cell.restarts for ref in self.restarted.values())
+
+    def find_restarted(self) -> None:
+        """Find the ships and stations that have restarted (once: a resumed run's)."""
+        refs = [*self.ships.items(), *((name, site.ref) for name, site in self.stations.items())]
+        self.restarted = {name: ref for name, ref in refs if ref._cell.restarts}
+
+    def note_restart(self, name: str, ref: ActorRef) -> None:
+        """`name` (a ship or station) crashed or restarted: count its restarts from now on."""
+        self.restarted[name] = ref
 
     # --- the tick service ---------------------------------------------------------------------
 
@@ -430,96 +459,8 @@ class World:
         await trio.sleep_forever()  # the run is over; the system stops us
 
     async def tick(self) -> None:
-        now = trio.current_time()
-        while self._events and self._events[0][0] <= now:
-            _, _, action = heapq.heappop(self._events)
-            try:
-                result = action()
-                if result is not None:
-                    await result
-            except Exception as exc:  # a scenario bug: the run fails, saying which event
-                when = trio.current_time() - self.started
-                self.event_errors.append(f"at {when:g} s: {type(exc).__name__}: {exc}")
-                lifecycle = self.system.lifecycle
-                if lifecycle.listeners:  # the summary's "every scheduled event ran" fails
-                    lifecycle.emit(
-                        "expectation_failed",
-                        trio.current_time(),
-                        "world",
-                        f"every scheduled event ran: at {when:g} s: {type(exc).__name__}: {exc}",
-                    )
-        self._weather(now)
-        step(self._bodies, self.step)
-        self.metrics.ticks += 1
-        self.metrics.ship_updates += len(self._bodies)
-        self._sense(now)
-        if self.trajectories is not None:
-            for body in self._bodies:
-                self.trajectories.setdefault(body.name, []).append((now, body.x, body.y))
-
-    def _weather(self, now: float) -> None:
-        if not self.storms:
-            return
-        for sector, until in list(self.storms.items()):
-            if until <= now:
-                del self.storms[sector]
-        for name, body in self.bodies.items():
-            body.speed_factor = 0.5 if self.records[name].sector in self.storms else 1.0
-
-    def _sense(self, now: float) -> None:
-        """Tell ships what changed: arrival, an empty tank, a hazard entered or left."""
-        hazards = [h for h in self.hazards if h.until is None or h.until > now]
-        if len(hazards) != len(self.hazards):
-            self.hazards = hazards
-        arrived, radius2, speed2 = self._arrived, ARRIVAL_RADIUS**2, ARRIVAL_SPEED**2
-        for body in self._bodies:
-            name = body.name
-            target = body.target
-            if name in self._intercepts:
-                self._check_intercept(body)
-            elif target is not None and name not in arrived:
-                dx, dy, dz = target[0] - body.x, target[1] - body.y, target[2] - body.z
-                vx, vy, vz = body.vx, body.vy, body.vz
-                if (
-                    dx * dx + dy * dy + dz * dz < radius2
-                    and vx * vx + vy * vy + vz * vz < speed2
-                    and self._tell(name, ev.Arrived(target))
-                ):
-                    arrived.add(name)
-            stranded = body.fuel <= 0.0 and name not in self._stranded
-            if stranded and self._tell(name, ev.FuelExhausted()):
-                self._stranded.add(name)
-                self.metrics.fuel_exhausted += 1
-            if hazards or name in self._inside:
-                self._check_hazards(body, hazards)
-
-    def _check_intercept(self, body: Body) -> None:
-        other = self.bodies[self._intercepts[body.name]]
-        relative = math.dist((body.vx, body.vy, body.vz), (other.vx, other.vy, other.vz))
-        close = body.distance_to(other.position) < ARRIVAL_RADIUS
-        if close and relative < ARRIVAL_SPEED and self._tell(body.name, ev.Arrived(other.position)):
-            del self._intercepts[body.name]
-
-    def _check_hazards(self, body: Body, hazards: list[Hazard]) -> None:
-        name = body.name
-        inside = next((h for h in hazards if body.distance_to(h.center) < h.radius), None)
-        current = self._inside.get(name)
-        if inside is not None and current is None:
-            entered = ev.HazardEntered(inside.name, inside.center, inside.radius)
-            if self._tell(name, entered):
-                self._inside[name] = inside.name
-                self.metrics.hazard_entries += 1
-        elif inside is None and current is not None and self._tell(name, ev.HazardCleared(current)):
-            del self._inside[name]
-            self.metrics.hazard_exits += 1
-
-    def _tell(self, ship: str, message: object) -> bool:
-        """Put a sensor reading in the ship's mailbox; False to try again next tick."""
-        try:
-            self.ships[ship].try_send(message)
-        except (MailboxFull, ActorUnavailable):
-            return False
-        return True
+        """One tick: the due events, the weather, the physics, the sensors (`sim.tick`)."""
+        await run_tick(self)
 
     # --- used by ships ------------------------------------------------------------------------
 
@@ -527,15 +468,15 @@ class World:
         """Point `ship`'s autopilot at `target` (None: stop where it is)."""
         body = self.bodies[ship]
         body.leader = None
-        self._intercepts.pop(ship, None)
+        self.intercepts.pop(ship, None)
         body.target = target if target is not None else body.position
-        self._arrived.discard(ship)
+        self.fleet.arrived[body.index] = False
 
     def intercept(self, ship: str, other: str) -> None:
         """Fly `ship` alongside `other`, wherever it goes; `Arrived` once matched with it."""
         self.follow(ship, other, (0.0, 0.0, 0.0))
-        self._intercepts[ship] = other
-        self._arrived.discard(ship)
+        self.intercepts[ship] = other
+        self.fleet.arrived[self.bodies[ship].index] = False
 
     def follow(self, ship: str, leader: str, offset: Point) -> None:
         body = self.bodies[ship]
@@ -545,8 +486,11 @@ class World:
         body = self.bodies[ship]
         body.fuel += fuel
         if body.fuel > 0:
-            self._stranded.discard(ship)
+            self.fleet.stranded[body.index] = False
 
     def commit(self, record: ShipRecord) -> None:
         """Make `record` the ship's last consistent state."""
-        self.records[record.name] = record
+        name = record.name
+        if record.sector != self.records[name].sector:  # (the weather reads it by number)
+            self.fleet.sector[self.bodies[name].index] = self.sector_number(record.sector)
+        self.records[name] = record
