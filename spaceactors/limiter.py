@@ -121,7 +121,9 @@ class RateLimitedSender:
             ValueError: `message` is a `GetStatus` (ask for it instead).
         """
         check_schedulable(message)
-        self.router.refuse_if_stopped(f"submit {type(message).__name__}", self.router.limiter.life)
+        life = self.router.limiter.life
+        if self.router.stopping(life):  # (the words are made only for a refusal)
+            self.router.refuse_if_stopped(f"submit {type(message).__name__}", life)
         ref = self.router.resolve(target, message)
         if not ref.alive:
             raise ref._cell.unavailable(message)

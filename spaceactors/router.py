@@ -113,6 +113,12 @@ class Router:
         self.life = ServiceLife("router")
         system.dead_letters.listeners.append(self._announce_dead_letter)
 
+    def stopping(self, life: ServiceLife | None = None) -> bool:
+        """Whether `refuse_if_stopped` would refuse now: the router (or the service `life`
+        tells of) has stopped, or the services are stopping. Cheap: callers test it before
+        putting the words of a refusal together."""
+        return (life or self.life).stopped or not self._system.services.running
+
     def refuse_if_stopped(self, action: str, life: ServiceLife | None = None) -> None:
         """Raise `ActorUnavailable` if the router (or the service `life` tells of) has stopped
         for good: after leaving `open_system`, or once the services are shut down."""
@@ -314,7 +320,8 @@ class Router:
         """
         delay = seconds("delay", delay)
         check_schedulable(message)
-        self.refuse_if_stopped(f"send {type(message).__name__} later")
+        if self.stopping():  # (the words of the action are made only for a refusal)
+            self.refuse_if_stopped(f"send {type(message).__name__} later")
         ref = self.resolve(target, message, sender)
         if not ref.alive:
             raise ref._cell.unavailable(message, sender)
@@ -347,7 +354,8 @@ class Router:
         """
         check_sender(sender)
         check_policy(policy)
-        self.refuse_if_stopped(f"broadcast {type(message).__name__}")
+        if self.stopping():  # (the words of the action are made only for a refusal)
+            self.refuse_if_stopped(f"broadcast {type(message).__name__}")
         node = self._system.node
         relay = None if node is None else node.relaying(message)  # EncodeError: nothing sent
         delivered = await self.broadcast_here(message, sender=sender, policy=policy)
@@ -377,7 +385,8 @@ class Router:
         """
         check_policy(policy)
         actor = self._system.registry.resolve(ref)
-        self.refuse_if_stopped(f"subscribe {actor.name!r} to {short_repr(topic)}")
+        if self.stopping():  # (the words of the action are made only for a refusal)
+            self.refuse_if_stopped(f"subscribe {actor.name!r} to {short_repr(topic)}")
         if not actor.alive:
             raise ActorUnavailable(f"actor {actor.name!r} has stopped; it cannot subscribe")
         self.state.topics.subscribe(actor, topic, policy)
