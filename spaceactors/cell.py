@@ -23,6 +23,7 @@ from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.delivery import Scheduled, Tick
 from spaceactors.errors import ActorCrashed, ActorUnavailable, StartFailed
 from spaceactors.faultplan import InjectedCrash
+from spaceactors.handshake import Handshake
 from spaceactors.logfields import actor_path, cause_text
 from spaceactors.policy import NORMAL_EXIT, SHUTDOWN_EXIT, Exit, failed
 from spaceactors.receiver import ReceiverState, Reliably, Stream
@@ -48,20 +49,6 @@ _EMPTY = object()
 def _payload(message: object) -> object:
     """The user's message inside a runtime wrapper (an ask, a reliable envelope, a tick)."""
     return message.message if isinstance(message, Ask | Reliably | Tick) else message
-
-
-class Handshake:
-    """The start handshake a child runner passes on: remembers whether it completed."""
-
-    __slots__ = ("_inner", "done")
-
-    def __init__(self, inner: trio.TaskStatus[None]) -> None:
-        self._inner = inner
-        self.done = False
-
-    def started(self, value: Any = None) -> None:
-        self.done = True
-        self._inner.started(value)
 
 
 class ActorCell:
@@ -230,19 +217,18 @@ class ActorCell:
         cancel scope, ``on_start``, the loop, ``on_stop``, and what the supervisor is told of
         the end (`Supervisor._ended`, `Supervisor._exited`).
 
-        `handshake`: the starter waits in ``nursery.start`` for `task_status`, which is
-        started once ``on_start`` returns. The supervisor's part and the actor's, and the loop,
-        are written out in one frame rather than called: thousands of idle actors each keep
-        one coroutine frame, not three.
+        `handshake`: the starter waits on `task_status` (a `StartWaiter`), which is started
+        once ``on_start`` returns, or failed with the error the starter raises. The
+        supervisor's part and the actor's, and the loop, are written out in one frame rather
+        than called: thousands of idle actors each keep one coroutine frame, not three.
 
         Raises:
-            StartFailed: `on_start` raised (before ``task_status.started()``).
-            StoppedWhileStarting: it was stopped before its start handshake completed.
+            StartFailed: `on_start` raised, and no starter waits to be told.
         """
         scope, incarnation = child.scope, child.incarnation
         assert scope is not None, "Supervisor._launch sets the scope first"
         # Most actors start with no one waiting: they run without a handshake to watch.
-        if task_status is not trio.TASK_STATUS_IGNORED:
+        if task_status is not trio.TASK_STATUS_IGNORED and not isinstance(task_status, Handshake):
             task_status = Handshake(task_status)
         exit: Exit = SHUTDOWN_EXIT  # what a hard cancel by the supervisor amounts to
         ending: Exit | None = None  # how the loop ended (set by every way out of it)
@@ -354,6 +340,11 @@ class ActorCell:
                 self._end_loop()
                 assert ending is not None
                 exit = await self._stop(actor, ending)
+        except Exception as exc:  # (before it started: on_start raised)
+            if not handshake or not isinstance(task_status, Handshake) or task_status.done:
+                raise
+            task_status.fail(exc)  # the starter raises it; no exit to report
+            return
         finally:
             if self._live is not None:  # (the loop did not end by itself: a raise, a cancel)
                 self._end_loop()

@@ -12,7 +12,6 @@ import attrs
 import trio
 
 from spaceactors.cell import ActorCell
-from spaceactors.cell import Handshake as Handshake
 from spaceactors.policy import BRUTAL_KILL, Exit
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import trio
 
 from spaceactors.checks import describe
-from spaceactors.children import Handshake
 from spaceactors.errors import ActorUnavailable, NameTaken, StartFailed
+from spaceactors.handshake import Handshake
 from spaceactors.policy import SHUTDOWN_EXIT, Exit, failed
 
 if TYPE_CHECKING:

@@ -20,9 +20,9 @@ from spaceactors.checks import describe
 from spaceactors.children import (
     Child,
     Exited,
-    Handshake,
     Stop,
     StoppedWhileStarting,
+    ended,
     terminate_together,
 )
 from spaceactors.errors import (
@@ -31,6 +31,7 @@ from spaceactors.errors import (
     NameTaken,
     StartFailed,
 )
+from spaceactors.handshake import Handshake, StartWaiter
 from spaceactors.lifecycle import Lifecycle, crash_reason
 from spaceactors.logfields import actor_path
 from spaceactors.policy import (
@@ -175,6 +176,12 @@ class Supervisor:
             raise self._refusal(action) or ActorUnavailable(
                 f"child {spec.name!r} of {self.path!r} was stopped while starting"
             ) from None
+        except BaseException:  # the starter was cancelled: its start was called off
+            if not child.running:
+                self._discard(child)
+                if node is not None:
+                    node.released(spec.name)
+            raise
         refusal = self._refusal(action)
         if refusal is not None:  # the stop that began meanwhile is stopping the child
             raise refusal
@@ -450,10 +457,30 @@ class Supervisor:
             await self._handshake(child, resumed=resumed)
 
     async def _handshake(self, child: Child, *, resumed: bool = False) -> None:
-        """Start the task of an incarnation `_launch` built, and wait for its ``on_start``."""
+        """Start the task of an incarnation `_launch` built, and wait for its ``on_start``.
+
+        Not ``nursery.start`` (it costs more than the rest of a spawn): the task starts with
+        ``start_soon`` and settles a `StartWaiter`. As ``nursery.start`` would, a starter
+        cancelled meanwhile calls the start off: the child is cancelled, and the starter
+        raises once it has ended (`spaceactors.handshake`).
+
+        Raises:
+            StartFailed: its start raised.
+            StoppedWhileStarting: it was stopped before it finished starting.
+        """
         runtime = child.runtime
         task = runtime.run if isinstance(runtime, ActorCell) else self._run_child
-        await self.nursery.start(task, child, True, name=child.spec.name)
+        waiter, scope = StartWaiter(), child.scope
+        self.nursery.start_soon(task, child, True, waiter, name=child.spec.name)
+        try:
+            await waiter.wait()
+        except BaseException:
+            if not waiter.settled and scope is not None:  # the starter left first
+                scope.cancel()
+                with trio.CancelScope(shield=True):
+                    if child.running and child.scope is scope:
+                        await ended(child, scope).wait()
+            raise
         if not resumed:
             child.started_at = trio.current_time()
 
@@ -507,13 +534,20 @@ class Supervisor:
         scope, incarnation = child.scope, child.incarnation
         if scope is None:  # pragma: no cover - _launch sets it first
             raise RuntimeError(f"child {child.spec.name!r} was run without being started")
-        status = None if task_status is trio.TASK_STATUS_IGNORED else Handshake(task_status)
+        status: Handshake | None = None
+        if task_status is not trio.TASK_STATUS_IGNORED:
+            status = task_status if isinstance(task_status, Handshake) else Handshake(task_status)
         exit = SHUTDOWN_EXIT  # what a hard cancel by this supervisor amounts to
         runtime = child.runtime
         assert not isinstance(runtime, ActorCell)
         try:
             with scope:
                 exit = await runtime.run(task_status if status is None else status)
+        except Exception as exc:  # (before it started: StartFailed, NameTaken...)
+            if not handshake or status is None or status.done:
+                raise
+            status.fail(exc)  # the starter raises it; no exit to report
+            return
         finally:
             self._ended(child, incarnation, scope, status, handshake, exit)
         self._exited(child, incarnation, status, handshake, exit)
@@ -529,8 +563,13 @@ class Supervisor:
     ) -> None:
         """An incarnation's task is ending, however (in its ``finally``): count it, mark the
         child stopped, and wake whoever waits for this incarnation's end."""
-        if status is not None and not handshake and not status.done:  # a `started` count
-            status.started()
+        if status is not None and not status.done:
+            if handshake:  # its starter waits: tell it (unless it was told why already)
+                status.fail(
+                    StoppedWhileStarting(f"child {child.spec.name!r} was stopped while starting")
+                )
+            else:  # a `started` count
+                status.started()
         if exit.abnormal:  # counted before a stop in progress retires the child's counts
             self._crashed(child, exit.error)
         if child.incarnation == incarnation:
@@ -551,12 +590,10 @@ class Supervisor:
         """An incarnation's task ended without raising: report its exit to this supervisor's
         task (unless the supervisor is the one stopping it).
 
-        Raises:
-            StoppedWhileStarting: it was stopped before its start handshake completed (the
-                starter, waiting in ``nursery.start``, gets this).
+        A child that ended before it started reports nothing: its starter was told (`_ended`).
         """
-        if handshake and status is not None and not status.done:  # the starter still waits
-            raise StoppedWhileStarting(f"child {child.spec.name!r} was stopped while starting")
+        if handshake and status is not None and not status.done:
+            return
         if exit.abnormal:
             self._record(EventKind.CRASH, child, describe(exit.error))
         if not child.terminating:
@@ -620,6 +657,8 @@ class Supervisor:
         try:
             with trio.CancelScope() as self._start_scope:
                 await self._start(child)
+            if self._start_scope.cancelled_caught:
+                raise StoppedWhileStarting(f"child {child.spec.name!r} was stopped while starting")
         finally:
             self._starting = self._start_scope = None
 
