@@ -149,7 +149,7 @@ class ActorCell:
         if self._control is None:
             self._control = []
         self._control.append(command)
-        if self.ref._receive.statistics().tasks_waiting_receive:
+        if self.ref._receive._state.receive_tasks:  # (not statistics(): no object made)
             # The loop is parked on an empty mailbox: the sentinel goes straight to it and
             # takes no slot. A loop that already has a message sees the lane before the next.
             self.ref._send.send_nowait(_WAKE)
@@ -418,12 +418,9 @@ class ActorCell:
             self.outbound = None
         if self._receiver is not None:
             self._receiver.close()  # (its streams stay: a restart_child carries on with them)
-        receive = self.ref._receive
-        while True:
-            try:
-                message = receive.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                break
+        receive, queue = self.ref._receive, self.ref._queue
+        while queue:  # (its senders are all refused now: only the buffer holds messages)
+            message = receive.receive_nowait()
             if type(message) is Tick:
                 continue  # the wake-up sentinel, or a timer's message: it died with its actor
             if isinstance(message, Ask):

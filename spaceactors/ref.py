@@ -109,7 +109,7 @@ class ActorRef:
     @property
     def mailbox_depth(self) -> int:
         """How many messages wait in the mailbox."""
-        return self._receive.statistics().current_buffer_used
+        return len(self._queue)
 
     @property
     def mailbox_high_water(self) -> int:

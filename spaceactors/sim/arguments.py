@@ -27,8 +27,22 @@ def point(name: str, value: object) -> tuple[float, float, float]:
     items: Any = value
     if len(items) != 3:
         raise ScenarioError(f"{name} must be a point (x, y, z), got {short_repr(value)}")
+    x, y, z = items
+    if _plain(x) and _plain(y) and _plain(z):  # the common case: no message to write
+        return (x, y, z)
     x, y, z = (finite(f"{name}[{i}]", item) for i, item in enumerate(items))
     return (x, y, z)
+
+
+def _plain(value: object) -> bool:
+    """A finite float: what every number check accepts as it is (others are checked fully,
+    with a message that names them, made only then)."""
+    return type(value) is float and value - value == 0.0  # (False for inf and nan)
+
+
+def _plain_name(value: object) -> bool:
+    """A non-blank ASCII string: a name every name check accepts (others: checked fully)."""
+    return type(value) is str and value.isascii() and not value.isspace() and value != ""
 
 
 def finite(name: str, value: object) -> float:
@@ -71,7 +85,7 @@ def table(what: str, value: object, *, strictly_positive: bool = False) -> dict[
     check = positive if strictly_positive else non_negative
     checked = {}
     for key, number in value.items():
-        label = name(f"{what} key", key)
+        label = key if _plain_name(key) else name(f"{what} key", key)
         plain = type(number) is float and number < math.inf  # (the common case: no message)
         if not (plain and (number > 0.0 if strictly_positive else number >= 0.0)):
             number = check(f"{what}[{short_repr(key)}]", number)
@@ -83,6 +97,8 @@ def names(what: str, value: object) -> tuple[str, ...]:
     """A list or tuple of non-empty names."""
     if not isinstance(value, list | tuple):
         raise ScenarioError(f"{what} must be a list of names, got {short_repr(value)}")
+    if all(_plain_name(item) for item in value):  # the common case: no message to write
+        return tuple(value)
     return tuple(name(f"{what}[{i}]", item) for i, item in enumerate(value))
 
 
@@ -147,8 +163,10 @@ def ship(
     if cargo is not None:
         table("add_ship(cargo)", cargo)
     for label, value in numbers.items():
-        check = positive if label in ("max_speed", "max_accel") else non_negative
-        check(f"add_ship({label})", value)
+        strictly = label in ("max_speed", "max_accel")
+        if _plain(value) and (value > 0.0 if strictly else value >= 0.0):  # type: ignore[operator]
+            continue  # the common case: no message to write
+        (positive if strictly else non_negative)(f"add_ship({label})", value)
     seconds("add_ship(stay)", stay)
     if sector is not None:
         name("add_ship(sector)", sector)
