@@ -2,7 +2,8 @@
 
 One call checks every name before anything starts, then builds and starts the whole batch
 without yielding to other tasks, lets the new tasks take their first step (to their
-mailboxes), and only then waits for the ``on_start`` of the actors that define one.
+mailboxes, or into their ``on_start``: those of the batch run side by side), and only then
+waits for the ``on_start`` of each actor that defines one, in order.
 
 Python's cyclic garbage collector makes a burst of new objects expensive: as the heap grows
 it runs a full collection each time the objects that survived young collections reach a
@@ -30,6 +31,7 @@ import trio
 
 from spaceactors.children import Child, StoppedWhileStarting, terminate_together
 from spaceactors.errors import ActorUnavailable, NameTaken
+from spaceactors.handshake import StartWaiter
 from spaceactors.specs import ChildSpec
 
 if TYPE_CHECKING:
@@ -74,22 +76,26 @@ async def start_many(supervisor: Supervisor, specs: Iterable[ChildSpec]) -> list
     if supervisor.system.node is not None:  # a name is cluster-wide: reserved one by one
         return await _one_by_one(supervisor, batch)
     children: list[Child] = []
+    starting: list[tuple[Child, StartWaiter]] = []
     try:
-        waiting: list[Child] = []
         with collection_paused():
             for spec in batch:
                 child = supervisor._add(spec, static=False)
                 children.append(child)
-                if supervisor._launch(child):
-                    waiting.append(child)
-            # The batch's tasks take their first step (to their mailboxes) in the scheduling
-            # round after this one, at the latest: their frames are made in the pause too.
+                if supervisor._launch(child):  # it has an on_start: all of them run at once
+                    starting.append((child, supervisor._begin_start(child)))
+            # The batch's tasks take their first step (to their mailboxes, or into on_start)
+            # in the scheduling round after this one, at the latest: their frames are made in
+            # the pause too.
             for _ in range(FIRST_STEPS):
                 await trio.lowlevel.checkpoint()
-        for child in waiting:
-            await supervisor._handshake(child)
+        for child, waiter in starting:  # in order: the first failure is the one raised
+            await supervisor._started(child, waiter)
     except BaseException as exc:
         with trio.CancelScope(shield=True):
+            for child, waiter in starting:  # still in on_start: called off, as a starter's
+                if not waiter.settled:
+                    await supervisor._call_off(child, child.scope)
             await terminate_together([child for child in children if child.running], final=True)
         for child in children:
             supervisor._discard(child)

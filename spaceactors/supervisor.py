@@ -468,21 +468,38 @@ class Supervisor:
             StartFailed: its start raised.
             StoppedWhileStarting: it was stopped before it finished starting.
         """
+        await self._started(child, self._begin_start(child), resumed=resumed)
+
+    def _begin_start(self, child: Child) -> StartWaiter:
+        """Start the task of an incarnation `_launch` built; its `StartWaiter` tells when its
+        ``on_start`` is done (`_started` waits for it)."""
         runtime = child.runtime
         task = runtime.run if isinstance(runtime, ActorCell) else self._run_child
-        waiter, scope = StartWaiter(), child.scope
+        waiter = StartWaiter()
         self.nursery.start_soon(task, child, True, waiter, name=child.spec.name)
+        return waiter
+
+    async def _started(self, child: Child, waiter: StartWaiter, *, resumed: bool = False) -> None:
+        """Wait for the start `_begin_start` began (see `_handshake`)."""
+        scope = child.scope
         try:
             await waiter.wait()
         except BaseException:
-            if not waiter.settled and scope is not None:  # the starter left first
-                scope.cancel()
-                with trio.CancelScope(shield=True):
-                    if child.running and child.scope is scope:
-                        await ended(child, scope).wait()
+            if not waiter.settled:  # the starter left first: call the start off
+                await self._call_off(child, scope)
             raise
         if not resumed:
             child.started_at = trio.current_time()
+
+    async def _call_off(self, child: Child, scope: trio.CancelScope | None) -> None:
+        """Cancel the incarnation of `child` running in `scope` and wait (shielded) for it to
+        end: what ``nursery.start`` does to a task whose starter is cancelled."""
+        if scope is None:
+            return
+        scope.cancel()
+        with trio.CancelScope(shield=True):
+            if child.running and child.scope is scope:
+                await ended(child, scope).wait()
 
     def _launch(
         self,
