@@ -79,8 +79,8 @@ class Registry:
             )
 
     def add(self, ref: ActorRef) -> None:
-        """Register a live actor under its id and name."""
-        self.check_name_free(ref.name)
+        """Register a live actor under its id and name. Its caller has checked that the name
+        is free (`check_name_free`, before building the actor): a spawn checks it once."""
         self._by_id[ref.id] = ref
         self._by_name[ref.name] = ref
 
