@@ -3,7 +3,8 @@
 One call checks every name before anything starts, then builds and starts the whole batch
 without yielding to other tasks, lets the new tasks take their first step (to their
 mailboxes, or into their ``on_start``: those of the batch run side by side), and only then
-waits for the ``on_start`` of each actor that defines one, in order.
+waits for the ``on_start`` of the actors that define one: all of them, or the first to fail
+(then the others still starting are called off).
 
 Python's cyclic garbage collector makes a burst of new objects expensive: as the heap grows
 it runs a full collection each time the objects that survived young collections reach a
@@ -12,8 +13,9 @@ times its final size), plus the young scans. That was over half of a fleet's bui
 burst and its tasks' first steps run with automatic collection paused: the collector then
 finds the batch once, scans it young once, and once in a full collection. It is resumed as it
 was (a collector the user disabled stays disabled) as soon as the first steps are done: two
-scheduling rounds, in which other tasks that are ready run too. The collector's thresholds and
-frozen objects are never touched: the process's settings stay the user's.
+scheduling rounds, in which other tasks that are ready run too (one of them that disables the
+collector meanwhile finds it enabled again). The collector's thresholds and frozen objects are
+never touched: the process's settings stay the user's.
 
 The batch starts whole or not at all: a name taken (by a live actor, a child of the
 supervisor, or twice in the batch) refuses it before anything starts, and a constructor or an
@@ -89,8 +91,7 @@ async def start_many(supervisor: Supervisor, specs: Iterable[ChildSpec]) -> list
             # the pause too.
             for _ in range(FIRST_STEPS):
                 await trio.lowlevel.checkpoint()
-        for child, waiter in starting:  # in order: the first failure is the one raised
-            await supervisor._started(child, waiter)
+        await _all_started(supervisor, starting)
     except BaseException as exc:
         with trio.CancelScope(shield=True):
             for child, waiter in starting:  # still in on_start: called off, as a starter's
@@ -108,6 +109,36 @@ async def start_many(supervisor: Supervisor, specs: Iterable[ChildSpec]) -> list
     if refusal is not None:  # the stop that began meanwhile is stopping the batch
         raise refusal
     return [child.runtime.ref for child in children]  # type: ignore[union-attr]
+
+
+async def _all_started(supervisor: Supervisor, starting: list[tuple[Child, StartWaiter]]) -> None:
+    """Wait until every start of the batch is done, or one failed: then raise the first
+    failure (in time; the caller calls the others off)."""
+    if not starting:
+        return
+    left = len(starting)
+    settled = trio.Event()
+    failure: list[BaseException] = []
+
+    def count(waiter: StartWaiter) -> None:
+        nonlocal left
+        left -= 1
+        if waiter.error is not None and not failure:
+            failure.append(waiter.error)
+        if failure or not left:
+            settled.set()
+
+    for _, waiter in starting:
+        if waiter.settled:  # (settled already: counted now)
+            count(waiter)
+        else:
+            waiter.settled_hook = count
+    await settled.wait()
+    if failure:
+        raise failure[0]
+    now = trio.current_time()
+    for child, _ in starting:
+        child.started_at = now
 
 
 def _check_names(supervisor: Supervisor, batch: list[ChildSpec]) -> None:

@@ -13,6 +13,7 @@ the start off when the starter is cancelled, the supervisor does itself
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import outcome
@@ -40,19 +41,30 @@ class StartWaiter(Handshake):
     """A start handshake whose starter waits in `wait`: `started` wakes it, `fail` wakes it
     with an exception to raise; the first of them counts (later ones are ignored)."""
 
-    __slots__ = ("_result", "_task")
+    __slots__ = ("_result", "_task", "settled_hook")
 
     def __init__(self) -> None:
         super().__init__(trio.TASK_STATUS_IGNORED)
         self._task: trio.lowlevel.Task | None = None
         self._result: outcome.Outcome[None] | None = None
+        self.settled_hook: Callable[[StartWaiter], None] | None = None
+        """Called once it is settled (a batch waits for many: `spaceactors.bulk`)."""
 
     @property
     def settled(self) -> bool:
         """Started or failed."""
         return self._result is not None
 
+    @property
+    def error(self) -> BaseException | None:
+        """What the start failed with (None: not failed, or not settled yet)."""
+        result = self._result
+        return result.error if isinstance(result, outcome.Error) else None
+
     def started(self, value: Any = None) -> None:
+        """Raises ``RuntimeError`` if called twice, as Trio's ``task_status.started``."""
+        if self.done:
+            raise RuntimeError("called 'started' twice on the same task status")
         self.done = True
         self._settle(outcome.Value(None))
 
@@ -66,6 +78,8 @@ class StartWaiter(Handshake):
         task, self._task = self._task, None
         if task is not None:
             trio.lowlevel.reschedule(task, result)
+        if self.settled_hook is not None:
+            self.settled_hook(self)
 
     async def wait(self) -> None:
         """Park until settled: return once started, or raise what the start failed with.

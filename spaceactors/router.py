@@ -175,6 +175,8 @@ class Router:
         if cls in CONTROL_TYPES:
             await self._route_control(target, message, sender)
             return
+        if sender is not None and type(sender) is not ActorRef:
+            check_sender(sender)  # (refused whatever the target, as `resolve` does)
         ref = target if type(target) is ActorRef else self.resolve(target, message, sender)
         try:
             try:
@@ -183,7 +185,6 @@ class Router:
                 await ref._send.send(message)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             self.state.failed += 1
-            check_sender(sender)
             raise ref._cell.unavailable(message, sender) from None
         try:  # (a raise is free when none comes: cheaper than ``get`` on every message)
             self._delivered[cls] += 1
@@ -197,6 +198,8 @@ class Router:
         if type(message) in CONTROL_TYPES:
             await self._route_control(target, message, sender)
             return
+        if sender is not None and type(sender) is not ActorRef:
+            check_sender(sender)
         ref = target if type(target) is ActorRef else self.resolve(target, message, sender)
         await self._route_tapped(ref, message, sender)
 
@@ -223,8 +226,7 @@ class Router:
     async def _route_tapped(self, ref: ActorRef, message: object, sender: ActorRef | None) -> None:
         """`route` through the tap: traced, and the fault plan applied. If it is cancelled
         (or the actor stops) while waiting for room, the copies a fault held back are called
-        off too: a failed send leaves nothing behind."""
-        check_sender(sender)
+        off too: a failed send leaves nothing behind (`sender` is checked by the caller)."""
         held: list[Scheduled] = []
         copies = self._transmit(ref, message, sender, held=held)
         try:

@@ -468,20 +468,7 @@ class Supervisor:
             StartFailed: its start raised.
             StoppedWhileStarting: it was stopped before it finished starting.
         """
-        await self._started(child, self._begin_start(child), resumed=resumed)
-
-    def _begin_start(self, child: Child) -> StartWaiter:
-        """Start the task of an incarnation `_launch` built; its `StartWaiter` tells when its
-        ``on_start`` is done (`_started` waits for it)."""
-        runtime = child.runtime
-        task = runtime.run if isinstance(runtime, ActorCell) else self._run_child
-        waiter = StartWaiter()
-        self.nursery.start_soon(task, child, True, waiter, name=child.spec.name)
-        return waiter
-
-    async def _started(self, child: Child, waiter: StartWaiter, *, resumed: bool = False) -> None:
-        """Wait for the start `_begin_start` began (see `_handshake`)."""
-        scope = child.scope
+        waiter, scope = self._begin_start(child), child.scope
         try:
             await waiter.wait()
         except BaseException:
@@ -490,6 +477,15 @@ class Supervisor:
             raise
         if not resumed:
             child.started_at = trio.current_time()
+
+    def _begin_start(self, child: Child) -> StartWaiter:
+        """Start the task of an incarnation `_launch` built; its `StartWaiter` tells when its
+        ``on_start`` is done."""
+        runtime = child.runtime
+        task = runtime.run if isinstance(runtime, ActorCell) else self._run_child
+        waiter = StartWaiter()
+        self.nursery.start_soon(task, child, True, waiter, name=child.spec.name)
+        return waiter
 
     async def _call_off(self, child: Child, scope: trio.CancelScope | None) -> None:
         """Cancel the incarnation of `child` running in `scope` and wait (shielded) for it to

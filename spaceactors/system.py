@@ -179,16 +179,19 @@ class ActorSystem:
 
         ``await system.spawn_many(sa.ChildSpec(f"ship-{i}", Ship, (world,)) for i in
         range(10_000))``. Every name is checked before anything starts; the batch is built and
-        started without yielding to other tasks, with Python's automatic garbage collection
-        paused meanwhile (and resumed as it was: nothing else runs during the pause, and no
-        collector setting changes; see `spaceactors.bulk`); then this waits for the
-        ``on_start`` of the actors that have one. The batch starts whole or not at all.
+        started without yielding to other tasks, and its tasks take their first step (two
+        scheduling rounds, in which other ready tasks run too), with Python's automatic
+        garbage collection paused meanwhile and then resumed as it was found (no collector
+        setting changes; a task that disables the collector during those two rounds finds it
+        enabled again: see `spaceactors.bulk`); then this waits for the ``on_start`` of the
+        actors that have one, side by side. The batch starts whole or not at all.
 
         Raises:
             TypeError: an item is not a `ChildSpec`.
             NameTaken: a name is taken, or appears twice in `specs` (nothing started).
-            StartFailed: a constructor or an ``on_start`` raised (the actors of the batch
-                already started are stopped, and none is kept).
+            StartFailed: a constructor or an ``on_start`` raised (the first to fail, as soon
+                as it does: the actors of the batch already started are stopped, those still
+                starting are cancelled, and none is kept).
             ActorUnavailable: the system is stopping.
         """
         return await start_many(self.user, specs)

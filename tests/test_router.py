@@ -507,3 +507,20 @@ async def test_a_control_command_routed_to_a_stopped_actor_is_a_counted_failure(
             await system.router.route(ref, sa.Resume())
         stats = system.router.stats()
         assert (stats.by_type, stats.failed_deliveries) == ({"Pause": 1}, 1)
+
+
+@pytest.mark.parametrize("tapped", [False, True])
+@pytest.mark.parametrize("target", ["ref", "name", "id"])
+async def test_a_sender_that_is_not_a_ref_is_refused_whatever_the_target(
+    autojump_clock: trio.testing.MockClock, tapped: bool, target: str
+) -> None:
+    """The same refusal by ref, id or name, traced or not (``route``'s fast path checks it
+    too), and nothing is delivered or counted."""
+    async with sa.open_system(trace=sa.Trace() if tapped else None) as system:
+        ref = await system.spawn(sa.Actor, name="quiet")
+        where = {"ref": ref, "name": "quiet", "id": ref.id}[target]
+        for sender in ("bogus", 5):
+            with pytest.raises(TypeError, match="sender must be an ActorRef or None"):
+                await system.router.route(where, "m", sender)  # type: ignore[arg-type]
+        assert ref.mailbox_depth == 0
+        assert system.router.stats().total_messages == 0

@@ -130,3 +130,69 @@ async def test_wait_until_idle_refuses_bad_times(
     async with sa.open_system() as system:
         with pytest.raises(ValueError, match=f"^{name}"):
             await wait_until_idle(system, **options)
+
+
+# Finite numbers beyond physics: the fleet's arrays would overflow squaring them (numpy warns,
+# and the ship never moves or flies through everything). (argument, value, what the line says)
+UNPHYSICAL: list[tuple[str, Call, float, str]] = [
+    ("add_ship(position)", lambda w, v: w.add_ship("a", (v, 0.0, 0.0)), 1e308, "±1e+15 m"),
+    ("add_ship(position)", lambda w, v: w.add_ship("a", (0.0, -v, 0.0)), 2e15, "±1e+15 m"),
+    (
+        "add_station(position)",
+        lambda w, v: w.add_station("s", (v, 0.0, 0.0), sector="b"),
+        1e16,
+        "±1e+15 m",
+    ),
+    (
+        "add_ship(max_speed)",
+        lambda w, v: w.add_ship("a", ORIGIN, max_speed=v),
+        3e8,
+        "the speed of light",
+    ),
+    ("add_ship(max_accel)", lambda w, v: w.add_ship("a", ORIGIN, max_accel=v), 1e308, "m/s²"),
+    (
+        "hazard(center)",
+        lambda w, v: w.hazard("h", (0.0, 0.0, v), 1.0, sector="b"),
+        1e300,
+        "±1e+15 m",
+    ),
+    ("hazard(radius)", lambda w, v: w.hazard("h", ORIGIN, v, sector="b"), 1e300, "1e+15"),
+    (
+        "formation(spacing)",
+        lambda w, v: w.formation("a", [], sa.FormationType.CONVOY, v),
+        1e300,
+        "1e+15",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "call", "value", "words"), UNPHYSICAL, ids=[u[0] for u in UNPHYSICAL]
+)
+async def test_finite_numbers_beyond_physics_are_refused(
+    autojump_clock: trio.testing.MockClock, label: str, call: Call, value: float, words: str
+) -> None:
+    async with sa.open_system() as system:
+        world = sim.World(system)
+        with pytest.raises(sim.ScenarioError, match=r"\(") as caught:
+            await _call(call, world, value)
+        said = str(caught.value)
+        assert said.startswith(label), said
+        assert words in said, said
+        assert system.user.count_children().specs == 0
+
+
+async def test_a_ship_cannot_carry_more_than_its_hold(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with sa.open_system() as system:
+        world = sim.World(system)
+        with pytest.raises(sim.ScenarioError, match="holds 500 units, more than its capacity 100"):
+            await world.add_ship("a", ORIGIN, cargo={"ore": 400.0, "water": 100.0})
+        await world.add_ship("b", ORIGIN, cargo={"ore": 100.0})  # full is fine
+
+
+@pytest.mark.parametrize("field", ["x", "vx", "max_speed", "max_accel"])
+def test_a_body_beyond_physics_is_refused(field: str) -> None:
+    with pytest.raises(sim.ScenarioError, match=f"^Body.{field} must be"):
+        sim.Body("b", **{"x": 0.0, "y": 0.0, field: 1e300})  # type: ignore[arg-type]

@@ -111,3 +111,23 @@ async def test_a_batch_whose_start_is_cancelled_leaves_nothing(
         assert system.user.which_children() == []
         refs = await system.spawn_many(specs[:3])  # every name is free again
         assert [ref.name for ref in refs] == ["quick-0", "quick-1", "quick-2"]
+
+
+async def test_a_service_that_says_started_twice_is_told_so(
+    virtual_clock: trio.testing.MockClock,
+) -> None:
+    """As Trio's own task status: a second ``started()`` raises ``RuntimeError`` in `serve`
+    (a crash of the service after its start), and the start itself succeeded."""
+    errors: list[BaseException] = []
+
+    async def serve(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        try:
+            task_status.started()
+        except RuntimeError as exc:
+            errors.append(exc)
+        await trio.sleep_forever()
+
+    async with sa.open_system() as system:
+        await system.user.start_child(sa.ServiceSpec("twice", serve))
+        assert [str(exc) for exc in errors] == ["called 'started' twice on the same task status"]

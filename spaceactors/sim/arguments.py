@@ -20,8 +20,19 @@ class ScenarioError(SpaceActorsError, ValueError):
     negative fuel load, a NaN position...)."""
 
 
+MAX_DISTANCE = 1e15
+"""Metres: the largest coordinate, offset, radius or spacing (about a tenth of a light-year).
+Beyond it the squares of distances the physics takes (for the whole fleet at once, in numpy
+arrays) would overflow a float."""
+LIGHT_SPEED = 299_792_458.0
+"""m/s: no ship flies faster (its `max_speed`, its velocity)."""
+MAX_ACCEL = 1e6
+"""m/s²: the largest thrust (about 100,000 g)."""
+
+
 def point(name: str, value: object) -> tuple[float, float, float]:
-    """A point in space: a sequence of three finite numbers (metres)."""
+    """A point in space: a sequence of three finite numbers (metres), each within
+    ±`MAX_DISTANCE`."""
     if isinstance(value, str | bytes | Mapping) or not hasattr(value, "__len__"):
         raise ScenarioError(f"{name} must be a point (x, y, z), got {short_repr(value)}")
     items: Any = value
@@ -30,14 +41,32 @@ def point(name: str, value: object) -> tuple[float, float, float]:
     x, y, z = items
     if _plain(x) and _plain(y) and _plain(z):  # the common case: no message to write
         return (x, y, z)
-    x, y, z = (finite(f"{name}[{i}]", item) for i, item in enumerate(items))
+    x, y, z = (
+        at_most(f"{name}[{i}]", finite(f"{name}[{i}]", item), MAX_DISTANCE, "m", both=True)
+        for i, item in enumerate(items)
+    )
     return (x, y, z)
 
 
+def at_most(
+    name: str, value: float, bound: float, unit: str, *, both: bool = False, why: str = ""
+) -> float:
+    """`value` (a checked number) if it is at most `bound` (in size, with `both`)."""
+    if (abs(value) if both else value) > bound:
+        within = f"within ±{bound:g}" if both else f"at most {bound:,.10g}"
+        raise ScenarioError(f"{name} must be {within} {unit}{why}, got {value:g}")
+    return value
+
+
+def distance(name: str, value: object) -> float:
+    """A length in metres, >= 0 and at most `MAX_DISTANCE`."""
+    return at_most(name, non_negative(name, value), MAX_DISTANCE, "m")
+
+
 def _plain(value: object) -> bool:
-    """A finite float: what every number check accepts as it is (others are checked fully,
-    with a message that names them, made only then)."""
-    return type(value) is float and value - value == 0.0  # (False for inf and nan)
+    """A float within ±`MAX_DISTANCE` (so finite): what every number check here accepts as
+    it is (others are checked fully, with a message that names them, made only then)."""
+    return type(value) is float and -MAX_DISTANCE <= value <= MAX_DISTANCE  # (nan: False)
 
 
 def _plain_name(value: object) -> bool:
@@ -160,13 +189,21 @@ def ship(
     name("add_ship(name)", ship_name)
     point("add_ship(position)", position)
     names("add_ship(route)", route)
-    if cargo is not None:
-        table("add_ship(cargo)", cargo)
     for label, value in numbers.items():
         strictly = label in ("max_speed", "max_accel")
         if _plain(value) and (value > 0.0 if strictly else value >= 0.0):  # type: ignore[operator]
             continue  # the common case: no message to write
         (positive if strictly else non_negative)(f"add_ship({label})", value)
+    speed, accel = float(numbers["max_speed"]), float(numbers["max_accel"])  # type: ignore[arg-type]
+    at_most("add_ship(max_speed)", speed, LIGHT_SPEED, "m/s", why=" (the speed of light)")
+    at_most("add_ship(max_accel)", accel, MAX_ACCEL, "m/s²")
+    if cargo is not None:
+        load = sum(table("add_ship(cargo)", cargo).values())
+        capacity = float(numbers["capacity"])  # type: ignore[arg-type]
+        if load > capacity:
+            raise ScenarioError(
+                f"add_ship(cargo) holds {load:g} units, more than its capacity {capacity:g}"
+            )
     seconds("add_ship(stay)", stay)
     if sector is not None:
         name("add_ship(sector)", sector)
@@ -199,7 +236,7 @@ def hazard(
 
     name("hazard(name)", hazard_name)
     point("hazard(center)", center)
-    non_negative("hazard(radius)", radius)
+    distance("hazard(radius)", radius)
     name("hazard(sector)", sector)
     if not isinstance(kind, HazardType):
         raise ScenarioError(f"hazard(hazard_type) must be a sa.HazardType, got {short_repr(kind)}")
@@ -238,5 +275,5 @@ def formation(followers: object, kind: object, spacing: object) -> tuple[str, ..
         raise ScenarioError(
             f"formation(formation) must be a sa.FormationType, got {short_repr(kind)}"
         )
-    non_negative("formation(spacing)", spacing)
+    distance("formation(spacing)", spacing)
     return names("formation(followers)", followers)

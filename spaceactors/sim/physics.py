@@ -204,10 +204,18 @@ def _check(
     offset: Point,
 ) -> None:
     check.name("Body.name", name)
-    for label in ("x", "y", "z", "vx", "vy", "vz"):
-        check.finite(f"Body.{label}", values[label])
+    for label in ("x", "y", "z"):
+        check.at_most(
+            f"Body.{label}", check.finite(f"Body.{label}", values[label]), check.MAX_DISTANCE,
+            "m", both=True,
+        )  # fmt: skip
+    for label in ("vx", "vy", "vz"):
+        velocity = check.finite(f"Body.{label}", values[label])
+        check.at_most(f"Body.{label}", velocity, check.LIGHT_SPEED, "m/s", both=True)
     for label in ("max_accel", "max_speed", "speed_factor", "cruise"):
         check.positive(f"Body.{label}", values[label])
+    check.at_most("Body.max_speed", values["max_speed"], check.LIGHT_SPEED, "m/s")
+    check.at_most("Body.max_accel", values["max_accel"], check.MAX_ACCEL, "m/s²")
     check.non_negative("Body.fuel", values["fuel"])
     check.non_negative("Body.burn", values["burn"])
     if target is not None:
