@@ -9,9 +9,6 @@ cancellable and fair.
 
 from __future__ import annotations
 
-import logging
-import typing
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import outcome
@@ -21,10 +18,9 @@ from spaceactors.checks import describe
 from spaceactors.control import ActorState, ActorStatus, GetStatus, Pause, Resume, Shutdown
 from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.delivery import Scheduled, Tick
-from spaceactors.errors import ActorCrashed, ActorUnavailable, StartFailed
-from spaceactors.faultplan import InjectedCrash
+from spaceactors.errors import ActorUnavailable, StartFailed
+from spaceactors.handling import crashed, handle_in_order, logger, payload
 from spaceactors.handshake import Handshake
-from spaceactors.logfields import actor_path, cause_text
 from spaceactors.policy import NORMAL_EXIT, SHUTDOWN_EXIT, Exit, failed
 from spaceactors.receiver import ReceiverState, Reliably, Stream
 from spaceactors.ref import ActorRef, Ask
@@ -37,18 +33,10 @@ if TYPE_CHECKING:
 
 from spaceactors.actor import _STOP_NORMALLY, CHECKPOINT_EVERY, Actor, ActorContext, Timer
 
-# The documented logger of actor crashes: named for the module users know, not for this one.
-logger = logging.getLogger("spaceactors.actor")
-
 # Mailbox sentinel that wakes an idle loop to read its control lane: a tick of a timer that is
 # always cancelled, so that the loop tells both apart from user messages with one type check.
 _WAKE = Tick(Scheduled(0.0, None, None, cancelled=True), None, None)
 _EMPTY = object()
-
-
-def _payload(message: object) -> object:
-    """The user's message inside a runtime wrapper (an ask, a reliable envelope, a tick)."""
-    return message.message if isinstance(message, Ask | Reliably | Tick) else message
 
 
 class ActorCell:
@@ -160,7 +148,7 @@ class ActorCell:
         """Record `message` as a dead letter to this stopped actor; return the error to raise."""
         gone = "is stopping" if self.stopping else "has stopped"
         self.dead_letter(message, DeadLetterReason.ACTOR_STOPPED, f"actor {gone}", sender)
-        what = type(_payload(message)).__name__
+        what = type(payload(message)).__name__
         return ActorUnavailable(
             f"actor {self.name!r} (#{self.ref.id}) {gone}; {what} recorded as a dead letter"
         )
@@ -176,7 +164,7 @@ class ActorCell:
             DeadLetter(
                 trio.current_time(),
                 self.name,
-                _payload(message),
+                payload(message),
                 reason,
                 detail,
                 sender=None if sender is None else sender.name,
@@ -300,8 +288,8 @@ class ActorCell:
                                 # a copy of one it handled
                                 self.system.reliable.state.duplicates += 1
                             elif stream.ordered:
-                                await self._handle_in_order(actor.handle, message)
-                            else:  # the fast path of `_handle_reliably` (a crash: see `_crashed`)
+                                await handle_in_order(self, actor.handle, message)
+                            else:  # the fast path of `handling._handle_reliably`
                                 receiver: ReceiverState = self._receiver  # type: ignore[assignment]
                                 receiver.handling = message
                                 await actor.handle(message.message)
@@ -325,7 +313,7 @@ class ActorCell:
                         else:
                             await actor.handle(message)
                     except Exception as exc:
-                        ending = self._crashed(message, exc)
+                        ending = crashed(self, message, exc)
                         break
                     except trio.Cancelled:
                         if self._receiver is not None:
@@ -467,35 +455,6 @@ class ActorCell:
 
     # --- the loop -------------------------------------------------------------------------
 
-    async def _handle_reliably(
-        self, handle: Callable[[object], Awaitable[object]], envelope: Reliably
-    ) -> None:
-        """Handle a reliable message; settle it (to be acknowledged) once `handle` returns."""
-        receiver = typing.cast(ReceiverState, self._receiver)  # made by the send
-        receiver.handling = envelope
-        try:
-            await handle(envelope.message)  # a crash here settles nothing: the retry comes
-        except Exception as exc:
-            exc.add_note(f"while handling reliable message {envelope.message_id}")
-            self._crashed_on = envelope  # the dead letter names this one, not the arrival
-            raise
-        finally:
-            receiver.handling = None
-        receiver.settle(envelope)
-
-    async def _handle_in_order(
-        self, handle: Callable[[object], Awaitable[object]], envelope: Reliably
-    ) -> None:
-        """Handle a message of an ordered stream when its turn comes, then those it held up."""
-        stream = envelope.stream
-        if envelope.seq != stream.low:
-            stream.held[envelope.seq] = envelope  # early: wait for the gap to fill
-            return
-        ready: Reliably | None = envelope
-        while ready is not None:
-            await self._handle_reliably(handle, ready)
-            ready = stream.held.pop(stream.low, None)
-
     async def _obey(self, control: list[object]) -> Exit | None:
         """Apply queued control commands; while paused, wait here for the next one."""
         while True:
@@ -518,43 +477,6 @@ class ActorCell:
                 await self._resumed.wait()
             finally:
                 self._resumed = None
-
-    def _crashed(self, message: object, exc: Exception) -> Exit:
-        if self._crashed_on is not None:
-            message, self._crashed_on = self._crashed_on, None
-        elif (
-            isinstance(message, Reliably)
-            and self._receiver is not None
-            and self._receiver.handling is message  # `handle` raised on it, not the runtime
-        ):
-            self._receiver.handling = None
-            exc.add_note(f"while handling reliable message {message.message_id}")
-        self.last_error = describe(exc)
-        what = type(_payload(message)).__name__
-        if isinstance(message, Ask):
-            crash = ActorCrashed(
-                f"actor {self.name!r} crashed while handling {what}: {describe(exc)}"
-            )
-            crash.__cause__ = exc
-            message.resolve(outcome.Error(crash))
-        self.dead_letter(message, DeadLetterReason.CRASHED_WHILE_HANDLING, describe(exc))
-        now = trio.current_time()
-        path = actor_path(self.supervisor.path, self.name)
-        fields = {"event": "crash", "actor": path, "sim_time": now, "cause": cause_text(exc)}
-        if isinstance(exc, InjectedCrash):  # planned: one line at INFO, its stack says nothing
-            logger.info(
-                "actor %r crashed handling %s at t=%.6g s: injected by fault rule %s",
-                self.name,
-                what,
-                now,
-                exc.rule,
-                extra=fields,
-            )
-        else:
-            logger.warning(
-                "actor %r crashed handling %s", self.name, what, exc_info=exc, extra=fields
-            )
-        return failed(exc)
 
     def _gone(self, request: Ask) -> ActorUnavailable:
         return ActorUnavailable(

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from spaceactors.cell import _payload
 from spaceactors.deadletters import DeadLetter
 from spaceactors.delivery import DeliverySchedule, Scheduled
 from spaceactors.faultplan import InjectedCrash, Partition, PauseActor, matches_name
 from spaceactors.faults import FaultInjector
+from spaceactors.handling import payload
 from spaceactors.receiver import Reliably
 from spaceactors.trace import EventKind, Trace
 from spaceactors.trace_event import FAULT_KINDS
@@ -36,7 +36,7 @@ __all__ = ["FAULT_KINDS", "Tap"]
 def _unwrap(message: object) -> tuple[object, int | None]:
     """The user's message inside a runtime wrapper, and its reliable id if it has one."""
     message_id = message.message_id if isinstance(message, Reliably) else None
-    return _payload(message), message_id
+    return payload(message), message_id
 
 
 class Tap:
