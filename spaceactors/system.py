@@ -15,7 +15,6 @@ import itertools
 import math
 import os
 import random
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -24,14 +23,13 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from spaceactors.bulk import start_many
-from spaceactors.checks import integer, short_repr
 from spaceactors.deadletters import DEFAULT_KEEP, DeadLetters
-from spaceactors.errors import CheckpointError, InvalidSpec
+from spaceactors.errors import CheckpointError
 from spaceactors.faultplan import FaultPlan
 from spaceactors.faults import FaultInjector
 from spaceactors.lifecycle import Lifecycle
 from spaceactors.limiter import Limiter
-from spaceactors.policy import Backoff, Restart, ShutdownPolicy, Strategy, validate_intensity
+from spaceactors.policy import Backoff, Restart, ShutdownPolicy, Strategy
 from spaceactors.recording import current_recorder
 from spaceactors.ref import ActorRef
 from spaceactors.registry import Registry
@@ -46,12 +44,19 @@ from spaceactors.specs import (
     SupervisorSpec,
 )
 from spaceactors.supervisor import Supervisor
+from spaceactors.system_options import (
+    _check_options,
+    _cluster,
+    _observe_address,
+    _observer,
+    _resume,
+    _trace_level,
+)
 from spaceactors.tap import Tap
 from spaceactors.trace import Trace, TraceLevel, sink_for
 from spaceactors.virtual import current_seed
 
 if TYPE_CHECKING:
-    from spaceactors.checkpoint.program import Resume
     from spaceactors.checkpoint.records import Checkpoint
     from spaceactors.transport.node import Node
 
@@ -421,114 +426,6 @@ async def open_system(
             recorder.closed(trace)
         if observer is not None:
             observer.close()  # its socket (the service, restarted or not, has stopped)
-
-
-def _resume(path: object) -> Resume | None:
-    """The checkpoint `open_system` resumes from: `path`'s, else the one
-    ``spaceactors.run(main, resume_from=...)`` holds for the first system opened inside."""
-    from spaceactors.virtual import take_resume
-
-    resume = take_resume() if path is None else None
-    if path is None and resume is None:
-        return None
-    from spaceactors.checkpoint import program
-
-    if resume is None:
-        if not isinstance(path, str | os.PathLike):
-            raise InvalidSpec(f"resume_from must be a state file path, got {short_repr(path)}")
-        resume = program.load(path)
-    program.at_its_time(resume)  # (a main that let time pass before opening it is refused)
-    return resume
-
-
-def _observe_address(observe: object, token: object) -> str | None:
-    """The address `observe` asks for (None: no server), checked with the token rules.
-
-    Raises:
-        InvalidSpec: `observe` or `token` is invalid (see `open_system`).
-        ImportError: the ``observe`` extra is not installed.
-    """
-    if observe is None or observe is False:
-        return None
-    if observe is True:
-        observe = "127.0.0.1:0"
-    if not isinstance(observe, str):
-        raise InvalidSpec(f"observe must be 'HOST:PORT', True or None, got {short_repr(observe)}")
-    if token is not None and not isinstance(token, str):
-        raise InvalidSpec(f"observe_token must be a str or None, got {short_repr(token)}")
-    try:
-        from spaceactors.observe import check_address, require
-
-        require()
-    except ImportError as exc:
-        raise ImportError(
-            f"observe= needs the observation server ({exc}): pip install 'spaceactors[observe]'"
-        ) from exc
-    check_address(observe, token)
-    return observe
-
-
-def _observer(address: str, token: str | None) -> Any:
-    """The observation server, bound to `address` (the extra is imported only now)."""
-    from spaceactors.observe import Observer
-
-    return Observer(address, token)
-
-
-def _cluster(cluster: object, node: object) -> Callable[[ActorSystem], Node] | None:
-    """How the system joins `cluster` as `node` (the transport is imported only now).
-
-    Raises:
-        InvalidSpec: `cluster` or `node` is invalid.
-        ImportError: `cluster` is a Redis URL and the ``redis`` extra is not installed.
-    """
-    if cluster is None:
-        if node is not None:
-            raise InvalidSpec("node= names this system in a cluster: give cluster= too")
-        return None
-    from spaceactors.transport import joining
-
-    return joining(cluster, node)
-
-
-def _trace_level(trace: object, level: object) -> TraceLevel:
-    """The level of the trace `open_system` opens (`trace_level` needs one it opens)."""
-    if level is None:
-        return TraceLevel.EVERYTHING
-    if isinstance(trace, Trace):
-        raise InvalidSpec(
-            "trace_level is for a trace open_system opens (a path or True): give a sa.Trace "
-            "its own, sa.Trace(level=...)"
-        )
-    if trace is None or trace is False:
-        raise InvalidSpec(
-            f"trace_level={short_repr(level)} needs a trace (trace=PATH or trace=True)"
-        )
-    try:
-        return TraceLevel.of(level)
-    except ValueError as exc:
-        raise InvalidSpec(f"trace_level: {exc}") from None
-
-
-def _check_options(
-    seed: object,
-    dead_letter_keep: object,
-    max_restarts: int,
-    within: float,
-    trace: object,
-    faults: object,
-) -> None:
-    """`open_system`'s options, each named as the caller wrote it."""
-    if seed is not None:
-        integer("seed", seed, InvalidSpec, low=-(2**63), high=2**64 - 1)
-    integer("dead_letter_keep", dead_letter_keep, InvalidSpec, high=sys.maxsize)
-    validate_intensity(max_restarts, within)
-    if trace is not None and not isinstance(trace, Trace | str | os.PathLike | bool):
-        raise InvalidSpec(
-            f"trace must be a sa.Trace, a file path, True or None, got {short_repr(trace)}"
-        )
-    if faults is not None and not isinstance(faults, FaultPlan):
-        raise InvalidSpec(f"faults must be a sa.FaultPlan or None, got {short_repr(faults)}")
 
 
 @asynccontextmanager
