@@ -10,7 +10,8 @@ import importlib.metadata
 import threading
 from typing import Any
 
-from benchmarks.peers_trio import Engine, Read, Sample, Stopwatch
+from benchmarks.counting import Read
+from benchmarks.peers_trio import Engine, Sample, Stopwatch
 
 PYKKA_SPAWN = 1_000
 """pykka's ThreadingActor is one OS thread per actor: its spawn runs at most this many."""

@@ -17,6 +17,9 @@ import trio
 import trio.testing
 
 import spaceactors as sa
+from benchmarks.counting import Counter, Read
+from benchmarks.pingpong import Echo
+from benchmarks.spawn import Idle
 
 MAILBOX = 64
 """Every bounded mailbox and channel here: spaceactors' default, as in `benchmarks.counting`."""
@@ -58,10 +61,6 @@ class Engine:
     spawn: Workload
     limits: dict[str, int]
     note: str = ""
-
-
-class Read:
-    """The request that reads a counter's count back."""
 
 
 # --- raw Trio: tasks and memory channels ---------------------------------------------------
@@ -158,26 +157,6 @@ def raw_trio() -> Engine:
 
 
 # --- spaceactors -------------------------------------------------------------------------
-
-
-class Counter(sa.Actor):
-    def __init__(self) -> None:
-        self.count = 0
-
-    async def handle(self, message: object) -> object:
-        if type(message) is Read:
-            return self.count
-        self.count += 1
-        return None
-
-
-class Echo(sa.Actor):
-    async def handle(self, message: object) -> object:
-        return message
-
-
-class Idle(sa.Actor):
-    """Does nothing: it waits on its mailbox."""
 
 
 async def _sa_tell(n: int) -> Sample:

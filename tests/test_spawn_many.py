@@ -10,6 +10,7 @@ import trio
 import trio.testing
 
 import spaceactors as sa
+from tests.test_start_handshake import Sleeper
 
 
 class Probe(sa.Actor):
@@ -138,19 +139,6 @@ async def test_the_collector_is_left_as_it_was_found(
         (gc.enable if was else gc.disable)()
 
 
-class Forever(sa.Actor):
-    """Its start never ends by itself."""
-
-    cancelled: list[str] = []
-
-    async def on_start(self) -> None:
-        try:
-            await trio.sleep_forever()
-        except trio.Cancelled:
-            Forever.cancelled.append(self.ctx.name)
-            raise
-
-
 class FailsAt(sa.Actor):
     async def on_start(self) -> None:
         await trio.sleep(1)
@@ -161,11 +149,11 @@ class FailsAt(sa.Actor):
 async def test_a_start_that_fails_is_raised_at_once_whatever_starts_before_it(
     virtual_clock: trio.testing.MockClock, order: list[str]
 ) -> None:
-    Forever.cancelled.clear()
-    kinds = {"slow": Forever, "fails": FailsAt, "a": Probe}
+    Sleeper.cancelled.clear()
+    kinds = {"slow": Sleeper, "fails": FailsAt, "a": Probe}
     async with sa.open_system() as system:
         with trio.fail_after(60), pytest.raises(sa.StartFailed, match="'fails' failed to start"):
             await system.spawn_many(sa.ChildSpec(name, kinds[name]) for name in order)
         assert trio.current_time() == 1.0  # when it failed, not when the slow one would end
-        assert Forever.cancelled == ["slow"]  # called off
+        assert Sleeper.cancelled == ["slow"]  # called off
         assert names(system) == []
