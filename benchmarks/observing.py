@@ -68,6 +68,10 @@ NAME = "observe"
 STATUS = "/status?limit=50"
 PHASE = 2.0
 """Real seconds of each phase of the "alternating" runs (watched, then quiet, in turn)."""
+DURATION = 2400.0
+"""Simulated seconds of each run: four times large-fleet's own 600 s, so that a run (about ten
+real seconds since the simulation core works on arrays) holds a few watched and quiet phases
+in turn, and enough ``/status`` answers for a p99."""
 SAMPLE = 0.25
 """Real seconds between two readings of the server's CPU clock."""
 ALTERNATING = 3
@@ -180,6 +184,7 @@ def run_once(n: int, make: Callable[[], Watcher] | None) -> tuple[fleet.FleetRun
                 functools.partial(
                     fleet.fleet,
                     n,
+                    duration=DURATION,
                     observe=watcher is not None,
                     watch=None if watcher is None else watcher.start,
                 ),
@@ -234,7 +239,8 @@ def bench(options: Options) -> list[bool]:
     n = options.size(fleet.SIZE)
     header(
         NAME,
-        f"large-fleet with {n:,} ships, virtual time: observation server off, on (watched "
+        f"large-fleet with {n:,} ships, {DURATION:g} simulated s, virtual time: observation server "
+        "off, on (watched "
         "like the dashboard: /status and /metrics once a second), polled (/status every 20 ms), "
         f"alternating (watched {PHASE:g} s, quiet {PHASE:g} s)",
     )

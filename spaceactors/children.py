@@ -30,8 +30,8 @@ class Child:
     static: bool
     # Made fresh by each start; a child never started has none.
     scope: trio.CancelScope | None = None
-    # Set when the incarnation of `scope` ends: made by the first who waits (`ended`).
-    ended: tuple[trio.CancelScope, trio.Event] | None = None
+    # Who waits for the end of the incarnation of `scope`: made by the first (`wait_end`).
+    ended: tuple[trio.CancelScope, list[Latch]] | None = None
     incarnation: int = 0
     running: bool = False
     terminating: bool = False  # the supervisor is stopping it: its exit is not a failure
@@ -98,10 +98,10 @@ async def terminate_together(children: list[Child], *, final: bool) -> None:
     All get the graceful request at once (`final`: they will not be started again, so they
     refuse new messages from now on), and each is hard-cancelled at its own deadline if it has
     not stopped by then (its cancel scope's deadline: it holds even if this wait is
-    cancelled). No task per child.
+    cancelled). No task per child, and one wait for them all (a `Latch`).
     """
     now = trio.current_time()
-    waiting: list[trio.Event] = []
+    latch = Latch()
     for child in children:
         scope = child.scope
         if not child.running or scope is None:
@@ -115,15 +115,35 @@ async def terminate_together(children: list[Child], *, final: bool) -> None:
             # Trio hard-cancels it at its deadline by itself, whether or not anyone still
             # waits here (a caller of stop() may be cancelled meanwhile).
             scope.deadline = min(scope.deadline, now + policy)
-        waiting.append(ended(child, scope))
-    for done in waiting:
-        if not done.is_set():  # waiting on a set Event still yields: once per child
-            await done.wait()
+        latch.expect(child, scope)
+    await latch.wait()
 
 
-def ended(child: Child, scope: trio.CancelScope) -> trio.Event:
-    """An event set when the incarnation of `child` that runs in `scope` ends. Made on demand
-    (most children are never waited for: a whole fleet need not carry an event each)."""
-    if child.ended is None or child.ended[0] is not scope:
-        child.ended = (scope, trio.Event())
-    return child.ended[1]
+class Latch:
+    """Counts the ends of the incarnations it `expect`s; `wait` returns once all have ended.
+    One wait for a whole supervisor's children, made only when someone waits: a fleet of idle
+    actors carries no event each."""
+
+    __slots__ = ("_event", "_left")
+
+    def __init__(self) -> None:
+        self._left = 0
+        self._event = trio.Event()
+
+    def expect(self, child: Child, scope: trio.CancelScope) -> None:
+        """Count the end of the incarnation of `child` that runs in `scope` (running now)."""
+        if child.ended is None or child.ended[0] is not scope:
+            child.ended = (scope, [self])
+        else:
+            child.ended[1].append(self)  # (someone else waits for it too)
+        self._left += 1
+
+    def arrive(self) -> None:
+        """One of the incarnations ended (`Supervisor._ended`)."""
+        self._left -= 1
+        if not self._left:
+            self._event.set()
+
+    async def wait(self) -> None:
+        if self._left:
+            await self._event.wait()

@@ -15,7 +15,7 @@ import trio
 
 from spaceactors.cell import ActorCell
 from spaceactors.checks import describe
-from spaceactors.children import Child, Exited, StoppedWhileStarting, ended
+from spaceactors.children import Child, Exited, Latch, StoppedWhileStarting
 from spaceactors.errors import NameTaken, StartFailed
 from spaceactors.handshake import Handshake, StartWaiter
 from spaceactors.lifecycle import crash_reason
@@ -107,7 +107,9 @@ class Incarnations:
         scope.cancel()
         with trio.CancelScope(shield=True):
             if child.running and child.scope is scope:
-                await ended(child, scope).wait()
+                latch = Latch()
+                latch.expect(child, scope)
+                await latch.wait()
 
     def _launch(
         self,
@@ -202,7 +204,8 @@ class Incarnations:
             self._retire_stopped(child)  # a terminate_child whose caller left meanwhile
         ended = child.ended
         if ended is not None and ended[0] is scope:  # someone waits for this incarnation
-            ended[1].set()
+            for latch in ended[1]:
+                latch.arrive()
 
     def _exited(
         self,
