@@ -37,7 +37,6 @@ class Ship(Actor):
     def __init__(self, world: World) -> None:
         self.world = world
         self.offers: list[ev.RescueOffer] = []
-        self.markets: set[str] = set()  # the stations whose markets this incarnation follows
 
     @property
     def body_position(self) -> Point:
@@ -145,7 +144,8 @@ class Ship(Actor):
     async def _request_berth(self) -> None:
         rec = self.rec
         assert rec.station is not None
-        self._follow_market(rec.station)  # (its prices come with the berth: updates follow)
+        if rec.station not in rec.prices:  # its first request there: the prices come with the
+            self._follow_market(rec.station)  # berth, and from now on the updates follow
         manifest = [m.CargoItem(k, v, 0.0) for k, v in sorted(rec.cargo.items()) if v > 0]
         request = m.RequestDocking(HULL, manifest)
         site = self.world.stations[rec.station]
@@ -376,10 +376,9 @@ class Ship(Actor):
 
     def _follow_market(self, station: str) -> None:
         """Listen to `station`'s market from now on (a ship asks a berth of a station of its
-        route only: it follows the markets of its route, from its first request at each)."""
-        if station not in self.markets:
-            self.markets.add(station)
-            self.ctx.subscribe(self.world.market_topic(station))
+        route only: it follows the markets of its route, from its first request at each; the
+        prices it knows say which it follows, so a checkpoint saves nothing more)."""
+        self.ctx.subscribe(self.world.market_topic(station))
 
 
 def _prices_moved(update: m.MarketUpdate, prices: dict[str, dict[str, float]]) -> bool:
