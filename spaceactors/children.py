@@ -30,7 +30,7 @@ class Child:
     static: bool
     # Made fresh by each start; a child never started has none.
     scope: trio.CancelScope | None = None
-    # Who waits for the end of the incarnation of `scope`: made by the first (`wait_end`).
+    # Who waits for the end of the incarnation of `scope`: made by the first (`Latch.expect`).
     ended: tuple[trio.CancelScope, list[Latch]] | None = None
     incarnation: int = 0
     running: bool = False
