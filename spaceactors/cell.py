@@ -20,7 +20,7 @@ from spaceactors.deadletters import DeadLetter, DeadLetterReason
 from spaceactors.delivery import Scheduled, Tick
 from spaceactors.errors import ActorUnavailable, StartFailed
 from spaceactors.handling import crashed, handle_in_order, logger, payload
-from spaceactors.handshake import Handshake
+from spaceactors.handshake import Handshake, StartWaiter
 from spaceactors.policy import NORMAL_EXIT, SHUTDOWN_EXIT, Exit, failed
 from spaceactors.receiver import ReceiverState, Reliably, Stream
 from spaceactors.ref import ActorRef, Ask
@@ -36,7 +36,11 @@ from spaceactors.actor import _STOP_NORMALLY, CHECKPOINT_EVERY, Actor, ActorCont
 # Mailbox sentinel that wakes an idle loop to read its control lane: a tick of a timer that is
 # always cancelled, so that the loop tells both apart from user messages with one type check.
 _WAKE = Tick(Scheduled(0.0, None, None, cancelled=True), None, None)
-_EMPTY = object()
+
+
+def _has_on_start(actor: Actor) -> bool:
+    """Whether `actor`'s class defines an ``on_start`` (the default does nothing)."""
+    return type(actor).on_start is not Actor.on_start
 
 
 class ActorCell:
@@ -105,7 +109,7 @@ class ActorCell:
     @property
     def needs_start_handshake(self) -> bool:
         """Whether starting must wait for `on_start`: not when the actor keeps the default."""
-        return self._next is None or type(self._next).on_start is not Actor.on_start
+        return self._next is None or _has_on_start(self._next)
 
     @property
     def stopping(self) -> bool:
@@ -198,15 +202,14 @@ class ActorCell:
     async def run(
         self,
         child: Child,
-        handshake: bool,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """The task of one incarnation, started by the supervisor (`Supervisor._launch`): its
         cancel scope, ``on_start``, the loop, ``on_stop``, and what the supervisor is told of
         the end (`Supervisor._ended`, `Supervisor._exited`).
 
-        `handshake`: the starter waits on `task_status` (a `StartWaiter`), which is started
-        once ``on_start`` returns, or failed with the error the starter raises. The
+        A starter that waits for ``on_start`` passes a `StartWaiter` as `task_status`: it is
+        started once ``on_start`` returns, or failed with the error the starter raises. The
         supervisor's part and the actor's, and the loop, are written out in one frame rather
         than called: thousands of idle actors each keep one coroutine frame, not three.
 
@@ -233,7 +236,7 @@ class ActorCell:
                 else:
                     if tap is not None:
                         tap.actor_started(self)
-                    if type(actor).on_start is not Actor.on_start:  # (the default does nothing)
+                    if _has_on_start(actor):  # (the default does nothing: not awaited)
                         try:
                             await actor.on_start()
                         except Exception as exc:
@@ -329,7 +332,7 @@ class ActorCell:
                 assert ending is not None
                 exit = await self._stop(actor, ending)
         except Exception as exc:  # (before it started: on_start raised)
-            if not handshake or not isinstance(task_status, Handshake) or task_status.done:
+            if not isinstance(task_status, StartWaiter) or task_status.done:
                 raise
             task_status.fail(exc)  # the starter raises it; no exit to report
             return
@@ -337,8 +340,8 @@ class ActorCell:
             if self._live is not None:  # (the loop did not end by itself: a raise, a cancel)
                 self._end_loop()
             status = task_status if isinstance(task_status, Handshake) else None
-            self.supervisor._ended(child, incarnation, scope, status, handshake, exit)
-        self.supervisor._exited(child, incarnation, status, handshake, exit)
+            self.supervisor._ended(child, incarnation, scope, status, exit)
+        self.supervisor._exited(child, incarnation, status, exit)
 
     def _end_loop(self) -> None:
         """The incarnation's loop is over: what it handled is acknowledged, its timers are

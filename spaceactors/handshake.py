@@ -33,9 +33,6 @@ class Handshake:
         self.done = True
         self._inner.started(value)
 
-    def fail(self, error: BaseException) -> None:
-        """(Nothing waits on a wrapped status: the runner raises instead.)"""
-
 
 class StartWaiter(Handshake):
     """A start handshake whose starter waits in `wait`: `started` wakes it, `fail` wakes it

@@ -9,6 +9,7 @@ the task of a service's or a supervisor's incarnation (`_run_child`; an actor's 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -93,11 +94,14 @@ class Incarnations:
     def _begin_start(self, child: Child) -> StartWaiter:
         """Start the task of an incarnation `_launch` built; its `StartWaiter` tells when its
         ``on_start`` is done."""
-        runtime = child.runtime
-        task = runtime.run if isinstance(runtime, ActorCell) else self._run_child
         waiter = StartWaiter()
-        self.nursery.start_soon(task, child, True, waiter, name=child.spec.name)
+        self.nursery.start_soon(self._task_of(child), child, waiter, name=child.spec.name)
         return waiter
+
+    def _task_of(self, child: Child) -> Callable[..., Awaitable[None]]:
+        """The task function of `child`'s incarnations: an actor's cell runs its own."""
+        runtime = child.runtime
+        return runtime.run if isinstance(runtime, ActorCell) else self._run_child
 
     async def _call_off(self, child: Child, scope: trio.CancelScope | None) -> None:
         """Cancel the incarnation of `child` running in `scope` and wait (shielded) for it to
@@ -139,13 +143,13 @@ class Incarnations:
         child.running, child.terminating, child.wanted = True, False, True
         # Each child's task is named after it: a checkpoint finds it again by that name.
         name = child.spec.name
-        task = runtime.run if isinstance(runtime, ActorCell) else self._run_child
+        task = self._task_of(child)
         if started is not None:
-            self.nursery.start_soon(task, child, False, started, name=name)
+            self.nursery.start_soon(task, child, started, name=name)
         elif runtime.needs_start_handshake:
             return True
         else:
-            self.nursery.start_soon(task, child, False, name=name)
+            self.nursery.start_soon(task, child, name=name)
         if not resumed:
             child.started_at = trio.current_time()
         return False
@@ -153,7 +157,6 @@ class Incarnations:
     async def _run_child(
         self,
         child: Child,
-        handshake: bool,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """The task of one incarnation of a service or a supervisor (an actor's is its cell's
@@ -171,13 +174,13 @@ class Incarnations:
             with scope:
                 exit = await runtime.run(task_status if status is None else status)
         except Exception as exc:  # (before it started: StartFailed, NameTaken...)
-            if not handshake or status is None or status.done:
+            if not isinstance(status, StartWaiter) or status.done:
                 raise
             status.fail(exc)  # the starter raises it; no exit to report
             return
         finally:
-            self._ended(child, incarnation, scope, status, handshake, exit)
-        self._exited(child, incarnation, status, handshake, exit)
+            self._ended(child, incarnation, scope, status, exit)
+        self._exited(child, incarnation, status, exit)
 
     def _ended(
         self,
@@ -185,13 +188,12 @@ class Incarnations:
         incarnation: int,
         scope: trio.CancelScope,
         status: Handshake | None,
-        handshake: bool,
         exit: Exit,
     ) -> None:
         """An incarnation's task is ending, however (in its ``finally``): count it, mark the
         child stopped, and wake whoever waits for this incarnation's end."""
         if status is not None and not status.done:
-            if handshake:  # its starter waits: tell it (unless it was told why already)
+            if isinstance(status, StartWaiter):  # its starter waits: tell it (unless told)
                 status.fail(
                     StoppedWhileStarting(f"child {child.spec.name!r} was stopped while starting")
                 )
@@ -212,7 +214,6 @@ class Incarnations:
         child: Child,
         incarnation: int,
         status: Handshake | None,
-        handshake: bool,
         exit: Exit,
     ) -> None:
         """An incarnation's task ended without raising: report its exit to this supervisor's
@@ -220,7 +221,7 @@ class Incarnations:
 
         A child that ended before it started reports nothing: its starter was told (`_ended`).
         """
-        if handshake and status is not None and not status.done:
+        if isinstance(status, StartWaiter) and not status.done:
             return
         if exit.abnormal:
             self._record(EventKind.CRASH, child, describe(exit.error))

@@ -160,23 +160,15 @@ class Supervisor(Incarnations):
             if isinstance(child.runtime, Supervisor):
                 child.runtime._build_tree()
             await self._start(child)
-        except (StartFailed, NameTaken):
-            self._discard(child)
-            if node is not None:
-                node.released(spec.name)
-            raise
-        except StoppedWhileStarting:
-            self._discard(child)
-            if node is not None:
-                node.released(spec.name)
-            raise self._refusal(action) or ActorUnavailable(
-                f"child {spec.name!r} of {self.path!r} was stopped while starting"
-            ) from None
-        except BaseException:  # the starter was cancelled: its start was called off
-            if not child.running:
+        except BaseException as exc:  # it failed, was stopped, or its starter was cancelled
+            if not child.running:  # (the start is over, or called off: nothing is kept)
                 self._discard(child)
                 if node is not None:
                     node.released(spec.name)
+            if isinstance(exc, StoppedWhileStarting):
+                raise self._refusal(action) or ActorUnavailable(
+                    f"child {spec.name!r} of {self.path!r} was stopped while starting"
+                ) from None
             raise
         refusal = self._refusal(action)
         if refusal is not None:  # the stop that began meanwhile is stopping the child
