@@ -178,12 +178,10 @@ def _ended(code: int) -> int:
     """The command has written its last line: a signal from now on (while Python shuts down)
     no longer changes its exit code, so it is ignored until the process exits.
 
-    Ignored, not only blocked in this thread: a signal goes to any thread of the process that
-    does not block it (numpy's BLAS starts some as it is imported), and Python puts back the
-    default handlers as it shuts down (it leaves an ignored signal ignored), so a signal then
-    would end the process by the default action: no exit code of ours."""
-    with contextlib.suppress(AttributeError, ValueError, OSError):  # none on Windows
-        signal.pthread_sigmask(signal.SIG_BLOCK, set(HANDLED))
+    Ignored (for the whole process), not blocked in this thread: a signal goes to any thread
+    of the process that does not block it (threads the run started), and Python puts back the
+    default handlers as it shuts down, leaving only an ignored signal ignored, so a signal
+    then would end the process by the default action, with no exit code of ours."""
     with contextlib.suppress(ValueError):  # (not the main thread: Python's defaults apply)
         for signum in HANDLED:
             signal.signal(signum, signal.SIG_IGN)
