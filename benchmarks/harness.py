@@ -40,6 +40,8 @@ class Run:
     cpu: float | None = None
     """CPU seconds of the process in the timed part (`cpu_clock`), for the benchmarks that
     measure it: steadier than wall time on a shared machine. `best_of` then ranks by it."""
+    teardown_cpu: float = 0.0
+    """CPU seconds of the teardown, where `teardown` is measured."""
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,9 @@
 
 Each workload is a plain function ``f(n) -> Sample`` that makes its own ``trio.run``, times its
 hot part with `Stopwatch` (setup and teardown outside), and returns how much it verifiably did.
+spaceactors' three and raw Trio's ask and spawn are the suite's own benchmarks
+(`benchmarks.counting`, `benchmarks.pingpong`, `benchmarks.spawn`), run at the peers' sizes;
+raw Trio's tell here drains its channel in a second task, as a mailbox does.
 """
 
 from __future__ import annotations
@@ -16,13 +19,9 @@ from typing import Any
 import trio
 import trio.testing
 
-import spaceactors as sa
-from benchmarks.counting import Counter, Read
-from benchmarks.pingpong import Echo
-from benchmarks.spawn import Idle
-
-MAILBOX = 64
-"""Every bounded mailbox and channel here: spaceactors' default, as in `benchmarks.counting`."""
+from benchmarks import counting, pingpong, spawn
+from benchmarks.counting import MAILBOX, Read
+from benchmarks.harness import Run
 
 
 @dataclass(frozen=True)
@@ -48,6 +47,13 @@ class Stopwatch:
 
 
 Workload = Callable[[int], Sample]
+
+
+def _sample(run: Run) -> Sample:
+    """A run of one of the suite's own benchmarks (`benchmarks.counting`, `pingpong`, `spawn`:
+    the same workloads, spaceactors' and raw Trio's) as a peers' sample."""
+    assert run.cpu is not None, "the suite's versions used here measure CPU time"
+    return Sample(run.seconds, run.cpu, run.count, run.teardown, run.teardown_cpu)
 
 
 @dataclass(frozen=True)
@@ -100,57 +106,13 @@ async def _raw_tell(n: int) -> Sample:
     return Sample(wall, cpu, counted)
 
 
-async def _raw_ask(n: int) -> Sample:
-    ping_send, ping_receive = trio.open_memory_channel[int](1)
-    pong_send, pong_receive = trio.open_memory_channel[int](1)
-
-    async def ponger() -> None:
-        async for message in ping_receive:
-            await pong_send.send(message)
-
-    count = 0
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(ponger)
-        watch = Stopwatch()
-        for i in range(n):
-            await ping_send.send(i)
-            count += await pong_receive.receive() == i
-        wall, cpu = watch.read()
-        await ping_send.aclose()
-    return Sample(wall, cpu, count)
-
-
-async def _raw_spawn(n: int) -> Sample:
-    count = 0
-
-    async def idle(receive: trio.MemoryReceiveChannel[object]) -> None:
-        nonlocal count
-        count += 1
-        async for _ in receive:
-            pass
-
-    async with trio.open_nursery() as nursery:
-        watch = Stopwatch()
-        senders = []
-        for _ in range(n):
-            send, receive = trio.open_memory_channel[object](MAILBOX)
-            senders.append(send)
-            nursery.start_soon(idle, receive)
-        await trio.testing.wait_all_tasks_blocked()
-        wall, cpu = watch.read()
-        stopping = Stopwatch()
-        nursery.cancel_scope.cancel()
-    teardown_wall, teardown_cpu = stopping.read()
-    return Sample(wall, cpu, count, teardown_wall, teardown_cpu)
-
-
 def raw_trio() -> Engine:
     return Engine(
         "raw trio",
         trio.__version__,
         tell=lambda n: trio.run(_raw_tell, n),
-        ask=lambda n: trio.run(_raw_ask, n),
-        spawn=lambda n: trio.run(_raw_spawn, n),
+        ask=lambda n: _sample(trio.run(pingpong.raw, n)),
+        spawn=lambda n: _sample(trio.run(spawn.raw, n)),
         limits={},
         note="tasks on 64-slot memory channels: the floor",
     )
@@ -159,49 +121,13 @@ def raw_trio() -> Engine:
 # --- spaceactors -------------------------------------------------------------------------
 
 
-async def _sa_tell(n: int) -> Sample:
-    async with sa.open_system() as system:
-        ref = await system.spawn(Counter, mailbox_size=MAILBOX)
-        send = ref.send
-        watch = Stopwatch()
-        for i in range(n):
-            await send(i)
-        count: int = await ref.ask(Read())
-        wall, cpu = watch.read()
-    return Sample(wall, cpu, count)
-
-
-async def _sa_ask(n: int) -> Sample:
-    async with sa.open_system() as system:
-        ref = await system.spawn(Echo)
-        ask = ref.ask
-        count = 0
-        watch = Stopwatch()
-        for i in range(n):
-            count += await ask(i) == i
-        wall, cpu = watch.read()
-    return Sample(wall, cpu, count)
-
-
-async def _sa_spawn(n: int) -> Sample:
-    async with sa.open_system() as system:
-        watch = Stopwatch()
-        refs = [await system.spawn(Idle, mailbox_size=MAILBOX) for _ in range(n)]
-        await trio.testing.wait_all_tasks_blocked()
-        wall, cpu = watch.read()
-        count = sum(ref.status().state is sa.ActorState.RUNNING for ref in refs)
-        stopping = Stopwatch()
-    teardown_wall, teardown_cpu = stopping.read()
-    return Sample(wall, cpu, count, teardown_wall, teardown_cpu)
-
-
 def spaceactors() -> Engine:
     return Engine(
         "spaceactors",
         importlib.metadata.version("spaceactors"),
-        tell=lambda n: trio.run(_sa_tell, n),
-        ask=lambda n: trio.run(_sa_ask, n),
-        spawn=lambda n: trio.run(_sa_spawn, n),
+        tell=lambda n: _sample(trio.run(counting.actor, n)),
+        ask=lambda n: _sample(trio.run(pingpong.actor, n)),
+        spawn=lambda n: _sample(trio.run(spawn.actor, n)),
         limits={},
         note="64-slot mailboxes",
     )

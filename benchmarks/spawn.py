@@ -58,8 +58,15 @@ async def actor(n: int, *, traced: bool = False) -> Run:
             await trio.testing.wait_all_tasks_blocked()
             seconds, cpu = clock() - start, cpu_clock() - cpu
         count = sum(ref.status().state is sa.ActorState.RUNNING for ref in refs)
-        stopping = clock()
-    return Run(seconds, count, teardown=clock() - stopping, memory=memory.grown, cpu=cpu)
+        stopping, stopping_cpu = clock(), cpu_clock()
+    return Run(
+        seconds,
+        count,
+        teardown=clock() - stopping,
+        teardown_cpu=cpu_clock() - stopping_cpu,
+        memory=memory.grown,
+        cpu=cpu,
+    )
 
 
 async def many(n: int, *, traced: bool = False) -> Run:
@@ -71,8 +78,15 @@ async def many(n: int, *, traced: bool = False) -> Run:
             await trio.testing.wait_all_tasks_blocked()
             seconds, cpu = clock() - start, cpu_clock() - cpu
         count = sum(ref.status().state is sa.ActorState.RUNNING for ref in refs)
-        stopping = clock()
-    return Run(seconds, count, teardown=clock() - stopping, memory=memory.grown, cpu=cpu)
+        stopping, stopping_cpu = clock(), cpu_clock()
+    return Run(
+        seconds,
+        count,
+        teardown=clock() - stopping,
+        teardown_cpu=cpu_clock() - stopping_cpu,
+        memory=memory.grown,
+        cpu=cpu,
+    )
 
 
 async def raw(n: int, *, traced: bool = False) -> Run:
@@ -94,9 +108,16 @@ async def raw(n: int, *, traced: bool = False) -> Run:
                 nursery.start_soon(idle, receive)
             await trio.testing.wait_all_tasks_blocked()
             seconds, cpu = clock() - start, cpu_clock() - cpu
-        stopping = clock()
+        stopping, stopping_cpu = clock(), cpu_clock()
         nursery.cancel_scope.cancel()
-    return Run(seconds, count, teardown=clock() - stopping, memory=memory.grown, cpu=cpu)
+    return Run(
+        seconds,
+        count,
+        teardown=clock() - stopping,
+        teardown_cpu=cpu_clock() - stopping_cpu,
+        memory=memory.grown,
+        cpu=cpu,
+    )
 
 
 def bench(options: Options) -> list[bool]:
