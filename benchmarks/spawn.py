@@ -23,6 +23,7 @@ Times are wall (`clock`) and CPU (`cpu_clock`) seconds; the ratios are budgeted 
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable, Callable
 
 import trio
 import trio.testing
@@ -51,32 +52,28 @@ class Idle(sa.Actor):
 
 
 async def actor(n: int, *, traced: bool = False) -> Run:
-    async with sa.open_system() as system:
-        with traced_memory(traced) as memory:
-            start, cpu = clock(), cpu_clock()
-            refs = [await system.spawn(Idle, mailbox_size=MAILBOX) for _ in range(n)]
-            await trio.testing.wait_all_tasks_blocked()
-            seconds, cpu = clock() - start, cpu_clock() - cpu
-        count = sum(ref.status().state is sa.ActorState.RUNNING for ref in refs)
-        stopping, stopping_cpu = clock(), cpu_clock()
-    return Run(
-        seconds,
-        count,
-        teardown=clock() - stopping,
-        teardown_cpu=cpu_clock() - stopping_cpu,
-        memory=memory.grown,
-        cpu=cpu,
-    )
+    async def one_at_a_time(system: sa.ActorSystem) -> list[sa.ActorRef]:
+        return [await system.spawn(Idle, mailbox_size=MAILBOX) for _ in range(n)]
+
+    return await _started(one_at_a_time, traced)
 
 
 async def many(n: int, *, traced: bool = False) -> Run:
     specs = [sa.ChildSpec(f"idle-{i}", Idle, mailbox_size=MAILBOX) for i in range(n)]
+    return await _started(lambda system: system.spawn_many(specs), traced)
+
+
+async def _started(
+    start: Callable[[sa.ActorSystem], Awaitable[list[sa.ActorRef]]], traced: bool
+) -> Run:
+    """Time `start` in a fresh system, until every actor it started waits on its mailbox;
+    count those running, then time the teardown (leaving ``open_system``)."""
     async with sa.open_system() as system:
         with traced_memory(traced) as memory:
-            start, cpu = clock(), cpu_clock()
-            refs = await system.spawn_many(specs)
+            begun, cpu = clock(), cpu_clock()
+            refs = await start(system)
             await trio.testing.wait_all_tasks_blocked()
-            seconds, cpu = clock() - start, cpu_clock() - cpu
+            seconds, cpu = clock() - begun, cpu_clock() - cpu
         count = sum(ref.status().state is sa.ActorState.RUNNING for ref in refs)
         stopping, stopping_cpu = clock(), cpu_clock()
     return Run(
