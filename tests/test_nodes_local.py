@@ -12,6 +12,7 @@ import trio.testing
 
 import spaceactors as sa
 from spaceactors.transport import ClusterSpec, LocalBroker, RemoteRef
+from tests.nodes_support import killed_at_exit
 
 
 @attrs.frozen
@@ -195,19 +196,17 @@ async def test_an_actor_whose_node_dies_starts_again_on_a_live_node_with_its_mes
         sa.open_system(cluster=spec, node="a") as a,
         sa.open_system(cluster=spec, node="c"),
     ):
-        with trio.CancelScope() as doomed:
-            async with sa.open_system(cluster=spec, node="b") as b:
-                await trio.sleep(2)
-                assert a.node is not None
-                echo = await a.node.spawn(Counter, 100, name="echo", on="b")
-                await a.node.spawn(Counter, name="temp", on="b", restart=sa.Restart.TEMPORARY)
-                assert b.lookup("echo").status().restarts == 0  # it runs on b
-                assert await echo.ask(Ping(0), timeout=5) == 101
-                broker.sever("b")  # b dies: it reads nothing more, and stops heartbeating
-                for n in range(5):
-                    await echo.send(Ping(n))  # into b's inbox, never read there
-                await trio.sleep(10)  # b is declared down; echo starts again elsewhere
-                doomed.cancel()
+        async with killed_at_exit(spec, "b") as b:
+            await trio.sleep(2)
+            assert a.node is not None
+            echo = await a.node.spawn(Counter, 100, name="echo", on="b")
+            await a.node.spawn(Counter, name="temp", on="b", restart=sa.Restart.TEMPORARY)
+            assert b.lookup("echo").status().restarts == 0  # it runs on b
+            assert await echo.ask(Ping(0), timeout=5) == 101
+            broker.sever("b")  # b dies: it reads nothing more, and stops heartbeating
+            for n in range(5):
+                await echo.send(Ping(n))  # into b's inbox, never read there
+            await trio.sleep(10)  # b is declared down; echo starts again elsewhere
         assert [(name, dead, where) for _, name, dead, where in a.node.respawned] == [
             ("echo", "b", "c")
         ]
@@ -248,22 +247,18 @@ async def test_a_supervisors_child_on_another_node_is_restarted_when_that_node_d
         sa.open_system(cluster=spec, node="c"),
     ):
         assert a.node is not None
-        with trio.CancelScope() as doomed:
-            async with sa.open_system(cluster=spec, node="b"):
-                await trio.sleep(2)
-                sup = await a.spawn_supervisor("depots", max_restarts=2, within=60)
-                await sup.start_child(a.node.child(Counter, 10, name="depot", on="b"))
-                temporary = a.node.child(
-                    Counter, name="scratch", on="b", restart=sa.Restart.TEMPORARY
-                )
-                await sup.start_child(temporary)
-                depot = a.lookup("depot")
-                assert isinstance(depot, RemoteRef)
-                assert depot.node == "b"
-                assert await depot.ask(Ping(0), timeout=5) == 11
-                broker.sever("b")
-                await trio.sleep(10)  # b is declared down; the supervisor hears it
-                doomed.cancel()
+        async with killed_at_exit(spec, "b"):
+            await trio.sleep(2)
+            sup = await a.spawn_supervisor("depots", max_restarts=2, within=60)
+            await sup.start_child(a.node.child(Counter, 10, name="depot", on="b"))
+            temporary = a.node.child(Counter, name="scratch", on="b", restart=sa.Restart.TEMPORARY)
+            await sup.start_child(temporary)
+            depot = a.lookup("depot")
+            assert isinstance(depot, RemoteRef)
+            assert depot.node == "b"
+            assert await depot.ask(Ping(0), timeout=5) == 11
+            broker.sever("b")
+            await trio.sleep(10)  # b is declared down; the supervisor hears it
         moved = a.lookup("depot")
         assert isinstance(moved, RemoteRef)
         assert moved.node == "c"  # the live node with the fewest of a's actors
@@ -384,13 +379,11 @@ async def test_a_node_that_died_and_joins_again_under_its_name_is_reached_again(
     broker = LocalBroker()
     spec = ClusterSpec(broker)
     async with sa.open_system(cluster=spec, node="a") as a:
-        with trio.CancelScope() as doomed:
-            async with sa.open_system(cluster=spec, node="b") as b:
-                await b.spawn(Echo, name="echo")
-                await trio.sleep(2)
-                broker.sever("b")  # b's process dies
-                await trio.sleep(10)  # declared down, taken over, retired
-                doomed.cancel()
+        async with killed_at_exit(spec, "b") as b:
+            await b.spawn(Echo, name="echo")
+            await trio.sleep(2)
+            broker.sever("b")  # b's process dies
+            await trio.sleep(10)  # declared down, taken over, retired
         assert a.node is not None
         assert "b" in a.node.down
         async with sa.open_system(cluster=spec, node="b") as b:  # a new process, same name
@@ -476,16 +469,14 @@ async def test_the_children_of_a_supervisor_whose_node_dies_stop_with_it(
     broker = LocalBroker()
     spec = ClusterSpec(broker)
     async with sa.open_system(cluster=spec, node="b") as b:
-        with trio.CancelScope() as doomed:
-            async with sa.open_system(cluster=spec, node="a") as a:
-                assert a.node is not None
-                await trio.sleep(2)
-                sup = await a.spawn_supervisor("depots")
-                await sup.start_child(a.node.child(Counter, name="linked", on="b"))
-                await a.node.spawn(Counter, name="free", on="b")  # (not a child: it stays)
-                assert b.registry.local("linked") is not None
-                broker.sever("a")  # the supervisor's node dies
-                await trio.sleep(10)
-                doomed.cancel()
+        async with killed_at_exit(spec, "a") as a:
+            assert a.node is not None
+            await trio.sleep(2)
+            sup = await a.spawn_supervisor("depots")
+            await sup.start_child(a.node.child(Counter, name="linked", on="b"))
+            await a.node.spawn(Counter, name="free", on="b")  # (not a child: it stays)
+            assert b.registry.local("linked") is not None
+            broker.sever("a")  # the supervisor's node dies
+            await trio.sleep(10)
         assert b.registry.local("linked") is None  # OTP: linked to its supervisor
         assert b.registry.local("free") is not None

@@ -19,6 +19,7 @@ import spaceactors as sa
 from spaceactors.transport import ClusterSpec, LocalBroker
 from spaceactors.transport.local import LocalTransport
 from spaceactors.transport.wire import Kind, decode
+from tests.nodes_support import killed_at_exit
 
 
 @attrs.frozen
@@ -261,18 +262,16 @@ async def test_reliable_messages_reach_the_new_incarnation_after_a_failover(
         sa.open_system(cluster=spec, node="a") as a,
         sa.open_system(cluster=spec, node="c"),
     ):
-        with trio.CancelScope() as doomed:
-            async with sa.open_system(cluster=spec, node="b"):
-                await trio.sleep(2)
-                assert a.node is not None
-                tally = await a.node.spawn(Tally, name="tally", on="b")
-                first = [await a.reliable.send(tally, Job(n)) for n in range(5)]
-                for message_id in first:
-                    await a.reliable.delivered(message_id)
-                broker.sever("b")  # b dies: it reads nothing more
-                later = [await a.reliable.send(tally, Job(n), timeout=2) for n in range(5, 10)]
-                await trio.sleep(10)
-                doomed.cancel()
+        async with killed_at_exit(spec, "b"):
+            await trio.sleep(2)
+            assert a.node is not None
+            tally = await a.node.spawn(Tally, name="tally", on="b")
+            first = [await a.reliable.send(tally, Job(n)) for n in range(5)]
+            for message_id in first:
+                await a.reliable.delivered(message_id)
+            broker.sever("b")  # b dies: it reads nothing more
+            later = [await a.reliable.send(tally, Job(n), timeout=2) for n in range(5, 10)]
+            await trio.sleep(10)
         for message_id in later:  # retried to where the name is held now
             await a.reliable.delivered(message_id)
         handled = sorted(Tally.handled, key=lambda pair: pair[1])
@@ -345,21 +344,19 @@ async def test_what_was_acknowledged_before_a_failover_is_not_handled_again(
         sa.open_system(cluster=spec, node="c"),
     ):
         assert a.node is not None
-        with trio.CancelScope() as doomed:
-            async with sa.open_system(cluster=spec, node="b"):
-                await trio.sleep(2)
-                tally = await a.node.spawn(SlowTally, name="tally", on="b", mailbox_size=20)
-                ids = {
-                    await a.reliable.send(tally, Job(n), timeout=0.5, max_retries=50): n
-                    for n in range(300)
-                }  # retries pile copies up in b's inbox, unread behind its small mailbox
-                await trio.sleep(1.5)
-                for message_id, n in ids.items():
-                    if a.reliable.state.pending.get(message_id) is None:
-                        acknowledged.add(n)
-                broker.sever("b")
-                await trio.sleep(30)
-                doomed.cancel()
+        async with killed_at_exit(spec, "b"):
+            await trio.sleep(2)
+            tally = await a.node.spawn(SlowTally, name="tally", on="b", mailbox_size=20)
+            ids = {
+                await a.reliable.send(tally, Job(n), timeout=0.5, max_retries=50): n
+                for n in range(300)
+            }  # retries pile copies up in b's inbox, unread behind its small mailbox
+            await trio.sleep(1.5)
+            for message_id, n in ids.items():
+                if a.reliable.state.pending.get(message_id) is None:
+                    acknowledged.add(n)
+            broker.sever("b")
+            await trio.sleep(30)
         for message_id in ids:
             await a.reliable.delivered(message_id)
     assert 50 < len(acknowledged) < 250
